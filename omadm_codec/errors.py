@@ -38,3 +38,19 @@ class EncodeError(OmaDmError, ValueError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.reason, self.offset, self.detail))
+
+
+class AuthenticationError(OmaDmError):
+    """Credentials, a MAC header, a nonce or a digest were rejected (or were malformed).
+
+    ``.reason`` is a short machine code (``"bad_header"``, ``"bad_mac"``, ``"replay"``,
+    ``"wrong_type"``, ...), as for decode errors; tests assert it, never the message text.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.detail))

@@ -54,3 +54,97 @@ class AuthenticationError(OmaDmError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.reason, self.detail))
+
+
+class TreeError(OmaDmError):
+    """A management-tree operation was refused; nothing in the tree changed.
+
+    ``.status`` is the DM status code the command answers with (404, 405, 414, 418, 425, ...),
+    ``.reason`` a short machine code, ``.uri`` the URI as the caller gave it (may be empty).
+    Subclasses fix the usual status; ``TreeError`` itself is used for the rarer codes.
+    """
+
+    default_status = 500
+
+    def __init__(
+        self, reason: str, uri: str = "", detail: str = "", status: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.uri = uri
+        self.detail = detail
+        self.status = self.default_status if status is None else status
+        text = f"{self.status} {reason}" + (f" ({uri!r})" if uri else "")
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_tree_error, (type(self), self.__dict__.copy()))
+
+
+def _rebuild_tree_error(cls: type[TreeError], state: dict[str, object]) -> TreeError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, state.get("reason", ""))
+    return error
+
+
+class TreeAddressError(TreeError):
+    """A URI is malformed (400), over a DevDetail/URI limit (414) or names no node (404).
+
+    ``.segment`` is the 0-based index of the offending path segment, or -1 when the whole URI
+    (its total length, its query) is to blame.
+    """
+
+    default_status = 400
+
+    def __init__(
+        self,
+        reason: str,
+        segment: int = -1,
+        uri: str = "",
+        detail: str = "",
+        status: int | None = None,
+    ) -> None:
+        self.segment = segment
+        super().__init__(reason, uri, detail, status)
+
+
+class NodeNotFound(TreeAddressError):
+    """404: the node (``.segment`` = index of the first segment that does not exist) is absent."""
+
+    default_status = 404
+
+
+class PermissionDenied(TreeError):
+    """425: the effective ACL does not grant the acting server this command."""
+
+    default_status = 425
+
+
+class NotAllowed(TreeError):
+    """405: the command is not allowed on this node (root, permanent, AccessType, leaf/interior)."""
+
+    default_status = 405
+
+
+class AlreadyExists(TreeError):
+    """418: Add on an existing node, or a rename onto a sibling's name."""
+
+    default_status = 418
+
+
+class NotSupported(TreeError):
+    """406: an unsupported property, ``?list`` form or TNDS property."""
+
+    default_status = 406
+
+
+class InvalidValue(TreeError):
+    """415: a value does not match its format, or the format / type is unknown."""
+
+    default_status = 415
+
+
+class ValueTooLarge(TreeError):
+    """413: a value, title or document is bigger than the tree accepts."""
+
+    default_status = 413

@@ -1,0 +1,130 @@
+"""SyncML DM messages on the wire: ``decode`` bytes (XML or WBXML) into the typed model of
+``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` for MaxMsgSize checks.
+
+The one idea: XML is the hub. XML decoding is byte-level guards (``_guard``) then lxml with a
+hardened parser walked into the model (``_reader``); XML encoding writes canonical bytes
+directly (``_writer``). WBXML goes through XML for now: ``encode(msg, "wbxml")`` is
+``xml_to_wbxml`` of the intermediate XML and ``decode`` of WBXML is ``decode(wbxml_to_xml(b))``,
+until the token-driven paths land. Binary OPAQUE crosses that XML hub as
+``<Data xmlns:wbxml="urn:omadm-codec:wbxml" wbxml:opaque="base64">``.
+
+Strict and lenient: lenient (the default) absorbs the deviations real devices send and lists
+each in ``Message.quirks`` (codes in ``QUIRKS``); strict raises ``DecodeError(code)`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..errors import DecodeError, EncodeError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..model import Message
+from ._guard import prepare_xml
+from ._reader import read_xml
+from ._writer import write_xml
+
+__all__ = ["QUIRKS", "decode", "encode", "encoded_size"]
+
+QUIRKS: dict[str, str] = {
+    "namespace_case": "root namespace in another case than SYNCML:SYNCML1.x",
+    "namespace_missing": "SyncML root without a namespace",
+    "metinf_namespace": "a MetInf element outside the syncml:metinf namespace",
+    "metinf_prefix": "a MetInf element written with a namespace prefix",
+    "whitespace": "whitespace around a LocURI, an ID, a version or a code (trimmed)",
+    "bare_ampersand": "an unescaped '&' in text, e.g. an Alert option string (escaped)",
+    "version_mismatch": "namespace or DOCTYPE public id of another version than VerDTD",
+    "utf16_declared": "UTF-16 declared in the XML prolog, or UTF-16 bytes (read as UTF-8)",
+    "empty_data": "an empty <Data/> as an Alert code (read as absent)",
+    "unsupported_in_dm": "a SyncML DS command or VerProto (Map, Put, Search, Sync)",
+    "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml)",
+    "content_type_mismatch": "the bytes are WBXML where the media type says XML, or back",
+}
+"""Every quirk code a lenient decode may record, with what it means."""
+
+_MEDIA_TYPES: dict[str, tuple[str, bool]] = {
+    "application/vnd.syncml.dm+xml": ("xml", False),
+    "application/vnd.syncml.dm+wbxml": ("wbxml", False),
+    "application/vnd.syncml+xml": ("xml", True),
+    "application/vnd.syncml+wbxml": ("wbxml", True),
+}
+
+
+def _sniff(data: bytes) -> str:
+    """``"wbxml"`` when the first byte is a WBXML version (0x00-0x03), else ``"xml"``.
+    ``00 3C`` is UTF-16BE ``<``, not WBXML 1.0."""
+    if data and data[0] <= 3 and data[:2] != b"\x00<":
+        return "wbxml"
+    return "xml"
+
+
+def _add_quirk(quirks: list[str], code: str, strict: bool) -> None:
+    if strict:
+        raise DecodeError(code, -1, "rejected in strict mode")
+    if code not in quirks:
+        quirks.append(code)
+
+
+def decode(data: bytes, content_type: str | None = None, *, strict: bool = False,
+           limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Decode one SyncML DM message (XML or WBXML) into a ``Message``.
+
+    ``content_type`` (parameters such as ``charset`` ignored) picks the encoding; without it
+    the bytes are sniffed. Raises ``DecodeError`` with a ``.reason`` code on bad input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode() needs bytes, not {type(data).__name__}")
+    data = bytes(data)
+    quirks: list[str] = []
+    fmt = _sniff(data)
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        known = _MEDIA_TYPES.get(media)
+        if known is None:
+            raise DecodeError("unsupported_content_type", -1, f"media type {media!r}")
+        if known[1]:
+            _add_quirk(quirks, "ds_media_type", False)
+        if known[0] != fmt:
+            _add_quirk(quirks, "content_type_mismatch", strict)
+    if fmt == "wbxml":
+        return _decode_wbxml(data, strict, quirks, limits)
+    prepared = prepare_xml(data, strict, quirks, limits.max_input_size)
+    return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id)
+
+
+def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) -> Message:
+    from ..wbxml import wbxml_to_xml
+
+    if len(data) > limits.max_input_size:
+        raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
+    xml = wbxml_to_xml(data)
+    xml_bytes = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    try:
+        # The intermediate XML is ours: offsets into it mean nothing to the caller.
+        prepared = prepare_xml(xml_bytes, strict, quirks, max(limits.max_input_size,
+                                                              len(xml_bytes)))
+        return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id)
+    except DecodeError as exc:
+        raise DecodeError(exc.reason, -1, exc.detail) from None
+
+
+def encode(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> bytes:
+    """Encode ``msg`` as canonical XML (same model, same bytes) or as WBXML.
+
+    Raises ``EncodeError`` for a model that cannot be written (an ID that is not a non-empty
+    string without whitespace, a code that is not an int, a VerDTD other than 1.0-1.2).
+    """
+    if fmt == "xml":
+        return write_xml(msg)
+    if fmt == "wbxml":
+        from ..wbxml import xml_to_wbxml
+
+        wbxml = xml_to_wbxml(write_xml(msg, for_wbxml=True))
+        return bytes(wbxml)
+    raise EncodeError("bad_format", -1, f"fmt must be 'xml' or 'wbxml', not {fmt!r}")
+
+
+def encoded_size(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> int:
+    """The size in bytes of ``encode(msg, fmt)`` (for MaxMsgSize checks).
+
+    For now it encodes and measures: exact, and as cheap as one ``encode``."""
+    return len(encode(msg, fmt))

@@ -1,0 +1,779 @@
+"""XML -> model, through lxml with a hardened parser (the pure-Python decode path).
+
+The one idea: lxml only tokenises; this module walks the tree once, element by element, with
+one small method per SyncML element, and checks as it goes everything a content model says
+(known children, no stray text, singletons once, required ones present). Leniency lives in one
+place, ``_Reader.quirk``: in strict mode it raises ``DecodeError(code)``, otherwise it records
+``code`` in ``Message.quirks`` and the caller applies the repair.
+
+Offsets: lxml reports lines, not bytes, so a structural error's offset is the byte offset of
+the start of the line holding the offending element (exact for byte-level errors found in
+``_guard``). The Cython scanner that replaces this path reports exact offsets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree  # type: ignore[import-untyped]
+
+from ..errors import DecodeError
+from ..limits import Limits
+from ..model import (
+    Add,
+    Alert,
+    Anchor,
+    Atomic,
+    Chal,
+    Command,
+    Copy,
+    Cred,
+    DataHint,
+    DataValue,
+    Delete,
+    Exec,
+    Get,
+    Item,
+    Map,
+    Mem,
+    Message,
+    Meta,
+    MetaExtra,
+    Put,
+    Replace,
+    Results,
+    Search,
+    Sequence,
+    Source,
+    Status,
+    Sync,
+    SyncHdr,
+    Target,
+    XmlDocument,
+)
+
+OPAQUE_NS = "urn:omadm-codec:wbxml"
+OPAQUE_ATTR = "{urn:omadm-codec:wbxml}opaque"
+METINF_NS = "syncml:metinf"
+SYNCML_NS = {"1.0": "SYNCML:SYNCML1.0", "1.1": "SYNCML:SYNCML1.1", "1.2": "SYNCML:SYNCML1.2"}
+_NS_VERSION = {ns.lower(): version for version, ns in SYNCML_NS.items()}
+_METINF_NAMES = frozenset({
+    "FieldLevel", "Format", "Type", "Mark", "Size", "Anchor", "Version", "NextNonce",
+    "MaxMsgSize", "MaxObjSize", "EMI", "Mem",
+})
+_ID_MAX = 256
+_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f]")
+_VER_PROTO = re.compile(r"DM/[0-9]+\.[0-9]+")
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # One parser per thread: lxml parsers are not safe to share between threads.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+            huge_tree=False, recover=False, remove_pis=True, remove_comments=True,
+            collect_ids=False, strip_cdata=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, data: bytes) -> DecodeError:
+    message = str(exc)
+    if "Excessive depth" in message:
+        reason = "too_deep"
+    elif "huge" in message.lower() or "too large" in message.lower():
+        reason = "too_large"
+    elif "amplification" in message or "entity" in message.lower():
+        reason = "entity_reference"
+    else:
+        reason = "xml_syntax"
+    line, column = exc.position if exc.position else (0, 0)
+    return DecodeError(reason, _line_offset(data, line) + max(column - 1, 0), message)
+
+
+def _line_offset(data: bytes, line: int) -> int:
+    """Byte offset of the start of 1-based ``line`` (0 when unknown)."""
+    if line <= 1:
+        return 0
+    pos = -1
+    for _ in range(line - 1):
+        pos = data.find(b"\n", pos + 1)
+        if pos < 0:
+            return 0
+    return pos + 1
+
+
+def parse_fragment(xml: str) -> Any:
+    """Parse an embedded document with the hardened parser (for ``XmlDocument.tree``)."""
+    try:
+        return etree.fromstring(xml.encode("utf-8"), _parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"not a single XML element: {exc}") from None
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    if tag[0] == "{":
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return None, tag
+
+
+def _escape_text(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("\r", "&#13;"))
+
+
+def _escape_attr(text: str) -> str:
+    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
+            .replace("\t", "&#9;"))
+
+
+class _Reader:
+    """One decode: the input (for offsets), the mode, the quirks met, the limits."""
+
+    def __init__(self, data: bytes, strict: bool, quirks: list[str], limits: Limits) -> None:
+        self.raw = data
+        self.strict = strict
+        self.quirks = quirks
+        self.limits = limits
+        self.ns: str | None = None
+        self.context: dict[str | None, str] = {}
+        self.elements = 0
+        self.has_cdata = b"<![CDATA[" in data
+
+    # --- errors and quirks ---------------------------------------------------------------
+
+    def offset(self, el: Any) -> int:
+        line = el.sourceline
+        return _line_offset(self.raw, line) if line else -1
+
+    def fail(self, reason: str, el: Any, detail: str = "") -> DecodeError:
+        return DecodeError(reason, self.offset(el), detail)
+
+    def quirk(self, code: str, el: Any, detail: str = "") -> None:
+        if self.strict:
+            raise self.fail(code, el, detail or "rejected in strict mode")
+        if code not in self.quirks:
+            self.quirks.append(code)
+
+    # --- generic walking -----------------------------------------------------------------
+
+    def kids(self, el: Any) -> list[tuple[str, Any]]:
+        """The element children of a structural element as (local name, element); stray
+        text, foreign namespaces, attributes and entity references are errors."""
+        if el.attrib:
+            raise self.fail("unexpected_attribute", el, f"attribute on <{_split(el.tag)[1]}>")
+        text = el.text
+        if text is not None and not text.isspace():
+            raise self.fail("unexpected_text", el, "text in element content")
+        out = []
+        self.elements += len(el)
+        if self.elements > self.limits.max_elements:
+            raise self.fail("too_many_elements", el)
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):
+                raise self.fail("entity_reference", child, "unexpanded entity reference")
+            tail = child.tail
+            if tail is not None and not tail.isspace():
+                raise self.fail("unexpected_text", child, "text in element content")
+            ns, local = _split(tag)
+            if ns != self.ns:
+                raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
+            out.append((local, child))
+        return out
+
+    def leaf(self, el: Any) -> str:
+        if len(el) or el.attrib:
+            raise self.fail("unexpected_element", el, "element content in a text element")
+        text: str | None = el.text
+        return text if text is not None else ""
+
+    def token(self, el: Any) -> str:
+        """A LocURI, ID, version or code: surrounding whitespace is a quirk."""
+        text = self.leaf(el)
+        stripped = text.strip()
+        if stripped != text:
+            self.quirk("whitespace", el, "whitespace around a token")
+        return stripped
+
+    def ident(self, el: Any, allow_empty: bool = False) -> str:
+        value = self.token(el)
+        if (not value and not allow_empty) or len(value) > _ID_MAX or _BAD_ID.search(value):
+            raise self.fail("bad_id", el, f"bad {_split(el.tag)[1]} {value[:40]!r}")
+        return value
+
+    def flag(self, el: Any) -> bool:
+        if self.leaf(el).strip():
+            raise self.fail("unexpected_text", el, "text in an empty element")
+        return True
+
+    def number(self, el: Any, reason: str) -> int:
+        value = self.token(el)
+        if not (value.isascii() and value.isdigit()) or len(value) > 10:
+            raise self.fail(reason, el, f"not a decimal number: {value[:40]!r}")
+        return int(value)
+
+    @staticmethod
+    def once(current: Any, new: Any, what: str, reader: _Reader, el: Any) -> Any:
+        if current is not None:
+            raise reader.fail("duplicate_element", el, f"second <{what}>")
+        return new
+
+    def missing(self, el: Any, what: str) -> DecodeError:
+        return self.fail("missing_element", el, f"<{_split(el.tag)[1]}> without <{what}>")
+
+    # --- serialization of embedded markup -------------------------------------------------
+
+    def serialize(self, el: Any, parent_nsmap: dict[str | None, str], depth: int,
+                  out: list[str]) -> None:
+        """Canonical XML of ``el``: namespaces declared where they differ from the parent,
+        whitespace-only text between elements dropped (it is not data)."""
+        if depth > self.limits.max_depth:
+            raise self.fail("too_deep", el, "embedded document nested too deep")
+        self.elements += 1
+        if self.elements > self.limits.max_elements:
+            raise self.fail("too_many_elements", el)
+        tag = el.tag
+        if not isinstance(tag, str):
+            raise self.fail("entity_reference", el, "unexpanded entity reference")
+        ns, local = _split(tag)
+        prefix = el.prefix
+        name = f"{prefix}:{local}" if prefix else local
+        nsmap: dict[str | None, str] = el.nsmap
+        parts = [name]
+        if None in parent_nsmap and None not in nsmap:
+            parts.append('xmlns=""')
+        for key in sorted(nsmap, key=lambda k: k or ""):
+            uri = nsmap[key]
+            if parent_nsmap.get(key) != uri:
+                parts.append(f'xmlns="{_escape_attr(uri)}"' if key is None else
+                             f'xmlns:{key}="{_escape_attr(uri)}"')
+        for key, value in el.attrib.items():
+            attr_ns, attr_local = _split(key)
+            if attr_ns is None:
+                parts.append(f'{attr_local}="{_escape_attr(value)}"')
+            else:
+                attr_prefix = "xml" if attr_ns == "http://www.w3.org/XML/1998/namespace" else \
+                    next((p for p, u in nsmap.items() if u == attr_ns and p), None)
+                parts.append(f'{attr_prefix}:{attr_local}="{_escape_attr(value)}"')
+        out.append("<" + " ".join(parts))
+        text = el.text
+        if len(el) == 0:
+            if text:
+                out.append(">" + _escape_text(text) + f"</{name}>")
+            else:
+                out.append("/>")
+            return
+        out.append(">")
+        if text and not text.isspace():
+            out.append(_escape_text(text))
+        for child in el:
+            self.serialize(child, nsmap, depth + 1, out)
+            tail = child.tail
+            if tail and not tail.isspace():
+                out.append(_escape_text(tail))
+        out.append(f"</{name}>")
+
+    def markup(self, el: Any, depth: int) -> str:
+        out: list[str] = []
+        self.serialize(el, self.context, depth, out)
+        return "".join(out)
+
+    # --- Meta, Item, Data ------------------------------------------------------------------
+
+    def meta(self, el: Any) -> Meta:
+        if el.attrib:
+            raise self.fail("unexpected_attribute", el)
+        text = el.text
+        if text is not None and not text.isspace():
+            raise self.fail("unexpected_text", el, "text in <Meta>")
+        meta = Meta()
+        seen: set[str] = set()
+        for child in el:
+            if not isinstance(child.tag, str):
+                raise self.fail("entity_reference", child)
+            tail = child.tail
+            if tail is not None and not tail.isspace():
+                raise self.fail("unexpected_text", child, "text in <Meta>")
+            ns, local = _split(child.tag)
+            known = local in _METINF_NAMES and (
+                ns is None or ns == self.ns or ns.lower().startswith(METINF_NS))
+            if not known:
+                meta.extra.append(MetaExtra(local, self.markup(child, 4)))
+                continue
+            if ns != METINF_NS:
+                self.quirk("metinf_namespace", child, f"MetInf <{local}> in namespace {ns!r}")
+            if child.prefix:
+                self.quirk("metinf_prefix", child, f"MetInf <{child.prefix}:{local}>")
+            if local != "EMI":
+                if local in seen:
+                    raise self.fail("duplicate_element", child, f"second <{local}>")
+                seen.add(local)
+            self.meta_child(meta, local, child)
+        return meta
+
+    def meta_child(self, meta: Meta, local: str, child: Any) -> None:
+        if local == "Format":
+            meta.format = self.leaf(child)
+        elif local == "Type":
+            meta.type = self.leaf(child)
+        elif local == "Mark":
+            meta.mark = self.leaf(child)
+        elif local == "Size":
+            meta.size = self.number(child, "bad_number")
+        elif local == "MaxMsgSize":
+            meta.max_msg_size = self.number(child, "bad_number")
+        elif local == "MaxObjSize":
+            meta.max_obj_size = self.number(child, "bad_number")
+        elif local == "NextNonce":
+            meta.next_nonce = self.leaf(child)
+        elif local == "Version":
+            meta.version = self.leaf(child)
+        elif local == "EMI":
+            meta.emi.append(self.leaf(child))
+        elif local == "FieldLevel":
+            meta.field_level = self.flag(child)
+        elif local == "Anchor":
+            parts = self.sub_leaves(child, ("Last", "Next"))
+            if "Next" not in parts:
+                raise self.missing(child, "Next")
+            meta.anchor = Anchor(next=parts["Next"], last=parts.get("Last"))
+        else:  # Mem
+            parts = self.sub_leaves(child, ("SharedMem", "FreeMem", "FreeID"))
+            if "FreeMem" not in parts or "FreeID" not in parts:
+                raise self.missing(child, "FreeMem/FreeID")
+            meta.mem = Mem(free_mem=parts["FreeMem"], free_id=parts["FreeID"],
+                           shared_mem="SharedMem" in parts)
+
+    def sub_leaves(self, el: Any, names: tuple[str, ...]) -> dict[str, str]:
+        if el.attrib or (el.text is not None and not el.text.isspace()):
+            raise self.fail("unexpected_text", el)
+        parts: dict[str, str] = {}
+        for child in el:
+            if not isinstance(child.tag, str):
+                raise self.fail("entity_reference", child)
+            local = _split(child.tag)[1]
+            if local not in names:
+                raise self.fail("unexpected_element", child, f"<{local}> in MetInf")
+            if local in parts:
+                raise self.fail("duplicate_element", child, f"second <{local}>")
+            parts[local] = self.leaf(child)
+        return parts
+
+    def loc(self, el: Any, cls: type[Target] | type[Source]) -> Target | Source:
+        uri: str | None = None
+        name: str | None = None
+        for local, child in self.kids(el):
+            if local == "LocURI":
+                uri = self.once(uri, self.token(child), local, self, child)
+            elif local == "LocName":
+                name = self.once(name, self.leaf(child), local, self, child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <{cls.__name__}>")
+        if uri is None:
+            raise self.missing(el, "LocURI")
+        return cls(uri, name)
+
+    def parent_uri(self, el: Any) -> str:
+        uri: str | None = None
+        for local, child in self.kids(el):
+            if local != "LocURI":
+                raise self.fail("unexpected_element", child, f"<{local}> in a *Parent")
+            uri = self.once(uri, self.token(child), local, self, child)
+        if uri is None:
+            raise self.missing(el, "LocURI")
+        return uri
+
+    def data(self, el: Any, fmt: str | None) -> tuple[DataValue, DataHint]:
+        attrib = el.attrib
+        if attrib:
+            if len(attrib) != 1 or attrib.get(OPAQUE_ATTR) != "base64" or len(el):
+                raise self.fail("unexpected_attribute", el, "attribute on <Data>")
+            try:
+                raw = base64.b64decode("".join((el.text or "").split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise self.fail("bad_opaque", el, "wbxml:opaque content is not base64") from None
+            if fmt != "bin":
+                # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
+                try:
+                    return raw.decode("utf-8"), DataHint.OPAQUE
+                except UnicodeDecodeError:
+                    pass
+            return raw, DataHint.OPAQUE
+        if len(el) == 0:
+            text: str = el.text or ""
+            if text and self.has_cdata and b"<![CDATA[" in etree.tostring(el, with_tail=False):
+                return text, DataHint.CDATA
+            return text, DataHint.TEXT
+        out: list[str] = []
+        text = el.text
+        if text and not text.isspace():
+            out.append(_escape_text(text))
+        for child in el:
+            self.serialize(child, self.context, 6, out)
+            tail = child.tail
+            if tail and not tail.isspace():
+                out.append(_escape_text(tail))
+        return XmlDocument("".join(out)), DataHint.MARKUP
+
+    def item(self, el: Any, command_meta: Meta | None) -> Item:
+        item = Item()
+        data_el = None
+        for local, child in self.kids(el):
+            if local == "Target":
+                item.target = self.once(item.target, self.loc(child, Target), local, self, child)
+            elif local == "Source":
+                item.source = self.once(item.source, self.loc(child, Source), local, self, child)
+            elif local == "SourceParent":
+                item.source_parent = self.once(item.source_parent, self.parent_uri(child),
+                                               local, self, child)
+            elif local == "TargetParent":
+                item.target_parent = self.once(item.target_parent, self.parent_uri(child),
+                                               local, self, child)
+            elif local == "Meta":
+                item.meta = self.once(item.meta, self.meta(child), local, self, child)
+            elif local == "Data":
+                data_el = self.once(data_el, child, local, self, child)
+            elif local == "MoreData":
+                item.more_data = self.flag(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Item>")
+        if data_el is not None:
+            meta = item.meta if item.meta is not None and item.meta.format else command_meta
+            item.data, item.data_hint = self.data(data_el, meta.format if meta else None)
+        return item
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def item_command(self, el: Any, cls: Callable[..., Command]) -> Command:
+        cmd_id = meta = None
+        no_resp = False
+        item_els = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+            elif local == "Meta":
+                meta = self.once(meta, self.meta(child), local, self, child)
+            elif local == "Item":
+                item_els.append(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in a command")
+        if cmd_id is None:
+            raise self.missing(el, "CmdID")
+        if not item_els:
+            raise self.missing(el, "Item")
+        items = [self.item(child, meta) for child in item_els]
+        return cls(cmd_id=cmd_id, items=items, meta=meta, no_resp=no_resp)
+
+    def alert(self, el: Any) -> Alert:
+        cmd_id = code = correlator = None
+        no_resp = False
+        item_els = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+            elif local == "Data":
+                if not self.leaf(child).strip():
+                    self.quirk("empty_data", child, "empty <Data/> as the alert code")
+                    continue
+                code = self.once(code, self.number(child, "bad_code"), local, self, child)
+            elif local == "Correlator":
+                correlator = self.once(correlator, self.token(child), local, self, child)
+            elif local == "Item":
+                item_els.append(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Alert>")
+        if cmd_id is None:
+            raise self.missing(el, "CmdID")
+        items = [self.item(child, None) for child in item_els]
+        return Alert(cmd_id=cmd_id, data=code, correlator=correlator, items=items,
+                     no_resp=no_resp)
+
+    def exec_(self, el: Any) -> Exec:
+        cmd_id = meta = correlator = None
+        no_resp = False
+        item_els = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+            elif local == "Meta":
+                meta = self.once(meta, self.meta(child), local, self, child)
+            elif local == "Correlator":
+                correlator = self.once(correlator, self.token(child), local, self, child)
+            elif local == "Item":
+                item_els.append(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Exec>")
+        if cmd_id is None:
+            raise self.missing(el, "CmdID")
+        if not item_els:
+            raise self.missing(el, "Item")
+        items = [self.item(child, meta) for child in item_els]
+        return Exec(cmd_id=cmd_id, items=items, meta=meta, correlator=correlator,
+                    no_resp=no_resp)
+
+    def status(self, el: Any) -> Status:
+        cmd_id = msg_ref = cmd_ref = cmd = code = chal = None
+        no_resp = False
+        target_refs: list[str] = []
+        source_refs: list[str] = []
+        item_els = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "MsgRef":
+                msg_ref = self.once(msg_ref, self.ident(child), local, self, child)
+            elif local == "CmdRef":
+                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, self, child)
+            elif local == "Cmd":
+                cmd = self.once(cmd, self.token(child), local, self, child)
+            elif local == "TargetRef":
+                target_refs.append(self.token(child))
+            elif local == "SourceRef":
+                source_refs.append(self.token(child))
+            elif local == "Chal":
+                chal = self.once(chal, self.chal(child), local, self, child)
+            elif local == "Data":
+                if not self.leaf(child).strip():
+                    raise self.fail("empty_data", child, "empty <Data/> as the status code")
+                code = self.once(code, self.number(child, "bad_code"), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+            elif local == "Item":
+                item_els.append(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Status>")
+        for value, what in ((cmd_id, "CmdID"), (msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
+                            (cmd, "Cmd"), (code, "Data")):
+            if value is None:
+                raise self.missing(el, what)
+        assert cmd_id is not None and msg_ref is not None and cmd_ref is not None
+        assert cmd is not None and code is not None
+        items = [self.item(child, None) for child in item_els]
+        return Status(cmd_id=cmd_id, msg_ref=msg_ref, cmd_ref=cmd_ref, cmd=cmd, data=code,
+                      target_refs=target_refs, source_refs=source_refs, chal=chal, items=items,
+                      no_resp=no_resp)
+
+    def results(self, el: Any) -> Results:
+        cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
+        item_els = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "MsgRef":
+                msg_ref = self.once(msg_ref, self.ident(child), local, self, child)
+            elif local == "CmdRef":
+                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, self, child)
+            elif local == "Meta":
+                meta = self.once(meta, self.meta(child), local, self, child)
+            elif local == "TargetRef":
+                target_ref = self.once(target_ref, self.token(child), local, self, child)
+            elif local == "SourceRef":
+                source_ref = self.once(source_ref, self.token(child), local, self, child)
+            elif local == "Item":
+                item_els.append(child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Results>")
+        if cmd_id is None:
+            raise self.missing(el, "CmdID")
+        if cmd_ref is None:
+            raise self.missing(el, "CmdRef")
+        if not item_els:
+            raise self.missing(el, "Item")
+        items = [self.item(child, meta) for child in item_els]
+        return Results(cmd_id=cmd_id, cmd_ref=cmd_ref, items=items, msg_ref=msg_ref, meta=meta,
+                       target_ref=target_ref, source_ref=source_ref)
+
+    def container(self, el: Any, cls: Callable[..., Command], depth: int) -> Command:
+        if depth > self.limits.max_depth:
+            raise self.fail("too_deep", el, "Atomic/Sequence nested too deep")
+        cmd_id = meta = None
+        no_resp = False
+        commands: list[Command] = []
+        for local, child in self.kids(el):
+            if local == "CmdID":
+                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+            elif local == "Meta":
+                meta = self.once(meta, self.meta(child), local, self, child)
+            else:
+                commands.append(self.command(local, child, depth + 1))
+        if cmd_id is None:
+            raise self.missing(el, "CmdID")
+        if not commands:
+            raise self.missing(el, "a command")
+        return cls(cmd_id=cmd_id, commands=commands, meta=meta, no_resp=no_resp)
+
+    def ds_command(self, el: Any, cls: Callable[..., Command]) -> Command:
+        local = _split(el.tag)[1]
+        self.quirk("unsupported_in_dm", el, f"<{local}> is a DS command, not used in DM")
+        cmd_id = ""
+        no_resp = False
+        for child in el:
+            if isinstance(child.tag, str) and _split(child.tag)[1] == "CmdID":
+                cmd_id = self.ident(child)
+            elif isinstance(child.tag, str) and _split(child.tag)[1] == "NoResp":
+                no_resp = True
+        return cls(cmd_id=cmd_id, xml=self.markup(el, 3), no_resp=no_resp)
+
+    def command(self, local: str, el: Any, depth: int) -> Command:
+        if local in _ITEM_COMMANDS:
+            return self.item_command(el, _ITEM_COMMANDS[local])
+        if local == "Status":
+            return self.status(el)
+        if local == "Alert":
+            return self.alert(el)
+        if local == "Results":
+            return self.results(el)
+        if local == "Exec":
+            return self.exec_(el)
+        if local == "Atomic":
+            return self.container(el, Atomic, depth)
+        if local == "Sequence":
+            return self.container(el, Sequence, depth)
+        if local in _DS:
+            return self.ds_command(el, _DS[local])
+        raise self.fail("unexpected_element", el, f"<{local}> is not a command")
+
+    # --- header and message ------------------------------------------------------------------
+
+    def cred(self, el: Any) -> Cred:
+        meta = data = None
+        for local, child in self.kids(el):
+            if local == "Meta":
+                meta = self.once(meta, self.meta(child), local, self, child)
+            elif local == "Data":
+                data = self.once(data, self.leaf(child), local, self, child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <Cred>")
+        if not data:
+            raise self.fail("empty_data", el, "<Cred> without credential data")
+        return Cred(data=data, meta=meta)
+
+    def chal(self, el: Any) -> Chal:
+        meta = None
+        for local, child in self.kids(el):
+            if local != "Meta":
+                raise self.fail("unexpected_element", child, f"<{local}> in <Chal>")
+            meta = self.once(meta, self.meta(child), local, self, child)
+        if meta is None:
+            raise self.missing(el, "Meta")
+        return Chal(meta)
+
+    def header(self, el: Any) -> SyncHdr:
+        values: dict[str, Any] = {}
+        no_resp = False
+        for local, child in self.kids(el):
+            if local in ("VerDTD", "VerProto", "RespURI"):
+                value: Any = self.token(child)
+            elif local in ("SessionID", "MsgID"):
+                value = self.ident(child)
+            elif local == "Target":
+                value = self.loc(child, Target)
+            elif local == "Source":
+                value = self.loc(child, Source)
+            elif local == "Cred":
+                value = self.cred(child)
+            elif local == "Meta":
+                value = self.meta(child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
+                continue
+            else:
+                raise self.fail("unexpected_element", child, f"<{local}> in <SyncHdr>")
+            if local in values:
+                raise self.fail("duplicate_element", child, f"second <{local}>")
+            values[local] = value
+        for required in ("VerDTD", "VerProto", "SessionID", "MsgID", "Target", "Source"):
+            if required not in values:
+                raise self.missing(el, required)
+        ver_dtd, ver_proto = values["VerDTD"], values["VerProto"]
+        if ver_dtd not in SYNCML_NS:
+            raise self.fail("bad_version", el, f"VerDTD {ver_dtd!r}")
+        if not _VER_PROTO.fullmatch(ver_proto):
+            if ver_proto.startswith("SyncML/"):
+                self.quirk("unsupported_in_dm", el, f"VerProto {ver_proto!r} is SyncML DS")
+            else:
+                raise self.fail("bad_version", el, f"VerProto {ver_proto!r}")
+        return SyncHdr(
+            session_id=values["SessionID"], msg_id=values["MsgID"], target=values["Target"],
+            source=values["Source"], ver_dtd=ver_dtd, ver_proto=ver_proto,
+            resp_uri=values.get("RespURI"), no_resp=no_resp, cred=values.get("Cred"),
+            meta=values.get("Meta"),
+        )
+
+    def message(self, root: Any, doctype_public_id: str | None) -> Message:
+        ns, local = _split(root.tag)
+        if local != "SyncML":
+            raise self.fail("not_syncml", root, f"root element <{local}>")
+        ns_version: str | None = None
+        if ns is None:
+            self.quirk("namespace_missing", root, "SyncML root without a namespace")
+        else:
+            ns_version = _NS_VERSION.get(ns.lower())
+            if ns_version is None:
+                raise self.fail("bad_namespace", root, f"root namespace {ns!r}")
+            if SYNCML_NS[ns_version] != ns:
+                self.quirk("namespace_case", root, f"root namespace {ns!r}")
+        self.ns = ns
+        self.context = {None: ns} if ns is not None else {}
+        header = body = None
+        for child_local, child in self.kids(root):
+            if child_local == "SyncHdr":
+                header = self.once(header, child, child_local, self, child)
+            elif child_local == "SyncBody":
+                body = self.once(body, child, child_local, self, child)
+            else:
+                raise self.fail("unexpected_element", child, f"<{child_local}> in <SyncML>")
+        if header is None or body is None:
+            raise self.missing(root, "SyncHdr" if header is None else "SyncBody")
+        hdr = self.header(header)
+        declared = [ns_version]
+        if doctype_public_id:
+            found = re.search(r"SyncML ([0-9]\.[0-9])", doctype_public_id, re.I)
+            declared.append(found.group(1) if found else None)
+        if any(v is not None and v != hdr.ver_dtd for v in declared):
+            self.quirk("version_mismatch", root, f"namespace/DOCTYPE vs VerDTD {hdr.ver_dtd}")
+        commands: list[Command] = []
+        final = False
+        for child_local, child in self.kids(body):
+            if final:
+                raise self.fail("unexpected_element", child, "element after <Final/>")
+            if child_local == "Final":
+                final = self.flag(child)
+            else:
+                commands.append(self.command(child_local, child, 1))
+        return Message(header=hdr, commands=commands, final=final, quirks=self.quirks)
+
+
+_ITEM_COMMANDS: dict[str, Callable[..., Command]] = {
+    "Add": Add, "Copy": Copy, "Delete": Delete, "Get": Get, "Replace": Replace,
+}
+_DS: dict[str, Callable[..., Command]] = {"Map": Map, "Put": Put, "Search": Search, "Sync": Sync}
+
+
+def read_xml(data: bytes, strict: bool, quirks: list[str], limits: Limits,
+             doctype_public_id: str | None) -> Message:
+    """Parse prepared XML bytes (see ``_guard.prepare_xml``) into a ``Message``."""
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc, data) from None
+    return _Reader(data, strict, quirks, limits).message(root, doctype_public_id)

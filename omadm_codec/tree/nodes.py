@@ -1,0 +1,261 @@
+"""Tree nodes, their properties, and the value formats (dm-protocol.md 6.3, 6.4).
+
+The one idea: a ``Node`` is a plain slotted record; every rule about who may change it lives
+in ``DMTree``. A leaf has ``children is None``; an interior node has a dict (insertion order is
+the order Get lists child names in). Values are stored decoded: ``bin`` as bytes, every other
+leaf format as str; ``b64`` input is decoded on the way in and stored with Format ``bin``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import InvalidValue, ValueTooLarge
+from .acl import Acl
+
+FORMATS: frozenset[str] = frozenset(
+    {"b64", "bin", "bool", "chr", "int", "node", "null", "xml", "date", "time", "float"}
+)
+PROPERTIES: tuple[str, ...] = ("ACL", "Format", "Name", "Size", "Title", "TStamp", "Type", "VerNo")
+DEFAULT_LEAF_TYPE = "text/plain"
+TNDS_TYPES = frozenset({"application/vnd.syncml.dmtnds+xml", "application/vnd.syncml.dmtnds+wbxml"})
+MAX_TITLE_BYTES = 255
+
+ExecHandler = Callable[..., "int | None"]
+
+
+class Node:
+    """One node. ``value`` is None on interior nodes; ``acl`` None means inherit."""
+
+    __slots__ = (
+        "name",
+        "parent",
+        "children",
+        "value",
+        "format",
+        "type",
+        "acl",
+        "title",
+        "tstamp",
+        "verno",
+        "permanent",
+        "access",
+        "exec_handler",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        parent: Node | None,
+        *,
+        interior: bool,
+        value: str | bytes | None = None,
+        format: str = "chr",
+        type: str = "",
+        acl: Acl | None = None,
+        permanent: bool = False,
+        access: frozenset[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.parent = parent
+        self.children: dict[str, Node] | None = {} if interior else None
+        self.value = value
+        self.format = "node" if interior else format
+        self.type = type
+        self.acl = acl
+        self.title = ""
+        self.tstamp = ""
+        self.verno = 0
+        self.permanent = permanent
+        # DDF AccessType: None = not described (every command allowed by the node kind).
+        self.access = access
+        self.exec_handler: ExecHandler | None = None
+
+    @property
+    def is_interior(self) -> bool:
+        return self.children is not None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the raw (decoded) value; 0 for interior nodes."""
+        if isinstance(self.value, bytes):
+            return len(self.value)
+        return len(self.value.encode("utf-8")) if self.value is not None else 0
+
+    def path(self) -> tuple[str, ...]:
+        names = []
+        node: Node | None = self
+        while node is not None and node.parent is not None:
+            names.append(node.name)
+            node = node.parent
+        return tuple(reversed(names))
+
+    def __repr__(self) -> str:
+        kind = "interior" if self.children is not None else "leaf"
+        return f"<Node {'/'.join(self.path()) or '.'} {kind}>"
+
+
+@dataclass(frozen=True, slots=True)
+class StructItem:
+    """One node of a ``?list=Struct`` / ``StructData`` answer."""
+
+    uri: str
+    """Canonical URI of the node."""
+    format: str
+    type: str
+    value: str | bytes | None
+    """The leaf value for StructData; None for Struct and for interior nodes."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeValue:
+    """What a Get returns: a leaf value, child names, a property, or a list answer."""
+
+    value: str | bytes
+    """Leaf value; child names joined by ``/``; property text; TNDS document."""
+    format: str
+    """DM Format of ``value`` (``node`` for interior nodes, ``chr`` for properties)."""
+    type: str
+    """MIME type (``text/plain`` for properties)."""
+    items: tuple[StructItem, ...] = ()
+    """For ``?list=Struct`` / ``StructData``: one entry per node, pre-order."""
+
+
+def format_tstamp(seconds: float) -> str:
+    """ISO 8601 basic UTC, e.g. ``20010711T163817Z``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+
+
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?INF|NaN)\Z")
+_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})\Z")
+_TIME = re.compile(
+    r"([0-9]{2}):?([0-9]{2})(?::?([0-9]{2})(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?\Z"
+)
+_FLOAT32_MAX = struct.unpack(">f", b"\x7f\x7f\xff\xff")[0]
+
+
+def _text(value: str | bytes | None, fmt: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidValue("bad_utf8", detail=fmt) from None
+    if isinstance(value, str):
+        return value
+    raise InvalidValue("bad_value_type", detail=type(value).__name__)
+
+
+def _check_date(text: str) -> bool:
+    import datetime
+
+    match = _DATE.match(text)
+    if match is None or (("-" in text) and text.count("-") != 2):
+        return False
+    try:
+        datetime.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_time(text: str) -> bool:
+    match = _TIME.match(text)
+    if match is None:
+        return False
+    return int(match[1]) < 24 and int(match[2]) < 60 and int(match[3] or 0) < 61
+
+
+def _check_xml(text: str) -> bool:
+    from lxml import etree
+
+    # XML content may have several top elements: wrap it. No DTD, no entities, no network.
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        etree.fromstring(f"<x>{text}</x>".encode(), parser)
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
+def coerce_value(
+    value: str | bytes | None, fmt: str, max_size: int
+) -> tuple[str | bytes | None, str]:
+    """Check ``value`` against leaf format ``fmt``; return (stored value, stored Format).
+
+    Raises ``InvalidValue`` (415) for an unknown format or a value that does not match it, and
+    ``ValueTooLarge`` (413) above ``max_size`` bytes.
+    """
+    if fmt not in FORMATS or fmt == "node":
+        raise InvalidValue("bad_format", detail=fmt)
+    if isinstance(value, bytes | bytearray) and len(value) > max_size:
+        raise ValueTooLarge("value_too_large")
+    if isinstance(value, str) and len(value) > max_size:
+        raise ValueTooLarge("value_too_large")
+    if fmt == "bin":
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        return (bytes(value) if value is not None else b""), "bin"
+    text = _text(value, fmt)
+    if fmt == "b64":
+        try:
+            raw = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidValue("bad_b64") from None
+        return raw, "bin"
+    if len(text.encode("utf-8")) > max_size:
+        raise ValueTooLarge("value_too_large")
+    ok = True
+    if fmt == "null":
+        ok = text == ""
+    elif fmt == "bool":
+        ok = text in ("true", "false")
+    elif fmt == "int":
+        ok = _INT.match(text) is not None and -(2**31) <= int(text) < 2**31
+    elif fmt == "float":
+        ok = _FLOAT.match(text) is not None and (
+            "INF" in text
+            or text == "NaN"
+            or (math.isfinite(float(text)) and abs(float(text)) <= _FLOAT32_MAX)
+        )
+    elif fmt == "date":
+        ok = _check_date(text)
+    elif fmt == "time":
+        ok = _check_time(text)
+    elif fmt == "xml":
+        ok = _check_xml(text)
+    if not ok:
+        raise InvalidValue("bad_value", detail=fmt)
+    return text, fmt
+
+
+def check_title(title: str) -> str:
+    if not isinstance(title, str):
+        raise InvalidValue("bad_value_type")
+    if len(title.encode("utf-8")) > MAX_TITLE_BYTES:
+        raise ValueTooLarge("title_too_long")
+    return title
+
+
+__all__ = [
+    "DEFAULT_LEAF_TYPE",
+    "FORMATS",
+    "PROPERTIES",
+    "TNDS_TYPES",
+    "Node",
+    "NodeValue",
+    "StructItem",
+    "coerce_value",
+    "format_tstamp",
+]

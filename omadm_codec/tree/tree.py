@@ -1,0 +1,584 @@
+"""``DMTree``: the management tree and its DM commands (dm-protocol.md 6.2-6.6, 2).
+
+The one idea: every command first finds its node and checks the acting server's rights
+(ACL first: 425; then the node kind / AccessType / Scope: 405, ...), validates everything it
+will write, and only then mutates, through three journaled primitives (``_set``, ``_attach``,
+``_detach``). A refused command therefore changes nothing, and ``transaction()`` can undo any
+sequence of successful ones exactly by replaying the journal backwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .._backend import active
+from ..errors import (
+    AlreadyExists,
+    NodeNotFound,
+    NotAllowed,
+    NotSupported,
+    PermissionDenied,
+    TreeError,
+)
+from . import properties
+from .acl import Acl, parse_acl
+from .nodes import (
+    DEFAULT_LEAF_TYPE,
+    TNDS_TYPES,
+    ExecHandler,
+    Node,
+    NodeValue,
+    StructItem,
+    coerce_value,
+    format_tstamp,
+)
+from .uri import ParsedUri
+
+if TYPE_CHECKING:
+    from .standard import DMAccount
+
+_LIMIT_NAMES = ("MaxDepth", "MaxTotLen", "MaxSegLen")
+_U16 = 0xFFFF
+
+
+class DMTree:
+    """An in-memory OMA DM management tree.
+
+    ``clock`` returns seconds since the epoch (TStamp); ``uri_backend`` picks a URI twin
+    (default: the active one); ``max_value_size`` caps a leaf value (413); ``max_nodes`` caps the
+    tree (420 Device full).
+    """
+
+    def __init__(
+        self,
+        *,
+        root_acl: str = "Add=*&Get=*",
+        clock: Callable[[], float] | None = None,
+        uri_backend: ModuleType | None = None,
+        max_value_size: int = 1 << 20,
+        max_nodes: int = 1_000_000,
+    ) -> None:
+        acl = parse_acl(root_acl)
+        if acl is None:
+            raise TreeError("bad_acl", detail="the root always has an ACL", status=400)
+        self.root = Node("", None, interior=True, acl=acl, permanent=True)
+        self.clock: Callable[[], float] = clock if clock is not None else time.time
+        self._uri: Any = uri_backend if uri_backend is not None else active("uri")
+        self.max_value_size = max_value_size
+        self.max_nodes = max_nodes
+        self.node_count = 1
+        self._journal: list[Callable[[], None]] | None = None
+        self._limits: tuple[int, int, int] | None = None
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def with_standard_objects(cls, **kwargs: Any) -> DMTree:
+        """A tree holding DevInfo, DevDetail and one DMAcc account (see ``standard.build``)."""
+        from .standard import build
+
+        return build(cls, **kwargs)
+
+    def dm_accounts(self) -> Iterator[DMAccount]:
+        """The DM server accounts in the tree (DM 1.2 and DM 1.1 layouts), device-side."""
+        from .standard import accounts
+
+        return accounts(self)
+
+    # -- limits and lookup --------------------------------------------------------------
+
+    def uri_limits(self) -> tuple[int, int, int]:
+        """(MaxDepth, MaxTotLen, MaxSegLen) from ./DevDetail/URI; 0 = unlimited."""
+        if self._limits is None:
+            values = []
+            for name in _LIMIT_NAMES:
+                node = self._find_quiet(("DevDetail", "URI", name))
+                number = 0
+                if node is not None and isinstance(node.value, str) and node.value.isdigit():
+                    number = min(int(node.value), _U16)
+                values.append(number)
+            self._limits = (values[0], values[1], values[2])
+        return self._limits
+
+    def parse(self, uri: str) -> ParsedUri:
+        """``uri`` parsed and checked against this tree's limits (400 / 414)."""
+        depth, total, seg = self.uri_limits()
+        parsed: ParsedUri = self._uri.parse_uri(uri, depth, total, seg)
+        return parsed
+
+    def _find_quiet(self, segments: tuple[str, ...]) -> Node | None:
+        node = self.root
+        for name in segments:
+            if node.children is None or name not in node.children:
+                return None
+            node = node.children[name]
+        return node
+
+    def _find(self, segments: tuple[str, ...], uri: str) -> Node:
+        node = self.root
+        for index, name in enumerate(segments):
+            child = node.children.get(name) if node.children is not None else None
+            if child is None:
+                raise NodeNotFound("not_found", index, uri)
+            node = child
+        return node
+
+    def find(self, uri: str) -> Node:
+        """The node at ``uri`` (device-side, no ACL check); 404 if absent."""
+        parsed = self.parse(uri)
+        return self._find(parsed.segments, uri)
+
+    @staticmethod
+    def effective_acl(node: Node) -> Acl:
+        current: Node | None = node
+        while current is not None:
+            if current.acl is not None:
+                return current.acl
+            current = current.parent
+        raise AssertionError("the root always has an ACL")
+
+    def _check(self, node: Node, command: str, server_id: str, uri: str) -> None:
+        if not self.effective_acl(node).allows(command, server_id):
+            raise PermissionDenied("acl", uri)
+        if node.access is not None and command not in node.access:
+            raise NotAllowed("access_type", uri)
+
+    @staticmethod
+    def _in_inbox(node: Node) -> bool:
+        while node.parent is not None and node.parent.parent is not None:
+            node = node.parent
+        return node.parent is not None and node.name == "Inbox"
+
+    # -- journaled primitives -------------------------------------------------------------
+
+    def _set(self, obj: Any, attr: str, value: Any) -> None:
+        if self._journal is not None:
+            old = getattr(obj, attr)
+            self._journal.append(lambda: setattr(obj, attr, old))
+        setattr(obj, attr, value)
+        self._limits = None
+
+    def _save_children(self, parent: Node) -> None:
+        if self._journal is not None:
+            saved = dict(parent.children or {})
+            self._journal.append(lambda: setattr(parent, "children", saved))
+
+    def _attach(self, parent: Node, child: Node, count: int = 1) -> None:
+        assert parent.children is not None
+        if self.node_count + count > self.max_nodes:
+            raise TreeError("device_full", status=420)
+        self._save_children(parent)
+        parent.children[child.name] = child
+        self._set(child, "parent", parent)
+        self._set(self, "node_count", self.node_count + count)
+
+    def _detach(self, node: Node) -> None:
+        parent = node.parent
+        assert parent is not None and parent.children is not None
+        self._save_children(parent)
+        del parent.children[node.name]
+        self._set(self, "node_count", self.node_count - subtree_size(node))
+
+    def _rename(self, node: Node, new_name: str) -> None:
+        parent = node.parent
+        assert parent is not None and parent.children is not None
+        self._save_children(parent)
+        # Keep the node's place among its siblings.
+        parent.children = {
+            (new_name if key == node.name else key): child for key, child in parent.children.items()
+        }
+        self._set(node, "name", new_name)
+
+    def _touch(self, node: Node) -> None:
+        self._set(node, "verno", (node.verno + 1) & _U16)
+        self._set(node, "tstamp", format_tstamp(self.clock()))
+
+    @contextmanager
+    def transaction(self) -> Iterator[DMTree]:
+        """All or nothing: an exception inside undoes every change made inside, exactly
+        (values, properties, VerNo, TStamp, child order), then propagates. Nests."""
+        outer = self._journal is None
+        if outer:
+            self._journal = []
+        journal = self._journal
+        assert journal is not None
+        mark = len(journal)
+        try:
+            yield self
+        except BaseException:
+            while len(journal) > mark:
+                journal.pop()()
+            self._limits = None
+            raise
+        finally:
+            if outer:
+                self._journal = None
+
+    # -- device-side construction (no ACL; the device itself acting) ------------------------
+
+    def device_add(
+        self,
+        uri: str,
+        value: str | bytes | None = None,
+        *,
+        format: str = "chr",
+        type: str | None = None,
+        acl: str = "",
+        permanent: bool = False,
+        access: frozenset[str] | tuple[str, ...] | None = None,
+        title: str = "",
+        parents: bool = True,
+    ) -> Node:
+        """Create a node as the device (no ACL check); missing ancestors are created as
+        interior nodes when ``parents`` is true. Existing node: 418."""
+        parsed = self.parse(uri)
+        if parsed.prop is not None or parsed.list_kind is not None or not parsed.segments:
+            raise NotAllowed("bad_target", uri)
+        with self.transaction():
+            parent = self.root
+            for name in parsed.segments[:-1]:
+                if parent.children is None:
+                    raise NotAllowed("parent_is_leaf", uri)
+                child = parent.children.get(name)
+                if child is None:
+                    if not parents:
+                        raise NodeNotFound("not_found", len(parent.path()), uri)
+                    child = Node(name, parent, interior=True)
+                    self._touch(child)
+                    self._attach(parent, child)
+                parent = child
+            return self._new_node(
+                parent,
+                parsed.segments[-1],
+                uri,
+                value,
+                format,
+                type,
+                parse_acl(acl),
+                permanent,
+                frozenset(access) if access is not None else None,
+                title,
+            )
+
+    def _new_node(
+        self,
+        parent: Node,
+        name: str,
+        uri: str,
+        value: str | bytes | None,
+        format: str,
+        type: str | None,
+        acl: Acl | None,
+        permanent: bool = False,
+        access: frozenset[str] | None = None,
+        title: str = "",
+    ) -> Node:
+        if parent.children is None:
+            raise NotAllowed("parent_is_leaf", uri)
+        if name in parent.children:
+            raise AlreadyExists("exists", uri)
+        if format == "node":
+            if value not in (None, "", b""):
+                raise TreeError("interior_value", uri, status=400)
+            node = Node(
+                name,
+                parent,
+                interior=True,
+                type=type or "",
+                acl=acl,
+                permanent=permanent,
+                access=access,
+            )
+        else:
+            stored, fmt = coerce_value(value, format, self.max_value_size)
+            node = Node(
+                name,
+                parent,
+                interior=False,
+                value=stored,
+                format=fmt,
+                type=DEFAULT_LEAF_TYPE if type is None else type,
+                acl=acl,
+                permanent=permanent,
+                access=access,
+            )
+        node.title = properties.check_title_value(title)
+        node.verno = 0
+        node.tstamp = format_tstamp(self.clock())
+        self._attach(parent, node)
+        return node
+
+    def register_exec(self, uri: str, handler: ExecHandler) -> None:
+        """Make ``handler(tree, uri, server_id, data, correlator)`` the Exec target of a node.
+        It returns a status (None = 200) or raises ``TreeError``."""
+        node = self.find(uri)
+        self._set(node, "exec_handler", handler)
+
+    def device_get(self, uri: str) -> str | bytes | None:
+        """A leaf value as the device sees it (no ACL); None for interior nodes."""
+        return self.find(uri).value
+
+    def device_replace(self, uri: str, value: str | bytes, format: str | None = None) -> None:
+        """Overwrite a leaf value as the device (no ACL), e.g. to store a new nonce."""
+        node = self.find(uri)
+        if node.children is not None:
+            raise NotAllowed("interior", uri)
+        stored, fmt = coerce_value(value, format or node.format, self.max_value_size)
+        self._set(node, "value", stored)
+        self._set(node, "format", fmt)
+        self._touch(node)
+
+    # -- DM commands ----------------------------------------------------------------------
+
+    def add(
+        self,
+        uri: str,
+        server_id: str,
+        value: str | bytes | None = None,
+        format: str = "chr",
+        type: str | None = None,
+    ) -> None:
+        """Add a leaf (``format`` != ``node``) or an interior node (``format="node"``).
+
+        A TNDS document (``type`` a dmtnds MIME type) is added under ``uri`` instead.
+        404 parent missing, 405 parent is a leaf / property target, 418 exists, 425 ACL.
+        """
+        if type in TNDS_TYPES:
+            from .tnds import add_tnds
+
+            add_tnds(self, uri, server_id, value, type)
+            return
+        parsed = self.parse(uri)
+        if parsed.prop is not None or parsed.list_kind is not None:
+            raise NotAllowed("property_add", uri)
+        if not parsed.segments:
+            raise AlreadyExists("exists", uri)
+        parent = self._find(parsed.segments[:-1], uri)
+        if parent.children is None:
+            raise NotAllowed("parent_is_leaf", uri)
+        self._check(parent, "Add", server_id, uri)
+        acl = None
+        if format == "node" and not self.effective_acl(parent).allows("Replace", server_id):
+            # TND 8.3.7.1: a creator without Replace on the parent gets Add, Delete, Replace.
+            acl = Acl.for_server(server_id, ("Add", "Delete", "Replace"))
+        self._new_node(parent, parsed.segments[-1], uri, value, format, type, acl)
+
+    def get(self, uri: str, server_id: str) -> NodeValue:
+        """A leaf value, the child names of an interior node (joined by ``/``), a property
+        (``?prop=``), or a list (``?list=Struct|StructData|TNDS...``)."""
+        depth, total, seg = self._limits or self.uri_limits()
+        node, query = self._uri.resolve(self.root, uri, "Get", server_id, depth, total, seg)
+        if node.access is not None and "Get" not in node.access:
+            raise NotAllowed("access_type", uri)
+        if node.parent is not None and self._in_inbox(node):
+            raise NotAllowed("inbox", uri)
+        if query is not None:
+            if query.prop is not None:
+                return properties.get_property(node, query.prop, uri)
+            return self._get_list(node, query, server_id, uri)
+        if node.children is not None:
+            return NodeValue(
+                "/".join([self._uri.escape_segment(name) for name in node.children]),
+                "node",
+                node.type,
+            )
+        assert node.value is not None
+        return NodeValue(node.value, node.format, node.type)
+
+    def _get_list(self, node: Node, query: ParsedUri, server_id: str, uri: str) -> NodeValue:
+        if query.list_kind == "TNDS":
+            from .tnds import TNDS_XML_TYPE, to_tnds
+
+            document = to_tnds(self, node, server_id, query.list_sign, query.list_props)
+            return NodeValue(document, "xml", TNDS_XML_TYPE)
+        if query.list_kind not in ("Struct", "StructData") or query.list_sign:
+            raise NotSupported("list", uri)
+        with_data = query.list_kind == "StructData"
+        items = [
+            StructItem(
+                self._uri.format_uri(path),
+                item.format,
+                item.type,
+                item.value if with_data else None,
+            )
+            for path, item in self.readable_subtree(node, server_id)
+        ]
+        return NodeValue("", "node", node.type, tuple(items))
+
+    def readable_subtree(
+        self, node: Node, server_id: str
+    ) -> Iterator[tuple[tuple[str, ...], Node]]:
+        """(path, node) pre-order for the nodes ``server_id`` may Get; a node it may not Get is
+        left out with its whole subtree (the structure below could not be expressed)."""
+        stack = [(node.path(), node)]
+        while stack:
+            path, current = stack.pop()
+            if not self.effective_acl(current).allows("Get", server_id):
+                continue
+            if current.access is not None and "Get" not in current.access:
+                continue
+            if current.parent is not None and self._in_inbox(current):
+                continue
+            yield path, current
+            if current.children:
+                stack.extend(
+                    (path + (name,), child) for name, child in reversed(current.children.items())
+                )
+
+    def replace(
+        self,
+        uri: str,
+        server_id: str,
+        value: str | bytes | None,
+        format: str | None = None,
+        type: str | None = None,
+    ) -> None:
+        """Replace a leaf value (``format`` None keeps the node's format), a property
+        (``?prop=``), or an interior subtree from a TNDS document. Never creates (404)."""
+        if type in TNDS_TYPES:
+            from .tnds import replace_tnds
+
+            replace_tnds(self, uri, server_id, value, type)
+            return
+        parsed = self.parse(uri)
+        node = self._find(parsed.segments, uri)
+        if parsed.list_kind is not None:
+            raise NotAllowed("list_replace", uri)
+        if parsed.prop is not None:
+            properties.replace_property(self, node, parsed.prop, value, server_id, uri)
+            return
+        self._check(node, "Replace", server_id, uri)
+        if node.children is not None:
+            raise NotAllowed("interior_replace", uri)
+        fmt = node.format if format is None else format
+        if fmt == "b64" and node.format == "bin":
+            pass
+        elif node.permanent and fmt != node.format:
+            raise NotAllowed("permanent_format", uri)
+        if node.permanent and type is not None and type != node.type:
+            raise NotAllowed("permanent_type", uri)
+        stored, stored_format = coerce_value(value, fmt, self.max_value_size)
+        with self.transaction():
+            self._set(node, "value", stored)
+            self._set(node, "format", stored_format)
+            if type is not None:
+                self._set(node, "type", type)
+            self._touch(node)
+
+    def delete(self, uri: str, server_id: str) -> None:
+        """Delete a node and its whole subtree. Root, permanent nodes (or a subtree holding
+        one) and an AccessType without Delete: 405."""
+        parsed = self.parse(uri)
+        if parsed.prop is not None or parsed.list_kind is not None:
+            raise NotAllowed("property_delete", uri)
+        node = self._find(parsed.segments, uri)
+        self._check(node, "Delete", server_id, uri)
+        if node.parent is None:
+            raise NotAllowed("root", uri)
+        if any(n.permanent for n in iter_subtree(node)):
+            raise NotAllowed("permanent", uri)
+        self._detach(node)
+
+    def copy(self, source: str, target: str, server_id: str) -> None:
+        """Copy a leaf value onto a leaf (Replace it) or a new leaf (Add it). Needs Get on the
+        source and Replace on the target or Add on its parent; interior nodes: 405."""
+        src_parsed = self.parse(source)
+        dst_parsed = self.parse(target)
+        for parsed, uri in ((src_parsed, source), (dst_parsed, target)):
+            if parsed.prop is not None or parsed.list_kind is not None:
+                raise NotAllowed("property_copy", uri)
+        src = self._find(src_parsed.segments, source)
+        self._check(src, "Get", server_id, source)
+        if src.children is not None:
+            raise NotAllowed("interior_copy", source)
+        dst = self._find_quiet(dst_parsed.segments)
+        if dst is not None:
+            if dst.children is not None:
+                raise NotAllowed("interior_copy", target)
+            if not self.effective_acl(dst).allows("Replace", server_id):
+                raise PermissionDenied("acl", target)
+            if dst.access is not None and "Replace" not in dst.access:
+                raise TreeError("not_writable", target, status=403)
+            if dst.permanent and dst.format != src.format:
+                raise TreeError("not_writable", target, status=403)
+            with self.transaction():
+                self._set(dst, "value", src.value)
+                self._set(dst, "format", src.format)
+                self._set(dst, "type", src.type)
+                self._touch(dst)
+            return
+        if not dst_parsed.segments:
+            raise NotAllowed("root", target)
+        parent = self._find(dst_parsed.segments[:-1], target)
+        if parent.children is None:
+            raise NotAllowed("parent_is_leaf", target)
+        self._check(parent, "Add", server_id, target)
+        self._new_node(
+            parent, dst_parsed.segments[-1], target, src.value, src.format, src.type, None
+        )
+
+    def exec(
+        self,
+        uri: str,
+        server_id: str,
+        data: str | bytes | None = None,
+        correlator: str | None = None,
+    ) -> int:
+        """Run the node's registered handler; returns its status (200 when it returns None).
+        No handler: 405. A handler failing with anything but ``TreeError``: 500."""
+        parsed = self.parse(uri)
+        if parsed.prop is not None or parsed.list_kind is not None:
+            raise NotAllowed("property_exec", uri)
+        node = self._find(parsed.segments, uri)
+        self._check(node, "Exec", server_id, uri)
+        handler = node.exec_handler
+        if handler is None:
+            raise NotAllowed("no_exec", uri)
+        with self.transaction():
+            try:
+                status = handler(self, uri, server_id, data, correlator)
+            except TreeError:
+                raise
+            except Exception as exc:
+                raise TreeError("exec_failed", uri, detail=repr(exc), status=500) from exc
+        return 200 if status is None else int(status)
+
+    def remove_server(self, server_id: str) -> None:
+        """Scrub ``server_id`` from every ACL; the root falls back to ``*`` for a command
+        that loses its last id (dm-protocol.md 6.5)."""
+        with self.transaction():
+            for node in iter_subtree(self.root):
+                if node.acl is None or not any(
+                    server_id in ids for ids in node.acl.grants.values()
+                ):
+                    continue
+                new = node.acl.without(server_id)
+                if node.parent is None:
+                    entries = dict(new.entries) if new is not None else {}
+                    for command, _ids in node.acl.entries:
+                        if command not in entries:
+                            entries[command] = ("*",)
+                    new = Acl(tuple((c, entries[c]) for c, _ in node.acl.entries))
+                self._set(node, "acl", new)
+                self._touch(node)
+
+
+def iter_subtree(node: Node) -> Iterator[Node]:
+    """``node`` and every descendant, pre-order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if current.children:
+            stack.extend(reversed(current.children.values()))
+
+
+def subtree_size(node: Node) -> int:
+    return sum(1 for _ in iter_subtree(node))
+
+
+__all__ = ["DMTree", "iter_subtree", "subtree_size"]

@@ -118,7 +118,8 @@ def encode(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> bytes:
     if fmt == "wbxml":
         from ..wbxml import xml_to_wbxml
 
-        wbxml = xml_to_wbxml(write_xml(msg, for_wbxml=True))
+        # Whitespace in Data is data: the canonical XML has no other whitespace to drop.
+        wbxml = xml_to_wbxml(write_xml(msg, for_wbxml=True), keep_whitespace=True)
         return bytes(wbxml)
     raise EncodeError("bad_format", -1, f"fmt must be 'xml' or 'wbxml', not {fmt!r}")
 

@@ -80,7 +80,9 @@ def _parser() -> etree.XMLParser:
         parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
             huge_tree=False, recover=False, remove_pis=True, remove_comments=True,
-            collect_ids=False, strip_cdata=False,
+            strip_cdata=False,
+            # No collect_ids=False: in lxml 6.1.3 it makes libxml2 try to fetch the
+            # external DTD of an external-id DOCTYPE (refused by no_network, but an error).
         )
         _local.parser = parser
     return parser

@@ -78,7 +78,8 @@ def _ident(value: Any, what: str, allow_empty: bool = False) -> str:
 
 def _token(value: Any, what: str) -> str:
     text = _text(value, what)
-    if text != text.strip():
+    if value != value.strip():
+        # The decoder trims it (quirk ``whitespace``): it would not come back equal.
         raise EncodeError("bad_value", -1, f"{what} has surrounding whitespace")
     return text
 

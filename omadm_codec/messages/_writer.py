@@ -149,8 +149,10 @@ class _Writer:
         elif isinstance(data, XmlDocument):
             w("<Data>" + data.xml + "</Data>")
         elif isinstance(data, str):
-            if _NOT_XML.search(data) or (
-                    self.for_wbxml and item.data_hint is DataHint.OPAQUE and fmt != "bin"):
+            if _NOT_XML.search(data) or (self.for_wbxml and fmt != "bin" and (
+                    item.data_hint is DataHint.OPAQUE or "\n" in data or "\r" in data)):
+                # Through the WBXML encoder as raw OPAQUE: it keeps the OPAQUE kind, and
+                # line ends exactly (libwbxml rewrites LF to CRLF in Add/Replace text Data).
                 try:
                     raw = data.encode("utf-8")
                 except UnicodeEncodeError:

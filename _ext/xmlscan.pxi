@@ -1,0 +1,702 @@
+# XML byte scanner for the SyncML subset: the compiled twin of omadm_codec/_xmlscan_py.py.
+#
+# Included into wbxml_encode_c.pyx (a .pxi, so the encoder calls it with plain C calls).
+# Same events, same fields, same errors and offsets as the pure scanner; read that module's
+# docstring first. Text is handed out as a pointer + length: into the input when a run is one
+# clean piece (no reference, no CR), else into the scanner's scratch buffer, which the next
+# call overwrites. Element names on the stack are (offset, length) pairs into the input.
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memset
+
+cdef enum:
+    EV_EOF = 0
+    EV_START = 1
+    EV_END = 2
+    EV_TEXT = 3
+    EV_CDATA = 4
+    EV_DOCTYPE = 5
+
+cdef struct Buf:
+    unsigned char* data
+    Py_ssize_t len
+    Py_ssize_t cap
+
+
+cdef int buf_grow(Buf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t need = b.len + extra
+    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 256
+    cdef unsigned char* fresh
+    if need <= b.cap:
+        return 0
+    while cap < need:
+        cap *= 2
+    fresh = <unsigned char*>realloc(b.data, cap)
+    if fresh == NULL:
+        raise MemoryError()
+    b.data = fresh
+    b.cap = cap
+    return 0
+
+
+cdef inline int buf_byte(Buf* b, unsigned char c) except -1:
+    if b.len >= b.cap:
+        buf_grow(b, 1)
+    b.data[b.len] = c
+    b.len += 1
+    return 0
+
+
+cdef inline int buf_add(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
+    if b.len + n > b.cap:
+        buf_grow(b, n)
+    memcpy(b.data + b.len, s, n)
+    b.len += n
+    return 0
+
+
+cdef int buf_mb(Buf* b, unsigned long value) except -1:
+    cdef unsigned char tmp[5]
+    cdef int i = 4
+    tmp[4] = value & 0x7F
+    value >>= 7
+    while value:
+        i -= 1
+        tmp[i] = 0x80 | (value & 0x7F)
+        value >>= 7
+    return buf_add(b, tmp + i, 5 - i)
+
+
+# Character classes of the pure twin's _NAME regex and of XML whitespace.
+cdef unsigned char NAME_START[256]
+cdef unsigned char NAME_CHAR[256]
+cdef unsigned char IS_WS[256]
+
+
+cdef void _init_classes():
+    cdef int c
+    for c in range(256):
+        NAME_START[c] = (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58 or c >= 128
+        NAME_CHAR[c] = NAME_START[c] or (48 <= c <= 57) or c == 46 or c == 45
+        IS_WS[c] = c == 32 or c == 9 or c == 13 or c == 10
+
+
+_init_classes()
+XML_NS_URI = b"http://www.w3.org/XML/1998/namespace"
+_PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
+
+
+cdef Py_ssize_t find3(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
+                      unsigned char a, unsigned char b, unsigned char c) noexcept:
+    """Index of the 3-byte sequence a b c in p[i:end], or -1."""
+    cdef const unsigned char* hit
+    while i + 3 <= end:
+        hit = <const unsigned char*>memchr(p + i, a, end - i - 2)
+        if hit == NULL:
+            return -1
+        i = hit - p
+        if p[i + 1] == b and p[i + 2] == c:
+            return i
+        i += 1
+    return -1
+
+
+cdef Py_ssize_t find2(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
+                      unsigned char a, unsigned char b) noexcept:
+    cdef const unsigned char* hit
+    while i + 2 <= end:
+        hit = <const unsigned char*>memchr(p + i, a, end - i - 1)
+        if hit == NULL:
+            return -1
+        i = hit - p
+        if p[i + 1] == b:
+            return i
+        i += 1
+    return -1
+
+
+cdef inline Py_ssize_t find1(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
+                             unsigned char a) noexcept:
+    cdef const unsigned char* hit
+    if i >= end:
+        return -1
+    hit = <const unsigned char*>memchr(p + i, a, end - i)
+    return -1 if hit == NULL else hit - p
+
+
+cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) except -2:
+    """Raise at the first invalid UTF-8 sequence or forbidden XML character (see the pure
+    twin's check_chars). ASCII is checked eight bytes at a time."""
+    cdef Py_ssize_t i = start
+    cdef uint64_t word
+    cdef unsigned char c, c1, c2, c3
+    cdef int n
+    while i < end:
+        if i + 8 <= end:
+            memcpy(&word, p + i, 8)
+            # No high bit and no byte below 0x20: eight plain ASCII bytes.
+            if ((word & 0x8080808080808080ULL) == 0 and
+                    ((word - 0x2020202020202020ULL) & ~word & 0x8080808080808080ULL) == 0):
+                i += 8
+                continue
+        c = p[i]
+        if c < 0x80:
+            if c < 0x20 and c != 9 and c != 10 and c != 13:
+                raise EncodeError("malformed_xml", i)
+            i += 1
+            continue
+        if 0xC2 <= c <= 0xDF:
+            n = 2
+        elif 0xE0 <= c <= 0xEF:
+            n = 3
+        elif 0xF0 <= c <= 0xF4:
+            n = 4
+        else:
+            raise EncodeError("invalid_utf8", i)
+        if i + 1 >= end:
+            raise EncodeError("invalid_utf8", i)
+        c1 = p[i + 1]
+        if (c1 & 0xC0) != 0x80:
+            raise EncodeError("invalid_utf8", i)
+        if n == 3:
+            if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 >= 0xA0):
+                raise EncodeError("invalid_utf8", i)
+        elif n == 4:
+            if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 >= 0x90):
+                raise EncodeError("invalid_utf8", i)
+        if n >= 3:
+            if i + 2 >= end or (p[i + 2] & 0xC0) != 0x80:
+                raise EncodeError("invalid_utf8", i)
+            c2 = p[i + 2]
+            if n == 3 and c == 0xEF and c1 == 0xBF and (c2 == 0xBE or c2 == 0xBF):
+                raise EncodeError("malformed_xml", i)
+        if n == 4:
+            if i + 3 >= end or (p[i + 3] & 0xC0) != 0x80:
+                raise EncodeError("invalid_utf8", i)
+        i += n
+    return 0
+
+
+cdef class Scanner:
+    """Cursor over one XML document; see omadm_codec/_xmlscan_py.py for the event fields."""
+
+    cdef object data
+    cdef const unsigned char* p
+    cdef Py_ssize_t pos, end, max_depth, max_elements, max_text, elements, depth, cap
+    cdef Py_ssize_t* name_at
+    cdef Py_ssize_t* name_len
+    cdef list ns_frames
+    cdef list default_ns
+    cdef object cur_ns
+    cdef list ns_cache
+    cdef bint root_seen, root_done, pending_end, seen_doctype
+    # Event fields.
+    cdef Py_ssize_t offset
+    cdef const unsigned char* local
+    cdef Py_ssize_t local_len
+    cdef object ns
+    cdef list attrs
+    cdef const unsigned char* text
+    cdef Py_ssize_t text_len
+    cdef Buf scratch
+    cdef object fpi, sysid
+
+    def __cinit__(self, bytes data, Py_ssize_t start, object limits):
+        self.data = data
+        self.p = <const unsigned char*>(<char*>data)
+        self.pos = start
+        self.end = len(data)
+        self.max_depth = limits.max_depth
+        self.max_elements = limits.max_elements
+        self.max_text = limits.max_opaque
+        self.ns_frames = [(0, {b"xml": XML_NS_URI})]
+        self.cur_ns = b""
+        self.default_ns = [(0, self.cur_ns)]
+        self.ns_cache = []
+        self.ns = b""
+        self.attrs = None
+
+    def __dealloc__(self):
+        free(self.name_at)
+        free(self.name_len)
+        free(self.scratch.data)
+
+    cdef object fail(self, str reason, Py_ssize_t offset):
+        return EncodeError(reason, offset)
+
+    cdef int next(self) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t end = self.end
+        cdef Py_ssize_t pos, lt, close, run_start = -1
+        cdef int mode = 0  # 0: no text yet, 1: text points into the input, 2: into scratch
+        cdef int nxt
+        if self.pending_end:
+            self.pending_end = False
+            return self.pop_element(self.offset)
+        while True:
+            pos = self.pos
+            if pos >= end:
+                if mode:
+                    return self.text_event(run_start, mode)
+                if self.depth or not self.root_seen:
+                    raise self.fail("malformed_xml", end)
+                return EV_EOF
+            if p[pos] != 0x3C:
+                if run_start < 0:
+                    run_start = pos
+                lt = find1(p, pos, end, 0x3C)
+                if lt < 0:
+                    lt = end
+                mode = self.text_piece(pos, lt, mode)
+                self.pos = lt
+                continue
+            nxt = p[pos + 1] if pos + 1 < end else -1
+            if nxt == 0x21 and pos + 4 <= end and p[pos + 2] == 0x2D and p[pos + 3] == 0x2D:
+                close = find3(p, pos + 4, end, 0x2D, 0x2D, 0x3E)
+                if close < 0:
+                    raise self.fail("malformed_xml", pos)
+                self.pos = close + 3
+                continue
+            if nxt == 0x3F:
+                self.skip_pi(pos)
+                continue
+            if mode:
+                return self.text_event(run_start, mode)
+            if nxt == 0x21:
+                if pos + 9 <= end and memcmp(p + pos, b"<![CDATA[", 9) == 0:
+                    return self.cdata(pos)
+                if pos + 9 <= end and memcmp(p + pos, b"<!DOCTYPE", 9) == 0:
+                    return self.doctype(pos)
+                raise self.fail("malformed_xml", pos)
+            if nxt == 0x2F:
+                return self.end_tag(pos)
+            return self.start_tag(pos)
+
+    # -- character data ---------------------------------------------------------------------
+    cdef int text_piece(self, Py_ssize_t pos, Py_ssize_t stop, int mode) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t i, amp, bracket
+        if self.depth == 0:
+            i = pos
+            while i < stop:
+                if not IS_WS[p[i]]:
+                    raise self.fail("malformed_xml", i)
+                i += 1
+            return mode
+        bracket = find3(p, pos, stop, 0x5D, 0x5D, 0x3E)
+        if bracket >= 0:
+            raise self.fail("malformed_xml", bracket)
+        amp = find1(p, pos, stop, 0x26)
+        if mode == 0 and amp < 0 and find1(p, pos, stop, 0x0D) < 0:
+            self.text = p + pos
+            self.text_len = stop - pos
+            return 1
+        if mode == 1:
+            self.scratch.len = 0
+            buf_add(&self.scratch, self.text, self.text_len)
+        elif mode == 0:
+            self.scratch.len = 0
+        i = pos
+        while i < stop:
+            amp = find1(p, i, stop, 0x26)
+            if amp < 0:
+                self.add_normalised(i, stop)
+                break
+            self.add_normalised(i, amp)
+            i = self.reference(amp, stop, &self.scratch)
+        return 2
+
+    cdef int add_normalised(self, Py_ssize_t i, Py_ssize_t stop) except -1:
+        """Append p[i:stop] to scratch with CRLF and CR turned into LF."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t cr
+        while i < stop:
+            cr = find1(p, i, stop, 0x0D)
+            if cr < 0:
+                buf_add(&self.scratch, p + i, stop - i)
+                return 0
+            buf_add(&self.scratch, p + i, cr - i)
+            buf_byte(&self.scratch, 0x0A)
+            i = cr + 2 if cr + 1 < stop and p[cr + 1] == 0x0A else cr + 1
+        return 0
+
+    cdef Py_ssize_t reference(self, Py_ssize_t amp, Py_ssize_t stop, Buf* out) except -1:
+        """Resolve the reference at amp into out; returns the position after its ';'."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t limit = stop if stop < amp + 40 else amp + 40
+        cdef Py_ssize_t semi = find1(p, amp + 1, limit, 0x3B)
+        cdef Py_ssize_t i, start
+        cdef unsigned long cp = 0
+        cdef int base = 10, d
+        cdef unsigned char c
+        cdef unsigned char enc[4]
+        if semi < 0:
+            raise self.fail("malformed_xml", amp)
+        if p[amp + 1] == 0x23:  # '#'
+            start = amp + 2
+            if start < semi and p[start] == 0x78:  # 'x'
+                base = 16
+                start += 1
+            if start >= semi:
+                raise self.fail("malformed_xml", amp)
+            for i in range(start, semi):
+                c = p[i]
+                if 48 <= c <= 57:
+                    d = c - 48
+                elif base == 16 and 97 <= c <= 102:
+                    d = c - 87
+                elif base == 16 and 65 <= c <= 70:
+                    d = c - 55
+                else:
+                    raise self.fail("malformed_xml", amp)
+                if cp <= 0x10FFFF:
+                    cp = cp * base + d
+            if cp < 0x20:
+                if cp != 9 and cp != 10 and cp != 13:
+                    raise self.fail("malformed_xml", amp)
+            elif (0xD800 <= cp <= 0xDFFF) or cp == 0xFFFE or cp == 0xFFFF or cp > 0x10FFFF:
+                raise self.fail("malformed_xml", amp)
+            if cp < 0x80:
+                enc[0] = <unsigned char>cp
+                buf_add(out, enc, 1)
+            elif cp < 0x800:
+                enc[0] = 0xC0 | (cp >> 6)
+                enc[1] = 0x80 | (cp & 0x3F)
+                buf_add(out, enc, 2)
+            elif cp < 0x10000:
+                enc[0] = 0xE0 | (cp >> 12)
+                enc[1] = 0x80 | ((cp >> 6) & 0x3F)
+                enc[2] = 0x80 | (cp & 0x3F)
+                buf_add(out, enc, 3)
+            else:
+                enc[0] = 0xF0 | (cp >> 18)
+                enc[1] = 0x80 | ((cp >> 12) & 0x3F)
+                enc[2] = 0x80 | ((cp >> 6) & 0x3F)
+                enc[3] = 0x80 | (cp & 0x3F)
+                buf_add(out, enc, 4)
+            return semi + 1
+        value = _PREDEFINED.get(PyBytes_FromStringAndSize(<char*>p + amp + 1, semi - amp - 1))
+        if value is None:
+            if semi > amp + 1 and NAME_START[p[amp + 1]]:
+                for i in range(amp + 2, semi):
+                    if not NAME_CHAR[p[i]]:
+                        raise self.fail("malformed_xml", amp)
+                raise self.fail("undefined_entity", amp)
+            raise self.fail("malformed_xml", amp)
+        buf_add(out, <const unsigned char*>(<char*>value), 1)
+        return semi + 1
+
+    cdef int text_event(self, Py_ssize_t run_start, int mode) except -1:
+        if mode == 2:
+            self.text = self.scratch.data
+            self.text_len = self.scratch.len
+        self.offset = run_start
+        if self.text_len > self.max_text:
+            raise self.fail("too_large", run_start)
+        return EV_TEXT
+
+    cdef int cdata(self, Py_ssize_t pos) except -1:
+        cdef Py_ssize_t close
+        if self.depth == 0:
+            raise self.fail("malformed_xml", pos)
+        close = find3(self.p, pos + 9, self.end, 0x5D, 0x5D, 0x3E)
+        if close < 0:
+            raise self.fail("malformed_xml", pos)
+        if find1(self.p, pos + 9, close, 0x0D) < 0:
+            self.text = self.p + pos + 9
+            self.text_len = close - pos - 9
+        else:
+            self.scratch.len = 0
+            self.add_normalised(pos + 9, close)
+            self.text = self.scratch.data
+            self.text_len = self.scratch.len
+        self.offset = pos
+        self.pos = close + 3
+        if self.text_len > self.max_text:
+            raise self.fail("too_large", pos)
+        return EV_CDATA
+
+    cdef int skip_pi(self, Py_ssize_t pos) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t close = find2(p, pos + 2, self.end, 0x3F, 0x3E)
+        cdef Py_ssize_t i = pos + 2
+        cdef Py_ssize_t first
+        if close < 0:
+            raise self.fail("malformed_xml", pos)
+        if i >= self.end or not NAME_START[p[i]]:
+            raise self.fail("malformed_xml", pos)
+        while i < self.end and NAME_CHAR[p[i]]:
+            i += 1
+        if i - pos - 2 == 3 and (p[pos + 2] | 0x20) == 0x78 and (p[pos + 3] | 0x20) == 0x6D \
+                and (p[pos + 4] | 0x20) == 0x6C:
+            first = 3 if self.end >= 3 and memcmp(p, b"\xef\xbb\xbf", 3) == 0 else 0
+            if pos != first or memcmp(p + pos + 2, b"xml", 3) != 0:
+                raise self.fail("malformed_xml", pos)
+        self.pos = close + 2
+        return 0
+
+    # -- DOCTYPE ----------------------------------------------------------------------------
+    cdef int doctype(self, Py_ssize_t pos) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t i, j, end = self.end
+        if self.root_seen or self.seen_doctype:
+            raise self.fail("malformed_xml", pos)
+        self.seen_doctype = True
+        i = self.skip_ws(pos + 9, True)
+        if i >= end or not NAME_START[p[i]]:
+            raise self.fail("malformed_xml", pos)
+        while i < end and NAME_CHAR[p[i]]:
+            i += 1
+        self.fpi = self.sysid = None
+        j = self.skip_ws(i, False)
+        if j + 6 <= end and memcmp(p + j, b"PUBLIC", 6) == 0 and j > i:
+            i = self.skip_ws(j + 6, True)
+            i = self.quoted(i, pos, True)
+            j = self.skip_ws(i, False)
+            if j < end and (p[j] == 0x22 or p[j] == 0x27) and j > i:
+                i = self.quoted(j, pos, False)
+                j = self.skip_ws(i, False)
+        elif j + 6 <= end and memcmp(p + j, b"SYSTEM", 6) == 0 and j > i:
+            i = self.skip_ws(j + 6, True)
+            i = self.quoted(i, pos, False)
+            j = self.skip_ws(i, False)
+        if j < end and p[j] == 0x5B:  # '[': an internal subset (entities live there)
+            raise self.fail("forbidden_dtd", pos)
+        if j >= end or p[j] != 0x3E:
+            raise self.fail("malformed_xml", pos)
+        self.pos = j + 1
+        self.offset = pos
+        return EV_DOCTYPE
+
+    cdef Py_ssize_t skip_ws(self, Py_ssize_t i, bint required) except -1:
+        cdef Py_ssize_t start = i
+        while i < self.end and IS_WS[self.p[i]]:
+            i += 1
+        if required and i == start:
+            raise self.fail("malformed_xml", i)
+        return i
+
+    cdef Py_ssize_t quoted(self, Py_ssize_t i, Py_ssize_t at, bint is_fpi) except -1:
+        cdef Py_ssize_t close
+        if i >= self.end or (self.p[i] != 0x22 and self.p[i] != 0x27):
+            raise self.fail("malformed_xml", at)
+        close = find1(self.p, i + 1, self.end, self.p[i])
+        if close < 0:
+            raise self.fail("malformed_xml", at)
+        value = PyBytes_FromStringAndSize(<char*>self.p + i + 1, close - i - 1)
+        if is_fpi:
+            self.fpi = value
+        else:
+            self.sysid = value
+        return close + 1
+
+    # -- tags -------------------------------------------------------------------------------
+    cdef int start_tag(self, Py_ssize_t pos) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t end = self.end
+        cdef Py_ssize_t i = pos + 1, j, k, name_end, aname_at, colon
+        cdef list attrs = None
+        cdef set seen = None
+        cdef object first_name = None
+        cdef object default_value = None
+        cdef bint has_default = False
+        cdef int c
+        if self.root_done:
+            raise self.fail("malformed_xml", pos)
+        if i >= end or not NAME_START[p[i]]:
+            raise self.fail("malformed_xml", pos)
+        while i < end and NAME_CHAR[p[i]]:
+            i += 1
+        name_end = i
+        while True:
+            j = self.skip_ws(i, False)
+            if j >= end:
+                raise self.fail("malformed_xml", pos)
+            c = p[j]
+            if c == 0x3E or (c == 0x2F and j + 1 < end and p[j + 1] == 0x3E):
+                break
+            if j == i:
+                raise self.fail("malformed_xml", j)
+            if not NAME_START[c]:
+                raise self.fail("malformed_xml", j)
+            aname_at = j
+            k = j
+            while k < end and NAME_CHAR[p[k]]:
+                k += 1
+            aname = PyBytes_FromStringAndSize(<char*>p + j, k - j)
+            k = self.skip_ws(k, False)
+            if k >= end or p[k] != 0x3D:
+                raise self.fail("malformed_xml", k)
+            k = self.skip_ws(k + 1, False)
+            value = self.attr_value(k, aname == b"xmlns")
+            i = self.pos
+            if attrs is None:
+                attrs = []
+                first_name = aname
+            else:
+                if seen is None:
+                    seen = {first_name}
+                if aname in seen:
+                    raise self.fail("malformed_xml", aname_at)
+                seen.add(aname)
+            attrs.append((aname, value, b""))
+        self.elements += 1
+        if self.elements > self.max_elements:
+            raise self.fail("too_many_elements", pos)
+        if self.depth >= self.max_depth:
+            raise self.fail("too_deep", pos)
+        if attrs is not None:
+            attrs = self.bind_namespaces(attrs, self.depth + 1, pos)
+        self.resolve_element(pos + 1, name_end, pos)
+        self.push_name(pos + 1, name_end - pos - 1)
+        self.root_seen = True
+        self.attrs = attrs
+        self.offset = pos
+        if p[j] == 0x2F:
+            self.pos = j + 2
+            self.pending_end = True
+        else:
+            self.pos = j + 1
+        return EV_START
+
+    cdef object attr_value(self, Py_ssize_t k, bint cacheable):
+        """The normalised value of the attribute starting at quote k; sets self.pos after it."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t close, lt, i, amp, n
+        cdef Buf* out = &self.scratch
+        cdef unsigned char c
+        if k >= self.end or (p[k] != 0x22 and p[k] != 0x27):
+            raise self.fail("malformed_xml", k)
+        close = find1(p, k + 1, self.end, p[k])
+        if close < 0:
+            raise self.fail("malformed_xml", k)
+        lt = find1(p, k + 1, close, 0x3C)
+        if lt >= 0:
+            raise self.fail("malformed_xml", lt)
+        self.pos = close + 1
+        n = close - k - 1
+        if cacheable and find1(p, k + 1, close, 0x26) < 0:
+            # Namespace URIs repeat (xmlns on every MetInf element): reuse the bytes object.
+            for cached in self.ns_cache:
+                if len(<bytes>cached) == n and memcmp(<char*><bytes>cached, p + k + 1, n) == 0:
+                    return cached
+        out.len = 0
+        i = k + 1
+        while i < close:
+            amp = find1(p, i, close, 0x26)
+            if amp < 0:
+                amp = close
+            while i < amp:
+                c = p[i]
+                if c == 0x0D and i + 1 < amp and p[i + 1] == 0x0A:
+                    i += 1
+                    continue
+                buf_byte(out, 0x20 if IS_WS[c] else c)
+                i += 1
+            if amp < close:
+                i = self.reference(amp, close, out)
+        value = PyBytes_FromStringAndSize(<char*>out.data, out.len)
+        if cacheable and len(self.ns_cache) < 16:
+            self.ns_cache.append(value)
+        return value
+
+    cdef list bind_namespaces(self, list attrs, Py_ssize_t depth, Py_ssize_t pos):
+        cdef dict bindings = {}
+        cdef list out = []
+        for aname, value, _ in attrs:
+            if aname == b"xmlns":
+                self.default_ns.append((depth, value))
+                self.cur_ns = value
+            elif aname.startswith(b"xmlns:"):
+                prefix = aname[6:]
+                if not prefix or b":" in prefix or (not value and prefix != b"xml"):
+                    raise self.fail("malformed_xml", pos)
+                bindings[prefix] = value
+        if bindings:
+            self.ns_frames.append((depth, bindings))
+        for aname, value, _ in attrs:
+            if aname == b"xmlns" or aname.startswith(b"xmlns:"):
+                continue
+            if b":" in aname:
+                ns, local = self.resolve_prefixed(aname, pos)
+                out.append((local, value, ns))
+            else:
+                out.append((aname, value, b""))
+        return out
+
+    cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos):
+        colon = qname.find(b":")
+        prefix = qname[:colon]
+        local = qname[colon + 1:]
+        if not prefix or not local or b":" in local:
+            raise self.fail("malformed_xml", pos)
+        for _, bindings in reversed(self.ns_frames):
+            uri = (<dict>bindings).get(prefix)
+            if uri is not None:
+                return uri, local
+        raise self.fail("malformed_xml", pos)
+
+    cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t pos) except -1:
+        cdef Py_ssize_t colon = find1(self.p, start, stop, 0x3A)
+        if colon < 0:
+            self.ns = self.cur_ns
+            self.local = self.p + start
+            self.local_len = stop - start
+            return 0
+        ns, local = self.resolve_prefixed(
+            PyBytes_FromStringAndSize(<char*>self.p + start, stop - start), pos)
+        self.ns = ns
+        self.local = self.p + colon + 1
+        self.local_len = stop - colon - 1
+        return 0
+
+    cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1:
+        cdef Py_ssize_t cap
+        cdef Py_ssize_t* fresh
+        if self.depth >= self.cap:
+            cap = self.cap * 2 if self.cap else 32
+            fresh = <Py_ssize_t*>realloc(self.name_at, cap * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.name_at = fresh
+            fresh = <Py_ssize_t*>realloc(self.name_len, cap * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.name_len = fresh
+            self.cap = cap
+        self.name_at[self.depth] = at
+        self.name_len[self.depth] = length
+        self.depth += 1
+        return 0
+
+    cdef int end_tag(self, Py_ssize_t pos) except -1:
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t i = pos + 2, j, n
+        if i >= self.end or not NAME_START[p[i]]:
+            raise self.fail("malformed_xml", pos)
+        while i < self.end and NAME_CHAR[p[i]]:
+            i += 1
+        n = i - pos - 2
+        if (self.depth == 0 or self.name_len[self.depth - 1] != n or
+                memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) != 0):
+            raise self.fail("malformed_xml", pos)
+        j = self.skip_ws(i, False)
+        if j >= self.end or p[j] != 0x3E:
+            raise self.fail("malformed_xml", pos)
+        self.pos = j + 1
+        return self.pop_element(pos)
+
+    cdef int pop_element(self, Py_ssize_t pos) except -1:
+        cdef Py_ssize_t depth = self.depth
+        self.depth -= 1
+        if len(self.ns_frames) > 1 and self.ns_frames[-1][0] == depth:
+            self.ns_frames.pop()
+        if len(self.default_ns) > 1 and self.default_ns[-1][0] == depth:
+            self.default_ns.pop()
+            self.cur_ns = self.default_ns[-1][1]
+        if self.depth == 0:
+            self.root_done = True
+        self.offset = pos
+        return EV_END

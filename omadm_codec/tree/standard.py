@@ -175,7 +175,7 @@ def add_dm_account(
     acl = f"Add={server_id}&Delete={server_id}&Get={server_id}&Replace={server_id}"
     if dm_version == "1.1":
         for parent in ("./SyncML", "./SyncML/DMAcc"):
-            if tree._find_quiet(tree.parse(parent).segments) is None:
+            if tree._find_quiet(tree.parse(parent, limits=False).segments) is None:
                 tree.device_add(parent, format="node", permanent=True)
         base = f"./SyncML/DMAcc/{account}"
         with tree.transaction():

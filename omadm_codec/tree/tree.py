@@ -104,9 +104,10 @@ class DMTree:
             self._limits = (values[0], values[1], values[2])
         return self._limits
 
-    def parse(self, uri: str) -> ParsedUri:
-        """``uri`` parsed and checked against this tree's limits (400 / 414)."""
-        depth, total, seg = self.uri_limits()
+    def parse(self, uri: str, *, limits: bool = True) -> ParsedUri:
+        """``uri`` parsed and checked against this tree's limits (400 / 414). The device's own
+        calls (``device_*``, ``find``) pass ``limits=False``: the limits bound what servers send."""
+        depth, total, seg = self.uri_limits() if limits else (0, 0, 0)
         parsed: ParsedUri = self._uri.parse_uri(uri, depth, total, seg)
         return parsed
 
@@ -129,7 +130,7 @@ class DMTree:
 
     def find(self, uri: str) -> Node:
         """The node at ``uri`` (device-side, no ACL check); 404 if absent."""
-        parsed = self.parse(uri)
+        parsed = self.parse(uri, limits=False)
         return self._find(parsed.segments, uri)
 
     @staticmethod
@@ -235,7 +236,7 @@ class DMTree:
     ) -> Node:
         """Create a node as the device (no ACL check); missing ancestors are created as
         interior nodes when ``parents`` is true. Existing node: 418."""
-        parsed = self.parse(uri)
+        parsed = self.parse(uri, limits=False)
         if parsed.prop is not None or parsed.list_kind is not None or not parsed.segments:
             raise NotAllowed("bad_target", uri)
         with self.transaction():
@@ -475,10 +476,10 @@ class DMTree:
         parsed = self.parse(uri)
         if parsed.prop is not None or parsed.list_kind is not None:
             raise NotAllowed("property_delete", uri)
+        if not parsed.segments:
+            raise NotAllowed("root", uri)
         node = self._find(parsed.segments, uri)
         self._check(node, "Delete", server_id, uri)
-        if node.parent is None:
-            raise NotAllowed("root", uri)
         if any(n.permanent for n in iter_subtree(node)):
             raise NotAllowed("permanent", uri)
         self._detach(node)

@@ -1,0 +1,316 @@
+"""Bootstrap documents: the CP ``wap-provisioningdoc`` (w7) and the DM-profile SyncML message.
+
+One idea: both documents are two spellings of one ``W7Account``. ``build_cp_xml`` /
+``parse_cp`` speak the w7 APPLICATION characteristic (PROVIDER-ID, APPADDR, APPAUTH, ...);
+``build_dm_xml`` / ``parse_dm`` speak DMAcc Adds (``./DMAcc/<x>/...``, one Add per node,
+dm-protocol.md 5.1 and 7.1). The DM profile is WBXML on the wire; that form goes through
+``omadm_codec.wbxml``. Parsing uses a hardened lxml parser (no entities, DTDs or network)
+and raises ``DecodeError`` with a reason; byte offsets are not available from lxml, so the
+offset is -1 except for XML syntax errors, where it is the line's start.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode, b64encode
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree  # type: ignore[import-untyped]
+
+from .bootstrap import DMACC_LEVELS, W7_LEVELS, AppAuth, W7Account
+from .errors import DecodeError, EncodeError
+
+CP_PUBLIC_ID = "-//WAPFORUM//DTD PROV 1.0//EN"
+MAX_DOCUMENT = 64 * 1024  # a bootstrap fits in a few SMS; refuse more before parsing
+
+
+def _parser() -> Any:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False, remove_comments=True,
+                           remove_pis=True)
+
+
+def _root(xml: str | bytes) -> Any:
+    data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    if len(data) > MAX_DOCUMENT:
+        raise DecodeError("too_large", MAX_DOCUMENT)
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        line = exc.position[0] if exc.position else 1
+        offset = 0
+        for _ in range(max(line - 1, 0)):
+            offset = data.find(b"\n", offset) + 1
+        raise DecodeError("xml_syntax", max(offset, 0), str(exc)) from None
+    if root is None:
+        raise DecodeError("xml_syntax", 0, "empty document")
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            raise DecodeError("entity_reference", -1, "entities are not allowed")
+    return root
+
+
+# -- CP: wap-provisioningdoc -------------------------------------------------------------------
+
+
+def _parm(name: str, value: str | None = None, indent: str = "    ") -> str:
+    if value is None:
+        return f"{indent}<parm name={quoteattr(name)}/>\n"
+    return f"{indent}<parm name={quoteattr(name)} value={quoteattr(value)}/>\n"
+
+
+def build_cp_xml(account: W7Account) -> str:
+    """A ``wap-provisioningdoc`` with one w7 APPLICATION characteristic (UTF-8 XML text)."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+           f'<!DOCTYPE wap-provisioningdoc PUBLIC "{CP_PUBLIC_ID}"'
+           ' "http://www.wapforum.org/DTD/prov.dtd">\n',
+           '<wap-provisioningdoc version="1.1">\n',
+           '  <characteristic type="APPLICATION">\n',
+           _parm("APPID", "w7"), _parm("PROVIDER-ID", account.server_id)]
+    if account.name:
+        out.append(_parm("NAME", account.name))
+    if account.to_napid:
+        out.append(_parm("TO-NAPID", account.to_napid))
+    out.append('    <characteristic type="APPADDR">\n')
+    out.append(_parm("ADDR", account.addr, "      "))
+    out.append(_parm("ADDRTYPE", account.addr_type, "      "))
+    if account.port is not None:
+        out.append('      <characteristic type="PORT">\n')
+        out.append(_parm("PORTNBR", str(account.port), "        "))
+        out.append("      </characteristic>\n")
+    out.append("    </characteristic>\n")
+    for entry in account.auth:
+        level = DMACC_LEVELS.get(entry.level)
+        if level is None:
+            raise EncodeError("bad_auth_level", detail=entry.level)
+        out.append('    <characteristic type="APPAUTH">\n')
+        out.append(_parm("AAUTHLEVEL", level, "      "))
+        for parm, value in (("AAUTHTYPE", entry.type), ("AAUTHNAME", entry.name),
+                            ("AAUTHSECRET", entry.secret)):
+            if value:
+                out.append(_parm(parm, value, "      "))
+        if entry.data:
+            out.append(_parm("AAUTHDATA", b64encode(entry.data).decode("ascii"), "      "))
+        out.append("    </characteristic>\n")
+    for parm, value in account.extra:
+        out.append(_parm(parm, value))
+    if account.init:
+        out.append(_parm("INIT"))
+    out.append("  </characteristic>\n</wap-provisioningdoc>\n")
+    return "".join(out)
+
+
+def _parms(node: Any) -> list[tuple[str, str | None]]:
+    return [(p.get("name", ""), p.get("value")) for p in node if p.tag == "parm"]
+
+
+def _chars(node: Any, kind: str) -> list[Any]:
+    return [c for c in node if c.tag == "characteristic" and c.get("type") == kind]
+
+
+def _port(text: str | None) -> int:
+    if text is None or not text.isascii() or not text.isdigit() or int(text) > 0xFFFF:
+        raise DecodeError("bad_port", -1, repr(text))
+    return int(text)
+
+
+def _nonce(text: str | None) -> bytes:
+    try:
+        return b64decode(text or "", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError("bad_nonce", -1, "AAUTHDATA is not base64") from exc
+
+
+def _w7(app: Any) -> W7Account:
+    fields: dict[str, Any] = {"server_id": None, "addr": None}
+    extra: list[tuple[str, str]] = []
+    for name, value in _parms(app):
+        key = {"PROVIDER-ID": "server_id", "NAME": "name", "ADDR": "addr",
+               "TO-NAPID": "to_napid", "TO-PROXY": "to_napid"}.get(name)
+        if name == "APPID":
+            continue
+        if name == "INIT":
+            fields["init"] = True
+        elif key is not None:
+            if fields.get(key) not in (None, "") and key != "to_napid":
+                raise DecodeError("duplicate_parm", -1, name)
+            fields[key] = value or ""
+        else:
+            extra.append((name, value or ""))
+    addrs = _chars(app, "APPADDR")
+    if addrs:
+        parms = dict(_parms(addrs[0]))
+        fields["addr"] = parms.get("ADDR") or fields["addr"]
+        fields["addr_type"] = parms.get("ADDRTYPE") or "URI"
+        ports = _chars(addrs[0], "PORT")
+        if ports:
+            fields["port"] = _port(dict(_parms(ports[0])).get("PORTNBR"))
+    auth = []
+    for entry in _chars(app, "APPAUTH"):
+        parms = dict(_parms(entry))
+        level = W7_LEVELS.get(parms.get("AAUTHLEVEL") or "")
+        if level is None:
+            raise DecodeError("bad_auth_level", -1, repr(parms.get("AAUTHLEVEL")))
+        auth.append(AppAuth(level, parms.get("AAUTHTYPE") or "", parms.get("AAUTHNAME") or "",
+                            parms.get("AAUTHSECRET") or "", _nonce(parms.get("AAUTHDATA"))))
+    if not fields["server_id"]:
+        raise DecodeError("missing_parm", -1, "PROVIDER-ID")
+    if not fields["addr"]:
+        raise DecodeError("missing_parm", -1, "ADDR")
+    return W7Account(auth=tuple(auth), extra=tuple(extra), **fields)
+
+
+def parse_cp(xml: str | bytes) -> list[W7Account]:
+    """Every w7 APPLICATION characteristic of a ``wap-provisioningdoc``.
+
+    Raises ``DecodeError``: ``xml_syntax``, ``not_provisioning``, ``missing_parm``,
+    ``duplicate_parm``, ``bad_port``, ``bad_auth_level``, ``bad_nonce``, ``too_large``.
+    """
+    root = _root(xml)
+    if root.tag != "wap-provisioningdoc":
+        raise DecodeError("not_provisioning", -1, str(root.tag))
+    apps = [c for c in _chars(root, "APPLICATION") if ("APPID", "w7") in _parms(c)]
+    return [_w7(app) for app in apps]
+
+
+# -- DM profile: SyncML with DMAcc Adds --------------------------------------------------------
+
+_NS = "SYNCML:SYNCML1.2"
+
+
+def _item(uri: str, data: str | None, fmt: str | None = None) -> str:
+    meta = f'<Meta><Format xmlns="syncml:metinf">{fmt}</Format></Meta>' if fmt else ""
+    body = "" if data is None else f"<Data>{escape(data)}</Data>"
+    return f"<Item><Target><LocURI>{escape(uri)}</LocURI></Target>{meta}{body}</Item>"
+
+
+def dm_items(account: W7Account, name: str) -> list[tuple[str, str | None, str | None]]:
+    """(URI, data, Meta Format) for every node of the DMAcc subtree, parents first."""
+    base = f"./DMAcc/{name}"
+    clcred = account.credentials("CLCRED")
+    items: list[tuple[str, str | None, str | None]] = [
+        (base, None, "node"), (f"{base}/AppID", "w7", None),
+        (f"{base}/ServerID", account.server_id, None)]
+    if account.name:
+        items.append((f"{base}/Name", account.name, None))
+    if account.to_napid:
+        items.append((f"{base}/PrefConRef", account.to_napid, None))
+    items += [(f"{base}/AppAddr", None, "node"), (f"{base}/AppAddr/1", None, "node"),
+              (f"{base}/AppAddr/1/Addr", account.addr, None),
+              (f"{base}/AppAddr/1/AddrType", account.addr_type, None)]
+    if account.port is not None:
+        items += [(f"{base}/AppAddr/1/Port", None, "node"),
+                  (f"{base}/AppAddr/1/Port/1", None, "node"),
+                  (f"{base}/AppAddr/1/Port/1/PortNbr", str(account.port), None)]
+    pref = account.auth_pref or (clcred.type if clcred else "")
+    if pref:
+        items.append((f"{base}/AAuthPref", pref, None))
+    if account.auth:
+        items.append((f"{base}/AppAuth", None, "node"))
+    for index, entry in enumerate(account.auth, 1):
+        prefix = f"{base}/AppAuth/{index}"
+        items += [(prefix, None, "node"), (f"{prefix}/AAuthLevel", entry.level, None),
+                  (f"{prefix}/AAuthType", entry.type, None),
+                  (f"{prefix}/AAuthName", entry.name, None),
+                  (f"{prefix}/AAuthSecret", entry.secret, None),
+                  (f"{prefix}/AAuthData", b64encode(entry.data).decode("ascii"), "b64")]
+    return items
+
+
+def build_dm_xml(account: W7Account, *, device_id: str, name: str = "1",
+                 session_id: str = "1") -> str:
+    """A DM 1.2 bootstrap message: one Add of the whole DMAcc subtree, no response expected."""
+    if "/" in name or not name:
+        raise EncodeError("bad_account_name", detail=name)
+    items = "".join(_item(uri, data, fmt) for uri, data, fmt in dm_items(account, name))
+    return (f'<SyncML xmlns="{_NS}"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>'
+            f"<SessionID>{escape(session_id)}</SessionID><MsgID>1</MsgID>"
+            f"<Target><LocURI>{escape(device_id)}</LocURI></Target>"
+            f"<Source><LocURI>{escape(account.server_id)}</LocURI></Source></SyncHdr>"
+            f"<SyncBody><Add><CmdID>1</CmdID>{items}</Add><Final/></SyncBody></SyncML>")
+
+
+def build_dm_wbxml(account: W7Account, *, device_id: str, name: str = "1",
+                   session_id: str = "1") -> bytes:
+    """``build_dm_xml`` as WBXML (mandatory on the wire for the DM profile)."""
+    from .wbxml import xml_to_wbxml
+
+    return xml_to_wbxml(build_dm_xml(account, device_id=device_id, name=name,
+                                     session_id=session_id))
+
+
+def _local(tag: object) -> str:
+    return tag.split("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child_text(node: Any, *path: str) -> str | None:
+    for step in path:
+        node = next((c for c in node if _local(c.tag) == step), None)
+        if node is None:
+            return None
+    return "".join(node.itertext())
+
+
+def parse_dm(document: str | bytes) -> W7Account:
+    """The account a DM-profile bootstrap adds (XML, or WBXML when it starts with a
+    WBXML version octet). Reads Add/Replace items under ``./DMAcc/<x>``; one account only.
+
+    Raises ``DecodeError``: ``xml_syntax``, ``not_syncml``, ``no_account``,
+    ``several_accounts``, ``missing_parm``, ``bad_port``, ``bad_nonce``.
+    """
+    if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):
+        from .wbxml import wbxml_to_xml
+
+        document = wbxml_to_xml(bytes(document))
+    root = _root(document)
+    if _local(root.tag) != "SyncML":
+        raise DecodeError("not_syncml", -1, str(root.tag))
+    values: dict[str, str] = {}
+    names: set[str] = set()
+    for command in root.iter():
+        if _local(command.tag) not in ("Add", "Replace"):
+            continue
+        for item in (c for c in command if _local(c.tag) == "Item"):
+            uri = _child_text(item, "Target", "LocURI") or ""
+            parts = uri.split("/")
+            if len(parts) < 3 or parts[:2] != [".", "DMAcc"]:
+                continue
+            names.add(parts[2])
+            if len(parts) > 3:
+                values["/".join(parts[3:])] = _child_text(item, "Data") or ""
+    if not names:
+        raise DecodeError("no_account", -1)
+    if len(names) > 1:
+        raise DecodeError("several_accounts", -1, ", ".join(sorted(names)))
+    auth = []
+    indexes = sorted({k.split("/")[1] for k in values if k.startswith("AppAuth/")})
+    for index in indexes:
+        leaf = {k.rsplit("/", 1)[1]: v for k, v in values.items()
+                if k.startswith(f"AppAuth/{index}/")}
+        auth.append(AppAuth(leaf.get("AAuthLevel", ""), leaf.get("AAuthType", ""),
+                            leaf.get("AAuthName", ""), leaf.get("AAuthSecret", ""),
+                            _nonce(leaf.get("AAuthData"))))
+    if not values.get("ServerID"):
+        raise DecodeError("missing_parm", -1, "ServerID")
+    if not values.get("AppAddr/1/Addr"):
+        raise DecodeError("missing_parm", -1, "AppAddr/1/Addr")
+    port = values.get("AppAddr/1/Port/1/PortNbr")
+    return W7Account(server_id=values["ServerID"], addr=values["AppAddr/1/Addr"],
+                     name=values.get("Name", ""),
+                     addr_type=values.get("AppAddr/1/AddrType") or "URI",
+                     port=None if port is None else _port(port),
+                     to_napid=values.get("PrefConRef", ""),
+                     auth_pref=values.get("AAuthPref", ""), auth=tuple(auth))
+
+
+def parse_any(document: str | bytes) -> list[W7Account]:
+    """The accounts of either profile: a ``wap-provisioningdoc`` or a DM SyncML message."""
+    if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):
+        from .wbxml import wbxml_to_xml
+
+        document = wbxml_to_xml(bytes(document))
+    root = _root(document)
+    if root.tag == "wap-provisioningdoc":
+        return parse_cp(document)
+    return [parse_dm(document)]

@@ -9,17 +9,19 @@ only off the hot path (header, literal names, attributes, PIs, non-UTF-8 charset
 texts, base64, nested documents) and on errors.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy
 
+from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
+
 import binascii
 
 from omadm_codec._wbxml_decode_common import (
-    LIMIT_REASONS, OPAQUE_MARKER, UTF16_CHARSETS, charset_to_utf8, classify_type, data_class,
-    nested_language_ok, prologue, rewrite_type, root_open_ns, tag_table, valid_entity,
-    valid_name,
+    LIMIT_REASONS, OPAQUE_MARKER, UTF16_CHARSETS, charset_to_utf8, nested_language_ok, prologue,
+    tag_table, valid_entity, valid_name,
 )
 from omadm_codec.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
@@ -55,148 +57,9 @@ cdef inline bint is_extension(unsigned char tok) noexcept:
     return tok in (0x40, 0x41, 0x42, 0x80, 0x81, 0x82, 0xC0, 0xC1, 0xC2)
 
 
-# -- growing output buffer --------------------------------------------------------------------
-
-cdef struct Buf:
-    char* ptr
-    Py_ssize_t len
-    Py_ssize_t cap
-
-cdef int buf_grow(Buf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 4096
-    while cap < b.len + extra:
-        cap *= 2
-    cdef char* ptr = <char*>realloc(b.ptr, cap)
-    if ptr == NULL:
-        raise MemoryError()
-    b.ptr = ptr
-    b.cap = cap
-    return 0
-
-cdef inline int buf_put(Buf* b, const char* s, Py_ssize_t n) except -1:
-    if b.len + n > b.cap:
-        buf_grow(b, n)
-    memcpy(b.ptr + b.len, s, n)
-    b.len += n
-    return 0
-
-cdef inline int buf_byte(Buf* b, char c) except -1:
-    if b.len + 1 > b.cap:
-        buf_grow(b, 1)
-    b.ptr[b.len] = c
-    b.len += 1
-    return 0
-
-cdef inline int buf_obj(Buf* b, bytes s) except -1:
-    return buf_put(b, PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
-
-
-# -- text checks and escaping ---------------------------------------------------------------
-
-cdef unsigned char ESC[256]   # 1: needs an entity in text; 2: also in attributes
-for _i in range(256):
-    ESC[_i] = 0
-for _c in (0x26, 0x3C, 0x3E, 0x22, 0x27, 0x0D):  # & < > " ' CR
-    ESC[_c] = 1
-for _c in (0x09, 0x0A):  # TAB LF
-    ESC[_c] = 2
-
-cdef inline bint cont(unsigned char c) noexcept:
-    return (c & 0xC0) == 0x80
-
-cdef bint utf8_xml_ok(const unsigned char* s, Py_ssize_t n) noexcept:
-    """Strict UTF-8 holding only characters XML 1.0 allows."""
-    cdef Py_ssize_t i = 0
-    cdef unsigned char c
-    while i < n:
-        c = s[i]
-        if c < 0x80:
-            if c < 0x20 and c != 0x09 and c != 0x0A and c != 0x0D:
-                return False
-            i += 1
-        elif 0xC2 <= c <= 0xDF:
-            if i + 1 >= n or not cont(s[i + 1]):
-                return False
-            i += 2
-        elif 0xE0 <= c <= 0xEF:
-            if i + 2 >= n or not cont(s[i + 1]) or not cont(s[i + 2]):
-                return False
-            if c == 0xE0 and s[i + 1] < 0xA0:
-                return False
-            if c == 0xED and s[i + 1] > 0x9F:
-                return False
-            if c == 0xEF and s[i + 1] == 0xBF and s[i + 2] >= 0xBE:
-                return False
-            i += 3
-        elif 0xF0 <= c <= 0xF4:
-            if i + 3 >= n or not cont(s[i + 1]) or not cont(s[i + 2]) or not cont(s[i + 3]):
-                return False
-            if c == 0xF0 and s[i + 1] < 0x90:
-                return False
-            if c == 0xF4 and s[i + 1] > 0x8F:
-                return False
-            i += 4
-        else:
-            return False
-    return True
-
-cdef int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n, unsigned char level) except -1:
-    """Text (level 1) or attribute value (level 2) with & < > " ' CR (and TAB LF) as entities."""
-    cdef Py_ssize_t i = 0, run = 0
-    cdef unsigned char c
-    while i < n:
-        c = s[i]
-        if ESC[c] == 0 or ESC[c] > level:
-            i += 1
-            continue
-        buf_put(b, <const char*>s + run, i - run)
-        if c == b'&':
-            buf_put(b, b"&amp;", 5)
-        elif c == b'<':
-            buf_put(b, b"&lt;", 4)
-        elif c == b'>':
-            buf_put(b, b"&gt;", 4)
-        elif c == b'"':
-            buf_put(b, b"&quot;", 6)
-        elif c == b"'":
-            buf_put(b, b"&apos;", 6)
-        elif c == b'\r':
-            buf_put(b, b"&#13;", 5)
-        elif c == b'\t':
-            buf_put(b, b"&#9;", 4)
-        else:
-            buf_put(b, b"&#10;", 5)
-        i += 1
-        run = i
-    buf_put(b, <const char*>s + run, n - run)
-    return 0
-
-cdef int put_cdata(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
-    """A CDATA section; ``]]>`` and CR are split out so the text survives re-parsing."""
-    cdef Py_ssize_t i = 0, run = 0
-    cdef unsigned char c
-    buf_put(b, b"<![CDATA[", 9)
-    while i < n:
-        c = s[i]
-        if c == b'\r':
-            buf_put(b, <const char*>s + run, i - run)
-            buf_put(b, b"]]>&#13;<![CDATA[", 17)
-            i += 1
-            run = i
-        elif c == b'>' and i >= 2 and s[i - 1] == b']' and s[i - 2] == b']':
-            buf_put(b, <const char*>s + run, i - run)
-            buf_put(b, b"]]><![CDATA[>", 13)
-            i += 1
-            run = i
-        else:
-            i += 1
-    buf_put(b, <const char*>s + run, n - run)
-    buf_put(b, b"]]>", 3)
-    return 0
-
-
 # -- per-language tag tables ----------------------------------------------------------------
 
+@cython.final
 cdef class _Tags:
     """C arrays over one language's TagInfo table, slot = page * 64 + token."""
     cdef const char* open_p[NSLOTS]
@@ -209,11 +72,19 @@ cdef class _Tags:
     cdef bint present[NSLOTS]
     cdef object keep
     cdef object lang
+    cdef bint root_xmlns
+    cdef int rewrite
+    cdef bytes prologue
+    cdef bytes prologue_indent
 
     def __init__(self, lang):
         cdef int slot
         self.lang = lang
         self.keep = []
+        self.root_xmlns = lang.root_xmlns
+        self.rewrite = {"SYNCML10": 1, "SYNCML11": 1, "SYNCML12": 2}.get(lang.name, 0)
+        self.prologue = prologue(lang, None)
+        self.prologue_indent = prologue(lang, 0)
         for slot in range(NSLOTS):
             self.present[slot] = False
         for (page, token), info in tag_table(lang).items():
@@ -229,6 +100,7 @@ cdef class _Tags:
             self.present[slot] = True
 
 cdef dict _TAGS = {}
+cdef list _LIMITS_SEEN = [None, None]  # the last Limits seen and its values, clamped
 
 cdef _Tags tags_for(lang):
     cdef _Tags tags = _TAGS.get(lang.name)
@@ -240,75 +112,11 @@ cdef _Tags tags_for(lang):
 
 # -- the decoder -----------------------------------------------------------------------------
 
-cdef struct Elem:
-    const char* close
-    Py_ssize_t close_n
-    int page
-    int kind
-    int cls
-    int type_code
-    bint pending
-    bint has_children
-    bint has_text
-    bint meta_seen
-    bint first_meta
-    bint type_seen
-    bint capturing
-
-cdef struct Doc:
-    Py_ssize_t end
-    Py_ssize_t table_start
-    Py_ssize_t table_len
-    Py_ssize_t base
-    int charset
-    int width
-    int tag_page
-    bint utf8
-
-cdef inline Py_ssize_t encode_utf8(uint32_t code, unsigned char* out) noexcept:
-    if code < 0x80:
-        out[0] = code
-        return 1
-    if code < 0x800:
-        out[0] = 0xC0 | (code >> 6)
-        out[1] = 0x80 | (code & 0x3F)
-        return 2
-    if code < 0x10000:
-        out[0] = 0xE0 | (code >> 12)
-        out[1] = 0x80 | ((code >> 6) & 0x3F)
-        out[2] = 0x80 | (code & 0x3F)
-        return 3
-    out[0] = 0xF0 | (code >> 18)
-    out[1] = 0x80 | ((code >> 12) & 0x3F)
-    out[2] = 0x80 | ((code >> 6) & 0x3F)
-    out[3] = 0x80 | (code & 0x3F)
-    return 4
-
-
-def wbxml_to_xml(wbxml, *, indent=None, limits=None):
-    """Decode a WBXML document to UTF-8 XML (compact, or pretty with ``indent`` spaces).
-
-    Raises ``DecodeError`` with a ``reason`` and the absolute byte ``offset`` of the problem.
-    """
-    if limits is None:
-        limits = DEFAULT_LIMITS
-    if indent is not None and indent < 0:
-        raise ValueError("indent must be None or >= 0")
-    cdef bytes data = bytes(wbxml)
-    if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size)
-    cdef _Decoder decoder = _Decoder(data, indent, limits)
-    decoder.document(0, len(data), 0)
-    if indent is not None:
-        buf_byte(&decoder.out, b'\n')
-    return PyBytes_FromStringAndSize(decoder.out.ptr, decoder.out.len)
-
-
+@cython.final
 cdef class _Decoder:
     """State shared by the outer document and a nested one: input, output, stack, counters."""
     cdef bytes data
     cdef const unsigned char* p
-    cdef object indent_obj
     cdef Py_ssize_t indent
     cdef Py_ssize_t max_depth, max_string_table, max_opaque, max_elements
     cdef Buf out
@@ -331,16 +139,18 @@ cdef class _Decoder:
         self.depth = self.stack_cap = self.elements = 0
 
     def __init__(self, bytes data, indent, limits):
-        cap = 1 << 62
         self.data = data
         self.p = <const unsigned char*>PyBytes_AS_STRING(data)
-        self.indent_obj = indent
         self.indent = -1 if indent is None else min(indent, 1 << 20)
-        self.max_depth = min(limits.max_depth, cap)
-        self.max_string_table = min(limits.max_string_table, cap)
-        self.max_opaque = min(limits.max_opaque, cap)
-        self.max_elements = min(limits.max_elements, cap)
+        if limits is not _LIMITS_SEEN[0]:
+            _LIMITS_SEEN[0] = limits
+            _LIMITS_SEEN[1] = tuple(min(value, 1 << 62) for value in (
+                limits.max_depth, limits.max_string_table, limits.max_opaque,
+                limits.max_elements))
+        self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = \
+            _LIMITS_SEEN[1]
         self.keep = []
+        buf_grow(&self.out, 3 * len(data) + 512)
 
     def __dealloc__(self):
         free(self.out.ptr)
@@ -454,7 +264,7 @@ cdef class _Decoder:
         if e.capturing:
             if self.capture.len:
                 put_escaped(&self.out, <const unsigned char*>self.capture.ptr,
-                            self.capture.len, 1)
+                            self.capture.len, False)
                 e.has_text = True
             e.capturing = False
             self.capture.len = 0
@@ -469,7 +279,7 @@ cdef class _Decoder:
         if e.cls == C_CDATA:
             put_cdata(&self.out, s, n)
         else:
-            put_escaped(&self.out, s, n, 1)
+            put_escaped(&self.out, s, n, False)
         e.has_text = True
         return 0
 
@@ -616,7 +426,7 @@ cdef class _Decoder:
             buf_obj(&self.out, name)
             buf_put(&self.out, b'="', 2)
             raw = bytes(value)
-            put_escaped(&self.out, <const unsigned char*>PyBytes_AS_STRING(raw), len(raw), 2)
+            put_escaped(&self.out, <const unsigned char*>PyBytes_AS_STRING(raw), len(raw), True)
             buf_byte(&self.out, b'"')
 
     cdef Py_ssize_t skip_pi(self, Py_ssize_t pos) except -1:
@@ -725,9 +535,10 @@ cdef class _Decoder:
         tags = tags_for(lang)
         self.tags = tags
         self.lang = lang
-        self.root_xmlns = lang.root_xmlns
+        self.root_xmlns = tags.root_xmlns
+        self.doc.rewrite = tags.rewrite
         if not nested:
-            buf_obj(&self.out, prologue(lang, self.indent_obj))
+            buf_obj(&self.out, tags.prologue_indent if self.indent >= 0 else tags.prologue)
         base = self.depth
         while True:
             if pos >= end:
@@ -833,28 +644,27 @@ cdef class _Decoder:
                 parent = &self.stack[self.depth - 2]
                 if self.depth - 1 > base + 1:
                     outer = &self.stack[self.depth - 3]
-                    e.cls = data_class(parent.type_code, outer.type_code, outer.kind)
+                    e.cls = data_class_c(parent.type_code, outer.type_code, outer.kind)
                 else:
-                    e.cls = data_class(parent.type_code, T_NONE, K_OTHER)
+                    e.cls = data_class_c(parent.type_code, T_NONE, K_OTHER)
 
     cdef int close(self) except -1:
         cdef Elem el = self.stack[self.depth - 1]
         cdef Py_ssize_t depth = self.depth - 1
         self.depth = depth
         if el.kind == K_TYPE:
-            text = PyBytes_FromStringAndSize(self.capture.ptr, self.capture.len) \
-                if el.capturing else None
+            # Not capturing any more: an element or a binary OPAQUE interrupted the text.
             if depth >= 2 and self.stack[depth - 1].first_meta and \
                     not self.stack[depth - 1].type_seen:
                 self.stack[depth - 1].type_seen = True
-                self.stack[depth - 2].type_code = T_OTHER if text is None else classify_type(text)
-            if text:
-                text = rewrite_type(self.lang, text)
+                self.stack[depth - 2].type_code = (
+                    classify_type_c(self.capture.ptr, self.capture.len) if el.capturing
+                    else T_OTHER)
+            if el.capturing and self.capture.len:
                 if el.pending:
                     buf_byte(&self.out, b'>')
                     el.pending = False
-                put_escaped(&self.out, <const unsigned char*>PyBytes_AS_STRING(text),
-                            len(text), 1)
+                self.put_type_text()
                 el.has_text = True
             self.capture.len = 0
         if el.pending:
@@ -864,6 +674,16 @@ cdef class _Decoder:
             self.newline(depth)
         buf_put(&self.out, el.close, el.close_n)
         return 0
+
+    cdef int put_type_text(self) except -1:
+        """The held-back Type text, with libwbxml's back-rewrite of ``+wbxml`` to ``+xml``."""
+        cdef const char* s = self.capture.ptr
+        cdef Py_ssize_t n = self.capture.len
+        if self.doc.rewrite >= 1 and bytes_eq(s, n, b"application/vnd.syncml-devinf+wbxml"):
+            return buf_put(&self.out, b"application/vnd.syncml-devinf+xml", 33)
+        if self.doc.rewrite == 2 and bytes_eq(s, n, b"application/vnd.syncml.dmtnds+wbxml"):
+            return buf_put(&self.out, b"application/vnd.syncml.dmtnds+xml", 33)
+        return put_escaped(&self.out, <const unsigned char*>s, n, False)
 
     cdef bint nested(self, Py_ssize_t start, Py_ssize_t end) except -1:
         """Try ``data[start:end]`` as a nested document in the top (Data) element."""
@@ -892,3 +712,22 @@ cdef class _Decoder:
         self.lang = lang
         self.root_xmlns = root_xmlns
         return ok
+
+
+def wbxml_to_xml(wbxml, *, indent=None, limits=None):
+    """Decode a WBXML document to UTF-8 XML (compact, or pretty with ``indent`` spaces).
+
+    Raises ``DecodeError`` with a ``reason`` and the absolute byte ``offset`` of the problem.
+    """
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    if indent is not None and indent < 0:
+        raise ValueError("indent must be None or >= 0")
+    cdef bytes data = bytes(wbxml)
+    if len(data) > limits.max_input_size:
+        raise DecodeError("too_large", limits.max_input_size)
+    cdef _Decoder decoder = _Decoder(data, indent, limits)
+    decoder.document(0, len(data), 0)
+    if indent is not None:
+        buf_byte(&decoder.out, b'\n')
+    return PyBytes_FromStringAndSize(decoder.out.ptr, decoder.out.len)

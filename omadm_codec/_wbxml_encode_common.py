@@ -109,7 +109,7 @@ def _needs_lxml(data: bytes) -> bool:
 
 
 def _via_lxml(data: bytes, limits: Limits) -> bytes:
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,

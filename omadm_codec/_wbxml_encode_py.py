@@ -13,8 +13,16 @@ from __future__ import annotations
 
 from . import _wbxml_encode_common as common
 from ._wbxml_encode_common import CLS_PLAIN, CLS_VOBJECT, LangInfo
-from ._xmlscan_py import EV_CDATA, EV_DOCTYPE, EV_END, EV_EOF, EV_START, EV_TEXT, Scanner
-from ._xmlscan_py import check_chars
+from ._xmlscan_py import (
+    EV_CDATA,
+    EV_DOCTYPE,
+    EV_END,
+    EV_EOF,
+    EV_START,
+    EV_TEXT,
+    Scanner,
+    check_chars,
+)
 from .errors import EncodeError
 from .limits import Limits
 

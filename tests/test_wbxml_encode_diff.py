@@ -43,7 +43,9 @@ def element(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         if tag in METINF:
             attrs += ' xmlns="syncml:metinf"'
         inner = "".join(body)
-        return f"<{tag}{attrs}/>" if not inner and len(attrs) % 2 else f"<{tag}{attrs}>{inner}</{tag}>"
+        if not inner and len(attrs) % 2:
+            return f"<{tag}{attrs}/>"
+        return f"<{tag}{attrs}>{inner}</{tag}>"
     return st.builds(build, st.sampled_from(TAGS + METINF),
                      st.sampled_from(["", ' a="1"', " b='&amp;'"]),
                      st.lists(children, max_size=4))

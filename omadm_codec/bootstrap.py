@@ -259,3 +259,50 @@ def _add_account(tree: DMTree, account: W7Account, name: str | None, dm_version:
         tree.device_add(f"{prefix}/AAuthSecret", entry.secret, access=NO_GET)
         tree.device_add(f"{prefix}/AAuthData", entry.data, format="bin", access=NO_GET)
     return base
+
+
+# -- transport parameters (SEC and MAC travel next to the document) ---------------------------
+
+DM_CONTENT_TYPE = "application/vnd.syncml.dm+wbxml"
+CP_CONTENT_TYPE = "application/vnd.wap.connectivity-wbxml"
+CP_SEC_CODES = {name: code for code, name in CP_SEC.items()}
+
+
+def dm_content_type(sec: str, mac: str) -> str:
+    """``Content-Type`` of a DM-profile bootstrap: ``...dm+wbxml; SEC=<sec>; MAC=<hex>``."""
+    if sec not in DM_SEC_TO_CP:
+        raise ValueError(f"DM-profile SEC is one of {sorted(DM_SEC_TO_CP)}")
+    if len(mac) != 40 or any(ch not in "0123456789abcdefABCDEF" for ch in mac):
+        raise ValueError("MAC is 40 hex digits")
+    return f"{DM_CONTENT_TYPE}; SEC={sec}; MAC={mac}"
+
+
+def parse_content_type(value: str) -> tuple[str, str | None, str | None]:
+    """(media type, SEC, MAC) from a bootstrap ``Content-Type`` value (either profile).
+
+    Parameter names are case-insensitive; a repeated SEC or MAC is ``DecodeError``.
+    """
+    from .errors import DecodeError
+
+    media, *params = (part.strip() for part in value.split(";"))
+    found: dict[str, str] = {}
+    for param in params:
+        key, sep, val = param.partition("=")
+        key = key.strip().upper()
+        if not sep or key in found:
+            raise DecodeError("bad_content_type", -1, value)
+        found[key] = val.strip().strip('"')
+    return media.lower(), found.get("SEC"), found.get("MAC")
+
+
+def cp_wsp_content_type(sec: str | int, mac: str) -> bytes:
+    """WSP Content-Type of a CP push: general form, 0x36 + SEC (0x11) + MAC (0x12) params."""
+    code = sec if isinstance(sec, int) else CP_SEC_CODES.get(sec.upper())
+    if code not in CP_SEC:
+        raise ValueError(f"unknown SEC {sec!r}")
+    assert code is not None
+    body = bytes([0x80 | WSP_CONTENT_TYPE_CP, 0x80 | WSP_PARAM_SEC, 0x80 | code,
+                  0x80 | WSP_PARAM_MAC]) + mac.encode("ascii") + b"\x00"
+    if len(body) > 30:
+        return b"\x1f" + bytes([len(body)]) + body  # Length-quote + uintvar (< 128 here)
+    return bytes([len(body)]) + body

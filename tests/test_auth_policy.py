@@ -278,3 +278,32 @@ def test_b64_nonce_roundtrip_through_challenge() -> None:
     chal = pol.challenge("dev1")
     assert auth.b64_nonce(chal.next_nonce_b64 or "") == chal.next_nonce
     assert base64.b64decode(chal.next_nonce_b64 or "") == chal.next_nonce
+
+
+def test_unknown_user_costs_a_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = auth._digest
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            fn = getattr(real, name)
+
+            def wrapper(*args: object) -> object:
+                calls.append(name)
+                return fn(*args)
+            return wrapper
+
+    monkeypatch.setattr(auth, "_digest", Counting())
+    pol, _ = policy()
+    known_nonce = pol.challenge("dev1").next_nonce or b""
+    calls.clear()
+    pol.check("dev1", auth.Credential(auth.META_MD5, "Zz6EivR3yeaaENcRN6lpAQ=="))
+    known = [c for c in calls if c.endswith("verify")]
+    calls.clear()
+    pol.check("ghost", auth.Credential(auth.META_MD5, "Zz6EivR3yeaaENcRN6lpAQ=="))
+    unknown = [c for c in calls if c.endswith("verify")]
+    assert known == unknown == ["md5_verify"] and known_nonce
+    hpol, _ = policy("HMAC")
+    calls.clear()
+    hpol.check(None, hmac_header=auth.hmac_header("ghost", "x", b"n", b"b"), body=b"b")
+    assert "mac_verify" in calls

@@ -229,3 +229,20 @@ def test_failed_apply_is_atomic() -> None:
     with pytest.raises(OmaDmError):
         bs.apply(tree, verified, name="a")  # exists: 418, nothing half-written
     assert tree.node_count == before
+
+
+def test_content_type_params() -> None:
+    mac = bs.compute_mac(b"doc", "USERPIN", pin="1")
+    value = bs.dm_content_type("USERPIN", mac)
+    assert value == f"application/vnd.syncml.dm+wbxml; SEC=USERPIN; MAC={mac}"
+    assert bs.parse_content_type(value) == ("application/vnd.syncml.dm+wbxml", "USERPIN", mac)
+    assert bs.parse_content_type('Application/X; mac="ab"; sec=1') == ("application/x", "1", "ab")
+    with pytest.raises(DecodeError):
+        bs.parse_content_type("a/b; SEC=1; SEC=2")
+    with pytest.raises(ValueError):
+        bs.dm_content_type("NETWPIN", mac)  # CP naming is not a DM-profile SEC
+    with pytest.raises(ValueError):
+        bs.dm_content_type("USERPIN", "xyz")
+    wsp = bs.cp_wsp_content_type("USERPIN", mac)
+    assert wsp[:6] == bytes([0x1F, 45, 0xB6, 0x91, 0x81, 0x92]) and wsp.endswith(b"\x00")
+    assert wsp[6:-1].decode() == mac

@@ -139,6 +139,7 @@ _DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})\Z")
 _TIME = re.compile(
     r"([0-9]{2}):?([0-9]{2})(?::?([0-9]{2})(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?\Z"
 )
+NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _FLOAT32_MAX = struct.unpack(">f", b"\x7f\x7f\xff\xff")[0]
 
 
@@ -216,6 +217,9 @@ def coerce_value(
         return raw, "bin"
     if len(text.encode("utf-8")) > max_size:
         raise ValueTooLarge("value_too_large")
+    if NOT_XML_CHAR.search(text):
+        # Text values travel in XML (or WBXML made from it); XML 1.0 cannot carry these.
+        raise InvalidValue("bad_char", detail=fmt)
     ok = True
     if fmt == "null":
         ok = text == ""

@@ -625,6 +625,7 @@ cdef class _Decoder:
                 first_meta = True
             if not tok & 0x40:
                 buf_put(&self.out, b"/>", 2)
+                root_done = not in_doc
                 continue
             self.push()
             e = &self.stack[self.depth - 1]

@@ -462,6 +462,7 @@ class _Decoder:
                 element.first_meta = True
             if not tok & 0x40:
                 out += b"/>"
+                root_done = parent is None
                 continue
             if info.kind == K_DATA and parent is not None:
                 grand = stack[-2] if len(stack) > base + 1 else None

@@ -162,11 +162,13 @@ def _w7(app: Any) -> W7Account:
 
 
 def parse_cp(xml: str | bytes) -> list[W7Account]:
-    """Every w7 APPLICATION characteristic of a ``wap-provisioningdoc``.
+    """Every w7 APPLICATION characteristic of a ``wap-provisioningdoc`` (XML or WBXML).
 
     Raises ``DecodeError``: ``xml_syntax``, ``not_provisioning``, ``missing_parm``,
     ``duplicate_parm``, ``bad_port``, ``bad_auth_level``, ``bad_nonce``, ``too_large``.
     """
+    if isinstance(xml, (bytes, bytearray)) and xml[:1] in (b"\x01", b"\x02", b"\x03"):
+        xml = _from_wbxml(bytes(xml))
     root = _root(xml)
     if root.tag != "wap-provisioningdoc":
         raise DecodeError("not_provisioning", -1, str(root.tag))
@@ -260,9 +262,7 @@ def parse_dm(document: str | bytes) -> W7Account:
     ``several_accounts``, ``missing_parm``, ``bad_port``, ``bad_nonce``.
     """
     if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):
-        from .wbxml import wbxml_to_xml
-
-        document = wbxml_to_xml(bytes(document))
+        document = _from_wbxml(bytes(document))
     root = _root(document)
     if _local(root.tag) != "SyncML":
         raise DecodeError("not_syncml", -1, str(root.tag))
@@ -304,12 +304,29 @@ def parse_dm(document: str | bytes) -> W7Account:
                      auth_pref=values.get("AAuthPref", ""), auth=tuple(auth))
 
 
-def parse_any(document: str | bytes) -> list[W7Account]:
-    """The accounts of either profile: a ``wap-provisioningdoc`` or a DM SyncML message."""
-    if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):
-        from .wbxml import wbxml_to_xml
+def build_cp_wbxml(account: W7Account) -> bytes:
+    """``build_cp_xml`` as WBXML (PROV 1.0 code pages; see ``omadm_codec.prov_wbxml``)."""
+    from .prov_wbxml import prov_xml_to_wbxml
 
-        document = wbxml_to_xml(bytes(document))
+    return prov_xml_to_wbxml(build_cp_xml(account))
+
+
+def _from_wbxml(document: bytes) -> bytes:
+    # Public id 0x0B (or the PROV FPI in the string table) is a provisioning document.
+    from .prov_wbxml import PUBLIC_ID, prov_wbxml_to_xml
+
+    if document[1:2] == bytes([PUBLIC_ID]) or b"//DTD PROV 1.0//" in document[:64]:
+        return prov_wbxml_to_xml(document)
+    from .wbxml import wbxml_to_xml
+
+    return wbxml_to_xml(document)
+
+
+def parse_any(document: str | bytes) -> list[W7Account]:
+    """The accounts of either profile, XML or WBXML: a ``wap-provisioningdoc`` (CP) or a
+    DM SyncML message."""
+    if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):
+        document = _from_wbxml(bytes(document))
     root = _root(document)
     if root.tag == "wap-provisioningdoc":
         return parse_cp(document)

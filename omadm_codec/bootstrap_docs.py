@@ -220,12 +220,74 @@ def dm_items(account: W7Account, name: str) -> list[tuple[str, str | None, str |
     return items
 
 
+TNDS_XML_TYPE = "application/vnd.syncml.dmtnds+xml"
+
+
+def dm_tnds(account: W7Account, name: str, *, dm_version: str = "1.2") -> str:
+    """The DMAcc account as a TNDS ``MgmtTree`` relative to ``./DMAcc`` (one top ``Node``).
+
+    The account node carries the ACL Get/Replace/Delete for the new server and the DMAcc
+    DDFName; AAuthData is ``b64``. Nodes are emitted from ``dm_items``, so both forms agree.
+    """
+    from .tree.standard import mo_urn
+
+    sid = account.server_id
+    root: dict[str, object] = {}
+    leaves: dict[str, tuple[str, str]] = {}
+    for uri, data, fmt in dm_items(account, name)[1:]:
+        rel = uri.split("/", 3)[3]
+        node = root
+        parts = rel.split("/")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)
+            node = child
+        if fmt == "node":
+            node.setdefault(parts[-1], {})
+        else:
+            node[parts[-1]] = None
+            leaves[rel] = (fmt or "chr", data or "")
+
+    def emit(node: dict[str, object], prefix: str, out: list[str]) -> None:
+        for part, child in node.items():
+            rel = f"{prefix}{part}"
+            out.append(f"<Node><NodeName>{escape(part)}</NodeName>")
+            if child is None:
+                fmt, value = leaves[rel]
+                out.append(f"<RTProperties><Format><{fmt}/></Format></RTProperties>"
+                           f"<Value>{escape(value)}</Value></Node>")
+            else:
+                assert isinstance(child, dict)
+                out.append("<RTProperties><Format><node/></Format></RTProperties>")
+                emit(child, rel + "/", out)
+                out.append("</Node>")
+
+    out = ['<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD>',
+           f"<Node><NodeName>{escape(name)}</NodeName><RTProperties>"
+           f"<ACL>Delete={escape(sid)}&amp;Get={escape(sid)}&amp;Replace={escape(sid)}</ACL>"
+           f"<Format><node/></Format><Type><DDFName>{mo_urn('dmacc', dm_version)}</DDFName>"
+           "</Type></RTProperties>"]
+    emit(root, "", out)
+    out.append("</Node></MgmtTree>")
+    return "".join(out)
+
+
 def build_dm_xml(account: W7Account, *, device_id: str, name: str = "1",
-                 session_id: str = "1") -> str:
-    """A DM 1.2 bootstrap message: one Add of the whole DMAcc subtree, no response expected."""
+                 session_id: str = "1", tnds: bool = False) -> str:
+    """A DM 1.2 bootstrap message: one Add of the whole DMAcc subtree, no response expected.
+
+    ``tnds=False``: one Item per node; ``tnds=True``: one Item on ``./DMAcc`` whose Data is
+    the TNDS document (Meta Type ``application/vnd.syncml.dmtnds+xml``).
+    """
     if "/" in name or not name:
         raise EncodeError("bad_account_name", detail=name)
-    items = "".join(_item(uri, data, fmt) for uri, data, fmt in dm_items(account, name))
+    if tnds:
+        meta = (f'<Meta><Format xmlns="syncml:metinf">xml</Format>'
+                f'<Type xmlns="syncml:metinf">{TNDS_XML_TYPE}</Type></Meta>')
+        items = (f"<Item><Target><LocURI>./DMAcc</LocURI></Target>{meta}"
+                 f"<Data>{escape(dm_tnds(account, name))}</Data></Item>")
+    else:
+        items = "".join(_item(uri, data, fmt) for uri, data, fmt in dm_items(account, name))
     return (f'<SyncML xmlns="{_NS}"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>'
             f"<SessionID>{escape(session_id)}</SessionID><MsgID>1</MsgID>"
             f"<Target><LocURI>{escape(device_id)}</LocURI></Target>"
@@ -234,12 +296,12 @@ def build_dm_xml(account: W7Account, *, device_id: str, name: str = "1",
 
 
 def build_dm_wbxml(account: W7Account, *, device_id: str, name: str = "1",
-                   session_id: str = "1") -> bytes:
+                   session_id: str = "1", tnds: bool = False) -> bytes:
     """``build_dm_xml`` as WBXML (mandatory on the wire for the DM profile)."""
     from .wbxml import xml_to_wbxml
 
     return xml_to_wbxml(build_dm_xml(account, device_id=device_id, name=name,
-                                     session_id=session_id))
+                                     session_id=session_id, tnds=tnds))
 
 
 def _local(tag: object) -> str:
@@ -252,6 +314,29 @@ def _child_text(node: Any, *path: str) -> str | None:
         if node is None:
             return None
     return "".join(node.itertext())
+
+
+def _tnds_values(target: str, document: str, names: set[str], values: dict[str, str]) -> None:
+    """Flatten a TNDS document added at ``target`` into ``values`` (paths below <x>)."""
+    from .errors import OmaDmError
+    from .tree.tnds import parse_tnds
+
+    try:
+        tops = parse_tnds(document, max_nodes=512)
+    except OmaDmError as exc:
+        raise DecodeError("bad_tnds", -1, str(exc)) from None
+    stack = [(f"{target.rstrip('/')}/{top.path + '/' if top.path else ''}{top.name}", top)
+             for top in tops]
+    while stack:
+        uri, node = stack.pop()
+        parts = uri.split("/")
+        if len(parts) >= 3 and parts[:2] == [".", "DMAcc"]:
+            names.add(parts[2])
+            if len(parts) > 3 and node.format != "node":
+                value = node.value
+                text = b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+                values["/".join(parts[3:])] = text or ""
+        stack.extend((f"{uri}/{child.name}", child) for child in node.children)
 
 
 def parse_dm(document: str | bytes) -> W7Account:
@@ -273,6 +358,9 @@ def parse_dm(document: str | bytes) -> W7Account:
             continue
         for item in (c for c in command if _local(c.tag) == "Item"):
             uri = _child_text(item, "Target", "LocURI") or ""
+            if (_child_text(item, "Meta", "Type") or "").strip() == TNDS_XML_TYPE:
+                _tnds_values(uri, _child_text(item, "Data") or "", names, values)
+                continue
             parts = uri.split("/")
             if len(parts) < 3 or parts[:2] != [".", "DMAcc"]:
                 continue

@@ -246,3 +246,28 @@ def test_content_type_params() -> None:
     wsp = bs.cp_wsp_content_type("USERPIN", mac)
     assert wsp[:6] == bytes([0x1F, 45, 0xB6, 0x91, 0x81, 0x92]) and wsp.endswith(b"\x00")
     assert wsp[6:-1].decode() == mac
+
+
+def test_dm_tnds_form() -> None:
+    tnds = docs.dm_tnds(ACCOUNT, "1")
+    assert tnds.startswith('<MgmtTree xmlns="syncml:dmddf1.2">')
+    assert "<ACL>Delete=srv1&amp;Get=srv1&amp;Replace=srv1</ACL>" in tnds
+    assert "<DDFName>urn:oma:mo:oma-dm-dmacc:1.0</DDFName>" in tnds
+    plain = docs.parse_dm(docs.build_dm_xml(ACCOUNT, device_id="IMEI:1"))
+    xml = docs.build_dm_xml(ACCOUNT, device_id="IMEI:1", tnds=True)
+    assert "application/vnd.syncml.dmtnds+xml" in xml
+    assert docs.parse_dm(xml) == plain
+    wbxml = docs.build_dm_wbxml(ACCOUNT, device_id="IMEI:1", tnds=True)
+    assert docs.parse_dm(wbxml) == plain
+    tree = _tree()
+    verified = bs.verify(wbxml, "USERPIN", bs.compute_mac(wbxml, 1, pin="77"), pin="77")
+    assert bs.apply(tree, verified) == ["./DMAcc/1"]
+    assert tree.get("./DMAcc/1/AppAddr/1/Addr", "srv1").value == ACCOUNT.addr
+
+
+def test_dm_tnds_malformed() -> None:
+    bad = docs.build_dm_xml(ACCOUNT, device_id="d", tnds=True).replace(
+        "&lt;VerDTD&gt;", "&lt;Bogus/&gt;&lt;VerDTD&gt;")
+    with pytest.raises(DecodeError) as err:
+        docs.parse_dm(bad)
+    assert err.value.reason == "bad_tnds"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ._backend import active
 from .errors import AuthenticationError, EncodeError
+from .limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from . import _digest_py as _digest
@@ -279,12 +280,16 @@ def verify_hmac(header: HmacHeader, secret: Secret | None, nonce: bytes, body: B
 
 
 def verify_hmac_header(header_value: str | bytes, secret_lookup: Callable[[str], Secret | None],
-                       nonce: bytes, body: Buffer) -> str:
+                       nonce: bytes, body: Buffer, *,
+                       max_body: int = DEFAULT_LIMITS.max_input_size) -> str:
     """Parse and verify an ``x-syncml-hmac`` value over the exact ``body`` bytes.
 
-    Returns the user name; raises ``AuthenticationError`` (``bad_header``, ``bad_mac``,
-    ``unsupported_algorithm``) when anything is wrong, including an unknown user.
+    Call it before parsing the body. Returns the user name; raises ``AuthenticationError``
+    (``bad_header``, ``bad_mac``, ``unsupported_algorithm``, ``too_large``: a body over
+    ``max_body`` is refused before any hashing) when anything is wrong, unknown user included.
     """
+    if memoryview(body).nbytes > max_body:
+        raise AuthenticationError("too_large", f"body over {max_body} bytes")
     header = parse_hmac_header(header_value)
     if not verify_hmac(header, secret_lookup(header.username), nonce, body):
         raise AuthenticationError("bad_mac")

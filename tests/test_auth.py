@@ -164,3 +164,12 @@ def test_hmac_header_injection_refused(auth: ModuleType) -> None:
     assert err.value.reason == "bad_username"
     header = auth.hmac_header('we"ird\\', "pass", b"n", b"")
     assert auth.parse_hmac_header(header).username == 'we"ird\\'
+
+
+def test_hmac_oversize_body_refused_before_hashing(auth: ModuleType) -> None:
+    body = b"x" * 1000
+    header = auth.hmac_header("user", "pass", b"n", body)
+    assert auth.verify_hmac_header(header, lookup(auth).get, b"n", body, max_body=1000) == "user"
+    with pytest.raises(AuthenticationError) as err:
+        auth.verify_hmac_header(header, lookup(auth).get, b"n", body, max_body=999)
+    assert err.value.reason == "too_large"

@@ -16,7 +16,7 @@ import re
 from base64 import b64decode, b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._backend import active
 from .errors import AuthenticationError, EncodeError
@@ -149,6 +149,23 @@ class Credential:
     format: str = "b64"
     """``Meta/Format``; MUST be ``b64`` for both types."""
 
+    def to_model(self) -> Any:
+        """This credential as an ``omadm_codec.model.Cred`` (for ``SyncHdr.cred``)."""
+        from .model import Cred, Meta
+
+        return Cred(self.data, Meta(format=self.format, type=self.meta_type))
+
+    @classmethod
+    def from_model(cls, cred: Any) -> Credential:
+        """From a decoded ``model.Cred``; a missing Meta/Type is ``bad_credential``.
+
+        A missing Meta/Format is read as ``chr``, which the policy then refuses (must be b64).
+        """
+        meta = cred.meta
+        if meta is None or not meta.type:
+            raise AuthenticationError("bad_credential", "Cred without Meta/Type")
+        return cls(meta.type.strip(), (cred.data or "").strip(), (meta.format or "chr").strip())
+
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
@@ -165,6 +182,26 @@ class Challenge:
     def next_nonce_b64(self) -> str | None:
         """``NextNonce`` as it is written into the message."""
         return None if self.next_nonce is None else b64encode(self.next_nonce).decode("ascii")
+
+    def to_model(self) -> Any:
+        """This challenge as an ``omadm_codec.model.Chal`` (for the SyncHdr Status)."""
+        from .model import Chal, Meta
+
+        return Chal(Meta(format=self.format, type=self.meta_type,
+                         next_nonce=self.next_nonce_b64))
+
+    @classmethod
+    def from_model(cls, chal: Any) -> Challenge:
+        """From a decoded ``model.Chal``; the NextNonce is base64-decoded (``bad_nonce``)."""
+        meta = chal.meta
+        if meta is None or not meta.type:
+            raise AuthenticationError("bad_challenge", "Chal without Meta/Type")
+        fmt = (meta.format or "b64").strip()
+        if meta.next_nonce is None:
+            return cls(meta.type.strip(), None, fmt)
+        if fmt != "b64":
+            raise AuthenticationError("bad_challenge", "NextNonce Format must be b64")
+        return cls(meta.type.strip(), b64_nonce(meta.next_nonce.strip()), fmt)
 
 
 def build_credential(aauth_type: str, user: str, password: str,

@@ -173,3 +173,26 @@ def test_hmac_oversize_body_refused_before_hashing(auth: ModuleType) -> None:
     with pytest.raises(AuthenticationError) as err:
         auth.verify_hmac_header(header, lookup(auth).get, b"n", body, max_body=999)
     assert err.value.reason == "too_large"
+
+
+def test_model_conversions(auth: ModuleType) -> None:
+    model = pytest.importorskip("omadm_codec.model")
+    cred = auth.build_credential("DIGEST", "Bruce2", "OhBehave", b"Nonce")
+    as_model = cred.to_model()
+    assert as_model.data == "Zz6EivR3yeaaENcRN6lpAQ=="
+    assert (as_model.meta.type, as_model.meta.format) == ("syncml:auth-md5", "b64")
+    assert auth.Credential.from_model(as_model) == cred
+    with pytest.raises(AuthenticationError) as err:
+        auth.Credential.from_model(model.Cred("x"))
+    assert err.value.reason == "bad_credential"
+    chal = auth.Challenge("syncml:auth-md5", b"\x00\x01nonce")
+    assert chal.to_model().meta.next_nonce == "AAFub25jZQ=="
+    assert auth.Challenge.from_model(chal.to_model()) == chal
+    bad = model.Chal(model.Meta(type="syncml:auth-md5", format="b64", next_nonce="*"))
+    with pytest.raises(AuthenticationError) as err:
+        auth.Challenge.from_model(bad)
+    assert err.value.reason == "bad_nonce"
+    plain = model.Chal(model.Meta(type="syncml:auth-md5", format="chr", next_nonce="abc"))
+    with pytest.raises(AuthenticationError) as err:
+        auth.Challenge.from_model(plain)
+    assert err.value.reason == "bad_challenge"

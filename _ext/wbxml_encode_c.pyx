@@ -10,6 +10,7 @@ growing C buffer, and the string table is counted with a C hash over the output 
 
 from omadm_codec import _wbxml_encode_common as common
 from omadm_codec.errors import EncodeError
+from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
 include "xmlscan.pxi"
 
@@ -59,6 +60,7 @@ cdef Slot TABLE[NLANG][NPAGE][NSLOT]
 cdef bint HAS_PAGE[NLANG][NPAGE]
 _KEEP_ALIVE = []
 LANG_INDEX = {}
+_HEADERS = {}
 
 
 cdef unsigned int name_hash(const unsigned char* s, Py_ssize_t n) noexcept:
@@ -139,6 +141,22 @@ cdef bint lower_equals(const unsigned char* s, Py_ssize_t n, const char* lit,
     return True
 
 
+cdef int add_crlf(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
+    """Append s with a CR written before every LF."""
+    cdef Py_ssize_t i = 0, j
+    cdef const unsigned char* hit
+    while i < n:
+        hit = <const unsigned char*>memchr(s + i, 0x0A, n - i)
+        if hit == NULL:
+            return buf_add(b, s + i, n - i)
+        j = hit - s
+        buf_add(b, s + i, j - i)
+        buf_byte(b, 0x0D)
+        buf_byte(b, 0x0A)
+        i = j + 1
+    return 0
+
+
 cdef class Encoder:
     """Encodes one document (the outer one, or one embedded DevInf / MgmtTree)."""
 
@@ -151,12 +169,18 @@ cdef class Encoder:
     cdef Buf out
     cdef Buf gbuf       # gathered character data of an opaque-class Data
     cdef Buf bbuf       # text of a base64 marker element
+    cdef Buf spliced    # the body after string-table substitution
     cdef Py_ssize_t gathering   # frame index of the gathering Data, or -1
+    # While the gathered data is one piece of the input itself, it is not copied.
+    cdef const unsigned char* gather_ptr
+    cdef Py_ssize_t gather_len
+    cdef bint gather_direct
     cdef int page
     cdef Frame* frames
     cdef Py_ssize_t depth, cap
     cdef object last_ns
     cdef int last_first
+    cdef dict ns_page
     # String-table records: body position, kind (0 STR_I, 1 LITERAL), string length.
     cdef Py_ssize_t* rec_pos
     cdef Py_ssize_t* rec_len
@@ -172,11 +196,14 @@ cdef class Encoder:
         self.gathering = -1
         self.last_first = -1
         self.literals = []
+        # WBXML is smaller than its XML: one allocation covers the usual document.
+        buf_grow(&self.out, sc.end - sc.pos + 64)
 
     def __dealloc__(self):
         free(self.out.data)
         free(self.gbuf.data)
         free(self.bbuf.data)
+        free(self.spliced.data)
         free(self.frames)
         free(self.rec_pos)
         free(self.rec_len)
@@ -202,24 +229,16 @@ cdef class Encoder:
         return 0
 
     cdef int str_i(self, const unsigned char* s, Py_ssize_t n, bint crlf) except -1:
-        cdef Py_ssize_t start = self.out.len, i
-        cdef unsigned char c
-        buf_grow(&self.out, 2 * n + 2)
+        cdef Py_ssize_t start = self.out.len
+        buf_grow(&self.out, n + 2)
         self.out.data[self.out.len] = 0x03
         self.out.len += 1
         if crlf:
-            for i in range(n):
-                c = s[i]
-                if c == 0x0A:
-                    self.out.data[self.out.len] = 0x0D
-                    self.out.len += 1
-                self.out.data[self.out.len] = c
-                self.out.len += 1
+            add_crlf(&self.out, s, n)
         else:
             memcpy(self.out.data + self.out.len, s, n)
             self.out.len += n
-        self.out.data[self.out.len] = 0x00
-        self.out.len += 1
+        buf_byte(&self.out, 0x00)
         if self.string_table and self.out.len - start - 2 > 3:
             self.record(start, self.out.len - start - 2)
         return 0
@@ -241,14 +260,13 @@ cdef class Encoder:
         if not extra:
             return buf_add(&self.out, s, n)
         buf_grow(&self.out, n + extra)
-        for i in range(n):
-            c = s[i]
-            if c == 0x0A:
-                self.out.data[self.out.len] = 0x0D
-                self.out.len += 1
-            self.out.data[self.out.len] = c
-            self.out.len += 1
-        return 0
+        return add_crlf(&self.out, s, n)
+
+    cdef int gather(self, const unsigned char* s, Py_ssize_t n) except -1:
+        if self.gather_direct:
+            self.gather_direct = False
+            buf_add(&self.gbuf, self.gather_ptr, self.gather_len)
+        return buf_add(&self.gbuf, s, n)
 
     cdef inline int mark(self, Frame* frame, int kind) except -1:
         if not frame.content:
@@ -280,6 +298,7 @@ cdef class Encoder:
         if nested is not None:
             self.li = LANG_INDEX[nested.name]
             self.is_syncml = nested.is_syncml
+            self.ns_page = nested.ns_page
             event = EV_START
         else:
             event = sc.next()
@@ -294,6 +313,7 @@ cdef class Encoder:
                         PyBytes_FromStringAndSize(<char*>sc.local, sc.local_len), sc.offset)
                     self.li = LANG_INDEX[self.info.name]
                     self.is_syncml = self.info.is_syncml
+                    self.ns_page = self.info.ns_page
                 self.on_start()
             elif event == EV_END:
                 self.on_end()
@@ -315,15 +335,29 @@ cdef class Encoder:
         cdef bytes table = b""
         cdef bytes head
         cdef object body
+        cdef bytes result
+        cdef char* dest
+        cdef Buf* src = &self.out
         if self.nrec:
-            table, body = self.apply_table(base)
+            table = self.apply_table(base)
+            src = &self.spliced
+        # One copy of the body, straight into the result object.
+        if table:
+            head = common.header(self.version, info, table)
         else:
-            body = PyBytes_FromStringAndSize(<char*>self.out.data, self.out.len)
-        head = common.header(self.version, info, table)
-        return head + body
+            key = (self.version, self.li)
+            head = _HEADERS.get(key)
+            if head is None:
+                head = _HEADERS[key] = common.header(self.version, info, table)
+        result = PyBytes_FromStringAndSize(NULL, len(head) + src.len)
+        dest = <char*>result
+        memcpy(dest, <char*>head, len(head))
+        memcpy(dest + len(head), src.data, src.len)
+        return result
 
-    cdef tuple apply_table(self, Py_ssize_t base):
-        """(table, body): the pure twin's apply_string_table with a C hash over the strings."""
+    cdef bytes apply_table(self, Py_ssize_t base):
+        """The pure twin's apply_string_table with a C hash over the strings: returns the
+        table and leaves the new body in self.spliced."""
         cdef Py_ssize_t n = self.nrec, size = 16, i, slot, u, nuniq = 0, lit = 0, done = 0
         cdef Py_ssize_t* slots
         cdef Py_ssize_t* uniq_of
@@ -331,7 +365,7 @@ cdef class Encoder:
         cdef Py_ssize_t* where
         cdef const unsigned char** key
         cdef Buf table
-        cdef Buf body
+        cdef Buf* body = &self.spliced
         cdef unsigned int h
         cdef const unsigned char* s
         cdef Py_ssize_t length, pos
@@ -343,7 +377,7 @@ cdef class Encoder:
         where = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
         key = <const unsigned char**>malloc(n * sizeof(const unsigned char*))
         memset(&table, 0, sizeof(Buf))
-        memset(&body, 0, sizeof(Buf))
+        body.len = 0
         try:
             if not (slots and uniq_of and count and where and key):
                 raise MemoryError()
@@ -372,7 +406,7 @@ cdef class Encoder:
                     slot = (slot + 1) & (size - 1)
                 uniq_of[i] = u
                 count[u] += 1 if s == self.out.data + pos + 1 else 2
-            buf_grow(&body, self.out.len)
+            buf_grow(body, self.out.len)
             for i in range(n):
                 u = uniq_of[i]
                 if count[u] < 2:
@@ -383,19 +417,18 @@ cdef class Encoder:
                     buf_byte(&table, 0)
                 pos = self.rec_pos[i]
                 if self.out.data[pos] == 0x03:
-                    buf_add(&body, self.out.data + done, pos - done)
-                    buf_byte(&body, 0x83)
-                    buf_mb(&body, where[u])
+                    buf_add(body, self.out.data + done, pos - done)
+                    buf_byte(body, 0x83)
+                    buf_mb(body, where[u])
                     done = pos + self.rec_len[i] + 2
                 else:
-                    buf_add(&body, self.out.data + done, pos + 1 - done)
-                    buf_mb(&body, where[u])
+                    buf_add(body, self.out.data + done, pos + 1 - done)
+                    buf_mb(body, where[u])
                     done = pos + 1
-            buf_add(&body, self.out.data + done, self.out.len - done)
+            buf_add(body, self.out.data + done, self.out.len - done)
             if table.len + base > self.limits.max_string_table:
                 raise EncodeError("too_large", -1)
-            return (PyBytes_FromStringAndSize(<char*>table.data, table.len),
-                    PyBytes_FromStringAndSize(<char*>body.data, body.len))
+            return PyBytes_FromStringAndSize(<char*>table.data, table.len)
         finally:
             free(slots)
             free(uniq_of)
@@ -403,13 +436,12 @@ cdef class Encoder:
             free(where)
             free(key)
             free(table.data)
-            free(body.data)
 
     cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
         cdef int first, page, token
         cdef unsigned int h = name_hash(s, n)
         if ns is not self.last_ns:
-            self.last_first = self.info.ns_page.get(ns, 0)
+            self.last_first = self.ns_page.get(ns, 0)
             self.last_ns = ns
         first = self.last_first
         if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
@@ -503,7 +535,10 @@ cdef class Encoder:
         cdef Frame* parent
         self.depth -= 1
         if self.gathering == self.depth:
-            self.opaque(self.gbuf.data, self.gbuf.len, frame.cls == CLS_VOBJECT)
+            if self.gather_direct:
+                self.opaque(self.gather_ptr, self.gather_len, frame.cls == CLS_VOBJECT)
+            else:
+                self.opaque(self.gbuf.data, self.gbuf.len, frame.cls == CLS_VOBJECT)
             self.gathering = -1
         if frame.b64 and frame.content:
             data = common.decode_base64(
@@ -531,11 +566,17 @@ cdef class Encoder:
             return buf_add(&self.bbuf, s, n)
         if self.gathering >= 0:
             self.mark(frame, KIND_TEXT)
-            return buf_add(&self.gbuf, s, n)
+            return self.gather(s, n)
         if frame.cls != CLS_PLAIN and frame.first != KIND_CDATA:
             self.mark(frame, KIND_TEXT)
-            self.gbuf.len = 0
             self.gathering = self.depth - 1
+            self.gbuf.len = 0
+            if self.sc.p <= s < self.sc.p + self.sc.end:
+                self.gather_direct = True
+                self.gather_ptr = s
+                self.gather_len = n
+                return 0
+            self.gather_direct = False
             return buf_add(&self.gbuf, s, n)
         self.mark(frame, KIND_TEXT)
         if not self.keep:
@@ -565,7 +606,7 @@ cdef class Encoder:
             return buf_add(&self.bbuf, s, n)
         if self.gathering >= 0:
             # libwbxml fails here (its error 13); we keep the section's bytes in the run.
-            return buf_add(&self.gbuf, s, n)
+            return self.gather(s, n)
         if self.is_syncml and n == 1 and s[0] == 0x0A:
             return self.opaque(s, 1, True)
         if n:
@@ -583,8 +624,19 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
     """
     cdef bytes data
     cdef Py_ssize_t start
-    version, limits = common.check_options(wbxml_version, limits)
-    data, via_lxml = common.prepare_input(xml, limits)
+    cdef bint via_lxml = False
+    if limits is None and wbxml_version == "1.3":
+        version = 3
+        limits = _DEFAULT_LIMITS
+    else:
+        version, limits = common.check_options(wbxml_version, limits)
+    # The usual input: UTF-8 bytes starting with a tag (no declaration to look at).
+    if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
+            and (<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0
+            and len(<bytes>xml) <= limits.max_input_size):
+        data = xml
+    else:
+        data, via_lxml = common.prepare_input(xml, limits)
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         check_chars_c(<const unsigned char*>(<char*>data), start, len(data))

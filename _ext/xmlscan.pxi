@@ -27,12 +27,12 @@ cdef struct Buf:
 
 cdef int buf_grow(Buf* b, Py_ssize_t extra) except -1:
     cdef Py_ssize_t need = b.len + extra
-    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 256
+    cdef Py_ssize_t cap = b.cap * 2
     cdef unsigned char* fresh
     if need <= b.cap:
         return 0
-    while cap < need:
-        cap *= 2
+    if cap < need:
+        cap = need if need > 256 else 256
     fresh = <unsigned char*>realloc(b.data, cap)
     if fresh == NULL:
         raise MemoryError()
@@ -73,6 +73,7 @@ cdef int buf_mb(Buf* b, unsigned long value) except -1:
 cdef unsigned char NAME_START[256]
 cdef unsigned char NAME_CHAR[256]
 cdef unsigned char IS_WS[256]
+cdef unsigned char TEXT_SPECIAL[256]  # bytes that need the slow text path: ] & CR
 
 
 cdef void _init_classes():
@@ -81,6 +82,7 @@ cdef void _init_classes():
         NAME_START[c] = (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58 or c >= 128
         NAME_CHAR[c] = NAME_START[c] or (48 <= c <= 57) or c == 46 or c == 45
         IS_WS[c] = c == 32 or c == 9 or c == 13 or c == 10
+        TEXT_SPECIAL[c] = c == 0x5D or c == 0x26 or c == 0x0D
 
 
 _init_classes()
@@ -128,11 +130,11 @@ cdef inline Py_ssize_t find1(const unsigned char* p, Py_ssize_t i, Py_ssize_t en
 
 cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) except -2:
     """Raise at the first invalid UTF-8 sequence or forbidden XML character (see the pure
-    twin's check_chars). ASCII is checked eight bytes at a time."""
-    cdef Py_ssize_t i = start
+    twin's check_chars). ASCII is checked eight bytes at a time; a word that is not plain
+    printable ASCII is then walked byte by byte."""
+    cdef Py_ssize_t i = start, stop
     cdef uint64_t word
-    cdef unsigned char c, c1, c2, c3
-    cdef int n
+    cdef unsigned char c
     while i < end:
         if i + 8 <= end:
             memcpy(&word, p + i, 8)
@@ -141,42 +143,55 @@ cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start, Py_ssize
                     ((word - 0x2020202020202020ULL) & ~word & 0x8080808080808080ULL) == 0):
                 i += 8
                 continue
-        c = p[i]
-        if c < 0x80:
-            if c < 0x20 and c != 9 and c != 10 and c != 13:
-                raise EncodeError("malformed_xml", i)
-            i += 1
-            continue
-        if 0xC2 <= c <= 0xDF:
-            n = 2
-        elif 0xE0 <= c <= 0xEF:
-            n = 3
-        elif 0xF0 <= c <= 0xF4:
-            n = 4
+            stop = i + 8
         else:
-            raise EncodeError("invalid_utf8", i)
-        if i + 1 >= end:
-            raise EncodeError("invalid_utf8", i)
-        c1 = p[i + 1]
-        if (c1 & 0xC0) != 0x80:
-            raise EncodeError("invalid_utf8", i)
-        if n == 3:
-            if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 >= 0xA0):
-                raise EncodeError("invalid_utf8", i)
-        elif n == 4:
-            if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 >= 0x90):
-                raise EncodeError("invalid_utf8", i)
-        if n >= 3:
-            if i + 2 >= end or (p[i + 2] & 0xC0) != 0x80:
-                raise EncodeError("invalid_utf8", i)
-            c2 = p[i + 2]
-            if n == 3 and c == 0xEF and c1 == 0xBF and (c2 == 0xBE or c2 == 0xBF):
-                raise EncodeError("malformed_xml", i)
-        if n == 4:
-            if i + 3 >= end or (p[i + 3] & 0xC0) != 0x80:
-                raise EncodeError("invalid_utf8", i)
-        i += n
+            stop = end
+        while i < stop:
+            c = p[i]
+            if 0x20 <= c < 0x80 or c == 10 or c == 9 or c == 13:
+                i += 1
+            else:
+                i = check_one(p, i, end)
     return 0
+
+
+cdef inline Py_ssize_t check_one(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) except -1:
+    """Check the character starting at i; return the index after it."""
+    cdef unsigned char c = p[i], c1, c2
+    cdef int n
+    if c < 0x80:
+        if c < 0x20 and c != 9 and c != 10 and c != 13:
+            raise EncodeError("malformed_xml", i)
+        return i + 1
+    if 0xC2 <= c <= 0xDF:
+        n = 2
+    elif 0xE0 <= c <= 0xEF:
+        n = 3
+    elif 0xF0 <= c <= 0xF4:
+        n = 4
+    else:
+        raise EncodeError("invalid_utf8", i)
+    if i + 1 >= end:
+        raise EncodeError("invalid_utf8", i)
+    c1 = p[i + 1]
+    if (c1 & 0xC0) != 0x80:
+        raise EncodeError("invalid_utf8", i)
+    if n == 3:
+        if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 >= 0xA0):
+            raise EncodeError("invalid_utf8", i)
+    elif n == 4:
+        if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 >= 0x90):
+            raise EncodeError("invalid_utf8", i)
+    if n >= 3:
+        if i + 2 >= end or (p[i + 2] & 0xC0) != 0x80:
+            raise EncodeError("invalid_utf8", i)
+        c2 = p[i + 2]
+        if n == 3 and c == 0xEF and c1 == 0xBF and (c2 == 0xBE or c2 == 0xBF):
+            raise EncodeError("malformed_xml", i)
+    if n == 4:
+        if i + 3 >= end or (p[i + 3] & 0xC0) != 0x80:
+            raise EncodeError("invalid_utf8", i)
+    return i + n
 
 
 cdef class Scanner:
@@ -189,6 +204,7 @@ cdef class Scanner:
     cdef Py_ssize_t* name_len
     cdef list ns_frames
     cdef list default_ns
+    cdef Py_ssize_t ns_top, default_top  # depth that pushed the last entry of each list
     cdef object cur_ns
     cdef list ns_cache
     cdef bint root_seen, root_done, pending_end, seen_doctype
@@ -232,6 +248,8 @@ cdef class Scanner:
         cdef Py_ssize_t pos, lt, close, run_start = -1
         cdef int mode = 0  # 0: no text yet, 1: text points into the input, 2: into scratch
         cdef int nxt
+        cdef Py_ssize_t stop
+        cdef bint special
         if self.pending_end:
             self.pending_end = False
             return self.pop_element(self.offset)
@@ -246,10 +264,19 @@ cdef class Scanner:
             if p[pos] != 0x3C:
                 if run_start < 0:
                     run_start = pos
-                lt = find1(p, pos, end, 0x3C)
-                if lt < 0:
-                    lt = end
-                mode = self.text_piece(pos, lt, mode)
+                # Short runs (the usual case) in one table-driven loop; long ones by memchr.
+                special = False
+                lt = pos
+                stop = end if end - pos < 64 else pos + 64
+                while lt < stop and p[lt] != 0x3C:
+                    special |= TEXT_SPECIAL[p[lt]]
+                    lt += 1
+                if lt == stop and stop < end:
+                    lt = find1(p, lt, end, 0x3C)
+                    if lt < 0:
+                        lt = end
+                    special = True
+                mode = self.text_piece(pos, lt, mode, special)
                 self.pos = lt
                 continue
             nxt = p[pos + 1] if pos + 1 < end else -1
@@ -275,7 +302,9 @@ cdef class Scanner:
             return self.start_tag(pos)
 
     # -- character data ---------------------------------------------------------------------
-    cdef int text_piece(self, Py_ssize_t pos, Py_ssize_t stop, int mode) except -1:
+    cdef int text_piece(self, Py_ssize_t pos, Py_ssize_t stop, int mode,
+                        bint special) except -1:
+        """Add p[pos:stop] to the run; special = it may hold ']', '&' or CR."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t i, amp, bracket
         if self.depth == 0:
@@ -285,11 +314,12 @@ cdef class Scanner:
                     raise self.fail("malformed_xml", i)
                 i += 1
             return mode
-        bracket = find3(p, pos, stop, 0x5D, 0x5D, 0x3E)
-        if bracket >= 0:
-            raise self.fail("malformed_xml", bracket)
-        amp = find1(p, pos, stop, 0x26)
-        if mode == 0 and amp < 0 and find1(p, pos, stop, 0x0D) < 0:
+        if special:
+            bracket = find3(p, pos, stop, 0x5D, 0x5D, 0x3E)
+            if bracket >= 0:
+                raise self.fail("malformed_xml", bracket)
+            special = find1(p, pos, stop, 0x26) >= 0 or find1(p, pos, stop, 0x0D) >= 0
+        if mode == 0 and not special:
             self.text = p + pos
             self.text_len = stop - pos
             return 1
@@ -496,7 +526,7 @@ cdef class Scanner:
     cdef int start_tag(self, Py_ssize_t pos) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
-        cdef Py_ssize_t i = pos + 1, j, k, name_end, aname_at, colon
+        cdef Py_ssize_t i = pos + 1, j, k, name_end, aname_at, colon = -1
         cdef list attrs = None
         cdef set seen = None
         cdef object first_name = None
@@ -508,6 +538,8 @@ cdef class Scanner:
         if i >= end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)
         while i < end and NAME_CHAR[p[i]]:
+            if p[i] == 0x3A and colon < 0:
+                colon = i
             i += 1
         name_end = i
         while True:
@@ -525,15 +557,22 @@ cdef class Scanner:
             k = j
             while k < end and NAME_CHAR[p[k]]:
                 k += 1
-            aname = PyBytes_FromStringAndSize(<char*>p + j, k - j)
+            # The default namespace declaration is the common attribute: no name object.
+            is_default = k - j == 5 and memcmp(p + j, b"xmlns", 5) == 0
+            aname = None if is_default else PyBytes_FromStringAndSize(<char*>p + j, k - j)
             k = self.skip_ws(k, False)
             if k >= end or p[k] != 0x3D:
                 raise self.fail("malformed_xml", k)
             k = self.skip_ws(k + 1, False)
-            value = self.attr_value(k, aname == b"xmlns")
+            value = self.attr_value(k, is_default)
             i = self.pos
-            if attrs is None:
-                attrs = []
+            if is_default:
+                if has_default:
+                    raise self.fail("malformed_xml", aname_at)
+                has_default = True
+                default_value = value
+            elif attrs is None:
+                attrs = [(aname, value, b"")]
                 first_name = aname
             else:
                 if seen is None:
@@ -541,15 +580,19 @@ cdef class Scanner:
                 if aname in seen:
                     raise self.fail("malformed_xml", aname_at)
                 seen.add(aname)
-            attrs.append((aname, value, b""))
+                attrs.append((aname, value, b""))
         self.elements += 1
         if self.elements > self.max_elements:
             raise self.fail("too_many_elements", pos)
         if self.depth >= self.max_depth:
             raise self.fail("too_deep", pos)
+        if has_default:
+            self.default_ns.append((self.depth + 1, default_value))
+            self.default_top = self.depth + 1
+            self.cur_ns = default_value
         if attrs is not None:
             attrs = self.bind_namespaces(attrs, self.depth + 1, pos)
-        self.resolve_element(pos + 1, name_end, pos)
+        self.resolve_element(pos + 1, name_end, colon, pos)
         self.push_name(pos + 1, name_end - pos - 1)
         self.root_seen = True
         self.attrs = attrs
@@ -606,18 +649,16 @@ cdef class Scanner:
         cdef dict bindings = {}
         cdef list out = []
         for aname, value, _ in attrs:
-            if aname == b"xmlns":
-                self.default_ns.append((depth, value))
-                self.cur_ns = value
-            elif aname.startswith(b"xmlns:"):
+            if aname.startswith(b"xmlns:"):
                 prefix = aname[6:]
                 if not prefix or b":" in prefix or (not value and prefix != b"xml"):
                     raise self.fail("malformed_xml", pos)
                 bindings[prefix] = value
         if bindings:
             self.ns_frames.append((depth, bindings))
+            self.ns_top = depth
         for aname, value, _ in attrs:
-            if aname == b"xmlns" or aname.startswith(b"xmlns:"):
+            if aname.startswith(b"xmlns:"):
                 continue
             if b":" in aname:
                 ns, local = self.resolve_prefixed(aname, pos)
@@ -638,8 +679,8 @@ cdef class Scanner:
                 return uri, local
         raise self.fail("malformed_xml", pos)
 
-    cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t pos) except -1:
-        cdef Py_ssize_t colon = find1(self.p, start, stop, 0x3A)
+    cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
+                             Py_ssize_t pos) except -1:
         if colon < 0:
             self.ns = self.cur_ns
             self.local = self.p + start
@@ -691,11 +732,12 @@ cdef class Scanner:
     cdef int pop_element(self, Py_ssize_t pos) except -1:
         cdef Py_ssize_t depth = self.depth
         self.depth -= 1
-        if len(self.ns_frames) > 1 and self.ns_frames[-1][0] == depth:
+        if self.ns_top == depth:
             self.ns_frames.pop()
-        if len(self.default_ns) > 1 and self.default_ns[-1][0] == depth:
+            self.ns_top = self.ns_frames[-1][0]
+        if self.default_top == depth:
             self.default_ns.pop()
-            self.cur_ns = self.default_ns[-1][1]
+            self.default_top, self.cur_ns = self.default_ns[-1]
         if self.depth == 0:
             self.root_done = True
         self.offset = pos

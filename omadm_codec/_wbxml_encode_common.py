@@ -90,7 +90,7 @@ def prepare_input(xml: bytes | str, limits: Limits) -> tuple[bytes, bool]:
         raise TypeError(f"xml must be bytes or str, not {type(xml).__name__}")
     if len(data) > limits.max_input_size:
         raise EncodeError("too_large", limits.max_input_size)
-    if from_str or not _needs_lxml(data):
+    if from_str or (data[:1] == b"<" and data[1:2] not in (b"?", b"\x00")) or not _needs_lxml(data):
         return data, False
     return _via_lxml(data, limits), True
 
@@ -176,9 +176,23 @@ class LangInfo:
 INFO = {lang.name: LangInfo(lang) for lang in codepages.LANGUAGES}
 
 
+_SELECTED: dict[tuple[bytes | None, bytes | None, bytes, bytes], LangInfo] = {}
+
+
 def select_language(fpi: bytes | None, sysid: bytes | None, ns: bytes, local: bytes,
                     offset: int) -> LangInfo:
     """DOCTYPE public id, then system id, then root namespace (prefix), then root name."""
+    key = (fpi, sysid, ns, local)
+    info = _SELECTED.get(key)
+    if info is None:
+        info = _select_language(fpi, sysid, ns, local, offset)
+        if len(_SELECTED) < 256:  # bounded: keys come from untrusted documents
+            _SELECTED[key] = info
+    return info
+
+
+def _select_language(fpi: bytes | None, sysid: bytes | None, ns: bytes, local: bytes,
+                     offset: int) -> LangInfo:
     if fpi is not None:
         wanted = fpi.lower()
         for lang in codepages.LANGUAGES:
@@ -220,8 +234,21 @@ def mb_u_int32(value: int) -> bytes:
     return bytes(out)
 
 
+_HEADERS: dict[tuple[int, str], bytes] = {}
+
+
 def header(version: int, info: LangInfo, table: bytes) -> bytes:
     """version, public id, charset, string table. An FPI without a number is table entry 0."""
+    if not table:
+        key = (version, info.name)
+        head = _HEADERS.get(key)
+        if head is None:
+            head = _HEADERS[key] = _header(version, info, table)
+        return head
+    return _header(version, info, table)
+
+
+def _header(version: int, info: LangInfo, table: bytes) -> bytes:
     if info.public_id:
         return (bytes((version,)) + mb_u_int32(info.public_id) + bytes((CHARSET_UTF8,))
                 + mb_u_int32(len(table)) + table)

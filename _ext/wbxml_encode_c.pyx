@@ -3,16 +3,29 @@
 
 Same algorithm as the pure twin (read its docstring): one pass over the scanner's events with an
 explicit element stack; a tag byte is written at its start tag and gets its content bit OR-ed in
-when the first child node arrives. Here the scanner is C (xmlscan.pxi), tag names are looked up
+when the first child node arrives. Here the scanner is C (``_xmlscan_c``, cimported), tag names are looked up
 in C hash tables built from ``codepages`` at import (no Python string per tag), the output is a
 growing C buffer, and the string table is counted with a C hash over the output bytes.
 """
 
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memset
+
+from omadm_codec._xmlscan_c cimport (
+    EVENT_CDATA,
+    EVENT_DOCTYPE,
+    EVENT_END,
+    EVENT_START,
+    EVENT_TEXT,
+    Scanner,
+    check_chars_c,
+)
+from xmlbuf cimport *  # Buf and the byte helpers
+
 from omadm_codec import _wbxml_encode_common as common
 from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
-
-include "xmlscan.pxi"
 
 __all__ = ["xml_to_wbxml"]
 
@@ -299,34 +312,34 @@ cdef class Encoder:
             self.li = LANG_INDEX[nested.name]
             self.is_syncml = nested.is_syncml
             self.ns_page = nested.ns_page
-            event = EV_START
+            event = EVENT_START
         else:
-            event = sc.next()
+            event = sc.next_event()
         while True:
-            if event == EV_TEXT:
+            if event == EVENT_TEXT:
                 if self.depth:
-                    self.on_text(sc.text, sc.text_len)
-            elif event == EV_START:
+                    self.on_text(sc.text_ptr, sc.text_len)
+            elif event == EVENT_START:
                 if self.depth == 0 and self.info is None:
                     self.info = common.select_language(
-                        fpi, sysid, sc.ns,
-                        PyBytes_FromStringAndSize(<char*>sc.local, sc.local_len), sc.offset)
+                        fpi, sysid, sc.ns_uri,
+                        PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len), sc.offset)
                     self.li = LANG_INDEX[self.info.name]
                     self.is_syncml = self.info.is_syncml
                     self.ns_page = self.info.ns_page
                 self.on_start()
-            elif event == EV_END:
+            elif event == EVENT_END:
                 self.on_end()
                 if self.depth == 0 and nested is not None:
                     break
-            elif event == EV_CDATA:
-                self.on_cdata(sc.text, sc.text_len)
-            elif event == EV_DOCTYPE:
+            elif event == EVENT_CDATA:
+                self.on_cdata(sc.text_ptr, sc.text_len)
+            elif event == EVENT_DOCTYPE:
                 fpi = sc.fpi
                 sysid = sc.sysid
             else:
                 break
-            event = sc.next()
+            event = sc.next_event()
         return self.finish()
 
     cdef bytes finish(self):
@@ -460,7 +473,7 @@ cdef class Encoder:
         cdef Frame* parent = NULL
         cdef Frame* grand = NULL
         cdef Frame* frame
-        cdef const unsigned char* local = sc.local
+        cdef const unsigned char* local = sc.local_ptr
         cdef Py_ssize_t n = sc.local_len, tag_pos
         cdef int code, page, tv
         cdef Encoder child
@@ -473,15 +486,15 @@ cdef class Encoder:
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
             if self.is_syncml and (
-                    (name_is(local, n, b"DevInf", 6) and sc.ns == common.NS_DEVINF)
-                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns == common.NS_DMDDF12)):
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
                 nested = common.embedded_language(
                     self.info, PyBytes_FromStringAndSize(<char*>local, n), sc.offset)
                 child = Encoder(sc, self.version, self.string_table, self.keep, self.limits)
                 doc = child.run(None, None, nested)
                 self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
                 return 0
-        code = self.lookup(sc.ns, local, n)
+        code = self.lookup(sc.ns_uri, local, n)
         if code < 0:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
@@ -523,8 +536,8 @@ cdef class Encoder:
                 frame.cls = CLS_VOBJECT
             elif grand != NULL and grand.flags & F_ADDREP:
                 frame.cls = CLS_VOBJECT
-        if sc.attrs is not None:
-            for attr_local, value, attr_ns in sc.attrs:
+        if sc.attr_list is not None:
+            for attr_local, value, attr_ns in sc.attr_list:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                     frame.b64 = True
                     self.bbuf.len = 0
@@ -580,10 +593,10 @@ cdef class Encoder:
             return buf_add(&self.gbuf, s, n)
         self.mark(frame, KIND_TEXT)
         if not self.keep:
-            while n and IS_WS[s[0]]:
+            while n and is_ws(s[0]):
                 s += 1
                 n -= 1
-            while n and IS_WS[s[n - 1]]:
+            while n and is_ws(s[n - 1]):
                 n -= 1
             if not n:
                 return 0

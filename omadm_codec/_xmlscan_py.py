@@ -19,6 +19,9 @@ import re
 from .errors import EncodeError
 from .limits import Limits
 
+__all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
+           "check_chars"]
+
 EV_EOF = 0
 EV_START = 1
 EV_END = 2

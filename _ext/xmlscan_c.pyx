@@ -1,73 +1,32 @@
-# XML byte scanner for the SyncML subset: the compiled twin of omadm_codec/_xmlscan_py.py.
-#
-# Included into wbxml_encode_c.pyx (a .pxi, so the encoder calls it with plain C calls).
-# Same events, same fields, same errors and offsets as the pure scanner; read that module's
-# docstring first. Text is handed out as a pointer + length: into the input when a run is one
-# clean piece (no reference, no CR), else into the scanner's scratch buffer, which the next
-# call overwrites. Element names on the stack are (offset, length) pairs into the input.
+# cython: language_level=3
+"""XML byte scanner for the SyncML subset (compiled twin of ``omadm_codec._xmlscan_py``).
+
+Same events, fields, errors and offsets as the pure twin; read its docstring first. Cython code
+cimports ``Scanner`` (``from omadm_codec._xmlscan_c cimport Scanner``, declared in
+``xmlscan_c.pxd``) and reads the event fields as C values: text is a pointer + length, into
+the input when a run is one clean piece (no reference, no CR), else into the scanner's scratch
+buffer, which the next call overwrites. Python code uses ``next()`` and the properties.
+Element names on the stack are (offset, length) pairs into the input.
+"""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memset
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp, memcpy
 
-cdef enum:
-    EV_EOF = 0
-    EV_START = 1
-    EV_END = 2
-    EV_TEXT = 3
-    EV_CDATA = 4
-    EV_DOCTYPE = 5
+from xmlbuf cimport *  # Buf and the byte helpers
 
-cdef struct Buf:
-    unsigned char* data
-    Py_ssize_t len
-    Py_ssize_t cap
+from omadm_codec.errors import EncodeError
 
+__all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
+           "check_chars"]
 
-cdef int buf_grow(Buf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t need = b.len + extra
-    cdef Py_ssize_t cap = b.cap * 2
-    cdef unsigned char* fresh
-    if need <= b.cap:
-        return 0
-    if cap < need:
-        cap = need if need > 256 else 256
-    fresh = <unsigned char*>realloc(b.data, cap)
-    if fresh == NULL:
-        raise MemoryError()
-    b.data = fresh
-    b.cap = cap
-    return 0
-
-
-cdef inline int buf_byte(Buf* b, unsigned char c) except -1:
-    if b.len >= b.cap:
-        buf_grow(b, 1)
-    b.data[b.len] = c
-    b.len += 1
-    return 0
-
-
-cdef inline int buf_add(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
-    if b.len + n > b.cap:
-        buf_grow(b, n)
-    memcpy(b.data + b.len, s, n)
-    b.len += n
-    return 0
-
-
-cdef int buf_mb(Buf* b, unsigned long value) except -1:
-    cdef unsigned char tmp[5]
-    cdef int i = 4
-    tmp[4] = value & 0x7F
-    value >>= 7
-    while value:
-        i -= 1
-        tmp[i] = 0x80 | (value & 0x7F)
-        value >>= 7
-    return buf_add(b, tmp + i, 5 - i)
-
+EV_EOF = EVENT_EOF
+EV_START = EVENT_START
+EV_END = EVENT_END
+EV_TEXT = EVENT_TEXT
+EV_CDATA = EVENT_CDATA
+EV_DOCTYPE = EVENT_DOCTYPE
 
 # Character classes of the pure twin's _NAME regex and of XML whitespace.
 cdef unsigned char NAME_START[256]
@@ -90,45 +49,8 @@ XML_NS_URI = b"http://www.w3.org/XML/1998/namespace"
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
 
 
-cdef Py_ssize_t find3(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
-                      unsigned char a, unsigned char b, unsigned char c) noexcept:
-    """Index of the 3-byte sequence a b c in p[i:end], or -1."""
-    cdef const unsigned char* hit
-    while i + 3 <= end:
-        hit = <const unsigned char*>memchr(p + i, a, end - i - 2)
-        if hit == NULL:
-            return -1
-        i = hit - p
-        if p[i + 1] == b and p[i + 2] == c:
-            return i
-        i += 1
-    return -1
-
-
-cdef Py_ssize_t find2(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
-                      unsigned char a, unsigned char b) noexcept:
-    cdef const unsigned char* hit
-    while i + 2 <= end:
-        hit = <const unsigned char*>memchr(p + i, a, end - i - 1)
-        if hit == NULL:
-            return -1
-        i = hit - p
-        if p[i + 1] == b:
-            return i
-        i += 1
-    return -1
-
-
-cdef inline Py_ssize_t find1(const unsigned char* p, Py_ssize_t i, Py_ssize_t end,
-                             unsigned char a) noexcept:
-    cdef const unsigned char* hit
-    if i >= end:
-        return -1
-    hit = <const unsigned char*>memchr(p + i, a, end - i)
-    return -1 if hit == NULL else hit - p
-
-
-cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start, Py_ssize_t end) except -2:
+cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start,
+                            Py_ssize_t end) except -2:
     """Raise at the first invalid UTF-8 sequence or forbidden XML character (see the pure
     twin's check_chars). ASCII is checked eight bytes at a time; a word that is not plain
     printable ASCII is then walked byte by byte."""
@@ -197,28 +119,6 @@ cdef inline Py_ssize_t check_one(const unsigned char* p, Py_ssize_t i, Py_ssize_
 cdef class Scanner:
     """Cursor over one XML document; see omadm_codec/_xmlscan_py.py for the event fields."""
 
-    cdef object data
-    cdef const unsigned char* p
-    cdef Py_ssize_t pos, end, max_depth, max_elements, max_text, elements, depth, cap
-    cdef Py_ssize_t* name_at
-    cdef Py_ssize_t* name_len
-    cdef list ns_frames
-    cdef list default_ns
-    cdef Py_ssize_t ns_top, default_top  # depth that pushed the last entry of each list
-    cdef object cur_ns
-    cdef list ns_cache
-    cdef bint root_seen, root_done, pending_end, seen_doctype
-    # Event fields.
-    cdef Py_ssize_t offset
-    cdef const unsigned char* local
-    cdef Py_ssize_t local_len
-    cdef object ns
-    cdef list attrs
-    cdef const unsigned char* text
-    cdef Py_ssize_t text_len
-    cdef Buf scratch
-    cdef object fpi, sysid
-
     def __cinit__(self, bytes data, Py_ssize_t start, object limits):
         self.data = data
         self.p = <const unsigned char*>(<char*>data)
@@ -231,8 +131,8 @@ cdef class Scanner:
         self.cur_ns = b""
         self.default_ns = [(0, self.cur_ns)]
         self.ns_cache = []
-        self.ns = b""
-        self.attrs = None
+        self.ns_uri = b""
+        self.attr_list = None
 
     def __dealloc__(self):
         free(self.name_at)
@@ -242,7 +142,7 @@ cdef class Scanner:
     cdef object fail(self, str reason, Py_ssize_t offset):
         return EncodeError(reason, offset)
 
-    cdef int next(self) except -1:
+    cdef int next_event(self) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t pos, lt, close, run_start = -1
@@ -260,7 +160,7 @@ cdef class Scanner:
                     return self.text_event(run_start, mode)
                 if self.depth or not self.root_seen:
                     raise self.fail("malformed_xml", end)
-                return EV_EOF
+                return EVENT_EOF
             if p[pos] != 0x3C:
                 if run_start < 0:
                     run_start = pos
@@ -320,12 +220,12 @@ cdef class Scanner:
                 raise self.fail("malformed_xml", bracket)
             special = find1(p, pos, stop, 0x26) >= 0 or find1(p, pos, stop, 0x0D) >= 0
         if mode == 0 and not special:
-            self.text = p + pos
+            self.text_ptr = p + pos
             self.text_len = stop - pos
             return 1
         if mode == 1:
             self.scratch.len = 0
-            buf_add(&self.scratch, self.text, self.text_len)
+            buf_add(&self.scratch, self.text_ptr, self.text_len)
         elif mode == 0:
             self.scratch.len = 0
         i = pos
@@ -420,12 +320,12 @@ cdef class Scanner:
 
     cdef int text_event(self, Py_ssize_t run_start, int mode) except -1:
         if mode == 2:
-            self.text = self.scratch.data
+            self.text_ptr = self.scratch.data
             self.text_len = self.scratch.len
         self.offset = run_start
         if self.text_len > self.max_text:
             raise self.fail("too_large", run_start)
-        return EV_TEXT
+        return EVENT_TEXT
 
     cdef int cdata(self, Py_ssize_t pos) except -1:
         cdef Py_ssize_t close
@@ -435,18 +335,18 @@ cdef class Scanner:
         if close < 0:
             raise self.fail("malformed_xml", pos)
         if find1(self.p, pos + 9, close, 0x0D) < 0:
-            self.text = self.p + pos + 9
+            self.text_ptr = self.p + pos + 9
             self.text_len = close - pos - 9
         else:
             self.scratch.len = 0
             self.add_normalised(pos + 9, close)
-            self.text = self.scratch.data
+            self.text_ptr = self.scratch.data
             self.text_len = self.scratch.len
         self.offset = pos
         self.pos = close + 3
         if self.text_len > self.max_text:
             raise self.fail("too_large", pos)
-        return EV_CDATA
+        return EVENT_CDATA
 
     cdef int skip_pi(self, Py_ssize_t pos) except -1:
         cdef const unsigned char* p = self.p
@@ -498,7 +398,7 @@ cdef class Scanner:
             raise self.fail("malformed_xml", pos)
         self.pos = j + 1
         self.offset = pos
-        return EV_DOCTYPE
+        return EVENT_DOCTYPE
 
     cdef Py_ssize_t skip_ws(self, Py_ssize_t i, bint required) except -1:
         cdef Py_ssize_t start = i
@@ -595,14 +495,14 @@ cdef class Scanner:
         self.resolve_element(pos + 1, name_end, colon, pos)
         self.push_name(pos + 1, name_end - pos - 1)
         self.root_seen = True
-        self.attrs = attrs
+        self.attr_list = attrs
         self.offset = pos
         if p[j] == 0x2F:
             self.pos = j + 2
             self.pending_end = True
         else:
             self.pos = j + 1
-        return EV_START
+        return EVENT_START
 
     cdef object attr_value(self, Py_ssize_t k, bint cacheable):
         """The normalised value of the attribute starting at quote k; sets self.pos after it."""
@@ -682,14 +582,14 @@ cdef class Scanner:
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1:
         if colon < 0:
-            self.ns = self.cur_ns
-            self.local = self.p + start
+            self.ns_uri = self.cur_ns
+            self.local_ptr = self.p + start
             self.local_len = stop - start
             return 0
         ns, local = self.resolve_prefixed(
             PyBytes_FromStringAndSize(<char*>self.p + start, stop - start), pos)
-        self.ns = ns
-        self.local = self.p + colon + 1
+        self.ns_uri = ns
+        self.local_ptr = self.p + colon + 1
         self.local_len = stop - colon - 1
         return 0
 
@@ -741,4 +641,31 @@ cdef class Scanner:
         if self.depth == 0:
             self.root_done = True
         self.offset = pos
-        return EV_END
+        return EVENT_END
+
+
+    # -- Python view (tests, tools); Cython code reads the C fields directly ---------------------
+    def next(self):
+        """Advance to the next event and return its code (``EV_*``)."""
+        return self.next_event()
+
+    @property
+    def local(self):
+        return PyBytes_FromStringAndSize(<char*>self.local_ptr, self.local_len)
+
+    @property
+    def ns(self):
+        return self.ns_uri
+
+    @property
+    def attrs(self):
+        return list(self.attr_list) if self.attr_list is not None else []
+
+    @property
+    def text(self):
+        return PyBytes_FromStringAndSize(<char*>self.text_ptr, self.text_len)
+
+
+def check_chars(bytes data, Py_ssize_t start):
+    """Raise ``invalid_utf8`` / ``malformed_xml`` at the first bad byte from ``start`` on."""
+    check_chars_c(<const unsigned char*>(<char*>data), start, len(data))

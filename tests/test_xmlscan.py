@@ -1,0 +1,102 @@
+"""The XML byte scanner twins (``_xmlscan_c`` / ``_xmlscan_py``): event streams, fields, errors.
+
+The encoder tests cover the scanner through ``xml_to_wbxml``; these pin the cursor API itself,
+which a later typed SyncML decoder will reuse, and compare the twins event by event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import CORPUS_XML
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_wbxml_encode_diff import documents
+
+from omadm_codec import _backend
+from omadm_codec.errors import EncodeError
+from omadm_codec.limits import DEFAULT_LIMITS, Limits
+
+
+def events(module: Any, data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[tuple[Any, ...]]:
+    """The whole event stream as tuples, ending with EOF or the error."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    out: list[tuple[Any, ...]] = []
+    try:
+        module.check_chars(data, start)
+        scanner = module.Scanner(data, start, limits)
+        while True:
+            event = scanner.next()
+            if event == module.EV_START:
+                out.append(("start", scanner.offset, scanner.ns, scanner.local,
+                            sorted(scanner.attrs), scanner.depth))
+            elif event == module.EV_END:
+                out.append(("end", scanner.offset, scanner.depth))
+            elif event in (module.EV_TEXT, module.EV_CDATA):
+                out.append(("text" if event == module.EV_TEXT else "cdata", scanner.offset,
+                            scanner.text))
+            elif event == module.EV_DOCTYPE:
+                out.append(("doctype", scanner.offset, scanner.fpi, scanner.sysid))
+            else:
+                out.append(("eof",))
+                return out
+    except EncodeError as exc:
+        out.append(("error", exc.reason, exc.offset))
+        return out
+
+
+@pytest.fixture(params=["c", "py"], ids=["cython", "python"])
+def scan(request: pytest.FixtureRequest) -> Any:
+    return _backend.twin("xmlscan", request.param)
+
+
+def test_event_stream(scan: Any) -> None:
+    xml = (b'<?xml version="1.0"?>\n<!DOCTYPE SyncML PUBLIC "-//SYNCML//DTD SyncML 1.2//EN" '
+           b'"x.dtd"><SyncML xmlns="SYNCML:SYNCML1.2"><a:Meta xmlns:a="syncml:metinf" '
+           b"b='&lt;1'> x &amp;<!--c--> y\r\n</a:Meta><Data><![CDATA[q\r\n]]>z</Data><Final/>"
+           b"</SyncML>\n")
+    assert events(scan, xml) == [
+        ("doctype", 22, b"-//SYNCML//DTD SyncML 1.2//EN", b"x.dtd"),
+        ("start", 86, b"SYNCML:SYNCML1.2", b"SyncML", [], 1),
+        ("start", 119, b"syncml:metinf", b"Meta", [(b"b", b"<1", b"")], 2),
+        ("text", 161, b" x & y\n"),
+        ("end", 181, 1),
+        ("start", 190, b"SYNCML:SYNCML1.2", b"Data", [], 2),
+        ("cdata", 196, b"q\n"),
+        ("text", 211, b"z"),
+        ("end", 212, 1),
+        ("start", 219, b"SYNCML:SYNCML1.2", b"Final", [], 2),
+        ("end", 219, 1),
+        ("end", 227, 0),
+        ("eof",),
+    ]
+
+
+def test_prefixed_attribute_namespace(scan: Any) -> None:
+    xml = b'<Data xmlns:w="urn:omadm-codec:wbxml" w:opaque="base64">AA==</Data>'
+    assert events(scan, xml)[0] == ("start", 0, b"", b"Data",
+                                    [(b"opaque", b"base64", b"urn:omadm-codec:wbxml")], 1)
+
+
+def test_limits(scan: Any) -> None:
+    assert events(scan, b"<a><b><c/></b></a>", Limits(max_depth=2))[-1] == ("error", "too_deep", 6)
+    assert events(scan, b"<a><b/><c/></a>", Limits(max_elements=2))[-1] == (
+        "error", "too_many_elements", 7)
+    assert events(scan, b"<a>12345</a>", Limits(max_opaque=4))[-1] == ("error", "too_large", 3)
+
+
+@pytest.mark.parametrize("path", CORPUS_XML, ids=[p.stem for p in CORPUS_XML])
+def test_twins_same_events_on_corpus(path: Any) -> None:
+    data = path.read_bytes()
+    compiled = events(_backend.twin("xmlscan", "c"), data)
+    assert compiled == events(_backend.twin("xmlscan", "py"), data)
+    assert compiled[-1] == ("eof",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(xml=documents(), cut=st.integers(0, 10_000), junk=st.binary(max_size=3))
+def test_twins_same_events_generated(xml: bytes, cut: int, junk: bytes) -> None:
+    data = xml[:cut] + junk + xml[cut:]
+    assert events(_backend.twin("xmlscan", "c"), data) == events(
+        _backend.twin("xmlscan", "py"), data)

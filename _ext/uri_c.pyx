@@ -9,6 +9,9 @@ checked, exactly as the pure twin (parse first, then walk) does.
 """
 
 cimport cython
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.ref cimport PyObject
+from cpython.unicode cimport PyUnicode_FindChar
 
 from omadm_codec._uri_py import SEGMENT_SAFE, ParsedUri
 from omadm_codec.errors import NodeNotFound, PermissionDenied, TreeAddressError
@@ -20,6 +23,21 @@ for _safe_char in SEGMENT_SAFE:
 
 cdef str _HEX = "0123456789abcdefABCDEF"
 cdef str _STRIP = " \t\r\n"
+
+
+cdef class NodeBase:
+    """Base of tree nodes: ``children`` (dict, or None for a leaf) and ``acl`` (or None).
+
+    They are C struct fields so ``resolve`` reads them without an attribute lookup;
+    omadm_codec.tree.nodes.Node subclasses the active twin's NodeBase.
+    """
+
+    cdef public object children
+    cdef public object acl
+
+    def __init__(self):
+        self.children = None
+        self.acl = None
 
 
 cdef inline bint _is_bad_code(Py_UCS4 ch):
@@ -100,20 +118,20 @@ cdef str _decode_slow(str raw, Py_ssize_t index, str uri):
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef str _next_name(str path, Py_ssize_t start, Py_ssize_t index, Py_ssize_t max_depth,
-                    Py_ssize_t max_seg_len, str uri, Py_ssize_t* end):
-    # Indexing is unchecked: every read is at a position below n = len(path).
-    cdef Py_ssize_t n = len(path)
+cdef str _next_name(str text, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t index,
+                    Py_ssize_t max_depth, Py_ssize_t max_seg_len, str uri, Py_ssize_t* end):
+    # The segment is text[start:...] inside the path text[:stop]; stop <= len(text), so the
+    # unchecked reads below are all in bounds.
     cdef Py_ssize_t pos = start
     cdef Py_UCS4 ch
     cdef bint slow = False
     cdef str name
-    if start == n or path[start] == "/":
+    if start == stop or text[start] == "/":
         if index == 0:
             raise TreeAddressError("leading_slash", 0, uri)
-        raise TreeAddressError("trailing_slash" if start == n else "empty_segment", index, uri)
-    while pos < n:
-        ch = path[pos]
+        raise TreeAddressError("trailing_slash" if start == stop else "empty_segment", index, uri)
+    while pos < stop:
+        ch = text[pos]
         if ch == "/":
             break
         if ch >= 128 or not SAFE_TABLE[<Py_ssize_t>ch]:
@@ -122,11 +140,11 @@ cdef str _next_name(str path, Py_ssize_t start, Py_ssize_t index, Py_ssize_t max
     end[0] = pos
     if max_depth and index >= max_depth:
         raise TreeAddressError("too_deep", index, uri, status=414)
-    name = path[start:pos]
+    name = text[start:pos]
     if slow:
         name = _decode_slow(name, index, uri)
-    elif (pos - start == 1 and path[start] == ".") or (
-        pos - start == 2 and path[start] == "." and path[start + 1] == "."
+    elif (pos - start == 1 and text[start] == ".") or (
+        pos - start == 2 and text[start] == "." and text[start + 1] == "."
     ):
         raise TreeAddressError("dot_segment", index, uri)
     if max_seg_len and len(name) > max_seg_len:
@@ -168,38 +186,61 @@ cdef tuple _parse_query(str query, str uri):
     raise TreeAddressError("bad_query", -1, uri)
 
 
-cdef tuple _parse_path(str text, str path, str uri, Py_ssize_t max_depth, Py_ssize_t max_seg_len):
-    cdef Py_ssize_t start = 0
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef Py_ssize_t _path_start(str text, Py_ssize_t stop, str uri) except -1:
+    # Where the first segment starts (after "./"), or -2 for the root "."; raises for an
+    # empty path. Reads are below stop <= len(text).
+    if stop == 1 and text[0] == ".":
+        return -2
+    if stop >= 2 and text[0] == "." and text[1] == "/":
+        if stop == 2:
+            raise TreeAddressError("trailing_slash", 0, uri)
+        return 2
+    if stop == 0:
+        raise TreeAddressError("empty_uri", 0, uri)
+    return 0
+
+
+cdef tuple _parse_path(str text, Py_ssize_t stop, str uri, Py_ssize_t max_depth,
+                       Py_ssize_t max_seg_len):
+    cdef Py_ssize_t start = _path_start(text, stop, uri)
     cdef Py_ssize_t end = 0
     cdef Py_ssize_t index = 0
-    cdef Py_ssize_t n
-    if path == ".":
+    if start == -2:
         return ()
-    if path.startswith("./"):
-        path = path[2:]
-    n = len(path)
-    if n == 0:
-        raise TreeAddressError("trailing_slash" if text.startswith("./") else "empty_uri", 0, uri)
     names = []
     while True:
-        names.append(_next_name(path, start, index, max_depth, max_seg_len, uri, &end))
-        if end >= n:
+        names.append(_next_name(text, start, stop, index, max_depth, max_seg_len, uri, &end))
+        if end >= stop:
             break
         start = end + 1
         index += 1
     return tuple(names)
 
 
+cdef inline bint _is_space(Py_UCS4 ch):
+    return ch == " " or ch == "\t" or ch == "\r" or ch == "\n"
+
+
+cdef str _stripped(str text):
+    cdef Py_ssize_t n = len(text)
+    if n and (_is_space(text[0]) or _is_space(text[n - 1])):
+        return text.strip(_STRIP)
+    return text
+
+
 def parse_uri(uri, Py_ssize_t max_depth=0, Py_ssize_t max_tot_len=0, Py_ssize_t max_seg_len=0):
     """Parse and check ``uri``; raise ``TreeAddressError`` (400/414) on the first problem."""
     if not isinstance(uri, str):
         raise TypeError("uri must be str")
-    cdef str text = (<str>uri).strip(_STRIP)
-    if max_tot_len and len(text) > max_tot_len:
+    cdef str text = _stripped(<str>uri)
+    cdef Py_ssize_t n = len(text)
+    if max_tot_len and n > max_tot_len:
         raise TreeAddressError("uri_too_long", -1, uri, status=414)
-    cdef Py_ssize_t mark = text.find("?")
-    cdef str path = text if mark < 0 else text[:mark]
-    cdef tuple segments = _parse_path(text, path, uri, max_depth, max_seg_len)
+    cdef Py_ssize_t mark = PyUnicode_FindChar(text, "?", 0, n, 1)
+    cdef tuple segments = _parse_path(text, n if mark < 0 else mark, uri, max_depth,
+                                      max_seg_len)
     if mark >= 0:
         prop, list_kind, list_sign, list_props = _parse_query(text[mark + 1:], uri)
         return ParsedUri(segments, prop, list_kind, list_sign, list_props)
@@ -255,48 +296,50 @@ def resolve(root, uri, str command, str server_id, Py_ssize_t max_depth=0,
     """
     if not isinstance(uri, str):
         raise TypeError("uri must be str")
-    cdef str text = (<str>uri).strip(_STRIP)
-    if max_tot_len and len(text) > max_tot_len:
+    cdef str text = _stripped(<str>uri)
+    cdef Py_ssize_t n = len(text)
+    if max_tot_len and n > max_tot_len:
         raise TreeAddressError("uri_too_long", -1, uri, status=414)
-    cdef Py_ssize_t mark = text.find("?")
-    cdef str path = text if mark < 0 else text[:mark]
-    cdef str whole_path = path
-    cdef Py_ssize_t start = 0
+    cdef Py_ssize_t mark = PyUnicode_FindChar(text, "?", 0, n, 1)
+    cdef Py_ssize_t stop = n if mark < 0 else mark
+    cdef Py_ssize_t start = _path_start(text, stop, uri)
     cdef Py_ssize_t end = 0
     cdef Py_ssize_t index = 0
     cdef Py_ssize_t missing = -1
-    cdef Py_ssize_t n
     cdef str name
     cdef object node = root
     cdef object acl = root.acl
-    cdef object child, children, child_acl
-    if path != ".":
-        if path.startswith("./"):
-            path = path[2:]
-        n = len(path)
-        if n == 0:
-            raise TreeAddressError(
-                "trailing_slash" if text.startswith("./") else "empty_uri", 0, uri)
+    cdef object children, child_acl
+    cdef PyObject* child
+    cdef bint fast
+    if start != -2:
         while True:
-            name = _next_name(path, start, index, max_depth, max_seg_len, uri, &end)
+            name = _next_name(text, start, stop, index, max_depth, max_seg_len, uri, &end)
             if missing < 0:
-                children = node.children
-                child = (<dict?>children).get(name) if children is not None else None
-                if child is None:
+                # NodeBase fields are read from the struct; any other node type by attribute.
+                fast = isinstance(node, NodeBase)
+                children = (<NodeBase>node).children if fast else node.children
+                child = NULL
+                if children is not None:
+                    child = PyDict_GetItemWithError(<dict?>children, name)
+                if child is NULL:
                     missing = index
                 else:
-                    node = child
-                    child_acl = node.acl
+                    node = <object>child
+                    if isinstance(node, NodeBase):
+                        child_acl = (<NodeBase>node).acl
+                    else:
+                        child_acl = node.acl
                     if child_acl is not None:
                         acl = child_acl
-            if end >= n:
+            if end >= stop:
                 break
             start = end + 1
             index += 1
     parsed = None
     if mark >= 0:
         prop, list_kind, list_sign, list_props = _parse_query(text[mark + 1:], uri)
-        parsed = ParsedUri(_parse_path(text, whole_path, uri, max_depth, max_seg_len),
+        parsed = ParsedUri(_parse_path(text, stop, uri, max_depth, max_seg_len),
                            prop, list_kind, list_sign, list_props)
     if missing >= 0:
         raise NodeNotFound("not_found", missing, uri)

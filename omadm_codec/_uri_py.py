@@ -27,6 +27,17 @@ _HEX = "0123456789abcdefABCDEF"
 _STRIP = " \t\r\n"
 
 
+class NodeBase:
+    """Base of tree nodes: ``children`` (dict, or None for a leaf) and ``acl`` (or None).
+    The compiled twin's is a C type whose fields the Get hot path reads directly."""
+
+    __slots__ = ("children", "acl")
+
+    def __init__(self) -> None:
+        self.children: dict[str, Any] | None = None
+        self.acl: Any = None
+
+
 class ParsedUri(NamedTuple):
     """A checked URI. Shared by both twins (the compiled one builds these too)."""
 
@@ -270,6 +281,7 @@ def resolve(
 
 __all__ = [
     "SEGMENT_SAFE",
+    "NodeBase",
     "ParsedUri",
     "acl_grants",
     "check_name",

@@ -16,9 +16,16 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from .._backend import active
 from ..errors import InvalidValue, ValueTooLarge
 from .acl import Acl
+
+if TYPE_CHECKING:
+    from .._uri_py import NodeBase
+else:
+    NodeBase = active("uri").NodeBase
 
 FORMATS: frozenset[str] = frozenset(
     {"b64", "bin", "bool", "chr", "int", "node", "null", "xml", "date", "time", "float"}
@@ -31,17 +38,16 @@ MAX_TITLE_BYTES = 255
 ExecHandler = Callable[..., "int | None"]
 
 
-class Node:
-    """One node. ``value`` is None on interior nodes; ``acl`` None means inherit."""
+class Node(NodeBase):
+    """One node. ``value`` is None on interior nodes; ``acl`` None means inherit.
+    ``children`` and ``acl`` live in ``NodeBase`` (a C struct with the compiled URI twin)."""
 
     __slots__ = (
         "name",
         "parent",
-        "children",
         "value",
         "format",
         "type",
-        "acl",
         "title",
         "tstamp",
         "verno",
@@ -49,6 +55,10 @@ class Node:
         "access",
         "exec_handler",
     )
+
+    # Fields of NodeBase, narrowed for the tree.
+    children: dict[str, Node] | None
+    acl: Acl | None
 
     def __init__(
         self,
@@ -65,7 +75,7 @@ class Node:
     ) -> None:
         self.name = name
         self.parent = parent
-        self.children: dict[str, Node] | None = {} if interior else None
+        self.children = {} if interior else None
         self.value = value
         self.format = "node" if interior else format
         self.type = type
@@ -100,6 +110,28 @@ class Node:
     def __repr__(self) -> str:
         kind = "interior" if self.children is not None else "leaf"
         return f"<Node {'/'.join(self.path()) or '.'} {kind}>"
+
+
+_NODE_CLASSES: dict[type, type[Node]] = {}
+
+
+def node_class(uri_module: Any) -> type[Node]:
+    """``Node`` built on ``uri_module``'s ``NodeBase``: ``Node`` itself for the active twin, an
+    identical class on the other twin's base otherwise (tests and benchmarks that drive both
+    twins in one process, so each twin walks the node type it is deployed with)."""
+    base = uri_module.NodeBase
+    if base is NodeBase:
+        return Node
+    cls = _NODE_CLASSES.get(base)
+    if cls is None:
+        body = {
+            key: value
+            for key, value in Node.__dict__.items()
+            if key not in Node.__slots__ and key not in ("__dict__", "__weakref__")
+        }
+        cls = type("Node", (base,), body)
+        _NODE_CLASSES[base] = cls
+    return cls
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from .nodes import (
     StructItem,
     coerce_value,
     format_tstamp,
+    node_class,
 )
 from .uri import ParsedUri
 
@@ -65,9 +66,10 @@ class DMTree:
         acl = parse_acl(root_acl)
         if acl is None:
             raise TreeError("bad_acl", detail="the root always has an ACL", status=400)
-        self.root = Node("", None, interior=True, acl=acl, permanent=True)
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self._uri: Any = uri_backend if uri_backend is not None else active("uri")
+        self._node: type[Node] = node_class(self._uri)
+        self.root = self._node("", None, interior=True, acl=acl, permanent=True)
         self.max_value_size = max_value_size
         self.max_nodes = max_nodes
         self.node_count = 1
@@ -248,7 +250,7 @@ class DMTree:
                 if child is None:
                     if not parents:
                         raise NodeNotFound("not_found", len(parent.path()), uri)
-                    child = Node(name, parent, interior=True)
+                    child = self._node(name, parent, interior=True)
                     self._touch(child)
                     self._attach(parent, child)
                 parent = child
@@ -285,7 +287,7 @@ class DMTree:
         if format == "node":
             if value not in (None, "", b""):
                 raise TreeError("interior_value", uri, status=400)
-            node = Node(
+            node = self._node(
                 name,
                 parent,
                 interior=True,
@@ -296,7 +298,7 @@ class DMTree:
             )
         else:
             stored, fmt = coerce_value(value, format, self.max_value_size)
-            node = Node(
+            node = self._node(
                 name,
                 parent,
                 interior=False,

@@ -14,6 +14,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
 from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 
@@ -29,7 +31,7 @@ from omadm_codec.limits import DEFAULT_LIMITS
 
 __all__ = ["wbxml_to_xml"]
 
-# Same values as omadm_codec._wbxml_decode_common (a test checks they agree).
+# Same values as omadm_codec._wbxml_decode_common (the differential tests keep them in step).
 cdef enum:
     SWITCH_PAGE = 0x00
     END = 0x01
@@ -100,7 +102,8 @@ cdef class _Tags:
             self.present[slot] = True
 
 cdef dict _TAGS = {}
-cdef list _LIMITS_SEEN = [None, None]  # the last Limits seen and its values, clamped
+cdef dict _FPI_SEEN = {}  # (string-table FPI bytes, charset) -> Language, for known FPIs
+cdef object _limits_seen = None  # (the last Limits seen, its values clamped to C sizes)
 
 cdef _Tags tags_for(lang):
     cdef _Tags tags = _TAGS.get(lang.name)
@@ -129,31 +132,42 @@ cdef class _Decoder:
     cdef bint root_xmlns
     cdef list keep
     cdef object held
+    cdef PyObject* out_obj  # the result bytes, written in place (owned: one reference)
 
     def __cinit__(self):
         self.out.ptr = NULL
         self.out.len = self.out.cap = 0
+        self.out.owner = NULL
+        self.out_obj = NULL
         self.capture.ptr = NULL
         self.capture.len = self.capture.cap = 0
+        self.capture.owner = NULL
         self.stack = NULL
         self.depth = self.stack_cap = self.elements = 0
 
-    def __init__(self, bytes data, indent, limits):
+    cdef int setup(self, bytes data, indent, limits) except -1:
         self.data = data
         self.p = <const unsigned char*>PyBytes_AS_STRING(data)
         self.indent = -1 if indent is None else min(indent, 1 << 20)
-        if limits is not _LIMITS_SEEN[0]:
-            _LIMITS_SEEN[0] = limits
-            _LIMITS_SEEN[1] = tuple(min(value, 1 << 62) for value in (
+        global _limits_seen
+        seen = _limits_seen
+        if seen is None or seen[0] is not limits:
+            seen = (limits, tuple(min(value, 1 << 62) for value in (
                 limits.max_depth, limits.max_string_table, limits.max_opaque,
-                limits.max_elements))
-        self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = \
-            _LIMITS_SEEN[1]
-        self.keep = []
-        buf_grow(&self.out, 3 * len(data) + 512)
+                limits.max_elements)))
+            _limits_seen = seen  # one reference swap: safe when threads share the cache
+        self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = seen[1]
+        # Output is about 1-4x the input; growing later is fine too.
+        result = PyBytes_FromStringAndSize(NULL, 3 * len(data) + 512)
+        Py_INCREF(result)
+        self.out_obj = <PyObject*>result
+        self.out.owner = &self.out_obj
+        self.out.ptr = bytes_data(self.out_obj)
+        self.out.cap = 3 * len(data) + 512
+        return 0
 
     def __dealloc__(self):
-        free(self.out.ptr)
+        Py_XDECREF(self.out_obj)
         free(self.capture.ptr)
         free(self.stack)
 
@@ -509,7 +523,7 @@ cdef class _Decoder:
         if version != 0:
             charset_off = pos
             pos = self.mb(pos, end, &charset)
-            if charset not in CHARSETS:
+            if charset != 106 and charset not in CHARSETS:
                 raise DecodeError("bad_charset", charset_off)
         len_off = pos
         pos = self.mb(pos, end, &table_len)
@@ -521,15 +535,20 @@ cdef class _Decoder:
         self.doc.table_start = pos
         self.doc.table_len = table_len
         self.doc.charset = charset
-        self.doc.width = 2 if charset in UTF16_CHARSETS else 1
+        self.doc.width = 1 if charset == 106 or charset not in UTF16_CHARSETS else 2
         self.doc.utf8 = charset == 106 or charset == 0
         pos += table_len
         if lang is None:
-            fpi = charset_to_utf8(self.table_bytes(fpi_index, fpi_off), charset)
-            key = fpi.decode().lower() if fpi is not None else ""
-            lang = BY_FPI.get(key) or FPI_ALIASES.get(key)
+            raw = self.table_bytes(fpi_index, fpi_off)
+            lang = _FPI_SEEN.get((raw, charset))
             if lang is None:
-                raise DecodeError("unknown_public_id", pid_off)
+                fpi = charset_to_utf8(raw, charset)
+                key = fpi.decode().lower() if fpi is not None else ""
+                lang = BY_FPI.get(key) or FPI_ALIASES.get(key)
+                if lang is None:
+                    raise DecodeError("unknown_public_id", pid_off)
+                if len(_FPI_SEEN) < 64:  # bounded: spellings are attacker-chosen
+                    _FPI_SEEN[(raw, charset)] = lang
         if nested and not nested_language_ok(nested, lang):
             raise DecodeError("unknown_public_id", pid_off)
         tags = tags_for(lang)
@@ -583,6 +602,8 @@ cdef class _Decoder:
                 name = self.literal_name(pos, tok_off, &nxt)
                 pos = nxt
                 close = b"</" + name + b">"
+                if self.keep is None:
+                    self.keep = []
                 self.keep.append(close)
                 close_p = PyBytes_AS_STRING(close)
                 close_n = len(close)
@@ -676,6 +697,18 @@ cdef class _Decoder:
         buf_put(&self.out, el.close, el.close_n)
         return 0
 
+    cdef bytes result(self):
+        """The output as bytes, handed over without a copy (the decoder is done after this)."""
+        cdef PyObject* raw
+        _PyBytes_Resize(&self.out_obj, self.out.len)
+        raw = self.out_obj
+        self.out_obj = NULL
+        self.out.owner = NULL
+        self.out.ptr = NULL
+        result = <bytes>raw
+        Py_DECREF(result)
+        return result
+
     cdef int put_type_text(self) except -1:
         """The held-back Type text, with libwbxml's back-rewrite of ``+wbxml`` to ``+xml``."""
         cdef const char* s = self.capture.ptr
@@ -727,8 +760,9 @@ def wbxml_to_xml(wbxml, *, indent=None, limits=None):
     cdef bytes data = bytes(wbxml)
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size)
-    cdef _Decoder decoder = _Decoder(data, indent, limits)
+    cdef _Decoder decoder = _Decoder.__new__(_Decoder)
+    decoder.setup(data, indent, limits)
     decoder.document(0, len(data), 0)
     if indent is not None:
         buf_byte(&decoder.out, b'\n')
-    return PyBytes_FromStringAndSize(decoder.out.ptr, decoder.out.len)
+    return decoder.result()

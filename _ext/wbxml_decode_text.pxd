@@ -6,15 +6,28 @@
 # for a word that may hold something interesting; they decide nothing on their own.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport realloc
 from libc.string cimport memcmp, memcpy, strlen
+
+
+cdef extern from "wbxml_decode_simd.h":
+    size_t omadm_skip_plain_ascii(const unsigned char* s, size_t n) noexcept nogil
+    size_t omadm_skip_unescaped(const unsigned char* s, size_t n) noexcept nogil
+    size_t omadm_skip_cdata(const unsigned char* s, size_t n) noexcept nogil
+
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject** bytes, Py_ssize_t newsize) except -1
+    char* bytes_data "PyBytes_AS_STRING" (PyObject* o) noexcept
 
 
 cdef struct Buf:
     char* ptr
     Py_ssize_t len
     Py_ssize_t cap
+    PyObject** owner        # non-NULL: ptr is the data of this bytes object (refcount 1)
 
 cdef struct Elem:
     const char* close       # "</Name>" (owned by a _Tags table or the decoder's keep list)
@@ -45,7 +58,13 @@ cdef inline int buf_grow(Buf* b, Py_ssize_t extra) except -1:
     cdef Py_ssize_t cap = b.cap * 2 if b.cap else 4096
     while cap < b.len + extra:
         cap *= 2
-    cdef char* ptr = <char*>realloc(b.ptr, cap)
+    cdef char* ptr
+    if b.owner != NULL:
+        _PyBytes_Resize(b.owner, cap)
+        b.ptr = bytes_data(b.owner[0])
+        b.cap = cap
+        return 0
+    ptr = <char*>realloc(b.ptr, cap)
     if ptr == NULL:
         raise MemoryError()
     b.ptr = ptr
@@ -95,6 +114,9 @@ cdef inline bint utf8_xml_ok(const unsigned char* s, Py_ssize_t n) noexcept:
     cdef unsigned char c
     cdef uint64_t v
     while i < n:
+        i += omadm_skip_plain_ascii(s + i, n - i)
+        if i >= n:
+            break
         if i + 8 <= n:
             v = load64(s + i)
             if (v & 0x8080808080808080ULL) == 0 and has_less(v, 0x20) == 0:
@@ -142,6 +164,9 @@ cdef inline int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n,
         buf_grow(b, n)
     while i < n:
         # Every character to escape is < 0x28 or is < or >.
+        i += omadm_skip_unescaped(s + i, n - i)
+        if i >= n:
+            break
         if i + 8 <= n:
             v = load64(s + i)
             if has_less(v, 0x28) == 0 and has_byte(v, 0x3C) == 0 and has_byte(v, 0x3E) == 0:
@@ -188,6 +213,9 @@ cdef inline int put_cdata(Buf* b, const unsigned char* s, Py_ssize_t n) except -
     if b.len + n > b.cap:
         buf_grow(b, n)
     while i < n:
+        i += omadm_skip_cdata(s + i, n - i)
+        if i >= n:
+            break
         if i + 8 <= n:
             v = load64(s + i)
             if has_byte(v, 0x0D) == 0 and has_byte(v, 0x3E) == 0:

@@ -1,0 +1,68 @@
+/* Fast skips for the compiled WBXML decoder's text scans (_ext/wbxml_decode_text.pxd).
+ *
+ * Each function returns how many leading bytes of s[0:n] are certainly uninteresting, looking
+ * at 16 bytes at a time with SSE2 where the compiler has it (every x86-64), else returning 0.
+ * The callers then handle the next byte themselves, so these only ever make things faster:
+ * they decide nothing on their own and never read outside s[0:n].
+ */
+#ifndef OMADM_WBXML_DECODE_SIMD_H
+#define OMADM_WBXML_DECODE_SIMD_H
+
+#include <stddef.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Bytes 0x20..0x7F: ASCII that is XML text without further checks. */
+static inline size_t omadm_skip_plain_ascii(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i limit = _mm_set1_epi8(0x1F);
+    while (i + 16 <= n) {
+        /* Signed compare: bytes >= 0x80 are negative, so they fail "> 0x1F" like controls do. */
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        if (_mm_movemask_epi8(_mm_cmpgt_epi8(v, limit)) != 0xFFFF)
+            break;
+        i += 16;
+    }
+#endif
+    return i;
+}
+
+/* Bytes that need no escaping in text or attribute values: >= 0x28 and not '<' or '>'. */
+static inline size_t omadm_skip_unescaped(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i low = _mm_set1_epi8(0x28), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>');
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, low), low); /* v <= 0x28 */
+        __m128i hit = _mm_or_si128(below,
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, gt)));
+        if (_mm_movemask_epi8(hit))
+            break;
+        i += 16;
+    }
+#endif
+    return i;
+}
+
+/* Bytes a CDATA section takes as they are: anything but CR and '>'. */
+static inline size_t omadm_skip_cdata(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r'), gt = _mm_set1_epi8('>');
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, gt))))
+            break;
+        i += 16;
+    }
+#endif
+    return i;
+}
+
+#endif

@@ -1,0 +1,50 @@
+"""Atheris entry point for one target: ``python fuzz/harness.py TARGET [libFuzzer args...]``.
+
+The one idea: every target lives in ``targets.py`` and is judged by ``targets.check`` (typed
+error or equal twins); this file only wires it to libFuzzer. The pure-Python twins and the
+single-bodied modules are instrumented for coverage (``atheris.instrument_imports``); the
+compiled twins run uninstrumented (no clang in CI), so coverage feedback comes from the pure
+twin, which walks the same decision points as the compiled one by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import atheris
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+with atheris.instrument_imports(include=["omadm_codec"]):
+    import omadm_codec._digest_py  # noqa: F401
+    import omadm_codec._uri_py  # noqa: F401
+    import omadm_codec._wbxml_decode_py  # noqa: F401
+    import omadm_codec._wbxml_encode_py  # noqa: F401
+    import omadm_codec.auth  # noqa: F401
+    import omadm_codec.messages  # noqa: F401
+    import omadm_codec.notification  # noqa: F401
+    import omadm_codec.tree.acl  # noqa: F401
+    import omadm_codec.wbxml  # noqa: F401
+
+import targets  # noqa: E402
+
+for _kind in targets.TWINS:  # import every twin now, not inside the first input
+    for _name in ("wbxml_decode", "wbxml_encode", "uri", "digest"):
+        targets.twin_module(_name, _kind)
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
+        sys.exit(f"usage: harness.py TARGET [libFuzzer args]; TARGET in {sorted(targets.TARGETS)}")
+    name = sys.argv[1]
+
+    def one_input(data: bytes) -> None:
+        targets.check(name, data)
+
+    atheris.Setup([sys.argv[0]] + sys.argv[2:], one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

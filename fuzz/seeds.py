@@ -1,0 +1,92 @@
+"""Seed corpora: ``build(target, out_dir)`` writes the starting inputs of one harness.
+
+The one idea: seeds are the project's own vectors, prefixed with the option byte the target
+reads first (see ``targets.py``): the reference messages of ``/work/shared/corpus`` (or
+``$OMADM_CORPUS``) and ``tests/data``, the string and bytes literals of the unit tests of each
+area (read with ``ast``, never executed), a few built package-0 messages, and every committed
+regression input under ``tests/regressions/<target>/`` (those already carry their option byte).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("OMADM_CORPUS", ROOT.parent / "shared" / "corpus"))
+TESTS = ROOT / "tests"
+REGRESSIONS = TESTS / "regressions"
+MAX_SEED = 64 * 1024  # larger seeds only slow every mutation; the hostile tests cover size
+
+# Which unit-test files hold literals worth seeding each target with, and a filter on them.
+_LITERAL_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
+    "uri": (("test_uri.py", "test_tree.py"), ""),
+    "check_name": (("test_uri.py",), ""),
+    "acl": (("test_acl.py", "test_tree.py"), "="),
+    "hmac": (("test_auth.py", "test_auth_policy.py"), "mac"),
+    "pkg0": (("test_notification.py",), ""),
+}
+
+
+def _files(pattern: str) -> list[Path]:
+    found = sorted(CORPUS.glob(pattern)) if CORPUS.is_dir() else []
+    found += sorted((TESTS / "data").glob(pattern))
+    return [p for p in found if p.stat().st_size <= MAX_SEED]
+
+
+def _literals(names: Iterable[str], needle: str) -> Iterator[bytes]:
+    for name in names:
+        path = TESTS / name
+        if not path.is_file():
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+                raw = node.value.encode("utf-8", "surrogatepass") if isinstance(node.value, str) else node.value
+                if 0 < len(raw) <= 2048 and needle.encode() in raw:
+                    yield raw
+
+
+def _pkg0_built() -> Iterator[bytes]:
+    from omadm_codec import notification as nt
+
+    for server, vendor, session in (("srv", b"", 0), ("com.example.dm", b"\x00\xff", 0xBEEF),
+                                    ("é" * 60, b"v" * 40, 1)):
+        note = nt.Notification(server_id=server, vendor=vendor, session_id=session, ui_mode=3)
+        yield note.encode_with_secret(b"c2VjcmV0LWhhc2gtb2YtMTZi", b"\x00\x01\x02\x03")
+
+
+def seeds(target: str) -> Iterator[bytes]:
+    if target in ("wbxml_decode", "message"):
+        for path in _files("*.wbxml"):
+            yield b"\x00" + path.read_bytes()
+    if target in ("xml_encode", "message"):
+        for path in _files("*.xml"):
+            yield b"\x00" + path.read_bytes()
+            if target == "xml_encode":
+                yield b"\x02" + path.read_bytes()  # string table on
+    if target in _LITERAL_SOURCES:
+        names, needle = _LITERAL_SOURCES[target]
+        for raw in _literals(names, needle):
+            yield b"\x00" + raw
+    if target == "pkg0":
+        for raw in _pkg0_built():
+            yield b"\x00" + raw
+    reg = REGRESSIONS / target
+    if reg.is_dir():
+        for path in sorted(reg.iterdir()):
+            if path.is_file() and path.suffix == ".bin":
+                yield path.read_bytes()
+
+
+def build(target: str, out_dir: Path) -> int:
+    """Write the seeds of ``target`` into ``out_dir`` (named by content hash); return the count."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for data in seeds(target):
+        name = hashlib.sha1(data).hexdigest()
+        (out_dir / name).write_bytes(data)
+        count += 1
+    return count

@@ -275,7 +275,21 @@ def test_wbxml_form(backend: Any) -> None:
         wbxml = tnds_to_wbxml(doc)
     except (NotImplementedError, AttributeError, ImportError) as exc:
         pytest.skip(f"WBXML codec not available yet: {exc!r}")
+    # WBXML 1.3, the DM DDF 1.2 public id (as a string-table FPI), then the DDF code page.
+    assert wbxml.startswith(b"\x03\x00\x00") and b"-//OMA//DTD-DM-DDF 1.2//EN\x00" in wbxml[:40]
+    assert len(wbxml) < len(doc.encode()) // 2
     other = DMTree(uri_backend=backend.modules["uri"], root_acl=OPEN)
     other.add("./Vendor", SRV, format="node")
     other.add("./Vendor", SRV, wbxml, format="bin", type=TNDS_WBXML_TYPE)
     assert shape(other, "./Vendor") == shape(tree, "./Vendor")
+
+
+def test_bad_wbxml_refused(backend: Any) -> None:
+    from omadm_codec.tree.tnds import TNDS_WBXML_TYPE
+
+    tree = vendor_tree(backend.modules["uri"])
+    before = shape(tree, ".")
+    for junk in (b"", b"\x03\x00\x00", b"\x03\x01\x6a\x00\x45\xff\xff\xff\xff\xff"):
+        with pytest.raises(InvalidValue):
+            tree.add("./Vendor", SRV, junk, format="bin", type=TNDS_WBXML_TYPE)
+    assert shape(tree, ".") == before

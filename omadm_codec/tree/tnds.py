@@ -17,7 +17,14 @@ import binascii
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidValue, NodeNotFound, NotAllowed, NotSupported, ValueTooLarge
+from ..errors import (
+    DecodeError,
+    InvalidValue,
+    NodeNotFound,
+    NotAllowed,
+    NotSupported,
+    ValueTooLarge,
+)
 from .nodes import FORMATS, Node
 
 if TYPE_CHECKING:
@@ -284,7 +291,10 @@ def _document(tree: DMTree, value: str | bytes | None, mime: str) -> str | bytes
         from ..wbxml import wbxml_to_xml
 
         raw = value.encode("latin-1") if isinstance(value, str) else value
-        return wbxml_to_xml(raw)
+        try:
+            return wbxml_to_xml(raw)
+        except DecodeError as exc:
+            raise InvalidValue("bad_tnds", detail=f"WBXML {exc.reason} at {exc.offset}") from None
     return value
 
 

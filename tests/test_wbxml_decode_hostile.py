@@ -255,3 +255,29 @@ def test_differential_trees(both_backends: tuple[Any, Any], data: bytes) -> None
 @given(mutated_corpus())
 def test_differential_mutated_corpus(both_backends: tuple[Any, Any], data: bytes) -> None:
     check_twins(both_backends, data)
+
+
+UTF8_EDGES = [bytes([b]) for b in range(1, 256)] + [bytes.fromhex(h) for h in (
+    "c080 c1bf c280 dfbf e08080 e09fbf e0a080 ed9fbf eda080 edbfbf ee8080 efbfbd efbfbe efbfbf "
+    "f08fbfbf f0908080 f48fbfbf f4908080 f5808080 ff c2 e0a0 f09080 80 bf 7f 09 0a 0d"
+).split()]
+
+
+@pytest.mark.parametrize("raw", UTF8_EDGES, ids=lambda b: b.hex())
+def test_twins_agree_on_every_utf8_edge(both_backends: tuple[Any, Any], raw: bytes) -> None:
+    for content in (b"\x03" + raw + b"\x00", b"\xc3" + mb(len(raw)) + raw):
+        for cmd in (0x60, 0x62):  # Replace (CDATA class) and Results (text class)
+            check_twins(both_backends, doc(in_root(item(cmd, content))))
+    # A one-character string is fine exactly when it is strict UTF-8 and an XML 1.0 Char.
+    out = outcome(both_backends[1], doc(in_root(b"\x4f\x03" + raw + b"\x00\x01")))
+    assert (out[0] == "ok") == _xml_char(raw)
+
+
+def _xml_char(raw: bytes) -> bool:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    code = ord(text)
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or code >= 0x10000)

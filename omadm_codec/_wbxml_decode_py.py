@@ -26,8 +26,12 @@ writes XML that is not well-formed; there we differ, on purpose:
 * WBXML 1.0 (no charset field) is accepted; a string-table string may end at the table's end
   without its terminator (real phones send that); non-minimal mb_u_int32 are accepted.
 
-Error offsets are absolute in the outer input. ``truncated`` points at the length field when a
-declared length runs past the end, else at the end of the (outer or nested) document.
+Error offsets are absolute in the outer input (nested documents included). ``truncated`` points
+at the length field when a declared length runs past the end, else at the end of the (outer or
+nested) document. ``too_large`` points at the length field (string table, OPAQUE), at the first
+byte of an STR_I string, or at ``max_input_size`` for the whole input; ``too_deep`` and
+``too_many_elements`` at the tag token; token-level errors at the token; mb_u_int32 errors at
+the integer's first byte.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ sequence of successful ones exactly by replaying the journal backwards.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,6 +85,19 @@ class DMTree:
         from .standard import build
 
         return build(cls, **kwargs)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Persist the tree to one SQLite file; a failed save leaves the old file intact."""
+        from .storage import save
+
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> DMTree:
+        """A tree read from a file written by ``save`` (``kwargs`` as for ``DMTree``)."""
+        from .storage import load
+
+        return load(cls, path, **kwargs)
 
     def dm_accounts(self) -> Iterator[DMAccount]:
         """The DM server accounts in the tree (DM 1.2 and DM 1.1 layouts), device-side."""

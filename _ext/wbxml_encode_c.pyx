@@ -8,6 +8,7 @@ in C hash tables built from ``codepages`` at import (no Python string per tag), 
 growing C buffer, and the string table is counted with a C hash over the output bytes.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
@@ -55,6 +56,7 @@ cdef struct Slot:
     const unsigned char* name
     Py_ssize_t length
     int token
+    int flags   # F_* of the tag name (the frame flags of elements with this name)
 
 cdef struct Frame:
     Py_ssize_t tag_pos
@@ -84,6 +86,10 @@ cdef unsigned int name_hash(const unsigned char* s, Py_ssize_t n) noexcept:
     return h
 
 
+_NAME_FLAGS = {b"Data": F_DATA, b"Meta": F_META, b"Type": F_TYPE, b"Add": F_ADDREP,
+               b"Replace": F_ADDREP}
+
+
 cdef void _build_tables() except *:
     cdef int li, page, slot
     cdef bytes tag
@@ -102,6 +108,7 @@ cdef void _build_tables() except *:
                 TABLE[li][page][slot].name = tag
                 TABLE[li][page][slot].length = len(tag)
                 TABLE[li][page][slot].token = token
+                TABLE[li][page][slot].flags = _NAME_FLAGS.get(tag, 0)
 
 
 _build_tables()
@@ -115,14 +122,14 @@ cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_
         entry = &TABLE[li][page][slot]
         if entry.name == NULL:
             return -1
-        if entry.length == n and memcmp(entry.name, s, n) == 0:
-            return entry.token
+        if entry.length == n and same_bytes(entry.name, s, n):
+            return entry.token | entry.flags << 16
         slot = (slot + 1) & (NSLOT - 1)
 
 
 cdef inline bint name_is(const unsigned char* s, Py_ssize_t n, const char* lit,
                          Py_ssize_t m) noexcept:
-    return n == m and memcmp(s, lit, m) == 0
+    return n == m and same_bytes(s, <const unsigned char*>lit, m)
 
 
 cdef int classify_type(const unsigned char* s, Py_ssize_t n) noexcept:
@@ -170,6 +177,7 @@ cdef int add_crlf(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
     return 0
 
 
+@cython.final
 cdef class Encoder:
     """Encodes one document (the outer one, or one embedded DevInf / MgmtTree)."""
 
@@ -451,6 +459,7 @@ cdef class Encoder:
             free(table.data)
 
     cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
+        """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest."""
         cdef int first, page, token
         cdef unsigned int h = name_hash(s, n)
         if ns is not self.last_ns:
@@ -475,7 +484,7 @@ cdef class Encoder:
         cdef Frame* frame
         cdef const unsigned char* local = sc.local_ptr
         cdef Py_ssize_t n = sc.local_len, tag_pos
-        cdef int code, page, tv
+        cdef int code, page, tv, flags
         cdef Encoder child
         if self.depth:
             parent = &self.frames[self.depth - 1]
@@ -485,7 +494,10 @@ cdef class Encoder:
                 parent.tseen = True
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
-            if self.is_syncml and (
+        code = self.lookup(sc.ns_uri, local, n)
+        if code < 0:
+            # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
+            if parent != NULL and self.is_syncml and (
                     (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
                     or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
                 nested = common.embedded_language(
@@ -494,16 +506,17 @@ cdef class Encoder:
                 doc = child.run(None, None, nested)
                 self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
                 return 0
-        code = self.lookup(sc.ns_uri, local, n)
-        if code < 0:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
             tag_pos = self.out.len
             self.literals.append(PyBytes_FromStringAndSize(<char*>local, n))
             self.record(tag_pos, n)
             buf_byte(&self.out, 0x04)
+            # Unknown names are never Data/Meta/Type/Add/Replace in SyncML, where flags matter.
+            flags = 0
         else:
-            page = code >> 8
+            page = (code >> 8) & 0xFF
+            flags = code >> 16
             if page != self.page:
                 buf_byte(&self.out, 0x00)
                 buf_byte(&self.out, page)
@@ -513,14 +526,7 @@ cdef class Encoder:
         frame = self.push_frame()
         frame.tag_pos = tag_pos
         frame.offset = sc.offset
-        if name_is(local, n, b"Data", 4):
-            frame.flags = F_DATA
-        elif name_is(local, n, b"Meta", 4):
-            frame.flags = F_META
-        elif name_is(local, n, b"Type", 4):
-            frame.flags = F_TYPE
-        elif name_is(local, n, b"Add", 3) or name_is(local, n, b"Replace", 7):
-            frame.flags = F_ADDREP
+        frame.flags = flags
         # frames may have moved (realloc): refetch the ancestors.
         if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
             parent = &self.frames[self.depth - 2]

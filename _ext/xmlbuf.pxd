@@ -96,3 +96,13 @@ cdef inline Py_ssize_t find1(const unsigned char* p, Py_ssize_t i, Py_ssize_t en
 
 cdef inline bint is_ws(unsigned char c) noexcept:
     return c == 32 or c == 9 or c == 10 or c == 13
+
+
+cdef inline bint same_bytes(const unsigned char* a, const unsigned char* b,
+                            Py_ssize_t n) noexcept:
+    """memcmp(a, b, n) == 0 without a library call: the names compared here are short."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if a[i] != b[i]:
+            return False
+    return True

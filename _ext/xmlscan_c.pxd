@@ -3,6 +3,8 @@
 # Cython finds this file through _ext/omadm_codec/_xmlscan_c.pxd (the module's qualified name).
 # Event fields are valid until the next next_event() call; text_ptr may point into scratch.
 
+cimport cython
+
 from xmlbuf cimport Buf
 
 cdef enum:
@@ -17,6 +19,7 @@ cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start,
                               Py_ssize_t end) except -2
 
 
+@cython.final  # direct C calls, no vtable: compose, do not subclass
 cdef class Scanner:
     cdef object data
     cdef const unsigned char* p
@@ -31,6 +34,8 @@ cdef class Scanner:
     cdef list ns_cache
     cdef bint root_seen, root_done, pending_end, seen_doctype
     cdef Buf scratch
+    cdef list pending_attrs       # start_tag scratch: raw attributes, xmlns="..." value
+    cdef object pending_default
     # Event fields.
     cdef readonly Py_ssize_t offset
     """Byte offset of the event in the input (tag start, text run start, CDATA start)."""
@@ -55,6 +60,7 @@ cdef class Scanner:
     cdef Py_ssize_t skip_ws(self, Py_ssize_t i, bint required) except -1
     cdef Py_ssize_t quoted(self, Py_ssize_t i, Py_ssize_t at, bint is_fpi) except -1
     cdef int start_tag(self, Py_ssize_t pos) except -1
+    cdef Py_ssize_t parse_attrs(self, Py_ssize_t pos, Py_ssize_t i) except -1
     cdef object attr_value(self, Py_ssize_t k, bint cacheable)
     cdef list bind_namespaces(self, list attrs, Py_ssize_t depth, Py_ssize_t pos)
     cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos)

@@ -426,13 +426,7 @@ cdef class Scanner:
     cdef int start_tag(self, Py_ssize_t pos) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
-        cdef Py_ssize_t i = pos + 1, j, k, name_end, aname_at, colon = -1
-        cdef list attrs = None
-        cdef set seen = None
-        cdef object first_name = None
-        cdef object default_value = None
-        cdef bint has_default = False
-        cdef int c
+        cdef Py_ssize_t i = pos + 1, j, name_end, colon = -1
         if self.root_done:
             raise self.fail("malformed_xml", pos)
         if i >= end or not NAME_START[p[i]]:
@@ -442,6 +436,49 @@ cdef class Scanner:
                 colon = i
             i += 1
         name_end = i
+        # Most tags end right after the name; only the others touch Python objects.
+        if i < end and (p[i] == 0x3E or (p[i] == 0x2F and i + 1 < end and p[i + 1] == 0x3E)):
+            j = i
+            self.pending_attrs = None
+            self.pending_default = None
+        else:
+            j = self.parse_attrs(pos, i)
+        self.elements += 1
+        if self.elements > self.max_elements:
+            raise self.fail("too_many_elements", pos)
+        if self.depth >= self.max_depth:
+            raise self.fail("too_deep", pos)
+        if self.pending_default is not None:
+            self.default_ns.append((self.depth + 1, self.pending_default))
+            self.default_top = self.depth + 1
+            self.cur_ns = self.pending_default
+        if self.pending_attrs is not None:
+            self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
+        else:
+            self.attr_list = None
+        self.resolve_element(pos + 1, name_end, colon, pos)
+        self.push_name(pos + 1, name_end - pos - 1)
+        self.root_seen = True
+        self.offset = pos
+        if p[j] == 0x2F:
+            self.pos = j + 2
+            self.pending_end = True
+        else:
+            self.pos = j + 1
+        return EVENT_START
+
+    cdef Py_ssize_t parse_attrs(self, Py_ssize_t pos, Py_ssize_t i) except -1:
+        """Attributes from i to the tag's '>' or '/>' (returned); the raw (name, value, b"")
+        list goes to pending_attrs, an xmlns="..." value to pending_default."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t end = self.end
+        cdef Py_ssize_t j, k, aname_at
+        cdef list attrs = None
+        cdef set seen = None
+        cdef object first_name = None
+        cdef object default_value = None
+        cdef bint has_default = False, is_default
+        cdef int c
         while True:
             j = self.skip_ws(i, False)
             if j >= end:
@@ -481,28 +518,9 @@ cdef class Scanner:
                     raise self.fail("malformed_xml", aname_at)
                 seen.add(aname)
                 attrs.append((aname, value, b""))
-        self.elements += 1
-        if self.elements > self.max_elements:
-            raise self.fail("too_many_elements", pos)
-        if self.depth >= self.max_depth:
-            raise self.fail("too_deep", pos)
-        if has_default:
-            self.default_ns.append((self.depth + 1, default_value))
-            self.default_top = self.depth + 1
-            self.cur_ns = default_value
-        if attrs is not None:
-            attrs = self.bind_namespaces(attrs, self.depth + 1, pos)
-        self.resolve_element(pos + 1, name_end, colon, pos)
-        self.push_name(pos + 1, name_end - pos - 1)
-        self.root_seen = True
-        self.attr_list = attrs
-        self.offset = pos
-        if p[j] == 0x2F:
-            self.pos = j + 2
-            self.pending_end = True
-        else:
-            self.pos = j + 1
-        return EVENT_START
+        self.pending_attrs = attrs
+        self.pending_default = default_value
+        return j
 
     cdef object attr_value(self, Py_ssize_t k, bint cacheable):
         """The normalised value of the attribute starting at quote k; sets self.pos after it."""
@@ -621,7 +639,7 @@ cdef class Scanner:
             i += 1
         n = i - pos - 2
         if (self.depth == 0 or self.name_len[self.depth - 1] != n or
-                memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) != 0):
+                not same_bytes(p + pos + 2, p + self.name_at[self.depth - 1], n)):
             raise self.fail("malformed_xml", pos)
         j = self.skip_ws(i, False)
         if j >= self.end or p[j] != 0x3E:

@@ -54,6 +54,7 @@ class Node(NodeBase):
         "permanent",
         "access",
         "exec_handler",
+        "description",
     )
 
     # Fields of NodeBase, narrowed for the tree.
@@ -87,6 +88,8 @@ class Node(NodeBase):
         # DDF AccessType: None = not described (every command allowed by the node kind).
         self.access = access
         self.exec_handler: ExecHandler | None = None
+        # DDF description (omadm_codec.tree.ddf.NodeDescription) or None.
+        self.description: Any = None
 
     @property
     def is_interior(self) -> bool:

@@ -27,6 +27,7 @@ from ..errors import (
 )
 from . import properties
 from .acl import Acl, parse_acl
+from .ddf import NodeDescription, check_add, check_format, parse_ddf
 from .nodes import (
     DEFAULT_LEAF_TYPE,
     TNDS_TYPES,
@@ -265,6 +266,8 @@ class DMTree:
                     if not parents:
                         raise NodeNotFound("not_found", len(parent.path()), uri)
                     child = self._node(name, parent, interior=True)
+                    if parent.description is not None:
+                        child.description = parent.description.child(name)
                     self._touch(child)
                     self._attach(parent, child)
                 parent = child
@@ -279,6 +282,7 @@ class DMTree:
                 permanent,
                 frozenset(access) if access is not None else None,
                 title,
+                enforce=False,
             )
 
     def _new_node(
@@ -293,11 +297,21 @@ class DMTree:
         permanent: bool = False,
         access: frozenset[str] | None = None,
         title: str = "",
+        enforce: bool = True,
     ) -> Node:
         if parent.children is None:
             raise NotAllowed("parent_is_leaf", uri)
         if name in parent.children:
             raise AlreadyExists("exists", uri)
+        if enforce:  # a server's Add: the parent's DDF description decides (405 / 415)
+            description = check_add(parent.description, parent.children, name, format, uri)
+        else:  # the device itself: the description is attached, not enforced
+            description = parent.description.child(name) if parent.description else None
+        if description is not None:
+            access = description.access if access is None else access
+            permanent = permanent or description.permanent
+            if type is None and description.df_type:
+                type = description.df_type[0]
         if format == "node":
             if value not in (None, "", b""):
                 raise TreeError("interior_value", uri, status=400)
@@ -324,10 +338,34 @@ class DMTree:
                 access=access,
             )
         node.title = properties.check_title_value(title)
+        node.description = description
         node.verno = 0
         node.tstamp = format_tstamp(self.clock())
         self._attach(parent, node)
         return node
+
+    def describe(self, ddf: str | bytes | list[NodeDescription]) -> None:
+        """Attach DDF descriptions (a DDF document or parsed ones) to the nodes they describe;
+        from then on Adds, Replaces and Deletes below them are checked against them. A top
+        Node is placed at its ``Path`` (default ``.``) and must exist (404)."""
+        descriptions = parse_ddf(ddf) if isinstance(ddf, str | bytes) else ddf
+        with self.transaction():
+            for description in descriptions:
+                base = self.parse(description.path or ".", limits=False).segments
+                where = base + ((description.name,) if description.name else ())
+                self._describe(self._find(where, description.path or "."), description)
+
+    def _describe(self, node: Node, description: NodeDescription) -> None:
+        stack = [(node, description)]
+        while stack:
+            current, desc = stack.pop()
+            self._set(current, "description", desc)
+            self._set(current, "access", desc.access)
+            self._set(current, "permanent", current.permanent or desc.permanent)
+            for name, child in (current.children or {}).items():
+                child_desc = desc.child(name)
+                if child_desc is not None:
+                    stack.append((child, child_desc))
 
     def register_exec(self, uri: str, handler: ExecHandler) -> None:
         """Make ``handler(tree, uri, server_id, data, correlator)`` the Exec target of a node.
@@ -478,6 +516,7 @@ class DMTree:
             raise NotAllowed("permanent_format", uri)
         if node.permanent and type is not None and type != node.type:
             raise NotAllowed("permanent_type", uri)
+        check_format(node.description, fmt, uri)
         stored, stored_format = coerce_value(value, fmt, self.max_value_size)
         with self.transaction():
             self._set(node, "value", stored)
@@ -522,6 +561,7 @@ class DMTree:
                 raise TreeError("not_writable", target, status=403)
             if dst.permanent and dst.format != src.format:
                 raise TreeError("not_writable", target, status=403)
+            check_format(dst.description, src.format, target)
             with self.transaction():
                 self._set(dst, "value", src.value)
                 self._set(dst, "format", src.format)

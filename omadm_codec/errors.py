@@ -148,3 +148,40 @@ class ValueTooLarge(TreeError):
     """413: a value, title or document is bigger than the tree accepts."""
 
     default_status = 413
+
+
+class LocalProtocolError(OmaDmError):
+    """The caller misused a DM session (called something the session's state forbids).
+
+    ``.reason`` is a short machine code; the session's state did not change.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class RemoteProtocolError(OmaDmError):
+    """The peer sent a message a DM session cannot accept; the session is now terminal.
+
+    ``.reason`` is a short machine code, ``.status`` the DM status the session answered with
+    (or None when it answered nothing), ``.response`` the bytes of that answer (may be empty).
+    """
+
+    def __init__(self, reason: str, detail: str = "", status: int | None = None,
+                 response: bytes = b"") -> None:
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        self.response = response
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class SnapshotError(OmaDmError, ValueError):
+    """A session snapshot is corrupt, foreign or of an unknown version (``.reason``)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -1,0 +1,33 @@
+"""Sans-IO OMA DM sessions: ``ClientSession`` (the device) and ``ServerSession``.
+
+The one idea, as in h11: bytes in, events and bytes out. ``receive(bytes, now=...)`` returns
+events; ``data_to_send()`` returns the next message (``Outgoing``: body, content type, HMAC
+header). No sockets, no clock, no threads: time is passed in and ``next_timer()`` says when
+``handle_timer(now=...)`` is due. States and their legal moves are in ``states``.
+"""
+
+from __future__ import annotations
+
+from . import events
+from ._common import CONTENT_TYPES, Outgoing
+from .client import ClientSession
+from .events import (
+    AlertReceived,
+    Authenticated,
+    AuthenticationFailed,
+    CommandCompleted,
+    CommandExecuted,
+    CommandRefused,
+    SessionEnded,
+    SessionStarted,
+)
+from .executor import UiAlert, UiResponse
+from .server import ServerSession
+from .states import TERMINAL, TRANSITIONS, Role, State, transition
+
+__all__ = [
+    "CONTENT_TYPES", "TERMINAL", "TRANSITIONS", "AlertReceived", "Authenticated",
+    "AuthenticationFailed", "ClientSession", "CommandCompleted", "CommandExecuted",
+    "CommandRefused", "Outgoing", "Role", "ServerSession", "SessionEnded", "SessionStarted",
+    "State", "UiAlert", "UiResponse", "events", "transition",
+]

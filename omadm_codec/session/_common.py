@@ -1,0 +1,178 @@
+"""Pieces both session sides share: the outgoing-message record, message building and
+checking helpers, and the codec calls.
+
+The one idea: a session speaks the typed model (``omadm_codec.model``) and touches bytes only
+here, through the public ``messages.decode`` / ``encode``; every decode failure becomes a
+``RemoteProtocolError`` at the receive boundary.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import DecodeError, EncodeError, RemoteProtocolError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..messages import decode, encode
+from ..model import (
+    Alert,
+    Atomic,
+    Command,
+    Item,
+    Message,
+    Meta,
+    Results,
+    Sequence,
+    Status,
+    SyncHdr,
+)
+
+Format = Literal["xml", "wbxml"]
+CONTENT_TYPES: dict[str, str] = {
+    "xml": "application/vnd.syncml.dm+xml",
+    "wbxml": "application/vnd.syncml.dm+wbxml",
+}
+ALERT_NEXT_MESSAGE = 1222
+ALERT_ABORT = 1223
+ALERT_NO_END_OF_DATA = 1225
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message ready to go to the peer."""
+
+    body: bytes
+    """The exact bytes to send (the HMAC, if any, covers exactly these)."""
+    content_type: str
+    """``application/vnd.syncml.dm+xml`` or ``+wbxml``."""
+    msg_id: str
+    """Its MsgID."""
+    final: bool
+    """True if it carries Final."""
+    hmac: str | None = None
+    """The ``x-syncml-hmac`` header value to send with it, if HMAC is in use."""
+
+
+def fmt_of(content_type: str | None, body: bytes) -> Format:
+    """The encoding of ``body`` (media type first, else sniffed)."""
+    if content_type is not None and "wbxml" in content_type.lower():
+        return "wbxml"
+    if content_type is None and body and body[0] <= 3 and body[:2] != b"\x00<":
+        return "wbxml"
+    return "xml"
+
+
+def decode_message(body: bytes, content_type: str | None, limits: Limits) -> Message:
+    try:
+        return decode(body, content_type, limits=limits)
+    except DecodeError as exc:
+        raise RemoteProtocolError("undecodable", f"{exc.reason}: {exc.detail}",
+                                  status=400) from exc
+
+
+def encode_message(msg: Message, fmt: Format) -> bytes:
+    return encode(msg, fmt)
+
+
+def message_id(msg: Message) -> int:
+    """The MsgID as a positive int (DM ids are decimal), else ``RemoteProtocolError``."""
+    text = msg.header.msg_id
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise RemoteProtocolError("bad_msg_id", text, status=400)
+    return int(text)
+
+
+def walk(commands: Iterable[Command]) -> Iterator[Command]:
+    """Every command, containers before their children."""
+    for command in commands:
+        yield command
+        if isinstance(command, Atomic | Sequence):
+            yield from walk(command.commands)
+
+
+def check_cmd_ids(msg: Message) -> None:
+    """CmdIDs unique within the message (containers' children included), never ``0``."""
+    seen: set[str] = set()
+    for command in walk(msg.commands):
+        cmd_id = command.cmd_id
+        if cmd_id in seen or cmd_id in ("", "0"):
+            raise RemoteProtocolError("cmd_id_collision", repr(cmd_id), status=400)
+        seen.add(cmd_id)
+
+
+class CmdIds:
+    """CmdID allocator for one outgoing message (1, 2, 3, ...)."""
+
+    __slots__ = ("next",)
+
+    def __init__(self) -> None:
+        self.next = 1
+
+    def __call__(self) -> str:
+        value = self.next
+        self.next += 1
+        return str(value)
+
+
+def header_status(received: SyncHdr, cmd_id: str, code: int, chal: object = None) -> Status:
+    """The Status for a received SyncHdr (CmdRef 0, TargetRef/SourceRef from it)."""
+    status = Status(cmd_id, received.msg_id, "0", "SyncHdr", code,
+                    target_refs=[received.target.loc_uri],
+                    source_refs=[received.source.loc_uri])
+    if chal is not None:
+        status.chal = chal  # type: ignore[assignment]
+    return status
+
+
+def command_status(msg_id: str, command: Command, cmd_id: str, code: int,
+                   target_refs: list[str] | None = None) -> Status:
+    return Status(cmd_id, msg_id, command.cmd_id, command.ELEMENT, code,
+                  target_refs=target_refs or [])
+
+
+def abort_alert(cmd_id: str) -> Alert:
+    return Alert(cmd_id, ALERT_ABORT)
+
+
+def item_uri(item: Item) -> str:
+    if item.target is not None:
+        return item.target.loc_uri
+    if item.source is not None:
+        return item.source.loc_uri
+    return ""
+
+
+def item_text(item: Item) -> str:
+    """The Item's Data as text (bytes as base64, documents as their XML)."""
+    data = item.data
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return base64.b64encode(data).decode("ascii")
+    if isinstance(data, str):
+        return data
+    return data.xml
+
+
+def meta_of(item: Item, command_meta: Meta | None) -> Meta | None:
+    """Item Meta overrides command Meta (field by field for Format and Type)."""
+    if item.meta is None:
+        return command_meta
+    if command_meta is None:
+        return item.meta
+    return Meta(format=item.meta.format or command_meta.format,
+                type=item.meta.type or command_meta.type, size=item.meta.size)
+
+
+def results_items(results: Iterable[Results]) -> list[Item]:
+    return [item for result in results for item in result.items]
+
+
+__all__ = [
+    "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "CONTENT_TYPES", "DEFAULT_LIMITS",
+    "CmdIds", "EncodeError", "Format", "Outgoing", "abort_alert", "check_cmd_ids",
+    "command_status", "decode_message", "encode_message", "fmt_of", "header_status",
+    "item_text", "item_uri", "message_id", "meta_of", "walk",
+]

@@ -1,0 +1,488 @@
+"""``ClientSession``: the device side of a DM session, sans-IO.
+
+The one idea: the client is a loop of ``data_to_send()`` (package 1, then each package 3)
+and ``receive(bytes)`` (each server message), with every server command run against a
+``DMTree`` as the server's identity by ``executor``. It owns the two credential directions of
+its DMAcc account: it presents CLCRED credentials (Cred, or the ``x-syncml-hmac`` header) and
+verifies the server's SRVCRED credentials with an ``AuthPolicy`` of its own, so the server's
+commands run only after the server authenticated.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from .. import auth
+from .. import notification as pkg0
+from ..authpolicy import AuthPolicy
+from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..model import (
+    Add,
+    Alert,
+    Item,
+    Message,
+    Meta,
+    Replace,
+    Results,
+    Source,
+    Status,
+    SyncHdr,
+    Target,
+)
+from ..nonces import NonceManager
+from ..tree import DMAccount, DMTree
+from ..tree.standard import AuthEntry
+from . import events as ev
+from ._common import (
+    ALERT_ABORT,
+    ALERT_NEXT_MESSAGE,
+    ALERT_NO_END_OF_DATA,
+    CONTENT_TYPES,
+    CmdIds,
+    Format,
+    Outgoing,
+    check_cmd_ids,
+    decode_message,
+    encode_message,
+    fmt_of,
+    header_status,
+    item_text,
+    item_uri,
+    message_id,
+)
+from .executor import (
+    STATUS_CHUNK_BUFFERED,
+    STATUS_SIZE_MISMATCH,
+    UiCallback,
+    new_context,
+    run_command,
+)
+from .states import TERMINAL, Role, State, transition
+
+DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
+
+
+@dataclass(slots=True)
+class _Chunks:
+    """A large object being reassembled (dm-protocol.md 1.8)."""
+
+    uri: str
+    command: Add | Replace
+    expected: int | None
+    parts: list[str] = field(default_factory=list)
+
+
+class ClientSession:
+    """One DM session of a device with the server of one DMAcc account.
+
+    ``tree`` holds DevInfo and the account; ``server_id`` picks the account (default: the
+    first). ``fmt`` is the encoding of the client's messages. ``ui`` answers UI alerts.
+    """
+
+    role = Role.CLIENT
+
+    def __init__(self, tree: DMTree, *, server_id: str | None = None, fmt: Format = "xml",
+                 session_id: str | None = None, max_msg_size: int = 65536,
+                 max_obj_size: int = 4 << 20, ui: UiCallback | None = None,
+                 response_timeout: float = 60.0, max_retries: int = 2,
+                 max_auth_attempts: int = 3, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.tree = tree
+        accounts = [a for a in tree.dm_accounts() if server_id in (None, a.server_id)]
+        if not accounts:
+            raise LocalProtocolError("no_account", f"no DMAcc account for {server_id!r}")
+        self.account: DMAccount = accounts[0]
+        self.server_id = self.account.server_id
+        self.fmt: Format = fmt
+        self.session_id = session_id or format(secrets.randbelow(0xFFFF) + 1, "X")
+        self.max_msg_size = max_msg_size
+        self.max_obj_size = max_obj_size
+        self.ui = ui
+        self.limits = limits
+        self.response_timeout = response_timeout
+        self.max_retries = max_retries
+        self.max_auth_attempts = max_auth_attempts
+        self.state = State.IDLE
+        self.server_uri = self.account.addresses[0].addr if self.account.addresses else ""
+        self.resp_uri: str | None = None
+        """The server's RespURI: where the next message must go (the binding follows it)."""
+        self.alert_code = 1201
+        self._msg_id = 0
+        self._server_msg_id = 0
+        self._auth_attempts = 0
+        self._authenticated = False
+        self._pending: Outgoing | None = None
+        self._last_sent: Outgoing | None = None
+        self._sent_at: float | None = None
+        self._retries = 0
+        self._alerts: list[Alert] = []
+        self._pkg1_alerts: list[Alert] = []
+        self._chunks: _Chunks | None = None
+        # The server's credentials are checked with the SRVCRED nonce this device issued.
+        self._srv = self.account.credentials("SRVCRED")
+        self._server_policy: AuthPolicy | None = None
+        self._server_nonces = NonceManager()
+        if self._srv is not None and self._srv.type in ("BASIC", "DIGEST", "HMAC"):
+            name, secret = self._srv.name, self._srv.secret
+            self._server_nonces.reset_resync(name, "SRVCRED", self._srv.data)
+            stored = auth.secret_hash(name, secret)
+            self._server_policy = AuthPolicy(
+                self._srv.type, lambda user: stored if user == name else None,
+                self._server_nonces, level="SRVCRED")
+        self._issued_srv_nonce: bytes | None = None
+
+    # -- starting -----------------------------------------------------------------------
+
+    @classmethod
+    def from_notification(cls, tree: DMTree, package0: bytes, **kwargs: object) -> ClientSession:
+        """A session answering a verified package 0: Alert 1200 with its SessionID.
+
+        Raises ``RemoteProtocolError("bad_notification")`` if it does not verify."""
+        from ..errors import DecodeError
+
+        try:
+            note = pkg0.decode(package0)
+        except DecodeError as exc:
+            raise RemoteProtocolError("bad_notification", exc.reason) from exc
+        session = cls(tree, server_id=note.server_id, session_id=note.session_id_hex,
+                      **kwargs)  # type: ignore[arg-type]
+        srv = session._srv
+        if srv is None:
+            raise RemoteProtocolError("bad_notification", "no SRVCRED for the server")
+        secret = auth.secret_hash(srv.name, srv.secret)
+        if pkg0.matching_nonce_with_secret(package0, secret, srv.data) is None:
+            raise RemoteProtocolError("bad_notification", "digest does not verify")
+        session.alert_code = 1200
+        return session
+
+    def queue_alert(self, alert_code: int, items: list[Item],
+                    correlator: str | None = None) -> None:
+        """Queue a client alert (1226 generic, 1224 client event) for the next message."""
+        if self.state in TERMINAL:
+            raise LocalProtocolError("session_over")
+        self._alerts.append(Alert("0", alert_code, correlator, list(items)))
+
+    def start(self, *, now: float) -> list[ev.Event]:
+        """Build package 1 (Alert 1201/1200, DevInfo, queued alerts, credentials)."""
+        self.state = transition(self.role, self.state, ev.Started)
+        self._pending = self._package1(statuses=[])
+        return [ev.Started(self.session_id)]
+
+    # -- timers -------------------------------------------------------------------------
+
+    def next_timer(self) -> float | None:
+        """When ``handle_timer`` must be called (the response deadline), or None."""
+        if self.state is State.WAIT and self._sent_at is not None:
+            return self._sent_at + self.response_timeout
+        return None
+
+    def handle_timer(self, *, now: float) -> list[ev.Event]:
+        """Past the deadline: resend the last message (same MsgID) or give up."""
+        deadline = self.next_timer()
+        if deadline is None or now < deadline:
+            return []
+        if self._retries >= self.max_retries or self._last_sent is None:
+            return self._abort_now("timeout")
+        self._retries += 1
+        self.state = transition(self.role, self.state, ev.TimedOut)
+        self._pending = self._last_sent
+        return [ev.TimedOut(deadline)]
+
+    # -- sending ------------------------------------------------------------------------
+
+    def data_to_send(self, *, now: float) -> Outgoing | None:
+        """The message to send now, or None if there is none (session over or waiting)."""
+        if self.state is not State.SEND or self._pending is None:
+            return None
+        out = self._pending
+        self._pending = None
+        self._last_sent = out
+        self._sent_at = now
+        self.state = transition(self.role, self.state, ev.MessageSent)
+        return out
+
+    def abort(self, *, now: float) -> Outgoing | None:
+        """Abort (Alert 1223, Final); returns the message to send, if the state allows one."""
+        if self.state in TERMINAL:
+            raise LocalProtocolError("session_over")
+        if self._pending is not None:
+            # The unsent message is replaced by the abort, which takes its MsgID.
+            self._pending = None
+            self._msg_id -= 1
+        ids = CmdIds()
+        msg = Message(self._header(), [Alert(ids(), ALERT_ABORT)], final=True)
+        out = self._encode(msg)
+        self.state = transition(self.role, self.state, ev.Aborted)
+        return out
+
+    def _next_msg_id(self) -> str:
+        self._msg_id += 1
+        return str(self._msg_id)
+
+    def _header(self) -> SyncHdr:
+        clcred = self.account.credentials("CLCRED")
+        return SyncHdr(self.session_id, self._next_msg_id(),
+                       Target(self.server_uri), Source(self._dev_id(),
+                                                       clcred.name if clcred else None),
+                       meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=self.max_obj_size))
+
+    def _dev_id(self) -> str:
+        value = self.tree.device_get("./DevInfo/DevId")
+        return value if isinstance(value, str) else ""
+
+    def _clcred(self) -> AuthEntry | None:
+        entry = self.account.credentials("CLCRED")
+        if entry is None:
+            return None
+        # Re-read: the nonce may have been stored since the account was read.
+        return next((a for a in (x.credentials("CLCRED") for x in self.tree.dm_accounts()
+                                 if x.uri == self.account.uri) if a is not None), entry)
+
+    def _encode(self, msg: Message) -> Outgoing:
+        body = encode_message(msg, self.fmt)
+        hmac_value = None
+        clcred = self._clcred()
+        if clcred is not None and clcred.type == "HMAC" and clcred.data:
+            hmac_value = auth.hmac_header(clcred.name, clcred.secret, clcred.data, body)
+        return Outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final, hmac_value)
+
+    def _package1(self, statuses: list[Status | Results | Alert]) -> Outgoing:
+        hdr = self._header()
+        clcred = self._clcred()
+        if clcred is not None and clcred.type == "BASIC":
+            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
+        elif clcred is not None and clcred.type == "DIGEST" and clcred.data:
+            hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
+                                             clcred.data).to_model()
+        ids = CmdIds()
+        commands: list[object] = []
+        for status in statuses:
+            status.cmd_id = ids()
+            commands.append(status)
+        commands.append(Alert(ids(), self.alert_code))
+        items = []
+        for leaf in DEVINFO_LEAVES:
+            value = self.tree.device_get(f"./DevInfo/{leaf}")
+            items.append(Item(source=Source(f"./DevInfo/{leaf}"),
+                              meta=Meta(format="chr", type="text/plain"),
+                              data=value if isinstance(value, str) else ""))
+        commands.append(Replace(ids(), items))
+        # Alerts of package 1 stay until it is accepted: a challenged package 1 is re-sent whole.
+        self._pkg1_alerts.extend(self._alerts)
+        self._alerts = []
+        for alert in self._pkg1_alerts:
+            alert.cmd_id = ids()
+            commands.append(alert)
+        return self._encode(Message(hdr, commands, final=True))  # type: ignore[arg-type]
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def receive(self, data: bytes, *, now: float, content_type: str | None = None,
+                hmac: str | None = None) -> list[ev.Event]:
+        """Take one server message; run its commands; prepare the answer (if any).
+
+        Raises ``RemoteProtocolError`` for a message the session cannot accept (the session
+        is then in ``ERROR``), ``LocalProtocolError`` if no message was expected."""
+        if self.state is not State.WAIT:
+            raise LocalProtocolError("not_waiting", self.state.name)
+        try:
+            msg = decode_message(data, content_type, self.limits)
+            number = message_id(msg)
+            if msg.header.session_id != self.session_id:
+                raise RemoteProtocolError("session_id", msg.header.session_id)
+            if number <= self._server_msg_id:
+                raise RemoteProtocolError("msg_id_order", msg.header.msg_id)
+            check_cmd_ids(msg)
+        except RemoteProtocolError:
+            self.state = transition(self.role, self.state, ev.ProtocolFailed)
+            raise
+        self._server_msg_id = number
+        self._retries = 0
+        self.fmt = fmt_of(content_type, data)
+        if msg.header.resp_uri:
+            self.resp_uri = msg.header.resp_uri
+        events: list[ev.Event] = []
+        statuses = [c for c in msg.commands if isinstance(c, Status)]
+        header_reply = next((s for s in statuses if s.cmd_ref == "0"), None)
+        # 1. How the server judged our credentials.
+        retry = self._judge_our_credentials(header_reply, events)
+        if self.state in TERMINAL:
+            return events
+        # 2. Whether the server authenticated itself to us (not judged on a reply that
+        # refused our credentials: it carries no command to protect).
+        srv_code, srv_chal = (200, None) if retry else self._judge_server(msg, data, hmac,
+                                                                          events)
+        if self.state in TERMINAL:
+            return events
+        if any(isinstance(c, Alert) and c.data == ALERT_ABORT for c in msg.commands):
+            events.append(ev.MessageReceived(msg.header.msg_id, msg.final))
+            events.extend(self._abort_now("peer_abort"))
+            return events
+        self.state = transition(self.role, self.state, ev.MessageReceived)
+        events.append(ev.MessageReceived(msg.header.msg_id, msg.final))
+        ids = CmdIds()
+        hdr_status = header_status(msg.header, ids(), srv_code, srv_chal)
+        if retry:
+            self._store_issued_nonce()
+            self._pending = self._package1([hdr_status])
+            return events
+        ctx = new_context(self.tree, self.server_id, msg.header.msg_id, ids, self.ui)
+        managed = [c for c in msg.commands if not isinstance(c, Status | Results)]
+        if srv_code not in (200, 212):
+            for command in managed:
+                ctx.status(command, srv_code)
+        else:
+            for command in managed:
+                self._run(ctx, command, events)
+        events.extend(ctx.events)
+        out: list[object] = [hdr_status, *ctx.out]
+        for alert in self._alerts:
+            alert.cmd_id = ids()
+            out.append(alert)
+        self._alerts = []
+        if not msg.final:
+            out.append(Alert(ids(), ALERT_NEXT_MESSAGE))
+        elif not managed and len(out) == 1:
+            # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
+            self.state = transition(self.role, self.state, ev.MessageSent)
+            self.state = transition(self.role, self.state, ev.PeerFinished)
+            events.append(ev.PeerFinished(msg.header.msg_id))
+            events.append(ev.SessionEnded("completed"))
+            return events
+        self._store_issued_nonce()
+        hdr = self._header()
+        reply = Message(hdr, out, final=msg.final)  # type: ignore[arg-type]
+        self._pending = self._encode(reply)
+        return events
+
+    def _store_issued_nonce(self) -> None:
+        nonce, self._issued_srv_nonce = self._issued_srv_nonce, None
+        if nonce is not None and self._srv is not None:
+            self.tree.device_replace(f"{self._srv.uri}/AAuthData", nonce, "bin")
+
+    def _judge_our_credentials(self, reply: Status | None, events: list[ev.Event]) -> bool:
+        """Apply the server's SyncHdr Status; True if package 1 must be re-sent."""
+        if reply is None:
+            return False
+        clcred = self._clcred()
+        chal = None
+        if reply.chal is not None:
+            try:
+                chal = auth.Challenge.from_model(reply.chal)
+            except AuthenticationError:
+                chal = None
+        if reply.data in (200, 212):
+            self._pkg1_alerts = []
+            first = not self._authenticated
+            self._authenticated = True
+            if first:
+                events.append(ev.Authenticated(clcred.name if clcred else "", reply.data))
+            if chal is not None and chal.next_nonce is not None and clcred is not None:
+                # An authenticated server's nonce is kept (next message for HMAC, next
+                # session for md5).
+                self.tree.device_replace(f"{clcred.uri}/AAuthData", chal.next_nonce, "bin")
+            return False
+        if reply.data in (401, 407):
+            events.append(ev.AuthenticationFailed(reply.data, "server_refused"))
+            self._auth_attempts += 1
+            if (chal is None or self._authenticated or clcred is None
+                    or self._auth_attempts >= self.max_auth_attempts):
+                events.extend(self._abort_now("auth_failed"))
+                return False
+            if chal.next_nonce is not None:
+                # Used for the retry; stored since this device keeps one nonce per account.
+                self.tree.device_replace(f"{clcred.uri}/AAuthData", chal.next_nonce, "bin")
+            return True
+        return False
+
+    def _judge_server(self, msg: Message, body: bytes, hmac_value: str | None,
+                      events: list[ev.Event]) -> tuple[int, object]:
+        """(status for the server's SyncHdr, Chal or None)."""
+        policy = self._server_policy
+        if policy is None:
+            return 200, None
+        cred = None
+        if msg.header.cred is not None:
+            try:
+                cred = auth.Credential.from_model(msg.header.cred)
+            except AuthenticationError:
+                cred = auth.Credential("invalid", "")
+        was = policy.accepted_type
+        decision = policy.check(msg.header.source_name or self.server_id, cred,
+                                hmac_value, body)
+        chal = decision.challenge.to_model() if decision.challenge is not None else None
+        if decision.challenge is not None and decision.challenge.next_nonce is not None:
+            # The nonce this device just issued is what the server's next credential uses;
+            # it is stored only once it is actually sent (see ``receive``).
+            self._issued_srv_nonce = decision.challenge.next_nonce
+        if decision.end_session:
+            events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
+            events.extend(self._abort_now("auth_failed"))
+            return decision.status, None
+        if decision.authenticated:
+            if was is None:
+                events.append(ev.Authenticated(decision.username or "", decision.status))
+            return decision.status, chal
+        events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
+        return decision.status, chal
+
+    def _run(self, ctx: object, command: object, events: list[ev.Event]) -> None:
+        from .executor import _Context
+
+        assert isinstance(ctx, _Context)
+        chunks = self._chunks
+        item = command.items[0] if isinstance(command, Add | Replace) and len(
+            command.items) == 1 else None
+        if chunks is not None and (item is None or item_uri(item) != chunks.uri):
+            # Something else arrived before the last chunk: the object is dropped (1225).
+            self._chunks = None
+            events.append(ev.LargeObjectInterrupted(chunks.uri))
+            ctx.out.append(Alert(ctx.ids(), ALERT_NO_END_OF_DATA,
+                                 items=[Item(target=Target(chunks.uri))]))
+            chunks = None
+        if item is not None and (item.more_data or chunks is not None):
+            assert isinstance(command, Add | Replace)
+            self._chunk(ctx, command, item)
+            return
+        run_command(ctx, command)  # type: ignore[arg-type]
+
+    def _chunk(self, ctx: object, command: Add | Replace, item: Item) -> None:
+        from .executor import _Context
+
+        assert isinstance(ctx, _Context)
+        uri = item_uri(item)
+        meta = item.meta or command.meta
+        if self._chunks is None:
+            size = meta.size if meta is not None else None
+            if size is not None and size > self.max_obj_size:
+                ctx.status(command, 413)
+                return
+            self._chunks = _Chunks(uri, command, size)
+        chunks = self._chunks
+        chunks.parts.append(item_text(item))
+        if item.more_data:
+            ctx.status(command, STATUS_CHUNK_BUFFERED)
+            return
+        self._chunks = None
+        whole = "".join(chunks.parts)
+        first_meta = chunks.command.items[0].meta or chunks.command.meta
+        if chunks.expected is not None and len(whole.encode("utf-8")) != chunks.expected:
+            ctx.status(command, STATUS_SIZE_MISMATCH)
+            return
+        assembled_meta = Meta(format=first_meta.format if first_meta else None,
+                              type=first_meta.type if first_meta else None)
+        assembled = type(command)(command.cmd_id, [Item(target=item.target,
+                                                        meta=assembled_meta, data=whole)])
+        run_command(ctx, assembled)
+        # Report the original (last chunk) command, not the reassembled copy.
+        last = ctx.events.pop()
+        ctx.events.append(ev.CommandExecuted(command, last.status))
+
+    def _abort_now(self, reason: str) -> list[ev.Event]:
+        self.state = transition(self.role, self.state, ev.Aborted)
+        self._pending = None
+        return [ev.Aborted(reason), ev.SessionEnded(reason)]
+
+
+__all__ = ["ClientSession"]

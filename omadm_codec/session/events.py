@@ -1,0 +1,220 @@
+"""What a DM session tells its caller, and the protocol moves its state table is keyed on.
+
+The one idea: every event is a frozen slotted dataclass named in the past tense; the caller
+gets them in order from ``receive()`` (and ``handle_timer()``). The first group (moves) drives
+``states.transition``; the second group carries outcomes to the application.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Command, Item, Results
+
+# -- moves (keys of the transition table) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The client built its package 1."""
+
+    session_id: str
+    """The SessionID it carries."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    """A message left through ``data_to_send()``."""
+
+    msg_id: str
+    """Its MsgID."""
+    final: bool
+    """True if it carried Final."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinalSent:
+    """The server sent its Final-only package: the session is over."""
+
+    msg_id: str
+    """Its MsgID."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message from the peer was accepted."""
+
+    msg_id: str
+    """Its MsgID."""
+    final: bool
+    """True if it carried Final."""
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateReceived:
+    """The client re-sent the message last answered; the cached response goes out again."""
+
+    msg_id: str
+    """The repeated MsgID."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFinished:
+    """The server's package needs no answer: the client's session is over."""
+
+    msg_id: str
+    """The MsgID of that package's last message."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """``handle_timer`` found the deadline passed (client: resend; server: give up)."""
+
+    deadline: float
+    """The deadline that passed, in the caller's clock."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted:
+    """The session was aborted (1223 from either side, failed authentication, too many
+    failures, or ``abort()``)."""
+
+    reason: str
+    """A short machine code: ``peer_abort``, ``local_abort``, ``auth_failed``, ``timeout``..."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolFailed:
+    """The peer broke the protocol; ``RemoteProtocolError`` was raised at ``receive``."""
+
+    reason: str
+    """The error's reason code."""
+    status: int | None = None
+    """The DM status the session answered with, if any."""
+
+
+# -- outcomes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The peer's credentials were accepted."""
+
+    username: str
+    """The authenticated user (client) or server id."""
+    status: int
+    """212 (md5, basic) or 200 (HMAC)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    """The peer's message did not authenticate; its commands did not run."""
+
+    status: int
+    """401 (invalid) or 407 (missing) sent back with a challenge."""
+    reason: str
+    """As ``AuthenticationError.reason``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """The server accepted package 1."""
+
+    session_id: str
+    """The client's SessionID."""
+    device_id: str
+    """The client's Source LocURI (e.g. ``IMEI:...``)."""
+    alert_code: int
+    """1201 (client-initiated) or 1200 (answering a package 0)."""
+    devinfo: tuple[tuple[str, str], ...] = ()
+    """(LocURI, value) of each DevInfo leaf the client sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReceived:
+    """A client alert other than the session alerts: 1224 (client event) or 1226 (generic)."""
+
+    alert_code: int
+    """The Alert Data."""
+    items: tuple[Item, ...]
+    """Its Items, as sent."""
+    correlator: str | None = None
+    """The Correlator (the Exec it answers), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCompleted:
+    """One management command the server queued got its outcome from the device.
+
+    For Atomic and Sequence, ``children`` holds one ``CommandCompleted`` per child, in order.
+    A chunked large object completes once, with the status of its last chunk (213s hidden).
+    """
+
+    command: Command
+    """The command as the application queued it."""
+    status: int
+    """The device's status code (the first one when items answered differently)."""
+    results: tuple[Results, ...] = ()
+    """Results the device returned for it (Get)."""
+    item_statuses: tuple[int, ...] = ()
+    """Every Status code received for it, in order (one per item when they differed)."""
+    children: tuple[CommandCompleted, ...] = field(default=())
+    """Atomic / Sequence children."""
+    data: tuple[str, ...] = ()
+    """Status Item Data (a UI alert's answer: text typed, choices picked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandExecuted:
+    """The client ran (or refused) one server command; what it answered."""
+
+    command: Command
+    """The command as received."""
+    status: int
+    """The status it answered (213 for a buffered chunk)."""
+    parent: str | None = None
+    """``Atomic`` / ``Sequence`` when the command was one of their children."""
+
+
+@dataclass(frozen=True, slots=True)
+class LargeObjectInterrupted:
+    """A chunked object was cut off by another command; 1225 was (client) or will be sent."""
+
+    uri: str
+    """The target of the object that was not committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session is over; nothing more will be sent or accepted."""
+
+    reason: str
+    """``completed``, ``peer_abort``, ``local_abort``, ``auth_failed``, ``too_many_failures``,
+    ``timeout`` or a ``RemoteProtocolError`` reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRefused:
+    """The server session could not send a queued command (it never reached the device)."""
+
+    command: Command
+    """The command as queued."""
+    reason: str
+    """``max_obj_size`` (bigger than the device accepts), ``too_large`` (cannot be split to
+    fit MaxMsgSize), ``session_ended``."""
+
+
+Event = (
+    Started | MessageSent | FinalSent | MessageReceived | DuplicateReceived | PeerFinished
+    | TimedOut | Aborted | ProtocolFailed | Authenticated | AuthenticationFailed
+    | SessionStarted | AlertReceived | CommandCompleted | CommandExecuted
+    | LargeObjectInterrupted | SessionEnded | CommandRefused
+)
+
+__all__ = [
+    "Aborted", "AlertReceived", "Authenticated", "AuthenticationFailed", "CommandCompleted",
+    "CommandExecuted", "CommandRefused", "DuplicateReceived", "Event", "FinalSent",
+    "LargeObjectInterrupted",
+    "MessageReceived", "MessageSent", "PeerFinished", "ProtocolFailed", "SessionEnded",
+    "SessionStarted", "Started", "TimedOut",
+]

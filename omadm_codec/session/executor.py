@@ -1,0 +1,326 @@
+"""The device side of management commands: run one server command against a ``DMTree`` with
+the server's identity and produce its Status(es) and Results, in order.
+
+The one idea: every command becomes a list of outgoing model commands (its Status first, then
+its Results) plus ``CommandExecuted`` events; a refused command changes nothing in the tree
+(``DMTree`` guarantees it per command, ``tree.transaction()`` per Atomic and per chunked
+object), so an answer never reports a change that did not happen.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import TreeError
+from ..model import (
+    Add,
+    Alert,
+    Atomic,
+    Command,
+    Copy,
+    Delete,
+    Exec,
+    Get,
+    Item,
+    Meta,
+    Replace,
+    Results,
+    Sequence,
+    Source,
+    Status,
+)
+from ..tree import DMTree
+from ._common import CmdIds, command_status, item_uri, meta_of
+from .events import CommandExecuted
+
+UI_ALERTS = frozenset({1100, 1101, 1102, 1103, 1104})
+STATUS_NOT_EXECUTED = 215
+STATUS_ROLLED_BACK = 216
+STATUS_ROLLBACK_FAILED = 516
+STATUS_ATOMIC_FAILED = 507
+STATUS_CANCELLED = 214
+STATUS_NO = 304
+STATUS_CHUNK_BUFFERED = 213
+STATUS_SIZE_MISMATCH = 424
+
+
+@dataclass(frozen=True, slots=True)
+class UiAlert:
+    """A user-interaction alert (1100-1104) as the UI callback sees it."""
+
+    code: int
+    """1100 display, 1101 confirm, 1102 text input, 1103 single, 1104 multiple choice."""
+    text: str
+    """The display text (Item 2)."""
+    options: dict[str, str] = field(default_factory=dict)
+    """The option string, decoded (MINDT, MAXDT, DR, MAXLEN, IT, ET)."""
+    choices: tuple[str, ...] = ()
+    """The choices (1103 / 1104), numbered from 1 in this order."""
+
+    @property
+    def max_display_time(self) -> int | None:
+        """MAXDT in seconds, if given: how long the UI may wait for the user."""
+        value = self.options.get("MAXDT", "")
+        return int(value) if value.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class UiResponse:
+    """What the user did: a status (200 yes/ok, 304 no, 214 cancelled) and reply data
+    (1102: the text; 1103/1104: the chosen indexes as strings)."""
+
+    status: int = 200
+    data: tuple[str, ...] = ()
+
+
+UiCallback = Callable[[UiAlert], "UiResponse | None"]
+"""Returns the user's answer, or None when the user did not answer within MAXDT."""
+
+
+class _Failed(Exception):
+    """Unwinds an Atomic's transaction after a child failed."""
+
+
+class _Context:
+    """Per-message execution state: the tree, the acting server, CmdID allocation, output."""
+
+    def __init__(self, tree: DMTree, server_id: str, msg_id: str, ids: CmdIds,
+                 ui: UiCallback | None) -> None:
+        self.tree = tree
+        self.server_id = server_id
+        self.msg_id = msg_id
+        self.ids = ids
+        self.ui = ui
+        self.out: list[Status | Results | Alert] = []
+        self.events: list[CommandExecuted] = []
+
+    def status(self, command: Command, code: int, refs: list[str] | None = None,
+               parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
+        status = command_status(self.msg_id, command, self.ids(), code, refs)
+        status.items = [Item(data=value) for value in data]
+        self.out.append(status)
+        self.events.append(CommandExecuted(command, code, parent))
+        return status
+
+
+def _value_of(item: Item, meta: Meta | None) -> tuple[str | bytes | None, str, str | None]:
+    fmt = (meta.format if meta is not None and meta.format else "chr")
+    mime = meta.type if meta is not None else None
+    data = item.data
+    if data is None:
+        return None, fmt, mime
+    if isinstance(data, bytes):
+        return data, "bin" if fmt == "b64" else fmt, mime
+    if isinstance(data, str):
+        return data, fmt, mime
+    return data.xml, fmt, mime
+
+
+def _run_item(ctx: _Context, command: Command, item: Item) -> tuple[int, Item | None]:
+    """Run one item of a leaf command; (status, Results item or None)."""
+    tree, server = ctx.tree, ctx.server_id
+    uri = item_uri(item)
+    meta = meta_of(item, getattr(command, "meta", None))
+    try:
+        if isinstance(command, Add):
+            value, fmt, mime = _value_of(item, meta)
+            tree.add(uri, server, value, fmt, mime)
+            return 200, None
+        if isinstance(command, Replace):
+            value, fmt, mime = _value_of(item, meta)
+            tree.replace(uri, server, value, fmt if meta and meta.format else None, mime)
+            return 200, None
+        if isinstance(command, Delete):
+            tree.delete(uri, server)
+            return 200, None
+        if isinstance(command, Copy):
+            source = item.source.loc_uri if item.source is not None else ""
+            tree.copy(source, uri, server)
+            return 200, None
+        if isinstance(command, Exec):
+            value, _fmt, _mime = _value_of(item, meta)
+            return tree.exec(uri, server, value, command.correlator), None
+        if isinstance(command, Get):
+            return 200, None  # handled by _run_get
+    except TreeError as exc:
+        return exc.status, None
+    return 406, None
+
+
+def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
+    outcomes: list[tuple[int, list[Item]]] = []
+    for item in command.items:
+        uri = item_uri(item)
+        try:
+            value = ctx.tree.get(uri, ctx.server_id)
+        except TreeError as exc:
+            outcomes.append((exc.status, []))
+            continue
+        if value.items:
+            items = [Item(source=Source(entry.uri), meta=Meta(format=entry.format,
+                                                              type=entry.type or None),
+                          data=_wire(entry.value)) for entry in value.items]
+        else:
+            items = [Item(source=Source(uri), meta=Meta(format=_wire_format(value.value,
+                                                                           value.format),
+                                                        type=value.type or None),
+                          data=_wire(value.value))]
+        outcomes.append((200, items))
+    _statuses(ctx, command, [(code, item_uri(item)) for (code, _), item
+                             in zip(outcomes, command.items, strict=True)], parent)
+    found = [item for code, items in outcomes if code == 200 for item in items]
+    if found:
+        ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
+
+
+def _wire(value: str | bytes | None) -> str | None:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _wire_format(value: str | bytes, fmt: str) -> str:
+    return "b64" if isinstance(value, bytes) else fmt
+
+
+def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],
+              parent: str | None) -> int:
+    """One Status when every item answered alike, else one per item (with TargetRef)."""
+    codes = {code for code, _ in outcomes}
+    if len(codes) <= 1:
+        code = outcomes[0][0] if outcomes else 412
+        refs = [uri for _, uri in outcomes if uri] if len(outcomes) > 1 else []
+        ctx.status(command, code, refs, parent)
+        return code
+    for code, uri in outcomes:
+        ctx.status(command, code, [uri] if uri else [], parent)
+    return max(codes)
+
+
+def _ui(ctx: _Context, alert: Alert, parent: str | None) -> int:
+    if ctx.ui is None:
+        ctx.status(alert, 406, parent=parent)
+        return 406
+    texts = [item.data if isinstance(item.data, str) else "" for item in alert.items]
+    if len(texts) < 2:
+        ctx.status(alert, 412, parent=parent)
+        return 412
+    options = dict(urllib.parse.parse_qsl(texts[0], keep_blank_values=True))
+    ui_alert = UiAlert(int(alert.data or 0), texts[1], options, tuple(texts[2:]))
+    response = ctx.ui(ui_alert)
+    data: tuple[str, ...]
+    if response is None:
+        default = options.get("DR")
+        if default is None or alert.data == 1100:
+            code, data = (200, ()) if alert.data == 1100 else (408, ())
+        elif alert.data == 1101:
+            code, data = (200 if default == "1" else STATUS_NO), ()
+        elif alert.data == 1104:
+            code, data = 200, tuple(default.split("-"))
+        else:
+            code, data = 200, (default,)
+    else:
+        code, data = response.status, response.data
+    ctx.status(alert, code, parent=parent, data=data if code == 200 else ())
+    return code
+
+
+def run_command(ctx: _Context, command: Command, parent: str | None = None) -> int:
+    """Run one command (not Status / Results); return its status."""
+    if isinstance(command, Atomic):
+        return _run_atomic(ctx, command)
+    if isinstance(command, Sequence):
+        return _run_sequence(ctx, command)
+    if isinstance(command, Alert):
+        if command.data in UI_ALERTS:
+            return _ui(ctx, command, parent)
+        ctx.status(command, 406, parent=parent)
+        return 406
+    if isinstance(command, Get):
+        _run_get(ctx, command, parent)
+        return 200
+    if isinstance(command, Add | Replace | Delete | Copy | Exec):
+        if not command.items:
+            ctx.status(command, 412, parent=parent)
+            return 412
+        outcomes = []
+        for item in command.items:
+            code, _ = _run_item(ctx, command, item)
+            outcomes.append((code, item_uri(item)))
+        return _statuses(ctx, command, outcomes, parent)
+    ctx.status(command, 406, parent=parent)
+    return 406
+
+
+def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
+    """All or nothing: the children run in order inside one tree transaction; on the first
+    failure the transaction unwinds and the children that ran are answered 216."""
+    container = command_status(ctx.msg_id, atomic, ctx.ids(), 200)
+    ctx.out.append(container)
+    start = len(ctx.out)
+    codes: list[int] = []
+    failed_at = -1
+    try:
+        with ctx.tree.transaction():
+            for index, child in enumerate(atomic.commands):
+                if isinstance(child, Get | Atomic):
+                    ctx.status(child, 500, parent="Atomic")
+                    code = 500
+                else:
+                    code = run_command(ctx, child, "Atomic")
+                codes.append(code)
+                if code >= 300 and code != STATUS_CHUNK_BUFFERED:
+                    failed_at = index
+                    raise _Failed
+    except _Failed:
+        pass
+    if failed_at < 0:
+        ctx.events.append(CommandExecuted(atomic, 200))
+        return 200
+    # Rewrite the answers: children before the failure were rolled back (216), the failing
+    # child keeps its code, the rest never ran (215).
+    ran = ctx.out[start:]
+    ctx.out[start:] = []
+    ctx.events[:] = [e for e in ctx.events if e.parent != "Atomic"]
+    for index, child in enumerate(atomic.commands):
+        if index < failed_at:
+            ctx.status(child, STATUS_ROLLED_BACK, parent="Atomic")
+        elif index == failed_at:
+            code = next((s.data for s in ran if isinstance(s, Status)
+                         and s.cmd_ref == child.cmd_id), codes[failed_at])
+            ctx.status(child, code, parent="Atomic")
+        else:
+            ctx.status(child, STATUS_NOT_EXECUTED, parent="Atomic")
+    container.data = STATUS_ATOMIC_FAILED
+    ctx.events.append(CommandExecuted(atomic, STATUS_ATOMIC_FAILED))
+    return STATUS_ATOMIC_FAILED
+
+
+def _run_sequence(ctx: _Context, sequence: Sequence) -> int:
+    """In order; a UI alert answered No or cancelled skips the rest (215 each)."""
+    ctx.out.append(command_status(ctx.msg_id, sequence, ctx.ids(), 200))
+    stopped = False
+    for child in sequence.commands:
+        if stopped:
+            ctx.status(child, STATUS_NOT_EXECUTED, parent="Sequence")
+            continue
+        if isinstance(child, Atomic | Sequence):
+            code = run_command(ctx, child)
+        else:
+            code = run_command(ctx, child, "Sequence")
+        if isinstance(child, Alert) and child.data in UI_ALERTS and code in (
+                STATUS_NO, STATUS_CANCELLED, 408):
+            stopped = True
+    ctx.events.append(CommandExecuted(sequence, 200))
+    return 200
+
+
+def new_context(tree: DMTree, server_id: str, msg_id: str, ids: CmdIds,
+                ui: UiCallback | None) -> _Context:
+    return _Context(tree, server_id, msg_id, ids, ui)
+
+
+__all__ = ["UI_ALERTS", "UiAlert", "UiCallback", "UiResponse", "new_context", "run_command"]

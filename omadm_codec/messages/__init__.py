@@ -102,7 +102,8 @@ def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) 
         # The intermediate XML is ours: offsets into it mean nothing to the caller.
         prepared = prepare_xml(xml_bytes, strict, quirks, max(limits.max_input_size,
                                                               len(xml_bytes)))
-        return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id)
+        return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id,
+                        from_wbxml=True)
     except DecodeError as exc:
         raise DecodeError(exc.reason, -1, exc.detail) from None
 

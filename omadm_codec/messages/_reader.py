@@ -142,8 +142,10 @@ def _escape_attr(text: str) -> str:
 class _Reader:
     """One decode: the input (for offsets), the mode, the quirks met, the limits."""
 
-    def __init__(self, data: bytes, strict: bool, quirks: list[str], limits: Limits) -> None:
+    def __init__(self, data: bytes, strict: bool, quirks: list[str], limits: Limits,
+                 from_wbxml: bool = False) -> None:
         self.raw = data
+        self.from_wbxml = from_wbxml
         self.strict = strict
         self.quirks = quirks
         self.limits = limits
@@ -414,6 +416,10 @@ class _Reader:
             return raw, DataHint.OPAQUE
         if len(el) == 0:
             text: str = el.text or ""
+            if self.from_wbxml and fmt == "bin":
+                # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under Format
+                # bin it is the bytes that were sent.
+                return text.encode("utf-8"), DataHint.OPAQUE
             if text and self.has_cdata and b"<![CDATA[" in etree.tostring(el, with_tail=False):
                 return text, DataHint.CDATA
             return text, DataHint.TEXT
@@ -574,10 +580,13 @@ class _Reader:
 
     def results(self, el: Any) -> Results:
         cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
+        no_resp = False
         item_els = []
         for local, child in self.kids(el):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+            elif local == "NoResp":
+                no_resp = self.flag(child)
             elif local == "MsgRef":
                 msg_ref = self.once(msg_ref, self.ident(child), local, self, child)
             elif local == "CmdRef":
@@ -600,7 +609,7 @@ class _Reader:
             raise self.missing(el, "Item")
         items = [self.item(child, meta) for child in item_els]
         return Results(cmd_id=cmd_id, cmd_ref=cmd_ref, items=items, msg_ref=msg_ref, meta=meta,
-                       target_ref=target_ref, source_ref=source_ref)
+                       target_ref=target_ref, source_ref=source_ref, no_resp=no_resp)
 
     def container(self, el: Any, cls: Callable[..., Command], depth: int) -> Command:
         if depth > self.limits.max_depth:
@@ -772,10 +781,10 @@ _DS: dict[str, Callable[..., Command]] = {"Map": Map, "Put": Put, "Search": Sear
 
 
 def read_xml(data: bytes, strict: bool, quirks: list[str], limits: Limits,
-             doctype_public_id: str | None) -> Message:
+             doctype_public_id: str | None, from_wbxml: bool = False) -> Message:
     """Parse prepared XML bytes (see ``_guard.prepare_xml``) into a ``Message``."""
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc, data) from None
-    return _Reader(data, strict, quirks, limits).message(root, doctype_public_id)
+    return _Reader(data, strict, quirks, limits, from_wbxml).message(root, doctype_public_id)

@@ -212,8 +212,10 @@ class _Writer:
             self.items(command.items, command.meta, True, name)
         elif isinstance(command, Status):
             name = "Status"
-            w(f"<Status><CmdID>{_ident(command.cmd_id, 'CmdID')}</CmdID>"
-              f"<MsgRef>{_ident(command.msg_ref, 'MsgRef')}</MsgRef>"
+            w(f"<Status><CmdID>{_ident(command.cmd_id, 'CmdID')}</CmdID>")
+            if command.no_resp:  # not in the Status content model; kept if it was sent
+                w("<NoResp/>")
+            w(f"<MsgRef>{_ident(command.msg_ref, 'MsgRef')}</MsgRef>"
               f"<CmdRef>{_ident(command.cmd_ref, 'CmdRef', True)}</CmdRef>"
               f"<Cmd>{_token(command.cmd, 'Cmd')}</Cmd>")
             for ref in command.target_refs:
@@ -237,6 +239,8 @@ class _Writer:
         elif isinstance(command, Results):
             name = "Results"
             w(f"<Results><CmdID>{_ident(command.cmd_id, 'CmdID')}</CmdID>")
+            if command.no_resp:  # not in the Results content model; kept if it was sent
+                w("<NoResp/>")
             if command.msg_ref is not None:
                 w(f"<MsgRef>{_ident(command.msg_ref, 'MsgRef')}</MsgRef>")
             w(f"<CmdRef>{_ident(command.cmd_ref, 'CmdRef', True)}</CmdRef>")

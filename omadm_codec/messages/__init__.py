@@ -96,7 +96,7 @@ def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) 
 
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
-    xml = wbxml_to_xml(data)
+    xml = wbxml_to_xml(data, limits=limits)
     xml_bytes = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     try:
         # The intermediate XML is ours: offsets into it mean nothing to the caller.

@@ -1,4 +1,5 @@
-"""Command line: ``omadm-codec convert FILE`` (XML <-> WBXML, sniffing which the input is).
+"""Command line: ``omadm-codec convert FILE`` (XML <-> WBXML, sniffing which the input is),
+and ``demo``, ``serve``, ``device``, ``decode``, ``encode``, ``inspect`` (``cli_session``).
 
 The main job grows with the project; every sub-command is a thin shell over the public API.
 """
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="keep ignorable whitespace (libwbxml's -k)")
     conv.add_argument("--indent", type=int, default=None, help="indent XML output by N spaces")
     conv.set_defaults(func=_convert)
+    from .cli_session import add_commands
+
+    add_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

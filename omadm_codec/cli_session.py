@@ -1,0 +1,182 @@
+"""The session-related command-line sub-commands: ``demo``, ``serve``, ``device``,
+``decode``, ``encode`` and ``inspect`` (wired into ``omadm_codec.__main__``).
+
+The one idea: each is a thin shell over the public API (``demo.run_demo``,
+``http.DMServerApp`` / ``run_http_session``, ``messages.decode`` / ``encode``) and returns the
+process exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import OmaDmError
+
+
+def _read(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import auth
+    from .demo import INITIAL_SERVER_NONCE
+    from .demo_scenario import DemoServerApp
+    from .http import DMServerApp, ServerConfig, ServerThread, TlsConfig
+    from .nonces import NonceManager
+    from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
+
+    nonces = NonceManager()
+    nonces.reset_resync(DEVICE_USER, "SRVCRED", INITIAL_SERVER_NONCE)
+    accounts = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+    config = ServerConfig(server_id=SERVER_ID, secret_lookup=accounts.get,
+                          server_secret=SERVER_SECRET, server_auth_type=args.server_auth,
+                          nonces=nonces)
+    app = DMServerApp(config, app_factory=DemoServerApp)
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+    with ServerThread(app, host=args.host, port=args.port, tls=tls) as server:
+        print(f"DM server on {server.url}/dm (device account {DEVICE_USER!r}); "
+              f"Ctrl-C to stop", flush=True)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    print(f"sessions completed: {app.sessions_completed}, failed: {app.sessions_failed}")
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from .demo import INITIAL_SERVER_NONCE, Transcript
+    from .http import client_tls_context, run_http_session
+    from .session import ClientSession, UiResponse
+    from .session import events as ev
+    from .simulator import ScriptedUser, build_tree, load_tree, save_tree
+
+    db = Path(args.db)
+    if db.exists():
+        tree = load_tree(db)
+    else:
+        tree = build_tree(server_addr=args.url, server_auth=args.server_auth,
+                          server_nonce=INITIAL_SERVER_NONCE)
+    verify = client_tls_context(args.ca, args.cert, args.key) if args.url.startswith(
+        "https") else True
+    client = ClientSession(tree, fmt=args.format,
+                           ui=ScriptedUser([UiResponse(200), UiResponse(304)]))
+    try:
+        events = run_http_session(client, args.url, verify=verify, timeout=args.timeout,
+                                  trace=Transcript(sys.stdout, args.show_messages))
+    except (OmaDmError, OSError) as exc:
+        print(f"omadm-codec device: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        save_tree(tree, db)
+    ended = [e for e in events if isinstance(e, ev.SessionEnded)]
+    print(f"\nsession ended: {ended[-1].reason if ended else 'unknown'}; tree saved to {db}")
+    return 0 if ended and ended[-1].reason == "completed" else 1
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Any DM message (XML or WBXML) -> canonical XML of the decoded model."""
+    from .messages import decode, encode
+
+    try:
+        msg = decode(_read(args.file))
+        sys.stdout.buffer.write(encode(msg, "xml") + b"\n")
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Any DM message -> WBXML (``-o`` file, else hex on stdout)."""
+    from .messages import decode, encode
+
+    try:
+        wbxml = encode(decode(_read(args.file)), "wbxml")
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(wbxml)
+    else:
+        print(wbxml.hex(" "))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """A readable summary: header fields, then one line per command."""
+    from .demo import describe
+    from .messages import decode
+
+    data = _read(args.file)
+    try:
+        msg = decode(data)
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    hdr = msg.header
+    kind = "WBXML" if data[:1] and data[0] <= 3 else "XML"
+    print(f"{kind}, {len(data)} bytes, {hdr.ver_proto}, SessionID {hdr.session_id}, "
+          f"MsgID {hdr.msg_id}, Final: {msg.final}")
+    print(f"  from {hdr.source.loc_uri}" + (f" ({hdr.source_name})" if hdr.source_name else "")
+          + f" to {hdr.target.loc_uri}")
+    if hdr.cred is not None and hdr.cred.meta is not None:
+        print(f"  Cred {hdr.cred.meta.type}")
+    if hdr.meta is not None and hdr.meta.max_msg_size:
+        print(f"  MaxMsgSize {hdr.meta.max_msg_size}, MaxObjSize {hdr.meta.max_obj_size}")
+    if msg.quirks:
+        print(f"  quirks: {', '.join(msg.quirks)}")
+    for command in msg.commands:
+        for line in describe(command):
+            print(f"  {line}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="a full DM session over HTTP on loopback, checked")
+    demo.add_argument("--format", choices=["xml", "wbxml"], default="xml")
+    demo.add_argument("--show-messages", action="store_true", help="print every message")
+    demo.add_argument("--timeout", type=float, default=10.0, help="per-request seconds")
+    demo.set_defaults(func=cmd_demo)
+    serve = sub.add_parser("serve", help="run the demo DM server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--server-auth", choices=["DIGEST", "HMAC"], default="HMAC")
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--client-ca", help="require client certificates from this CA")
+    serve.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    serve.set_defaults(func=cmd_serve)
+    device = sub.add_parser("device", help="run the simulated device against a DM server")
+    device.add_argument("url")
+    device.add_argument("--db", default="omadm-device.sqlite", help="the device's tree")
+    device.add_argument("--format", choices=["xml", "wbxml"], default="xml")
+    device.add_argument("--server-auth", choices=["DIGEST", "HMAC", "NONE"], default="HMAC")
+    device.add_argument("--ca")
+    device.add_argument("--cert")
+    device.add_argument("--key")
+    device.add_argument("--timeout", type=float, default=10.0)
+    device.add_argument("--show-messages", action="store_true")
+    device.set_defaults(func=cmd_device)
+    for name, func, text in (("decode", cmd_decode, "a DM message -> canonical XML"),
+                             ("encode", cmd_encode, "a DM message -> WBXML"),
+                             ("inspect", cmd_inspect, "summarise a DM message")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("file", help="input file, or - for standard input")
+        if name == "encode":
+            parser.add_argument("-o", "--output")
+        parser.set_defaults(func=func)
+
+
+__all__ = ["add_commands"]

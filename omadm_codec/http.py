@@ -1,0 +1,386 @@
+"""The DM HTTP(S) binding (dm-protocol.md 9): an ASGI server application, a client transport
+on httpx, and a uvicorn thread runner for tests and the demo.
+
+The one idea: HTTP only carries the sans-IO sessions. The server answers each POST with the
+message ``ServerSession.data_to_send()`` built; the first answer of a session gives a
+``RespURI`` holding an unguessable token, and every later POST of that session goes there, so
+the session is found by token (``SessionStore``), never by anything the client chose. The
+client follows ``RespURI`` and resends on timeouts through the session's own timer.
+
+Needs the ``http`` extra (``uvicorn``, ``httpx``); importing this module does not.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import LocalProtocolError, OmaDmError, RemoteProtocolError
+from .model import Command
+from .nonces import NonceManager
+from .session import ClientSession, ServerSession
+from .session import events as ev
+from .session._common import CONTENT_TYPES, Outgoing
+
+USER_AGENT = "omadm-codec/0.1"
+ACCEPT = ", ".join(CONTENT_TYPES.values())
+HMAC_HEADER = "x-syncml-hmac"
+MAX_BODY = 1 << 20
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ServerApp = Callable[[ServerSession, list[ev.Event]], None]
+
+
+class SessionStore(Protocol):
+    """Where live server sessions are kept between requests, by RespURI token."""
+
+    def get(self, token: str) -> ServerSession | None: ...
+
+    def put(self, token: str, session: ServerSession) -> None: ...
+
+    def delete(self, token: str) -> None: ...
+
+
+class MemorySessionStore:
+    """The default store: a bounded dict in this process (oldest evicted first)."""
+
+    def __init__(self, max_sessions: int = 100_000) -> None:
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, ServerSession] = OrderedDict()
+
+    def get(self, token: str) -> ServerSession | None:
+        return self._sessions.get(token)
+
+    def put(self, token: str, session: ServerSession) -> None:
+        self._sessions[token] = session
+        self._sessions.move_to_end(token)
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+
+    def delete(self, token: str) -> None:
+        self._sessions.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+@dataclass(slots=True)
+class DeviceRegistry:
+    """Device accounts and the per-device command queue the server application fills.
+
+    ``enqueue(device_id, commands)`` queues commands for the device's next session (keyed by
+    its DevInfo DevId, the SyncHdr Source LocURI); ``outcomes[device_id]`` collects the
+    ``CommandCompleted`` events of its sessions.
+    """
+
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Client user name -> stored ``auth.secret_hash``."""
+    queues: dict[str, list[Command]] = field(default_factory=dict)
+    outcomes: dict[str, list[ev.CommandCompleted]] = field(default_factory=dict)
+
+    def add_account(self, username: str, password: str) -> None:
+        from . import auth
+
+        self.secrets[username] = auth.secret_hash(username, password)
+
+    def enqueue(self, device_id: str, commands: list[Command]) -> None:
+        self.queues.setdefault(device_id, []).extend(commands)
+
+    def __call__(self, session: ServerSession, events: list[ev.Event]) -> None:
+        """The default server application: hand the device its queue, record outcomes."""
+        for event in events:
+            if isinstance(event, ev.SessionStarted):
+                queued = self.queues.pop(event.device_id, [])
+                if queued:
+                    session.send_commands(queued)
+            elif isinstance(event, ev.CommandCompleted):
+                self.outcomes.setdefault(session.device_id, []).append(event)
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """What every new server session is built with."""
+
+    server_id: str
+    secret_lookup: Callable[[str], str | bytes | None]
+    server_secret: str | None = None
+    aauth_type: str = "DIGEST"
+    server_auth_type: str = "DIGEST"
+    nonces: NonceManager = field(default_factory=NonceManager)
+    max_msg_size: int = 65536
+    idle_timeout: float = 300.0
+
+
+class DMServerApp:
+    """ASGI application serving OMA DM on ``path`` (and ``path/s/<token>`` for RespURI).
+
+    ``app_factory()`` gives the server application for one new session (called with the
+    session and each batch of its events); default: ``registry``.
+    """
+
+    def __init__(self, config: ServerConfig, *, path: str = "/dm",
+                 store: SessionStore | None = None, registry: DeviceRegistry | None = None,
+                 app_factory: Callable[[], ServerApp] | None = None,
+                 max_body: int = MAX_BODY, base_url: str | None = None) -> None:
+        self.config = config
+        self.path = path.rstrip("/") or "/dm"
+        self.store: SessionStore = store if store is not None else MemorySessionStore()
+        self.registry = registry if registry is not None else DeviceRegistry()
+        self.app_factory = app_factory
+        self.max_body = max_body
+        self.base_url = base_url
+        self._apps: dict[int, ServerApp] = {}
+        self.sessions_completed = 0
+        self.sessions_failed = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        status, headers, body = await self._handle(scope, receive)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                                for k, v in headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _handle(self, scope: Scope,
+                      receive: Receive) -> tuple[int, list[tuple[str, str]], bytes]:
+        path: str = scope.get("path", "")
+        plain = [("cache-control", "no-store")]
+        if scope.get("method") != "POST":
+            return 405, [*plain, ("allow", "POST")], b""
+        token = None
+        if path.startswith(self.path + "/s/"):
+            token = path[len(self.path) + 3:]
+        elif path != self.path:
+            return 404, plain, b""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        content_type = headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() not in CONTENT_TYPES.values():
+            return 415, plain, b""
+        body = await self._read(receive)
+        if body is None:
+            return 413, plain, b""
+        if token is None:
+            session = self._new_session(scope, headers)
+            token = session.resp_uri.rsplit("/", 1)[-1] if session.resp_uri else ""
+        else:
+            found = self.store.get(token)
+            if found is None:
+                return 404, plain, b""
+            session = found
+        return self._exchange(session, token, body, content_type, headers.get(HMAC_HEADER))
+
+    def _new_session(self, scope: Scope, headers: dict[str, str]) -> ServerSession:
+        config = self.config
+        token = secrets.token_urlsafe(24)
+        base = self.base_url
+        if base is None:
+            host = headers.get("host") or "127.0.0.1"
+            base = f"{scope.get('scheme', 'http')}://{host}"
+        session = ServerSession(
+            server_id=config.server_id, server_uri=f"{base}{self.path}",
+            secret_lookup=config.secret_lookup, nonces=config.nonces,
+            aauth_type=config.aauth_type, server_secret=config.server_secret,
+            server_auth_type=config.server_auth_type, max_msg_size=config.max_msg_size,
+            idle_timeout=config.idle_timeout, resp_uri=f"{base}{self.path}/s/{token}")
+        self._apps[id(session)] = self.app_factory() if self.app_factory else self.registry
+        return session
+
+    def _exchange(self, session: ServerSession, token: str, body: bytes, content_type: str,
+                  hmac: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
+        app = self._apps.get(id(session), self.registry)
+        try:
+            events = session.receive(body, now=time.monotonic(), content_type=content_type,
+                                     hmac=hmac)
+            app(session, events)
+            out = session.data_to_send()
+            after = session.take_events()
+            if after:
+                app(session, after)
+        except RemoteProtocolError as exc:
+            self.store.delete(token)
+            self._apps.pop(id(session), None)
+            self.sessions_failed += 1
+            return 400, [("cache-control", "no-store")], exc.response
+        except LocalProtocolError:
+            return 409, [("cache-control", "no-store")], b""
+        if session.state.name in ("CLOSED", "ABORTED"):
+            # Kept (answers a retransmitted last message from the cache) until evicted.
+            self._apps.pop(id(session), None)
+            if session.state.name == "CLOSED":
+                self.sessions_completed += 1
+            else:
+                self.sessions_failed += 1
+        self.store.put(token, session)
+        headers = [("content-type", out.content_type), ("cache-control", "no-store")]
+        if out.hmac:
+            headers.append((HMAC_HEADER, out.hmac))
+        return 200, headers, out.body
+
+
+# -- running uvicorn in a thread ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """Server TLS: certificate chain and key; ``client_ca`` makes client certificates
+    mandatory (mutual TLS), verified against that CA."""
+
+    certfile: str
+    keyfile: str
+    client_ca: str | None = None
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on 127.0.0.1 and a free port, in a daemon thread.
+
+    Use as a context manager; ``url`` is the base URL. Startup and shutdown are bounded by
+    ``timeout`` seconds (``RuntimeError`` if the server does not start in time).
+    """
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
+                 tls: TlsConfig | None = None, timeout: float = 10.0,
+                 log_level: str = "warning") -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+        kwargs: dict[str, Any] = {}
+        if tls is not None:
+            kwargs.update(ssl_certfile=tls.certfile, ssl_keyfile=tls.keyfile)
+            if tls.client_ca is not None:
+                kwargs.update(ssl_ca_certs=tls.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+        config = uvicorn.Config(app, log_level=log_level, lifespan="off",
+                                timeout_graceful_shutdown=1, **kwargs)
+        self.server = uvicorn.Server(config)
+        self.scheme = "https" if tls is not None else "http"
+        self.url = f"{self.scheme}://{host}:{self.port}"
+        self.timeout = timeout
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + self.timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.stop()
+                raise RuntimeError("the DM server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(self.timeout)
+        self.sock.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- the client transport -------------------------------------------------------------------
+
+Trace = Callable[[str, Outgoing], None]
+
+
+def client_tls_context(ca_file: str | None = None, certfile: str | None = None,
+                       keyfile: str | None = None) -> ssl.SSLContext:
+    """A TLS context trusting ``ca_file`` (default: the system's), with an optional client
+    certificate for mutual TLS."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+def run_http_session(client: ClientSession, url: str, *, http: Any = None,
+                     verify: ssl.SSLContext | bool = True, timeout: float = 10.0,
+                     max_messages: int = 500, trace: Trace | None = None) -> list[ev.Event]:
+    """Run ``client`` against the DM server at ``url`` until the session ends.
+
+    ``http`` is an ``httpx.Client`` to reuse (else one is made with ``verify``). Every POST is
+    bounded by ``timeout``; a timed-out request goes through the session's timer (resend with
+    the same MsgID, then abort). Returns the client's events. Raises ``OmaDmError`` subclasses
+    for protocol failures and ``httpx.HTTPError`` for transport failures that outlast the
+    retries.
+    """
+    import httpx
+
+    own = http is None
+    if http is None:
+        http = httpx.Client(verify=verify, timeout=timeout)
+    events: list[ev.Event] = []
+    try:
+        if client.state.name == "IDLE":
+            events.extend(client.start(now=time.monotonic()))
+        for _ in range(max_messages):
+            out = client.data_to_send(now=time.monotonic())
+            if out is None:
+                break
+            if trace is not None:
+                trace("C", out)
+            headers = {"content-type": out.content_type, "accept": ACCEPT,
+                       "accept-charset": "UTF-8", "user-agent": USER_AGENT,
+                       "cache-control": "no-store"}
+            if out.hmac:
+                headers[HMAC_HEADER] = out.hmac
+            try:
+                response = http.post(client.resp_uri or url, content=out.body, headers=headers)
+            except httpx.TimeoutException:
+                deadline = client.next_timer()
+                events.extend(client.handle_timer(now=deadline if deadline else 0.0))
+                continue
+            if response.status_code != 200:
+                raise RemoteProtocolError("http_status", str(response.status_code),
+                                          response=response.content)
+            reply = Outgoing(response.content, response.headers.get("content-type", ""),
+                             "", True, response.headers.get(HMAC_HEADER))
+            if trace is not None:
+                trace("S", reply)
+            events.extend(client.receive(response.content, now=time.monotonic(),
+                                         content_type=reply.content_type, hmac=reply.hmac))
+    finally:
+        if own:
+            http.close()
+    return events
+
+
+__all__ = [
+    "DMServerApp", "DeviceRegistry", "MemorySessionStore", "OmaDmError", "ServerConfig",
+    "ServerThread", "SessionStore", "TlsConfig", "client_tls_context", "run_http_session",
+]

@@ -1,0 +1,116 @@
+"""The HTTP binding on real loopback sockets: uvicorn in a thread, httpx as the device's
+transport. Every server stops by itself (``ServerThread`` bounds start and stop)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from omadm_codec import auth  # noqa: E402
+from omadm_codec.demo_scenario import DemoServerApp, generic_alert_item  # noqa: E402
+from omadm_codec.http import (  # noqa: E402
+    DeviceRegistry,
+    DMServerApp,
+    MemorySessionStore,
+    ServerConfig,
+    ServerThread,
+    run_http_session,
+)
+from omadm_codec.model import Get, Item, Target  # noqa: E402
+from omadm_codec.nonces import NonceManager  # noqa: E402
+from omadm_codec.session import ClientSession, State, UiResponse  # noqa: E402
+from omadm_codec.session import events as ev  # noqa: E402
+from omadm_codec.simulator import (  # noqa: E402
+    DEVICE_SECRET,
+    DEVICE_USER,
+    SERVER_ID,
+    SERVER_SECRET,
+    ScriptedUser,
+    build_tree,
+)
+
+NONCE = b"http-test-srv-nonce"
+
+
+def config(server_auth: str = "HMAC") -> ServerConfig:
+    nonces = NonceManager()
+    nonces.reset_resync(DEVICE_USER, "SRVCRED", NONCE)
+    stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+    return ServerConfig(server_id=SERVER_ID, secret_lookup=stored.get,
+                        server_secret=SERVER_SECRET, server_auth_type=server_auth,
+                        nonces=nonces)
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+@pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC"])
+def test_demo_script_over_http(fmt: str, server_auth: str) -> None:
+    apps: list[DemoServerApp] = []
+
+    def factory() -> DemoServerApp:
+        apps.append(DemoServerApp())
+        return apps[-1]
+
+    store = MemorySessionStore()
+    app = DMServerApp(config(server_auth), app_factory=factory, store=store)
+    with ServerThread(app, timeout=10) as server:
+        url = f"{server.url}/dm"
+        tree = build_tree(server_addr=url, server_auth=server_auth, server_nonce=NONCE)
+        client = ClientSession(tree, fmt=fmt, max_msg_size=8192,  # type: ignore[arg-type]
+                               ui=ScriptedUser([UiResponse(200), UiResponse(304)]))
+        client.queue_alert(1226, [generic_alert_item()])
+        seen: list[str] = []
+        run_http_session(client, url, timeout=10,
+                         trace=lambda d, m: seen.append(m.content_type))
+    assert apps and apps[0].failures(tree) == []
+    assert client.state is State.CLOSED and app.sessions_completed == 1
+    # Every message after the first went to the RespURI with the session's token.
+    assert client.resp_uri is not None and client.resp_uri.startswith(url + "/s/")
+    assert len(client.resp_uri.rsplit("/", 1)[1]) >= 32
+    assert all(ct.startswith(f"application/vnd.syncml.dm+{fmt}") for ct in seen)
+    assert len(store) == 1
+
+
+def test_registry_queue_and_refusals() -> None:
+    registry = DeviceRegistry()
+    registry.add_account(DEVICE_USER, DEVICE_SECRET)
+    cfg = config()
+    cfg.secret_lookup = registry.secrets.get
+    app = DMServerApp(cfg, registry=registry)
+    with ServerThread(app, timeout=10) as server:
+        url = f"{server.url}/dm"
+        tree = build_tree(server_addr=url, server_auth="HMAC", server_nonce=NONCE)
+        dev_id = str(tree.device_get("./DevInfo/DevId"))
+        get = Get("0", [Item(target=Target("./DevInfo/Mod"))])
+        registry.enqueue(dev_id, [get])
+        events = run_http_session(ClientSession(tree), url, timeout=10)
+        assert any(isinstance(e, ev.SessionEnded) and e.reason == "completed" for e in events)
+        outcome = registry.outcomes[dev_id][0]
+        assert outcome.command is get and outcome.status == 200
+        assert outcome.results[0].items[0].data == "AX-5 Pro"
+        with httpx.Client(timeout=5) as http:
+            assert http.get(url).status_code == 405
+            assert http.post(url, content=b"<x/>",
+                             headers={"content-type": "text/plain"}).status_code == 415
+            dm = {"content-type": "application/vnd.syncml.dm+xml"}
+            assert http.post(f"{url}/s/not-a-token", content=b"<x/>",
+                             headers=dm).status_code == 404
+            assert http.post(url, content=b"<SyncML>", headers=dm).status_code == 400
+            assert http.post(url, content=b"x" * (app.max_body + 1),
+                             headers=dm).status_code == 413
+            assert http.post(f"{server.url}/elsewhere", content=b"",
+                             headers=dm).status_code == 404
+
+
+def test_wrong_device_password_over_http_ends_the_session() -> None:
+    app = DMServerApp(config())
+    with ServerThread(app, timeout=10) as server:
+        url = f"{server.url}/dm"
+        tree = build_tree(server_addr=url, server_auth="HMAC", server_nonce=NONCE,
+                          client_secret="wrong")
+        client = ClientSession(tree)
+        events = run_http_session(client, url, timeout=10)
+    assert client.state is State.ABORTED
+    assert any(isinstance(e, ev.SessionEnded) and e.reason == "auth_failed" for e in events)
+    assert app.sessions_completed == 0

@@ -58,6 +58,12 @@ CASES = [
                                "</LocURI></Target><Source><LocURI>2</LocURI></Source>"
                                "</MapItem></Map>"), b"<Map>",
      lambda msg: isinstance(msg.commands[0], m.Map)),
+    ("element_order", wrap("<Replace><CmdID>1</CmdID>\n<Item><Data>v</Data>"
+                           "<Target><LocURI>./a</LocURI></Target></Item></Replace>"),
+     b"<Item>", lambda msg: msg.commands[0].items[0].target.loc_uri == "./a"),
+    ("element_order", wrap("<Status><CmdID>1</CmdID><Data>200</Data><MsgRef>1</MsgRef>"
+                           "<CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd></Status>"),
+     b"<Status>", lambda msg: msg.commands[0].data == 200),
     ("unsupported_in_dm", wrap(ALERT, ver_proto="SyncML/1.2"), b"<SyncHdr>",
      lambda msg: msg.header.ver_proto == "SyncML/1.2"),
 ]

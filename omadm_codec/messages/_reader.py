@@ -171,9 +171,12 @@ class _Reader:
 
     # --- generic walking -----------------------------------------------------------------
 
-    def kids(self, el: Any) -> list[tuple[str, Any]]:
+    def kids(self, el: Any, order: dict[str, int] | None = None) -> list[tuple[str, Any]]:
         """The element children of a structural element as (local name, element); stray
-        text, foreign namespaces, attributes and entity references are errors."""
+        text, foreign namespaces, attributes and entity references are errors. With
+        ``order`` (name -> rank in the content model; other names rank 99, i.e. commands
+        after the head of Atomic/Sequence) children out of DTD order are the quirk
+        ``element_order``."""
         if el.attrib:
             raise self.fail("unexpected_attribute", el, f"attribute on <{_split(el.tag)[1]}>")
         text = el.text
@@ -194,6 +197,14 @@ class _Reader:
             if ns != self.ns:
                 raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
             out.append((local, child))
+        if order is not None:
+            last = 0
+            for local, child in out:
+                rank = order.get(local, 99)
+                if rank < last:
+                    self.quirk("element_order", child, f"<{local}> out of DTD order")
+                    break
+                last = rank
         return out
 
     def leaf(self, el: Any) -> str:
@@ -377,7 +388,7 @@ class _Reader:
     def loc(self, el: Any, cls: type[Target] | type[Source]) -> Target | Source:
         uri: str | None = None
         name: str | None = None
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_LOC):
             if local == "LocURI":
                 uri = self.once(uri, self.token(child), local, self, child)
             elif local == "LocName":
@@ -437,7 +448,7 @@ class _Reader:
     def item(self, el: Any, command_meta: Meta | None) -> Item:
         item = Item()
         data_el = None
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_ITEM):
             if local == "Target":
                 item.target = self.once(item.target, self.loc(child, Target), local, self, child)
             elif local == "Source":
@@ -467,7 +478,7 @@ class _Reader:
         cmd_id = meta = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_ITEM_COMMAND):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "NoResp":
@@ -489,7 +500,7 @@ class _Reader:
         cmd_id = code = correlator = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_ALERT):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "NoResp":
@@ -515,7 +526,7 @@ class _Reader:
         cmd_id = meta = correlator = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_EXEC):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "NoResp":
@@ -542,7 +553,7 @@ class _Reader:
         target_refs: list[str] = []
         source_refs: list[str] = []
         item_els = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_STATUS):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "MsgRef":
@@ -582,7 +593,7 @@ class _Reader:
         cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_RESULTS):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "NoResp":
@@ -617,7 +628,7 @@ class _Reader:
         cmd_id = meta = None
         no_resp = False
         commands: list[Command] = []
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_CONTAINER):
             if local == "CmdID":
                 cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
             elif local == "NoResp":
@@ -667,7 +678,7 @@ class _Reader:
 
     def cred(self, el: Any) -> Cred:
         meta = data = None
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_CRED):
             if local == "Meta":
                 meta = self.once(meta, self.meta(child), local, self, child)
             elif local == "Data":
@@ -691,7 +702,7 @@ class _Reader:
     def header(self, el: Any) -> SyncHdr:
         values: dict[str, Any] = {}
         no_resp = False
-        for local, child in self.kids(el):
+        for local, child in self.kids(el, _ORDER_HDR):
             if local in ("VerDTD", "VerProto", "RespURI"):
                 value: Any = self.token(child)
             elif local in ("SessionID", "MsgID"):
@@ -746,7 +757,7 @@ class _Reader:
         self.ns = ns
         self.context = {None: ns} if ns is not None else {}
         header = body = None
-        for child_local, child in self.kids(root):
+        for child_local, child in self.kids(root, _ORDER_ROOT):
             if child_local == "SyncHdr":
                 header = self.once(header, child, child_local, self, child)
             elif child_local == "SyncBody":
@@ -773,6 +784,27 @@ class _Reader:
                 commands.append(self.command(child_local, child, 1))
         return Message(header=hdr, commands=commands, final=final, quirks=self.quirks)
 
+
+# Content-model order of each structural element (SyncML RepPro 1.2 DTD; wbxml-reppro.md 4).
+def _ranks(*names: str) -> dict[str, int]:
+    return {name: rank for rank, name in enumerate(names)}
+
+
+_ORDER_ROOT = _ranks("SyncHdr", "SyncBody")
+_ORDER_HDR = _ranks("VerDTD", "VerProto", "SessionID", "MsgID", "Target", "Source", "RespURI",
+                    "NoResp", "Cred", "Meta")
+_ORDER_LOC = _ranks("LocURI", "LocName")
+_ORDER_CRED = _ranks("Meta", "Data")
+_ORDER_ITEM = _ranks("Target", "Source", "SourceParent", "TargetParent", "Meta", "Data",
+                     "MoreData")
+_ORDER_ITEM_COMMAND = _ranks("CmdID", "NoResp", "Meta", "Item")
+_ORDER_ALERT = _ranks("CmdID", "NoResp", "Data", "Correlator", "Item")
+_ORDER_EXEC = _ranks("CmdID", "NoResp", "Meta", "Correlator", "Item")
+_ORDER_STATUS = _ranks("CmdID", "NoResp", "MsgRef", "CmdRef", "Cmd", "TargetRef", "SourceRef",
+                       "Chal", "Data", "Item")
+_ORDER_RESULTS = _ranks("CmdID", "NoResp", "MsgRef", "CmdRef", "Meta", "TargetRef", "SourceRef",
+                        "Item")
+_ORDER_CONTAINER = _ranks("CmdID", "NoResp", "Meta")
 
 _ITEM_COMMANDS: dict[str, Callable[..., Command]] = {
     "Add": Add, "Copy": Copy, "Delete": Delete, "Get": Get, "Replace": Replace,

@@ -54,6 +54,15 @@ class XmlDocument:
 
     xml: str
 
+    @classmethod
+    def from_xml(cls, xml: str | bytes) -> XmlDocument:
+        """Parse ``xml`` (one element) with the hardened parser and keep its canonical form,
+        so that the document comes back from a round trip equal. Raises ``DecodeError``.
+        (The plain constructor trusts its string: the decoder builds it canonical.)"""
+        from .messages._reader import canonical_fragment
+
+        return cls(canonical_fragment(xml))
+
     def tree(self) -> object:
         """The document as an lxml element, parsed with the hardened parser (no entities,
         no network, no DTD)."""

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from omadm_codec import DecodeError
 from omadm_codec import model as m
 from omadm_codec.messages import decode, encode
 
@@ -91,3 +92,17 @@ def test_xml_document_tree_uses_the_hardened_parser() -> None:
     assert tree.tag == "{syncml:dmddf1.2}MgmtTree"  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         m.XmlDocument("<a/><b/>").tree()
+
+
+def test_xml_document_from_xml_is_canonical_and_round_trips() -> None:
+    doc = m.XmlDocument.from_xml('<Foo xmlns="urn:x" a=\'1\'>\n  <b>1 &amp; 2</b>\n  <c/>\n</Foo>')
+    assert doc.xml == '<Foo xmlns="urn:x" a="1"><b>1 &amp; 2</b><c/></Foo>'
+    plain = m.XmlDocument.from_xml(b"<Plain><x>y</x></Plain>")
+    assert plain.xml == "<Plain><x>y</x></Plain>"
+    items = [m.Item(target=m.Target("./a"), data=doc), m.Item(target=m.Target("./b"), data=plain)]
+    msg = m.Message(m.SyncHdr(session_id="1", msg_id="1", target=m.Target("t"),
+                              source=m.Source("s")), [m.Replace(cmd_id="1", items=items)])
+    assert decode(encode(msg), strict=True) == msg
+    for bad in ("<a>", "<a/><b/>", '<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'):
+        with pytest.raises(DecodeError):
+            m.XmlDocument.from_xml(bad)

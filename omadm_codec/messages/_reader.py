@@ -122,6 +122,23 @@ def parse_fragment(xml: str) -> Any:
         raise ValueError(f"not a single XML element: {exc}") from None
 
 
+def canonical_fragment(xml: str | bytes) -> str:
+    """The canonical serialization of one XML element (for ``XmlDocument.from_xml``)."""
+    from ._guard import prepare_xml
+
+    data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    limits = Limits()
+    prepared = prepare_xml(data, True, [], limits.max_input_size)
+    try:
+        root = etree.fromstring(prepared.data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc, prepared.data) from None
+    reader = _Reader(prepared.data, True, [], limits)
+    out: list[str] = []
+    reader.serialize(root, {}, 0, out)
+    return "".join(out)
+
+
 def _split(tag: str) -> tuple[str | None, str]:
     if tag[0] == "{":
         ns, _, local = tag[1:].partition("}")

@@ -14,8 +14,6 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy
-from cpython.object cimport PyObject
-from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
 from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 
@@ -103,7 +101,10 @@ cdef class _Tags:
 
 cdef dict _TAGS = {}
 cdef dict _FPI_SEEN = {}  # (string-table FPI bytes, charset) -> Language, for known FPIs
-cdef object _limits_seen = None  # (the last Limits seen, its values clamped to C sizes)
+cdef object _limits_seen = None
+cdef char* _scratch = NULL  # an idle output buffer, taken by one call at a time (GIL held)
+cdef Py_ssize_t _scratch_cap = 0
+cdef Py_ssize_t _SCRATCH_MAX = 8 * 1024 * 1024  # (the last Limits seen, its values clamped to C sizes)
 
 cdef _Tags tags_for(lang):
     cdef _Tags tags = _TAGS.get(lang.name)
@@ -132,16 +133,12 @@ cdef class _Decoder:
     cdef bint root_xmlns
     cdef list keep
     cdef object held
-    cdef PyObject* out_obj  # the result bytes, written in place (owned: one reference)
 
     def __cinit__(self):
         self.out.ptr = NULL
         self.out.len = self.out.cap = 0
-        self.out.owner = NULL
-        self.out_obj = NULL
         self.capture.ptr = NULL
         self.capture.len = self.capture.cap = 0
-        self.capture.owner = NULL
         self.stack = NULL
         self.depth = self.stack_cap = self.elements = 0
 
@@ -157,17 +154,19 @@ cdef class _Decoder:
                 limits.max_elements)))
             _limits_seen = seen  # one reference swap: safe when threads share the cache
         self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = seen[1]
-        # Output is about 1-4x the input; growing later is fine too.
-        result = PyBytes_FromStringAndSize(NULL, 3 * len(data) + 512)
-        Py_INCREF(result)
-        self.out_obj = <PyObject*>result
-        self.out.owner = &self.out_obj
-        self.out.ptr = bytes_data(self.out_obj)
-        self.out.cap = 3 * len(data) + 512
+        # Write into the module's warm scratch buffer when no other call holds it: a fresh
+        # buffer per call costs a page fault per 4 KB of output, more than the decoding itself.
+        global _scratch, _scratch_cap
+        if _scratch != NULL:
+            self.out.ptr, self.out.cap = _scratch, _scratch_cap
+            _scratch, _scratch_cap = NULL, 0
+        need = 2 * len(data) + 512  # output is about 1-4x the input; it grows when needed
+        if self.out.cap < need:
+            buf_grow(&self.out, need - self.out.len)
         return 0
 
     def __dealloc__(self):
-        Py_XDECREF(self.out_obj)
+        self.release()
         free(self.capture.ptr)
         free(self.stack)
 
@@ -698,16 +697,21 @@ cdef class _Decoder:
         return 0
 
     cdef bytes result(self):
-        """The output as bytes, handed over without a copy (the decoder is done after this)."""
-        cdef PyObject* raw
-        _PyBytes_Resize(&self.out_obj, self.out.len)
-        raw = self.out_obj
-        self.out_obj = NULL
-        self.out.owner = NULL
-        self.out.ptr = NULL
-        result = <bytes>raw
-        Py_DECREF(result)
+        result = PyBytes_FromStringAndSize(self.out.ptr, self.out.len)
+        self.release()
         return result
+
+    cdef void release(self) noexcept:
+        """Give the output buffer back as the scratch buffer (or free it: one is kept)."""
+        global _scratch, _scratch_cap
+        if self.out.ptr == NULL:
+            return
+        if _scratch == NULL and self.out.cap <= _SCRATCH_MAX:
+            _scratch, _scratch_cap = self.out.ptr, self.out.cap
+        else:
+            free(self.out.ptr)
+        self.out.ptr = NULL
+        self.out.len = self.out.cap = 0
 
     cdef int put_type_text(self) except -1:
         """The held-back Type text, with libwbxml's back-rewrite of ``+wbxml`` to ``+xml``."""

@@ -6,7 +6,6 @@
 # for a word that may hold something interesting; they decide nothing on their own.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.object cimport PyObject
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport realloc
 from libc.string cimport memcmp, memcpy, strlen
@@ -18,16 +17,10 @@ cdef extern from "wbxml_decode_simd.h":
     size_t omadm_skip_cdata(const unsigned char* s, size_t n) noexcept nogil
 
 
-cdef extern from "Python.h":
-    int _PyBytes_Resize(PyObject** bytes, Py_ssize_t newsize) except -1
-    char* bytes_data "PyBytes_AS_STRING" (PyObject* o) noexcept
-
-
 cdef struct Buf:
     char* ptr
     Py_ssize_t len
     Py_ssize_t cap
-    PyObject** owner        # non-NULL: ptr is the data of this bytes object (refcount 1)
 
 cdef struct Elem:
     const char* close       # "</Name>" (owned by a _Tags table or the decoder's keep list)
@@ -58,13 +51,7 @@ cdef inline int buf_grow(Buf* b, Py_ssize_t extra) except -1:
     cdef Py_ssize_t cap = b.cap * 2 if b.cap else 4096
     while cap < b.len + extra:
         cap *= 2
-    cdef char* ptr
-    if b.owner != NULL:
-        _PyBytes_Resize(b.owner, cap)
-        b.ptr = bytes_data(b.owner[0])
-        b.cap = cap
-        return 0
-    ptr = <char*>realloc(b.ptr, cap)
+    cdef char* ptr = <char*>realloc(b.ptr, cap)
     if ptr == NULL:
         raise MemoryError()
     b.ptr = ptr

@@ -139,11 +139,22 @@ def canonical_fragment(xml: str | bytes) -> str:
     return "".join(out)
 
 
+_SPLIT_CACHE: dict[str, tuple[str | None, str]] = {}
+
+
 def _split(tag: str) -> tuple[str | None, str]:
+    """``"{ns}local"`` -> ``(ns, local)``; cached, the cache bounded against hostile names."""
+    found = _SPLIT_CACHE.get(tag)
+    if found is not None:
+        return found
     if tag[0] == "{":
         ns, _, local = tag[1:].partition("}")
-        return ns, local
-    return None, tag
+        found = ns, local
+    else:
+        found = None, tag
+    if len(_SPLIT_CACHE) < 1024:
+        _SPLIT_CACHE[tag] = found
+    return found
 
 
 def _escape_text(text: str) -> str:
@@ -167,6 +178,7 @@ class _Reader:
         self.quirks = quirks
         self.limits = limits
         self.ns: str | None = None
+        self.tag_prefix = ""
         self.context: dict[str | None, str] = {}
         self.elements = 0
         self.has_cdata = b"<![CDATA[" in data
@@ -203,6 +215,9 @@ class _Reader:
         self.elements += len(el)
         if self.elements > self.limits.max_elements:
             raise self.fail("too_many_elements", el)
+        prefix = self.tag_prefix
+        cut = len(prefix)
+        last = 0
         for child in el:
             tag = child.tag
             if not isinstance(tag, str):
@@ -210,18 +225,20 @@ class _Reader:
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in element content")
-            ns, local = _split(tag)
-            if ns != self.ns:
+            # Fast path: the tag is "{root namespace}Local" (or "Local" without a namespace).
+            if (tag.startswith(prefix) if cut else tag[0] != "{"):
+                local = tag[cut:]
+            else:
+                ns, local = _split(tag)
                 raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
-            out.append((local, child))
-        if order is not None:
-            last = 0
-            for local, child in out:
+            if order is not None:
                 rank = order.get(local, 99)
                 if rank < last:
                     self.quirk("element_order", child, f"<{local}> out of DTD order")
-                    break
-                last = rank
+                    order = None  # reported once per parent
+                else:
+                    last = rank
+            out.append((local, child))
         return out
 
     def leaf(self, el: Any) -> str:
@@ -772,6 +789,7 @@ class _Reader:
             if SYNCML_NS[ns_version] != ns:
                 self.quirk("namespace_case", root, f"root namespace {ns!r}")
         self.ns = ns
+        self.tag_prefix = "{" + ns + "}" if ns is not None else ""
         self.context = {None: ns} if ns is not None else {}
         header = body = None
         for child_local, child in self.kids(root, _ORDER_ROOT):

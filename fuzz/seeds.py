@@ -44,7 +44,8 @@ def _literals(names: Iterable[str], needle: str) -> Iterator[bytes]:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-                raw = node.value.encode("utf-8", "surrogatepass") if isinstance(node.value, str) else node.value
+                value = node.value
+                raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
                 if 0 < len(raw) <= 2048 and needle.encode() in raw:
                     yield raw
 
@@ -56,6 +57,40 @@ def _pkg0_built() -> Iterator[bytes]:
                                     ("é" * 60, b"v" * 40, 1)):
         note = nt.Notification(server_id=server, vendor=vendor, session_id=session, ui_mode=3)
         yield note.encode_with_secret(b"c2VjcmV0LWhhc2gtb2YtMTZi", b"\x00\x01\x02\x03")
+
+
+def _session_exchanges() -> Iterator[bytes]:
+    """Server messages of real in-memory sessions (BASIC both ways, session id 1F, the demo
+    server script), each alone and all of one session joined, as the session target reads."""
+    from targets import SESSION_SPLIT
+
+    from omadm_codec import auth
+    from omadm_codec.demo_scenario import DemoServerApp
+    from omadm_codec.nonces import NonceManager
+    from omadm_codec.session import ClientSession, ServerSession
+    from omadm_codec.simulator import (
+        DEVICE_SECRET,
+        DEVICE_USER,
+        SERVER_ID,
+        SERVER_SECRET,
+        build_tree,
+        run_in_memory,
+    )
+
+    uri = "http://127.0.0.1/dm"
+    for flag, fmt in ((0, "xml"), (1, "wbxml")):
+        stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+        server = ServerSession(server_id=SERVER_ID, server_uri=uri, secret_lookup=stored.get,
+                               nonces=NonceManager(), aauth_type="BASIC",
+                               server_secret=SERVER_SECRET, server_auth_type="BASIC")
+        tree = build_tree(server_addr=uri, client_auth="BASIC", server_auth="BASIC")
+        client = ClientSession(tree, fmt=fmt,  # type: ignore[arg-type]
+                               session_id="1F", max_msg_size=8192)
+        exchange = run_in_memory(client, server, app=DemoServerApp())
+        bodies = [m.body for direction, m in exchange.messages if direction == "S"]
+        for body in bodies:
+            yield bytes([flag]) + body
+        yield bytes([flag]) + SESSION_SPLIT.join(bodies)
 
 
 def seeds(target: str) -> Iterator[bytes]:
@@ -74,6 +109,8 @@ def seeds(target: str) -> Iterator[bytes]:
     if target == "pkg0":
         for raw in _pkg0_built():
             yield b"\x00" + raw
+    if target == "session":
+        yield from _session_exchanges()
     reg = REGRESSIONS / target
     if reg.is_dir():
         for path in sorted(reg.iterdir()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -214,6 +215,57 @@ def _hmac(data: bytes, kind: str) -> Any:
         return (header, ok, bool(raw), digest.mac_b64(_SECRET, body[:16], body))
 
 
+# -- client session receiving server messages ------------------------------------------------
+SESSION_SPLIT = b"\n--next-server-message--\n"
+"""Separates successive server messages in one session input."""
+_SESSION_URI = "http://127.0.0.1/dm"
+_NONCE_FIELDS = re.compile(rb"<NextNonce[^>]*>[^<]*</NextNonce>")
+
+
+def _session(data: bytes, kind: str) -> Any:
+    """A fresh device (BASIC both ways, fixed session id) sends package 1 and then receives
+    each server message of the input. Nonces the device draws are random, so they are masked
+    out of what the twins must agree on; everything else (events, state, replies) must match."""
+    from omadm_codec import auth, notification, wbxml
+    from omadm_codec.session import ClientSession, State
+    from omadm_codec.simulator import build_tree
+    from omadm_codec.tree import tree as tree_mod
+
+    flags, body = _split(data)
+    digest = twin_module("digest", kind)
+    decoder = twin_module("wbxml_decode", kind).wbxml_to_xml
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patched(tree_mod, "active", lambda name: twin_module(name, kind)))
+        stack.enter_context(patched(wbxml, "wbxml_to_xml", decoder))
+        stack.enter_context(patched(auth, "_digest", digest))
+        stack.enter_context(patched(notification, "_digest", digest))
+        tree = build_tree(server_addr=_SESSION_URI, client_auth="BASIC", server_auth="BASIC")
+        client = ClientSession(tree, fmt="wbxml" if flags & 1 else "xml", session_id="1F",
+                               max_msg_size=8192, limits=_limits(flags >> 1) or _DEFAULT)
+        trace: list[Any] = [_events(client.start(now=0.0))]
+        for number, message in enumerate(body.split(SESSION_SPLIT)):
+            if client.state is not State.WAIT:
+                out = client.data_to_send(now=float(number))
+                trace.append(None if out is None else _NONCE_FIELDS.sub(b"", out.body))
+            if client.state is not State.WAIT:
+                break
+            try:
+                trace.append(_events(client.receive(message, now=float(number))))
+            except errors.RemoteProtocolError as exc:
+                trace.append(("refused", exc.reason, exc.status, client.state.name))
+                break
+        trace.append(client.state.name)
+        return trace
+
+
+def _events(events: list[Any]) -> list[str]:
+    return [_NONCE_REPR.sub("nonce=...", repr(event)) for event in events]
+
+
+_NONCE_REPR = re.compile(r"next_nonce=b?'[^']*'|nonce=b?'[^']*'")
+_DEFAULT = Limits()
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -229,5 +281,7 @@ TARGETS: dict[str, Target] = {
         Target("acl", _acl, "parse_acl, then acl_grants of both URI twins for every command"),
         Target("pkg0", _pkg0, "notification.decode + matching_nonce over both digest twins"),
         Target("hmac", _hmac, "parse_hmac_header + verify_hmac over both digest twins"),
+        Target("session", _session,
+               "ClientSession.receive of server messages: bit0 WBXML client, bit1 small limits"),
     )
 }

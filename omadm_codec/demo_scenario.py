@@ -152,6 +152,10 @@ class DemoServerApp:
                 self._queue(server, self.steps)
             elif isinstance(event, ev.CommandCompleted):
                 step = self._by_command.get(id(event.command))
+                if step is None:
+                    # A restored session (snapshot) hands back equal copies of the commands.
+                    step = next((s for s in self.steps if s.outcome is None
+                                 and s.command == event.command), None)
                 if step is not None:
                     step.outcome = event
                 if self.later and all(s.outcome is not None for s in self.steps):

@@ -132,6 +132,23 @@ class ClientSession:
                 self._server_nonces, level="SRVCRED")
         self._issued_srv_nonce: bytes | None = None
 
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self, key: bytes | None = None) -> bytes:
+        """This session as versioned, sealed bytes; see ``session.snapshot``."""
+        from .snapshot import client_snapshot
+
+        return client_snapshot(self, key)
+
+    @classmethod
+    def restore(cls, data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
+                key: bytes | None = None) -> ClientSession:
+        """The session ``snapshot()`` saved, on ``tree``; ``SnapshotError`` if corrupt or
+        foreign."""
+        from .snapshot import client_restore
+
+        return client_restore(data, tree, ui=ui, key=key)
+
     # -- starting -----------------------------------------------------------------------
 
     @classmethod

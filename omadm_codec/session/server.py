@@ -157,6 +157,25 @@ class ServerSession:
         self._later: list[ev.Event] = []
         self._decision = AuthDecision(400)
 
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self, key: bytes | None = None) -> bytes:
+        """This session as versioned, sealed bytes (between messages only); see
+        ``session.snapshot``. Secrets and callables are not included."""
+        from .snapshot import server_snapshot
+
+        return server_snapshot(self, key)
+
+    @classmethod
+    def restore(cls, data: bytes, *, secret_lookup: Callable[[str], auth.Secret | None],
+                nonces: NonceManager | None = None, server_secret: str | None = None,
+                key: bytes | None = None) -> ServerSession:
+        """The session ``snapshot()`` saved; ``SnapshotError`` if corrupt or foreign."""
+        from .snapshot import server_restore
+
+        return server_restore(data, secret_lookup=secret_lookup, nonces=nonces,
+                              server_secret=server_secret, key=key)
+
     # -- the application's side ---------------------------------------------------------
 
     def send_commands(self, commands: Iterable[Command]) -> None:

@@ -1,0 +1,386 @@
+"""Session snapshots: ``snapshot() -> bytes`` and ``restore(bytes)`` for both session sides,
+so a server can keep sessions outside the process and a device can survive a restart.
+
+The one idea: a snapshot is plain data, never pickle: a magic line, then JSON with a format
+version and the session's fields, sealed with SHA-256 (or HMAC-SHA256 when the caller gives a
+``key``, so a snapshot stored elsewhere cannot be forged). Commands travel as the canonical
+XML of a wrapper message (the codec's own format), bytes as base64. Anything that does not
+verify, parse and validate is refused with ``SnapshotError`` and nothing is built. Callables
+(secret lookups, UI callbacks), secrets and the device's tree are not in the snapshot: the
+caller passes them again to ``restore``. Snapshots are taken between messages only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
+from ..messages import decode, encode
+from ..model import Atomic, Command, Message, Sequence, Source, SyncHdr, Target
+from ..nonces import NonceManager, StoredNonce
+from ._common import Outgoing
+from .states import State
+
+if TYPE_CHECKING:
+    from ..tree import DMTree
+    from .client import ClientSession
+    from .executor import UiCallback
+    from .server import ServerSession
+
+MAGIC = b"omadm-codec-session\n"
+VERSION = 1
+MAX_SNAPSHOT = 64 << 20
+
+
+# -- envelope ---------------------------------------------------------------------------------
+
+
+def _seal(role: str, fields: dict[str, Any], key: bytes | None) -> bytes:
+    payload = json.dumps({"version": VERSION, "role": role, "fields": fields},
+                         separators=(",", ":"), sort_keys=True).encode("utf-8")
+    tag = (hmac.new(key, payload, hashlib.sha256) if key is not None
+           else hashlib.sha256(payload)).hexdigest().encode("ascii")
+    return MAGIC + tag + b"\n" + payload
+
+
+def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
+    if not isinstance(data, bytes | bytearray) or len(data) > MAX_SNAPSHOT:
+        raise SnapshotError("foreign", "not a snapshot")
+    if not data.startswith(MAGIC):
+        raise SnapshotError("foreign", "no snapshot header")
+    tag, sep, payload = bytes(data[len(MAGIC):]).partition(b"\n")
+    if not sep:
+        raise SnapshotError("corrupt", "truncated")
+    expected = (hmac.new(key, payload, hashlib.sha256) if key is not None
+                else hashlib.sha256(payload)).hexdigest().encode("ascii")
+    if not hmac.compare_digest(tag, expected):
+        raise SnapshotError("corrupt", "checksum or key does not match")
+    try:
+        document = json.loads(payload)
+    except ValueError as exc:
+        raise SnapshotError("corrupt", "not JSON") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("fields"), dict):
+        raise SnapshotError("corrupt", "bad layout")
+    if document.get("version") != VERSION:
+        raise SnapshotError("version", repr(document.get("version")))
+    if document.get("role") != role:
+        raise SnapshotError("foreign", f"a {document.get('role')!r} snapshot, not {role!r}")
+    fields: dict[str, Any] = document["fields"]
+    return fields
+
+
+class _Reader:
+    """Typed access to snapshot fields: a missing or mistyped field is ``SnapshotError``."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+    def get(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.fields.get(name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
+                kind if isinstance(kind, tuple) else (kind,))):
+            raise SnapshotError("corrupt", f"field {name!r}")
+        return value
+
+    def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        return None if self.fields.get(name) is None else self.get(name, kind)
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as exc:
+        raise SnapshotError("corrupt", "bad base64") from exc
+
+
+def _commands_out(commands: list[Command]) -> str:
+    if not commands:
+        return ""
+    wrapper = Message(SyncHdr("0", "1", Target("snapshot"), Source("snapshot")), commands)
+    try:
+        return encode(wrapper).decode("utf-8")
+    except EncodeError as exc:
+        raise LocalProtocolError("unsnapshottable", f"a command cannot be encoded: {exc}") \
+            from exc
+
+
+def _commands_in(text: object) -> list[Command]:
+    if text == "":
+        return []
+    if not isinstance(text, str):
+        raise SnapshotError("corrupt", "commands")
+    try:
+        return decode(text.encode("utf-8")).commands
+    except DecodeError as exc:
+        raise SnapshotError("corrupt", f"commands: {exc.reason}") from exc
+
+
+def _outgoing_out(out: Outgoing | None) -> dict[str, Any] | None:
+    if out is None:
+        return None
+    return {"body": _b64(out.body), "content_type": out.content_type, "msg_id": out.msg_id,
+            "final": out.final, "hmac": out.hmac}
+
+
+def _outgoing_in(value: object) -> Outgoing | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SnapshotError("corrupt", "message")
+    r = _Reader(value)
+    body = _unb64(r.get("body", str))
+    assert body is not None
+    return Outgoing(body, r.get("content_type", str), r.get("msg_id", str),
+                    r.get("final", bool), r.opt("hmac", str))
+
+
+def _state_in(text: object, allowed: set[State]) -> State:
+    try:
+        state = State(text)
+    except ValueError as exc:
+        raise SnapshotError("corrupt", "state") from exc
+    if state not in allowed:
+        raise SnapshotError("corrupt", f"state {state.name}")
+    return state
+
+
+def _nonces_out(nonces: NonceManager) -> list[list[Any]]:
+    return [[account, level, _b64(slot.value), slot.consumed, slot.issued_here]
+            for (account, level), slot in nonces.snapshot().items()]
+
+
+def _nonces_in(rows: object, nonces: NonceManager) -> None:
+    if not isinstance(rows, list):
+        raise SnapshotError("corrupt", "nonces")
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 5 and all(
+                isinstance(v, t) for v, t in zip(row, (str, str, str, bool, bool),
+                                                 strict=True))):
+            raise SnapshotError("corrupt", "nonce row")
+        value = _unb64(row[2])
+        assert value is not None
+        nonces._slots[nonces._key(row[0], row[1])] = StoredNonce(value, row[3], row[4])
+
+
+# -- server -------------------------------------------------------------------------------------
+
+
+def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
+    from .server import _Pending
+
+    if session.state is State.SEND or session._later:
+        raise LocalProtocolError("mid_exchange", "snapshot between messages only")
+    tops: list[Command] = [p.command for p in session._top]
+
+    def tree(pending: _Pending) -> dict[str, Any]:
+        keys = [list(k) for k, p in session._pending.items() if p is pending]
+        return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
+                "last": pending.is_last_chunk, "data": pending.data,
+                "children": [tree(child) for child in pending.children]}
+
+    large = session._large
+    policy = session.policy
+    fields = {
+        "state": session.state.value, "server_id": session.server_id,
+        "server_uri": session.server_uri, "aauth_type": policy.aauth_type,
+        "server_auth_type": session.server_auth_type, "max_msg_size": session.max_msg_size,
+        "idle_timeout": session.idle_timeout, "resp_uri": session.resp_uri,
+        "session_id": session.session_id, "device_id": session.device_id,
+        "username": session.username, "fmt": session.fmt,
+        "client_max_msg_size": session.client_max_msg_size,
+        "client_max_obj_size": session.client_max_obj_size, "started": session.started,
+        "queue": _commands_out(list(session._queue)), "top": _commands_out(tops),
+        "pending": [tree(p) for p in session._top],
+        "large": None if large is None else {
+            "command": _commands_out([large.command]), "text": large.text,
+            "format": large.format, "type": large.type, "offset": large.offset},
+        "msg_id": session._msg_id, "client_msg_id": session._client_msg_id,
+        "last_digest": _b64(session._last_digest), "cached": _outgoing_out(session._cached),
+        "end_after_send": session._end_after_send, "cred_sent_in":
+            sorted(session._cred_sent_in), "server_authenticated":
+            session._server_authenticated, "last_activity": session._last_activity,
+        "ended_reported": session._ended_reported,
+        "policy": {"accepted_type": policy.accepted_type, "username": policy.username,
+                   "failures": policy.failures, "ended": policy.ended,
+                   "max_failures": policy.max_failures},
+    }
+    return _seal("server", fields, key)
+
+
+def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
+                   nonces: NonceManager | None = None, server_secret: str | None = None,
+                   key: bytes | None = None) -> ServerSession:
+    from .server import ServerSession, _LargeObject, _Pending
+
+    r = _Reader(_open(data, "server", key))
+    policy = r.get("policy", dict)
+    p = _Reader(policy)
+    session = ServerSession(
+        server_id=r.get("server_id", str), server_uri=r.get("server_uri", str),
+        secret_lookup=secret_lookup, nonces=nonces, aauth_type=r.get("aauth_type", str),
+        server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
+        max_msg_size=r.get("max_msg_size", int), max_failures=p.get("max_failures", int),
+        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str))
+    session.state = _state_in(r.get("state", str), {State.IDLE, State.WAIT, State.CLOSED,
+                                                     State.ABORTED, State.ERROR})
+    session.session_id = r.opt("session_id", str)
+    session.device_id = r.get("device_id", str)
+    session.username = r.opt("username", str)
+    fmt = r.get("fmt", str)
+    if fmt not in ("xml", "wbxml"):
+        raise SnapshotError("corrupt", "fmt")
+    session.fmt = fmt
+    session.client_max_msg_size = r.get("client_max_msg_size", int)
+    session.client_max_obj_size = r.opt("client_max_obj_size", int)
+    session.started = r.get("started", bool)
+    session._queue = deque(_commands_in(r.get("queue", str)))
+    tops = _commands_in(r.get("top", str))
+    trees = r.get("pending", list)
+    if len(trees) != len(tops):
+        raise SnapshotError("corrupt", "pending")
+
+    def build(node: object, command: Command, parent: _Pending | None) -> _Pending:
+        if not isinstance(node, dict):
+            raise SnapshotError("corrupt", "pending node")
+        n = _Reader(node)
+        pending = _Pending(command, parent, chunk=n.get("chunk", bool),
+                           is_last_chunk=n.get("last", bool))
+        pending.statuses = [int(s) for s in n.get("statuses", list)]
+        pending.data = [str(d) for d in n.get("data", list)]
+        for k in n.get("keys", list):
+            if not (isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k)):
+                raise SnapshotError("corrupt", "pending key")
+            session._pending[(k[0], k[1])] = pending
+        children = n.get("children", list)
+        subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
+        if len(children) != len(subcommands):
+            raise SnapshotError("corrupt", "pending children")
+        pending.children = [build(c, s, pending) for c, s in
+                            zip(children, subcommands, strict=True)]
+        return pending
+
+    session._top = [build(t, c, None) for t, c in zip(trees, tops, strict=True)]
+    large = r.opt("large", dict)
+    if large is not None:
+        lr = _Reader(large)
+        commands = _commands_in(lr.get("command", str))
+        if len(commands) != 1 or commands[0].ELEMENT not in ("Add", "Replace"):
+            raise SnapshotError("corrupt", "large object")
+        session._large = _LargeObject(commands[0], lr.get("text", str),  # type: ignore[arg-type]
+                                      lr.opt("format", str), lr.opt("type", str),
+                                      lr.get("offset", int))
+    session._msg_id = r.get("msg_id", int)
+    session._client_msg_id = r.get("client_msg_id", int)
+    session._last_digest = _unb64(r.get("last_digest", str)) or b""
+    session._cached = _outgoing_in(r.fields.get("cached"))
+    session._end_after_send = r.opt("end_after_send", str)
+    session._cred_sent_in = {str(x) for x in r.get("cred_sent_in", list)}
+    session._server_authenticated = r.get("server_authenticated", bool)
+    session._last_activity = r.opt("last_activity", (int, float))
+    session._ended_reported = r.get("ended_reported", bool)
+    session.policy.accepted_type = p.opt("accepted_type", str)
+    session.policy.username = p.opt("username", str)
+    session.policy.failures = p.get("failures", int)
+    session.policy.ended = p.get("ended", bool)
+    return session
+
+
+# -- client -------------------------------------------------------------------------------------
+
+
+def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
+    chunks = session._chunks
+    policy = session._server_policy
+    fields = {
+        "state": session.state.value, "server_id": session.server_id, "fmt": session.fmt,
+        "session_id": session.session_id, "max_msg_size": session.max_msg_size,
+        "max_obj_size": session.max_obj_size, "response_timeout": session.response_timeout,
+        "max_retries": session.max_retries, "max_auth_attempts": session.max_auth_attempts,
+        "resp_uri": session.resp_uri, "alert_code": session.alert_code,
+        "msg_id": session._msg_id, "server_msg_id": session._server_msg_id,
+        "auth_attempts": session._auth_attempts, "authenticated": session._authenticated,
+        "pending": _outgoing_out(session._pending), "last_sent": _outgoing_out(
+            session._last_sent), "sent_at": session._sent_at, "retries": session._retries,
+        "alerts": _commands_out(list(session._alerts)),
+        "pkg1_alerts": _commands_out(list(session._pkg1_alerts)),
+        "chunks": None if chunks is None else {
+            "uri": chunks.uri, "command": _commands_out([chunks.command]),
+            "expected": chunks.expected, "parts": chunks.parts},
+        "issued_srv_nonce": _b64(session._issued_srv_nonce),
+        "server_nonces": _nonces_out(session._server_nonces),
+        "policy": None if policy is None else {
+            "accepted_type": policy.accepted_type, "username": policy.username,
+            "failures": policy.failures, "ended": policy.ended},
+    }
+    return _seal("client", fields, key)
+
+
+def client_restore(data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
+                   key: bytes | None = None) -> ClientSession:
+    from .client import ClientSession, _Chunks
+
+    r = _Reader(_open(data, "client", key))
+    fmt = r.get("fmt", str)
+    if fmt not in ("xml", "wbxml"):
+        raise SnapshotError("corrupt", "fmt")
+    try:
+        session = ClientSession(
+            tree, server_id=r.get("server_id", str), fmt=fmt,
+            session_id=r.get("session_id", str), max_msg_size=r.get("max_msg_size", int),
+            max_obj_size=r.get("max_obj_size", int), ui=ui,
+            response_timeout=r.get("response_timeout", (int, float)),
+            max_retries=r.get("max_retries", int),
+            max_auth_attempts=r.get("max_auth_attempts", int))
+    except LocalProtocolError as exc:
+        raise SnapshotError("foreign", "no such account in this tree") from exc
+    session.state = _state_in(r.get("state", str), set(State))
+    session.resp_uri = r.opt("resp_uri", str)
+    session.alert_code = r.get("alert_code", int)
+    session._msg_id = r.get("msg_id", int)
+    session._server_msg_id = r.get("server_msg_id", int)
+    session._auth_attempts = r.get("auth_attempts", int)
+    session._authenticated = r.get("authenticated", bool)
+    session._pending = _outgoing_in(r.fields.get("pending"))
+    session._last_sent = _outgoing_in(r.fields.get("last_sent"))
+    session._sent_at = r.opt("sent_at", (int, float))
+    session._retries = r.get("retries", int)
+    session._alerts = _commands_in(r.get("alerts", str))  # type: ignore[assignment]
+    session._pkg1_alerts = _commands_in(r.get("pkg1_alerts", str))  # type: ignore[assignment]
+    chunks = r.opt("chunks", dict)
+    if chunks is not None:
+        cr = _Reader(chunks)
+        commands = _commands_in(cr.get("command", str))
+        if len(commands) != 1 or commands[0].ELEMENT not in ("Add", "Replace"):
+            raise SnapshotError("corrupt", "chunks")
+        session._chunks = _Chunks(cr.get("uri", str), commands[0],  # type: ignore[arg-type]
+                                  cr.opt("expected", int),
+                                  [str(x) for x in cr.get("parts", list)])
+    session._issued_srv_nonce = _unb64(r.opt("issued_srv_nonce", str))
+    session._server_nonces._slots.clear()
+    _nonces_in(r.fields.get("server_nonces"), session._server_nonces)
+    policy = r.opt("policy", dict)
+    if (policy is None) != (session._server_policy is None):
+        raise SnapshotError("foreign", "the account's server authentication changed")
+    if policy is not None and session._server_policy is not None:
+        pr = _Reader(policy)
+        session._server_policy.accepted_type = pr.opt("accepted_type", str)
+        session._server_policy.username = pr.opt("username", str)
+        session._server_policy.failures = pr.get("failures", int)
+        session._server_policy.ended = pr.get("ended", bool)
+    return session
+
+
+__all__ = ["MAGIC", "VERSION", "client_restore", "client_snapshot", "server_restore",
+           "server_snapshot"]

@@ -12,8 +12,8 @@ texts, base64, nested documents) and on errors.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcpy
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr
 
 from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 
@@ -145,7 +145,7 @@ cdef class _Decoder:
     cdef int setup(self, bytes data, indent, limits) except -1:
         self.data = data
         self.p = <const unsigned char*>PyBytes_AS_STRING(data)
-        self.indent = -1 if indent is None else min(indent, 1 << 20)
+        self.indent = -1 if indent is None else indent
         global _limits_seen
         seen = _limits_seen
         if seen is None or seen[0] is not limits:
@@ -759,8 +759,8 @@ def wbxml_to_xml(wbxml, *, indent=None, limits=None):
     """
     if limits is None:
         limits = DEFAULT_LIMITS
-    if indent is not None and indent < 0:
-        raise ValueError("indent must be None or >= 0")
+    if indent is not None and not 0 <= indent <= 255:
+        raise ValueError("indent must be None or 0..255 (as libwbxml's)")
     cdef bytes data = bytes(wbxml)
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size)

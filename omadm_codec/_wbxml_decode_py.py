@@ -521,8 +521,8 @@ def wbxml_to_xml(wbxml: bytes, *, indent: int | None = None,
     Raises ``DecodeError`` with a ``reason`` and the absolute byte ``offset`` of the problem.
     """
     limits = DEFAULT_LIMITS if limits is None else limits
-    if indent is not None and indent < 0:
-        raise ValueError("indent must be None or >= 0")
+    if indent is not None and not 0 <= indent <= 255:
+        raise ValueError("indent must be None or 0..255 (as libwbxml's)")
     data = bytes(wbxml)
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size)

@@ -409,3 +409,24 @@ def test_corpus_tree_equal_to_source_and_libwbxml(backend: Any, libwbxml: Any,
     assert tree(etree.fromstring(pretty)) == reference
     if not path.name.startswith("tnds_embedded"):  # libwbxml indents nested documents oddly
         assert pretty == libwbxml.wbxml_to_xml(wbxml, indent=2)
+
+
+def test_indent_range(backend: Any) -> None:
+    for bad in (-1, 256):
+        with pytest.raises(ValueError):
+            backend.wbxml_to_xml(E1, indent=bad)
+    assert xml(backend, E1, indent=0).count(b"\n") == xml(backend, E1, indent=4).count(b"\n")
+
+
+def test_threads_share_nothing(backend: Any) -> None:
+    # The compiled twin lends one scratch buffer to one call at a time; Python-level calls in
+    # the middle of a decode (UTF-16 text, nested documents) let other threads run meanwhile.
+    from concurrent.futures import ThreadPoolExecutor
+
+    utf16 = doc(in_root(b"\x4f\x03" + "é€".encode("utf-16-be") * 50 + b"\0\0\x01"),
+                header=b"\x03\xa4\x01\x87\x75")
+    inputs = [E1, utf16] + [p.read_bytes() for p in CORPUS_WBXML if p.stat().st_size < 8000]
+    expected = [xml(backend, w) for w in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(20):
+            assert list(pool.map(lambda w: xml(backend, w), inputs)) == expected

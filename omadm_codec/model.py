@@ -66,7 +66,7 @@ class XmlDocument:
     def tree(self) -> object:
         """The document as an lxml element, parsed with the hardened parser (no entities,
         no network, no DTD)."""
-        from .messages._reader import parse_fragment
+        from .messages._lxml import parse_fragment
 
         return parse_fragment(self.xml)
 

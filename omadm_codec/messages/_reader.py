@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,70 +55,28 @@ from ..model import (
     Target,
     XmlDocument,
 )
-
-OPAQUE_NS = "urn:omadm-codec:wbxml"
-OPAQUE_ATTR = "{urn:omadm-codec:wbxml}opaque"
-METINF_NS = "syncml:metinf"
-SYNCML_NS = {"1.0": "SYNCML:SYNCML1.0", "1.1": "SYNCML:SYNCML1.1", "1.2": "SYNCML:SYNCML1.2"}
-_NS_VERSION = {ns.lower(): version for version, ns in SYNCML_NS.items()}
-_METINF_NAMES = frozenset({
-    "FieldLevel", "Format", "Type", "Mark", "Size", "Anchor", "Version", "NextNonce",
-    "MaxMsgSize", "MaxObjSize", "EMI", "Mem",
-})
-_ID_MAX = 256
-_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f]")
-_VER_PROTO = re.compile(r"DM/[0-9]+\.[0-9]+")
-
-_local = threading.local()
-
-
-def _parser() -> etree.XMLParser:
-    # One parser per thread: lxml parsers are not safe to share between threads.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-            huge_tree=False, recover=False, remove_pis=True, remove_comments=True,
-            strip_cdata=False,
-            # No collect_ids=False: in lxml 6.1.3 it makes libxml2 try to fetch the
-            # external DTD of an external-id DOCTYPE (refused by no_network, but an error).
-        )
-        _local.parser = parser
-    return parser
-
-
-def _syntax_error(exc: etree.XMLSyntaxError, data: bytes) -> DecodeError:
-    message = str(exc)
-    if "Excessive depth" in message:
-        reason = "too_deep"
-    elif "huge" in message.lower() or "too large" in message.lower():
-        reason = "too_large"
-    elif "amplification" in message or "entity" in message.lower():
-        reason = "entity_reference"
-    else:
-        reason = "xml_syntax"
-    line, column = exc.position if exc.position else (0, 0)
-    return DecodeError(reason, _line_offset(data, line) + max(column - 1, 0), message)
-
-
-def _line_offset(data: bytes, line: int) -> int:
-    """Byte offset of the start of 1-based ``line`` (0 when unknown)."""
-    if line <= 1:
-        return 0
-    pos = -1
-    for _ in range(line - 1):
-        pos = data.find(b"\n", pos + 1)
-        if pos < 0:
-            return 0
-    return pos + 1
-
-
-def parse_fragment(xml: str) -> Any:
-    """Parse an embedded document with the hardened parser (for ``XmlDocument.tree``)."""
-    try:
-        return etree.fromstring(xml.encode("utf-8"), _parser())
-    except etree.XMLSyntaxError as exc:
-        raise ValueError(f"not a single XML element: {exc}") from None
+from ._lxml import escape_attr, escape_text, line_offset, parser, split, syntax_error
+from ._schema import (
+    BAD_ID,
+    ID_MAX,
+    METINF_NAMES,
+    METINF_NS,
+    NS_VERSION,
+    OPAQUE_ATTR,
+    ORDER_ALERT,
+    ORDER_CONTAINER,
+    ORDER_CRED,
+    ORDER_EXEC,
+    ORDER_HDR,
+    ORDER_ITEM,
+    ORDER_ITEM_COMMAND,
+    ORDER_LOC,
+    ORDER_RESULTS,
+    ORDER_ROOT,
+    ORDER_STATUS,
+    SYNCML_NS,
+    VER_PROTO,
+)
 
 
 def canonical_fragment(xml: str | bytes) -> str:
@@ -130,41 +87,13 @@ def canonical_fragment(xml: str | bytes) -> str:
     limits = Limits()
     prepared = prepare_xml(data, True, [], limits.max_input_size)
     try:
-        root = etree.fromstring(prepared.data, _parser())
+        root = etree.fromstring(prepared.data, parser())
     except etree.XMLSyntaxError as exc:
-        raise _syntax_error(exc, prepared.data) from None
+        raise syntax_error(exc, prepared.data) from None
     reader = _Reader(prepared.data, True, [], limits)
     out: list[str] = []
     reader.serialize(root, {}, 0, out)
     return "".join(out)
-
-
-_SPLIT_CACHE: dict[str, tuple[str | None, str]] = {}
-
-
-def _split(tag: str) -> tuple[str | None, str]:
-    """``"{ns}local"`` -> ``(ns, local)``; cached, the cache bounded against hostile names."""
-    found = _SPLIT_CACHE.get(tag)
-    if found is not None:
-        return found
-    if tag[0] == "{":
-        ns, _, local = tag[1:].partition("}")
-        found = ns, local
-    else:
-        found = None, tag
-    if len(_SPLIT_CACHE) < 1024:
-        _SPLIT_CACHE[tag] = found
-    return found
-
-
-def _escape_text(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", "&#13;"))
-
-
-def _escape_attr(text: str) -> str:
-    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
-            .replace("\t", "&#9;"))
 
 
 class _Reader:
@@ -187,7 +116,7 @@ class _Reader:
 
     def offset(self, el: Any) -> int:
         line = el.sourceline
-        return _line_offset(self.raw, line) if line else -1
+        return line_offset(self.raw, line) if line else -1
 
     def fail(self, reason: str, el: Any, detail: str = "") -> DecodeError:
         return DecodeError(reason, self.offset(el), detail)
@@ -207,7 +136,7 @@ class _Reader:
         after the head of Atomic/Sequence) children out of DTD order are the quirk
         ``element_order``."""
         if el.attrib:
-            raise self.fail("unexpected_attribute", el, f"attribute on <{_split(el.tag)[1]}>")
+            raise self.fail("unexpected_attribute", el, f"attribute on <{split(el.tag)[1]}>")
         text = el.text
         if text is not None and not text.isspace():
             raise self.fail("unexpected_text", el, "text in element content")
@@ -229,7 +158,7 @@ class _Reader:
             if (tag.startswith(prefix) if cut else tag[0] != "{"):
                 local = tag[cut:]
             else:
-                ns, local = _split(tag)
+                ns, local = split(tag)
                 raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
             if order is not None:
                 rank = order.get(local, 99)
@@ -257,8 +186,8 @@ class _Reader:
 
     def ident(self, el: Any, allow_empty: bool = False) -> str:
         value = self.token(el)
-        if (not value and not allow_empty) or len(value) > _ID_MAX or _BAD_ID.search(value):
-            raise self.fail("bad_id", el, f"bad {_split(el.tag)[1]} {value[:40]!r}")
+        if (not value and not allow_empty) or len(value) > ID_MAX or BAD_ID.search(value):
+            raise self.fail("bad_id", el, f"bad {split(el.tag)[1]} {value[:40]!r}")
         return value
 
     def flag(self, el: Any) -> bool:
@@ -272,14 +201,14 @@ class _Reader:
             raise self.fail(reason, el, f"not a decimal number: {value[:40]!r}")
         return int(value)
 
-    @staticmethod
-    def once(current: Any, new: Any, what: str, reader: _Reader, el: Any) -> Any:
+    def once(self, current: Any, new: Any, what: str, el: Any) -> Any:
+        """``new``, unless the element was already seen (``duplicate_element``)."""
         if current is not None:
-            raise reader.fail("duplicate_element", el, f"second <{what}>")
+            raise self.fail("duplicate_element", el, f"second <{what}>")
         return new
 
     def missing(self, el: Any, what: str) -> DecodeError:
-        return self.fail("missing_element", el, f"<{_split(el.tag)[1]}> without <{what}>")
+        return self.fail("missing_element", el, f"<{split(el.tag)[1]}> without <{what}>")
 
     # --- serialization of embedded markup -------------------------------------------------
 
@@ -295,7 +224,7 @@ class _Reader:
         tag = el.tag
         if not isinstance(tag, str):
             raise self.fail("entity_reference", el, "unexpanded entity reference")
-        ns, local = _split(tag)
+        ns, local = split(tag)
         prefix = el.prefix
         name = f"{prefix}:{local}" if prefix else local
         nsmap: dict[str | None, str] = el.nsmap
@@ -305,32 +234,32 @@ class _Reader:
         for key in sorted(nsmap, key=lambda k: k or ""):
             uri = nsmap[key]
             if parent_nsmap.get(key) != uri:
-                parts.append(f'xmlns="{_escape_attr(uri)}"' if key is None else
-                             f'xmlns:{key}="{_escape_attr(uri)}"')
+                parts.append(f'xmlns="{escape_attr(uri)}"' if key is None else
+                             f'xmlns:{key}="{escape_attr(uri)}"')
         for key, value in el.attrib.items():
-            attr_ns, attr_local = _split(key)
+            attr_ns, attr_local = split(key)
             if attr_ns is None:
-                parts.append(f'{attr_local}="{_escape_attr(value)}"')
+                parts.append(f'{attr_local}="{escape_attr(value)}"')
             else:
                 attr_prefix = "xml" if attr_ns == "http://www.w3.org/XML/1998/namespace" else \
                     next((p for p, u in nsmap.items() if u == attr_ns and p), None)
-                parts.append(f'{attr_prefix}:{attr_local}="{_escape_attr(value)}"')
+                parts.append(f'{attr_prefix}:{attr_local}="{escape_attr(value)}"')
         out.append("<" + " ".join(parts))
         text = el.text
         if len(el) == 0:
             if text:
-                out.append(">" + _escape_text(text) + f"</{name}>")
+                out.append(">" + escape_text(text) + f"</{name}>")
             else:
                 out.append("/>")
             return
         out.append(">")
         if text and not text.isspace():
-            out.append(_escape_text(text))
+            out.append(escape_text(text))
         for child in el:
             self.serialize(child, nsmap, depth + 1, out)
             tail = child.tail
             if tail and not tail.isspace():
-                out.append(_escape_text(tail))
+                out.append(escape_text(tail))
         out.append(f"</{name}>")
 
     def markup(self, el: Any, depth: int) -> str:
@@ -354,8 +283,8 @@ class _Reader:
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in <Meta>")
-            ns, local = _split(child.tag)
-            known = local in _METINF_NAMES and (
+            ns, local = split(child.tag)
+            known = local in METINF_NAMES and (
                 ns is None or ns == self.ns or ns.lower().startswith(METINF_NS))
             if not known:
                 meta.extra.append(MetaExtra(local, self.markup(child, 4)))
@@ -411,7 +340,7 @@ class _Reader:
         for child in el:
             if not isinstance(child.tag, str):
                 raise self.fail("entity_reference", child)
-            local = _split(child.tag)[1]
+            local = split(child.tag)[1]
             if local not in names:
                 raise self.fail("unexpected_element", child, f"<{local}> in MetInf")
             if local in parts:
@@ -422,11 +351,11 @@ class _Reader:
     def loc(self, el: Any, cls: type[Target] | type[Source]) -> Target | Source:
         uri: str | None = None
         name: str | None = None
-        for local, child in self.kids(el, _ORDER_LOC):
+        for local, child in self.kids(el, ORDER_LOC):
             if local == "LocURI":
-                uri = self.once(uri, self.token(child), local, self, child)
+                uri = self.once(uri, self.token(child), local, child)
             elif local == "LocName":
-                name = self.once(name, self.leaf(child), local, self, child)
+                name = self.once(name, self.leaf(child), local, child)
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <{cls.__name__}>")
         if uri is None:
@@ -438,7 +367,7 @@ class _Reader:
         for local, child in self.kids(el):
             if local != "LocURI":
                 raise self.fail("unexpected_element", child, f"<{local}> in a *Parent")
-            uri = self.once(uri, self.token(child), local, self, child)
+            uri = self.once(uri, self.token(child), local, child)
         if uri is None:
             raise self.missing(el, "LocURI")
         return uri
@@ -471,32 +400,32 @@ class _Reader:
         out: list[str] = []
         text = el.text
         if text and not text.isspace():
-            out.append(_escape_text(text))
+            out.append(escape_text(text))
         for child in el:
             self.serialize(child, self.context, 6, out)
             tail = child.tail
             if tail and not tail.isspace():
-                out.append(_escape_text(tail))
+                out.append(escape_text(tail))
         return XmlDocument("".join(out)), DataHint.MARKUP
 
     def item(self, el: Any, command_meta: Meta | None) -> Item:
         item = Item()
         data_el = None
-        for local, child in self.kids(el, _ORDER_ITEM):
+        for local, child in self.kids(el, ORDER_ITEM):
             if local == "Target":
-                item.target = self.once(item.target, self.loc(child, Target), local, self, child)
+                item.target = self.once(item.target, self.loc(child, Target), local, child)
             elif local == "Source":
-                item.source = self.once(item.source, self.loc(child, Source), local, self, child)
+                item.source = self.once(item.source, self.loc(child, Source), local, child)
             elif local == "SourceParent":
                 item.source_parent = self.once(item.source_parent, self.parent_uri(child),
-                                               local, self, child)
+                                               local, child)
             elif local == "TargetParent":
                 item.target_parent = self.once(item.target_parent, self.parent_uri(child),
-                                               local, self, child)
+                                               local, child)
             elif local == "Meta":
-                item.meta = self.once(item.meta, self.meta(child), local, self, child)
+                item.meta = self.once(item.meta, self.meta(child), local, child)
             elif local == "Data":
-                data_el = self.once(data_el, child, local, self, child)
+                data_el = self.once(data_el, child, local, child)
             elif local == "MoreData":
                 item.more_data = self.flag(child)
             else:
@@ -512,13 +441,13 @@ class _Reader:
         cmd_id = meta = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el, _ORDER_ITEM_COMMAND):
+        for local, child in self.kids(el, ORDER_ITEM_COMMAND):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Meta":
-                meta = self.once(meta, self.meta(child), local, self, child)
+                meta = self.once(meta, self.meta(child), local, child)
             elif local == "Item":
                 item_els.append(child)
             else:
@@ -534,18 +463,18 @@ class _Reader:
         cmd_id = code = correlator = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el, _ORDER_ALERT):
+        for local, child in self.kids(el, ORDER_ALERT):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Data":
                 if not self.leaf(child).strip():
                     self.quirk("empty_data", child, "empty <Data/> as the alert code")
                     continue
-                code = self.once(code, self.number(child, "bad_code"), local, self, child)
+                code = self.once(code, self.number(child, "bad_code"), local, child)
             elif local == "Correlator":
-                correlator = self.once(correlator, self.token(child), local, self, child)
+                correlator = self.once(correlator, self.token(child), local, child)
             elif local == "Item":
                 item_els.append(child)
             else:
@@ -560,15 +489,15 @@ class _Reader:
         cmd_id = meta = correlator = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el, _ORDER_EXEC):
+        for local, child in self.kids(el, ORDER_EXEC):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Meta":
-                meta = self.once(meta, self.meta(child), local, self, child)
+                meta = self.once(meta, self.meta(child), local, child)
             elif local == "Correlator":
-                correlator = self.once(correlator, self.token(child), local, self, child)
+                correlator = self.once(correlator, self.token(child), local, child)
             elif local == "Item":
                 item_els.append(child)
             else:
@@ -587,25 +516,25 @@ class _Reader:
         target_refs: list[str] = []
         source_refs: list[str] = []
         item_els = []
-        for local, child in self.kids(el, _ORDER_STATUS):
+        for local, child in self.kids(el, ORDER_STATUS):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "MsgRef":
-                msg_ref = self.once(msg_ref, self.ident(child), local, self, child)
+                msg_ref = self.once(msg_ref, self.ident(child), local, child)
             elif local == "CmdRef":
-                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, self, child)
+                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, child)
             elif local == "Cmd":
-                cmd = self.once(cmd, self.token(child), local, self, child)
+                cmd = self.once(cmd, self.token(child), local, child)
             elif local == "TargetRef":
                 target_refs.append(self.token(child))
             elif local == "SourceRef":
                 source_refs.append(self.token(child))
             elif local == "Chal":
-                chal = self.once(chal, self.chal(child), local, self, child)
+                chal = self.once(chal, self.chal(child), local, child)
             elif local == "Data":
                 if not self.leaf(child).strip():
                     raise self.fail("empty_data", child, "empty <Data/> as the status code")
-                code = self.once(code, self.number(child, "bad_code"), local, self, child)
+                code = self.once(code, self.number(child, "bad_code"), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Item":
@@ -627,21 +556,21 @@ class _Reader:
         cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
         no_resp = False
         item_els = []
-        for local, child in self.kids(el, _ORDER_RESULTS):
+        for local, child in self.kids(el, ORDER_RESULTS):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "MsgRef":
-                msg_ref = self.once(msg_ref, self.ident(child), local, self, child)
+                msg_ref = self.once(msg_ref, self.ident(child), local, child)
             elif local == "CmdRef":
-                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, self, child)
+                cmd_ref = self.once(cmd_ref, self.ident(child, True), local, child)
             elif local == "Meta":
-                meta = self.once(meta, self.meta(child), local, self, child)
+                meta = self.once(meta, self.meta(child), local, child)
             elif local == "TargetRef":
-                target_ref = self.once(target_ref, self.token(child), local, self, child)
+                target_ref = self.once(target_ref, self.token(child), local, child)
             elif local == "SourceRef":
-                source_ref = self.once(source_ref, self.token(child), local, self, child)
+                source_ref = self.once(source_ref, self.token(child), local, child)
             elif local == "Item":
                 item_els.append(child)
             else:
@@ -662,13 +591,13 @@ class _Reader:
         cmd_id = meta = None
         no_resp = False
         commands: list[Command] = []
-        for local, child in self.kids(el, _ORDER_CONTAINER):
+        for local, child in self.kids(el, ORDER_CONTAINER):
             if local == "CmdID":
-                cmd_id = self.once(cmd_id, self.ident(child), local, self, child)
+                cmd_id = self.once(cmd_id, self.ident(child), local, child)
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Meta":
-                meta = self.once(meta, self.meta(child), local, self, child)
+                meta = self.once(meta, self.meta(child), local, child)
             else:
                 commands.append(self.command(local, child, depth + 1))
         if cmd_id is None:
@@ -678,14 +607,14 @@ class _Reader:
         return cls(cmd_id=cmd_id, commands=commands, meta=meta, no_resp=no_resp)
 
     def ds_command(self, el: Any, cls: Callable[..., Command]) -> Command:
-        local = _split(el.tag)[1]
+        local = split(el.tag)[1]
         self.quirk("unsupported_in_dm", el, f"<{local}> is a DS command, not used in DM")
         cmd_id = ""
         no_resp = False
         for child in el:
-            if isinstance(child.tag, str) and _split(child.tag)[1] == "CmdID":
+            if isinstance(child.tag, str) and split(child.tag)[1] == "CmdID":
                 cmd_id = self.ident(child)
-            elif isinstance(child.tag, str) and _split(child.tag)[1] == "NoResp":
+            elif isinstance(child.tag, str) and split(child.tag)[1] == "NoResp":
                 no_resp = True
         return cls(cmd_id=cmd_id, xml=self.markup(el, 3), no_resp=no_resp)
 
@@ -712,11 +641,11 @@ class _Reader:
 
     def cred(self, el: Any) -> Cred:
         meta = data = None
-        for local, child in self.kids(el, _ORDER_CRED):
+        for local, child in self.kids(el, ORDER_CRED):
             if local == "Meta":
-                meta = self.once(meta, self.meta(child), local, self, child)
+                meta = self.once(meta, self.meta(child), local, child)
             elif local == "Data":
-                data = self.once(data, self.leaf(child), local, self, child)
+                data = self.once(data, self.leaf(child), local, child)
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <Cred>")
         if not data:
@@ -728,7 +657,7 @@ class _Reader:
         for local, child in self.kids(el):
             if local != "Meta":
                 raise self.fail("unexpected_element", child, f"<{local}> in <Chal>")
-            meta = self.once(meta, self.meta(child), local, self, child)
+            meta = self.once(meta, self.meta(child), local, child)
         if meta is None:
             raise self.missing(el, "Meta")
         return Chal(meta)
@@ -736,7 +665,7 @@ class _Reader:
     def header(self, el: Any) -> SyncHdr:
         values: dict[str, Any] = {}
         no_resp = False
-        for local, child in self.kids(el, _ORDER_HDR):
+        for local, child in self.kids(el, ORDER_HDR):
             if local in ("VerDTD", "VerProto", "RespURI"):
                 value: Any = self.token(child)
             elif local in ("SessionID", "MsgID"):
@@ -763,7 +692,7 @@ class _Reader:
         ver_dtd, ver_proto = values["VerDTD"], values["VerProto"]
         if ver_dtd not in SYNCML_NS:
             raise self.fail("bad_version", el, f"VerDTD {ver_dtd!r}")
-        if not _VER_PROTO.fullmatch(ver_proto):
+        if not VER_PROTO.fullmatch(ver_proto):
             if ver_proto.startswith("SyncML/"):
                 self.quirk("unsupported_in_dm", el, f"VerProto {ver_proto!r} is SyncML DS")
             else:
@@ -776,14 +705,14 @@ class _Reader:
         )
 
     def message(self, root: Any, doctype_public_id: str | None) -> Message:
-        ns, local = _split(root.tag)
+        ns, local = split(root.tag)
         if local != "SyncML":
             raise self.fail("not_syncml", root, f"root element <{local}>")
         ns_version: str | None = None
         if ns is None:
             self.quirk("namespace_missing", root, "SyncML root without a namespace")
         else:
-            ns_version = _NS_VERSION.get(ns.lower())
+            ns_version = NS_VERSION.get(ns.lower())
             if ns_version is None:
                 raise self.fail("bad_namespace", root, f"root namespace {ns!r}")
             if SYNCML_NS[ns_version] != ns:
@@ -792,11 +721,11 @@ class _Reader:
         self.tag_prefix = "{" + ns + "}" if ns is not None else ""
         self.context = {None: ns} if ns is not None else {}
         header = body = None
-        for child_local, child in self.kids(root, _ORDER_ROOT):
+        for child_local, child in self.kids(root, ORDER_ROOT):
             if child_local == "SyncHdr":
-                header = self.once(header, child, child_local, self, child)
+                header = self.once(header, child, child_local, child)
             elif child_local == "SyncBody":
-                body = self.once(body, child, child_local, self, child)
+                body = self.once(body, child, child_local, child)
             else:
                 raise self.fail("unexpected_element", child, f"<{child_local}> in <SyncML>")
         if header is None or body is None:
@@ -820,26 +749,6 @@ class _Reader:
         return Message(header=hdr, commands=commands, final=final, quirks=self.quirks)
 
 
-# Content-model order of each structural element (SyncML RepPro 1.2 DTD; wbxml-reppro.md 4).
-def _ranks(*names: str) -> dict[str, int]:
-    return {name: rank for rank, name in enumerate(names)}
-
-
-_ORDER_ROOT = _ranks("SyncHdr", "SyncBody")
-_ORDER_HDR = _ranks("VerDTD", "VerProto", "SessionID", "MsgID", "Target", "Source", "RespURI",
-                    "NoResp", "Cred", "Meta")
-_ORDER_LOC = _ranks("LocURI", "LocName")
-_ORDER_CRED = _ranks("Meta", "Data")
-_ORDER_ITEM = _ranks("Target", "Source", "SourceParent", "TargetParent", "Meta", "Data",
-                     "MoreData")
-_ORDER_ITEM_COMMAND = _ranks("CmdID", "NoResp", "Meta", "Item")
-_ORDER_ALERT = _ranks("CmdID", "NoResp", "Data", "Correlator", "Item")
-_ORDER_EXEC = _ranks("CmdID", "NoResp", "Meta", "Correlator", "Item")
-_ORDER_STATUS = _ranks("CmdID", "NoResp", "MsgRef", "CmdRef", "Cmd", "TargetRef", "SourceRef",
-                       "Chal", "Data", "Item")
-_ORDER_RESULTS = _ranks("CmdID", "NoResp", "MsgRef", "CmdRef", "Meta", "TargetRef", "SourceRef",
-                        "Item")
-_ORDER_CONTAINER = _ranks("CmdID", "NoResp", "Meta")
 
 _ITEM_COMMANDS: dict[str, Callable[..., Command]] = {
     "Add": Add, "Copy": Copy, "Delete": Delete, "Get": Get, "Replace": Replace,
@@ -851,7 +760,7 @@ def read_xml(data: bytes, strict: bool, quirks: list[str], limits: Limits,
              doctype_public_id: str | None, from_wbxml: bool = False) -> Message:
     """Parse prepared XML bytes (see ``_guard.prepare_xml``) into a ``Message``."""
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
-        raise _syntax_error(exc, data) from None
+        raise syntax_error(exc, data) from None
     return _Reader(data, strict, quirks, limits, from_wbxml).message(root, doctype_public_id)

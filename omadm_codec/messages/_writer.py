@@ -36,10 +36,8 @@ from ..model import (
     _DsCommand,
     _ItemCommand,
 )
-from ._reader import OPAQUE_NS, SYNCML_NS
+from ._schema import BAD_ID, ID_MAX, OPAQUE_NS, SYNCML_NS
 
-_ID_MAX = 256
-_BAD_ID = re.compile(r"[\s\x00-\x1f\x7f]")
 # Characters XML 1.0 cannot carry at all, even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _VER_PROTO = re.compile(r"(DM|SyncML)/[0-9]+\.[0-9]+")
@@ -71,7 +69,7 @@ def _text(value: Any, what: str) -> str:
 def _ident(value: Any, what: str, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise EncodeError("bad_id", -1, f"{what} must be str, not {type(value).__name__}")
-    if (not value and not allow_empty) or len(value) > _ID_MAX or _BAD_ID.search(value):
+    if (not value and not allow_empty) or len(value) > ID_MAX or BAD_ID.search(value):
         raise EncodeError("bad_id", -1, f"bad {what} {value[:40]!r}")
     return _esc(value)
 

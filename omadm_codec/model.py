@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
 
@@ -402,6 +403,25 @@ class Message:
     commands: list[Command] = field(default_factory=list)
     final: bool = False
     quirks: list[str] = field(default_factory=list, compare=False)
+
+    def iter_commands(self) -> Iterator[Command]:
+        """Every command in body order, the children of Atomic / Sequence right after their
+        container (depth first)."""
+        stack: list[Iterator[Command]] = [iter(self.commands)]
+        while stack:
+            command = next(stack[-1], None)
+            if command is None:
+                stack.pop()
+                continue
+            yield command
+            if isinstance(command, (Atomic, Sequence)):
+                stack.append(iter(command.commands))
+
+    def statuses_for(self, cmd_ref: str, msg_ref: str | None = None) -> list[Status]:
+        """The Statuses answering command ``cmd_ref`` (``"0"``: the SyncHdr), optionally only
+        those for message ``msg_ref``; several when Items had different outcomes."""
+        return [c for c in self.commands if isinstance(c, Status) and c.cmd_ref == cmd_ref
+                and (msg_ref is None or c.msg_ref == msg_ref)]
 
 
 # --- code tables -------------------------------------------------------------------------

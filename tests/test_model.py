@@ -106,3 +106,18 @@ def test_xml_document_from_xml_is_canonical_and_round_trips() -> None:
     for bad in ("<a>", "<a/><b/>", '<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'):
         with pytest.raises(DecodeError):
             m.XmlDocument.from_xml(bad)
+
+
+def test_iter_commands_and_statuses_for() -> None:
+    from conftest import CORPUS
+
+    msg = decode((CORPUS / "pkg2_server_mgmt.xml").read_bytes())
+    flat = list(msg.iter_commands())
+    assert len(flat) > len(msg.commands)
+    ids = [c.cmd_id for c in flat]
+    assert len(set(ids)) == len(ids)
+    assert sorted(ids, key=int) == ids  # containers come before their children
+    hdr = msg.statuses_for("0")
+    assert [s.data for s in hdr] == [212]
+    assert msg.statuses_for("0", msg_ref="9") == []
+    assert msg.statuses_for("no such") == []

@@ -19,7 +19,6 @@ _local = threading.local()
 
 def parser() -> etree.XMLParser:
     """The hardened parser of this thread (lxml parsers are not safe to share)."""
-    # One parser per thread: lxml parsers are not safe to share between threads.
     instance: etree.XMLParser | None = getattr(_local, "parser", None)
     if instance is None:
         instance = etree.XMLParser(

@@ -25,6 +25,9 @@ CASES = [
     ("metinf_namespace", wrap(GET_META.format(
         meta='<Format xmlns="syncml:metinf1.2">chr</Format>')),
      b"<Get>", lambda msg: msg.commands[0].meta.format == "chr"),
+    ("metinf_namespace", wrap(GET_META.format(meta="<Format>chr</Format>").replace(
+        "<Meta>", '<Meta xmlns="syncml:metinf">')),
+     b"<Get>", lambda msg: msg.commands[0].meta.format == "chr"),
     ("metinf_prefix", wrap(GET_META.format(meta="<a:Type>text/plain</a:Type>"),
                            root='<SyncML xmlns="SYNCML:SYNCML1.2" xmlns:a="syncml:metinf">'),
      b"<Get>", lambda msg: msg.commands[0].meta.type == "text/plain"),

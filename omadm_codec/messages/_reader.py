@@ -159,7 +159,9 @@ class _Reader:
                 local = tag[cut:]
             else:
                 ns, local = split(tag)
-                raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
+                if local != "Meta" or ns is None or not ns.lower().startswith(METINF_NS):
+                    raise self.fail("bad_namespace", child, f"<{local}> in namespace {ns!r}")
+                self.quirk("metinf_namespace", child, "<Meta> itself in the MetInf namespace")
             if order is not None:
                 rank = order.get(local, 99)
                 if rank < last:

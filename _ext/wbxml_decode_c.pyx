@@ -20,7 +20,7 @@ from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 import binascii
 
 from omadm_codec._wbxml_decode_common import (
-    LIMIT_REASONS, OPAQUE_MARKER, UTF16_CHARSETS, charset_to_utf8, nested_language_ok, prologue,
+    LIMIT_REASONS, OPAQUE_MARKER, TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR, UTF16_CHARSETS, charset_to_utf8, nested_language_ok, prologue,
     tag_table, valid_entity, valid_name,
 )
 from omadm_codec.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
@@ -127,6 +127,7 @@ cdef class _Decoder:
     cdef Buf capture
     cdef Elem* stack
     cdef Py_ssize_t depth, stack_cap, elements
+    cdef Py_ssize_t table_budget  # string-table bytes references may still copy out
     cdef Doc doc
     cdef _Tags tags
     cdef object lang
@@ -145,6 +146,7 @@ cdef class _Decoder:
     cdef int setup(self, bytes data, indent, limits) except -1:
         self.data = data
         self.p = <const unsigned char*>PyBytes_AS_STRING(data)
+        self.table_budget = TABLE_BUDGET_FACTOR * len(data) + TABLE_BUDGET_BASE
         self.indent = -1 if indent is None else indent
         global _limits_seen
         seen = _limits_seen
@@ -225,6 +227,9 @@ cdef class _Decoder:
                     stop[0] = i
                     break
                 i += 2
+        self.table_budget -= stop[0] - at[0]
+        if self.table_budget < 0:
+            raise DecodeError("too_large", index_off)
         return 0
 
     cdef bytes table_bytes(self, uint32_t index, Py_ssize_t index_off):

@@ -57,6 +57,10 @@ _VOBJECT = (b"text/x-vcard", b"text/x-vcalendar", b"text/directory;profile=vCard
 OPAQUE_MARKER = b' xmlns:wbxml="urn:omadm-codec:wbxml" wbxml:opaque="base64"'
 """Written into the start tag of an element whose content is base64 of binary OPAQUE bytes."""
 
+TABLE_BUDGET_FACTOR = 16
+TABLE_BUDGET_BASE = 1 << 20
+"""String-table bytes one call may copy out: FACTOR x input length + BASE (see the twins)."""
+
 LIMIT_REASONS = frozenset(("too_deep", "too_large", "too_many_elements"))
 """Errors inside a nested document that are not a reason to fall back to plain text."""
 

@@ -23,6 +23,10 @@ writes XML that is not well-formed; there we differ, on purpose:
   document must be of the language its Type announces (DevInf, or DM DDF for TNDS), so nesting
   stops after one level; a nested document that fails to parse falls back to text (base64 if
   binary), except for limit errors, which propagate;
+* string-table references (STR_T, LITERAL names, the FPI) may copy out at most
+  16 x len(input) + 1 MiB bytes per call (``too_large`` at the index), so a few bytes of STR_T
+  cannot expand to gigabytes; every other construct is bounded by a constant factor, by
+  ``max_elements`` or (indent mode) by ``indent x max_depth`` per element;
 * WBXML 1.0 (no charset field) is accepted; a string-table string may end at the table's end
   without its terminator (real phones send that); non-minimal mb_u_int32 are accepted.
 
@@ -61,6 +65,8 @@ from ._wbxml_decode_common import (
     SWITCH_PAGE,
     T_NONE,
     T_OTHER,
+    TABLE_BUDGET_BASE,
+    TABLE_BUDGET_FACTOR,
     UTF16_CHARSETS,
     TagInfo,
     charset_to_utf8,
@@ -136,6 +142,9 @@ class _Decoder:
         self.out = bytearray()
         self.stack: list[_Element] = []
         self.elements = 0
+        # Bytes that string-table references (STR_T, LITERAL, the FPI) may copy out in one call:
+        # a 2-byte STR_T can name a 1 MB string, so without a budget output is not bounded.
+        self.table_budget = TABLE_BUDGET_FACTOR * len(data) + TABLE_BUDGET_BASE
 
     # -- primitive readers -------------------------------------------------------------------
 
@@ -240,7 +249,11 @@ class _Decoder:
                 stop = data.find(b"\0\0", at, table_end)
                 while stop != -1 and (stop - at) & 1:
                     stop = data.find(b"\0\0", stop + 1, table_end)
-            return data[at:table_end if stop == -1 else stop]
+            text = data[at:table_end if stop == -1 else stop]
+            self.table_budget -= len(text)
+            if self.table_budget < 0:
+                raise DecodeError("too_large", index_off)
+            return text
 
         if lang is None:
             fpi = charset_to_utf8(table_string(fpi_index, fpi_off), charset)

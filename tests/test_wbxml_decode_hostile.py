@@ -281,3 +281,18 @@ def _xml_char(raw: bytes) -> bool:
     code = ord(text)
     return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
             or code >= 0x10000)
+
+
+def test_string_table_expansion_is_budgeted(backend: Any) -> None:
+    # A string as large as the table limit allows, then 2-byte references to it: one call may
+    # copy out 16 x len(input) + 1 MiB of string-table bytes.
+    size = (1 << 20) - 1
+    table = b"a" * size + b"\0"
+    fits = doc(in_root(b"\x4f" + b"\x83\x00" * 3 + b"\x01"), table=table)
+    assert len(backend.wbxml_to_xml(fits)) > 3 * size
+    many = 40
+    wbxml = doc(in_root(b"\x4f" + b"\x83\x00" * many + b"\x01"), table=table)
+    body_start = len(wbxml) - (2 + 2 * many + 2)
+    over = (16 * len(wbxml) + (1 << 20)) // size  # 0-based index of the first reference over
+    assert over < many
+    assert error(backend, wbxml) == ("too_large", body_start + 3 + 2 * over)

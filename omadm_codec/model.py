@@ -65,8 +65,8 @@ class XmlDocument:
         return cls(canonical_fragment(xml))
 
     def tree(self) -> object:
-        """The document as an lxml element, parsed with the hardened parser (no entities,
-        no network, no DTD)."""
+        """The document as an lxml element, parsed with the byte-level guards and the
+        hardened parser (no entities, no network, no DTD). Raises ``DecodeError``."""
         from .messages._lxml import parse_fragment
 
         return parse_fragment(self.xml)

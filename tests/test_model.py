@@ -90,8 +90,11 @@ def test_xml_document_tree_uses_the_hardened_parser() -> None:
     doc = m.XmlDocument('<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD></MgmtTree>')
     tree = doc.tree()
     assert tree.tag == "{syncml:dmddf1.2}MgmtTree"  # type: ignore[attr-defined]
-    with pytest.raises(ValueError):
+    with pytest.raises(DecodeError):
         m.XmlDocument("<a/><b/>").tree()
+    with pytest.raises(DecodeError) as info:
+        m.XmlDocument('<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>').tree()
+    assert info.value.reason == "entity_declaration"
 
 
 def test_xml_document_from_xml_is_canonical_and_round_trips() -> None:

@@ -58,12 +58,17 @@ def line_offset(data: bytes, line: int) -> int:
     return pos + 1
 
 
-def parse_fragment(xml: str) -> Any:
-    """Parse an embedded document with the hardened parser (for ``XmlDocument.tree``)."""
+def parse_fragment(xml: str | bytes) -> Any:
+    """Parse one element with the byte-level guards and the hardened parser (for
+    ``XmlDocument``); raises ``DecodeError`` (a ``ValueError``)."""
+    from ._guard import prepare_xml
+
+    data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    prepared = prepare_xml(data, True, [], 16 * 1024 * 1024)
     try:
-        return etree.fromstring(xml.encode("utf-8"), parser())
+        return etree.fromstring(prepared.data, parser())
     except etree.XMLSyntaxError as exc:
-        raise ValueError(f"not a single XML element: {exc}") from None
+        raise syntax_error(exc, prepared.data) from None
 
 
 _SPLIT_CACHE: dict[str, tuple[str | None, str]] = {}

@@ -55,7 +55,15 @@ from ..model import (
     Target,
     XmlDocument,
 )
-from ._lxml import escape_attr, escape_text, line_offset, parser, split, syntax_error
+from ._lxml import (
+    escape_attr,
+    escape_text,
+    line_offset,
+    parse_fragment,
+    parser,
+    split,
+    syntax_error,
+)
 from ._schema import (
     BAD_ID,
     ID_MAX,
@@ -81,16 +89,9 @@ from ._schema import (
 
 def canonical_fragment(xml: str | bytes) -> str:
     """The canonical serialization of one XML element (for ``XmlDocument.from_xml``)."""
-    from ._guard import prepare_xml
-
     data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
-    limits = Limits()
-    prepared = prepare_xml(data, True, [], limits.max_input_size)
-    try:
-        root = etree.fromstring(prepared.data, parser())
-    except etree.XMLSyntaxError as exc:
-        raise syntax_error(exc, prepared.data) from None
-    reader = _Reader(prepared.data, True, [], limits)
+    root = parse_fragment(data)
+    reader = _Reader(data, True, [], Limits())
     out: list[str] = []
     reader.serialize(root, {}, 0, out)
     return "".join(out)

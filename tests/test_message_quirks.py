@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_message_xml import line_of, wrap
 
-from omadm_codec import DecodeError
+from omadm_codec import DecodeError, EncodeError
 from omadm_codec import model as m
 from omadm_codec.messages import QUIRKS, decode, encode
 
@@ -67,6 +67,8 @@ CASES = [
     ("element_order", wrap("<Status><CmdID>1</CmdID><Data>200</Data><MsgRef>1</MsgRef>"
                            "<CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd></Status>"),
      b"<Status>", lambda msg: msg.commands[0].data == 200),
+    ("missing_cmd_id", wrap("<Get><Item><Target><LocURI>./a</LocURI></Target></Item></Get>"),
+     b"<Get>", lambda msg: msg.commands[0].cmd_id == ""),
     ("unsupported_in_dm", wrap(ALERT, ver_proto="SyncML/1.2"), b"<SyncHdr>",
      lambda msg: msg.header.ver_proto == "SyncML/1.2"),
 ]
@@ -120,8 +122,15 @@ def test_quirks_are_recorded_once_each_in_order() -> None:
 def test_lenient_result_re_encodes_canonically() -> None:
     for code, data, _marker, _check in CASES:
         msg = decode(data)
-        if code == "unsupported_in_dm":
-            continue
+        if code in ("unsupported_in_dm", "missing_cmd_id"):
+            continue  # not re-sendable as decoded (no CmdID, or a DS command)
         again = decode(encode(msg), strict=True)
         assert again == msg, code
         assert again.quirks == []
+
+
+def test_a_command_without_cmd_id_cannot_be_re_encoded() -> None:
+    msg = decode(wrap("<Get><Item><Target><LocURI>./a</LocURI></Target></Item></Get>"))
+    with pytest.raises(EncodeError) as info:
+        encode(msg)
+    assert info.value.reason == "bad_id"

@@ -225,8 +225,9 @@ def test_encode_rejects_unknown_format() -> None:
 
 
 @pytest.mark.parametrize(("data", "reason", "marker"), [
-    (wrap("<Get><Item><Target><LocURI>./a</LocURI></Target></Item></Get>"),
-     "missing_element", b"<Get>"),
+    (wrap("<Get><CmdID>1</CmdID></Get>"), "missing_element", b"<Get>"),
+    (wrap("<Status><CmdID>1</CmdID><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd><Data>200</Data>"
+          "</Status>"), "missing_element", b"<Status>"),
     (wrap("<Get><CmdID>1</CmdID><CmdID>2</CmdID>"
           "<Item><Target><LocURI>./a</LocURI></Target></Item></Get>"),
      "duplicate_element", b"<Get>"),

@@ -37,6 +37,7 @@ QUIRKS: dict[str, str] = {
     "empty_data": "an empty <Data/> as an Alert code (read as absent)",
     "unsupported_in_dm": "a SyncML DS command or VerProto (Map, Put, Search, Sync)",
     "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml)",
+    "missing_cmd_id": "a command without CmdID (read as an empty CmdID, to answer with 400)",
     "element_order": "children out of the order of their content model (DTD order)",
     "content_type_mismatch": "the bytes are WBXML where the media type says XML, or back",
 }

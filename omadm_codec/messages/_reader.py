@@ -210,6 +210,13 @@ class _Reader:
             raise self.fail("duplicate_element", el, f"second <{what}>")
         return new
 
+    def no_cmd_id(self, el: Any) -> str:
+        """A command without CmdID: lenient reads it as ``""`` so that a server can answer it
+        with Status 400 and an empty CmdRef (as Windows does); the model cannot be re-encoded
+        until it gets an ID."""
+        self.quirk("missing_cmd_id", el, f"<{split(el.tag)[1]}> without <CmdID>")
+        return ""
+
     def missing(self, el: Any, what: str) -> DecodeError:
         return self.fail("missing_element", el, f"<{split(el.tag)[1]}> without <{what}>")
 
@@ -456,7 +463,7 @@ class _Reader:
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in a command")
         if cmd_id is None:
-            raise self.missing(el, "CmdID")
+            cmd_id = self.no_cmd_id(el)
         if not item_els:
             raise self.missing(el, "Item")
         items = [self.item(child, meta) for child in item_els]
@@ -483,7 +490,7 @@ class _Reader:
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <Alert>")
         if cmd_id is None:
-            raise self.missing(el, "CmdID")
+            cmd_id = self.no_cmd_id(el)
         items = [self.item(child, None) for child in item_els]
         return Alert(cmd_id=cmd_id, data=code, correlator=correlator, items=items,
                      no_resp=no_resp)
@@ -506,7 +513,7 @@ class _Reader:
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <Exec>")
         if cmd_id is None:
-            raise self.missing(el, "CmdID")
+            cmd_id = self.no_cmd_id(el)
         if not item_els:
             raise self.missing(el, "Item")
         items = [self.item(child, meta) for child in item_els]
@@ -544,7 +551,9 @@ class _Reader:
                 item_els.append(child)
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <Status>")
-        for value, what in ((cmd_id, "CmdID"), (msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
+        if cmd_id is None:
+            cmd_id = self.no_cmd_id(el)
+        for value, what in ((msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
                             (cmd, "Cmd"), (code, "Data")):
             if value is None:
                 raise self.missing(el, what)
@@ -579,7 +588,7 @@ class _Reader:
             else:
                 raise self.fail("unexpected_element", child, f"<{local}> in <Results>")
         if cmd_id is None:
-            raise self.missing(el, "CmdID")
+            cmd_id = self.no_cmd_id(el)
         if cmd_ref is None:
             raise self.missing(el, "CmdRef")
         if not item_els:
@@ -604,7 +613,7 @@ class _Reader:
             else:
                 commands.append(self.command(local, child, depth + 1))
         if cmd_id is None:
-            raise self.missing(el, "CmdID")
+            cmd_id = self.no_cmd_id(el)
         if not commands:
             raise self.missing(el, "a command")
         return cls(cmd_id=cmd_id, commands=commands, meta=meta, no_resp=no_resp)

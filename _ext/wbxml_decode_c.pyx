@@ -3,8 +3,10 @@
 The one idea is the pure twin's (read its docstring for every rule and every deliberate
 difference from libwbxml): one forward pass over the tokens with an explicit element stack,
 start tags left open until their first content. Here the pass runs over a
-``const unsigned char*`` with C loops, writes into a growing C buffer, and looks tags up in
-per-language C arrays of ready-made ``<Name`` / ``</Name>`` byte strings. Python objects appear
+``const unsigned char*`` with C loops, writes into a growing C buffer (a warm scratch buffer
+reused across calls), and looks tags up in per-language C arrays of ready-made ``<Name`` /
+``</Name>`` byte strings. Text checks and escaping (``wbxml_decode_text.pxd``) skip 16 bytes at
+a time with SSE2 (``wbxml_decode_simd.h``) where available. Python objects appear
 only off the hot path (header, literal names, attributes, PIs, non-UTF-8 charsets, MetInf Type
 texts, base64, nested documents) and on errors.
 """
@@ -20,8 +22,8 @@ from wbxml_decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 import binascii
 
 from omadm_codec._wbxml_decode_common import (
-    LIMIT_REASONS, OPAQUE_MARKER, TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR, UTF16_CHARSETS, charset_to_utf8, nested_language_ok, prologue,
-    tag_table, valid_entity, valid_name,
+    LIMIT_REASONS, OPAQUE_MARKER, TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR, UTF16_CHARSETS,
+    charset_to_utf8, nested_language_ok, prologue, tag_table, valid_entity, valid_name,
 )
 from omadm_codec.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError

@@ -43,6 +43,9 @@ def _check(data: bytes, strict: bool) -> None:
         assert isinstance(exc.reason, str) and exc.reason
         assert isinstance(exc.offset, int) and -1 <= exc.offset <= max(len(data), 16 << 20)
         return
+    if strict:
+        lenient = decode(data)
+        assert lenient == msg and lenient.quirks == []
     try:
         xml = encode(msg)
     except EncodeError:

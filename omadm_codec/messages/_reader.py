@@ -8,7 +8,7 @@ place, ``_Reader.quirk``: in strict mode it raises ``DecodeError(code)``, otherw
 
 Offsets: lxml reports lines, not bytes, so a structural error's offset is the byte offset of
 the start of the line holding the offending element (exact for byte-level errors found in
-``_guard``). The Cython scanner that replaces this path reports exact offsets.
+``_guard``). The Cython scanner planned to replace this path will report exact offsets.
 """
 
 from __future__ import annotations

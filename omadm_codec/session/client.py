@@ -10,6 +10,7 @@ commands run only after the server authenticated.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 
@@ -121,6 +122,7 @@ class ClientSession:
         self._chunks: _Chunks | None = None
         # The server's credentials are checked with the SRVCRED nonce this device issued.
         self._srv = self.account.credentials("SRVCRED")
+        self._clcred_entry = self.account.credentials("CLCRED")
         self._server_policy: AuthPolicy | None = None
         self._server_nonces = NonceManager()
         if self._srv is not None and self._srv.type in ("BASIC", "DIGEST", "HMAC"):
@@ -131,6 +133,7 @@ class ClientSession:
                 self._srv.type, lambda user: stored if user == name else None,
                 self._server_nonces, level="SRVCRED")
         self._issued_srv_nonce: bytes | None = None
+        self._dev_id_cache: str | None = None
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -238,23 +241,30 @@ class ClientSession:
         return str(self._msg_id)
 
     def _header(self) -> SyncHdr:
-        clcred = self.account.credentials("CLCRED")
+        clcred = self._clcred_entry
         return SyncHdr(self.session_id, self._next_msg_id(),
                        Target(self.server_uri), Source(self._dev_id(),
                                                        clcred.name if clcred else None),
                        meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=self.max_obj_size))
 
     def _dev_id(self) -> str:
-        value = self.tree.device_get("./DevInfo/DevId")
-        return value if isinstance(value, str) else ""
+        if self._dev_id_cache is None:
+            value = self.tree.device_get("./DevInfo/DevId")
+            self._dev_id_cache = value if isinstance(value, str) else ""
+        return self._dev_id_cache
 
     def _clcred(self) -> AuthEntry | None:
-        entry = self.account.credentials("CLCRED")
+        entry = self._clcred_entry
         if entry is None:
             return None
-        # Re-read: the nonce may have been stored since the account was read.
-        return next((a for a in (x.credentials("CLCRED") for x in self.tree.dm_accounts()
-                                 if x.uri == self.account.uri) if a is not None), entry)
+        # The nonce may have been stored since the account was read: read that one leaf.
+        nonce = self.tree.find(f"{entry.uri}/AAuthData").value
+        if isinstance(nonce, str):
+            nonce = nonce.encode("utf-8")
+        if nonce == entry.data:
+            return entry
+        self._clcred_entry = dataclasses.replace(entry, data=nonce or b"")
+        return self._clcred_entry
 
     def _encode(self, msg: Message) -> Outgoing:
         body = encode_message(msg, self.fmt)

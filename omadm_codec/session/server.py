@@ -479,8 +479,9 @@ class ServerSession:
             out.append(command_status(msg.header.msg_id, command, ids(), code))
         return out
 
-    def _encode(self, msg: Message) -> Outgoing:
-        body = encode_message(msg, self.fmt)
+    def _encode(self, msg: Message, prebuilt: bytes | None = None) -> Outgoing:
+        # ``prebuilt``: the bytes ``_fill`` already encoded for exactly this message.
+        body = prebuilt if prebuilt is not None else encode_message(msg, self.fmt)
         hmac_value = None
         if (self.server_secret is not None and self.server_auth_type == "HMAC"
                 and self.username is not None):
@@ -507,11 +508,11 @@ class ServerSession:
             final = last and not self._queue
             msg = Message(hdr, body, final=final)
             return self._encode(msg), False
-        self._fill(hdr, body, ids)
+        prebuilt = self._fill(hdr, body, ids)
         final = not self._queue and self._large is None
         msg = Message(hdr, body, final=final)
         final_only = len(body) == fixed and final and not self._top
-        return self._encode(msg), final_only
+        return self._encode(msg, prebuilt if final else None), final_only
 
     def _number(self, command: Command, ids: CmdIds, msg_id: str,
                 parent: _Pending | None) -> tuple[Command, _Pending]:
@@ -531,12 +532,18 @@ class ServerSession:
         return wire, pending
 
     def _fits(self, hdr: SyncHdr, body: list[Command], final: bool) -> bool:
-        size = len(encode_message(Message(hdr, body, final=final), self.fmt))
-        return size <= self.client_max_msg_size
+        return self._encoded_if_fits(hdr, body, final) is not None
 
-    def _fill(self, hdr: SyncHdr, body: list[Command], ids: CmdIds) -> None:
-        """Add queued commands while the message stays within the device's MaxMsgSize."""
+    def _encoded_if_fits(self, hdr: SyncHdr, body: list[Command], final: bool) -> bytes | None:
+        encoded = encode_message(Message(hdr, body, final=final), self.fmt)
+        return encoded if len(encoded) <= self.client_max_msg_size else None
+
+    def _fill(self, hdr: SyncHdr, body: list[Command], ids: CmdIds) -> bytes | None:
+        """Add queued commands while the message stays within the device's MaxMsgSize.
+        Returns the encoded Final message when everything fitted at once (else None)."""
         fixed = len(body)
+        if not self._queue:
+            return None
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
@@ -545,11 +552,12 @@ class ServerSession:
             wire, pending = self._number(command, ids, hdr.msg_id, None)
             trial.append(wire)
             registered.append((command, pending, wire))
-        if registered and self._fits(hdr, trial, True):
+        encoded = self._encoded_if_fits(hdr, trial, True)
+        if encoded is not None:
             body[:] = trial
             self._top.extend(p for _, p, _ in registered)
             self._queue.clear()
-            return
+            return encoded
         # Otherwise one at a time; forget the numbering done above.
         for _, _, wire in registered:
             self._unregister(hdr.msg_id, wire)
@@ -565,15 +573,16 @@ class ServerSession:
             self._unregister(hdr.msg_id, wire)
             ids.next -= sum(1 for _ in _walk([wire]))
             if len(body) > fixed:
-                return  # the rest goes in the next message of this package
+                return None  # the rest goes in the next message of this package
             self._queue.popleft()
             if self._chunkable(command):
                 assert isinstance(command, Add | Replace)
                 self._start_large(command)
                 if self._large is not None:
                     self._add_chunk(hdr, body, ids)
-                return
+                return None
             self._later.append(ev.CommandRefused(command, "too_large"))
+        return None
 
     def _unregister(self, msg_id: str, wire: Command) -> None:
         for command in _walk([wire]):

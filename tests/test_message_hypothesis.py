@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import Backend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_wbxml import use
 
+from omadm_codec import DecodeError
 from omadm_codec import model as m
 from omadm_codec.messages import decode, encode
 
@@ -149,3 +151,28 @@ def test_generated_messages_round_trip_wbxml(backend: Backend, msg: m.Message) -
     with use(backend):
         back = decode(encode(msg, "wbxml"), strict=True)
     assert back == msg
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages(embedded=False, versions=("1.2",)), st.sets(st.sampled_from(
+    ["whitespace", "namespace_case", "metinf_namespace"]), min_size=1))
+def test_injected_quirks_decode_leniently_to_the_same_model(
+        msg: m.Message, injected: set[str]) -> None:
+    xml = encode(msg)
+    expected = []
+    if "namespace_case" in injected:
+        xml = xml.replace(b'xmlns="SYNCML:SYNCML1.2"', b'xmlns="SyncML:SyncML1.2"', 1)
+        expected.append("namespace_case")
+    if "whitespace" in injected and b"<LocURI>" in xml:
+        xml = xml.replace(b"<LocURI>", b"<LocURI>\n  ").replace(b"</LocURI>", b" </LocURI>")
+        expected.append("whitespace")
+    if "metinf_namespace" in injected and b' xmlns="syncml:metinf"' in xml:
+        xml = xml.replace(b' xmlns="syncml:metinf"', b"")
+        expected.append("metinf_namespace")
+    back = decode(xml)
+    assert back == msg
+    assert sorted(back.quirks) == sorted(expected)
+    if expected:
+        with pytest.raises(DecodeError) as info:
+            decode(xml, strict=True)
+        assert info.value.reason in expected

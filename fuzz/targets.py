@@ -122,7 +122,7 @@ def _wbxml_decode(data: bytes, kind: str) -> Any:
 # -- XML -> WBXML (the XML scanner of the encoder) -------------------------------------------
 def _xml_encode(data: bytes, kind: str) -> Any:
     flags, body = _split(data)
-    version = ("1.3", "1.2", "1.1", "1.0")[(flags >> 3) & 3]
+    version = ("1.3", "1.2", "1.1", "1.3")[(flags >> 3) & 3]  # 1.0: ValueError by design
     return twin_module("wbxml_encode", kind).xml_to_wbxml(
         body, wbxml_version=version, string_table=bool(flags & 2),
         keep_whitespace=bool(flags & 4), limits=_limits(flags))

@@ -107,9 +107,11 @@ def test_bare_ampersand_offset_is_exact_and_cdata_is_left_alone() -> None:
 
 def test_utf16_declaration_offset_points_at_the_value() -> None:
     data = wrap(ALERT, prolog='<?xml version="1.0" encoding="utf-16"?>')
-    with pytest.raises(DecodeError) as info:
-        decode(data, strict=True)
-    assert info.value.offset == data.index(b"utf-16")
+    for bom in (b"", b"\xef\xbb\xbf"):
+        with pytest.raises(DecodeError) as info:
+            decode(bom + data, strict=True)
+        assert info.value.offset == (bom + data).index(b"utf-16")
+        assert decode(bom + data).quirks == ["utf16_declared"]
 
 
 def test_quirks_are_recorded_once_each_in_order() -> None:

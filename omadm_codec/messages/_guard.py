@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import DecodeError
 
 _WS = b" \t\r\n"
-_XML_DECL_ENCODING = re.compile(rb"""^<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_XML_DECL_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _PUBLIC_ID = re.compile(rb"""PUBLIC\s+["']([^"']*)["']""")
 _NAME_REF = rb"(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z_:][A-Za-z0-9_.:-]*);"
 _BARE_AMP = re.compile(rb"&(?!" + _NAME_REF + rb")")
@@ -54,14 +54,17 @@ def _fix_utf16(data: bytes, strict: bool, quirks: list[str]) -> bytes:
         except UnicodeDecodeError as exc:
             raise DecodeError("bad_encoding", exc.start, "invalid UTF-16") from None
         head = text.encode("utf-8")
-    match = _XML_DECL_ENCODING.match(head.lstrip(_WS))
+    start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while start < len(head) and head[start] in _WS:
+        start += 1
+    match = _XML_DECL_ENCODING.match(head, start)
     if match is None:
         return head
     if match.group(1).decode("ascii").lower() not in _UTF16:
         if is_utf16:
             raise DecodeError("bad_encoding", 0, "UTF-16 bytes with another declared encoding")
         return head
-    offset = len(head) - len(head.lstrip(_WS)) + match.start(1)
+    offset = match.start(1)
     _quirk(quirks, "utf16_declared", strict, offset)
     return head[:offset] + b"UTF-8" + head[offset + len(match.group(1)):]
 

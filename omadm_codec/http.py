@@ -73,6 +73,38 @@ class MemorySessionStore:
         return len(self._sessions)
 
 
+class SnapshotSessionStore:
+    """Keeps sessions as ``snapshot()`` bytes in any mapping (a dict, a shelve, a cache
+    client's mapping facade), so the HTTP tier holds no session object between requests.
+
+    The seal ``key`` makes stored snapshots unforgeable; secrets and the nonce store are
+    supplied again on every restore.
+    """
+
+    def __init__(self, config: ServerConfig, key: bytes,
+                 mapping: MutableMapping[str, bytes] | None = None) -> None:
+        self.config = config
+        self.key = key
+        self.mapping: MutableMapping[str, bytes] = mapping if mapping is not None else {}
+
+    def get(self, token: str) -> ServerSession | None:
+        data = self.mapping.get(token)
+        if data is None:
+            return None
+        return ServerSession.restore(data, secret_lookup=self.config.secret_lookup,
+                                     nonces=self.config.nonces,
+                                     server_secret=self.config.server_secret, key=self.key)
+
+    def put(self, token: str, session: ServerSession) -> None:
+        self.mapping[token] = session.snapshot(self.key)
+
+    def delete(self, token: str) -> None:
+        self.mapping.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self.mapping)
+
+
 @dataclass(slots=True)
 class DeviceRegistry:
     """Device accounts and the per-device command queue the server application fills.
@@ -113,7 +145,8 @@ class ServerConfig:
     server_id: str
     secret_lookup: Callable[[str], str | bytes | None]
     server_secret: str | None = None
-    aauth_type: str = "DIGEST"
+    aauth_type: str | Callable[[str | None], str] = "DIGEST"
+    """Client authentication: one type, or a callable giving it per account name."""
     server_auth_type: str = "DIGEST"
     nonces: NonceManager = field(default_factory=NonceManager)
     max_msg_size: int = 65536
@@ -138,7 +171,9 @@ class DMServerApp:
         self.app_factory = app_factory
         self.max_body = max_body
         self.base_url = base_url
-        self._apps: dict[int, ServerApp] = {}
+        # The application of each live session, by RespURI token (sessions may be restored
+        # objects, so never by identity).
+        self._apps: dict[str, ServerApp] = {}
         self.sessions_completed = 0
         self.sessions_failed = 0
 
@@ -194,8 +229,7 @@ class DMServerApp:
         if body is None:
             return 413, plain, b""
         if token is None:
-            session = self._new_session(scope, headers)
-            token = session.resp_uri.rsplit("/", 1)[-1] if session.resp_uri else ""
+            session, token = self._new_session(scope, headers)
         else:
             found = self.store.get(token)
             if found is None:
@@ -203,7 +237,8 @@ class DMServerApp:
             session = found
         return self._exchange(session, token, body, content_type, headers.get(HMAC_HEADER))
 
-    def _new_session(self, scope: Scope, headers: dict[str, str]) -> ServerSession:
+    def _new_session(self, scope: Scope,
+                     headers: dict[str, str]) -> tuple[ServerSession, str]:
         config = self.config
         token = secrets.token_urlsafe(24)
         base = self.base_url
@@ -216,12 +251,12 @@ class DMServerApp:
             aauth_type=config.aauth_type, server_secret=config.server_secret,
             server_auth_type=config.server_auth_type, max_msg_size=config.max_msg_size,
             idle_timeout=config.idle_timeout, resp_uri=f"{base}{self.path}/s/{token}")
-        self._apps[id(session)] = self.app_factory() if self.app_factory else self.registry
-        return session
+        self._apps[token] = self.app_factory() if self.app_factory else self.registry
+        return session, token
 
     def _exchange(self, session: ServerSession, token: str, body: bytes, content_type: str,
                   hmac: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
-        app = self._apps.get(id(session), self.registry)
+        app = self._apps.get(token, self.registry)
         try:
             events = session.receive(body, now=time.monotonic(), content_type=content_type,
                                      hmac=hmac)
@@ -232,14 +267,14 @@ class DMServerApp:
                 app(session, after)
         except RemoteProtocolError as exc:
             self.store.delete(token)
-            self._apps.pop(id(session), None)
+            self._apps.pop(token, None)
             self.sessions_failed += 1
             return 400, [("cache-control", "no-store")], exc.response
         except LocalProtocolError:
             return 409, [("cache-control", "no-store")], b""
         if session.state.name in ("CLOSED", "ABORTED"):
             # Kept (answers a retransmitted last message from the cache) until evicted.
-            self._apps.pop(id(session), None)
+            self._apps.pop(token, None)
             if session.state.name == "CLOSED":
                 self.sessions_completed += 1
             else:
@@ -382,5 +417,6 @@ def run_http_session(client: ClientSession, url: str, *, http: Any = None,
 
 __all__ = [
     "DMServerApp", "DeviceRegistry", "MemorySessionStore", "OmaDmError", "ServerConfig",
-    "ServerThread", "SessionStore", "TlsConfig", "client_tls_context", "run_http_session",
+    "ServerThread", "SessionStore", "SnapshotSessionStore", "TlsConfig", "client_tls_context",
+    "run_http_session",
 ]

@@ -16,6 +16,7 @@ from omadm_codec.http import (  # noqa: E402
     MemorySessionStore,
     ServerConfig,
     ServerThread,
+    SnapshotSessionStore,
     run_http_session,
 )
 from omadm_codec.model import Get, Item, Target  # noqa: E402
@@ -45,15 +46,19 @@ def config(server_auth: str = "HMAC") -> ServerConfig:
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
 @pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC"])
-def test_demo_script_over_http(fmt: str, server_auth: str) -> None:
+@pytest.mark.parametrize("store_kind", ["memory", "snapshot"])
+def test_demo_script_over_http(fmt: str, server_auth: str, store_kind: str) -> None:
     apps: list[DemoServerApp] = []
 
     def factory() -> DemoServerApp:
         apps.append(DemoServerApp())
         return apps[-1]
 
-    store = MemorySessionStore()
-    app = DMServerApp(config(server_auth), app_factory=factory, store=store)
+    cfg = config(server_auth)
+    saved: dict[str, bytes] = {}
+    store = MemorySessionStore() if store_kind == "memory" else SnapshotSessionStore(
+        cfg, b"store-key", saved)
+    app = DMServerApp(cfg, app_factory=factory, store=store)
     with ServerThread(app, timeout=10) as server:
         url = f"{server.url}/dm"
         tree = build_tree(server_addr=url, server_auth=server_auth, server_nonce=NONCE)
@@ -70,6 +75,9 @@ def test_demo_script_over_http(fmt: str, server_auth: str) -> None:
     assert len(client.resp_uri.rsplit("/", 1)[1]) >= 32
     assert all(ct.startswith(f"application/vnd.syncml.dm+{fmt}") for ct in seen)
     assert len(store) == 1
+    if store_kind == "snapshot":
+        # What the HTTP tier kept is sealed bytes, not an object.
+        assert all(isinstance(v, bytes) for v in saved.values())
 
 
 def test_registry_queue_and_refusals() -> None:

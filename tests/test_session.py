@@ -430,3 +430,19 @@ def test_large_object_bigger_than_max_obj_size_is_refused_locally() -> None:
     assert refused and refused[0].command is big and refused[0].reason == "max_obj_size"
     assert tree.device_get("./Vendor/Acme/Firmware/Package") == b""
     assert not completed(exchange.server_events)
+
+
+def test_client_auth_type_chosen_per_account() -> None:
+    tree = make_tree(client_auth="BASIC")
+    chosen: list[str | None] = []
+
+    def per_account(name: str | None) -> str:
+        chosen.append(name)
+        return "BASIC" if name == DEVICE_USER else "DIGEST"
+
+    server = make_server(client_auth=per_account)  # type: ignore[arg-type]
+    exchange = run_in_memory(ClientSession(tree), server)
+    assert chosen == [DEVICE_USER]
+    assert [type(e).__name__ for e in exchange.server_events][:3] == [
+        "MessageReceived", "Authenticated", "SessionStarted"]
+    assert server.policy.accepted_type == auth.META_BASIC

@@ -102,7 +102,8 @@ class ServerSession:
     """One DM session as seen by the server.
 
     ``secret_lookup(username)`` returns the stored ``auth.secret_hash`` of a client, or None.
-    ``aauth_type`` is the client authentication demanded (DIGEST, BASIC or HMAC). The server
+    ``aauth_type`` is the client authentication demanded (DIGEST, BASIC or HMAC), or a
+    callable giving it per account (called with the first message's Source LocName). The server
     authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST (a Cred
     until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every message), with the
     SRVCRED nonce of the device kept in ``nonces``.
@@ -112,7 +113,8 @@ class ServerSession:
 
     def __init__(self, *, server_id: str, server_uri: str,
                  secret_lookup: Callable[[str], auth.Secret | None],
-                 nonces: NonceManager | None = None, aauth_type: str = "DIGEST",
+                 nonces: NonceManager | None = None,
+                 aauth_type: str | Callable[[str | None], str] = "DIGEST",
                  server_secret: str | None = None, server_auth_type: str = "DIGEST",
                  max_msg_size: int = 65536, max_failures: int = 3,
                  idle_timeout: float = 300.0, resp_uri: str | None = None,
@@ -120,8 +122,11 @@ class ServerSession:
         self.server_id = server_id
         self.server_uri = server_uri
         self.nonces = nonces if nonces is not None else NonceManager()
-        self.policy = AuthPolicy(aauth_type, secret_lookup, self.nonces,
-                                 max_failures=max_failures)
+        # A callable picks the type per account (from the first message's LocName).
+        self._aauth_for = aauth_type if callable(aauth_type) else None
+        self._secret_lookup = secret_lookup
+        self.policy = AuthPolicy(aauth_type if isinstance(aauth_type, str) else "DIGEST",
+                                 secret_lookup, self.nonces, max_failures=max_failures)
         self.server_secret = server_secret
         self.server_auth_type = server_auth_type
         self.max_msg_size = max_msg_size
@@ -269,6 +274,11 @@ class ServerSession:
                 cred = auth.Credential.from_model(msg.header.cred)
             except AuthenticationError:
                 cred = auth.Credential("invalid", "")
+        if self._aauth_for is not None and not self.started and self.policy.failures == 0:
+            self.policy = AuthPolicy(self._aauth_for(msg.header.source_name),
+                                     self._secret_lookup, self.nonces,
+                                     max_failures=self.policy.max_failures)
+            self._aauth_for = None
         was = self.policy.accepted_type
         decision = self.policy.check(msg.header.source_name, cred, hmac, data)
         self._decision = decision

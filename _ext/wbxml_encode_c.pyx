@@ -75,7 +75,8 @@ cdef Slot TABLE[NLANG][NPAGE][NSLOT]
 cdef bint HAS_PAGE[NLANG][NPAGE]
 _KEEP_ALIVE = []
 LANG_INDEX = {}
-_HEADERS = {}
+_HEADERS = [None] * (NLANG * 4)
+"""Header bytes without a string table, at language index * 4 + version byte."""
 
 
 cdef unsigned int name_hash(const unsigned char* s, Py_ssize_t n) noexcept:
@@ -112,6 +113,28 @@ cdef void _build_tables() except *:
 
 
 _build_tables()
+for _name, _li in LANG_INDEX.items():
+    for _version in common.VERSIONS.values():
+        _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
+
+# The last root without a DOCTYPE that chose a language: (namespace, root name, LangInfo).
+_last_root = (None, None, None)
+
+
+cdef object root_language(object fpi, object sysid, Scanner sc):
+    global _last_root
+    cdef bytes local
+    if fpi is None and sysid is None:
+        ns, name, info = _last_root
+        if (info is not None and ns == sc.ns_uri and len(<bytes>name) == sc.local_len
+                and same_bytes(<const unsigned char*>(<char*><bytes>name), sc.local_ptr,
+                               sc.local_len)):
+            return info
+    local = PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len)
+    info = common.select_language(fpi, sysid, sc.ns_uri, local, sc.offset)
+    if fpi is None and sysid is None:
+        _last_root = (sc.ns_uri, local, info)
+    return info
 
 
 cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_t n,
@@ -216,7 +239,6 @@ cdef class Encoder:
         self.limits = limits
         self.gathering = -1
         self.last_first = -1
-        self.literals = []
         # WBXML is smaller than its XML: one allocation covers the usual document.
         buf_grow(&self.out, sc.end - sc.pos + 64)
 
@@ -329,9 +351,7 @@ cdef class Encoder:
                     self.on_text(sc.text_ptr, sc.text_len)
             elif event == EVENT_START:
                 if self.depth == 0 and self.info is None:
-                    self.info = common.select_language(
-                        fpi, sysid, sc.ns_uri,
-                        PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len), sc.offset)
+                    self.info = root_language(fpi, sysid, sc)
                     self.li = LANG_INDEX[self.info.name]
                     self.is_syncml = self.info.is_syncml
                     self.ns_page = self.info.ns_page
@@ -366,10 +386,7 @@ cdef class Encoder:
         if table:
             head = common.header(self.version, info, table)
         else:
-            key = (self.version, self.li)
-            head = _HEADERS.get(key)
-            if head is None:
-                head = _HEADERS[key] = common.header(self.version, info, table)
+            head = _HEADERS[self.li * 4 + self.version]
         result = PyBytes_FromStringAndSize(NULL, len(head) + src.len)
         dest = <char*>result
         memcpy(dest, <char*>head, len(head))
@@ -509,6 +526,8 @@ cdef class Encoder:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
             tag_pos = self.out.len
+            if self.literals is None:
+                self.literals = []
             self.literals.append(PyBytes_FromStringAndSize(<char*>local, n))
             self.record(tag_pos, n)
             buf_byte(&self.out, 0x04)

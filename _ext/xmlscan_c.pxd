@@ -4,6 +4,7 @@
 # Event fields are valid until the next next_event() call; text_ptr may point into scratch.
 
 cimport cython
+from cpython.object cimport PyObject
 
 from xmlbuf cimport Buf
 
@@ -28,10 +29,10 @@ cdef class Scanner:
     cdef Py_ssize_t* name_at
     cdef Py_ssize_t* name_len
     cdef list ns_frames
-    cdef list default_ns
-    cdef Py_ssize_t ns_top, default_top  # depth that pushed the last entry of each list
-    cdef object cur_ns
-    cdef list ns_cache
+    cdef Py_ssize_t ns_top       # depth that pushed the last ns_frames entry
+    cdef object cur_ns           # default namespace in effect
+    cdef PyObject** ns_at        # default namespace of each open element (borrowed)
+    cdef list ns_keep            # owns every default namespace ns_at points to
     cdef bint root_seen, root_done, pending_end, seen_doctype
     cdef Buf scratch
     cdef list pending_attrs       # start_tag scratch: raw attributes, xmlns="..." value

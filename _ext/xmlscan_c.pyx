@@ -10,6 +10,7 @@ Element names on the stack are (offset, length) pairs into the input.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
@@ -46,6 +47,22 @@ cdef void _init_classes():
 
 _init_classes()
 XML_NS_URI = b"http://www.w3.org/XML/1998/namespace"
+# Never mutated: every scanner starts from these.
+_BASE_FRAME = (0, {b"xml": XML_NS_URI})
+# Namespace URIs seen in xmlns="..." (bytes are immutable, so sharing across calls is safe).
+# A small ring: a document full of odd URIs can only evict, never grow it.
+_NS_CACHE = []
+cdef int _ns_cache_next = 0
+
+
+cdef int remember_namespace(bytes value) except -1:
+    global _ns_cache_next
+    if len(_NS_CACHE) < 16:
+        _NS_CACHE.append(value)
+    else:
+        _NS_CACHE[_ns_cache_next] = value
+        _ns_cache_next = (_ns_cache_next + 1) % 16
+    return 0
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
 
 
@@ -127,14 +144,13 @@ cdef class Scanner:
         self.max_depth = limits.max_depth
         self.max_elements = limits.max_elements
         self.max_text = limits.max_opaque
-        self.ns_frames = [(0, {b"xml": XML_NS_URI})]
+        self.ns_frames = [_BASE_FRAME]
         self.cur_ns = b""
-        self.default_ns = [(0, self.cur_ns)]
-        self.ns_cache = []
         self.ns_uri = b""
         self.attr_list = None
 
     def __dealloc__(self):
+        free(self.ns_at)
         free(self.name_at)
         free(self.name_len)
         free(self.scratch.data)
@@ -449,8 +465,9 @@ cdef class Scanner:
         if self.depth >= self.max_depth:
             raise self.fail("too_deep", pos)
         if self.pending_default is not None:
-            self.default_ns.append((self.depth + 1, self.pending_default))
-            self.default_top = self.depth + 1
+            if self.ns_keep is None:
+                self.ns_keep = []
+            self.ns_keep.append(self.pending_default)  # keeps ns_at's borrowed pointers valid
             self.cur_ns = self.pending_default
         if self.pending_attrs is not None:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
@@ -540,7 +557,7 @@ cdef class Scanner:
         n = close - k - 1
         if cacheable and find1(p, k + 1, close, 0x26) < 0:
             # Namespace URIs repeat (xmlns on every MetInf element): reuse the bytes object.
-            for cached in self.ns_cache:
+            for cached in _NS_CACHE:
                 if len(<bytes>cached) == n and memcmp(<char*><bytes>cached, p + k + 1, n) == 0:
                     return cached
         out.len = 0
@@ -559,8 +576,8 @@ cdef class Scanner:
             if amp < close:
                 i = self.reference(amp, close, out)
         value = PyBytes_FromStringAndSize(<char*>out.data, out.len)
-        if cacheable and len(self.ns_cache) < 16:
-            self.ns_cache.append(value)
+        if cacheable:
+            remember_namespace(value)
         return value
 
     cdef list bind_namespaces(self, list attrs, Py_ssize_t depth, Py_ssize_t pos):
@@ -614,6 +631,7 @@ cdef class Scanner:
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1:
         cdef Py_ssize_t cap
         cdef Py_ssize_t* fresh
+        cdef PyObject** fresh_ns
         if self.depth >= self.cap:
             cap = self.cap * 2 if self.cap else 32
             fresh = <Py_ssize_t*>realloc(self.name_at, cap * sizeof(Py_ssize_t))
@@ -624,9 +642,14 @@ cdef class Scanner:
             if fresh == NULL:
                 raise MemoryError()
             self.name_len = fresh
+            fresh_ns = <PyObject**>realloc(self.ns_at, cap * sizeof(PyObject*))
+            if fresh_ns == NULL:
+                raise MemoryError()
+            self.ns_at = fresh_ns
             self.cap = cap
         self.name_at[self.depth] = at
         self.name_len[self.depth] = length
+        self.ns_at[self.depth] = <PyObject*>self.cur_ns
         self.depth += 1
         return 0
 
@@ -653,11 +676,11 @@ cdef class Scanner:
         if self.ns_top == depth:
             self.ns_frames.pop()
             self.ns_top = self.ns_frames[-1][0]
-        if self.default_top == depth:
-            self.default_ns.pop()
-            self.default_top, self.cur_ns = self.default_ns[-1]
         if self.depth == 0:
             self.root_done = True
+            self.cur_ns = b""
+        elif self.ns_at[self.depth - 1] != <PyObject*>self.cur_ns:
+            self.cur_ns = <object>self.ns_at[self.depth - 1]
         self.offset = pos
         return EVENT_END
 

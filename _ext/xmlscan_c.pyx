@@ -457,6 +457,16 @@ cdef class Scanner:
             j = i
             self.pending_attrs = None
             self.pending_default = None
+        elif (i + 8 < end and p[i] == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
+                and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
+            # Just ` xmlns="..."` (every MetInf element): the same steps as parse_attrs.
+            value = self.attr_value(i + 7, True)
+            j = self.pos
+            if j < end and (p[j] == 0x3E or (p[j] == 0x2F and j + 1 < end and p[j + 1] == 0x3E)):
+                self.pending_attrs = None
+                self.pending_default = value
+            else:
+                j = self.parse_attrs(pos, i)
         else:
             j = self.parse_attrs(pos, i)
         self.elements += 1

@@ -446,3 +446,26 @@ def test_client_auth_type_chosen_per_account() -> None:
     assert [type(e).__name__ for e in exchange.server_events][:3] == [
         "MessageReceived", "Authenticated", "SessionStarted"]
     assert server.policy.accepted_type == auth.META_BASIC
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_device_splits_its_package_within_the_servers_max_msg_size(fmt: str) -> None:
+    tree = make_tree()
+    gets = [Get("0", [Item(target=Target("./Vendor/Acme/Settings?list=TNDS"))])
+            for _ in range(12)]
+    limit = 2500 if fmt == "xml" else 1200
+    server = make_server(max_msg_size=limit)
+    client = ClientSession(tree, fmt=fmt)  # type: ignore[arg-type]
+    exchange = run_in_memory(client, server, app=queue_on_start(gets))
+    done = completed(exchange.server_events)
+    assert [id(e.command) for e in done] == [id(g) for g in gets]
+    assert all(e.status == 200 and "<MgmtTree" in str(e.results[0].items[0].data)
+               for e in done)
+    client_msgs = [m for d, m in exchange.messages if d == "C"]
+    assert sum(1 for m in client_msgs if not m.final) >= 2
+    assert all(len(m.body) <= limit for m in client_msgs[2:])  # after package 1
+    # The server asked for each next message of the device's package with 1222.
+    server_msgs = [decode(m.body) for d, m in exchange.messages if d == "S"]
+    assert sum(1 for m in server_msgs for c in m.commands
+               if isinstance(c, Alert) and c.data == 1222) >= 2
+    assert client.state is State.CLOSED and server.state is State.CLOSED

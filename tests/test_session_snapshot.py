@@ -18,9 +18,11 @@ from omadm_codec.simulator import ScriptedUser
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
 @pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC"])
-def test_restore_at_every_package_boundary(fmt: str, server_auth: str) -> None:
+@pytest.mark.parametrize("server_max", [65536, 1500])
+def test_restore_at_every_package_boundary(fmt: str, server_auth: str,
+                                           server_max: int) -> None:
     tree = make_tree(server_auth)
-    server = make_server(server_auth=server_auth)
+    server = make_server(server_auth=server_auth, max_msg_size=server_max)
     nonces, lookup = server.nonces, server.policy._lookup
     user = ScriptedUser([UiResponse(200), UiResponse(304)])
     client = ClientSession(tree, fmt=fmt, ui=user, max_msg_size=8192)  # type: ignore[arg-type]
@@ -29,6 +31,7 @@ def test_restore_at_every_package_boundary(fmt: str, server_auth: str) -> None:
     client.start(now=0)
     key = b"snapshot-key"
     restores = 0
+    split = False
     for _ in range(100):
         client = ClientSession.restore(client.snapshot(key), tree, ui=user, key=key)
         out = client.data_to_send(now=0)
@@ -39,12 +42,14 @@ def test_restore_at_every_package_boundary(fmt: str, server_auth: str) -> None:
         app(server, events)
         reply = server.data_to_send()
         app(server, server.take_events())
+        split |= bool(client._outbox)
         server = ServerSession.restore(server.snapshot(key), secret_lookup=lookup,
                                        nonces=nonces, server_secret="server-secret-0001",
                                        key=key)
         restores += 1
         client.receive(reply.body, now=0, content_type=reply.content_type, hmac=reply.hmac)
     assert restores >= 6
+    assert split == (server_max < 65536)  # the device's package 3 went in several messages
     assert app.failures(tree) == []
     assert client.state is State.CLOSED and server.state is State.CLOSED
 

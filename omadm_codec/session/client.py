@@ -22,6 +22,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..model import (
     Add,
     Alert,
+    Command,
     Item,
     Message,
     Meta,
@@ -134,6 +135,11 @@ class ClientSession:
                 self._server_nonces, level="SRVCRED")
         self._issued_srv_nonce: bytes | None = None
         self._dev_id_cache: str | None = None
+        self.server_max_msg_size: int | None = None
+        """The server's MaxMsgSize (None until it says): our messages stay within it."""
+        self._outbox: list[list[Command]] = []
+        self._outbox_final = True
+        self._outbox_ask_next = False
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -354,23 +360,36 @@ class ClientSession:
             self._store_issued_nonce()
             self._pending = self._package1([hdr_status])
             return events
+        if msg.header.meta is not None and msg.header.meta.max_msg_size:
+            self.server_max_msg_size = msg.header.meta.max_msg_size
         ctx = new_context(self.tree, self.server_id, msg.header.msg_id, ids, self.ui)
         managed = [c for c in msg.commands if not isinstance(c, Status | Results)]
-        if srv_code not in (200, 212):
-            for command in managed:
+        # One group per answered command (its Status, its Results, a container's children):
+        # a group never straddles two messages, so the server completes it at once.
+        groups: list[list[Command]] = []
+        asked_next = False
+        for command in managed:
+            start = len(ctx.out)
+            if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
+                ctx.status(command, 200)  # the server waits for the rest of our package
+                asked_next = True
+            elif srv_code not in (200, 212):
                 ctx.status(command, srv_code)
-        else:
-            for command in managed:
+            else:
                 self._run(ctx, command, events)
+            groups.append(list(ctx.out[start:]))
         events.extend(ctx.events)
-        out: list[object] = [hdr_status, *ctx.out]
-        for alert in self._alerts:
-            alert.cmd_id = ids()
-            out.append(alert)
-        self._alerts = []
-        if not msg.final:
-            out.append(Alert(ids(), ALERT_NEXT_MESSAGE))
-        elif not managed and len(out) == 1:
+        if self._alerts:
+            groups.append(list(self._alerts))
+            self._alerts = []
+        if self._outbox:
+            parts, final, ask_next = self._outbox + groups, self._outbox_final, \
+                self._outbox_ask_next
+        else:
+            parts, final, ask_next = groups, msg.final or asked_next, not (
+                msg.final or asked_next)
+        self._outbox = []
+        if msg.final and not managed and not parts:
             # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
             self.state = transition(self.role, self.state, ev.MessageSent)
             self.state = transition(self.role, self.state, ev.PeerFinished)
@@ -378,10 +397,38 @@ class ClientSession:
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        hdr = self._header()
-        reply = Message(hdr, out, final=msg.final)  # type: ignore[arg-type]
-        self._pending = self._encode(reply)
+        self._pending = self._split(hdr_status, [g for g in parts if g], final, ask_next)
         return events
+
+    def _split(self, hdr_status: Status, groups: list[list[Command]], final: bool,
+               ask_next: bool) -> Outgoing:
+        """The next message of our package within the server's MaxMsgSize; what does not
+        fit waits in the outbox for the server's 1222."""
+        hdr = self._header()
+
+        def build(chosen: list[list[Command]], last: bool) -> Message:
+            commands: list[Command] = [hdr_status]
+            for group in chosen:
+                commands.extend(group)
+            if last and ask_next:
+                commands.append(Alert("0", ALERT_NEXT_MESSAGE))
+            for number, command in enumerate(commands, 1):
+                command.cmd_id = str(number)  # unique within the message, in order
+            return Message(hdr, commands, final=final and last)
+
+        whole = self._encode(build(groups, True))
+        limit = self.server_max_msg_size
+        if limit is None or len(whole.body) <= limit or len(groups) <= 1:
+            return whole
+        taken = 1
+        while taken < len(groups):
+            trial = self._encode(build(groups[:taken + 1], False))
+            if len(trial.body) > limit:
+                break
+            taken += 1
+        self._outbox = groups[taken:]
+        self._outbox_final, self._outbox_ask_next = final, ask_next
+        return self._encode(build(groups[:taken], False))
 
     def _store_issued_nonce(self) -> None:
         nonce, self._issued_srv_nonce = self._issued_srv_nonce, None

@@ -319,6 +319,9 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
             "uri": chunks.uri, "command": _commands_out([chunks.command]),
             "expected": chunks.expected, "parts": chunks.parts},
         "issued_srv_nonce": _b64(session._issued_srv_nonce),
+        "server_max_msg_size": session.server_max_msg_size,
+        "outbox": [_commands_out(group) for group in session._outbox],
+        "outbox_final": session._outbox_final, "outbox_ask_next": session._outbox_ask_next,
         "server_nonces": _nonces_out(session._server_nonces),
         "policy": None if policy is None else {
             "accepted_type": policy.accepted_type, "username": policy.username,
@@ -368,6 +371,10 @@ def client_restore(data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
                                   cr.opt("expected", int),
                                   [str(x) for x in cr.get("parts", list)])
     session._issued_srv_nonce = _unb64(r.opt("issued_srv_nonce", str))
+    session.server_max_msg_size = r.opt("server_max_msg_size", int)
+    session._outbox = [_commands_in(group) for group in r.get("outbox", list)]
+    session._outbox_final = r.get("outbox_final", bool)
+    session._outbox_ask_next = r.get("outbox_ask_next", bool)
     session._server_nonces._slots.clear()
     _nonces_in(r.fields.get("server_nonces"), session._server_nonces)
     policy = r.opt("policy", dict)

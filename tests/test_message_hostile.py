@@ -92,12 +92,27 @@ def test_10_mb_text_node(strict: bool) -> None:
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
-def test_attribute_flood(strict: bool) -> None:
-    attrs = " ".join(f'a{i}="{i}"' for i in range(100_000))
+@pytest.mark.parametrize("prefix", ["a", "xmlns:p"])
+def test_attribute_flood(strict: bool, prefix: str) -> None:
+    # 100,000 attributes: refused by a byte scan before lxml builds them (memory stays flat).
+    attrs = " ".join(f'{prefix}{i}="urn:{i}"' for i in range(100_000))
     data = wrap("", root=f'<SyncML xmlns="SYNCML:SYNCML1.2" {attrs}>')
     with pytest.raises(DecodeError) as info:
         decode(data, strict=strict)
+    assert (info.value.reason, info.value.offset) == ("tag_too_long", 0)
+    # A smaller flood reaches lxml and is refused there.
+    few = wrap("", root='<SyncML xmlns="SYNCML:SYNCML1.2" '
+                        + " ".join(f'a{i}="{i}"' for i in range(1000)) + ">")
+    with pytest.raises(DecodeError) as info:
+        decode(few, strict=strict)
     assert info.value.reason == "unexpected_attribute"
+
+
+def test_large_cdata_is_not_a_long_tag() -> None:
+    big = "A" * (200 * 1024)
+    data = wrap("<Replace><CmdID>1</CmdID><Item><Target><LocURI>./a</LocURI></Target>"
+                f"<Data><![CDATA[{big}]]></Data></Item></Replace>")
+    assert decode(data, strict=True).commands[0].items[0].data == big  # type: ignore[union-attr]
 
 
 def test_oversized_input_is_refused_before_parsing() -> None:

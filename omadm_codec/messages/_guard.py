@@ -23,6 +23,11 @@ _AMP_OUTSIDE_CDATA = re.compile(
     rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|(&)(?!" + _NAME_REF + rb")", re.S
 )
 _UTF16 = {"utf-16", "utf-16le", "utf-16be", "utf16", "ucs-2"}
+MAX_TAG = 64 * 1024
+# A start tag longer than MAX_TAG bytes: only an attribute or namespace flood makes one, and
+# lxml would build every attribute (about 17x the input in memory) before we could refuse it.
+# (A CDATA section holding '<' then MAX_TAG bytes without '<' or '>' would be refused too.)
+_LONG_TAG = re.compile(rb"<[A-Za-z_:][^<>]{%d}" % MAX_TAG)
 
 
 @dataclass(slots=True)
@@ -148,5 +153,9 @@ def prepare_xml(data: bytes, strict: bool, quirks: list[str], max_input_size: in
         raise DecodeError("too_large", max_input_size, f"input of {len(data)} bytes")
     data = _fix_utf16(data, strict, quirks)
     public_id = _scan_prolog(data)
+    if len(data) > MAX_TAG:
+        long_tag = _LONG_TAG.search(data)
+        if long_tag is not None:
+            raise DecodeError("tag_too_long", long_tag.start(), f"a tag over {MAX_TAG} bytes")
     data = _fix_bare_ampersands(data, strict, quirks)
     return Prepared(data, public_id)

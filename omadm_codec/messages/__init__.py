@@ -10,6 +10,15 @@ until the token-driven paths land. Binary OPAQUE crosses that XML hub as
 
 Strict and lenient: lenient (the default) absorbs the deviations real devices send and lists
 each in ``Message.quirks`` (codes in ``QUIRKS``); strict raises ``DecodeError(code)`` instead.
+
+Other ``DecodeError`` reasons: ``too_large``, ``too_deep``, ``too_many_elements``,
+``tag_too_long`` (limits); ``doctype_internal_subset``, ``entity_declaration``,
+``entity_reference`` (DTD attacks); ``xml_syntax``, ``bad_encoding``, ``not_syncml``,
+``bad_namespace``, ``bad_version``, ``unsupported_content_type``; ``missing_element``,
+``duplicate_element``, ``unexpected_element``, ``unexpected_text``, ``unexpected_attribute``,
+``bad_id``, ``bad_code``, ``bad_number``, ``bad_opaque``, ``empty_data`` (content models).
+``EncodeError`` reasons: ``bad_id``, ``bad_code``, ``bad_value``, ``bad_version``,
+``invalid_char``, ``missing_element``, ``too_deep``, ``bad_format``.
 """
 
 from __future__ import annotations

@@ -652,6 +652,14 @@ cdef class Encoder:
         return 0
 
 
+_PLAIN_DECLARATIONS = tuple(
+    f'<?xml version={q}1.0{q}{enc}?>'.encode()
+    for q in "\"'"
+    for enc in ("", f" encoding={q}UTF-8{q}", f" encoding={q}utf-8{q}")
+)
+"""XML declarations that name no encoding or UTF-8: no lxml detour needed."""
+
+
 def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
                  limits=None):
     """Encode a SyncML DM XML document (DevInf, MetInf and DDF too) as WBXML.
@@ -668,10 +676,12 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
         limits = _DEFAULT_LIMITS
     else:
         version, limits = common.check_options(wbxml_version, limits)
-    # The usual input: UTF-8 bytes starting with a tag (no declaration to look at).
+    # The usual input: UTF-8 bytes starting with a tag or with one of the common UTF-8
+    # declarations; everything else takes the general (Python) path.
     if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
-            and (<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0
-            and len(<bytes>xml) <= limits.max_input_size):
+            and len(<bytes>xml) <= limits.max_input_size
+            and (((<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0)
+                 or (<bytes>xml).startswith(_PLAIN_DECLARATIONS))):
         data = xml
     else:
         data, via_lxml = common.prepare_input(xml, limits)

@@ -11,7 +11,7 @@ from conftest import CORPUS, CORPUS_XML, corpus_ids
 from omadm_codec import DecodeError, EncodeError
 from omadm_codec import model as m
 from omadm_codec.limits import Limits
-from omadm_codec.messages import decode, encode, encoded_size
+from omadm_codec.messages import command_size, decode, encode, encoded_size
 
 NS = b'xmlns="SYNCML:SYNCML1.2"'
 
@@ -42,6 +42,13 @@ def test_corpus_round_trip_strict(path: Path) -> None:
     assert encode(again) == xml  # canonical: same model, same bytes
     assert encoded_size(msg) == len(xml)
     assert decode(xml, "application/vnd.syncml.dm+xml; charset=utf-8") == msg
+
+
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_ids())
+def test_command_sizes_add_up(path: Path) -> None:
+    msg = decode(path.read_bytes())
+    empty = m.Message(msg.header, [], final=msg.final)
+    assert encoded_size(msg) == encoded_size(empty) + sum(command_size(c) for c in msg.commands)
 
 
 def test_corpus_content_is_read() -> None:

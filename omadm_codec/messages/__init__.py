@@ -27,12 +27,12 @@ from typing import Literal
 
 from ..errors import DecodeError, EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..model import Message
+from ..model import Command, Message
 from ._guard import prepare_xml
 from ._reader import read_xml
-from ._writer import write_xml
+from ._writer import write_command_xml, write_xml
 
-__all__ = ["QUIRKS", "decode", "encode", "encoded_size"]
+__all__ = ["QUIRKS", "command_size", "decode", "encode", "encoded_size"]
 
 QUIRKS: dict[str, str] = {
     "namespace_case": "root namespace in another case than SYNCML:SYNCML1.x",
@@ -141,3 +141,10 @@ def encoded_size(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> int:
 
     For now it encodes and measures: exact, and as cheap as one ``encode``."""
     return len(encode(msg, fmt))
+
+
+def command_size(command: Command) -> int:
+    """The bytes ``command`` adds to a message's canonical XML: XML sizes are additive, so
+    ``encoded_size(msg) == encoded_size(msg without commands) + sum(command_size(c))``. A server
+    filling a message up to MaxMsgSize can size each command once instead of re-encoding."""
+    return len(write_command_xml(command))

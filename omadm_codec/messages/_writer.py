@@ -328,3 +328,13 @@ def write_xml(msg: Message, for_wbxml: bool = False) -> bytes:
         return "".join(writer.out).encode("utf-8")
     except UnicodeEncodeError:
         raise EncodeError("invalid_char", -1, "a lone surrogate in the message") from None
+
+
+def write_command_xml(command: Command) -> bytes:
+    """The canonical XML of one command, exactly as ``write_xml`` writes it in a body."""
+    writer = _Writer(False)
+    writer.command(command, 1)
+    try:
+        return "".join(writer.out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodeError("invalid_char", -1, "a lone surrogate in the command") from None

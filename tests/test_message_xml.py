@@ -284,6 +284,15 @@ def test_limits() -> None:
     with pytest.raises(DecodeError) as info:
         decode(data, limits=Limits(max_input_size=1000))
     assert (info.value.reason, info.value.offset) == ("too_large", 1000)
+    big = (CORPUS / "large_object_b64.xml").read_bytes()
+    assert decode(big, limits=Limits(max_opaque=300_000)).commands
+    with pytest.raises(DecodeError) as info:
+        decode(big, limits=Limits(max_opaque=100_000))
+    assert info.value.reason == "too_large"
+    raw = encode(m.Message(_hdr(), [m.Replace(cmd_id="1", items=[m.Item(data=b"\xff" * 2000)])]))
+    with pytest.raises(DecodeError) as info:
+        decode(raw, limits=Limits(max_opaque=1000))
+    assert info.value.reason == "too_large"
     with pytest.raises(DecodeError) as info:
         decode(data, limits=Limits(max_elements=50))
     assert info.value.reason == "too_many_elements"

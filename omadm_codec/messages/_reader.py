@@ -391,6 +391,8 @@ class _Reader:
                 raw = base64.b64decode("".join((el.text or "").split()), validate=True)
             except (binascii.Error, ValueError):
                 raise self.fail("bad_opaque", el, "wbxml:opaque content is not base64") from None
+            if len(raw) > self.limits.max_opaque:
+                raise self.fail("too_large", el, f"Data of {len(raw)} bytes")
             if fmt != "bin":
                 # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
                 try:
@@ -400,6 +402,8 @@ class _Reader:
             return raw, DataHint.OPAQUE
         if len(el) == 0:
             text: str = el.text or ""
+            if len(text) > self.limits.max_opaque:
+                raise self.fail("too_large", el, f"Data of {len(text)} characters")
             if self.from_wbxml and fmt == "bin":
                 # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under Format
                 # bin it is the bytes that were sent.

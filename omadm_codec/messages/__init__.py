@@ -1,5 +1,6 @@
 """SyncML DM messages on the wire: ``decode`` bytes (XML or WBXML) into the typed model of
-``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` for MaxMsgSize checks.
+``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` and ``command_size`` for
+MaxMsgSize checks.
 
 The one idea: XML is the hub. XML decoding is byte-level guards (``_guard``) then lxml with a
 hardened parser walked into the model (``_reader``); XML encoding writes canonical bytes
@@ -45,7 +46,8 @@ QUIRKS: dict[str, str] = {
     "utf16_declared": "UTF-16 declared in the XML prolog, or UTF-16 bytes (read as UTF-8)",
     "empty_data": "an empty <Data/> as an Alert code (read as absent)",
     "unsupported_in_dm": "a SyncML DS command or VerProto (Map, Put, Search, Sync)",
-    "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml)",
+    "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml); a warning "
+                     "flag only, recorded in strict mode too",
     "missing_cmd_id": "a command without CmdID (read as an empty CmdID, to answer with 400)",
     "element_order": "children out of the order of their content model (DTD order)",
     "content_type_mismatch": "the bytes are WBXML where the media type says XML, or back",

@@ -79,14 +79,6 @@ _HEADERS = [None] * (NLANG * 4)
 """Header bytes without a string table, at language index * 4 + version byte."""
 
 
-cdef unsigned int name_hash(const unsigned char* s, Py_ssize_t n) noexcept:
-    cdef unsigned int h = 2166136261U
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ s[i]) * 16777619U
-    return h
-
-
 _NAME_FLAGS = {b"Data": F_DATA, b"Meta": F_META, b"Type": F_TYPE, b"Add": F_ADDREP,
                b"Replace": F_ADDREP}
 
@@ -475,10 +467,11 @@ cdef class Encoder:
             free(key)
             free(table.data)
 
-    cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
-        """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest."""
+    cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n,
+                    unsigned int h) except -2:
+        """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
+        h is name_hash(s, n)."""
         cdef int first, page, token
-        cdef unsigned int h = name_hash(s, n)
         if ns is not self.last_ns:
             self.last_first = self.ns_page.get(ns, 0)
             self.last_ns = ns
@@ -511,7 +504,7 @@ cdef class Encoder:
                 parent.tseen = True
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
-        code = self.lookup(sc.ns_uri, local, n)
+        code = self.lookup(sc.ns_uri, local, n, sc.local_hash)
         if code < 0:
             # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
             if parent != NULL and self.is_syncml and (

@@ -106,3 +106,21 @@ cdef inline bint same_bytes(const unsigned char* a, const unsigned char* b,
         if a[i] != b[i]:
             return False
     return True
+
+
+cdef extern from *:
+    """
+    #define OMADM_FNV_OFFSET 2166136261U
+    #define OMADM_FNV_PRIME 16777619U
+    """
+    const unsigned int FNV_OFFSET "OMADM_FNV_OFFSET"
+    const unsigned int FNV_PRIME "OMADM_FNV_PRIME"
+
+
+cdef inline unsigned int name_hash(const unsigned char* s, Py_ssize_t n) noexcept:
+    """FNV-1a over s[:n]: the scanner computes it while reading a tag name."""
+    cdef unsigned int h = FNV_OFFSET
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ s[i]) * FNV_PRIME
+    return h

@@ -42,6 +42,7 @@ cdef class Scanner:
     """Byte offset of the event in the input (tag start, text run start, CDATA start)."""
     cdef const unsigned char* local_ptr
     cdef Py_ssize_t local_len
+    cdef unsigned int local_hash   # FNV-1a (xmlbuf.pxd) of the local name, after any prefix
     cdef object ns_uri
     cdef list attr_list
     cdef const unsigned char* text_ptr

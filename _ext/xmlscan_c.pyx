@@ -443,15 +443,22 @@ cdef class Scanner:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t i = pos + 1, j, name_end, colon = -1
+        cdef unsigned int h
         if self.root_done:
             raise self.fail("malformed_xml", pos)
         if i >= end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)
+        # The FNV-1a hash of the local name comes for free here (the encoder's tag lookup).
+        h = FNV_OFFSET
         while i < end and NAME_CHAR[p[i]]:
             if p[i] == 0x3A and colon < 0:
                 colon = i
+                h = FNV_OFFSET
+            else:
+                h = (h ^ p[i]) * FNV_PRIME
             i += 1
         name_end = i
+        self.local_hash = h
         # Most tags end right after the name; only the others touch Python objects.
         if i < end and (p[i] == 0x3E or (p[i] == 0x2F and i + 1 < end and p[i + 1] == 0x3E)):
             j = i

@@ -20,13 +20,29 @@ def _read(path: str) -> bytes:
     return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
 
 
+def _need_http() -> bool:
+    """True if the ``http`` extra is installed; else say how to get it."""
+    try:
+        import httpx  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        print(f"omadm-codec: this needs the http extra ({exc.name} is missing): "
+              "pip install 'omadm_codec[http]'", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if not _need_http():
+        return 2
     return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if not _need_http():
+        return 2
     from . import auth
     from .demo import INITIAL_SERVER_NONCE
     from .demo_scenario import DemoServerApp
@@ -56,6 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
+    if not _need_http():
+        return 2
     from .demo import INITIAL_SERVER_NONCE, Transcript
     from .http import client_tls_context, run_http_session
     from .session import ClientSession, UiResponse

@@ -14,14 +14,23 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from test_session import make_server, make_tree  # noqa: I001
 
 from omadm_codec.errors import LocalProtocolError, RemoteProtocolError
 from omadm_codec.model import Atomic, Command, Exec, Item, Meta, Replace, Target
-from omadm_codec.session import ClientSession, CommandCompleted, Outgoing, ServerSession, State
+from omadm_codec.session import (
+    TERMINAL,
+    ClientSession,
+    CommandCompleted,
+    Outgoing,
+    ServerSession,
+    State,
+)
 from omadm_codec.session import events as ev
 from omadm_codec.tree import DMTree
 
+KINDS = ["replace", "bad_replace", "atomic", "bad_atomic", "exec"]
 FAULTS = ["none", "none", "none", "drop_c", "drop_s", "dup_c", "reorder", "abort",
           "corrupt_s"]
 
@@ -33,9 +42,9 @@ class Op:
     command: Command
 
 
-def _ops(kinds: list[str], tree: DMTree) -> list[Op]:
+def _ops(kinds: list[str], tree: DMTree, start: int = 0) -> list[Op]:
     ops: list[Op] = []
-    for index, kind in enumerate(kinds):
+    for index, kind in enumerate(kinds, start):
         a, b = f"./Vendor/F/L{index}a", f"./Vendor/F/L{index}b"
         for leaf in (a, b):
             tree.device_add(leaf, "0", format="int")
@@ -159,3 +168,144 @@ def test_faults_never_half_change_or_misreport(kinds: list[str], faults: list[st
         else:
             assert outcome.status == 507 and values == ["0", "0"]
             assert [c.status for c in outcome.children] == [216, 415]
+
+
+class SessionMachine(RuleBasedStateMachine):
+    """The same invariants, with hypothesis choosing every step: queue a command, send,
+    deliver, drop, duplicate or reorder a message, abort from either side, fire a timer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tree = make_tree()
+        self.tree.device_add("./Vendor/F", format="node")
+        self.ops: list[Op] = []
+        self.reported: dict[int, CommandCompleted] = {}
+        self.now = 0.0
+        self.to_server: Outgoing | None = None
+        self.to_client: Outgoing | None = None
+        self.last_to_server: Outgoing | None = None
+        self.client: ClientSession | None = None
+        self.server = make_server()
+
+    @initialize(fmt=st.sampled_from(["xml", "wbxml"]), small=st.booleans(),
+                kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=6))
+    def start(self, fmt: str, small: bool, kinds: list[str]) -> None:
+        self.client = ClientSession(self.tree, fmt=fmt,  # type: ignore[arg-type]
+                                    max_msg_size=1500 if small else 65536, max_retries=3)
+        self.client.start(now=0)
+        self.ops = _ops(kinds, self.tree)
+        self.server.send_commands([op.command for op in self.ops])
+
+    def _events(self, events: list[ev.Event]) -> None:
+        for event in events:
+            if isinstance(event, CommandCompleted):
+                self.reported[id(event.command)] = event
+
+    @rule(kind=st.sampled_from(KINDS))
+    def queue(self, kind: str) -> None:
+        if self.server.state in TERMINAL or self.server.state is State.SEND or len(
+                self.ops) >= 12:
+            return
+        op = _ops([kind], self.tree, len(self.ops))[0]
+        self.ops.append(op)
+        self.server.send_commands([op.command])
+
+    @rule(rounds=st.integers(1, 4))
+    def clean_round_trips(self, rounds: int) -> None:
+        """Progress: whole exchanges with nothing going wrong."""
+        for _ in range(rounds):
+            self.client_sends()
+            self.deliver_to_server(False)
+            self.deliver_to_client()
+
+    @rule()
+    def client_sends(self) -> None:
+        assert self.client is not None
+        if self.to_server is None:
+            out = self.client.data_to_send(now=self.now)
+            if out is not None:
+                self.to_server = self.last_to_server = out
+
+    @rule(abort=st.booleans())
+    def deliver_to_server(self, abort: bool) -> None:
+        out, self.to_server = self.to_server, None
+        if out is None:
+            return
+        self._server_round(out, abort)
+
+    def _server_round(self, out: Outgoing, abort: bool = False) -> None:
+        try:
+            self._events(self.server.receive(out.body, now=self.now,
+                                             content_type=out.content_type, hmac=out.hmac))
+            if abort and self.server.state is State.SEND:
+                self.server.abort()
+            self.to_client = self.server.data_to_send()
+            self._events(self.server.take_events())
+        except (RemoteProtocolError, LocalProtocolError):
+            self.to_client = None
+
+    @rule()
+    def duplicate_to_server(self) -> None:
+        if self.last_to_server is not None and self.to_client is not None:
+            before = self.to_client.body
+            self._server_round(self.last_to_server)
+            if self.server.state is not State.ERROR and self.to_client is not None:
+                assert self.to_client.body == before  # answered from the cache
+
+    @rule()
+    def reorder_to_server(self) -> None:
+        if self.to_server is not None:
+            out = self.to_server
+            body = out.body.replace(b"<MsgID>", b"<MsgID>9", 1)
+            self.to_server = Outgoing(body, out.content_type, out.msg_id, out.final, None)
+
+    @rule()
+    def deliver_to_client(self) -> None:
+        assert self.client is not None
+        back, self.to_client = self.to_client, None
+        if back is None or self.client.state is not State.WAIT:
+            return
+        try:
+            self.client.receive(back.body, now=self.now, content_type=back.content_type,
+                                hmac=back.hmac)
+        except (RemoteProtocolError, LocalProtocolError):
+            pass
+
+    @rule(which=st.sampled_from(["to_server", "to_client"]))
+    def drop(self, which: str) -> None:
+        setattr(self, which, None)
+
+    @rule()
+    def timer(self) -> None:
+        assert self.client is not None
+        self.now += self.client.response_timeout + 1
+        if self.to_server is None and self.to_client is None:
+            self.client.handle_timer(now=self.now)
+
+    @rule()
+    def client_aborts(self) -> None:
+        assert self.client is not None
+        if self.client.state is State.SEND and self.server.started:
+            self.to_server = self.client.abort(now=self.now)
+
+    @invariant()
+    def never_half_changed_never_misreported(self) -> None:
+        for op in self.ops:
+            values = [self.tree.device_get(leaf) for leaf in op.leaves]
+            outcome = self.reported.get(id(op.command))
+            if op.kind == "exec":
+                assert values[0] in ("0", "1")
+                assert outcome is None or (outcome.status == 200 and values[0] == "1")
+                continue
+            if op.kind in ("atomic", "bad_atomic"):
+                assert values in (["0", "0"], ["7", "7"])
+            if outcome is None:
+                continue
+            expected = {"replace": (200, ["7"]), "bad_replace": (415, ["0"]),
+                        "atomic": (200, ["7", "7"]), "bad_atomic": (507, ["0", "0"])}[op.kind]
+            assert (outcome.status, values) == expected
+
+
+SessionMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40,
+                                            deadline=None)
+TestSessionMachine = SessionMachine.TestCase

@@ -469,3 +469,38 @@ def test_device_splits_its_package_within_the_servers_max_msg_size(fmt: str) -> 
     assert sum(1 for m in server_msgs for c in m.commands
                if isinstance(c, Alert) and c.data == 1222) >= 2
     assert client.state is State.CLOSED and server.state is State.CLOSED
+
+
+@pytest.mark.parametrize(("fmt", "tamper"), [("xml", False), ("wbxml", False), ("xml", True)])
+def test_device_sends_large_results_in_chunks(fmt: str, tamper: bool) -> None:
+    import base64
+    import re
+
+    tree = make_tree()
+    blob = bytes(range(256)) * 40  # 10 KiB: b64 text of 13,656 bytes
+    tree.device_replace("./Vendor/Acme/Firmware/Package", blob, "bin")
+    get = Get("0", [Item(target=Target("./Vendor/Acme/Firmware/Package"))])
+    server = make_server(max_msg_size=3000)
+
+    def wire(direction: str, msg: Outgoing) -> Outgoing | None:
+        if tamper and direction == "C" and b"<Size" in msg.body:
+            body = re.sub(rb"(<Size[^>]*>)(\d+)", lambda m: m[1] + str(int(m[2]) + 1).encode(),
+                          msg.body)
+            return Outgoing(body, msg.content_type, msg.msg_id, msg.final, msg.hmac)
+        return msg
+
+    client = ClientSession(tree, fmt=fmt)  # type: ignore[arg-type]
+    exchange = run_in_memory(client, server, app=queue_on_start([get]), wire=wire)
+    done = completed(exchange.server_events)
+    assert [e.command for e in done] == [get]
+    client_msgs = [m for d, m in exchange.messages if d == "C"]
+    assert sum(1 for m in client_msgs if not m.final) >= 3
+    assert all(len(m.body) <= 3000 for m in client_msgs[2:])
+    if tamper:
+        assert done[0].status == 424 and done[0].results == ()
+    else:
+        assert done[0].status == 200
+        item = done[0].results[0].items[0]
+        assert item.meta is not None and item.meta.format == "b64"
+        assert base64.b64decode(str(item.data)) == blob
+    assert client.state is State.CLOSED and server.state is State.CLOSED

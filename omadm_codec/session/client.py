@@ -382,13 +382,18 @@ class ClientSession:
         if self._alerts:
             groups.append(list(self._alerts))
             self._alerts = []
-        if self._outbox:
-            parts, final, ask_next = self._outbox + groups, self._outbox_final, \
-                self._outbox_ask_next
+        old = self._outbox
+        if old:
+            final, ask_next = self._outbox_final, self._outbox_ask_next
         else:
-            parts, final, ask_next = groups, msg.final or asked_next, not (
-                msg.final or asked_next)
+            final, ask_next = msg.final or asked_next, not (msg.final or asked_next)
         self._outbox = []
+        hdr = self._header()
+        limit = self.server_max_msg_size
+        # New answers too big for any message are large objects: chunked once, here.
+        new = [part for group in groups if group for part in (
+            self._chunked(hdr, hdr_status, group, limit) if limit is not None else [group])]
+        parts = old + new
         if msg.final and not managed and not parts:
             # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
             self.state = transition(self.role, self.state, ev.MessageSent)
@@ -397,14 +402,13 @@ class ClientSession:
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        self._pending = self._split(hdr_status, [g for g in parts if g], final, ask_next)
+        self._pending = self._split(hdr, hdr_status, parts, final, ask_next)
         return events
 
-    def _split(self, hdr_status: Status, groups: list[list[Command]], final: bool,
-               ask_next: bool) -> Outgoing:
+    def _split(self, hdr: SyncHdr, hdr_status: Status, groups: list[list[Command]],
+               final: bool, ask_next: bool) -> Outgoing:
         """The next message of our package within the server's MaxMsgSize; what does not
         fit waits in the outbox for the server's 1222."""
-        hdr = self._header()
 
         def build(chosen: list[list[Command]], last: bool) -> Message:
             commands: list[Command] = [hdr_status]
@@ -429,6 +433,42 @@ class ClientSession:
         self._outbox = groups[taken:]
         self._outbox_final, self._outbox_ask_next = final, ask_next
         return self._encode(build(groups[:taken], False))
+
+    def _chunked(self, hdr: SyncHdr, hdr_status: Status, group: list[Command],
+                 limit: int) -> list[list[Command]]:
+        """``group`` as is, or, when it cannot fit a message and ends with a one-item
+        Results, as consecutive chunk groups (MoreData; Meta Size on the first)."""
+        results = group[-1] if group else None
+        if (not isinstance(results, Results) or len(results.items) != 1
+                or results.items[0].data is None
+                or len(encode_message(Message(hdr, [hdr_status, *group]), self.fmt)) <= limit):
+            return [group]
+        item = results.items[0]
+        empty = dataclasses.replace(results, items=[dataclasses.replace(item, data="")])
+        if len(encode_message(Message(hdr, [hdr_status, *group[:-1], empty]),
+                              self.fmt)) > limit - 64:
+            return [group]  # the rest of the answer is what is too big: it cannot be split
+        text = item_text(item)
+        total = len(text.encode("utf-8"))
+        head: list[Command] = list(group[:-1])
+        parts: list[list[Command]] = []
+        room, offset = max(64, limit - 700), 0
+        while offset < len(text):
+            piece = text[offset:offset + room]
+            last = offset + len(piece) >= len(text)
+            meta = Meta(format=item.meta.format if item.meta else None,
+                        type=item.meta.type if item.meta else None,
+                        size=None if parts else total)
+            chunk = dataclasses.replace(results, items=[dataclasses.replace(
+                item, meta=meta, data=piece, more_data=not last)])
+            part = [*(head if not parts else []), chunk]
+            size = len(encode_message(Message(hdr, [hdr_status, *part]), self.fmt))
+            if size > limit and room > 16:
+                room //= 2
+                continue
+            parts.append(part)
+            offset += len(piece)
+        return parts
 
     def _store_issued_nonce(self) -> None:
         nonce, self._issued_srv_nonce = self._issued_srv_nonce, None

@@ -27,6 +27,7 @@ from ..model import (
     Alert,
     Atomic,
     Command,
+    Item,
     Message,
     Meta,
     Replace,
@@ -53,6 +54,7 @@ from ._common import (
     encode_message,
     fmt_of,
     header_status,
+    item_text,
     item_uri,
     message_id,
 )
@@ -78,6 +80,11 @@ class _Pending:
     chunk: bool = False
     """A chunk that is not the last one (its 213 is hidden)."""
     is_last_chunk: bool = False
+    receiving: bool = False
+    """A Get whose Results are arriving in chunks (it completes with the last one)."""
+
+    def busy(self) -> bool:
+        return self.receiving or any(child.busy() for child in self.children)
 
     def event(self) -> ev.CommandCompleted:
         status = self.statuses[0] if self.statuses else 0
@@ -85,6 +92,16 @@ class _Pending:
                                    tuple(self.statuses),
                                    tuple(child.event() for child in self.children),
                                    tuple(self.data))
+
+
+@dataclass(slots=True)
+class _Incoming:
+    """Results the device is sending in chunks (dm-protocol.md 1.8)."""
+
+    pending: _Pending
+    first: Results
+    expected: int | None
+    parts: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -160,6 +177,8 @@ class ServerSession:
         self._cred_sent_in: set[str] = set()
         self._ended_reported = False
         self._later: list[ev.Event] = []
+        self._incoming: _Incoming | None = None
+        self._acks: list[tuple[Results, int]] = []
         self._decision = AuthDecision(400)
 
     # -- snapshots ------------------------------------------------------------------------
@@ -267,6 +286,7 @@ class ServerSession:
         events: list[ev.Event] = [ev.MessageReceived(msg.header.msg_id, msg.final)]
         self._reply_to = msg
         self._client_statuses = []
+        self._acks = []
         # 1. Credentials, before anything in the message is acted on.
         cred = None
         if msg.header.cred is not None:
@@ -366,14 +386,14 @@ class ServerSession:
             elif isinstance(command, Results):
                 pending = self._pending.get((command.msg_ref or "", command.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
-                    pending.results.append(command)
+                    self._take_results(pending, command)
         events: list[ev.Event] = []
         if header_reply is not None:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
         keep: list[_Pending] = []
         for pending in self._top:
-            if not pending.statuses:
+            if not pending.statuses or pending.busy():
                 keep.append(pending)
                 continue
             code = pending.statuses[0]
@@ -392,6 +412,36 @@ class ServerSession:
                          if self._root(p) in keep}
         self._queue.extendleft(reversed(requeue))
         return events
+
+    def _take_results(self, pending: _Pending, results: Results) -> None:
+        """Attach Results to their Get; chunks are buffered, acknowledged 213, and joined."""
+        item = results.items[0] if len(results.items) == 1 else None
+        incoming = self._incoming
+        if incoming is None and (item is None or not item.more_data):
+            pending.results.append(results)
+            return
+        assert item is not None
+        if incoming is None:
+            size = item.meta.size if item.meta is not None else None
+            incoming = self._incoming = _Incoming(pending, results, size)
+            pending.receiving = True
+        incoming.parts.append(item_text(item))
+        if item.more_data:
+            self._acks.append((results, STATUS_CHUNK))
+            return
+        self._incoming = None
+        pending.receiving = False
+        whole = "".join(incoming.parts)
+        if incoming.expected is not None and len(whole.encode("utf-8")) != incoming.expected:
+            self._acks.append((results, 424))
+            pending.statuses.insert(0, 424)  # the object arrived damaged: not reported as data
+            return
+        first_item = incoming.first.items[0]
+        meta = first_item.meta
+        joined = Item(source=first_item.source, target=first_item.target,
+                      meta=Meta(format=meta.format, type=meta.type) if meta else None,
+                      data=whole)
+        pending.results.append(dataclasses.replace(incoming.first, items=[joined]))
 
     @staticmethod
     def _root(pending: _Pending) -> _Pending:
@@ -487,6 +537,9 @@ class ServerSession:
             return out
         for command, code in self._client_statuses:
             out.append(command_status(msg.header.msg_id, command, ids(), code))
+        for results, code in self._acks:
+            out.append(command_status(msg.header.msg_id, results, ids(), code))
+        self._acks = []
         return out
 
     def _encode(self, msg: Message, prebuilt: bytes | None = None) -> Outgoing:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
 from ..messages import decode, encode
-from ..model import Atomic, Command, Message, Sequence, Source, SyncHdr, Target
+from ..model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
 from ..nonces import NonceManager, StoredNonce
 from ._common import Outgoing
 from .states import State
@@ -187,11 +187,17 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     def tree(pending: _Pending) -> dict[str, Any]:
         keys = [list(k) for k, p in session._pending.items() if p is pending]
         return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
+                "receiving": pending.receiving,
                 "last": pending.is_last_chunk, "data": pending.data,
                 "children": [tree(child) for child in pending.children]}
 
     large = session._large
     policy = session.policy
+    incoming = session._incoming
+    incoming_key = None
+    if incoming is not None:
+        incoming_key = next(list(k) for k, p in session._pending.items()
+                            if p is incoming.pending)
     fields = {
         "state": session.state.value, "server_id": session.server_id,
         "server_uri": session.server_uri, "aauth_type": policy.aauth_type,
@@ -206,6 +212,9 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "large": None if large is None else {
             "command": _commands_out([large.command]), "text": large.text,
             "format": large.format, "type": large.type, "offset": large.offset},
+        "incoming": None if incoming is None else {
+            "key": incoming_key, "first": _commands_out([incoming.first]),
+            "expected": incoming.expected, "parts": incoming.parts},
         "msg_id": session._msg_id, "client_msg_id": session._client_msg_id,
         "last_digest": _b64(session._last_digest), "cached": _outgoing_out(session._cached),
         "end_after_send": session._end_after_send, "cred_sent_in":
@@ -222,7 +231,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
 def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
                    nonces: NonceManager | None = None, server_secret: str | None = None,
                    key: bytes | None = None) -> ServerSession:
-    from .server import ServerSession, _LargeObject, _Pending
+    from .server import ServerSession, _Incoming, _LargeObject, _Pending
 
     r = _Reader(_open(data, "server", key))
     policy = r.get("policy", dict)
@@ -256,7 +265,8 @@ def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
             raise SnapshotError("corrupt", "pending node")
         n = _Reader(node)
         pending = _Pending(command, parent, chunk=n.get("chunk", bool),
-                           is_last_chunk=n.get("last", bool))
+                           is_last_chunk=n.get("last", bool),
+                           receiving=n.get("receiving", bool))
         pending.statuses = [int(s) for s in n.get("statuses", list)]
         pending.data = [str(d) for d in n.get("data", list)]
         for k in n.get("keys", list):
@@ -281,6 +291,16 @@ def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
         session._large = _LargeObject(commands[0], lr.get("text", str),  # type: ignore[arg-type]
                                       lr.opt("format", str), lr.opt("type", str),
                                       lr.get("offset", int))
+    incoming = r.opt("incoming", dict)
+    if incoming is not None:
+        ir = _Reader(incoming)
+        key = ir.get("key", list)
+        target = session._pending.get((str(key[0]), str(key[1]))) if len(key) == 2 else None
+        first = _commands_in(ir.get("first", str))
+        if target is None or len(first) != 1 or not isinstance(first[0], Results):
+            raise SnapshotError("corrupt", "incoming results")
+        session._incoming = _Incoming(target, first[0], ir.opt("expected", int),
+                                      [str(x) for x in ir.get("parts", list)])
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
     session._last_digest = _unb64(r.get("last_digest", str)) or b""

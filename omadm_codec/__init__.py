@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._backend import BACKEND
 from .errors import DecodeError, EncodeError, OmaDmError
 from .limits import Limits
+from .messages import command_size, decode, encode, encoded_size
 from .wbxml import wbxml_to_xml, xml_to_wbxml
 
 __version__ = "0.1.0"
@@ -16,6 +17,10 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "Limits",
+    "command_size",
+    "decode",
+    "encode",
+    "encoded_size",
     "OmaDmError",
     "wbxml_to_xml",
     "xml_to_wbxml",

@@ -66,7 +66,7 @@ CLIENT_ALERTS = frozenset({1224, 1226})
 STATUS_CHUNK = 213
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pending:
     """A command on the wire, waiting for its Status."""
 
@@ -408,8 +408,8 @@ class ServerSession:
             else:
                 events.append(pending.event())
         self._top = keep
-        self._pending = {k: p for k, p in self._pending.items()
-                         if self._root(p) in keep}
+        kept = {id(p) for p in keep}
+        self._pending = {k: p for k, p in self._pending.items() if id(self._root(p)) in kept}
         self._queue.extendleft(reversed(requeue))
         return events
 

@@ -69,6 +69,22 @@ class MemorySessionStore:
     def delete(self, token: str) -> None:
         self._sessions.pop(token, None)
 
+    def expire(self, now: float) -> list[tuple[str, ServerSession, list[ev.Event]]]:
+        """Run every session's timer; drop the ones that ended. Returns (token, session,
+        events) of the sessions that timed out just now."""
+        ended = []
+        for token, session in list(self._sessions.items()):
+            if session.state.name in ("CLOSED", "ABORTED", "ERROR"):
+                if session.next_timer() is None and session._last_activity is not None \
+                        and now - session._last_activity > session.idle_timeout:
+                    del self._sessions[token]
+                continue
+            events = session.handle_timer(now=now)
+            if events:
+                ended.append((token, session, events))
+                del self._sessions[token]
+        return ended
+
     def __len__(self) -> int:
         return len(self._sessions)
 
@@ -176,6 +192,23 @@ class DMServerApp:
         self._apps: dict[str, ServerApp] = {}
         self.sessions_completed = 0
         self.sessions_failed = 0
+        self.sweep_interval = 30.0
+        """Seconds between timer sweeps of the store (idle sessions time out)."""
+        self._next_sweep = time.monotonic() + self.sweep_interval
+
+    def sweep(self, now: float | None = None) -> int:
+        """Time out idle sessions now (stores with an ``expire`` method); returns how many
+        ended. Their applications get the ``SessionEnded("timeout")`` events."""
+        expire = getattr(self.store, "expire", None)
+        if expire is None:
+            return 0
+        ended = expire(time.monotonic() if now is None else now)
+        for token, session, events in ended:
+            app = self._apps.pop(token, None)
+            self.sessions_failed += 1
+            if app is not None:
+                app(session, events)
+        return len(ended)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -188,6 +221,9 @@ class DMServerApp:
                     return
         if scope["type"] != "http":
             return
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.sweep_interval
+            self.sweep()
         status, headers, body = await self._handle(scope, receive)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode("latin-1"), v.encode("latin-1"))

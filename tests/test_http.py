@@ -122,3 +122,32 @@ def test_wrong_device_password_over_http_ends_the_session() -> None:
     assert client.state is State.ABORTED
     assert any(isinstance(e, ev.SessionEnded) and e.reason == "auth_failed" for e in events)
     assert app.sessions_completed == 0
+
+
+def test_idle_sessions_time_out_in_the_store() -> None:
+    registry = DeviceRegistry()
+    registry.add_account(DEVICE_USER, DEVICE_SECRET)
+    cfg = config()
+    cfg.secret_lookup = registry.secrets.get
+    cfg.idle_timeout = 5.0
+    store = MemorySessionStore()
+    app = DMServerApp(cfg, registry=registry, store=store)
+    with ServerThread(app, timeout=10) as server:
+        url = f"{server.url}/dm"
+        tree = build_tree(server_addr=url, server_auth="HMAC", server_nonce=NONCE)
+        dev_id = str(tree.device_get("./DevInfo/DevId"))
+        registry.enqueue(dev_id, [Get("0", [Item(target=Target("./DevInfo/Mod"))])])
+        client = ClientSession(tree)
+        client.start(now=0)
+        first = client.data_to_send(now=0)
+        assert first is not None
+        with httpx.Client(timeout=5) as http:
+            reply = http.post(url, content=first.body,
+                              headers={"content-type": first.content_type})
+        assert reply.status_code == 200 and len(store) == 1
+    # The device went away after the challenge; past the idle timeout the sweep ends it.
+    import time
+
+    assert app.sweep(time.monotonic() + 1) == 0
+    assert app.sweep(time.monotonic() + 60) == 1
+    assert len(store) == 0 and app.sessions_failed == 1

@@ -297,10 +297,27 @@ cdef class Encoder:
         buf_grow(&self.out, n + extra)
         return add_crlf(&self.out, s, n)
 
-    cdef int gather(self, const unsigned char* s, Py_ssize_t n) except -1:
-        if self.gather_direct:
+    cdef int gather(self, const unsigned char* s, Py_ssize_t n, Frame* frame) except -1:
+        """Add a run to the gathered bytes of the opaque Data. libwbxml converts line ends per
+        piece: every LF of a run directly in a vObject-class Data, and a run that is exactly
+        one LF anywhere in it (its single-LF rule for CDATA, which gathered text becomes)."""
+        cdef bint crlf = False
+        if frame == &self.frames[self.gathering] and frame.cls == CLS_VOBJECT:
+            crlf = memchr(s, 0x0A, n) != NULL
+        elif self.is_syncml and n == 1 and s[0] == 0x0A:
+            crlf = True
+        if self.gbuf.len == 0 and not self.gather_direct:
+            if not crlf and self.sc.p <= s < self.sc.p + self.sc.end:
+                # The first run is a slice of the input: keep a pointer, copy only if needed.
+                self.gather_direct = True
+                self.gather_ptr = s
+                self.gather_len = n
+                return 0
+        elif self.gather_direct:
             self.gather_direct = False
             buf_add(&self.gbuf, self.gather_ptr, self.gather_len)
+        if crlf:
+            return add_crlf(&self.gbuf, s, n)
         return buf_add(&self.gbuf, s, n)
 
     cdef inline int mark(self, Frame* frame, int kind) except -1:
@@ -566,10 +583,10 @@ cdef class Encoder:
         cdef Frame* parent
         self.depth -= 1
         if self.gathering == self.depth:
-            if self.gather_direct:
-                self.opaque(self.gather_ptr, self.gather_len, frame.cls == CLS_VOBJECT)
-            else:
-                self.opaque(self.gbuf.data, self.gbuf.len, frame.cls == CLS_VOBJECT)
+            if not self.gather_direct:
+                self.gather_ptr = self.gbuf.data
+                self.gather_len = self.gbuf.len
+            self.opaque(self.gather_ptr, self.gather_len, False)
             self.gathering = -1
         if frame.b64 and frame.content:
             data = common.decode_base64(
@@ -597,18 +614,13 @@ cdef class Encoder:
             return buf_add(&self.bbuf, s, n)
         if self.gathering >= 0:
             self.mark(frame, KIND_TEXT)
-            return self.gather(s, n)
+            return self.gather(s, n, frame)
         if frame.cls != CLS_PLAIN and frame.first != KIND_CDATA:
             self.mark(frame, KIND_TEXT)
             self.gathering = self.depth - 1
             self.gbuf.len = 0
-            if self.sc.p <= s < self.sc.p + self.sc.end:
-                self.gather_direct = True
-                self.gather_ptr = s
-                self.gather_len = n
-                return 0
             self.gather_direct = False
-            return buf_add(&self.gbuf, s, n)
+            return self.gather(s, n, frame)
         self.mark(frame, KIND_TEXT)
         if not self.keep:
             while n and is_ws(s[0]):
@@ -637,7 +649,7 @@ cdef class Encoder:
             return buf_add(&self.bbuf, s, n)
         if self.gathering >= 0:
             # libwbxml fails here (its error 13); we keep the section's bytes in the run.
-            return self.gather(s, n)
+            return self.gather(s, n, frame)
         if self.is_syncml and n == 1 and s[0] == 0x0A:
             return self.opaque(s, 1, True)
         if n:

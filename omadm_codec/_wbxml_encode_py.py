@@ -193,10 +193,7 @@ class _Encoder:
     def _end(self) -> None:
         frame = self.frames.pop()
         if frame is self.gathering:
-            data = b"".join(frame.gather or ())
-            if frame.cls == CLS_VOBJECT:
-                data = data.replace(b"\n", b"\r\n")
-            self._opaque(data)
+            self._opaque(b"".join(frame.gather or ()))
             self.gathering = None
         if frame.b64 is not None and frame.content:
             self._opaque(common.decode_base64(frame.b64, frame.offset))
@@ -224,12 +221,12 @@ class _Encoder:
         if gathering is not None:
             self._mark(frame, _KIND_TEXT)
             assert gathering.gather is not None
-            gathering.gather.append(text)
+            gathering.gather.append(self._gathered(frame, text))
             return
         if frame.cls != CLS_PLAIN and frame.first != _KIND_CDATA:
             self._mark(frame, _KIND_TEXT)
-            frame.gather = [text]
             self.gathering = frame
+            frame.gather = [self._gathered(frame, text)]
             return
         self._mark(frame, _KIND_TEXT)
         if not self.keep:
@@ -241,6 +238,16 @@ class _Encoder:
         if frame.cls == CLS_VOBJECT:
             text = text.replace(b"\n", b"\r\n")
         self._str_i(text)
+
+    def _gathered(self, frame: _Frame, text: bytes) -> bytes:
+        """A run as it joins an opaque Data's gathered bytes. libwbxml converts line ends per
+        piece: every LF of a run directly in a vObject-class Data, and a run that is exactly
+        one LF anywhere in it (its single-LF rule for CDATA, which gathered text becomes)."""
+        if frame is self.gathering and frame.cls == CLS_VOBJECT:
+            return text.replace(b"\n", b"\r\n")
+        if self.is_syncml and text == b"\n":
+            return b"\r\n"
+        return text
 
     def _cdata(self, text: bytes) -> None:
         frame = self.frames[-1]
@@ -255,7 +262,7 @@ class _Encoder:
         if gathering is not None:
             # libwbxml fails here (its error 13); we keep the section's bytes in the run.
             assert gathering.gather is not None
-            gathering.gather.append(text)
+            gathering.gather.append(self._gathered(frame, text))
             return
         if self.is_syncml and text == b"\n":
             text = b"\r\n"

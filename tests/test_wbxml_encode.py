@@ -148,6 +148,13 @@ PROBES: list[tuple[str, bytes, str]] = [
     ("rewrite-not-cdata", loc(b"<![CDATA[application/vnd.syncml-devinf+xml]]>"), "2B 78 6D 6C"),
     ("rewrite-not-ddf", loc(b"application/vnd.syncml.dmddf+xml"), "2B 78 6D 6C 00"),
     ("utf8-opaque", rep("é".encode()), "C3 02 C3 A9"),
+    # Found by the differential test: gathered opaque text that is one LF acts like CDATA.
+    ("clear-single-lf", rep(b"\n", typ(b"text/clear")), "4F C3 02 0D 0A 01"),
+    ("clear-two-lf", rep(b"\n\n", typ(b"text/clear")), "4F C3 02 0A 0A 01"),
+    ("clear-lf-then-child", rep(b"\n<Item>x</Item>", typ(b"text/clear")),
+     "4F 54 01 C3 03 0D 0A 78 01"),
+    ("gather-child-lf", rep(b"a<Item>\n</Item>"), "4F 54 01 C3 03 61 0D 0A 01"),
+    ("gather-child-text-lf", rep(b"a<Add>a\n</Add>"), "4F 45 01 C3 03 61 61 0A 01"),
 ]
 
 

@@ -82,7 +82,7 @@ def completed(events: list[ev.Event]) -> list[CommandCompleted]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC"])
+@pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC", "BASIC"])
 def test_demo_script_in_memory(fmt: str, server_auth: str) -> None:
     tree = make_tree(server_auth)
     server = make_server(server_auth=server_auth)
@@ -415,9 +415,12 @@ def test_package0_starts_a_server_initiated_session() -> None:
     started = [e for e in exchange.server_events if isinstance(e, ev.SessionStarted)]
     assert started[0].alert_code == 1200 and started[0].session_id == "1A2F"
     forged = note.encode("wrong password", SRV_NONCE)
-    with pytest.raises(RemoteProtocolError) as info:
-        ClientSession.from_notification(tree, forged)
-    assert info.value.reason == "bad_notification"
+    stranger = notification.Notification(session_id=1, server_id="someone-else").encode(
+        SERVER_SECRET, SRV_NONCE)
+    for bad in (forged, stranger, raw[:10]):
+        with pytest.raises(RemoteProtocolError) as info:
+            ClientSession.from_notification(tree, bad)
+        assert info.value.reason == "bad_notification"
 
 
 def test_large_object_bigger_than_max_obj_size_is_refused_locally() -> None:

@@ -171,8 +171,11 @@ class ClientSession:
             note = pkg0.decode(package0)
         except DecodeError as exc:
             raise RemoteProtocolError("bad_notification", exc.reason) from exc
-        session = cls(tree, server_id=note.server_id, session_id=note.session_id_hex,
-                      **kwargs)  # type: ignore[arg-type]
+        try:
+            session = cls(tree, server_id=note.server_id, session_id=note.session_id_hex,
+                          **kwargs)  # type: ignore[arg-type]
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError("bad_notification", "unknown server") from exc
         srv = session._srv
         if srv is None:
             raise RemoteProtocolError("bad_notification", "no SRVCRED for the server")

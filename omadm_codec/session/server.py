@@ -515,11 +515,16 @@ class ServerSession:
         hdr = SyncHdr(self.session_id, self._next_msg_id(), Target(self.device_id),
                       Source(self.server_uri, self.server_id), resp_uri=self.resp_uri,
                       meta=Meta(max_msg_size=self.max_msg_size))
-        if (self.server_secret is not None and self.server_auth_type == "DIGEST"
+        if (self.server_secret is not None and self.server_auth_type in ("DIGEST", "BASIC")
                 and not self._server_authenticated and self.username is not None):
-            nonce = self.nonces.current(self.username, "SRVCRED") or b""
-            hdr.cred = auth.Credential(auth.META_MD5, auth.md5_credential(
-                self.server_id, self.server_secret, nonce)).to_model()
+            # Our credentials go in every message until the device accepts them.
+            if self.server_auth_type == "BASIC":
+                hdr.cred = auth.Credential(auth.META_BASIC, auth.basic_credential(
+                    self.server_id, self.server_secret)).to_model()
+            else:
+                nonce = self.nonces.current(self.username, "SRVCRED") or b""
+                hdr.cred = auth.Credential(auth.META_MD5, auth.md5_credential(
+                    self.server_id, self.server_secret, nonce)).to_model()
             self._cred_sent_in.add(hdr.msg_id)
         return hdr
 

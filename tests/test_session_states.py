@@ -23,7 +23,7 @@ def run(role: Role, moves: list[type]) -> State:
 
 def test_client_normal_flow() -> None:
     moves = [ev.Started, ev.MessageSent, ev.MessageReceived, ev.MessageSent, ev.MessageReceived,
-             ev.MessageSent, ev.PeerFinished]
+             ev.PeerFinished]
     assert run(Role.CLIENT, moves) is State.CLOSED
 
 

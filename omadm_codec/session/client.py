@@ -399,7 +399,6 @@ class ClientSession:
         parts = old + new
         if msg.final and not managed and not parts:
             # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
-            self.state = transition(self.role, self.state, ev.MessageSent)
             self.state = transition(self.role, self.state, ev.PeerFinished)
             events.append(ev.PeerFinished(msg.header.msg_id))
             events.append(ev.SessionEnded("completed"))

@@ -55,7 +55,7 @@ TRANSITIONS: dict[tuple[Role, State, type], State] = {
     (_C, State.IDLE, Started): State.SEND,
     (_C, State.SEND, MessageSent): State.WAIT,
     (_C, State.WAIT, MessageReceived): State.SEND,
-    (_C, State.WAIT, PeerFinished): State.CLOSED,
+    (_C, State.SEND, PeerFinished): State.CLOSED,  # the server's package needs no answer
     (_C, State.WAIT, TimedOut): State.SEND,  # resend the same message (same MsgID)
     (_C, State.IDLE, Aborted): State.ABORTED,
     (_C, State.SEND, Aborted): State.ABORTED,

@@ -66,15 +66,26 @@ tree = st.recursive(leaf, element, max_leaves=12)
 
 @st.composite
 def documents(draw: st.DrawFn) -> bytes:
-    version = draw(st.sampled_from(["1.2", "1.1"]))
+    version = draw(st.sampled_from(["1.2", "1.1", "1.0"]))
     cmd = draw(st.sampled_from(["Replace", "Add", "Results", "Alert", "Atomic"]))
     meta = draw(st.one_of(st.just(""), typed_meta()))
     data = draw(st.lists(st.one_of(text, cdata, tree), max_size=4))
     rest = draw(st.lists(tree, max_size=3))
     body = (f"<{cmd}><CmdID>1</CmdID>{meta}<Item>{draw(st.one_of(st.just(''), typed_meta()))}"
             f"<Data>{''.join(data)}</Data></Item></{cmd}>{''.join(rest)}")
-    prolog = draw(st.sampled_from(["", '<?xml version="1.0"?>\n', "<!-- c -->"]))
-    return (f'{prolog}<SyncML xmlns="SYNCML:SYNCML{version}"><SyncHdr><VerDTD>{version}'
+    prolog = draw(st.sampled_from([
+        "", '<?xml version="1.0"?>\n', "<!-- c -->", "\ufeff",
+        '<!DOCTYPE SyncML PUBLIC "-//SYNCML//DTD SyncML 1.1//EN" "x.dtd">',
+        '<!DOCTYPE SyncML PUBLIC "-//SYNCML//DTD SYNCML 1.2//EN" '
+        '"http://www.openmobilealliance.org/tech/DTD/OMA-TS-SyncML_RepPro_DTD-V1_2.dtd">',
+        '<!DOCTYPE SyncML SYSTEM "http://www.syncml.org/docs/syncml_represent_v10_20001207.dtd">',
+    ]))
+    root = draw(st.sampled_from([f'SyncML xmlns="SYNCML:SYNCML{version}"', "SyncML",
+                                 f's:SyncML xmlns:s="SYNCML:SYNCML{version}"']))
+    if root.startswith("s:"):
+        return (f"{prolog}<{root}><s:SyncHdr><s:VerDTD>{version}</s:VerDTD></s:SyncHdr>"
+                f"</s:SyncML>").encode()
+    return (f"{prolog}<{root}><SyncHdr><VerDTD>{version}"
             f"</VerDTD></SyncHdr><SyncBody>{body}</SyncBody></SyncML>").encode()
 
 

@@ -212,6 +212,7 @@ cdef class Encoder:
     cdef Py_ssize_t gather_len
     cdef bint gather_direct
     cdef int page
+    cdef Py_ssize_t max_opaque
     cdef Frame* frames
     cdef Py_ssize_t depth, cap
     cdef object last_ns
@@ -231,6 +232,7 @@ cdef class Encoder:
         self.limits = limits
         self.gathering = -1
         self.last_first = -1
+        self.max_opaque = limits.max_opaque
         # WBXML is smaller than its XML: one allocation covers the usual document.
         buf_grow(&self.out, sc.end - sc.pos + 64)
 
@@ -586,6 +588,8 @@ cdef class Encoder:
             if not self.gather_direct:
                 self.gather_ptr = self.gbuf.data
                 self.gather_len = self.gbuf.len
+            if self.gather_len > self.max_opaque:
+                raise EncodeError("too_large", frame.offset)
             self.opaque(self.gather_ptr, self.gather_len, False)
             self.gathering = -1
         if frame.b64 and frame.content:

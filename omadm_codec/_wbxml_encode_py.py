@@ -193,7 +193,10 @@ class _Encoder:
     def _end(self) -> None:
         frame = self.frames.pop()
         if frame is self.gathering:
-            self._opaque(b"".join(frame.gather or ()))
+            data = b"".join(frame.gather or ())
+            if len(data) > self.limits.max_opaque:
+                raise EncodeError("too_large", frame.offset)
+            self._opaque(data)
             self.gathering = None
         if frame.b64 is not None and frame.content:
             self._opaque(common.decode_base64(frame.b64, frame.offset))

@@ -141,6 +141,15 @@ def test_ten_megabyte_text(backend: Any) -> None:
     assert raises(backend, xml, limits=Limits(max_opaque=1024 * 1024)) == ("too_large", at)
 
 
+def test_gathered_opaque_limit(backend: Any) -> None:
+    # Runs of 3 bytes each, gathered into one OPAQUE of 9 bytes: over a limit of 8.
+    xml = doc(b"<Replace><CmdID>1</CmdID><Item><Data>abc<!--x-->def<CmdID>ghi</CmdID></Data>"
+              b"</Item></Replace>")
+    assert raises(backend, xml, limits=Limits(max_opaque=8)) == ("too_large", xml.index(b"<Data>"))
+    assert bytes.fromhex("C3 09") + b"abcdefghi" in backend.xml_to_wbxml(
+        xml, limits=Limits(max_opaque=9))
+
+
 def test_attribute_flood(backend: Any) -> None:
     attrs = b"".join(b' a%d="x"' % i for i in range(100_000))
     out = backend.xml_to_wbxml(doc(b"<Final" + attrs + b"/>"))

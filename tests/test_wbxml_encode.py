@@ -257,6 +257,36 @@ LANGUAGE_CASES = [
 ]
 
 
+NESTED_DEVINF = [
+    ("1.2", "C3 0E 03 A4 03 6A 00 4A"),
+    ("1.1", "C3 0E 03 9F 54 6A 00 4A"),
+    ("1.0", "C3 0E 03 9F 52 6A 00 4A"),
+]
+
+
+@pytest.mark.parametrize("version,hexpart", NESTED_DEVINF)
+def test_devinf_follows_outer_version(backend: Any, libwbxml: Any, version: str,
+                                      hexpart: str) -> None:
+    xml = (f'<SyncML xmlns="SYNCML:SYNCML{version}"><SyncBody><Results><CmdID>1</CmdID><Item>'
+           '<Data><DevInf xmlns="syncml:devinf"><VerDTD>1.2</VerDTD></DevInf></Data></Item>'
+           "</Results></SyncBody></SyncML>").encode()
+    ours = backend.xml_to_wbxml(xml)
+    assert ours == libwbxml.xml_to_wbxml(xml)
+    assert bytes.fromhex(hexpart) in ours
+    keep = backend.xml_to_wbxml(xml, keep_whitespace=True)
+    assert keep == libwbxml.xml_to_wbxml(xml, keep_whitespace=True)
+
+
+def test_fpi_stays_entry_zero_with_string_table(backend: Any, libwbxml: Any) -> None:
+    xml = (b'<!DOCTYPE MetInf PUBLIC "-//SYNCML//DTD MetInf 1.1//EN" "x"><MetInf>'
+           b"<Type>text/plain</Type><Format>text/plain</Format></MetInf>")
+    out = backend.xml_to_wbxml(xml, string_table=True)
+    fpi = b"-//SYNCML//DTD MetInf 1.1//EN\x00"
+    assert out.startswith(bytes.fromhex("03 00 00 6A 29") + fpi + b"text/plain\x00")
+    assert bytes.fromhex("53 83 1E 01 47 83 1E 01") in out
+    assert libwbxml.wbxml_to_xml(out) == libwbxml.wbxml_to_xml(backend.xml_to_wbxml(xml))
+
+
 @pytest.mark.parametrize("xml,hexpart", LANGUAGE_CASES)
 def test_language_selection(backend: Any, libwbxml: Any, xml: bytes, hexpart: str) -> None:
     ours = backend.xml_to_wbxml(xml)

@@ -507,3 +507,17 @@ def test_device_sends_large_results_in_chunks(fmt: str, tamper: bool) -> None:
         assert item.meta is not None and item.meta.format == "b64"
         assert base64.b64decode(str(item.data)) == blob
     assert client.state is State.CLOSED and server.state is State.CLOSED
+
+
+def test_device_bounds_an_undeclared_large_object_by_max_obj_size() -> None:
+    client, tree = _device(max_obj_size=10)
+    codes: list[int] = []
+    for number, (data, more) in enumerate([("abcd", True), ("efgh", True), ("ijkl", True),
+                                           ("mnop", True), ("qrst", False)], 1):
+        client.receive(_server_msg(client, str(number), [_chunk("2", data, more)],
+                                   final=not more), now=0)
+        codes += [c.data for c in _reply(client).commands
+                  if isinstance(c, Status) and c.cmd == "Replace"]
+    assert codes == [213, 213, 413, 413, 413]
+    assert client._chunks is None and client._refused_uri is None
+    assert tree.device_get("./Vendor/Acme/Logs/Boot") == "boot ok"

@@ -74,6 +74,8 @@ class _Chunks:
     command: Add | Replace
     expected: int | None
     parts: list[str] = field(default_factory=list)
+    buffered: int = 0
+    """UTF-8 bytes of the parts so far."""
 
 
 class ClientSession:
@@ -121,6 +123,7 @@ class ClientSession:
         self._alerts: list[Alert] = []
         self._pkg1_alerts: list[Alert] = []
         self._chunks: _Chunks | None = None
+        self._refused_uri: str | None = None
         # The server's credentials are checked with the SRVCRED nonce this device issued.
         self._srv = self.account.credentials("SRVCRED")
         self._clcred_entry = self.account.credentials("CLCRED")
@@ -557,7 +560,8 @@ class ClientSession:
             ctx.out.append(Alert(ctx.ids(), ALERT_NO_END_OF_DATA,
                                  items=[Item(target=Target(chunks.uri))]))
             chunks = None
-        if item is not None and (item.more_data or chunks is not None):
+        if item is not None and (item.more_data or chunks is not None
+                                 or self._refused_uri == item_uri(item)):
             assert isinstance(command, Add | Replace)
             self._chunk(ctx, command, item)
             return
@@ -569,14 +573,33 @@ class ClientSession:
         assert isinstance(ctx, _Context)
         uri = item_uri(item)
         meta = item.meta or command.meta
+        if self._refused_uri is not None and self._chunks is None and uri == self._refused_uri:
+            # The rest of an object already refused: answered, never buffered, and its last
+            # chunk is not mistaken for a whole value (a sender must stop after an error).
+            if not item.more_data:
+                self._refused_uri = None
+            ctx.status(command, 413)
+            return
+        self._refused_uri = None
         if self._chunks is None:
             size = meta.size if meta is not None else None
             if size is not None and size > self.max_obj_size:
-                ctx.status(command, 413)
+                self._refuse(ctx, command, uri, item, 413)
                 return
             self._chunks = _Chunks(uri, command, size)
         chunks = self._chunks
-        chunks.parts.append(item_text(item))
+        text = item_text(item)
+        chunks.buffered += len(text.encode("utf-8"))
+        # Memory is bounded by what this device accepts, declared Size or not.
+        if chunks.buffered > self.max_obj_size:
+            self._chunks = None
+            self._refuse(ctx, command, uri, item, 413)
+            return
+        if chunks.expected is not None and chunks.buffered > chunks.expected:
+            self._chunks = None
+            self._refuse(ctx, command, uri, item, STATUS_SIZE_MISMATCH)
+            return
+        chunks.parts.append(text)
         if item.more_data:
             ctx.status(command, STATUS_CHUNK_BUFFERED)
             return
@@ -594,6 +617,15 @@ class ClientSession:
         # Report the original (last chunk) command, not the reassembled copy.
         last = ctx.events.pop()
         ctx.events.append(ev.CommandExecuted(command, last.status))
+
+    def _refuse(self, ctx: object, command: Add | Replace, uri: str, item: Item,
+                code: int) -> None:
+        from .executor import _Context
+
+        assert isinstance(ctx, _Context)
+        if item.more_data:
+            self._refused_uri = uri  # later chunks of this object get the same answer
+        ctx.status(command, code)
 
     def _abort_now(self, reason: str) -> list[ev.Event]:
         self.state = transition(self.role, self.state, ev.Aborted)

@@ -338,6 +338,7 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
         "chunks": None if chunks is None else {
             "uri": chunks.uri, "command": _commands_out([chunks.command]),
             "expected": chunks.expected, "parts": chunks.parts},
+        "refused_uri": session._refused_uri,
         "issued_srv_nonce": _b64(session._issued_srv_nonce),
         "server_max_msg_size": session.server_max_msg_size,
         "outbox": [_commands_out(group) for group in session._outbox],
@@ -387,9 +388,11 @@ def client_restore(data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
         commands = _commands_in(cr.get("command", str))
         if len(commands) != 1 or commands[0].ELEMENT not in ("Add", "Replace"):
             raise SnapshotError("corrupt", "chunks")
+        parts = [str(x) for x in cr.get("parts", list)]
         session._chunks = _Chunks(cr.get("uri", str), commands[0],  # type: ignore[arg-type]
-                                  cr.opt("expected", int),
-                                  [str(x) for x in cr.get("parts", list)])
+                                  cr.opt("expected", int), parts,
+                                  sum(len(p.encode("utf-8")) for p in parts))
+    session._refused_uri = r.opt("refused_uri", str)
     session._issued_srv_nonce = _unb64(r.opt("issued_srv_nonce", str))
     session.server_max_msg_size = r.opt("server_max_msg_size", int)
     session._outbox = [_commands_in(group) for group in r.get("outbox", list)]

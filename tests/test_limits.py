@@ -114,6 +114,25 @@ def test_string_table(backend) -> None:
     assert decode_error(backend.wbxml_to_xml, short) == ("truncated", 4)
 
 
+def test_string_table_copy_budget(backend) -> None:
+    """STR_T references may copy out at most 16 x input + 1 MiB of table bytes per call."""
+    from omadm_codec._wbxml_decode_common import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
+
+    assert (TABLE_BUDGET_FACTOR, TABLE_BUDGET_BASE) == (16, MiB)
+    table = b"A" * 65_535 + b"\x00"
+    head = b"\x03\xa4\x01\x6a" + mb_u_int32(len(table)) + table + bytes([SYNCML, SYNCBODY])
+    refs = 200
+    doc = head + b"\x4f\x83\x00\x01" * refs + bytes([END, END])  # <Data>STR_T 0</Data>
+    budget = TABLE_BUDGET_FACTOR * len(doc) + TABLE_BUDGET_BASE
+    allowed = budget // len(table[:-1])  # whole copies that fit; the next one is refused
+    assert allowed < refs
+    reason, offset = decode_error(backend.wbxml_to_xml, doc)
+    assert reason == "too_large"
+    assert offset == len(head) + 4 * allowed + 2  # the index of the first refused STR_T
+    fits = head + b"\x4f\x83\x00\x01" * 10 + bytes([END, END])
+    assert backend.wbxml_to_xml(fits).count(b"A" * 65_535) == 10
+
+
 def test_opaque(backend) -> None:
     assert DEFAULT_LIMITS.max_opaque == 16 * MiB
     prefix = HEADER + bytes([SYNCML, SYNCBODY, OPAQUE])
@@ -166,6 +185,17 @@ def test_value_size() -> None:
     assert (info.value.reason, info.value.status) == ("value_too_large", 413)
     with pytest.raises(TreeError):
         tree.find("./bigger")  # nothing was added
+
+
+def test_title_length() -> None:
+    from omadm_codec.tree import DMTree
+
+    tree = DMTree(root_acl="Add=*&Get=*&Replace=*")
+    tree.add("./a", "srv", "1")
+    tree.replace("./a?prop=Title", "srv", "t" * 255)
+    with pytest.raises(ValueTooLarge) as info:
+        tree.replace("./a?prop=Title", "srv", "t" * 256)
+    assert (info.value.reason, info.value.status) == ("title_too_long", 413)
 
 
 def test_tree_nodes() -> None:
@@ -324,10 +354,6 @@ def test_large_object_declared_size() -> None:
     assert statuses == [413] and peak == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session/client.py _chunk: chunks of a large object with no Meta/Size are buffered without "
-    "bound (40 x 1000 chars kept with max_obj_size=10,000, every chunk answered 213); expected "
-    "413 and the buffer dropped once the buffered bytes pass max_obj_size"))
 def test_large_object_undeclared_size_is_bounded() -> None:
     statuses, peak = _large_object_session(10_000, 40, None)
     assert peak <= 10_000

@@ -2,9 +2,12 @@
 
 The one idea: every target lives in ``targets.py`` and is judged by ``targets.check`` (typed
 error or equal twins); this file only wires it to libFuzzer. The pure-Python twins and the
-single-bodied modules are instrumented for coverage (``atheris.instrument_imports``); the
-compiled twins run uninstrumented (no clang in CI), so coverage feedback comes from the pure
-twin, which walks the same decision points as the compiled one by construction.
+single-bodied modules are instrumented for coverage (``atheris.instrument_imports``). By
+default the compiled twins are the tree's own, uninstrumented build (CI has no clang), so
+coverage feedback comes from the pure twin, which walks the same decision points by
+construction. With ``OMADM_FUZZ_INSTRUMENTED=DIR`` (set by ``run.py --instrumented``) the
+compiled twins come from the clang build of ``build_instrumented.sh``: libFuzzer coverage of
+the generated C and AddressSanitizer on every memory access.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import sys
 import atheris
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# fuzz/run.py --instrumented: import the clang/ASan build of fuzz/build_instrumented.sh instead.
+if os.environ.get("OMADM_FUZZ_INSTRUMENTED"):
+    sys.path.insert(0, os.environ["OMADM_FUZZ_INSTRUMENTED"])
 
 with atheris.instrument_imports(include=["omadm_codec"]):
     import omadm_codec._digest_py  # noqa: F401
@@ -35,6 +41,9 @@ for _kind in targets.TWINS:  # import every twin now, not inside the first input
 
 
 def main() -> None:
+    if os.environ.get("OMADM_FUZZ_INSTRUMENTED"):
+        where = os.path.dirname(targets.twin_module("wbxml_decode", "c").__file__ or "")
+        assert where.startswith(os.environ["OMADM_FUZZ_INSTRUMENTED"]), where
     if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
         sys.exit(f"usage: harness.py TARGET [libFuzzer args]; TARGET in {sorted(targets.TARGETS)}")
     name = sys.argv[1]

@@ -3,12 +3,15 @@
     python fuzz/run.py --runs 20000          # fixed executions per harness (CI)
     python fuzz/run.py --seconds 600         # wall-clock budget per harness (by hand)
     python fuzz/run.py --seconds 3600 --targets wbxml_decode message --jobs 2
+    fuzz/build_instrumented.sh && python fuzz/run.py --instrumented --seconds 600
 
 The one idea: each harness is a separate libFuzzer process (``harness.py TARGET``) started on a
 fresh copy of its seed corpus in ``fuzz/build/corpus/TARGET`` (new inputs accumulate there
 between runs); a crash, a hang (``-timeout``), an RSS blow-up (``-rss_limit_mb``) or a twin
 mismatch makes that process exit non-zero and leaves the input in ``fuzz/build/artifacts/``.
 Copy such an input to ``tests/regressions/TARGET/`` to have the test suite replay it.
+``--instrumented`` fuzzes the clang-built copy of ``build_instrumented.sh`` (C coverage of the
+compiled twins), preloading the libFuzzer runtime built next to it.
 The summary (executions, peak RSS, status per harness) is printed and written to
 ``fuzz/build/last_run.json``.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -44,8 +48,12 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:
            f"-rss_limit_mb={args.rss_limit_mb}", f"-artifact_prefix={artifacts}/",
            "-print_final_stats=1", f"-seed={args.seed}"]
     cmd.append(f"-runs={args.runs}" if args.runs else f"-max_total_time={args.seconds}")
+    env = dict(os.environ)
+    if args.instrumented:
+        env["OMADM_FUZZ_INSTRUMENTED"] = str(BUILD / "instrumented")
+        env["LD_PRELOAD"] = str(BUILD / "libfuzzer_preload.so")
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env)
     stats = {key: int(value) for key, value in _STAT.findall(proc.stderr)}
     result: dict[str, object] = {
         "target": name, "returncode": proc.returncode, "seeds": seeded,
@@ -53,6 +61,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:
         "peak_rss_mb": stats.get("peak_rss_mb", 0),
         "corpus_size": sum(1 for _ in corpus.iterdir()),
         "seconds": round(time.monotonic() - start, 1),
+        "instrumented": bool(args.instrumented),
     }
     if proc.returncode != 0:
         (BUILD / f"{name}.log").write_text(proc.stdout + proc.stderr)
@@ -73,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=20, help="seconds for one input")
     parser.add_argument("--rss-limit-mb", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=1, help="libFuzzer seed (reproducible runs)")
+    parser.add_argument("--instrumented", action="store_true",
+                        help="use the clang build of fuzz/build_instrumented.sh")
     args = parser.parse_args(argv)
+    if args.instrumented and not (BUILD / "libfuzzer_preload.so").is_file():
+        parser.error("run fuzz/build_instrumented.sh first")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda name: run_one(name, args), args.targets))
     BUILD.mkdir(exist_ok=True)

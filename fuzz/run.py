@@ -1,6 +1,8 @@
 """Run every fuzz harness for a bounded budget; exit non-zero if any of them failed.
 
-    python fuzz/run.py --runs 20000          # fixed executions per harness (CI)
+    python fuzz/run.py --runs 20000          # fixed executions per harness
+    python fuzz/run.py --jobs 2 --runs 100000 \
+        --runs-for wbxml_decode=50000 xml_encode=30000 message=10000 session=2000   # CI
     python fuzz/run.py --seconds 600         # wall-clock budget per harness (by hand)
     python fuzz/run.py --seconds 3600 --targets wbxml_decode message --jobs 2
     fuzz/build_instrumented.sh && python fuzz/run.py --instrumented --seconds 600
@@ -47,7 +49,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:
            f"-max_len={args.max_len}", f"-timeout={args.timeout}",
            f"-rss_limit_mb={args.rss_limit_mb}", f"-artifact_prefix={artifacts}/",
            "-print_final_stats=1", f"-seed={args.seed}"]
-    cmd.append(f"-runs={args.runs}" if args.runs else f"-max_total_time={args.seconds}")
+    runs = args.runs_for.get(name, args.runs)
+    cmd.append(f"-runs={runs}" if runs else f"-max_total_time={args.seconds}")
     env = dict(os.environ)
     if args.instrumented:
         env["OMADM_FUZZ_INSTRUMENTED"] = str(BUILD / "instrumented")
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--runs", type=int, help="executions per harness")
     budget.add_argument("--seconds", type=int, help="seconds per harness")
+    parser.add_argument("--runs-for", nargs="*", default=[], metavar="TARGET=N",
+                        help="executions for some harnesses (the slow ones), with --runs")
     parser.add_argument("--targets", nargs="*", default=sorted(targets.TARGETS),
                         choices=sorted(targets.TARGETS))
     parser.add_argument("--jobs", type=int, default=1, help="harnesses run at once")
@@ -85,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instrumented", action="store_true",
                         help="use the clang build of fuzz/build_instrumented.sh")
     args = parser.parse_args(argv)
+    try:
+        args.runs_for = {k: int(v) for k, v in (item.split("=", 1) for item in args.runs_for)}
+    except ValueError:
+        parser.error("--runs-for takes TARGET=N items")
+    if args.runs_for and not args.runs:
+        parser.error("--runs-for goes with --runs")
     if args.instrumented and not (BUILD / "libfuzzer_preload.so").is_file():
         parser.error("run fuzz/build_instrumented.sh first")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -28,6 +28,10 @@ from omadm_codec import _wbxml_encode_common as common
 from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
+# DEFAULT_LIMITS is frozen: read its values once.
+_DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
+                   _DEFAULT_LIMITS.max_elements, _DEFAULT_LIMITS.max_opaque)
+
 __all__ = ["xml_to_wbxml"]
 
 cdef enum:
@@ -224,7 +228,8 @@ cdef class Encoder:
     cdef Py_ssize_t nrec, rec_cap
     cdef list literals   # names of LITERAL records, in order
 
-    def __cinit__(self, Scanner sc, int version, bint string_table, bint keep, object limits):
+    cdef int setup(self, Scanner sc, int version, bint string_table, bint keep,
+                   object limits, Py_ssize_t max_opaque) except -1:
         self.sc = sc
         self.version = version
         self.string_table = string_table
@@ -232,9 +237,9 @@ cdef class Encoder:
         self.limits = limits
         self.gathering = -1
         self.last_first = -1
-        self.max_opaque = limits.max_opaque
+        self.max_opaque = max_opaque
         # WBXML is smaller than its XML: one allocation covers the usual document.
-        buf_grow(&self.out, sc.end - sc.pos + 64)
+        return buf_grow(&self.out, sc.end - sc.pos + 64)
 
     def __dealloc__(self):
         free(self.out.data)
@@ -531,7 +536,9 @@ cdef class Encoder:
                     or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
                 nested = common.embedded_language(
                     self.info, PyBytes_FromStringAndSize(<char*>local, n), sc.offset)
-                child = Encoder(sc, self.version, self.string_table, self.keep, self.limits)
+                child = Encoder.__new__(Encoder)
+                child.setup(sc, self.version, self.string_table, self.keep, self.limits,
+                            self.max_opaque)
                 doc = child.run(None, None, nested)
                 self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
                 return 0
@@ -678,17 +685,24 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
     LITERAL tags. Raises ``EncodeError`` (reason, byte offset) on bad input.
     """
     cdef bytes data
-    cdef Py_ssize_t start
+    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque
     cdef bint via_lxml = False
+    cdef Scanner scanner
+    cdef Encoder encoder
     if limits is None and wbxml_version == "1.3":
         version = 3
         limits = _DEFAULT_LIMITS
+        max_input, max_depth, max_elements, max_opaque = _DEFAULT_VALUES
     else:
         version, limits = common.check_options(wbxml_version, limits)
+        max_input = limits.max_input_size
+        max_depth = limits.max_depth
+        max_elements = limits.max_elements
+        max_opaque = limits.max_opaque
     # The usual input: UTF-8 bytes starting with a tag or with one of the common UTF-8
     # declarations; everything else takes the general (Python) path.
     if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
-            and len(<bytes>xml) <= limits.max_input_size
+            and len(<bytes>xml) <= max_input
             and (((<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0)
                  or (<bytes>xml).startswith(_PLAIN_DECLARATIONS))):
         data = xml
@@ -697,9 +711,12 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         check_chars_c(<const unsigned char*>(<char*>data), start, len(data))
-        scanner = Scanner(data, start, limits)
-        encoder = Encoder(scanner, version, bool(string_table), bool(keep_whitespace), limits)
-        return (<Encoder>encoder).run(None, None, None)
+        scanner = Scanner.__new__(Scanner)
+        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+        encoder = Encoder.__new__(Encoder)
+        encoder.setup(scanner, version, bool(string_table), bool(keep_whitespace), limits,
+                      max_opaque)
+        return encoder.run(None, None, None)
     except EncodeError as exc:
         if via_lxml:
             raise EncodeError(exc.reason, -1, exc.detail) from None

@@ -136,18 +136,24 @@ cdef inline Py_ssize_t check_one(const unsigned char* p, Py_ssize_t i, Py_ssize_
 cdef class Scanner:
     """Cursor over one XML document; see omadm_codec/_xmlscan_py.py for the event fields."""
 
-    def __cinit__(self, bytes data, Py_ssize_t start, object limits):
+    def __init__(self, bytes data, Py_ssize_t start, object limits):
+        self.setup(data, start, limits.max_depth, limits.max_elements, limits.max_opaque)
+
+    cdef int setup(self, bytes data, Py_ssize_t start, Py_ssize_t max_depth,
+                   Py_ssize_t max_elements, Py_ssize_t max_text) except -1:
+        """What __init__ does, for Cython callers (``Scanner.__new__(Scanner)`` + setup)."""
         self.data = data
         self.p = <const unsigned char*>(<char*>data)
         self.pos = start
         self.end = len(data)
-        self.max_depth = limits.max_depth
-        self.max_elements = limits.max_elements
-        self.max_text = limits.max_opaque
+        self.max_depth = max_depth
+        self.max_elements = max_elements
+        self.max_text = max_text
         self.ns_frames = [_BASE_FRAME]
         self.cur_ns = b""
         self.ns_uri = b""
         self.attr_list = None
+        return 0
 
     def __dealloc__(self):
         free(self.ns_at)

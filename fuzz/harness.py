@@ -28,9 +28,14 @@ with atheris.instrument_imports(include=["omadm_codec"]):
     import omadm_codec._wbxml_decode_py  # noqa: F401
     import omadm_codec._wbxml_encode_py  # noqa: F401
     import omadm_codec.auth  # noqa: F401
+    import omadm_codec.bootstrap_docs  # noqa: F401
     import omadm_codec.messages  # noqa: F401
     import omadm_codec.notification  # noqa: F401
+    import omadm_codec.prov_wbxml  # noqa: F401
+    import omadm_codec.session  # noqa: F401
+    import omadm_codec.simulator  # noqa: F401
     import omadm_codec.tree.acl  # noqa: F401
+    import omadm_codec.tree.tnds  # noqa: F401
     import omadm_codec.wbxml  # noqa: F401
 
 import targets  # noqa: E402

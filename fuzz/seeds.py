@@ -28,6 +28,9 @@ _LITERAL_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
     "acl": (("test_acl.py", "test_tree.py"), "="),
     "hmac": (("test_auth.py", "test_auth_policy.py"), "mac"),
     "pkg0": (("test_notification.py",), ""),
+    "push": (("test_notification.py",), ""),
+    "bootstrap": (("test_bootstrap.py", "test_bootstrap_prov.py"), "<"),
+    "tnds": (("test_tree_tnds.py", "test_tree.py"), "MgmtTree"),
 }
 
 
@@ -109,6 +112,21 @@ def seeds(target: str) -> Iterator[bytes]:
     if target == "pkg0":
         for raw in _pkg0_built():
             yield b"\x00" + raw
+    if target == "push":
+        from omadm_codec import notification
+
+        for raw in _pkg0_built():
+            yield b"\x00" + notification.wap_push_wrap(raw)
+    if target == "bootstrap":
+        for raw in _literals(("test_bootstrap_prov.py",), ""):
+            if raw[:1] in (b"\x01", b"\x02", b"\x03"):
+                yield b"\x01" + raw  # CP WBXML
+    if target == "tnds":
+        for path in _files("tnds_embedded.xml"):
+            text = path.read_bytes()
+            start, end = text.find(b"<MgmtTree"), text.find(b"</MgmtTree>")
+            if 0 <= start < end:
+                yield b"\x00" + text[start:end + len(b"</MgmtTree>")]
     if target == "session":
         yield from _session_exchanges()
     reg = REGRESSIONS / target

@@ -215,6 +215,36 @@ def _hmac(data: bytes, kind: str) -> Any:
         return (header, ok, bool(raw), digest.mac_b64(_SECRET, body[:16], body))
 
 
+# -- bearers and bootstrap documents (single-bodied; the twin underneath varies) -------------
+def _push(data: bytes, kind: str) -> Any:
+    from omadm_codec import notification
+
+    _flags, body = _split(data)
+    with patched(notification, "_digest", twin_module("digest", kind)):
+        message = notification.wap_push_unwrap(body)
+        try:
+            routed: Any = repr(notification.route_push(body))
+        except errors.DecodeError as exc:
+            routed = _error_key(exc)
+        return (repr(message), routed)
+
+
+def _bootstrap(data: bytes, kind: str) -> Any:
+    from omadm_codec import bootstrap_docs, prov_wbxml
+
+    flags, body = _split(data)  # single-bodied: both "twins" run the same code (a crash check)
+    if flags & 1:
+        return prov_wbxml.prov_wbxml_to_xml(body)
+    return repr(bootstrap_docs.parse_any(body))
+
+
+def _tnds(data: bytes, kind: str) -> Any:
+    from omadm_codec.tree import tnds
+
+    _flags, body = _split(data)
+    return repr(tnds.parse_tnds(body, max_nodes=200))
+
+
 # -- client session receiving server messages ------------------------------------------------
 SESSION_SPLIT = b"\n--next-server-message--\n"
 """Separates successive server messages in one session input."""
@@ -281,6 +311,10 @@ TARGETS: dict[str, Target] = {
         Target("acl", _acl, "parse_acl, then acl_grants of both URI twins for every command"),
         Target("pkg0", _pkg0, "notification.decode + matching_nonce over both digest twins"),
         Target("hmac", _hmac, "parse_hmac_header + verify_hmac over both digest twins"),
+        Target("push", _push, "wap_push_unwrap + route_push (WSP push PDUs, package 0 inside)"),
+        Target("bootstrap", _bootstrap,
+               "bit0: prov_wbxml_to_xml (CP WBXML), else bootstrap_docs.parse_any (CP/DM XML)"),
+        Target("tnds", _tnds, "tree.tnds.parse_tnds (TNDS XML from ?list=TNDS / Add)"),
         Target("session", _session,
                "ClientSession.receive of server messages: bit0 WBXML client, bit1 small limits"),
     )

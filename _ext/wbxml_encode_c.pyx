@@ -10,8 +10,9 @@ growing C buffer, and the string table is counted with a C hash over the output 
 
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
 
 from omadm_codec._xmlscan_c cimport (
     EVENT_CDATA,
@@ -144,6 +145,37 @@ cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_
         if entry.length == n and same_bytes(entry.name, s, n):
             return entry.token | entry.flags << 16
         slot = (slot + 1) & (NSLOT - 1)
+
+
+cdef inline Py_ssize_t write_mb(unsigned char* dest, Py_ssize_t value) noexcept:
+    """mb_u_int32 of value at dest (room for 5 bytes); returns the byte count."""
+    cdef unsigned char tmp[5]
+    cdef int i = 4, n
+    tmp[4] = value & 0x7F
+    value >>= 7
+    while value:
+        i -= 1
+        tmp[i] = 0x80 | (value & 0x7F)
+        value >>= 7
+    n = 5 - i
+    memcpy(dest, tmp + i, n)
+    return n
+
+
+cdef inline uint64_t text_hash(const unsigned char* s, Py_ssize_t n) noexcept:
+    """A hash of s[:n] eight bytes at a time (string-table counting; any good mix will do)."""
+    cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL
+    cdef uint64_t word
+    while n >= 8:
+        memcpy(&word, s, 8)
+        h = (h ^ word) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 32
+        s += 8
+        n -= 8
+    word = 0
+    memcpy(&word, s, n)
+    h = (h ^ word) * 0xC4CEB9FE1A85EC53ULL
+    return h ^ (h >> 29)
 
 
 cdef inline bint name_is(const unsigned char* s, Py_ssize_t n, const char* lit,
@@ -397,7 +429,8 @@ cdef class Encoder:
         cdef Buf* src = &self.out
         if self.nrec:
             table = self.apply_table(base)
-            src = &self.spliced
+            if self.spliced.len:
+                src = &self.spliced
         # One copy of the body, straight into the result object.
         if table:
             head = common.header(self.version, info, table)
@@ -420,7 +453,8 @@ cdef class Encoder:
         cdef const unsigned char** key
         cdef Buf table
         cdef Buf* body = &self.spliced
-        cdef unsigned int h
+        cdef uint64_t h
+        cdef uint64_t* full
         cdef const unsigned char* s
         cdef Py_ssize_t length, pos
         while size < 2 * n:
@@ -430,10 +464,11 @@ cdef class Encoder:
         count = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
         where = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
         key = <const unsigned char**>malloc(n * sizeof(const unsigned char*))
+        full = <uint64_t*>malloc(n * sizeof(uint64_t))
         memset(&table, 0, sizeof(Buf))
         body.len = 0
         try:
-            if not (slots and uniq_of and count and where and key):
+            if not (slots and uniq_of and count and where and key and full):
                 raise MemoryError()
             for i in range(size):
                 slots[i] = -1
@@ -446,7 +481,8 @@ cdef class Encoder:
                     s = <const unsigned char*>(<char*><bytes>self.literals[lit])
                     lit += 1
                 key[i] = s
-                h = name_hash(s, length)
+                h = text_hash(s, length)
+                full[i] = h
                 slot = h & (size - 1)
                 while True:
                     u = slots[slot]
@@ -455,11 +491,16 @@ cdef class Encoder:
                         count[i] = 0
                         where[i] = -1
                         break
-                    if self.rec_len[u] == length and memcmp(key[u], s, length) == 0:
+                    if (full[u] == h and self.rec_len[u] == length
+                            and memcmp(key[u], s, length) == 0):
                         break
                     slot = (slot + 1) & (size - 1)
                 uniq_of[i] = u
                 count[u] += 1 if s == self.out.data + pos + 1 else 2
+            if self.literals is None:
+                # Only STR_I -> STR_T swaps, each shorter than what it replaces (03 + 4 or more
+                # bytes + 00 vs 83 + at most 5): compact the body in place, no second buffer.
+                return self.compact_in_place(n, uniq_of, count, where, key, base)
             buf_grow(body, self.out.len)
             for i in range(n):
                 u = uniq_of[i]
@@ -485,10 +526,45 @@ cdef class Encoder:
             return PyBytes_FromStringAndSize(<char*>table.data, table.len)
         finally:
             free(slots)
+            free(full)
             free(uniq_of)
             free(count)
             free(where)
             free(key)
+            free(table.data)
+
+    cdef bytes compact_in_place(self, Py_ssize_t n, Py_ssize_t* uniq_of, Py_ssize_t* count,
+                                Py_ssize_t* where, const unsigned char** key,
+                                Py_ssize_t base):
+        cdef Buf table
+        cdef Py_ssize_t i, u, pos, done = 0, write = 0, chunk
+        cdef unsigned char* data = self.out.data
+        memset(&table, 0, sizeof(Buf))
+        try:
+            for i in range(n):
+                u = uniq_of[i]
+                if count[u] < 2:
+                    continue
+                if where[u] < 0:
+                    where[u] = base + table.len
+                    buf_add(&table, key[u], self.rec_len[u])
+                    buf_byte(&table, 0)
+                pos = self.rec_pos[i]
+                chunk = pos - done
+                memmove(data + write, data + done, chunk)
+                write += chunk
+                data[write] = 0x83
+                write += 1
+                write += write_mb(data + write, where[u])
+                done = pos + self.rec_len[i] + 2
+            chunk = self.out.len - done
+            memmove(data + write, data + done, chunk)
+            self.out.len = write + chunk
+            if table.len + base > self.limits.max_string_table:
+                raise EncodeError("too_large", -1)
+            self.spliced.len = 0
+            return PyBytes_FromStringAndSize(<char*>table.data, table.len)
+        finally:
             free(table.data)
 
     cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n,

@@ -95,11 +95,15 @@ def walk(commands: Iterable[Command]) -> Iterator[Command]:
 def check_cmd_ids(msg: Message) -> None:
     """CmdIDs unique within the message (containers' children included), never ``0``."""
     seen: set[str] = set()
-    for command in walk(msg.commands):
+    stack = list(reversed(msg.commands))
+    while stack:
+        command = stack.pop()
         cmd_id = command.cmd_id
-        if cmd_id in seen or cmd_id in ("", "0"):
+        if cmd_id in seen or cmd_id == "" or cmd_id == "0":
             raise RemoteProtocolError("cmd_id_collision", repr(cmd_id), status=400)
         seen.add(cmd_id)
+        if isinstance(command, Atomic | Sequence):
+            stack.extend(reversed(command.commands))
 
 
 class CmdIds:

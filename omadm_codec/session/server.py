@@ -12,6 +12,7 @@ anything in it is acted on.
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import hashlib
 from collections import deque
@@ -586,16 +587,15 @@ class ServerSession:
                 parent: _Pending | None) -> tuple[Command, _Pending]:
         """A wire copy of ``command`` with fresh CmdIDs, registered as pending."""
         pending = _Pending(command, parent)
-        wire: Command
-        if isinstance(command, Atomic | Sequence):
-            container = dataclasses.replace(command, cmd_id=ids(), commands=[])
-            for child in command.commands:
+        # A shallow copy: the application's object keeps its own CmdID and children.
+        wire: Command = copy.copy(command)
+        wire.cmd_id = ids()
+        if isinstance(wire, Atomic | Sequence):
+            wire.commands = []
+            for child in command.commands:  # type: ignore[union-attr]
                 child_wire, child_pending = self._number(child, ids, msg_id, pending)
-                container.commands.append(child_wire)
+                wire.commands.append(child_wire)
                 pending.children.append(child_pending)
-            wire = container
-        else:
-            wire = dataclasses.replace(command, cmd_id=ids())
         self._pending[(msg_id, wire.cmd_id)] = pending
         return wire, pending
 

@@ -146,14 +146,19 @@ def run_child(shape: str, kind: str, timeout: float = 120.0) -> dict[str, Any]:
 
 
 def _table() -> None:
-    print("| shape | twin | input bytes | peak RSS over input | CPU s | outcome |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
+    print("| shape | twin | input bytes | output bytes | peak RSS added | / (input + output) "
+          "| CPU s | outcome |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for shape in SHAPES:
         for kind in ("c", "py"):
             r = run_child(shape, kind)
-            ratio = r["peak_kb"] * 1024 / r["input"]
-            print(f"| {shape} | {kind} | {r['input']:,} | {ratio:.2f}x | {r['cpu_s']} | "
-                  f"{' '.join(str(x) for x in r['outcome'])} |")
+            out = r["outcome"][1] if r["outcome"][0] == "ok" else 0
+            total = r["input"] + out
+            # Below 100 KB the ratio is first-call noise (code pages, caches), not the input.
+            ratio = f"{r['peak_kb'] * 1024 / total:.2f}x" if total >= 100_000 else "n/a"
+            outcome = "ok" if r["outcome"][0] == "ok" else " ".join(map(str, r["outcome"][1:]))
+            print(f"| {shape} | {kind} | {r['input']:,} | {out:,} | {r['peak_kb']:,} KB | "
+                  f"{ratio} | {r['cpu_s']} | {outcome} |")
 
 
 if __name__ == "__main__":

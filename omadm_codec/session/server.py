@@ -58,6 +58,7 @@ from ._common import (
     item_text,
     item_uri,
     message_id,
+    walk,
 )
 from .states import TERMINAL, Role, State, transition
 
@@ -639,7 +640,7 @@ class ServerSession:
                 self._queue.popleft()
                 continue
             self._unregister(hdr.msg_id, wire)
-            ids.next -= sum(1 for _ in _walk([wire]))
+            ids.next -= sum(1 for _ in walk([wire]))
             if len(body) > fixed:
                 return None  # the rest goes in the next message of this package
             self._queue.popleft()
@@ -653,7 +654,7 @@ class ServerSession:
         return None
 
     def _unregister(self, msg_id: str, wire: Command) -> None:
-        for command in _walk([wire]):
+        for command in walk([wire]):
             self._pending.pop((msg_id, command.cmd_id), None)
 
     @staticmethod
@@ -705,15 +706,6 @@ class ServerSession:
         if last:
             self._large = None
         return last
-
-
-def _walk(commands: list[Command]) -> list[Command]:
-    out: list[Command] = []
-    for command in commands:
-        out.append(command)
-        if isinstance(command, Atomic | Sequence):
-            out.extend(_walk(command.commands))
-    return out
 
 
 __all__ = ["ServerSession"]

@@ -305,7 +305,12 @@ class DMServerApp:
             self.store.delete(token)
             self._apps.pop(token, None)
             self.sessions_failed += 1
-            return 400, [("cache-control", "no-store")], exc.response
+            if exc.response:
+                # A DM answer exists (SyncHdr Status + 1223): it travels like any other.
+                kind = "wbxml" if exc.response[:1] < b"\x04" else "xml"
+                return 200, [("content-type", CONTENT_TYPES[kind]),
+                             ("cache-control", "no-store")], exc.response
+            return 400, [("cache-control", "no-store")], b""
         except LocalProtocolError:
             return 409, [("cache-control", "no-store")], b""
         if session.state.name in ("CLOSED", "ABORTED"):

@@ -185,6 +185,10 @@ def test_server_refuses_skipped_msg_id_and_cmd_id_collision() -> None:
                        now=1)
     assert info.value.reason == "msg_id_order" and info.value.status == 400
     assert server.state is State.ERROR
+    # The refusal is still a DM answer: SyncHdr Status 400, Alert 1223, Final.
+    answer = decode(info.value.response)
+    assert answer.final and [type(c).__name__ for c in answer.commands] == ["Status", "Alert"]
+    assert answer.commands[0].data == 400 and answer.commands[1].data == 1223  # type: ignore[union-attr]
 
     other = make_server(client_auth="BASIC")
     with pytest.raises(RemoteProtocolError) as info:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .. import auth
 from ..authpolicy import AuthDecision, AuthPolicy
-from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from ..errors import AuthenticationError, LocalProtocolError, OmaDmError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import (
     Add,
@@ -252,6 +252,7 @@ class ServerSession:
             raise LocalProtocolError("answer_pending", "call data_to_send() first")
         self._last_activity = now
         digest = hashlib.sha256(data).digest()
+        msg = None
         try:
             msg = decode_message(data, content_type, self.limits)
             number = message_id(msg)
@@ -273,6 +274,8 @@ class ServerSession:
         except RemoteProtocolError as exc:
             if self.state not in TERMINAL:
                 self.state = transition(self.role, self.state, ev.ProtocolFailed)
+            if msg is not None and exc.status is not None:
+                exc.response = self._refusal(msg, exc.status, fmt_of(content_type, data))
             raise exc from exc.__cause__
         self._client_msg_id = number
         self._last_digest = digest
@@ -346,6 +349,17 @@ class ServerSession:
         else:
             self._reply_plan = "commands"
         return events
+
+    def _refusal(self, msg: Message, code: int, fmt: Format) -> bytes:
+        """The answer to a refused message: its SyncHdr Status with ``code``, Alert 1223,
+        Final (the server answers every client package, even this one)."""
+        hdr = SyncHdr(msg.header.session_id, str(self._msg_id + 1),
+                      Target(msg.header.source.loc_uri), Source(self.server_uri, self.server_id))
+        body: list[Command] = [header_status(msg.header, "1", code), Alert("2", ALERT_ABORT)]
+        try:
+            return encode_message(Message(hdr, body, final=True), fmt)
+        except OmaDmError:
+            return b""  # a header too broken to echo: the binding answers without a body
 
     def _client_alert(self, msg: Message, alert: Alert) -> tuple[int, list[ev.Event], bool]:
         code = alert.data or 0

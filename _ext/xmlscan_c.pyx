@@ -66,22 +66,32 @@ cdef int remember_namespace(bytes value) except -1:
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
 
 
+cdef inline uint64_t zero_bytes(uint64_t x) noexcept:
+    """0x80 in every byte of x that is zero, exactly (bytes below 0x80 assumed)."""
+    return ~(((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | x) & 0x8080808080808080ULL
+
+
 cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start,
                             Py_ssize_t end) except -2:
     """Raise at the first invalid UTF-8 sequence or forbidden XML character (see the pure
     twin's check_chars). ASCII is checked eight bytes at a time; a word that is not plain
     printable ASCII is then walked byte by byte."""
     cdef Py_ssize_t i = start, stop
-    cdef uint64_t word
+    cdef uint64_t word, controls
     cdef unsigned char c
     while i < end:
         if i + 8 <= end:
             memcpy(&word, p + i, 8)
-            # No high bit and no byte below 0x20: eight plain ASCII bytes.
-            if ((word & 0x8080808080808080ULL) == 0 and
-                    ((word - 0x2020202020202020ULL) & ~word & 0x8080808080808080ULL) == 0):
-                i += 8
-                continue
+            # Eight ASCII bytes whose only control characters are TAB, LF or CR. With no high
+            # bit set these byte-wise tests are exact (no carry crosses a byte).
+            if (word & 0x8080808080808080ULL) == 0:
+                controls = ~(word + 0x6060606060606060ULL) & 0x8080808080808080ULL
+                if controls == 0 or (controls & ~(zero_bytes(word ^ 0x0A0A0A0A0A0A0A0AULL)
+                                                  | zero_bytes(word ^ 0x0909090909090909ULL)
+                                                  | zero_bytes(word ^ 0x0D0D0D0D0D0D0D0DULL))
+                                     ) == 0:
+                    i += 8
+                    continue
             stop = i + 8
         else:
             stop = end

@@ -100,3 +100,25 @@ def test_twins_same_events_generated(xml: bytes, cut: int, junk: bytes) -> None:
     data = xml[:cut] + junk + xml[cut:]
     assert events(_backend.twin("xmlscan", "c"), data) == events(
         _backend.twin("xmlscan", "py"), data)
+
+
+def _check(module: Any, data: bytes) -> tuple[str, int] | None:
+    try:
+        module.check_chars(data, 0)
+    except EncodeError as exc:
+        return exc.reason, exc.offset
+    return None
+
+
+CHAR_SOUP = st.binary(max_size=48) | st.lists(
+    st.sampled_from([b"a", b" ", b"\n", b"\t", b"\r", b"\x01", b"\x1f", b"\x7f", b"\xc3\xa9",
+                     b"\xef\xbf\xbe", b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"\xc0\xaf", b"\x80",
+                     b"\xe2\x82", b"\xf4\x90\x80\x80"]), max_size=40).map(b"".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(data=CHAR_SOUP)
+def test_check_chars_twins_agree(data: bytes) -> None:
+    """The compiled check walks eight bytes at a time; the pure one decodes: same verdict."""
+    assert _check(_backend.twin("xmlscan", "c"), data) == _check(
+        _backend.twin("xmlscan", "py"), data)

@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import OmaDmError
 
@@ -48,18 +49,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .demo_scenario import DemoServerApp
     from .http import DMServerApp, ServerConfig, ServerThread, TlsConfig
     from .nonces import NonceManager
+    from .session import CommandCompleted, SessionEnded
     from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
 
     nonces = NonceManager()
-    nonces.reset_resync(DEVICE_USER, "SRVCRED", INITIAL_SERVER_NONCE)
-    accounts = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
-    config = ServerConfig(server_id=SERVER_ID, secret_lookup=accounts.get,
-                          server_secret=SERVER_SECRET, server_auth_type=args.server_auth,
+    accounts = {}
+    for text in args.account or [f"{DEVICE_USER}:{DEVICE_SECRET}"]:
+        user, sep, password = text.partition(":")
+        if not sep or not user:
+            print(f"omadm-codec serve: --account needs USER:PASSWORD, not {text!r}",
+                  file=sys.stderr)
+            return 2
+        accounts[user] = auth.secret_hash(user, password)
+        nonces.reset_resync(user, "SRVCRED", INITIAL_SERVER_NONCE)
+    config = ServerConfig(server_id=args.server_id or SERVER_ID, secret_lookup=accounts.get,
+                          server_secret=args.server_password or SERVER_SECRET,
+                          aauth_type=args.client_auth, server_auth_type=args.server_auth,
                           nonces=nonces)
-    app = DMServerApp(config, app_factory=DemoServerApp)
+
+    def logged() -> DemoServerApp:
+        script = DemoServerApp()
+
+        def app(session: Any, events: list[Any]) -> None:
+            script(session, events)
+            for event in events:
+                if isinstance(event, CommandCompleted):
+                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status}",
+                          flush=True)
+                elif isinstance(event, SessionEnded):
+                    print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
+        return app  # type: ignore[return-value]
+
+    app = DMServerApp(config, app_factory=logged)
     tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     with ServerThread(app, host=args.host, port=args.port, tls=tls) as server:
-        print(f"DM server on {server.url}/dm (device account {DEVICE_USER!r}); "
+        print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
               f"Ctrl-C to stop", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         try:
@@ -84,8 +108,15 @@ def cmd_device(args: argparse.Namespace) -> int:
     if db.exists():
         tree = load_tree(db)
     else:
+        from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
+
         tree = build_tree(server_addr=args.url, server_auth=args.server_auth,
-                          server_nonce=INITIAL_SERVER_NONCE)
+                          server_nonce=INITIAL_SERVER_NONCE, client_auth=args.client_auth,
+                          server_id=args.server_id or SERVER_ID,
+                          client_name=args.user or DEVICE_USER,
+                          client_secret=args.password or DEVICE_SECRET,
+                          server_secret=args.server_password or SERVER_SECRET,
+                          **({"dev_id": args.dev_id} if args.dev_id else {}))
     verify = client_tls_context(args.ca, args.cert, args.key) if args.url.startswith(
         "https") else True
     client = ClientSession(tree, fmt=args.format,
@@ -175,6 +206,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--tls-key")
     serve.add_argument("--client-ca", help="require client certificates from this CA")
     serve.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    serve.add_argument("--account", action="append", metavar="USER:PASSWORD",
+                       help="a device account (repeatable; default: the demo device)")
+    serve.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
+    serve.add_argument("--server-id")
+    serve.add_argument("--server-password")
     serve.set_defaults(func=cmd_serve)
     device = sub.add_parser("device", help="run the simulated device against a DM server")
     device.add_argument("url")
@@ -186,6 +222,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     device.add_argument("--key")
     device.add_argument("--timeout", type=float, default=10.0)
     device.add_argument("--show-messages", action="store_true")
+    device.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
+    device.add_argument("--server-id", help="the DM server's ServerID")
+    device.add_argument("--user", help="the device's user name (CLCRED AAuthName)")
+    device.add_argument("--password", help="the device's password (CLCRED AAuthSecret)")
+    device.add_argument("--server-password", help="the server's password (SRVCRED)")
+    device.add_argument("--dev-id", help="DevInfo/DevId, e.g. IMEI:...")
     device.set_defaults(func=cmd_device)
     for name, func, text in (("decode", cmd_decode, "a DM message -> canonical XML"),
                              ("encode", cmd_encode, "a DM message -> WBXML"),

@@ -71,18 +71,22 @@ def test_serve_and_device_subprocesses(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     serve = subprocess.Popen(
-        [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port), "--duration", "60"],
+        [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port), "--duration", "60",
+         "--account", "phone-7:pa55", "--client-auth", "BASIC"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert serve.stdout is not None
         assert "DM server on" in serve.stdout.readline()
         device = subprocess.run(
             [sys.executable, "-m", "omadm_codec", "device", f"http://127.0.0.1:{port}/dm",
-             "--db", str(tmp_path / "dev.sqlite")],
+             "--db", str(tmp_path / "dev.sqlite"), "--user", "phone-7", "--password", "pa55",
+             "--client-auth", "BASIC", "--format", "wbxml"],
             capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert device.returncode == 0, device.stdout[-2000:] + device.stderr[-2000:]
         assert "session ended: completed" in device.stdout
+        assert "Cred syncml:auth-basic" in device.stdout
         assert (tmp_path / "dev.sqlite").exists()
     finally:
         serve.terminate()
-        serve.wait(timeout=20)
+        out, _ = serve.communicate(timeout=20)
+    assert "Atomic -> 507" in out and "session ended (completed)" in out

@@ -23,6 +23,7 @@ from omadm_codec.model import (
     Message,
     Meta,
     Replace,
+    Results,
     Source,
     Status,
     SyncHdr,
@@ -525,3 +526,45 @@ def test_device_bounds_an_undeclared_large_object_by_max_obj_size() -> None:
     assert codes == [213, 213, 413, 413, 413]
     assert client._chunks is None and client._refused_uri is None
     assert tree.device_get("./Vendor/Acme/Logs/Boot") == "boot ok"
+
+
+@pytest.mark.parametrize("suffix", [".xml", ".wbxml"])
+def test_device_answers_the_reference_package_2_in_order(suffix: str) -> None:
+    """The corpus' package 2 (45 commands, Atomic, Sequence, UI alert) into a device: one
+    Status per command in arrival order (containers before their children), each Get's
+    Results right after its Status, and nothing run that the ACLs forbid."""
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+    if not (corpus / f"pkg2_server_mgmt{suffix}").exists():
+        pytest.skip("no corpus")
+    raw = (corpus / f"pkg2_server_mgmt{suffix}").read_bytes()
+    tree = make_tree(server_auth="NONE", client_auth="BASIC")
+    client = ClientSession(tree, session_id="1A2F", ui=lambda alert: UiResponse(200))
+    client.start(now=0)
+    assert client.data_to_send(now=0) is not None
+    client.receive(raw, now=0)
+    reply = _reply(client)
+    sent = decode(raw)
+
+    def flat(commands: list[object]) -> list[object]:
+        out: list[object] = []
+        for command in commands:
+            out.append(command)
+            out.extend(flat(getattr(command, "commands", [])))
+        return out
+
+    expected = [c for c in flat(sent.commands) if not isinstance(c, Status)]
+    statuses = [c for c in reply.commands if isinstance(c, Status)]
+    assert statuses[0].cmd == "SyncHdr" and statuses[0].cmd_ref == "0"
+    assert [(s.cmd_ref, s.cmd) for s in statuses[1:]] == [
+        (c.cmd_id, c.ELEMENT) for c in expected]  # type: ignore[attr-defined]
+    for index, command in enumerate(reply.commands):
+        if isinstance(command, Results):
+            before = reply.commands[index - 1]
+            assert isinstance(before, Status | Results) and before.cmd_ref == command.cmd_ref
+    codes = {s.cmd_ref: s.data for s in statuses}
+    assert codes["4"] == 200  # Get ./DevDetail/SwV
+    assert codes["7"] == 404  # ./Vendor/Acme/Diag/BatteryLevel does not exist here
+    assert codes["37"] == 507 and codes["45"] == 200  # Atomic on missing nodes; UI display
+    assert reply.final and len({c.cmd_id for c in reply.commands}) == len(reply.commands)

@@ -37,6 +37,10 @@ cdef class Scanner:
     cdef Buf scratch
     cdef list pending_attrs       # start_tag scratch: raw attributes, xmlns="..." value
     cdef object pending_default
+    cdef Py_ssize_t* attr_at      # names of the current tag's attributes (duplicate check)
+    cdef Py_ssize_t* attr_len
+    cdef Py_ssize_t* attr_slots   # hash table of index + 1 into attr_at, 0 = empty
+    cdef Py_ssize_t nattr, attr_cap, slot_count
     # Event fields.
     cdef readonly Py_ssize_t offset
     """Byte offset of the event in the input (tag start, text run start, CDATA start)."""
@@ -44,7 +48,7 @@ cdef class Scanner:
     cdef Py_ssize_t local_len
     cdef unsigned int local_hash   # FNV-1a (xmlbuf.pxd) of the local name, after any prefix
     cdef object ns_uri
-    cdef list attr_list
+    cdef list attr_list          # namespaced attributes: (local, value, namespace URI)
     cdef const unsigned char* text_ptr
     cdef Py_ssize_t text_len
     cdef readonly object fpi, sysid
@@ -65,7 +69,9 @@ cdef class Scanner:
     cdef Py_ssize_t quoted(self, Py_ssize_t i, Py_ssize_t at, bint is_fpi) except -1
     cdef int start_tag(self, Py_ssize_t pos) except -1
     cdef Py_ssize_t parse_attrs(self, Py_ssize_t pos, Py_ssize_t i) except -1
-    cdef object attr_value(self, Py_ssize_t k, bint cacheable)
+    cdef object attr_value(self, Py_ssize_t k, bint cacheable, bint want=*)
+    cdef int note_attribute(self, Py_ssize_t at, Py_ssize_t n) except -1
+    cdef int rehash_attributes(self, Py_ssize_t at_least) except -1
     cdef list bind_namespaces(self, list attrs, Py_ssize_t depth, Py_ssize_t pos)
     cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos)
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,

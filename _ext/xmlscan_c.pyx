@@ -13,7 +13,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from xmlbuf cimport *  # Buf and the byte helpers
 
@@ -64,6 +64,15 @@ cdef int remember_namespace(bytes value) except -1:
         _ns_cache_next = (_ns_cache_next + 1) % 16
     return 0
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
+
+
+cdef inline Py_ssize_t k_name_len(const unsigned char* p, Py_ssize_t at,
+                                  Py_ssize_t end) noexcept:
+    """Length of the XML name starting at p[at]."""
+    cdef Py_ssize_t k = at
+    while k < end and NAME_CHAR[p[k]]:
+        k += 1
+    return k - at
 
 
 cdef inline uint64_t zero_bytes(uint64_t x) noexcept:
@@ -166,6 +175,9 @@ cdef class Scanner:
         return 0
 
     def __dealloc__(self):
+        free(self.attr_at)
+        free(self.attr_len)
+        free(self.attr_slots)
         free(self.ns_at)
         free(self.name_at)
         free(self.name_len)
@@ -518,17 +530,18 @@ cdef class Scanner:
         return EVENT_START
 
     cdef Py_ssize_t parse_attrs(self, Py_ssize_t pos, Py_ssize_t i) except -1:
-        """Attributes from i to the tag's '>' or '/>' (returned); the raw (name, value, b"")
-        list goes to pending_attrs, an xmlns="..." value to pending_default."""
+        """Attributes from i to the tag's '>' or '/>' (returned). Prefixed ones (xmlns:p too)
+        go to pending_attrs as raw (name, value, b"") tuples, an xmlns="..." value to
+        pending_default; unprefixed ones are only checked, duplicates by a C hash set over
+        their names in the input, so a flood of them allocates no Python objects."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t j, k, aname_at
         cdef list attrs = None
-        cdef set seen = None
-        cdef object first_name = None
         cdef object default_value = None
-        cdef bint has_default = False, is_default
+        cdef bint has_default = False, is_default, prefixed
         cdef int c
+        self.nattr = 0
         while True:
             j = self.skip_ws(i, False)
             if j >= end:
@@ -542,38 +555,95 @@ cdef class Scanner:
                 raise self.fail("malformed_xml", j)
             aname_at = j
             k = j
+            prefixed = False
             while k < end and NAME_CHAR[p[k]]:
+                prefixed |= p[k] == 0x3A
                 k += 1
             # The default namespace declaration is the common attribute: no name object.
             is_default = k - j == 5 and memcmp(p + j, b"xmlns", 5) == 0
-            aname = None if is_default else PyBytes_FromStringAndSize(<char*>p + j, k - j)
+            aname = PyBytes_FromStringAndSize(<char*>p + j, k - j) if prefixed else None
             k = self.skip_ws(k, False)
             if k >= end or p[k] != 0x3D:
                 raise self.fail("malformed_xml", k)
             k = self.skip_ws(k + 1, False)
-            value = self.attr_value(k, is_default)
+            value = self.attr_value(k, is_default, is_default or prefixed)
             i = self.pos
             if is_default:
                 if has_default:
                     raise self.fail("malformed_xml", aname_at)
                 has_default = True
                 default_value = value
-            elif attrs is None:
-                attrs = [(aname, value, b"")]
-                first_name = aname
-            else:
-                if seen is None:
-                    seen = {first_name}
-                if aname in seen:
-                    raise self.fail("malformed_xml", aname_at)
-                seen.add(aname)
+                continue
+            self.note_attribute(aname_at, k_name_len(p, aname_at, end))
+            if prefixed:
+                if attrs is None:
+                    attrs = []
                 attrs.append((aname, value, b""))
         self.pending_attrs = attrs
         self.pending_default = default_value
         return j
 
-    cdef object attr_value(self, Py_ssize_t k, bint cacheable):
-        """The normalised value of the attribute starting at quote k; sets self.pos after it."""
+    cdef int note_attribute(self, Py_ssize_t at, Py_ssize_t n) except -1:
+        """Record one attribute name of the current tag; malformed_xml if it is a repeat.
+        Up to 8 names are compared directly; beyond, an open-addressing table of their
+        offsets is kept (rebuilt at double size when half full): linear overall."""
+        cdef Py_ssize_t idx = self.nattr, k, slot, size, other
+        cdef Py_ssize_t* fresh
+        cdef const unsigned char* p = self.p
+        if idx >= self.attr_cap:
+            size = self.attr_cap * 2 if self.attr_cap else 16
+            fresh = <Py_ssize_t*>realloc(self.attr_at, size * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.attr_at = fresh
+            fresh = <Py_ssize_t*>realloc(self.attr_len, size * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.attr_len = fresh
+            self.attr_cap = size
+        if idx < 8:
+            for k in range(idx):
+                if self.attr_len[k] == n and same_bytes(p + self.attr_at[k], p + at, n):
+                    raise self.fail("malformed_xml", at)
+        else:
+            if 2 * (idx + 1) > self.slot_count or idx == 8:
+                self.rehash_attributes(4 * (idx + 1))
+            slot = name_hash(p + at, n) & (self.slot_count - 1)
+            while True:
+                other = self.attr_slots[slot] - 1
+                if other < 0:
+                    self.attr_slots[slot] = idx + 1
+                    break
+                if (self.attr_len[other] == n
+                        and same_bytes(p + self.attr_at[other], p + at, n)):
+                    raise self.fail("malformed_xml", at)
+                slot = (slot + 1) & (self.slot_count - 1)
+        self.attr_at[idx] = at
+        self.attr_len[idx] = n
+        self.nattr = idx + 1
+        return 0
+
+    cdef int rehash_attributes(self, Py_ssize_t at_least) except -1:
+        cdef Py_ssize_t size = 16, k, slot
+        cdef Py_ssize_t* fresh
+        while size < at_least:
+            size *= 2
+        fresh = <Py_ssize_t*>realloc(self.attr_slots, size * sizeof(Py_ssize_t))
+        if fresh == NULL:
+            raise MemoryError()
+        self.attr_slots = fresh
+        self.slot_count = size
+        memset(self.attr_slots, 0, size * sizeof(Py_ssize_t))
+        for k in range(self.nattr):
+            slot = name_hash(self.p + self.attr_at[k], self.attr_len[k]) & (size - 1)
+            while self.attr_slots[slot]:
+                slot = (slot + 1) & (size - 1)
+            self.attr_slots[slot] = k + 1
+        return 0
+
+    cdef object attr_value(self, Py_ssize_t k, bint cacheable, bint want=True):
+        """The normalised value of the attribute starting at quote k; sets self.pos after it.
+        want=False only checks it (its references included) and returns None."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t close, lt, i, amp, n
         cdef Buf* out = &self.scratch
@@ -608,6 +678,8 @@ cdef class Scanner:
                 i += 1
             if amp < close:
                 i = self.reference(amp, close, out)
+        if not want:
+            return None
         value = PyBytes_FromStringAndSize(<char*>out.data, out.len)
         if cacheable:
             remember_namespace(value)
@@ -628,11 +700,8 @@ cdef class Scanner:
         for aname, value, _ in attrs:
             if aname.startswith(b"xmlns:"):
                 continue
-            if b":" in aname:
-                ns, local = self.resolve_prefixed(aname, pos)
-                out.append((local, value, ns))
-            else:
-                out.append((aname, value, b""))
+            ns, local = self.resolve_prefixed(aname, pos)
+            out.append((local, value, ns))
         return out
 
     cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos):

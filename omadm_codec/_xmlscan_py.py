@@ -87,6 +87,9 @@ class Scanner:
         self.local = b""
         self.ns = b""
         self.attrs: list[tuple[bytes, bytes, bytes]] = []
+        """Namespaced attributes of a start tag: (local name, value, namespace URI). Attributes
+        without a prefix are checked (syntax, duplicates, references) but not kept: SyncML
+        defines none, libwbxml writes none, and a flood of them must cost no memory."""
         self.text = b""
         self.fpi: bytes | None = None
         self.sysid: bytes | None = None
@@ -326,7 +329,9 @@ class Scanner:
             if aname in seen:
                 raise self._fail("malformed_xml", j)
             seen.add(aname)
-            attrs.append((aname, value, b""))
+            # Only xmlns declarations and prefixed attributes are kept (see ``attrs``).
+            if b":" in aname or aname == b"xmlns":
+                attrs.append((aname, value, b""))
         self.elements += 1
         if self.elements > self.max_elements:
             raise self._fail("too_many_elements", pos)
@@ -389,11 +394,8 @@ class Scanner:
         for aname, value, _ in attrs:
             if aname == b"xmlns" or aname.startswith(b"xmlns:"):
                 continue
-            if b":" in aname:
-                ns, local = self._resolve(aname, pos, element=False)
-                out.append((local, value, ns))
-            else:
-                out.append((aname, value, b""))
+            ns, local = self._resolve(aname, pos, element=False)
+            out.append((local, value, ns))
         return out
 
     def _resolve(self, qname: bytes, pos: int, element: bool) -> tuple[bytes, bytes]:

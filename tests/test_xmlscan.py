@@ -59,7 +59,7 @@ def test_event_stream(scan: Any) -> None:
     assert events(scan, xml) == [
         ("doctype", 22, b"-//SYNCML//DTD SyncML 1.2//EN", b"x.dtd"),
         ("start", 86, b"SYNCML:SYNCML1.2", b"SyncML", [], 1),
-        ("start", 119, b"syncml:metinf", b"Meta", [(b"b", b"<1", b"")], 2),
+        ("start", 119, b"syncml:metinf", b"Meta", [], 2),  # b='...' is unprefixed
         ("text", 161, b" x & y\n"),
         ("end", 181, 1),
         ("start", 190, b"SYNCML:SYNCML1.2", b"Data", [], 2),
@@ -77,6 +77,14 @@ def test_prefixed_attribute_namespace(scan: Any) -> None:
     xml = b'<Data xmlns:w="urn:omadm-codec:wbxml" w:opaque="base64">AA==</Data>'
     assert events(scan, xml)[0] == ("start", 0, b"", b"Data",
                                     [(b"opaque", b"base64", b"urn:omadm-codec:wbxml")], 1)
+
+
+def test_unprefixed_attributes_are_checked_not_kept(scan: Any) -> None:
+    assert events(scan, b'<a x="1" y="&amp;"/>')[0] == ("start", 0, b"", b"a", [], 1)
+    assert events(scan, b'<a x="1" x="2"/>')[-1] == ("error", "malformed_xml", 9)
+    assert events(scan, b'<a x="&nope;"/>')[-1] == ("error", "undefined_entity", 6)
+    many = b"<a" + b"".join(b' n%d="v"' % i for i in range(50)) + b' n7="w"/>'
+    assert events(scan, many)[-1] == ("error", "malformed_xml", many.index(b' n7="w"') + 1)
 
 
 def test_limits(scan: Any) -> None:

@@ -1,0 +1,883 @@
+# cython: language_level=3
+"""The compiled twin of the message fast path (``omadm_codec/_msgcodec_py.py``): XML bytes ->
+model without an lxml tree, on the shared scanner's C fields (``_xmlscan_c``, cimported).
+
+The one idea: the same recursive descent as the pure twin, method for method, with element
+names turned into small integer codes (a lookup on the FNV-1a hash the scanner computes while
+reading each tag) and text decoded straight from the scanner's buffer. It vouches only for
+messages the reference lxml path accepts without any quirk; anything else makes ``decode_xml``
+return ``None`` and the caller runs the reference path, which gives the verdict.
+"""
+
+cimport cython
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr, memcmp
+
+from omadm_codec._xmlscan_c cimport (
+    EVENT_CDATA,
+    EVENT_DOCTYPE,
+    EVENT_END,
+    EVENT_EOF,
+    EVENT_START,
+    EVENT_TEXT,
+    Scanner,
+    check_chars_c,
+)
+from xmlbuf cimport name_hash
+
+from omadm_codec import _msgcodec_share as share
+from omadm_codec._msgcodec_share import encode_wbxml, encode_xml  # noqa: F401 (re-exported)
+from omadm_codec.errors import EncodeError
+from omadm_codec.messages._schema import VER_PROTO
+from omadm_codec.model import (
+    Alert, Anchor, Atomic, Chal, Cred, DataHint, Exec, Item, Mem, Message, Meta, MetaExtra,
+    Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
+)
+
+__all__ = ["decode_xml", "encode_wbxml", "encode_xml"]
+
+# --- element names as codes -------------------------------------------------------------------
+
+cdef enum:
+    N_OTHER = 0
+    N_SyncML, N_SyncHdr, N_SyncBody, N_VerDTD, N_VerProto, N_SessionID, N_MsgID, N_Target
+    N_Source, N_RespURI, N_NoResp, N_Cred, N_Meta, N_LocURI, N_LocName, N_Data, N_Chal
+    N_CmdID, N_MsgRef, N_CmdRef, N_Cmd, N_TargetRef, N_SourceRef, N_Item, N_SourceParent
+    N_TargetParent, N_MoreData, N_Correlator, N_Final, N_Add, N_Copy, N_Delete, N_Get
+    N_Replace, N_Alert, N_Exec, N_Status, N_Results, N_Atomic, N_Sequence
+    N_FieldLevel, N_Format, N_Type, N_Mark, N_Size, N_Anchor, N_Version, N_NextNonce
+    N_MaxMsgSize, N_MaxObjSize, N_EMI, N_Mem, N_Last, N_Next, N_SharedMem, N_FreeMem, N_FreeID
+    N_COUNT
+
+_NAMES = (
+    "", "SyncML", "SyncHdr", "SyncBody", "VerDTD", "VerProto", "SessionID", "MsgID", "Target",
+    "Source", "RespURI", "NoResp", "Cred", "Meta", "LocURI", "LocName", "Data", "Chal",
+    "CmdID", "MsgRef", "CmdRef", "Cmd", "TargetRef", "SourceRef", "Item", "SourceParent",
+    "TargetParent", "MoreData", "Correlator", "Final", "Add", "Copy", "Delete", "Get",
+    "Replace", "Alert", "Exec", "Status", "Results", "Atomic", "Sequence",
+    "FieldLevel", "Format", "Type", "Mark", "Size", "Anchor", "Version", "NextNonce",
+    "MaxMsgSize", "MaxObjSize", "EMI", "Mem", "Last", "Next", "SharedMem", "FreeMem", "FreeID",
+)
+assert len(_NAMES) == N_COUNT
+_NAME_BYTES = [name.encode("ascii") for name in _NAMES]
+
+DEF SLOTS = 256  # open-addressing table of name codes, keyed by the scanner's FNV-1a hash
+cdef int _slot_code[SLOTS]
+cdef unsigned int _slot_hash[SLOTS]
+cdef const unsigned char* _name_ptr[N_COUNT]
+cdef Py_ssize_t _name_len[N_COUNT]
+
+
+cdef void _init_names():
+    cdef int code
+    cdef unsigned int h, slot
+    cdef bytes name
+    for slot in range(SLOTS):
+        _slot_code[slot] = 0
+    for code in range(1, N_COUNT):
+        name = _NAME_BYTES[code]
+        _name_ptr[code] = <const unsigned char*>(<char*>name)
+        _name_len[code] = len(name)
+        h = name_hash(_name_ptr[code], len(name))
+        slot = h % SLOTS
+        while _slot_code[slot] != 0:
+            slot = (slot + 1) % SLOTS
+        _slot_code[slot] = code
+        _slot_hash[slot] = h
+
+
+_init_names()
+
+
+# Content-model ranks (``_schema.ORDER_*``), by code; a missing name ranks COMMAND_RANK.
+ctypedef int Ranks[N_COUNT]
+cdef Ranks R_HDR, R_LOC, R_CRED, R_ITEM, R_ITEM_COMMAND, R_ALERT, R_EXEC, R_STATUS, R_RESULTS
+cdef Ranks R_CONTAINER
+
+
+cdef void _fill(int* ranks, dict order):
+    cdef int code
+    for code in range(N_COUNT):
+        ranks[code] = order.get(_NAME_BYTES[code], share.COMMAND_RANK)
+
+
+_fill(R_HDR, share.ORDER_HDR_B)
+_fill(R_LOC, share.ORDER_LOC_B)
+_fill(R_CRED, share.ORDER_CRED_B)
+_fill(R_ITEM, share.ORDER_ITEM_B)
+_fill(R_ITEM_COMMAND, share.ORDER_ITEM_COMMAND_B)
+_fill(R_ALERT, share.ORDER_ALERT_B)
+_fill(R_EXEC, share.ORDER_EXEC_B)
+_fill(R_STATUS, share.ORDER_STATUS_B)
+_fill(R_RESULTS, share.ORDER_RESULTS_B)
+_fill(R_CONTAINER, share.ORDER_CONTAINER_B)
+
+cdef bytes METINF_NS = share.METINF_NS_B
+cdef dict NS_VERSION = share.NS_VERSION_EXACT
+cdef frozenset VERSIONS = frozenset(share.NS_VERSION_EXACT.values())
+cdef dict ITEM_CLASSES = {code: share.ITEM_COMMANDS[_NAME_BYTES[code]]
+                for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
+_escape_text = share.escape_text
+_name_ok = share.name_ok
+_TEXT = DataHint.TEXT
+_CDATA = DataHint.CDATA
+_MARKUP = DataHint.MARKUP
+
+
+class _GiveUp(Exception):
+    """Not a message the fast path vouches for: the reference path decides."""
+
+
+cdef inline bint _is_ws(unsigned char c) noexcept:
+    return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
+
+
+cdef str _str(const unsigned char* p, Py_ssize_t n):
+    return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+
+
+cdef bint _plain(str s):
+    """Printable ASCII without spaces: an ID or token needing no regex and no strip."""
+    cdef Py_UCS4 ch
+    for ch in s:
+        if ch <= 0x20 or ch >= 0x7F:
+            return False
+    return True
+
+
+@cython.final
+cdef class _Build:
+    cdef Scanner sc
+    cdef const unsigned char* p
+    cdef Py_ssize_t end, max_depth, max_opaque
+    cdef object ns
+
+    # --- events --------------------------------------------------------------------------
+
+    cdef int code(self) noexcept:
+        """The code of the current start tag's local name (N_OTHER if not one of ours)."""
+        cdef Scanner sc = self.sc
+        cdef unsigned int h = sc.local_hash
+        cdef unsigned int slot = h % SLOTS
+        cdef int code
+        while True:
+            code = _slot_code[slot]
+            if code == 0:
+                return N_OTHER
+            if (_slot_hash[slot] == h and _name_len[code] == sc.local_len
+                    and memcmp(_name_ptr[code], sc.local_ptr, sc.local_len) == 0):
+                return code
+            slot = (slot + 1) % SLOTS
+
+    cdef int start_ok(self) except -1:
+        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t end = self.end
+        cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
+        cdef unsigned char c, quote
+        if i >= end:
+            raise _GiveUp()
+        c = p[i]
+        if c == 0x3E or c == 0x2F:  # '>' or '/>': the name was the whole qname
+            return 0
+        if not _is_ws(c):
+            raise _GiveUp()  # a prefix: the local name is not the whole qname
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i < end and (p[i] == 0x3E or p[i] == 0x2F):
+            return 0
+        if i + 5 > end or memcmp(p + i, b"xmlns", 5) != 0:
+            raise _GiveUp()
+        i += 5
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i >= end or p[i] != 0x3D:
+            raise _GiveUp()
+        i += 1
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i >= end or (p[i] != 0x22 and p[i] != 0x27):
+            raise _GiveUp()
+        quote = p[i]
+        i += 1
+        while i < end and p[i] != quote:
+            if p[i] == 0x3C or p[i] == 0x26:
+                raise _GiveUp()
+            i += 1
+        i += 1
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i < end and (p[i] == 0x3E or p[i] == 0x2F):
+            return 0
+        raise _GiveUp()
+
+    cdef int skip_blank(self) except -1:
+        """The current TEXT event is whitespace as ``str.isspace`` sees it, or give up."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t i
+        for i in range(sc.text_len):
+            if not _is_ws(sc.text_ptr[i]):
+                if not _str(sc.text_ptr, sc.text_len).isspace():
+                    raise _GiveUp()
+                return 0
+        return 0
+
+    cdef int child(self) except -2:
+        """The code of the next child element (in the root namespace), or -1 at the parent's
+        end; whitespace between elements is skipped, other text gives up."""
+        cdef Scanner sc = self.sc
+        cdef int ev
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_START:
+                self.start_ok()
+                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                    raise _GiveUp()
+                return self.code()
+            if ev == EVENT_END:
+                return -1
+            if ev != EVENT_TEXT:
+                raise _GiveUp()
+            self.skip_blank()
+
+    cdef int meta_child(self) except -2:
+        """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
+        cdef Scanner sc = self.sc
+        cdef int ev
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_START:
+                self.start_ok()
+                return self.code()
+            if ev == EVENT_END:
+                return -1
+            if ev != EVENT_TEXT:
+                raise _GiveUp()
+            self.skip_blank()
+
+    cdef str leaf(self):
+        cdef Scanner sc = self.sc
+        cdef int ev = sc.next_event()
+        cdef str text
+        if ev == EVENT_END:
+            return ""
+        if ev != EVENT_TEXT and ev != EVENT_CDATA:
+            raise _GiveUp()
+        text = _str(sc.text_ptr, sc.text_len)
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_END:
+                return text
+            if ev != EVENT_TEXT and ev != EVENT_CDATA:
+                raise _GiveUp()
+            text += _str(sc.text_ptr, sc.text_len)
+
+    cdef str token(self):
+        cdef str text = self.leaf()
+        if not _plain(text) and text.strip() != text:
+            raise _GiveUp()
+        return text
+
+    cdef str ident(self, bint allow_empty=False):
+        cdef str value = self.token()
+        if value and len(value) <= 256 and _plain(value):
+            return value
+        if not share.good_id(value, allow_empty):
+            raise _GiveUp()
+        return value
+
+    cdef bint flag(self) except -1:
+        if self.leaf().strip():
+            raise _GiveUp()
+        return True
+
+    cdef object number(self):
+        cdef str value = self.token()
+        if not share.is_number(value):
+            raise _GiveUp()
+        return int(value)
+
+    cdef int rank(self, int* ranks, int code, int last) except -1:
+        cdef int r = ranks[code] if code != N_OTHER else share.COMMAND_RANK
+        if r < last:
+            raise _GiveUp()
+        return r
+
+    # --- embedded markup -------------------------------------------------------------------
+
+    cdef int serialize(self, bytes local, object ns, object parent_ns, int depth,
+                       list out) except -1:
+        cdef Scanner sc = self.sc
+        cdef int ev
+        cdef str name, head, text = ""
+        cdef bint kids = False
+        if depth > self.max_depth or not _name_ok(local):
+            raise _GiveUp()
+        name = local.decode("utf-8")
+        head = "<" + name
+        if ns != parent_ns:
+            head += (' xmlns=""' if not ns else
+                     ' xmlns="' + _escape_attr((<bytes>ns).decode("utf-8")) + '"')
+        out.append(head)
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_TEXT or ev == EVENT_CDATA:
+                text += _str(sc.text_ptr, sc.text_len)
+                continue
+            if ev == EVENT_START:
+                self.start_ok()
+                if not kids:
+                    out.append(">")
+                    kids = True
+                if text and not text.isspace():
+                    out.append(_escape_text(text))
+                text = ""
+                self.serialize(sc.local, sc.ns_uri, ns, depth + 1, out)
+            elif ev == EVENT_END:
+                if kids:
+                    if text and not text.isspace():
+                        out.append(_escape_text(text))
+                    out.append("</" + name + ">")
+                elif text:
+                    out.append(">" + _escape_text(text) + "</" + name + ">")
+                else:
+                    out.append("/>")
+                return 0
+            else:
+                raise _GiveUp()
+
+    # --- Meta, Item, Data --------------------------------------------------------------------
+
+    cdef object meta(self):
+        cdef Scanner sc = self.sc
+        cdef int code
+        cdef unsigned long long seen = 0, bit
+        cdef object ns
+        cdef list out
+        meta = Meta()
+        while True:
+            code = self.meta_child()
+            if code < 0:
+                return meta
+            ns = sc.ns_uri
+            if code < N_FieldLevel or code > N_Mem or (ns is not METINF_NS and ns != METINF_NS):
+                if (N_FieldLevel <= code <= N_Mem and (not ns or ns == self.ns
+                                                       or ns.lower().startswith(METINF_NS))):
+                    raise _GiveUp()  # quirk "metinf_namespace"
+                out = []
+                local = sc.local
+                self.serialize(local, ns, self.ns, 4, out)
+                meta.extra.append(MetaExtra(local.decode("utf-8"), "".join(out)))
+                continue
+            if code != N_EMI:
+                bit = 1ULL << (code - N_FieldLevel)
+                if seen & bit:
+                    raise _GiveUp()
+                seen |= bit
+            self.metinf(meta, code)
+
+    cdef int metinf(self, object meta, int code) except -1:
+        cdef dict parts
+        if code == N_Format:
+            meta.format = self.leaf()
+        elif code == N_Type:
+            meta.type = self.leaf()
+        elif code == N_Mark:
+            meta.mark = self.leaf()
+        elif code == N_Size:
+            meta.size = self.number()
+        elif code == N_MaxMsgSize:
+            meta.max_msg_size = self.number()
+        elif code == N_MaxObjSize:
+            meta.max_obj_size = self.number()
+        elif code == N_NextNonce:
+            meta.next_nonce = self.leaf()
+        elif code == N_Version:
+            meta.version = self.leaf()
+        elif code == N_EMI:
+            meta.emi.append(self.leaf())
+        elif code == N_FieldLevel:
+            meta.field_level = self.flag()
+        elif code == N_Anchor:
+            parts = self.sub_leaves(N_Last, N_Next, N_OTHER)
+            if N_Next not in parts:
+                raise _GiveUp()
+            meta.anchor = Anchor(parts[N_Next], parts.get(N_Last))
+        else:  # Mem
+            parts = self.sub_leaves(N_SharedMem, N_FreeMem, N_FreeID)
+            if N_FreeMem not in parts or N_FreeID not in parts:
+                raise _GiveUp()
+            meta.mem = Mem(parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts)
+        return 0
+
+    cdef dict sub_leaves(self, int a, int b, int c):
+        cdef dict parts = {}
+        cdef int code
+        while True:
+            code = self.meta_child()
+            if code < 0:
+                return parts
+            if code == N_OTHER or (code != a and code != b and code != c) or code in parts:
+                raise _GiveUp()
+            parts[code] = self.leaf()
+
+    cdef tuple loc(self):
+        cdef int code, last = 0
+        uri = name = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_LOC, code, last)
+            if code == N_LocURI and uri is None:
+                uri = self.token()
+            elif code == N_LocName and name is None:
+                name = self.leaf()
+            else:
+                raise _GiveUp()
+        if uri is None:
+            raise _GiveUp()
+        return uri, name
+
+    cdef str parent_uri(self):
+        cdef int code
+        uri = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if code != N_LocURI or uri is not None:
+                raise _GiveUp()
+            uri = self.token()
+        if uri is None:
+            raise _GiveUp()
+        return uri
+
+    cdef tuple data(self, object fmt):
+        cdef Scanner sc = self.sc
+        cdef int ev
+        cdef str text = ""
+        cdef bint cdata = False
+        cdef list out = None
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_TEXT or ev == EVENT_CDATA:
+                if ev == EVENT_CDATA:
+                    cdata = True
+                text += _str(sc.text_ptr, sc.text_len)
+                continue
+            if ev == EVENT_START:
+                self.start_ok()
+                if out is None:
+                    out = []
+                if text and not text.isspace():
+                    out.append(_escape_text(text))
+                text = ""
+                self.serialize(sc.local, sc.ns_uri, self.ns, 6, out)
+            elif ev == EVENT_END:
+                if out is not None:
+                    if text and not text.isspace():
+                        out.append(_escape_text(text))
+                    return XmlDocument("".join(out)), _MARKUP
+                if len(text) > self.max_opaque:
+                    raise _GiveUp()
+                return text, (_CDATA if cdata and text else _TEXT)
+            else:
+                raise _GiveUp()
+
+    cdef object item(self, object command_meta):
+        cdef int code, last = 0
+        cdef bint more_data = False, seen_data = False
+        target = source = meta = data = hint = source_parent = target_parent = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ITEM, code, last)
+            if code == N_Target and target is None:
+                target = Target(*self.loc())
+            elif code == N_Source and source is None:
+                source = Source(*self.loc())
+            elif code == N_SourceParent and source_parent is None:
+                source_parent = self.parent_uri()
+            elif code == N_TargetParent and target_parent is None:
+                target_parent = self.parent_uri()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Data and not seen_data:
+                seen_data = True
+                use = meta if meta is not None and meta.format else command_meta
+                data, hint = self.data(use.format if use is not None else None)
+            elif code == N_MoreData:
+                more_data = self.flag()
+            else:
+                raise _GiveUp()
+        return Item(target, source, source_parent, target_parent, meta, data, more_data, hint)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    cdef object item_command(self, int kind):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ITEM_COMMAND, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or not items:
+            raise _GiveUp()
+        return ITEM_CLASSES[kind](cmd_id, items, meta, no_resp)
+
+    cdef object alert(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = value = correlator = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ALERT, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Data and value is None:
+                value = self.number()  # an empty <Data/> is the quirk "empty_data"
+            elif code == N_Correlator and correlator is None:
+                correlator = self.token()
+            elif code == N_Item:
+                items.append(self.item(None))
+            else:
+                raise _GiveUp()
+        if cmd_id is None:
+            raise _GiveUp()
+        return Alert(cmd_id, value, correlator, items, no_resp)
+
+    cdef object exec_(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = meta = correlator = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_EXEC, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Correlator and correlator is None:
+                correlator = self.token()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or not items:
+            raise _GiveUp()
+        return Exec(cmd_id, items, meta, correlator, no_resp)
+
+    cdef object status(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = [], target_refs = [], source_refs = []
+        cmd_id = msg_ref = cmd_ref = cmd = value = chal = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_STATUS, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_MsgRef and msg_ref is None:
+                msg_ref = self.ident()
+            elif code == N_CmdRef and cmd_ref is None:
+                cmd_ref = self.ident(True)
+            elif code == N_Cmd and cmd is None:
+                cmd = self.token()
+            elif code == N_TargetRef:
+                target_refs.append(self.token())
+            elif code == N_SourceRef:
+                source_refs.append(self.token())
+            elif code == N_Chal and chal is None:
+                chal = self.chal()
+            elif code == N_Data and value is None:
+                value = self.number()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Item:
+                items.append(self.item(None))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or msg_ref is None or cmd_ref is None or cmd is None or value is None:
+            raise _GiveUp()
+        return Status(cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs, chal,
+                      items, no_resp)
+
+    cdef object results(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_RESULTS, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_MsgRef and msg_ref is None:
+                msg_ref = self.ident()
+            elif code == N_CmdRef and cmd_ref is None:
+                cmd_ref = self.ident(True)
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_TargetRef and target_ref is None:
+                target_ref = self.token()
+            elif code == N_SourceRef and source_ref is None:
+                source_ref = self.token()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or cmd_ref is None or not items:
+            raise _GiveUp()
+        return Results(cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref, no_resp)
+
+    cdef object container(self, int kind, int depth):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list commands = []
+        cmd_id = meta = None
+        if depth > self.max_depth:
+            raise _GiveUp()
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_CONTAINER, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            else:
+                commands.append(self.command(code, depth + 1))
+        if cmd_id is None or not commands:
+            raise _GiveUp()
+        return (Atomic if kind == N_Atomic else Sequence)(cmd_id, commands, meta, no_resp)
+
+    cdef object command(self, int code, int depth):
+        if code == N_Status:
+            return self.status()
+        if code == N_Add or code == N_Copy or code == N_Delete or code == N_Get \
+                or code == N_Replace:
+            return self.item_command(code)
+        if code == N_Alert:
+            return self.alert()
+        if code == N_Results:
+            return self.results()
+        if code == N_Exec:
+            return self.exec_()
+        if code == N_Atomic or code == N_Sequence:
+            return self.container(code, depth)
+        raise _GiveUp()  # a DS command (quirk) or not a command
+
+    # --- header and message --------------------------------------------------------------------
+
+    cdef object cred(self):
+        cdef int code, last = 0
+        meta = data = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_CRED, code, last)
+            if code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Data and data is None:
+                data = self.leaf()
+            else:
+                raise _GiveUp()
+        if not data:
+            raise _GiveUp()
+        return Cred(data, meta)
+
+    cdef object chal(self):
+        cdef int code
+        meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if code != N_Meta or meta is not None:
+                raise _GiveUp()
+            meta = self.meta()
+        if meta is None:
+            raise _GiveUp()
+        return Chal(meta)
+
+    cdef object header(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        ver_dtd = ver_proto = session_id = msg_id = target = source = None
+        resp_uri = cred = meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_HDR, code, last)
+            if code == N_VerDTD and ver_dtd is None:
+                ver_dtd = self.token()
+            elif code == N_VerProto and ver_proto is None:
+                ver_proto = self.token()
+            elif code == N_SessionID and session_id is None:
+                session_id = self.ident()
+            elif code == N_MsgID and msg_id is None:
+                msg_id = self.ident()
+            elif code == N_Target and target is None:
+                target = Target(*self.loc())
+            elif code == N_Source and source is None:
+                source = Source(*self.loc())
+            elif code == N_RespURI and resp_uri is None:
+                resp_uri = self.token()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Cred and cred is None:
+                cred = self.cred()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            else:
+                raise _GiveUp()
+        if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
+                or target is None or source is None):
+            raise _GiveUp()
+        if ver_dtd not in VERSIONS or VER_PROTO.fullmatch(ver_proto) is None:
+            raise _GiveUp()
+        return SyncHdr(session_id, msg_id, target, source, ver_dtd, ver_proto, resp_uri,
+                       no_resp, cred, meta)
+
+    cdef object message(self):
+        cdef Scanner sc = self.sc
+        cdef int ev, code
+        cdef bint final = False
+        cdef list commands = []
+        fpi = None
+        while True:
+            ev = sc.next_event()
+            if ev == EVENT_START:
+                break
+            if ev == EVENT_DOCTYPE:
+                fpi = sc.fpi
+                if fpi is not None and not share.pubid_ok(fpi):
+                    raise _GiveUp()
+            elif ev != EVENT_TEXT:
+                raise _GiveUp()
+        self.start_ok()
+        if self.code() != N_SyncML:
+            raise _GiveUp()
+        ns_version = NS_VERSION.get(sc.ns_uri)
+        if ns_version is None:
+            raise _GiveUp()  # no namespace, another case, another namespace
+        self.ns = sc.ns_uri
+        if self.child() != N_SyncHdr:
+            raise _GiveUp()
+        hdr = self.header()
+        if self.child() != N_SyncBody:
+            raise _GiveUp()
+        if ns_version != hdr.ver_dtd or (
+                fpi is not None and share.doctype_version(fpi) not in (None, hdr.ver_dtd)):
+            raise _GiveUp()  # quirk "version_mismatch"
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if final:
+                raise _GiveUp()
+            if code == N_Final:
+                final = self.flag()
+            else:
+                commands.append(self.command(code, 1))
+        if self.child() != -1 or sc.next_event() != EVENT_EOF:
+            raise _GiveUp()
+        return Message(hdr, commands, final, [])
+
+
+cdef str _escape_attr(str text):
+    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
+            .replace("\t", "&#9;"))
+
+
+cdef bint _lexical_ok(bytes data):
+    """``share.lexical_ok`` with a C pre-pass: one memchr walk over the '<' finds whether any
+    comment or processing instruction (past the common declarations) needs the full check."""
+    cdef const unsigned char* p = <const unsigned char*>(<char*>data)
+    cdef Py_ssize_t n = len(data), i = 0, k
+    cdef const unsigned char* hit
+    cdef bytes decl
+    if n >= 3 and p[0] == 0xEF and p[1] == 0xBB and p[2] == 0xBF:
+        i = 3
+    if n - i >= 5 and memcmp(p + i, b"<?xml", 5) == 0:
+        for decl in _PLAIN_DECLARATIONS:
+            k = len(decl)
+            if n - i >= k and memcmp(p + i, <const char*>decl, k) == 0:
+                i += k
+                break
+        else:
+            return share.lexical_ok(data)
+    while i < n:
+        hit = <const unsigned char*>memchr(p + i, 0x3C, n - i)
+        if hit == NULL:
+            return True
+        i = hit - p + 1
+        if i < n and (p[i] == 0x3F or (p[i] == 0x21 and i + 2 < n and p[i + 1] == 0x2D)):
+            return share.lexical_ok(data)
+    return True
+
+
+_PLAIN_DECLARATIONS = (b'<?xml version="1.0" encoding="UTF-8"?>',
+                       b"<?xml version='1.0' encoding='UTF-8'?>",
+                       b'<?xml version="1.0" encoding="utf-8"?>',
+                       b'<?xml version="1.0"?>')
+
+
+def decode_xml(bytes data not None, object limits):
+    """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
+    (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
+    cdef Scanner sc
+    cdef _Build build
+    cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    if (len(data) > limits.max_input_size or len(data) > share.MAX_FAST_INPUT
+            or not _lexical_ok(data)):
+        return None
+    try:
+        check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
+        sc = Scanner.__new__(Scanner)
+        sc.setup(data, 0, max_depth, limits.max_elements, limits.max_opaque)
+        build = _Build.__new__(_Build)
+        build.sc = sc
+        build.p = <const unsigned char*>(<char*>data)
+        build.end = len(data)
+        build.max_depth = limits.max_depth
+        build.max_opaque = limits.max_opaque
+        return build.message()
+    except (_GiveUp, EncodeError, UnicodeDecodeError):
+        return None

@@ -14,7 +14,8 @@ import platform
 from types import ModuleType
 
 # Each name has _ext/NAME_c.pyx (-> omadm_codec._NAME_c) and omadm_codec/_NAME_py.py.
-TWINS: tuple[str, ...] = ("wbxml_decode", "wbxml_encode", "digest", "uri", "xmlscan")
+TWINS: tuple[str, ...] = ("wbxml_decode", "wbxml_encode", "digest", "uri", "xmlscan",
+                          "msgcodec")
 
 
 def _import_all(suffix: str) -> dict[str, ModuleType]:

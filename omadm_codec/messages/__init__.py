@@ -2,8 +2,11 @@
 ``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` and ``command_size`` for
 MaxMsgSize checks.
 
-The one idea: XML is the hub. XML decoding is byte-level guards (``_guard``) then lxml with a
-hardened parser walked into the model (``_reader``); XML encoding writes canonical bytes
+The one idea: XML is the hub. XML decoding takes the fast path of the active twin
+(``_msgcodec_c`` / ``_msgcodec_py``: the shared byte scanner driving a model builder, no tree)
+for clean messages; anything it does not vouch for (a quirk, an error, attributes, prefixes)
+goes to the reference path, byte-level guards (``_guard``) then lxml with a hardened parser
+walked into the model (``_reader``); XML encoding writes canonical bytes
 directly (``_writer``). WBXML goes through XML for now: ``encode(msg, "wbxml")`` is
 ``xml_to_wbxml`` of the intermediate XML and ``decode`` of WBXML is ``decode(wbxml_to_xml(b))``,
 until the token-driven paths land. Binary OPAQUE crosses that XML hub as
@@ -24,6 +27,7 @@ Other ``DecodeError`` reasons: ``too_large``, ``too_deep``, ``too_many_elements`
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Literal
 
 from ..errors import DecodeError, EncodeError
@@ -70,6 +74,20 @@ def _sniff(data: bytes) -> str:
     return "xml"
 
 
+_codec: ModuleType | None = None
+
+
+def _fast() -> ModuleType:
+    """The active message-codec twin (``_msgcodec_c`` or ``_msgcodec_py``), looked up on first
+    use: ``_backend`` imports the twins, which import this package."""
+    global _codec
+    if _codec is None:
+        from .._backend import active
+
+        _codec = active("msgcodec")
+    return _codec
+
+
 def _add_quirk(quirks: list[str], code: str, strict: bool) -> None:
     if strict:
         raise DecodeError(code, -1, "rejected in strict mode")
@@ -100,6 +118,12 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
             _add_quirk(quirks, "content_type_mismatch", strict)
     if fmt == "wbxml":
         return _decode_wbxml(data, strict, quirks, limits)
+    # The fast path vouches for clean messages only (no quirk, no error); for anything else
+    # it returns None and the lxml reference path below gives the verdict.
+    msg: Message | None = (_codec or _fast()).decode_xml(data, limits)
+    if msg is not None:
+        msg.quirks = quirks
+        return msg
     prepared = prepare_xml(data, strict, quirks, limits.max_input_size)
     return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id)
 
@@ -128,7 +152,7 @@ def encode(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> bytes:
     string without whitespace, a code that is not an int, a VerDTD other than 1.0-1.2).
     """
     if fmt == "xml":
-        return write_xml(msg)
+        return (_codec or _fast()).encode_xml(msg)  # type: ignore[no-any-return]
     if fmt == "wbxml":
         from ..wbxml import xml_to_wbxml
 

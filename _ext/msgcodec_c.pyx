@@ -132,6 +132,32 @@ cdef inline bint _is_ws(unsigned char c) noexcept:
     return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
 
 
+cdef inline bint _alnum(unsigned char c) noexcept:
+    return (0x30 <= c <= 0x39) or (0x41 <= (c & 0xDF) <= 0x5A)
+
+
+cdef Py_ssize_t _ns_uri_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept:
+    """The end of the ``share.NS_URI`` match at ``i`` (a scheme, ':', unreserved characters;
+    or nothing); ``i`` itself when there is no scheme."""
+    cdef Py_ssize_t j = i
+    cdef unsigned char c
+    if j >= end or not (0x41 <= (p[j] & 0xDF) <= 0x5A):
+        return i
+    j += 1
+    while j < end and (_alnum(p[j]) or p[j] == 0x2B or p[j] == 0x2E or p[j] == 0x2D):
+        j += 1
+    if j >= end or p[j] != 0x3A:
+        return i
+    j += 1
+    while j < end:
+        c = p[j]
+        if not (_alnum(c) or c == 0x2E or c == 0x5F or c == 0x7E or c == 0x3A or c == 0x2F
+                or c == 0x2D):
+            break
+        j += 1
+    return j
+
+
 cdef str _str(const unsigned char* p, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
 
@@ -199,11 +225,9 @@ cdef class _Build:
         if i >= end or (p[i] != 0x22 and p[i] != 0x27):
             raise _GiveUp()
         quote = p[i]
-        i += 1
-        while i < end and p[i] != quote:
-            if p[i] == 0x3C or p[i] == 0x26:
-                raise _GiveUp()
-            i += 1
+        i = _ns_uri_end(p, i + 1, end)
+        if i >= end or p[i] != quote:
+            raise _GiveUp()
         i += 1
         while i < end and _is_ws(p[i]):
             i += 1
@@ -787,7 +811,7 @@ cdef class _Build:
                 break
             if ev == EVENT_DOCTYPE:
                 fpi = sc.fpi
-                if fpi is not None and not share.pubid_ok(fpi):
+                if not share.doctype_ok(fpi, sc.sysid):
                     raise _GiveUp()
             elif ev != EVENT_TEXT:
                 raise _GiveUp()
@@ -831,6 +855,7 @@ cdef bint _lexical_ok(bytes data):
     comment or processing instruction (past the common declarations) needs the full check."""
     cdef const unsigned char* p = <const unsigned char*>(<char*>data)
     cdef Py_ssize_t n = len(data), i = 0, k
+    cdef unsigned char c
     cdef const unsigned char* hit
     cdef bytes decl
     if n >= 3 and p[0] == 0xEF and p[1] == 0xBB and p[2] == 0xBF:
@@ -848,11 +873,24 @@ cdef bint _lexical_ok(bytes data):
         if hit == NULL:
             return True
         i = hit - p + 1
-        if i < n and (p[i] == 0x3F or (p[i] == 0x21 and i + 2 < n and p[i + 1] == 0x2D)):
+        if i >= n:
+            return True
+        c = p[i]
+        if c == 0x3F or (c == 0x21 and i + 2 < n and p[i + 1] == 0x2D):
             return share.lexical_ok(data)
+        if c == 0x5F or c == 0x3A or (0x41 <= (c & 0xDF) <= 0x5A):
+            # A start tag (or '<x' inside CDATA): the guard's MAX_TAG bound. The runs scanned
+            # here end at the next '<', so the whole pass stays linear.
+            k = i + 1
+            while k < n and p[k] != 0x3C and p[k] != 0x3E:
+                k += 1
+            if k - (i + 1) >= _MAX_TAG:
+                return False
+            i = k
     return True
 
 
+cdef Py_ssize_t _MAX_TAG = share.MAX_TAG
 _PLAIN_DECLARATIONS = (b'<?xml version="1.0" encoding="UTF-8"?>',
                        b"<?xml version='1.0' encoding='UTF-8'?>",
                        b'<?xml version="1.0" encoding="utf-8"?>',

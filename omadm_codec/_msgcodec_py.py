@@ -30,6 +30,7 @@ from ._msgcodec_share import (
     MAX_FAST_DEPTH,
     MAX_FAST_INPUT,
     METINF_NS_B,
+    NS_URI,
     NS_VERSION_EXACT,
     ORDER_ALERT_B,
     ORDER_CONTAINER_B,
@@ -49,7 +50,7 @@ from ._msgcodec_share import (
     is_number,
     lexical_ok,
     name_ok,
-    pubid_ok,
+    doctype_ok,
 )
 from .model import (
     Alert,
@@ -79,9 +80,9 @@ from .messages._schema import VER_PROTO
 __all__ = ["decode_xml", "encode_wbxml", "encode_xml"]
 
 # The start tag forms the fast path models: no attribute at all, or one default-namespace
-# declaration; any prefix, any other attribute gives up (matched right after the '<').
+# declaration of a plain URI; any prefix, any other attribute gives up (matched after '<').
 _TAG = re.compile(rb"[^\s/>:]+(?:[ \t\r\n]+xmlns[ \t\r\n]*=[ \t\r\n]*"
-                  rb"(?:'[^'<&]*'|\"[^\"<&]*\"))?[ \t\r\n]*/?>")
+                  rb"(?:'(?:%s)'|\"(?:%s)\"))?[ \t\r\n]*/?>" % (NS_URI, NS_URI))
 _WS = b" \t\r\n"
 _VERSIONS = frozenset(NS_VERSION_EXACT.values())
 
@@ -654,7 +655,7 @@ class _Build:
                 break
             if ev == EV_DOCTYPE:
                 fpi = sc.fpi
-                if fpi is not None and not pubid_ok(fpi):
+                if not doctype_ok(fpi, sc.sysid):
                     raise _giveup()
             elif ev != EV_TEXT:
                 raise _giveup()

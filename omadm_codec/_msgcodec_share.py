@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .messages._guard import _LONG_TAG, MAX_TAG
 from .messages._lxml import escape_text
 from .messages._schema import (
     BAD_ID,
@@ -30,7 +31,7 @@ from .messages._schema import (
 from .model import Add, Copy, Delete, Get, Message, Replace
 
 __all__ = ["COMMAND_RANK", "ITEM_COMMANDS", "MAX_FAST_DEPTH", "MAX_FAST_INPUT", "lexical_ok",
-           "name_ok", "pubid_ok", "METINF_NAMES_B", "METINF_NS_B", "NS_VERSION_EXACT",
+           "name_ok", "doctype_ok", "METINF_NAMES_B", "METINF_NS_B", "NS_VERSION_EXACT",
            "doctype_version", "encode_wbxml", "encode_xml", "escape_text", "good_id",
            "is_number"]
 
@@ -66,6 +67,9 @@ _DECL = re.compile(rb"""<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.[01
                    rb"""[ \t\r\n]*\?>""")
 _PI_TARGET = re.compile(rb"<\?([A-Za-z_][A-Za-z0-9_.-]*)(?:[ \t\r\n]|\?>)")
 _PUBID = re.compile(rb"[a-zA-Z0-9 \r\n\-'()+,./:=?;!*#@$_%]*")
+NS_URI = rb"(?:[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9._~:/-]*)?"
+"""The namespace URIs the fast path takes (libxml2 rejects some URIs, e.g. with a space): a
+scheme and unreserved characters, or empty. The compiled twin checks the same set in C."""
 MAX_FAST_INPUT = 10_000_000
 """libxml2's text-node limit (without huge_tree): longer inputs take the reference path."""
 MAX_FAST_DEPTH = 255
@@ -93,15 +97,20 @@ def lexical_ok(data: bytes) -> bool:
     pos = data.find(b"<?", after)
     while pos >= 0:
         target = _PI_TARGET.match(data, pos)
-        if target is None or target.group(1).lower() == b"xml":
+        close = data.find(b"?>", pos + 2)
+        if target is None or target.group(1).lower() == b"xml" or close < 0 \
+                or data.find(b"&", pos, close) >= 0:  # the guard escapes '&' in a PI too
             return False
-        pos = data.find(b"<?", target.end())
-    return True
+        pos = data.find(b"<?", close + 2)
+    # The guard refuses a start tag over MAX_TAG bytes (also one inside CDATA or a comment).
+    return len(data) <= MAX_TAG or _LONG_TAG.search(data) is None
 
 
-def pubid_ok(fpi: bytes) -> bool:
-    """Only PubidChar in a DOCTYPE public id (libxml2 rejects the others)."""
-    return _PUBID.fullmatch(fpi) is not None
+def doctype_ok(fpi: bytes | None, sysid: bytes | None) -> bool:
+    """Only PubidChar in a DOCTYPE public id (libxml2 rejects the others), no '&' in the
+    system id (the guard would escape it: the quirk ``bare_ampersand``)."""
+    return ((fpi is None or _PUBID.fullmatch(fpi) is not None)
+            and (sysid is None or b"&" not in sysid))
 
 
 def name_ok(local: bytes) -> bool:

@@ -118,7 +118,6 @@ cdef frozenset VERSIONS = frozenset(share.NS_VERSION_EXACT.values())
 cdef dict ITEM_CLASSES = {code: share.ITEM_COMMANDS[_NAME_BYTES[code]]
                 for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
 _escape_text = share.escape_text
-_name_ok = share.name_ok
 _TEXT = DataHint.TEXT
 _CDATA = DataHint.CDATA
 _MARKUP = DataHint.MARKUP
@@ -156,6 +155,15 @@ cdef Py_ssize_t _ns_uri_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t end
             break
         j += 1
     return j
+
+
+cdef str _escaped(str text):
+    """``share.escape_text`` of ``text``, without the call when nothing needs escaping."""
+    cdef Py_UCS4 ch
+    for ch in text:
+        if ch == 0x26 or ch == 0x3C or ch == 0x3E or ch == 0x0D:
+            return _escape_text(text)
+    return text
 
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
@@ -316,10 +324,17 @@ cdef class _Build:
         return True
 
     cdef object number(self):
+        """A decimal code or size: ASCII digits, at most 10 (``share.is_number``)."""
         cdef str value = self.token()
-        if not share.is_number(value):
+        cdef Py_UCS4 ch
+        cdef long long result = 0
+        if not value or len(value) > 10:
             raise _GiveUp()
-        return int(value)
+        for ch in value:
+            if ch < 0x30 or ch > 0x39:
+                raise _GiveUp()
+            result = result * 10 + (<long long>ch - 48)
+        return result
 
     cdef int rank(self, int* ranks, int code, int last) except -1:
         cdef int r = ranks[code] if code != N_OTHER else share.COMMAND_RANK
@@ -329,17 +344,21 @@ cdef class _Build:
 
     # --- embedded markup -------------------------------------------------------------------
 
-    cdef int serialize(self, bytes local, object ns, object parent_ns, int depth,
-                       list out) except -1:
+    cdef int serialize(self, object ns, object parent_ns, int depth, list out) except -1:
+        """Canonical XML of the element just started (as ``_reader.serialize`` writes it)."""
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str name, head, text = ""
         cdef bint kids = False
-        if depth > self.max_depth or not _name_ok(local):
+        cdef Py_ssize_t i
+        if depth > self.max_depth or sc.local_len > 256:
             raise _GiveUp()
-        name = local.decode("utf-8")
+        for i in range(sc.local_len):
+            if sc.local_ptr[i] >= 0x80:
+                raise _GiveUp()  # libxml2 checks the Unicode name classes; the scanner not
+        name = _str(sc.local_ptr, sc.local_len)
         head = "<" + name
-        if ns != parent_ns:
+        if ns is not parent_ns and ns != parent_ns:
             head += (' xmlns=""' if not ns else
                      ' xmlns="' + _escape_attr((<bytes>ns).decode("utf-8")) + '"')
         out.append(head)
@@ -354,16 +373,16 @@ cdef class _Build:
                     out.append(">")
                     kids = True
                 if text and not text.isspace():
-                    out.append(_escape_text(text))
+                    out.append(_escaped(text))
                 text = ""
-                self.serialize(sc.local, sc.ns_uri, ns, depth + 1, out)
+                self.serialize(sc.ns_uri, ns, depth + 1, out)
             elif ev == EVENT_END:
                 if kids:
                     if text and not text.isspace():
-                        out.append(_escape_text(text))
+                        out.append(_escaped(text))
                     out.append("</" + name + ">")
                 elif text:
-                    out.append(">" + _escape_text(text) + "</" + name + ">")
+                    out.append(">" + _escaped(text) + "</" + name + ">")
                 else:
                     out.append("/>")
                 return 0
@@ -389,9 +408,9 @@ cdef class _Build:
                                                        or ns.lower().startswith(METINF_NS))):
                     raise _GiveUp()  # quirk "metinf_namespace"
                 out = []
-                local = sc.local
-                self.serialize(local, ns, self.ns, 4, out)
-                meta.extra.append(MetaExtra(local.decode("utf-8"), "".join(out)))
+                local = _str(sc.local_ptr, sc.local_len)
+                self.serialize(ns, self.ns, 4, out)
+                meta.extra.append(MetaExtra(local, "".join(out)))
                 continue
             if code != N_EMI:
                 bit = 1ULL << (code - N_FieldLevel)
@@ -495,13 +514,13 @@ cdef class _Build:
                 if out is None:
                     out = []
                 if text and not text.isspace():
-                    out.append(_escape_text(text))
+                    out.append(_escaped(text))
                 text = ""
-                self.serialize(sc.local, sc.ns_uri, self.ns, 6, out)
+                self.serialize(sc.ns_uri, self.ns, 6, out)
             elif ev == EVENT_END:
                 if out is not None:
                     if text and not text.isspace():
-                        out.append(_escape_text(text))
+                        out.append(_escaped(text))
                     return XmlDocument("".join(out)), _MARKUP
                 if len(text) > self.max_opaque:
                     raise _GiveUp()

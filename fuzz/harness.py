@@ -24,6 +24,7 @@ if os.environ.get("OMADM_FUZZ_INSTRUMENTED"):
 
 with atheris.instrument_imports(include=["omadm_codec"]):
     import omadm_codec._digest_py  # noqa: F401
+    import omadm_codec._msgcodec_py  # noqa: F401
     import omadm_codec._uri_py  # noqa: F401
     import omadm_codec._wbxml_decode_py  # noqa: F401
     import omadm_codec._wbxml_encode_py  # noqa: F401
@@ -41,7 +42,7 @@ with atheris.instrument_imports(include=["omadm_codec"]):
 import targets  # noqa: E402
 
 for _kind in targets.TWINS:  # import every twin now, not inside the first input
-    for _name in ("wbxml_decode", "wbxml_encode", "uri", "digest"):
+    for _name in ("wbxml_decode", "wbxml_encode", "uri", "digest", "msgcodec"):
         targets.twin_module(_name, _kind)
 
 

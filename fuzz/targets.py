@@ -138,7 +138,10 @@ def _message(data: bytes, kind: str) -> Any:
 
     flags, body = _split(data)
     limits = _limits(flags) or messages.DEFAULT_LIMITS
-    with patched(wbxml, "wbxml_to_xml", twin_module("wbxml_decode", kind).wbxml_to_xml):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patched(wbxml, "wbxml_to_xml",
+                                    twin_module("wbxml_decode", kind).wbxml_to_xml))
+        stack.enter_context(patched(messages, "_codec", twin_module("msgcodec", kind)))
         msg = messages.decode(body, _CONTENT_TYPES[(flags >> 2) & 3], strict=bool(flags & 2),
                               limits=limits)
     # The model is dataclasses: repr is a complete, comparable rendering.
@@ -256,7 +259,7 @@ def _session(data: bytes, kind: str) -> Any:
     """A fresh device (BASIC both ways, fixed session id) sends package 1 and then receives
     each server message of the input. Nonces the device draws are random, so they are masked
     out of what the twins must agree on; everything else (events, state, replies) must match."""
-    from omadm_codec import auth, notification, wbxml
+    from omadm_codec import auth, messages, notification, wbxml
     from omadm_codec.session import ClientSession, State
     from omadm_codec.simulator import build_tree
     from omadm_codec.tree import tree as tree_mod
@@ -267,6 +270,9 @@ def _session(data: bytes, kind: str) -> Any:
     with contextlib.ExitStack() as stack:
         stack.enter_context(patched(tree_mod, "active", lambda name: twin_module(name, kind)))
         stack.enter_context(patched(wbxml, "wbxml_to_xml", decoder))
+        stack.enter_context(patched(wbxml, "xml_to_wbxml",
+                                    twin_module("wbxml_encode", kind).xml_to_wbxml))
+        stack.enter_context(patched(messages, "_codec", twin_module("msgcodec", kind)))
         stack.enter_context(patched(auth, "_digest", digest))
         stack.enter_context(patched(notification, "_digest", digest))
         tree = build_tree(server_addr=_SESSION_URI, client_auth="BASIC", server_auth="BASIC")
@@ -304,8 +310,8 @@ TARGETS: dict[str, Target] = {
                "xml_to_wbxml: byte0 bit0 small limits, bit1 string table, bit2 keep ws, "
                "bits3-4 WBXML version"),
         Target("message", _message,
-               "messages.decode over both WBXML decoders: bit0 small limits, bit1 strict, "
-               "bits2-3 content type"),
+               "messages.decode over both WBXML decoders and both XML fast paths (msgcodec): "
+               "bit0 small limits, bit1 strict, bits2-3 content type"),
         Target("uri", _uri, "parse_uri/normalize_uri: bit0 turns on depth/length/segment caps"),
         Target("check_name", _check_name, "check_name: low nibble = max segment length"),
         Target("acl", _acl, "parse_acl, then acl_grants of both URI twins for every command"),

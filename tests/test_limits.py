@@ -352,6 +352,9 @@ def test_large_object_declared_size() -> None:
     assert ClientSession.__init__.__kwdefaults__["max_obj_size"] == 4 * MiB
     statuses, peak = _large_object_session(10_000, 1, 10_001)
     assert statuses == [413] and peak == 0
+    # Declared 5,000, then 40 chunks of 1,000: nothing past the declared size is buffered.
+    statuses, peak = _large_object_session(10_000, 40, 5_000)
+    assert peak <= 5_000 and statuses[:5] == [213] * 5 and set(statuses[5:]) <= {413, 424}
 
 
 def test_large_object_undeclared_size_is_bounded() -> None:

@@ -27,14 +27,15 @@ from xmlbuf cimport name_hash
 
 from omadm_codec import _msgcodec_share as share
 from omadm_codec._msgcodec_share import encode_wbxml, encode_xml  # noqa: F401 (re-exported)
-from omadm_codec.errors import EncodeError
+from omadm_codec._wbxml_decode_c import wbxml_to_xml as _wbxml_to_xml
+from omadm_codec.errors import DecodeError, EncodeError
 from omadm_codec.messages._schema import VER_PROTO
 from omadm_codec.model import (
     Alert, Anchor, Atomic, Chal, Cred, DataHint, Exec, Item, Mem, Message, Meta, MetaExtra,
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
 )
 
-__all__ = ["decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_xml", "encode_wbxml", "encode_xml"]
 
 # --- element names as codes -------------------------------------------------------------------
 
@@ -121,6 +122,7 @@ _escape_text = share.escape_text
 _TEXT = DataHint.TEXT
 _CDATA = DataHint.CDATA
 _MARKUP = DataHint.MARKUP
+_OPAQUE = DataHint.OPAQUE
 
 
 class _GiveUp(Exception):
@@ -184,6 +186,7 @@ cdef class _Build:
     cdef Scanner sc
     cdef const unsigned char* p
     cdef Py_ssize_t end, max_depth, max_opaque
+    cdef bint from_wbxml
     cdef object ns
 
     # --- events --------------------------------------------------------------------------
@@ -524,6 +527,10 @@ cdef class _Build:
                     return XmlDocument("".join(out)), _MARKUP
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
+                if self.from_wbxml and fmt == "bin":
+                    # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
+                    # Format bin it is the bytes that were sent (as _reader does).
+                    return text.encode("utf-8"), _OPAQUE
                 return text, (_CDATA if cdata and text else _TEXT)
             else:
                 raise _GiveUp()
@@ -919,11 +926,28 @@ _PLAIN_DECLARATIONS = (b'<?xml version="1.0" encoding="UTF-8"?>',
 def decode_xml(bytes data not None, object limits):
     """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
     (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
+    if len(data) > limits.max_input_size:
+        return None
+    return _decode(data, limits, False)
+
+
+def decode_wbxml(bytes data not None, object limits):
+    """Like ``decode_xml`` for WBXML: this twin's ``wbxml_to_xml`` then the XML fast path
+    (``None`` for anything the WBXML decoder refuses: the reference path reports it)."""
+    if len(data) > limits.max_input_size:
+        return None
+    try:
+        xml = _wbxml_to_xml(data, limits=limits)
+    except DecodeError:
+        return None
+    return _decode(xml, limits, True)
+
+
+cdef object _decode(bytes data, object limits, bint from_wbxml):
     cdef Scanner sc
     cdef _Build build
     cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
-    if (len(data) > limits.max_input_size or len(data) > share.MAX_FAST_INPUT
-            or not _lexical_ok(data)):
+    if len(data) > share.MAX_FAST_INPUT or not _lexical_ok(data):
         return None
     try:
         check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
@@ -935,6 +959,7 @@ def decode_xml(bytes data not None, object limits):
         build.end = len(data)
         build.max_depth = limits.max_depth
         build.max_opaque = limits.max_opaque
+        build.from_wbxml = from_wbxml
         return build.message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None

@@ -19,16 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from ._xmlscan_py import EV_CDATA, EV_DOCTYPE, EV_END, EV_EOF, EV_START, EV_TEXT, Scanner, \
-    check_chars
-from .errors import EncodeError
-from .limits import Limits
 from ._msgcodec_share import (
     COMMAND_RANK,
     ITEM_COMMANDS,
-    METINF_NAMES_B,
     MAX_FAST_DEPTH,
     MAX_FAST_INPUT,
+    METINF_NAMES_B,
     METINF_NS_B,
     NS_URI,
     NS_VERSION_EXACT,
@@ -42,6 +38,7 @@ from ._msgcodec_share import (
     ORDER_LOC_B,
     ORDER_RESULTS_B,
     ORDER_STATUS_B,
+    doctype_ok,
     doctype_version,
     encode_wbxml,
     encode_xml,
@@ -50,8 +47,21 @@ from ._msgcodec_share import (
     is_number,
     lexical_ok,
     name_ok,
-    doctype_ok,
 )
+from ._wbxml_decode_py import wbxml_to_xml
+from ._xmlscan_py import (
+    EV_CDATA,
+    EV_DOCTYPE,
+    EV_END,
+    EV_EOF,
+    EV_START,
+    EV_TEXT,
+    Scanner,
+    check_chars,
+)
+from .errors import DecodeError, EncodeError
+from .limits import Limits
+from .messages._schema import VER_PROTO
 from .model import (
     Alert,
     Anchor,
@@ -75,9 +85,8 @@ from .model import (
     Target,
     XmlDocument,
 )
-from .messages._schema import VER_PROTO
 
-__all__ = ["decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_xml", "encode_wbxml", "encode_xml"]
 
 # The start tag forms the fast path models: no attribute at all, or one default-namespace
 # declaration of a plain URI; any prefix, any other attribute gives up (matched after '<').
@@ -98,8 +107,9 @@ def _giveup() -> _GiveUp:
 class _Build:
     """One decode: the scanner, the root namespace, the limits."""
 
-    def __init__(self, data: bytes, sc: Scanner, limits: Limits) -> None:
+    def __init__(self, data: bytes, sc: Scanner, limits: Limits, from_wbxml: bool) -> None:
         self.raw = data
+        self.from_wbxml = from_wbxml
         self.sc = sc
         self.limits = limits
         self.ns = b""
@@ -349,6 +359,10 @@ class _Build:
                     return XmlDocument("".join(out)), DataHint.MARKUP
                 if len(text) > self.limits.max_opaque:
                     raise _giveup()
+                if self.from_wbxml and fmt == "bin":
+                    # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
+                    # Format bin it is the bytes that were sent (as _reader does).
+                    return text.encode("utf-8"), DataHint.OPAQUE
                 return text, (DataHint.CDATA if cdata and text else DataHint.TEXT)
             else:
                 raise _giveup()
@@ -713,14 +727,31 @@ def decode_xml(data: bytes, limits: Limits) -> Message | None:
     """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
     (a quirk, an error, or a construct outside the fast path). Quirks are never recorded
     here, so ``strict`` does not matter; the result has ``quirks == []``."""
-    if (len(data) > limits.max_input_size or len(data) > MAX_FAST_INPUT
-            or not lexical_ok(data)):
+    if len(data) > limits.max_input_size:
+        return None
+    return _decode(data, limits, False)
+
+
+def decode_wbxml(data: bytes, limits: Limits) -> Message | None:
+    """Like ``decode_xml`` for WBXML: this twin's ``wbxml_to_xml`` then the XML fast path
+    (``None`` for anything the WBXML decoder refuses: the reference path reports it)."""
+    if len(data) > limits.max_input_size:
+        return None
+    try:
+        xml = wbxml_to_xml(data, limits=limits)
+    except DecodeError:
+        return None
+    return _decode(xml, limits, True)
+
+
+def _decode(data: bytes, limits: Limits, from_wbxml: bool) -> Message | None:
+    if len(data) > MAX_FAST_INPUT or not lexical_ok(data):
         return None
     if limits.max_depth > MAX_FAST_DEPTH:
         limits = replace(limits, max_depth=MAX_FAST_DEPTH)
     try:
         check_chars(data, 0)
         sc = Scanner(data, 0, limits)
-        return _Build(data, sc, limits).message()
+        return _Build(data, sc, limits, from_wbxml).message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None

@@ -211,3 +211,117 @@ def test_mutated_corpus_is_declined_or_exact_on_both_twins(
     assert (fast_c is None) == (fast_py is None)
     assert fast_c == fast_py
     check_vouched(fast_c, blob)
+
+
+# --- WBXML: this twin's wbxml_to_xml, then the same fast path (from_wbxml rules) ------------
+
+CORPUS_WBXML = sorted({p for x in CORPUS_XML for p in x.parent.glob(x.stem + "*.wbxml")})
+
+
+def wbxml_reference(data: bytes, strict: bool = False) -> tuple[str, Any]:
+    from omadm_codec.wbxml import wbxml_to_xml
+
+    quirks: list[str] = []
+    try:
+        xml = bytes(wbxml_to_xml(data))
+        prepared = prepare_xml(xml, strict, quirks, max(len(xml), DEFAULT_LIMITS.max_input_size))
+        return "ok", read_xml(prepared.data, strict, quirks, DEFAULT_LIMITS,
+                              prepared.doctype_public_id, from_wbxml=True)
+    except DecodeError as exc:
+        return "error", (exc.reason, -1)
+
+
+@pytest.mark.parametrize("path", CORPUS_WBXML, ids=lambda p: p.name)
+def test_corpus_wbxml_decodes_on_the_fast_path_to_the_reference_model(
+        backend: Backend, path: Path) -> None:
+    data = path.read_bytes()
+    fast = backend.decode_wbxml(data, DEFAULT_LIMITS)
+    assert fast is not None
+    verdict, ref = wbxml_reference(data)
+    assert verdict == "ok" and fast == ref and hints(fast) == hints(ref)
+    xml_twin = Path(str(path).replace(".strtbl", "")).with_suffix(".xml")
+    assert fast == backend.decode_xml(xml_twin.read_bytes(), DEFAULT_LIMITS)
+
+
+@settings(max_examples=75, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(msg=messages(embedded=False, versions=("1.2",)))
+def test_generated_wbxml_decodes_equal_on_both_twins(
+        both_backends: tuple[Backend, Backend], msg: m.Message) -> None:
+    compiled, pure = both_backends
+    wbxml = compiled.encode_wbxml(msg)
+    assert wbxml == pure.encode_wbxml(msg)
+    fast_c = compiled.decode_wbxml(wbxml, DEFAULT_LIMITS)
+    fast_py = pure.decode_wbxml(wbxml, DEFAULT_LIMITS)
+    assert fast_c == fast_py
+    if fast_c is not None:
+        assert fast_c == msg
+        verdict, ref = wbxml_reference(wbxml)
+        assert verdict == "ok" and ref == fast_c
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, len(CORPUS_WBXML) - 1), data=st.data())
+def test_mutated_wbxml_is_declined_or_exact_on_both_twins(
+        both_backends: tuple[Backend, Backend], index: int, data: st.DataObject) -> None:
+    mutated = bytearray(CORPUS_WBXML[index].read_bytes()[:8000])
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[at] = data.draw(st.integers(0, 255))
+    blob = bytes(mutated)
+    compiled, pure = both_backends
+    fast_c = compiled.decode_wbxml(blob, DEFAULT_LIMITS)
+    assert fast_c == pure.decode_wbxml(blob, DEFAULT_LIMITS)
+    if fast_c is not None:
+        verdict, ref = wbxml_reference(blob)
+        assert verdict == "ok" and ref == fast_c and ref.quirks == []
+
+
+# --- structural mutations: well-formed XML that breaks the SyncML content models -------------
+
+_TEXTS = ["", " ", "1", " 1", "0", "abc", "a b", "x\ny", "<&>", "12345678901", "-1", "\u00e9",
+          "1.2", "DM/1.2", "SyncML/1.2", "DM/1.3", "b64", "bin", "1.1", "\t", "200"]
+_NAMES = ["Data", "Meta", "Item", "CmdID", "NoResp", "Final", "Cmd", "Foo", "LocURI", "Format"]
+_NAMESPACES = ["syncml:metinf", "SYNCML:SYNCML1.2", "x:y", "SYNCML:SYNCML1.1", "SyncML:SyncML1.2"]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, len(CORPUS_XML) - 1), rnd=st.randoms(use_true_random=False))
+def test_restructured_corpus_is_declined_or_exact_on_both_twins(
+        both_backends: tuple[Backend, Backend], index: int, rnd: Any) -> None:
+    import copy
+
+    from lxml import etree
+
+    root = etree.fromstring(CORPUS_XML[index].read_bytes())
+    elements = list(root.iter())
+    for _ in range(rnd.randint(1, 2)):
+        el = rnd.choice(elements)
+        parent = el.getparent()
+        move = rnd.randint(0, 7)
+        if move == 0 and parent is not None:
+            parent.remove(el)
+        elif move == 1 and parent is not None:
+            parent.insert(parent.index(el), copy.deepcopy(el))
+        elif move == 2:
+            el.text = rnd.choice(_TEXTS)
+        elif move == 3:
+            el.tail = rnd.choice(_TEXTS)
+        elif move == 4:
+            el.set("a", "1")
+        elif move == 5 and parent is not None and len(parent) > 1:
+            parent.remove(el)
+            parent.insert(rnd.randint(0, len(parent)), el)
+        elif move == 6:
+            el.tag = f"{{{rnd.choice(_NAMESPACES)}}}{etree.QName(el).localname}"
+        elif move == 7:
+            child = etree.SubElement(el, "{SYNCML:SYNCML1.2}" + rnd.choice(_NAMES))
+            child.text = rnd.choice(_TEXTS)
+    blob = etree.tostring(root)
+    compiled, pure = both_backends
+    fast_c = compiled.decode_xml(blob, DEFAULT_LIMITS)
+    fast_py = pure.decode_xml(blob, DEFAULT_LIMITS)
+    assert (fast_c is None) == (fast_py is None) and fast_c == fast_py
+    check_vouched(fast_c, blob)

@@ -133,6 +133,10 @@ def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) 
 
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
+    msg: Message | None = (_codec or _fast()).decode_wbxml(data, limits)
+    if msg is not None:
+        msg.quirks = quirks
+        return msg
     xml = wbxml_to_xml(data, limits=limits)
     xml_bytes = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     try:

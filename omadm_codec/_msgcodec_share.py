@@ -8,6 +8,8 @@ The one idea: data and one-line predicates only; each twin keeps its own walking
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from .messages._guard import _LONG_TAG, MAX_TAG
 from .messages._lxml import escape_text
@@ -142,10 +144,9 @@ def encode_xml(msg: Message) -> bytes:
     return write_xml(msg)
 
 
-def encode_wbxml(msg: Message) -> bytes:
-    """WBXML of ``msg``: ``xml_to_wbxml`` of the writer's intermediate XML, whitespace kept."""
+def encode_wbxml(msg: Message, xml_to_wbxml: Callable[..., Any]) -> bytes:
+    """WBXML of ``msg``: ``xml_to_wbxml`` (the calling twin's) of the writer's intermediate
+    XML, whitespace kept (the bytes ``messages.encode(msg, "wbxml")`` has always given)."""
     from .messages._writer import write_xml
-    from .wbxml import xml_to_wbxml
 
     return bytes(xml_to_wbxml(write_xml(msg, for_wbxml=True), keep_whitespace=True))
-

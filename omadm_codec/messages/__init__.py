@@ -35,7 +35,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Command, Message
 from ._guard import prepare_xml
 from ._reader import read_xml
-from ._writer import write_command_xml, write_xml
+from ._writer import write_command_xml
 
 __all__ = ["QUIRKS", "command_size", "decode", "encode", "encoded_size"]
 
@@ -158,11 +158,9 @@ def encode(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> bytes:
     if fmt == "xml":
         return (_codec or _fast()).encode_xml(msg)  # type: ignore[no-any-return]
     if fmt == "wbxml":
-        from ..wbxml import xml_to_wbxml
-
-        # Whitespace in Data is data: the canonical XML has no other whitespace to drop.
-        wbxml = xml_to_wbxml(write_xml(msg, for_wbxml=True), keep_whitespace=True)
-        return bytes(wbxml)
+        # The writer's XML through xml_to_wbxml, whitespace kept (Data whitespace is data; the
+        # canonical XML has no other whitespace to drop).
+        return (_codec or _fast()).encode_wbxml(msg)  # type: ignore[no-any-return]
     raise EncodeError("bad_format", -1, f"fmt must be 'xml' or 'wbxml', not {fmt!r}")
 
 

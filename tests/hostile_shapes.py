@@ -48,7 +48,9 @@ def _encode(kind: str) -> Callable[[bytes], Any]:
 def _message(kind: str) -> Callable[[bytes], Any]:
     from omadm_codec import messages, wbxml
 
-    wbxml.wbxml_to_xml = _decode(kind)  # this process runs one call on one twin
+    # This process runs one call on one twin: bind both twins the message reader uses.
+    wbxml.wbxml_to_xml = _decode(kind)
+    messages._codec = _twin("msgcodec", kind)
     return lambda data: messages.decode(data)
 
 

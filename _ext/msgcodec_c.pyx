@@ -26,7 +26,6 @@ from omadm_codec._xmlscan_c cimport (
 from xmlbuf cimport name_hash
 
 from omadm_codec import _msgcodec_share as share
-from omadm_codec._msgcodec_share import encode_xml  # noqa: F401 (re-exported)
 from omadm_codec._wbxml_encode_c import xml_to_wbxml as _xml_to_wbxml
 from omadm_codec._wbxml_decode_c import wbxml_to_xml as _wbxml_to_xml
 from omadm_codec.errors import DecodeError, EncodeError
@@ -924,11 +923,6 @@ _PLAIN_DECLARATIONS = (b'<?xml version="1.0" encoding="UTF-8"?>',
                        b'<?xml version="1.0"?>')
 
 
-def encode_wbxml(msg):
-    """WBXML of ``msg`` (the writer's XML through this twin's ``xml_to_wbxml``)."""
-    return share.encode_wbxml(msg, _xml_to_wbxml)
-
-
 def decode_xml(bytes data not None, object limits):
     """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
     (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
@@ -969,3 +963,6 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
         return build.message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None
+
+
+include "msgcodec_write.pxi"

@@ -25,6 +25,11 @@ from omadm_codec._xmlscan_c cimport (
 )
 from xmlbuf cimport name_hash
 
+
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
 from omadm_codec import _msgcodec_share as share
 from omadm_codec._wbxml_encode_c import xml_to_wbxml as _xml_to_wbxml
 from omadm_codec._wbxml_decode_c import wbxml_to_xml as _wbxml_to_xml
@@ -949,6 +954,10 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
     cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
     if len(data) > share.MAX_FAST_INPUT or not _lexical_ok(data):
         return None
+    # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
+    # new objects of a large message trigger several) can free nothing of it, so it waits
+    # until the decode is done.
+    cdef int gc_was_enabled = PyGC_Disable()
     try:
         check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
         sc = Scanner.__new__(Scanner)
@@ -963,6 +972,9 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
         return build.message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
 
 
 include "msgcodec_write.pxi"

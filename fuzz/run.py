@@ -38,6 +38,7 @@ import targets  # noqa: E402
 
 BUILD = HERE / "build"
 _STAT = re.compile(r"^stat::(\w+):\s+(\d+)", re.M)
+_COV = re.compile(r"cov: (\d+) ft: (\d+)")
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:
@@ -62,6 +63,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:
         "target": name, "returncode": proc.returncode, "seeds": seeded,
         "executions": stats.get("number_of_executed_units", 0),
         "peak_rss_mb": stats.get("peak_rss_mb", 0),
+        "coverage": int(_COV.findall(proc.stderr)[-1][0]) if _COV.search(proc.stderr) else 0,
         "corpus_size": sum(1 for _ in corpus.iterdir()),
         "seconds": round(time.monotonic() - start, 1),
         "instrumented": bool(args.instrumented),
@@ -103,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "last_run.json").write_text(json.dumps(results, indent=2))
     print(f"{'target':14} {'status':7} {'executions':>10} {'seeds':>6} {'corpus':>6} "
-          f"{'peak RSS MB':>11} {'seconds':>7}")
+          f"{'coverage':>8} {'peak RSS MB':>11} {'seconds':>7}")
     for r in results:
         status = "ok" if r["returncode"] == 0 else "FAILED"
         print(f"{r['target']:14} {status:7} {r['executions']:>10} {r['seeds']:>6} "
-              f"{r['corpus_size']:>6} {r['peak_rss_mb']:>11} {r['seconds']:>7}")
+              f"{r['corpus_size']:>6} {r['coverage']:>8} {r['peak_rss_mb']:>11} "
+              f"{r['seconds']:>7}")
     failed = [r for r in results if r["returncode"] != 0]
     for r in failed:
         print(f"\n== {r['target']} failed (full log: {r['log']})\n{r['tail']}", file=sys.stderr)

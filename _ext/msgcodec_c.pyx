@@ -23,7 +23,8 @@ from omadm_codec._xmlscan_c cimport (
     Scanner,
     check_chars_c,
 )
-from xmlbuf cimport name_hash
+from libc.stdlib cimport free
+from xmlbuf cimport Buf, buf_add, buf_byte, name_hash
 
 
 cdef extern from "Python.h":
@@ -193,6 +194,12 @@ cdef class _Build:
     cdef Py_ssize_t end, max_depth, max_opaque
     cdef bint from_wbxml
     cdef object ns
+    cdef Buf mark   # embedded markup being serialized (Data, unknown MetInf children)
+    cdef Buf run    # the text run of the element being serialized
+
+    def __dealloc__(self):
+        free(self.mark.data)
+        free(self.run.data)
 
     # --- events --------------------------------------------------------------------------
 
@@ -352,50 +359,85 @@ cdef class _Build:
 
     # --- embedded markup -------------------------------------------------------------------
 
-    cdef int serialize(self, object ns, object parent_ns, int depth, list out) except -1:
-        """Canonical XML of the element just started (as ``_reader.serialize`` writes it)."""
+    cdef int serialize(self, object ns, object parent_ns, int depth) except -1:
+        """Canonical XML of the element just started (as ``_reader.serialize`` writes it),
+        appended to ``self.mark``; text runs gather in ``self.run`` (empty between calls)."""
         cdef Scanner sc = self.sc
+        cdef Buf* out = &self.mark
         cdef int ev
-        cdef str name, head, text = ""
         cdef bint kids = False
-        cdef Py_ssize_t i
-        if depth > self.max_depth or sc.local_len > 256:
+        cdef Py_ssize_t name_at = sc.offset + 1, name_len = sc.local_len, i
+        if depth > self.max_depth or name_len > 256:
             raise _GiveUp()
-        for i in range(sc.local_len):
-            if sc.local_ptr[i] >= 0x80:
+        for i in range(name_len):
+            if self.p[name_at + i] >= 0x80:
                 raise _GiveUp()  # libxml2 checks the Unicode name classes; the scanner not
-        name = _str(sc.local_ptr, sc.local_len)
-        head = "<" + name
+        buf_byte(out, 0x3C)
+        buf_add(out, self.p + name_at, name_len)
         if ns is not parent_ns and ns != parent_ns:
-            head += (' xmlns=""' if not ns else
-                     ' xmlns="' + _escape_attr((<bytes>ns).decode("utf-8")) + '"')
-        out.append(head)
+            # start_ok let only share.NS_URI through: nothing in it needs escaping.
+            if not ns:
+                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
+            else:
+                buf_add(out, <const unsigned char*>b' xmlns="', 8)
+                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
+                buf_byte(out, 0x22)
         while True:
             ev = sc.next_event()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
-                text += _str(sc.text_ptr, sc.text_len)
+                buf_add(&self.run, sc.text_ptr, sc.text_len)
                 continue
             if ev == EVENT_START:
                 self.start_ok()
                 if not kids:
-                    out.append(">")
+                    buf_byte(out, 0x3E)
                     kids = True
-                if text and not text.isspace():
-                    out.append(_escaped(text))
-                text = ""
-                self.serialize(sc.ns_uri, ns, depth + 1, out)
+                self.flush_run(False)
+                self.serialize(sc.ns_uri, ns, depth + 1)
             elif ev == EVENT_END:
                 if kids:
-                    if text and not text.isspace():
-                        out.append(_escaped(text))
-                    out.append("</" + name + ">")
-                elif text:
-                    out.append(">" + _escaped(text) + "</" + name + ">")
+                    self.flush_run(False)
+                    buf_add(out, <const unsigned char*>b"</", 2)
+                    buf_add(out, self.p + name_at, name_len)
+                    buf_byte(out, 0x3E)
+                elif self.run.len:
+                    buf_byte(out, 0x3E)
+                    self.flush_run(True)
+                    buf_add(out, <const unsigned char*>b"</", 2)
+                    buf_add(out, self.p + name_at, name_len)
+                    buf_byte(out, 0x3E)
                 else:
-                    out.append("/>")
+                    buf_add(out, <const unsigned char*>b"/>", 2)
                 return 0
             else:
                 raise _GiveUp()
+
+    cdef int flush_run(self, bint keep_blank) except -1:
+        """The gathered text run into ``self.mark``, escaped; a whitespace-only run (as
+        ``str.isspace`` sees it) is dropped unless ``keep_blank``."""
+        cdef Py_ssize_t i, n = self.run.len
+        cdef bint blank = True
+        if n == 0:
+            return 0
+        self.run.len = 0
+        if not keep_blank:
+            for i in range(n):
+                if not _is_ws(self.run.data[i]):
+                    blank = False
+                    break
+            if not blank and _str(self.run.data, n).isspace():
+                blank = True
+            if blank:
+                return 0
+        return _esc_into(&self.mark, self.run.data, n)
+
+    cdef int mark_text(self, str text) except -1:
+        """Text of ``<Data>`` around embedded elements, as ``_reader.data`` keeps it."""
+        cdef bytes raw
+        if text and not text.isspace():
+            raw = text.encode("utf-8")
+            _esc_into(&self.mark, <const unsigned char*>(<char*>raw), len(raw))
+        return 0
 
     # --- Meta, Item, Data --------------------------------------------------------------------
 
@@ -404,7 +446,6 @@ cdef class _Build:
         cdef int code
         cdef unsigned long long seen = 0, bit
         cdef object ns
-        cdef list out
         meta = Meta()
         while True:
             code = self.meta_child()
@@ -415,10 +456,10 @@ cdef class _Build:
                 if (N_FieldLevel <= code <= N_Mem and (not ns or ns == self.ns
                                                        or ns.lower().startswith(METINF_NS))):
                     raise _GiveUp()  # quirk "metinf_namespace"
-                out = []
                 local = _str(sc.local_ptr, sc.local_len)
-                self.serialize(ns, self.ns, 4, out)
-                meta.extra.append(MetaExtra(local, "".join(out)))
+                self.mark.len = 0
+                self.serialize(ns, self.ns, 4)
+                meta.extra.append(MetaExtra(local, _str(self.mark.data, self.mark.len)))
                 continue
             if code != N_EMI:
                 bit = 1ULL << (code - N_FieldLevel)
@@ -508,8 +549,7 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str text = ""
-        cdef bint cdata = False
-        cdef list out = None
+        cdef bint cdata = False, markup = False
         while True:
             ev = sc.next_event()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
@@ -519,17 +559,16 @@ cdef class _Build:
                 continue
             if ev == EVENT_START:
                 self.start_ok()
-                if out is None:
-                    out = []
-                if text and not text.isspace():
-                    out.append(_escaped(text))
+                if not markup:
+                    markup = True
+                    self.mark.len = 0
+                self.mark_text(text)
                 text = ""
-                self.serialize(sc.ns_uri, self.ns, 6, out)
+                self.serialize(sc.ns_uri, self.ns, 6)
             elif ev == EVENT_END:
-                if out is not None:
-                    if text and not text.isspace():
-                        out.append(_escaped(text))
-                    return XmlDocument("".join(out)), _MARKUP
+                if markup:
+                    self.mark_text(text)
+                    return XmlDocument(_str(self.mark.data, self.mark.len)), _MARKUP
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
                 if self.from_wbxml and fmt == "bin":

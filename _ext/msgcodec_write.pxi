@@ -9,9 +9,7 @@
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdlib cimport free
-
-from xmlbuf cimport Buf, buf_add, buf_byte, buf_grow
+from xmlbuf cimport buf_grow
 
 import binascii
 
@@ -74,6 +72,27 @@ cdef bint _not_xml(str text):
     return _bad_xml_char(<const unsigned char*>s, n)
 
 
+cdef int _esc_into(Buf* out, const unsigned char* s, Py_ssize_t n) except -1:
+    """``s`` into ``out`` with ``& < > CR`` escaped (``_writer._esc``, ``_lxml.escape_text``)."""
+    cdef Py_ssize_t i, start = 0
+    cdef unsigned char c
+    for i in range(n):
+        if _CLASS[s[i]] != 1:
+            continue
+        c = s[i]
+        buf_add(out, s + start, i - start)
+        if c == 0x26:
+            buf_add(out, <const unsigned char*>b"&amp;", 5)
+        elif c == 0x3C:
+            buf_add(out, <const unsigned char*>b"&lt;", 4)
+        elif c == 0x3E:
+            buf_add(out, <const unsigned char*>b"&gt;", 4)
+        else:
+            buf_add(out, <const unsigned char*>b"&#13;", 5)
+        start = i + 1
+    return buf_add(out, s + start, n - start)
+
+
 @cython.final
 cdef class _Writer:
     cdef Buf out
@@ -99,9 +118,8 @@ cdef class _Writer:
     cdef int esc(self, str value, bint check) except -1:
         """``_esc(value)``; with ``check`` first ``_text``'s test for characters XML cannot
         carry (raised here), else a lone surrogate is only noted (see the invariant)."""
-        cdef Py_ssize_t n, i, start = 0
+        cdef Py_ssize_t n
         cdef const unsigned char* s
-        cdef unsigned char c
         try:
             s = <const unsigned char*>PyUnicode_AsUTF8AndSize(value, &n)
         except UnicodeEncodeError:
@@ -111,21 +129,7 @@ cdef class _Writer:
             return 0
         if check and _bad_xml_char(s, n):
             raise EncodeError("invalid_char", -1, "a character XML cannot carry")
-        for i in range(n):
-            if _CLASS[s[i]] != 1:
-                continue
-            c = s[i]
-            buf_add(&self.out, s + start, i - start)
-            if c == 0x26:
-                _put(&self.out, "&amp;", 5)
-            elif c == 0x3C:
-                _put(&self.out, "&lt;", 4)
-            elif c == 0x3E:
-                _put(&self.out, "&gt;", 4)
-            else:
-                _put(&self.out, "&#13;", 5)
-            start = i + 1
-        return buf_add(&self.out, s + start, n - start)
+        return _esc_into(&self.out, s, n)
 
     cdef int text(self, object value, str what) except -1:
         if type(value) is not str and not isinstance(value, str):

@@ -43,88 +43,13 @@ from omadm_codec.model import (
 
 __all__ = ["decode_wbxml", "decode_xml", "encode_wbxml", "encode_xml"]
 
-# --- element names as codes -------------------------------------------------------------------
-
-cdef enum:
-    N_OTHER = 0
-    N_SyncML, N_SyncHdr, N_SyncBody, N_VerDTD, N_VerProto, N_SessionID, N_MsgID, N_Target
-    N_Source, N_RespURI, N_NoResp, N_Cred, N_Meta, N_LocURI, N_LocName, N_Data, N_Chal
-    N_CmdID, N_MsgRef, N_CmdRef, N_Cmd, N_TargetRef, N_SourceRef, N_Item, N_SourceParent
-    N_TargetParent, N_MoreData, N_Correlator, N_Final, N_Add, N_Copy, N_Delete, N_Get
-    N_Replace, N_Alert, N_Exec, N_Status, N_Results, N_Atomic, N_Sequence
-    N_FieldLevel, N_Format, N_Type, N_Mark, N_Size, N_Anchor, N_Version, N_NextNonce
-    N_MaxMsgSize, N_MaxObjSize, N_EMI, N_Mem, N_Last, N_Next, N_SharedMem, N_FreeMem, N_FreeID
-    N_COUNT
-
-_NAMES = (
-    "", "SyncML", "SyncHdr", "SyncBody", "VerDTD", "VerProto", "SessionID", "MsgID", "Target",
-    "Source", "RespURI", "NoResp", "Cred", "Meta", "LocURI", "LocName", "Data", "Chal",
-    "CmdID", "MsgRef", "CmdRef", "Cmd", "TargetRef", "SourceRef", "Item", "SourceParent",
-    "TargetParent", "MoreData", "Correlator", "Final", "Add", "Copy", "Delete", "Get",
-    "Replace", "Alert", "Exec", "Status", "Results", "Atomic", "Sequence",
-    "FieldLevel", "Format", "Type", "Mark", "Size", "Anchor", "Version", "NextNonce",
-    "MaxMsgSize", "MaxObjSize", "EMI", "Mem", "Last", "Next", "SharedMem", "FreeMem", "FreeID",
-)
-assert len(_NAMES) == N_COUNT
-_NAME_BYTES = [name.encode("ascii") for name in _NAMES]
-
-DEF SLOTS = 256  # open-addressing table of name codes, keyed by the scanner's FNV-1a hash
-cdef int _slot_code[SLOTS]
-cdef unsigned int _slot_hash[SLOTS]
-cdef const unsigned char* _name_ptr[N_COUNT]
-cdef Py_ssize_t _name_len[N_COUNT]
-
-
-cdef void _init_names():
-    cdef int code
-    cdef unsigned int h, slot
-    cdef bytes name
-    for slot in range(SLOTS):
-        _slot_code[slot] = 0
-    for code in range(1, N_COUNT):
-        name = _NAME_BYTES[code]
-        _name_ptr[code] = <const unsigned char*>(<char*>name)
-        _name_len[code] = len(name)
-        h = name_hash(_name_ptr[code], len(name))
-        slot = h % SLOTS
-        while _slot_code[slot] != 0:
-            slot = (slot + 1) % SLOTS
-        _slot_code[slot] = code
-        _slot_hash[slot] = h
-
-
-_init_names()
-
-
-# Content-model ranks (``_schema.ORDER_*``), by code; a missing name ranks COMMAND_RANK.
-ctypedef int Ranks[N_COUNT]
-cdef Ranks R_HDR, R_LOC, R_CRED, R_ITEM, R_ITEM_COMMAND, R_ALERT, R_EXEC, R_STATUS, R_RESULTS
-cdef Ranks R_CONTAINER
-
-
-cdef void _fill(int* ranks, dict order):
-    cdef int code
-    for code in range(N_COUNT):
-        ranks[code] = order.get(_NAME_BYTES[code], share.COMMAND_RANK)
-
-
-_fill(R_HDR, share.ORDER_HDR_B)
-_fill(R_LOC, share.ORDER_LOC_B)
-_fill(R_CRED, share.ORDER_CRED_B)
-_fill(R_ITEM, share.ORDER_ITEM_B)
-_fill(R_ITEM_COMMAND, share.ORDER_ITEM_COMMAND_B)
-_fill(R_ALERT, share.ORDER_ALERT_B)
-_fill(R_EXEC, share.ORDER_EXEC_B)
-_fill(R_STATUS, share.ORDER_STATUS_B)
-_fill(R_RESULTS, share.ORDER_RESULTS_B)
-_fill(R_CONTAINER, share.ORDER_CONTAINER_B)
+include "msgcodec_names.pxi"
 
 cdef bytes METINF_NS = share.METINF_NS_B
 cdef dict NS_VERSION = share.NS_VERSION_EXACT
 cdef frozenset VERSIONS = frozenset(share.NS_VERSION_EXACT.values())
 cdef dict ITEM_CLASSES = {code: share.ITEM_COMMANDS[_NAME_BYTES[code]]
                 for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
-_escape_text = share.escape_text
 _TEXT = DataHint.TEXT
 _CDATA = DataHint.CDATA
 _MARKUP = DataHint.MARKUP
@@ -137,41 +62,6 @@ class _GiveUp(Exception):
 
 cdef inline bint _is_ws(unsigned char c) noexcept:
     return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
-
-
-cdef inline bint _alnum(unsigned char c) noexcept:
-    return (0x30 <= c <= 0x39) or (0x41 <= (c & 0xDF) <= 0x5A)
-
-
-cdef Py_ssize_t _ns_uri_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t end) noexcept:
-    """The end of the ``share.NS_URI`` match at ``i`` (a scheme, ':', unreserved characters;
-    or nothing); ``i`` itself when there is no scheme."""
-    cdef Py_ssize_t j = i
-    cdef unsigned char c
-    if j >= end or not (0x41 <= (p[j] & 0xDF) <= 0x5A):
-        return i
-    j += 1
-    while j < end and (_alnum(p[j]) or p[j] == 0x2B or p[j] == 0x2E or p[j] == 0x2D):
-        j += 1
-    if j >= end or p[j] != 0x3A:
-        return i
-    j += 1
-    while j < end:
-        c = p[j]
-        if not (_alnum(c) or c == 0x2E or c == 0x5F or c == 0x7E or c == 0x3A or c == 0x2F
-                or c == 0x2D):
-            break
-        j += 1
-    return j
-
-
-cdef str _escaped(str text):
-    """``share.escape_text`` of ``text``, without the call when nothing needs escaping."""
-    cdef Py_UCS4 ch
-    for ch in text:
-        if ch == 0x26 or ch == 0x3C or ch == 0x3E or ch == 0x0D:
-            return _escape_text(text)
-    return text
 
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
@@ -915,56 +805,7 @@ cdef class _Build:
         return Message(hdr, commands, final, [])
 
 
-cdef str _escape_attr(str text):
-    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
-            .replace("\t", "&#9;"))
-
-
-cdef bint _lexical_ok(bytes data):
-    """``share.lexical_ok`` with a C pre-pass: one memchr walk over the '<' finds whether any
-    comment or processing instruction (past the common declarations) needs the full check."""
-    cdef const unsigned char* p = <const unsigned char*>(<char*>data)
-    cdef Py_ssize_t n = len(data), i = 0, k
-    cdef unsigned char c
-    cdef const unsigned char* hit
-    cdef bytes decl
-    if n >= 3 and p[0] == 0xEF and p[1] == 0xBB and p[2] == 0xBF:
-        i = 3
-    if n - i >= 5 and memcmp(p + i, b"<?xml", 5) == 0:
-        for decl in _PLAIN_DECLARATIONS:
-            k = len(decl)
-            if n - i >= k and memcmp(p + i, <const char*>decl, k) == 0:
-                i += k
-                break
-        else:
-            return share.lexical_ok(data)
-    while i < n:
-        hit = <const unsigned char*>memchr(p + i, 0x3C, n - i)
-        if hit == NULL:
-            return True
-        i = hit - p + 1
-        if i >= n:
-            return True
-        c = p[i]
-        if c == 0x3F or (c == 0x21 and i + 2 < n and p[i + 1] == 0x2D):
-            return share.lexical_ok(data)
-        if c == 0x5F or c == 0x3A or (0x41 <= (c & 0xDF) <= 0x5A):
-            # A start tag (or '<x' inside CDATA): the guard's MAX_TAG bound. The runs scanned
-            # here end at the next '<', so the whole pass stays linear.
-            k = i + 1
-            while k < n and p[k] != 0x3C and p[k] != 0x3E:
-                k += 1
-            if k - (i + 1) >= _MAX_TAG:
-                return False
-            i = k
-    return True
-
-
-cdef Py_ssize_t _MAX_TAG = share.MAX_TAG
-_PLAIN_DECLARATIONS = (b'<?xml version="1.0" encoding="UTF-8"?>',
-                       b"<?xml version='1.0' encoding='UTF-8'?>",
-                       b'<?xml version="1.0" encoding="utf-8"?>',
-                       b'<?xml version="1.0"?>')
+include "msgcodec_lex.pxi"
 
 
 def decode_xml(bytes data not None, object limits):

@@ -10,8 +10,15 @@ quirks, or the ``DecodeError`` with its reason). So the fast path never has to r
 error, only the exact model of a clean message. The compiled twin (``_ext/msgcodec_c.pyx``)
 is this module's logic, method for method, on the scanner's C fields.
 
-``encode_xml`` / ``encode_wbxml`` are the reference writers for now (same bytes by
-construction).
+``decode_wbxml`` is this twin's ``wbxml_to_xml`` followed by the same fast path (with the
+reader's from-WBXML rule for Format ``bin``): the XML hub, not yet a token-driven builder.
+``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml`` its
+intermediate XML through this twin's ``xml_to_wbxml``. The compiled twin writes the same bytes
+into a C buffer.
+
+Offsets: the fast path never raises, so every ``DecodeError`` comes from the reference path,
+with its offsets (exact for the byte-level guards, the start of the line for errors found in
+the lxml tree).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ def check(name: str, data: bytes) -> Outcome:
     compiled = outcome(target, data, "c")
     pure = outcome(target, data, "py")
     if compiled != pure:
+        dump = os.environ.get("OMADM_FUZZ_DUMP_DIR")
+        if dump:  # the full outcomes, for the diff the short message cannot show
+            with open(os.path.join(dump, f"{name}-mismatch.txt"), "w") as out:
+                out.write(f"{compiled!r}\n{pure!r}\n")
         raise Failure(f"{name}: twins differ\n  compiled: {_short(compiled)}\n"
                       f"  pure:     {_short(pure)}")
     return pure
@@ -257,10 +262,13 @@ _SESSION_URI = "http://127.0.0.1/dm"
 
 def _session(data: bytes, kind: str) -> Any:
     """A fresh device (BASIC both ways, fixed session id) sends package 1 and then receives
-    each server message of the input. The nonces the device draws come from a counter (same
-    for both twins), so events, state and reply bytes must match exactly."""
-    from omadm_codec import auth, messages, notification, wbxml
+    each server message of the input. The nonces the device draws come from a counter and the
+    tree's clock is fixed (same for both twins), so events, state and reply bytes must match
+    exactly."""
+    from omadm_codec import auth, authpolicy, messages, notification, wbxml
+    from omadm_codec.nonces import NonceManager
     from omadm_codec.session import ClientSession, State
+    from omadm_codec.session import client as client_mod
     from omadm_codec.simulator import build_tree
     from omadm_codec.tree import tree as tree_mod
 
@@ -275,6 +283,14 @@ def _session(data: bytes, kind: str) -> Any:
         stack.enter_context(patched(messages, "_codec", twin_module("msgcodec", kind)))
         stack.enter_context(patched(auth, "_digest", digest))
         stack.enter_context(patched(notification, "_digest", digest))
+        # The tree's TStamp clock: fixed, or two runs straddling a second differ (seen).
+        stack.enter_context(patched(tree_mod, "time", _FixedClock))
+        # Same "random" nonces for both twins: the run is deterministic, nothing masked away.
+        tokens = _Tokens()
+        stack.enter_context(patched(authpolicy, "secrets", tokens))
+        stack.enter_context(patched(client_mod, "NonceManager",
+                                    lambda *a, **k: NonceManager(*a, token=tokens.token_bytes,
+                                                                 **k)))
         tree = build_tree(server_addr=_SESSION_URI, client_auth="BASIC", server_auth="BASIC")
         client = ClientSession(tree, fmt="wbxml" if flags & 1 else "xml", session_id="1F",
                                max_msg_size=8192, limits=_limits(flags >> 1) or _DEFAULT)
@@ -292,6 +308,14 @@ def _session(data: bytes, kind: str) -> Any:
                 break
         trace.append(client.state.name)
         return trace
+
+
+class _FixedClock:
+    """Stands in for ``time`` in ``omadm_codec.tree.tree`` (the default TStamp clock)."""
+
+    @staticmethod
+    def time() -> float:
+        return 1_800_000_000.0
 
 
 class _Tokens:

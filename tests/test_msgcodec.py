@@ -128,6 +128,17 @@ EDGES = {
     "whitespace_in_id": HDR + b"<Alert><CmdID> 1</CmdID><Data>1200</Data></Alert>" + END,
     "trailing_garbage": HDR + END + b"x",
     "utf8_bom": b"\xef\xbb\xbf" + HDR + END,
+    "internal_subset": b'<!DOCTYPE SyncML [<!ENTITY a "x">]>' + HDR + END,
+    "billion_laughs": b'<!DOCTYPE SyncML [<!ENTITY a "aa"><!ENTITY b "&a;&a;">]>' + HDR
+                      + b"<Alert><CmdID>1</CmdID><Data>1200</Data><Item><Data>&b;</Data>"
+                        b"</Item></Alert>" + END,
+    "external_entity": b'<!DOCTYPE SyncML SYSTEM "http://x/y.dtd">' + HDR
+                       + b"<Alert><CmdID>1</CmdID><Data>1200</Data><Item><Data>&ext;</Data>"
+                         b"</Item></Alert>" + END,
+    "ampersand_in_pi": HDR + b"<?pi a&b?>" + END,
+    "long_tag_in_cdata": HDR + b"<Replace><CmdID>1</CmdID><Item><Data><![CDATA[<a"
+                         + b"b" * (64 * 1024 + 1) + b"]]></Data></Item></Replace>" + END,
+    "utf16_bytes": ("<?xml version='1.0' encoding='UTF-16'?>").encode("utf-16") + HDR + END,
 }
 
 
@@ -140,7 +151,9 @@ def test_edges_are_declined_or_exact(backend: Backend, name: str) -> None:
 @pytest.mark.parametrize("name", ["comment_with_double_hyphen", "declaration_2_0",
                                   "non_ascii_name_in_data", "bad_public_id", "bare_ampersand",
                                   "ds_command", "out_of_order", "whitespace_in_id",
-                                  "public_id_1_1", "attribute_on_command", "prefixed_metinf"])
+                                  "public_id_1_1", "attribute_on_command", "prefixed_metinf",
+                                  "internal_subset", "billion_laughs", "external_entity",
+                                  "ampersand_in_pi", "long_tag_in_cdata", "utf16_bytes"])
 def test_what_the_fast_path_declines(backend: Backend, name: str) -> None:
     assert backend.decode_xml(EDGES[name], DEFAULT_LIMITS) is None
 

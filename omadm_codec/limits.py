@@ -18,7 +18,7 @@ class Limits:
     max_string_table: int = 1024 * 1024
     """Largest WBXML string table, in bytes (reason ``too_large``)."""
     max_opaque: int = 16 * 1024 * 1024
-    """Largest single OPAQUE / text run, in bytes; never more than the bytes left (``too_large``)."""
+    """Largest single OPAQUE / text run in bytes, never more than the bytes left (``too_large``)."""
     max_elements: int = 1_000_000
     """Most elements in one document (reason ``too_many_elements``)."""
 

@@ -1,7 +1,8 @@
 """libwbxml 0.11.x (Debian ``libwbxml2-1``) through ctypes: the peer we match and benchmark against.
 
 Used by the interop tests and the benchmarks only; the package never loads it.
-``available()`` says whether the shared library could be loaded; callers skip with ``REASON`` otherwise.
+``available()`` says whether the shared library could be loaded; callers skip with ``REASON``
+otherwise.
 """
 
 from __future__ import annotations

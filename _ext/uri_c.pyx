@@ -130,7 +130,7 @@ cdef str _decode_slow(str raw, Py_ssize_t index, str uri):
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef str _next_name(str text, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t index,
+cdef inline str _next_name(str text, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t index,
                     Py_ssize_t max_depth, Py_ssize_t max_seg_len, str uri, Py_ssize_t* end):
     # The segment is text[start:...] inside the path text[:stop]; stop <= len(text), so the
     # unchecked reads below are all in bounds.

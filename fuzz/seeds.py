@@ -62,38 +62,19 @@ def _pkg0_built() -> Iterator[bytes]:
         yield note.encode_with_secret(b"c2VjcmV0LWhhc2gtb2YtMTZi", b"\x00\x01\x02\x03")
 
 
-def _session_exchanges() -> Iterator[bytes]:
-    """Server messages of real in-memory sessions (BASIC both ways, session id 1F, the demo
-    server script), each alone and all of one session joined, as the session target reads."""
-    from targets import SESSION_SPLIT
+def _session_exchanges(direction: str) -> Iterator[bytes]:
+    """Messages of one real in-memory session after its authenticating first round (see
+    ``session_targets``): those ``direction`` ("S" server, "C" client) sent, each alone, each
+    with the ones after it, and all joined, as the session targets read them."""
+    from session_targets import FORMATS, SESSION_SPLIT, authenticated_exchange
 
-    from omadm_codec import auth
-    from omadm_codec.demo_scenario import DemoServerApp
-    from omadm_codec.nonces import NonceManager
-    from omadm_codec.session import ClientSession, ServerSession
-    from omadm_codec.simulator import (
-        DEVICE_SECRET,
-        DEVICE_USER,
-        SERVER_ID,
-        SERVER_SECRET,
-        build_tree,
-        run_in_memory,
-    )
-
-    uri = "http://127.0.0.1/dm"
-    for flag, fmt in ((0, "xml"), (1, "wbxml")):
-        stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
-        server = ServerSession(server_id=SERVER_ID, server_uri=uri, secret_lookup=stored.get,
-                               nonces=NonceManager(), aauth_type="BASIC",
-                               server_secret=SERVER_SECRET, server_auth_type="BASIC")
-        tree = build_tree(server_addr=uri, client_auth="BASIC", server_auth="BASIC")
-        client = ClientSession(tree, fmt=fmt,  # type: ignore[arg-type]
-                               session_id="1F", max_msg_size=8192)
-        exchange = run_in_memory(client, server, app=DemoServerApp())
-        bodies = [m.body for direction, m in exchange.messages if direction == "S"]
-        for body in bodies:
+    for flag, fmt in enumerate(FORMATS):
+        bodies = [body for who, body in authenticated_exchange(fmt)[2:] if who == direction]
+        for index, body in enumerate(bodies):
             yield bytes([flag]) + body
+            yield bytes([flag]) + SESSION_SPLIT.join(bodies[index:index + 2])
         yield bytes([flag]) + SESSION_SPLIT.join(bodies)
+        yield bytes([flag | 2]) + SESSION_SPLIT.join(bodies[:2])  # small limits
 
 
 def seeds(target: str) -> Iterator[bytes]:
@@ -128,7 +109,9 @@ def seeds(target: str) -> Iterator[bytes]:
             if 0 <= start < end:
                 yield b"\x00" + text[start:end + len(b"</MgmtTree>")]
     if target == "session":
-        yield from _session_exchanges()
+        yield from _session_exchanges("S")
+    if target == "server_session":
+        yield from _session_exchanges("C")
     reg = REGRESSIONS / target
     if reg.is_dir():
         for path in sorted(reg.iterdir()):

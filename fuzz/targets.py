@@ -15,10 +15,8 @@ options (limits, strictness, ...) so one harness also walks the limit paths.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -254,92 +252,10 @@ def _tnds(data: bytes, kind: str) -> Any:
     return repr(tnds.parse_tnds(body, max_nodes=200))
 
 
-# -- client session receiving server messages ------------------------------------------------
-SESSION_SPLIT = b"\n--next-server-message--\n"
-"""Separates successive server messages in one session input."""
-_SESSION_URI = "http://127.0.0.1/dm"
+# -- sessions (client and server), authenticated first: see session_targets.py ---------------
+from session_targets import SESSION_SPLIT, client_target, server_target  # noqa: E402
 
-
-def _session(data: bytes, kind: str) -> Any:
-    """A fresh device (BASIC both ways, fixed session id) sends package 1 and then receives
-    each server message of the input. The nonces the device draws come from a counter and the
-    tree's clock is fixed (same for both twins), so events, state and reply bytes must match
-    exactly."""
-    from omadm_codec import auth, authpolicy, messages, notification, wbxml
-    from omadm_codec.nonces import NonceManager
-    from omadm_codec.session import ClientSession, State
-    from omadm_codec.session import client as client_mod
-    from omadm_codec.simulator import build_tree
-    from omadm_codec.tree import tree as tree_mod
-
-    flags, body = _split(data)
-    digest = twin_module("digest", kind)
-    decoder = twin_module("wbxml_decode", kind).wbxml_to_xml
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(patched(tree_mod, "active", lambda name: twin_module(name, kind)))
-        stack.enter_context(patched(wbxml, "wbxml_to_xml", decoder))
-        stack.enter_context(patched(wbxml, "xml_to_wbxml",
-                                    twin_module("wbxml_encode", kind).xml_to_wbxml))
-        stack.enter_context(patched(messages, "_codec", twin_module("msgcodec", kind)))
-        stack.enter_context(patched(auth, "_digest", digest))
-        stack.enter_context(patched(notification, "_digest", digest))
-        # The tree's TStamp clock: fixed, or two runs straddling a second differ (seen).
-        stack.enter_context(patched(tree_mod, "time", _FixedClock))
-        # Same "random" nonces for both twins: the run is deterministic, nothing masked away.
-        tokens = _Tokens()
-        stack.enter_context(patched(authpolicy, "secrets", tokens))
-        stack.enter_context(patched(client_mod, "NonceManager",
-                                    lambda *a, **k: NonceManager(*a, token=tokens.token_bytes,
-                                                                 **k)))
-        tree = build_tree(server_addr=_SESSION_URI, client_auth="BASIC", server_auth="BASIC")
-        client = ClientSession(tree, fmt="wbxml" if flags & 1 else "xml", session_id="1F",
-                               max_msg_size=8192, limits=_limits(flags >> 1) or _DEFAULT)
-        trace: list[Any] = [_events(client.start(now=0.0))]
-        for number, message in enumerate(body.split(SESSION_SPLIT)):
-            if client.state is not State.WAIT:
-                out = client.data_to_send(now=float(number))
-                trace.append(None if out is None else (out.body, out.hmac))
-            if client.state is not State.WAIT:
-                break
-            try:
-                trace.append(_events(client.receive(message, now=float(number))))
-            except errors.RemoteProtocolError as exc:
-                trace.append(("refused", exc.reason, exc.status, client.state.name))
-                break
-        trace.append(client.state.name)
-        return trace
-
-
-class _FixedClock:
-    """Stands in for ``time`` in ``omadm_codec.tree.tree`` (the default TStamp clock)."""
-
-    @staticmethod
-    def time() -> float:
-        return 1_800_000_000.0
-
-
-class _Tokens:
-    """Stands in for ``secrets`` in the session target: a counter, not randomness."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def token_bytes(self, size: int = 16) -> bytes:
-        self.count += 1
-        return hashlib.sha256(b"%d" % self.count).digest()[:size]
-
-    def compare_digest(self, a: bytes, b: bytes) -> bool:
-        return secrets.compare_digest(a, b)
-
-    def randbelow(self, upper: int) -> int:
-        return self.count % upper
-
-
-def _events(events: list[Any]) -> list[str]:
-    return [repr(event) for event in events]
-
-
-_DEFAULT = Limits()
+__all__ = ["SESSION_SPLIT", "TARGETS", "Failure", "Target", "check"]
 
 
 TARGETS: dict[str, Target] = {
@@ -361,7 +277,11 @@ TARGETS: dict[str, Target] = {
         Target("bootstrap", _bootstrap,
                "bit0: prov_wbxml_to_xml (CP WBXML), else bootstrap_docs.parse_any (CP/DM XML)"),
         Target("tnds", _tnds, "tree.tnds.parse_tnds (TNDS XML from ?list=TNDS / Add)"),
-        Target("session", _session,
-               "ClientSession.receive of server messages: bit0 WBXML client, bit1 small limits"),
+        Target("session", client_target,
+               "authenticated ClientSession receives server messages (package 4 on): "
+               "bit0 WBXML, bit1 small limits; events, replies and tree dump compared"),
+        Target("server_session", server_target,
+               "authenticated ServerSession receives client messages (package 3 on): "
+               "bit0 WBXML; events and replies compared"),
     )
 }

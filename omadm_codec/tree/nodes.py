@@ -34,6 +34,7 @@ PROPERTIES: tuple[str, ...] = ("ACL", "Format", "Name", "Size", "Title", "TStamp
 DEFAULT_LEAF_TYPE = "text/plain"
 TNDS_TYPES = frozenset({"application/vnd.syncml.dmtnds+xml", "application/vnd.syncml.dmtnds+wbxml"})
 MAX_TITLE_BYTES = 255
+DM_VERSIONS: tuple[str, ...] = ("1.1", "1.2", "1.3")
 
 ExecHandler = Callable[..., "int | None"]
 
@@ -161,6 +162,9 @@ class NodeValue:
     """MIME type (``text/plain`` for properties)."""
     items: tuple[StructItem, ...] = ()
     """For ``?list=Struct`` / ``StructData``: one entry per node, pre-order."""
+    status: int = 200
+    """The Get's DM status: 200, or 217 "OK with inherited ACL" (DM 1.3 tree, ``?prop=ACL`` of
+    a node whose own ACL is empty; see ``properties.get_property``)."""
 
 
 def format_tstamp(seconds: float) -> str:

@@ -261,7 +261,7 @@ def build(
     (layout from ``dm_version``: ``"1.1"``, ``"1.2"`` or ``"1.3"``)."""
     if dm_version not in ("1.1", "1.2", "1.3"):
         raise TreeError("bad_dm_version", detail=dm_version, status=400)
-    tree = cls(**tree_kwargs)
+    tree = cls(dm_version=dm_version, **tree_kwargs)
     add_devinfo(tree, dev_id=dev_id, man=man, mod=mod, dmv=dmv, lang=lang, dm_version=dm_version)
     add_devdetail(
         tree,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TreeError
 from .acl import parse_acl
-from .nodes import FORMATS, Node
+from .nodes import DM_VERSIONS, FORMATS, Node
 
 if TYPE_CHECKING:
     from .tree import DMTree
@@ -81,6 +81,7 @@ def save(tree: DMTree, path: str | os.PathLike[str]) -> None:
         try:
             connection.executescript(_SCHEMA)
             connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            connection.execute("INSERT INTO meta VALUES ('dm_version', ?)", (tree.dm_version,))
             connection.executemany(
                 "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", _rows(tree)
             )
@@ -114,11 +115,17 @@ def load(cls: type[DMTree], path: str | os.PathLike[str], **tree_kwargs: Any) ->
         schema = connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if schema is None or schema[0] != SCHEMA_VERSION:
             raise _corrupt("schema version")
+        version = connection.execute("SELECT value FROM meta WHERE key='dm_version'").fetchone()
         rows = connection.execute("SELECT * FROM nodes ORDER BY id").fetchall()
     except sqlite3.Error as exc:
         raise _corrupt(str(exc)) from None
     finally:
         connection.close()
+    # Files written before dm_version was stored have no row: they were DM 1.2 trees.
+    if version is not None and version[0] not in DM_VERSIONS:
+        raise _corrupt("dm_version")
+    if version is not None:
+        tree_kwargs.setdefault("dm_version", version[0])
     return _build(cls, rows, tree_kwargs)
 
 

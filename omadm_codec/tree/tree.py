@@ -30,6 +30,7 @@ from .acl import Acl, parse_acl
 from .ddf import NodeDescription, check_add, check_format, parse_ddf
 from .nodes import (
     DEFAULT_LEAF_TYPE,
+    DM_VERSIONS,
     TNDS_TYPES,
     ExecHandler,
     Node,
@@ -53,7 +54,8 @@ class DMTree:
 
     ``clock`` returns seconds since the epoch (TStamp); ``uri_backend`` picks a URI twin
     (default: the active one); ``max_value_size`` caps a leaf value (413); ``max_nodes`` caps the
-    tree (420 Device full).
+    tree (420 Device full); ``dm_version`` (``"1.1"``, ``"1.2"``, ``"1.3"``) picks version-specific
+    answers (DM 1.3: Get of an empty ACL gives the inherited one with status 217).
     """
 
     def __init__(
@@ -64,7 +66,10 @@ class DMTree:
         uri_backend: ModuleType | None = None,
         max_value_size: int = 1 << 20,
         max_nodes: int = 1_000_000,
+        dm_version: str = "1.2",
     ) -> None:
+        if dm_version not in DM_VERSIONS:
+            raise TreeError("bad_dm_version", detail=repr(dm_version), status=400)
         acl = parse_acl(root_acl)
         if acl is None:
             raise TreeError("bad_acl", detail="the root always has an ACL", status=400)
@@ -74,6 +79,7 @@ class DMTree:
         self.root = self._node("", None, interior=True, acl=acl, permanent=True)
         self.max_value_size = max_value_size
         self.max_nodes = max_nodes
+        self.dm_version = dm_version
         self.node_count = 1
         self._journal: list[Callable[[], None]] | None = None
         self._limits: tuple[int, int, int] | None = None
@@ -433,7 +439,8 @@ class DMTree:
             raise NotAllowed("inbox", uri)
         if query is not None:
             if query.prop is not None:
-                return properties.get_property(node, query.prop, uri)
+                inherited = self.effective_acl(node) if self.dm_version == "1.3" else None
+                return properties.get_property(node, query.prop, uri, inherited)
             return self._get_list(node, query, server_id, uri)
         if node.children is not None:
             return NodeValue(

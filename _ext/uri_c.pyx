@@ -12,7 +12,26 @@ cimport cython
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from cpython.set cimport PySet_Contains
-from libc.string cimport memcpy
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, memcpy
+
+
+cdef extern from *:
+    """
+    /* A dict's version tag changes on every mutation and a new dict gets a fresh one, so
+       (dict, tag) unchanged means the dict's keys and values are exactly as when indexed.
+       The field is deprecated from 3.12 on and gone later: there the index is never used. */
+    #if PY_VERSION_HEX < 0x030C0000
+    static inline int omadm_dict_tag(PyObject *d, uint64_t *tag) {
+        *tag = ((PyDictObject *)d)->ma_version_tag;
+        return 1;
+    }
+    #else
+    static inline int omadm_dict_tag(PyObject *d, uint64_t *tag) { (void)d; *tag = 0; return 0; }
+    #endif
+    """
+    bint omadm_dict_tag(object d, uint64_t* tag)
 
 
 cdef extern from "Python.h":
@@ -23,6 +42,9 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object text)
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    bint PyUnicode_CheckExact(object text)
+    bint PyDict_Next(object d, Py_ssize_t* pos, PyObject** key, PyObject** value)
 from cpython.unicode cimport PyUnicode_FindChar
 
 from omadm_codec._uri_py import SEGMENT_SAFE, ParsedUri
@@ -37,6 +59,16 @@ cdef str _HEX = "0123456789abcdefABCDEF"
 cdef str _STRIP = " \t\r\n"
 
 
+ctypedef struct _Slot:
+    uint64_t hash
+    PyObject* key
+    PyObject* value
+
+
+cdef uint64_t _FNV_OFFSET = 14695981039346656037ULL
+cdef uint64_t _FNV_PRIME = 1099511628211ULL
+
+
 cdef class NodeBase:
     """Base of tree nodes: ``children`` (dict, or None for a leaf) and ``acl`` (or None).
 
@@ -46,10 +78,135 @@ cdef class NodeBase:
 
     cdef public object children
     cdef public object acl
+    # Child index for resolve: open addressing on an FNV-1a hash of a name's ASCII bytes, built
+    # from ``children`` when it was the dict ``_indexed`` at version ``_tag``; entries borrow
+    # the dict's references, so they are read only while (dict, tag) still match.
+    cdef _Slot* _table
+    cdef Py_ssize_t _mask
+    cdef void* _indexed
+    cdef uint64_t _tag
+    cdef Py_ssize_t _pending
 
     def __init__(self):
         self.children = None
         self.acl = None
+
+    def __dealloc__(self):
+        free(self._table)
+
+
+cdef inline uint64_t _fnv(const unsigned char* data, Py_ssize_t length) noexcept:
+    # Must match the hash _scan_ascii computes on the fly.
+    cdef uint64_t h = _FNV_OFFSET
+    cdef Py_ssize_t i
+    for i in range(length):
+        h = (h ^ data[i]) * _FNV_PRIME
+    return h
+
+
+cdef bint _build_index(NodeBase node, dict children) noexcept:
+    # Index every exact-str ASCII key; False (no index, callers use the dict) when out of memory.
+    cdef Py_ssize_t cap = 8
+    while cap < 2 * len(children):
+        cap <<= 1
+    cdef _Slot* table = <_Slot*>calloc(cap, sizeof(_Slot))
+    if table is NULL:
+        return False
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t i
+    cdef PyObject* key
+    cdef PyObject* value
+    cdef uint64_t h
+    while PyDict_Next(children, &pos, &key, &value):
+        if not PyUnicode_CheckExact(<object>key) or not PyUnicode_IS_ASCII(<object>key):
+            continue
+        h = _fnv(<const unsigned char*>PyUnicode_DATA(<object>key),
+                 PyUnicode_GET_LENGTH(<object>key))
+        i = <Py_ssize_t>(h & <uint64_t>(cap - 1))
+        while table[i].key is not NULL:  # cap >= 2 * len: an empty slot always exists
+            i = (i + 1) & (cap - 1)
+        table[i].hash = h
+        table[i].key = key
+        table[i].value = value
+    free(node._table)
+    node._table = table
+    node._mask = cap - 1
+    return True
+
+
+cdef PyObject* _indexed_child(NodeBase node, dict children, const unsigned char* name,
+                              Py_ssize_t length, uint64_t h) noexcept:
+    # The child named by the ASCII bytes name[:length], or NULL: not indexed (yet) or not
+    # found; the caller then asks the dict itself, so NULL never means "missing" by itself.
+    cdef uint64_t tag
+    cdef Py_ssize_t i
+    cdef PyObject* key
+    if not omadm_dict_tag(children, &tag):
+        return NULL
+    if node._indexed != <void*>children or node._tag != tag:
+        # Changed since indexed: drop the table and wait for lookups to pay for a new one.
+        free(node._table)
+        node._table = NULL
+        node._indexed = <void*>children
+        node._tag = tag
+        node._pending = 0
+        return NULL
+    if node._table is NULL:
+        # Build only after enough lookups on the unchanged dict to amortise the O(n) build,
+        # so alternating Add and Get under one big node stays linear.
+        node._pending += 1
+        if node._pending < 2 or node._pending * 16 < len(children):
+            return NULL
+        if not _build_index(node, children):
+            return NULL
+    i = <Py_ssize_t>(h & <uint64_t>node._mask)
+    while True:
+        key = node._table[i].key
+        if key is NULL:
+            return NULL
+        if (node._table[i].hash == h and PyUnicode_GET_LENGTH(<object>key) == length
+                and memcmp(PyUnicode_DATA(<object>key), name, length) == 0):
+            return node._table[i].value
+        i = (i + 1) & node._mask
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int _scan_ascii(const unsigned char* data, Py_ssize_t start, Py_ssize_t stop,
+                     Py_ssize_t index, Py_ssize_t max_depth, Py_ssize_t max_seg_len, str uri,
+                     Py_ssize_t* end, uint64_t* hash_out) except -1:
+    # _next_name for an ASCII text without building the name: the same checks in the same
+    # order. Returns 1 when the segment has escapes (the caller decodes it with _next_name),
+    # else 0 with the segment's FNV-1a hash. data[:stop] is in bounds.
+    cdef Py_ssize_t pos = start
+    cdef unsigned char ch
+    cdef bint slow = False
+    cdef uint64_t h = _FNV_OFFSET
+    if start == stop or data[start] == b"/":
+        if index == 0:
+            raise TreeAddressError("leading_slash", 0, uri)
+        raise TreeAddressError("trailing_slash" if start == stop else "empty_segment", index, uri)
+    while pos < stop:
+        ch = data[pos]
+        if ch == b"/":
+            break
+        if not SAFE_TABLE[ch]:
+            slow = True
+        h = (h ^ ch) * _FNV_PRIME
+        pos += 1
+    end[0] = pos
+    if max_depth and index >= max_depth:
+        raise TreeAddressError("too_deep", index, uri, status=414)
+    if slow:
+        return 1
+    if (pos - start == 1 and data[start] == b".") or (
+        pos - start == 2 and data[start] == b"." and data[start + 1] == b"."
+    ):
+        raise TreeAddressError("dot_segment", index, uri)
+    if max_seg_len and pos - start > max_seg_len:
+        raise TreeAddressError("segment_too_long", index, uri, status=414)
+    hash_out[0] = h
+    return 0
 
 
 cdef inline bint _is_bad_code(Py_UCS4 ch):
@@ -343,16 +500,36 @@ def resolve(root, uri, str command, str server_id, Py_ssize_t max_depth=0,
     cdef object children, child_acl
     cdef PyObject* child
     cdef bint fast
+    # An ASCII text (the usual case) is scanned as bytes: a plain segment is hashed during the
+    # scan and found through the parent's child index without building a str; only escaped
+    # segments, index misses and non-ASCII texts build the name and ask the dict.
+    cdef bint ascii = PyUnicode_IS_ASCII(text)
+    cdef const unsigned char* data = <const unsigned char*>PyUnicode_DATA(text)
+    cdef uint64_t h = 0
+    cdef bint plain
     if start != -2:
         while True:
-            name = _next_name(text, start, stop, index, max_depth, max_seg_len, uri, &end)
+            plain = False
+            name = None
+            if ascii:
+                plain = _scan_ascii(data, start, stop, index, max_depth, max_seg_len, uri,
+                                    &end, &h) == 0
+            if not plain:
+                name = _next_name(text, start, stop, index, max_depth, max_seg_len, uri, &end)
             if missing < 0:
                 # NodeBase fields are read from the struct; any other node type by attribute.
                 fast = isinstance(node, NodeBase)
                 children = (<NodeBase>node).children if fast else node.children
                 child = NULL
                 if children is not None:
-                    child = PyDict_GetItemWithError(<dict?>children, name)
+                    if plain and fast:
+                        child = _indexed_child(<NodeBase>node, <dict?>children, data + start,
+                                               end - start, h)
+                    if child is NULL:
+                        if name is None:
+                            name = PyUnicode_New(end - start, 127)
+                            memcpy(PyUnicode_DATA(name), data + start, end - start)
+                        child = PyDict_GetItemWithError(<dict?>children, name)
                 if child is NULL:
                     missing = index
                 else:

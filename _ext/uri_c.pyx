@@ -5,7 +5,12 @@ plain ASCII pchars is sliced out as-is (the common case, no copy of the rules in
 only a segment with ``%`` escapes or non-ASCII characters takes the slow decoding path, written
 to mirror the pure twin step by step so both raise the same first error. ``resolve`` walks the
 node dicts while it parses, but reports a missing node only after the whole URI has been
-checked, exactly as the pure twin (parse first, then walk) does.
+checked, exactly as the pure twin (parse first, then walk) does. On an ASCII URI it does not
+even build the segment strings: each plain segment is hashed (FNV-1a) during the scan and
+looked up in the parent's child index, a C table built from the children dict after repeated
+lookups and trusted only while that dict's version tag is unchanged (any Add, Delete, rename,
+rollback or new dict drops it). A miss there, an escaped segment or a non-ASCII URI falls back
+to the dict, so the index changes speed, never a result.
 """
 
 cimport cython

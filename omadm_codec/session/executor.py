@@ -168,10 +168,10 @@ def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
                                                                            value.format),
                                                         type=value.type or None),
                           data=_wire(value.value))]
-        outcomes.append((200, items))
+        outcomes.append((value.status, items))  # 217 on DM 1.3 inherited-ACL Gets
     _statuses(ctx, command, [(code, item_uri(item)) for (code, _), item
                              in zip(outcomes, command.items, strict=True)], parent)
-    found = [item for code, items in outcomes if code == 200 for item in items]
+    found = [item for code, items in outcomes if code in (200, 217) for item in items]
     if found:
         ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
 

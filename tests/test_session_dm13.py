@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from test_session import make_server, make_tree, queue_on_start
 
 from omadm_codec.model import Get, Item, Target
 from omadm_codec.session import ClientSession, CommandCompleted, State
 from omadm_codec.simulator import SERVER_ID, run_in_memory
-from test_session import make_server, make_tree, queue_on_start
 
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])

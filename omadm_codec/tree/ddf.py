@@ -79,7 +79,7 @@ def _bad(detail: str) -> InvalidValue:
 def parse_ddf(document: str | bytes) -> list[NodeDescription]:
     """The top-level node descriptions of a DDF ``MgmtTree``. Malformed: 415 ``bad_ddf``;
     too big / deep / many nodes: 413."""
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     data = document.encode("utf-8") if isinstance(document, str) else bytes(document)
     if len(data) > MAX_DDF_BYTES:

@@ -216,7 +216,7 @@ def _check_time(text: str) -> bool:
 
 
 def _check_xml(text: str) -> bool:
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     # XML content may have several top elements: wrap it. No DTD, no entities, no network.
     parser = etree.XMLParser(

@@ -157,7 +157,7 @@ def _bad(detail: str) -> InvalidValue:
 def parse_tnds(document: str | bytes, max_nodes: int = MAX_NODES) -> list[TndsNode]:
     """Parse a TNDS XML document into its top-level nodes. Malformed: 415 ``bad_tnds``;
     too big / deep / many nodes: 413; a bad NodeName: 400/414 (``TreeAddressError``)."""
-    from lxml import etree
+    from lxml import etree  # type: ignore[import-untyped]
 
     from .uri import check_name
 

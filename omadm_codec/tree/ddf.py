@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import InvalidValue, NotAllowed, ValueTooLarge
+from ._xml import local_name as _local
+from ._xml import parse_document
 from .nodes import FORMATS
 
 ACCESS_TYPES = ("Add", "Copy", "Delete", "Exec", "Get", "Replace")
@@ -79,25 +81,7 @@ def _bad(detail: str) -> InvalidValue:
 def parse_ddf(document: str | bytes) -> list[NodeDescription]:
     """The top-level node descriptions of a DDF ``MgmtTree``. Malformed: 415 ``bad_ddf``;
     too big / deep / many nodes: 413."""
-    from lxml import etree  # type: ignore[import-untyped]
-
-    data = document.encode("utf-8") if isinstance(document, str) else bytes(document)
-    if len(data) > MAX_DDF_BYTES:
-        raise ValueTooLarge("ddf_too_large")
-    if b"<!ENTITY" in data:
-        raise _bad("entity declaration")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(data, parser)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        raise _bad(str(exc)) from None
+    root = parse_document(document, max_bytes=MAX_DDF_BYTES, too_large="ddf_too_large", bad=_bad)
     if _local(root) != "MgmtTree":
         raise _bad("not a MgmtTree")
     tops: list[NodeDescription] = []
@@ -116,13 +100,6 @@ def parse_ddf(document: str | bytes) -> list[NodeDescription]:
         sink.append(description)
         pending.extend((kid, depth + 1, description.children) for kid in reversed(kids))
     return tops
-
-
-def _local(element: object) -> str:
-    from lxml import etree
-
-    tag = element.tag  # type: ignore[attr-defined]
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
 def _text(element: object) -> str:

@@ -25,6 +25,8 @@ from ..errors import (
     NotSupported,
     ValueTooLarge,
 )
+from ._xml import local_name as _local
+from ._xml import parse_document
 from .nodes import FORMATS, Node
 
 if TYPE_CHECKING:
@@ -157,27 +159,10 @@ def _bad(detail: str) -> InvalidValue:
 def parse_tnds(document: str | bytes, max_nodes: int = MAX_NODES) -> list[TndsNode]:
     """Parse a TNDS XML document into its top-level nodes. Malformed: 415 ``bad_tnds``;
     too big / deep / many nodes: 413; a bad NodeName: 400/414 (``TreeAddressError``)."""
-    from lxml import etree  # type: ignore[import-untyped]
-
     from .uri import check_name
 
-    data = document.encode("utf-8") if isinstance(document, str) else bytes(document)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ValueTooLarge("tnds_too_large")
-    if b"<!ENTITY" in data:
-        raise _bad("entity declaration")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(data, parser)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        raise _bad(str(exc)) from None
+    root = parse_document(document, max_bytes=MAX_DOCUMENT_BYTES, too_large="tnds_too_large",
+                          bad=_bad)
     dtd = root.getroottree().docinfo.internalDTD
     # A DOCTYPE naming the DDF DTD is fine (the WBXML decoder writes one); declarations are not.
     if dtd is not None and (any(True for _ in dtd.iterentities()) or dtd.elements()):
@@ -206,13 +191,6 @@ def parse_tnds(document: str | bytes, max_nodes: int = MAX_NODES) -> list[TndsNo
         sink.append(node)
         pending.extend((kid, depth + 1, node.children) for kid in reversed(kids))
     return tops
-
-
-def _local(element: object) -> str:
-    from lxml import etree
-
-    tag = element.tag  # type: ignore[attr-defined]
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
 def _text(element: object) -> str:

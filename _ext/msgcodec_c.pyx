@@ -861,3 +861,4 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
 
 
 include "msgcodec_write.pxi"
+include "msgcodec_wbxml.pxi"

@@ -453,11 +453,3 @@ def encode_xml(msg):
     """The canonical XML of ``msg`` (the bytes of ``messages._writer.write_xml``)."""
     cdef _Writer writer = _Writer.__new__(_Writer)
     return writer.message(msg)
-
-
-def encode_wbxml(msg):
-    """WBXML of ``msg``: the intermediate XML (``for_wbxml``) through this twin's
-    ``xml_to_wbxml``, whitespace kept."""
-    cdef _Writer writer = _Writer.__new__(_Writer)
-    writer.for_wbxml = True
-    return bytes(_xml_to_wbxml(writer.message(msg), keep_whitespace=True))

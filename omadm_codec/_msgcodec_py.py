@@ -54,9 +54,8 @@ from ._msgcodec_share import (
     lexical_ok,
     name_ok,
 )
-from ._msgcodec_share import encode_wbxml as _share_encode_wbxml
 from ._wbxml_decode_py import wbxml_to_xml
-from ._wbxml_encode_py import xml_to_wbxml
+from ._wbxml_writer_py import encode_wbxml
 from ._xmlscan_py import (
     EV_CDATA,
     EV_DOCTYPE,
@@ -729,11 +728,6 @@ def _rank(order: dict[bytes, int], local: bytes, last: int) -> int:
 def _escape_attr(text: str) -> str:
     return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
             .replace("\t", "&#9;"))
-
-
-def encode_wbxml(msg: Message) -> bytes:
-    """WBXML of ``msg`` (the writer's XML through this twin's ``xml_to_wbxml``)."""
-    return _share_encode_wbxml(msg, xml_to_wbxml)
 
 
 def decode_xml(data: bytes, limits: Limits) -> Message | None:

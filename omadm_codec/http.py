@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -33,11 +34,78 @@ USER_AGENT = "omadm-codec/0.1"
 ACCEPT = ", ".join(CONTENT_TYPES.values())
 HMAC_HEADER = "x-syncml-hmac"
 MAX_BODY = 1 << 20
+COMPRESS_MIN = 1024
+"""Responses shorter than this are never compressed (gzip would not pay for its header)."""
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ServerApp = Callable[[ServerSession, list[ev.Event]], None]
+
+
+class _BadBody(Exception):
+    """A request body the binding refuses before any DM layer sees it; ``status`` is the
+    HTTP answer (413 too large, 415 unknown content coding, 400 corrupt)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _inflate(body: bytes, coding: str, limit: int) -> bytes:
+    """The DM message inside a ``Content-Encoding: gzip|deflate`` body (dm-protocol.md 9.1
+    lets either side compress). Inflates at most ``limit + 1`` bytes, so a compression bomb
+    costs bounded memory and time; ``deflate`` is zlib-wrapped per RFC 9110, raw deflate is
+    accepted too (some clients send it)."""
+    codings = [c.strip().lower() for c in coding.split(",") if c.strip()]
+    for name in reversed(codings):  # applied in order, so undone last-first
+        if name == "identity":
+            continue
+        if name in ("gzip", "x-gzip"):
+            wbits = [31]
+        elif name == "deflate":
+            wbits = [15, -15]
+        else:
+            raise _BadBody(415)
+        for bits in wbits:
+            inflater = zlib.decompressobj(bits)
+            try:
+                plain = inflater.decompress(body, limit + 1)
+            except zlib.error:
+                continue
+            if len(plain) > limit or inflater.unconsumed_tail:
+                raise _BadBody(413)
+            if not inflater.eof or inflater.unused_data:
+                raise _BadBody(400)
+            body = plain
+            break
+        else:
+            raise _BadBody(400)
+    return body
+
+
+def _accepts(header: str | None, wanted: str) -> bool:
+    """Whether an ``Accept-Charset`` / ``Accept-Encoding`` value allows ``wanted`` (absent
+    header: anything goes; ``*`` counts; ``q=0`` refuses)."""
+    if header is None:
+        return True
+    star = False
+    for part in header.split(","):
+        name, _, params = part.partition(";")
+        name = name.strip().lower()
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if name == wanted:
+            return quality > 0
+        if name == "*":
+            star = quality > 0
+    return star
 
 
 class SessionStore(Protocol):
@@ -174,12 +242,19 @@ class DMServerApp:
 
     ``app_factory()`` gives the server application for one new session (called with the
     session and each batch of its events); default: ``registry``.
+
+    HTTP rules (dm-protocol.md 9.1): POST only (405), a DM media type (415), a body of at most
+    ``max_body`` bytes after any ``Content-Encoding: gzip|deflate`` is undone (413; another
+    coding 415, a corrupt one 400), ``Accept-Charset`` must allow UTF-8 (406, no body). The
+    ``x-syncml-hmac`` of a compressed request is checked over the DM message, not the
+    compressed bytes.
     """
 
     def __init__(self, config: ServerConfig, *, path: str = "/dm",
                  store: SessionStore | None = None, registry: DeviceRegistry | None = None,
                  app_factory: Callable[[], ServerApp] | None = None,
-                 max_body: int = MAX_BODY, base_url: str | None = None) -> None:
+                 max_body: int = MAX_BODY, base_url: str | None = None,
+                 compress_responses: bool = False) -> None:
         self.config = config
         self.path = path.rstrip("/") or "/dm"
         self.store: SessionStore = store if store is not None else MemorySessionStore()
@@ -187,6 +262,9 @@ class DMServerApp:
         self.app_factory = app_factory
         self.max_body = max_body
         self.base_url = base_url
+        self.compress_responses = compress_responses
+        """gzip responses of at least ``COMPRESS_MIN`` bytes to clients whose
+        ``Accept-Encoding`` allows it (off by default: few devices ask)."""
         # The application of each live session, by RespURI token (sessions may be restored
         # objects, so never by identity).
         self._apps: dict[str, ServerApp] = {}
@@ -224,13 +302,17 @@ class DMServerApp:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.sweep_interval
             self.sweep()
-        status, headers, body = await self._handle(scope, receive)
+        status, headers, body, request_headers = await self._handle(scope, receive)
+        if (self.compress_responses and status == 200 and len(body) >= COMPRESS_MIN
+                and _accepts(request_headers.get("accept-encoding"), "gzip")):
+            body = zlib.compress(body, 6, wbits=31)
+            headers.append(("content-encoding", "gzip"))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode("latin-1"), v.encode("latin-1"))
                                 for k, v in headers]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _read(self, receive: Receive) -> bytes | None:
+    async def _read(self, receive: Receive, limit: int) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -239,39 +321,49 @@ class DMServerApp:
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _handle(self, scope: Scope,
-                      receive: Receive) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def _handle(self, scope: Scope, receive: Receive
+                      ) -> tuple[int, list[tuple[str, str]], bytes, dict[str, str]]:
         path: str = scope.get("path", "")
         plain = [("cache-control", "no-store")]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
         if scope.get("method") != "POST":
-            return 405, [*plain, ("allow", "POST")], b""
+            return 405, [*plain, ("allow", "POST")], b"", headers
         token = None
         if path.startswith(self.path + "/s/"):
             token = path[len(self.path) + 3:]
         elif path != self.path:
-            return 404, plain, b""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+            return 404, plain, b"", headers
         content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in CONTENT_TYPES.values():
-            return 415, plain, b""
-        body = await self._read(receive)
+            return 415, plain, b"", headers
+        if not _accepts(headers.get("accept-charset"), "utf-8"):
+            return 406, plain, b"", headers
+        coding = headers.get("content-encoding")
+        body = await self._read(receive, self.max_body)
         if body is None:
-            return 413, plain, b""
+            return 413, plain, b"", headers
+        if coding is not None:
+            try:
+                body = _inflate(body, coding, self.max_body)
+            except _BadBody as bad:
+                return bad.status, plain, b"", headers
         if token is None:
             session, token = self._new_session(scope, headers)
         else:
             found = self.store.get(token)
             if found is None:
-                return 404, plain, b""
+                return 404, plain, b"", headers
             session = found
-        return self._exchange(session, token, body, content_type, headers.get(HMAC_HEADER))
+        status, out_headers, out = self._exchange(session, token, body, content_type,
+                                                  headers.get(HMAC_HEADER))
+        return status, out_headers, out, headers
 
     def _new_session(self, scope: Scope,
                      headers: dict[str, str]) -> tuple[ServerSession, str]:
@@ -406,14 +498,17 @@ def client_tls_context(ca_file: str | None = None, certfile: str | None = None,
 
 def run_http_session(client: ClientSession, url: str, *, http: Any = None,
                      verify: ssl.SSLContext | bool = True, timeout: float = 10.0,
-                     max_messages: int = 500, trace: Trace | None = None) -> list[ev.Event]:
+                     max_messages: int = 500, trace: Trace | None = None,
+                     compress: bool = False) -> list[ev.Event]:
     """Run ``client`` against the DM server at ``url`` until the session ends.
 
     ``http`` is an ``httpx.Client`` to reuse (else one is made with ``verify``). Every POST is
     bounded by ``timeout``; a timed-out request goes through the session's timer (resend with
     the same MsgID, then abort). Returns the client's events. Raises ``OmaDmError`` subclasses
     for protocol failures and ``httpx.HTTPError`` for transport failures that outlast the
-    retries.
+    retries. ``compress`` gzips request bodies of at least ``COMPRESS_MIN`` bytes
+    (``Content-Encoding: gzip``; the ``x-syncml-hmac`` stays over the DM message); compressed
+    responses are undone by httpx.
     """
     import httpx
 
@@ -435,8 +530,12 @@ def run_http_session(client: ClientSession, url: str, *, http: Any = None,
                        "cache-control": "no-store"}
             if out.hmac:
                 headers[HMAC_HEADER] = out.hmac
+            content = out.body
+            if compress and len(content) >= COMPRESS_MIN:
+                content = zlib.compress(content, 6, wbits=31)
+                headers["content-encoding"] = "gzip"
             try:
-                response = http.post(client.resp_uri or url, content=out.body, headers=headers)
+                response = http.post(client.resp_uri or url, content=content, headers=headers)
             except httpx.TimeoutException:
                 deadline = client.next_timer()
                 events.extend(client.handle_timer(now=deadline if deadline else 0.0))

@@ -151,3 +151,57 @@ def test_idle_sessions_time_out_in_the_store() -> None:
     assert app.sweep(time.monotonic() + 1) == 0
     assert app.sweep(time.monotonic() + 60) == 1
     assert len(store) == 0 and app.sessions_failed == 1
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+def test_gzip_both_ways_keeps_hmac_over_the_dm_message(fmt: str) -> None:
+    registry = DeviceRegistry()
+    registry.add_account(DEVICE_USER, DEVICE_SECRET)
+    cfg = config("HMAC")
+    cfg.secret_lookup = registry.secrets.get
+    app = DMServerApp(cfg, registry=registry, compress_responses=True)
+    codings: list[str | None] = []
+    with ServerThread(app, timeout=10) as server:
+        url = f"{server.url}/dm"
+        tree = build_tree(server_addr=url, server_auth="HMAC", server_nonce=NONCE)
+        dev_id = str(tree.device_get("./DevInfo/DevId"))
+        # Enough Gets that package 2 passes COMPRESS_MIN and gets gzipped.
+        registry.enqueue(dev_id, [Get("0", [Item(target=Target("./DevInfo/Mod"))])
+                                  for _ in range(40)])
+
+        def hook(response: httpx.Response) -> None:
+            codings.append(response.headers.get("content-encoding"))
+
+        with httpx.Client(timeout=10, event_hooks={"response": [hook]}) as http:
+            client = ClientSession(tree, fmt=fmt)  # type: ignore[arg-type]
+            run_http_session(client, url, http=http, compress=True)
+    assert client.state is State.CLOSED
+    assert len(registry.outcomes[dev_id]) == 40
+    assert all(o.status == 200 for o in registry.outcomes[dev_id])
+    assert "gzip" in codings  # the server compressed at least package 2
+
+
+def test_content_coding_and_charset_refusals() -> None:
+    import gzip
+    import zlib
+
+    app = DMServerApp(config(), max_body=4096)
+    dm = {"content-type": "application/vnd.syncml.dm+xml"}
+    with ServerThread(app, timeout=10) as server, httpx.Client(timeout=5) as http:
+        url = f"{server.url}/dm"
+
+        def post(body: bytes, **headers: str) -> int:
+            return http.post(url, content=body, headers={**dm, **headers}).status_code
+
+        # A bomb: 4 KiB allowed, 1 MiB of zeros compressed to about 1 KiB.
+        assert post(gzip.compress(b"\0" * (1 << 20)), **{"content-encoding": "gzip"}) == 413
+        assert post(b"not gzip at all", **{"content-encoding": "gzip"}) == 400
+        assert post(gzip.compress(b"<SyncML>")[:-4], **{"content-encoding": "gzip"}) == 400
+        assert post(b"<SyncML>", **{"content-encoding": "br"}) == 415
+        assert post(b"<SyncML>", **{"accept-charset": "ISO-8859-1"}) == 406
+        assert post(b"<SyncML>", **{"accept-charset": "utf-8;q=0, *"}) == 406
+        # Allowed codings reach the DM layer (which refuses the broken message: 400).
+        assert post(zlib.compress(b"<SyncML>"), **{"content-encoding": "deflate"}) == 400
+        raw = zlib.compressobj(wbits=-15)
+        assert post(raw.compress(b"<SyncML>") + raw.flush(),
+                    **{"content-encoding": "deflate", "accept-charset": "utf-8, *;q=0.1"}) == 400

@@ -1,4 +1,5 @@
-"""``omadm-codec demo``: one full DM session over real HTTP on loopback, with a transcript.
+"""``omadm-codec demo``: a full DM session over real HTTP on loopback, with a transcript, then a
+short second session in which the device authenticates with ``x-syncml-hmac`` too.
 
 The one idea: everything the demo shows is checked. A uvicorn server (this process, a daemon
 thread, 127.0.0.1, a free port) runs ``DemoServerApp``'s script; a simulated device whose tree
@@ -14,12 +15,26 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import BACKEND, auth
 from .demo_scenario import DemoServerApp, generic_alert_item
 from .messages import decode
-from .model import Alert, Atomic, Command, Message, Results, Sequence, Status, XmlDocument
+from .model import (
+    Alert,
+    Atomic,
+    Command,
+    Get,
+    Item,
+    Message,
+    Meta,
+    Replace,
+    Results,
+    Sequence,
+    Status,
+    Target,
+    XmlDocument,
+)
 from .nonces import NonceManager
 from .session import ClientSession, UiResponse
 from .session import events as ev
@@ -34,6 +49,10 @@ from .simulator import (
     load_tree,
     save_tree,
 )
+from .tree import DMTree
+
+if TYPE_CHECKING:
+    from .http import DMServerApp
 
 INITIAL_SERVER_NONCE = b"demo-initial-srv-nonce"
 
@@ -155,12 +174,18 @@ def run_demo(*, fmt: str = "xml", show_messages: bool = False, out: TextIO = sys
                 client_events = run_http_session(client, url, timeout=timeout, trace=transcript)
             except Exception as exc:  # noqa: BLE001 - reported, and the demo fails
                 client_events, error = [], exc
+            hmac_problems: list[str] = []
+            if error is None:
+                hmac_problems = _hmac_session(server_app, tree, url, fmt, timeout, transcript,
+                                              out)
         save_tree(tree, db)
         reloaded = load_tree(db)
         app = apps[0] if apps else DemoServerApp()
         problems = app.failures(tree)
         if error is not None:
             problems.insert(0, f"session error: {type(error).__name__}: {error}")
+        else:
+            problems.extend(hmac_problems)
         if reloaded.device_get("./Vendor/Acme/Settings/Brightness") != "40":
             problems.append("the SQLite tree did not keep the session's changes")
         if not any(isinstance(e, ev.Authenticated) and e.username == SERVER_ID
@@ -169,6 +194,58 @@ def run_demo(*, fmt: str = "xml", show_messages: bool = False, out: TextIO = sys
         _summary(out, app, user, client_events, problems, transcript.count,
                  time.monotonic() - started)
     return 0 if not problems else 1
+
+
+def _hmac_session(server_app: DMServerApp, tree: DMTree, url: str, fmt: str,
+                  timeout: float, transcript: Transcript, out: TextIO) -> list[str]:
+    """Session 2: the operator switches the device's account to ``x-syncml-hmac``, so every
+    message now carries a MAC both ways (the nonce is the one session 1's 212 left with the
+    device). Returns what went wrong, if anything."""
+    from .http import DeviceRegistry, run_http_session
+
+    print("\n== session 2: client auth switched to x-syncml-hmac "
+          "(every message MAC-protected both ways)", file=out)
+    registry = DeviceRegistry(secrets={DEVICE_USER: auth.secret_hash(DEVICE_USER,
+                                                                    DEVICE_SECRET)})
+    dev_id = str(tree.device_get("./DevInfo/DevId"))
+    registry.enqueue(dev_id, [
+        Get("1", [Item(target=Target("./DevInfo/Mod"))]),
+        Replace("2", [Item(target=Target("./Vendor/Acme/Settings/WifiEnabled"),
+                           meta=Meta(format="bool"), data="false")])])
+    # The same server, now with a plain command queue and HMAC demanded of this device.
+    server_app.registry = registry
+    server_app.app_factory = None
+    server_app.config.aauth_type = "HMAC"
+    account = next(tree.dm_accounts())
+    clcred = account.credentials("CLCRED")
+    if clcred is None:
+        return ["the device account has no CLCRED entry"]
+    tree.device_replace(f"{clcred.uri}/AAuthType", "HMAC")
+    problems: list[str] = []
+    macs = {"C": 0, "S": 0}
+    messages = {"C": 0, "S": 0}
+
+    def trace(direction: str, message: Outgoing) -> None:
+        messages[direction] += 1
+        macs[direction] += bool(message.hmac)
+        transcript(direction, message)
+
+    client = ClientSession(tree, fmt=fmt)  # type: ignore[arg-type]
+    try:
+        run_http_session(client, url, timeout=timeout, trace=trace)
+    except Exception as exc:  # noqa: BLE001 - reported, and the demo fails
+        return [f"HMAC session error: {type(exc).__name__}: {exc}"]
+    got = [(o.command.cmd_id, o.status) for o in registry.outcomes.get(dev_id, [])]
+    print(f"  outcomes: {', '.join(f'CmdID {c} -> {s}' for c, s in got) or 'none'}; "
+          f"MACs: device {macs['C']}/{messages['C']}, server {macs['S']}/{messages['S']}",
+          file=out)
+    if got != [("1", 200), ("2", 200)]:
+        problems.append(f"HMAC session outcomes {got}, expected CmdID 1 and 2 -> 200")
+    if macs["C"] != messages["C"] or macs["S"] != messages["S"] or not messages["C"]:
+        problems.append("a message of the HMAC session went without x-syncml-hmac")
+    if tree.device_get("./Vendor/Acme/Settings/WifiEnabled") != "false":
+        problems.append("the HMAC session's Replace did not reach the tree")
+    return problems
 
 
 def _summary(out: TextIO, app: DemoServerApp, user: ScriptedUser,

@@ -30,7 +30,9 @@ def test_demo_subprocess_exits_0(fmt: str, tmp_path: Path) -> None:
     out = done.stdout
     assert "OK: every expected outcome happened" in out
     for text in ("Cred syncml:auth-md5", "x-syncml-hmac", "Status 407 for SyncHdr",
-                 "[MoreData]", "Alert 1226", "Alert 1101", "507 [216 415]", "200 [304 215]"):
+                 "[MoreData]", "Alert 1226", "Alert 1101", "507 [216 415]", "200 [304 215]",
+                 "session 2: client auth switched to x-syncml-hmac",
+                 "outcomes: CmdID 1 -> 200, CmdID 2 -> 200; MACs: device 2/2, server 2/2"):
         assert text in out
     assert list(tmp_path.iterdir()) == []  # the temporary SQLite tree is gone
 

@@ -43,7 +43,18 @@ def syntax_error(exc: etree.XMLSyntaxError, data: bytes) -> DecodeError:
     else:
         reason = "xml_syntax"
     line, column = exc.position if exc.position else (0, 0)
-    return DecodeError(reason, line_offset(data, line) + max(column - 1, 0), message)
+    return DecodeError(reason, column_offset(data, line, column), message)
+
+
+def column_offset(data: bytes, line: int, column: int) -> int:
+    """Byte offset of lxml's (1-based line, 1-based column): libxml2 counts the column in
+    characters, so the line's first ``column - 1`` characters are measured in UTF-8 bytes."""
+    start = line_offset(data, line)
+    if column <= 1:
+        return start
+    stop = data.find(b"\n", start)
+    text = data[start:stop if stop >= 0 else len(data)].decode("utf-8", "replace")
+    return start + len(text[:column - 1].encode("utf-8", "surrogatepass"))
 
 
 def line_offset(data: bytes, line: int) -> int:

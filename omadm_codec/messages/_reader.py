@@ -6,9 +6,13 @@ one small method per SyncML element, and checks as it goes everything a content 
 place, ``_Reader.quirk``: in strict mode it raises ``DecodeError(code)``, otherwise it records
 ``code`` in ``Message.quirks`` and the caller applies the repair.
 
-Offsets: lxml reports lines, not bytes, so a structural error's offset is the byte offset of
-the start of the line holding the offending element (exact for byte-level errors found in
-``_guard``). The Cython scanner planned to replace this path will report exact offsets.
+Offsets: lxml reports only a line per element, so a structural error's offset is found after
+the fact (errors are rare, the happy path pays nothing): the offending element's index in
+document order picks the matching start tag from one pass of the active twin's byte scanner
+(``_xmlscan``), giving the exact byte offset of its ``<`` in the bytes lxml parsed (the input,
+or its lenient repair when a quirk rewrote bytes). Should the scanner refuse what lxml
+accepted, the start of the element's line is used. Syntax errors convert lxml's line and
+character column into a byte offset (``_lxml.syntax_error``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from ..errors import DecodeError
+from .._xmlscan_py import EV_EOF, EV_START
+from ..errors import DecodeError, EncodeError
 from ..limits import Limits
 from ..model import (
     Add,
@@ -112,12 +117,42 @@ class _Reader:
         self.context: dict[str | None, str] = {}
         self.elements = 0
         self.has_cdata = b"<![CDATA[" in data
+        self.root: Any = None
+        self._starts: list[int] | None = None
 
     # --- errors and quirks ---------------------------------------------------------------
 
     def offset(self, el: Any) -> int:
+        """Byte offset of ``el``'s start tag (see the module docstring)."""
+        starts = self.start_offsets()
+        if starts is not None and self.root is not None:
+            for index, candidate in enumerate(self.root.iter(etree.Element)):
+                if candidate is el:
+                    if index < len(starts):
+                        return starts[index]
+                    break
         line = el.sourceline
         return line_offset(self.raw, line) if line else -1
+
+    def start_offsets(self) -> list[int] | None:
+        """The byte offset of every start tag in document order (one scanner pass, cached),
+        or ``None`` when the scanner refuses the bytes."""
+        if self._starts is None:
+            from .._backend import active
+
+            starts: list[int] = []
+            try:
+                scanner = active("xmlscan").Scanner(self.raw, 0, self.limits)
+                while True:
+                    event = scanner.next()
+                    if event == EV_START:
+                        starts.append(scanner.offset)
+                    elif event == EV_EOF:
+                        break
+            except (EncodeError, DecodeError):
+                starts = []
+            self._starts = starts
+        return self._starts or None
 
     def fail(self, reason: str, el: Any, detail: str = "") -> DecodeError:
         return DecodeError(reason, self.offset(el), detail)
@@ -721,6 +756,7 @@ class _Reader:
         )
 
     def message(self, root: Any, doctype_public_id: str | None) -> Message:
+        self.root = root
         ns, local = split(root.tag)
         if local != "SyncML":
             raise self.fail("not_syncml", root, f"root element <{local}>")

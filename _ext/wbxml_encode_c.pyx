@@ -36,7 +36,7 @@ _DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
 __all__ = ["xml_to_wbxml"]
 
 cdef enum:
-    NLANG = 9
+    NLANG = 10
     NPAGE = 4
     NSLOT = 128
     KIND_NONE = 0
@@ -248,6 +248,8 @@ cdef class Encoder:
     cdef Py_ssize_t gather_len
     cdef bint gather_direct
     cdef int page
+    cdef int attr_page          # attribute code page (separate from the tag page)
+    cdef object attr_tables     # the language's AttrTables, None if it has no attributes
     cdef Py_ssize_t max_opaque
     cdef Frame* frames
     cdef Py_ssize_t depth, cap
@@ -390,6 +392,7 @@ cdef class Encoder:
             self.li = LANG_INDEX[nested.name]
             self.is_syncml = nested.is_syncml
             self.ns_page = nested.ns_page
+            self.attr_tables = nested.attrs
             event = EVENT_START
         else:
             event = sc.next_event()
@@ -403,6 +406,7 @@ cdef class Encoder:
                     self.li = LANG_INDEX[self.info.name]
                     self.is_syncml = self.info.is_syncml
                     self.ns_page = self.info.ns_page
+                    self.attr_tables = self.info.attrs
                 self.on_start()
             elif event == EVENT_END:
                 self.on_end()
@@ -661,6 +665,32 @@ cdef class Encoder:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                     frame.b64 = True
                     self.bbuf.len = 0
+        if self.attr_tables is not None:
+            self.attributes(tag_pos, frame.b64)
+        return 0
+
+    cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
+        """The start tag's attribute list after its tag byte (languages with attributes; the
+        rules and the work are in common.encode_attributes)."""
+        cdef Scanner sc = self.sc
+        cdef bytes payload
+        attrs = common.tag_attributes(sc.data, sc.offset, marker)
+        if not attrs:
+            return 0
+        self.out.data[tag_pos] |= 0x80
+        ops, self.attr_page = common.encode_attributes(
+            self.attr_tables, attrs, self.attr_page, self.string_table, sc.offset)
+        for kind, payload in ops:
+            if kind == common.ATTR_RAW:
+                buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
+            elif kind == common.ATTR_STRING:
+                self.str_i(<const unsigned char*>(<char*>payload), len(payload), False)
+            else:
+                if self.literals is None:
+                    self.literals = []
+                self.literals.append(payload)
+                self.record(self.out.len, len(payload))
+                buf_byte(&self.out, 0x04)
         return 0
 
     cdef int on_end(self) except -1:

@@ -342,7 +342,11 @@ class _Decoder:
                 else:
                     raise DecodeError("unknown_token", tok_off)
 
+        attr_page = 0  # the attribute code page: separate from the tag page, kept across tags
+        attr_starts, attr_values = lang.attr_start_by_token, lang.attr_value_by_token
+
         def attributes(pos: int) -> int:
+            nonlocal attr_page
             seen: set[bytes] = set()
             while True:
                 if pos >= end:
@@ -354,33 +358,49 @@ class _Decoder:
                 if tok == SWITCH_PAGE:
                     if pos >= end:
                         raise DecodeError("truncated", end)
+                    attr_page = data[pos]
                     pos += 1
                     continue
                 if tok in EXTENSIONS:
                     raise DecodeError("unsupported_extension", tok_off)
-                if tok != LITERAL:
+                if tok == LITERAL:
+                    name, pos = literal_name(pos, tok_off)
+                    value = bytearray()
+                elif attr_starts:
+                    start = attr_starts.get((attr_page, tok)) if tok < 0x80 else None
+                    if start is None:
+                        raise DecodeError("unknown_attribute", tok_off)
+                    name, value = start[0].encode(), bytearray(start[1].encode())
+                else:
                     raise DecodeError("unknown_token", tok_off)
-                name, pos = literal_name(pos, tok_off)
                 if name in seen or name == b"xmlns":
                     raise DecodeError("invalid_text", tok_off)
                 seen.add(name)
-                value = bytearray()
                 while pos < end:
-                    vtok = data[pos]
+                    vtok_off, vtok = pos, data[pos]
                     if vtok == SWITCH_PAGE:
                         if pos + 1 >= end:
                             raise DecodeError("truncated", end)
+                        attr_page = data[pos + 1]
                         pos += 2
                         continue
                     if vtok in EXTENSIONS:
                         raise DecodeError("unsupported_extension", pos)
-                    if vtok not in (STR_I, STR_T, ENTITY, OPAQUE):
+                    if vtok in (STR_I, STR_T, ENTITY, OPAQUE):
+                        piece, pos, is_opaque = content_value(vtok, vtok_off, pos + 1)
+                        if is_opaque and piece and _opaque_text(piece) is None:
+                            raise DecodeError("invalid_text", vtok_off)
+                        value += piece
+                    elif vtok >= 0x80 and attr_values:
+                        text = attr_values.get((attr_page, vtok))
+                        if text is None:
+                            raise DecodeError("unknown_attribute", vtok_off)
+                        value += text.encode()
+                        pos += 1
+                    else:
                         break
-                    vtok_off = pos
-                    piece, pos, is_opaque = content_value(vtok, vtok_off, pos + 1)
-                    if is_opaque and piece and _opaque_text(piece) is None:
-                        raise DecodeError("invalid_text", vtok_off)
-                    value += piece
+                    if len(value) > limits.max_opaque:
+                        raise DecodeError("too_large", vtok_off)
                 out.extend(b" " + name + b'="' + _escape_attr(bytes(value)) + b'"')
 
         while True:

@@ -156,6 +156,8 @@ class LangInfo:
         }
         self.fpi = lang.fpi.encode()
         self.public_id = lang.public_id
+        self.attrs = AttrTables(lang) if lang.attr_starts else None
+        """Attribute tables, or None: the language's elements carry no attributes in WBXML."""
 
     def lookup(self, ns: bytes, local: bytes) -> int:
         """page << 8 | token, or -1: the namespace's page first, then every other page."""
@@ -171,6 +173,170 @@ class LangInfo:
                 if token is not None:
                     return page << 8 | token
         return -1
+
+
+# -- attributes (languages with attribute tables: PROV 1.0) ------------------------------------
+# libwbxml 0.11.8's rules, found by reading wbxml_encoder.c / wbxml_tables.c and checked by
+# probing (tests/test_wbxml_prov.py):
+# 1. Start token (wbxml_tables_get_attr_from_xml): walk the start table in order; among entries
+#    with the attribute's name, an entry whose prefix equals the whole value wins at once;
+#    otherwise the first entry with the longest prefix that is a proper prefix of the value;
+#    otherwise the first entry without a prefix. No entry for the name: LITERAL (string table
+#    on), else libwbxml fails (error 100) and we raise ``unknown_attribute``.
+# 2. The rest of the value: walk the value table in order; every occurrence of an entry's text
+#    in the still-unmatched strings (case-sensitive, leftmost first, non-overlapping) becomes
+#    that value token, so earlier entries win overlaps. What stays are inline strings (STR_I),
+#    empty ones dropped. Tokens inside a value can be anywhere ("http://x/IPV4" ends in IPV4).
+# 3. Attribute tokens switch the *attribute* code page (SWITCH_PAGE in attribute state), which
+#    is separate from the tag page and persists through the document; the list ends with END.
+# 4. An element with attributes gets the 0x80 bit only in a language with attribute tables
+#    (libwbxml drops SyncML attributes); the value is the XML-normalised one (references
+#    resolved, literal TAB/LF/CR as spaces), never trimmed.
+ATTR_RAW = 0
+ATTR_STRING = 1
+ATTR_LITERAL = 2
+
+
+class AttrTables:
+    """A language's attribute tables with byte strings, in libwbxml's table order."""
+
+    def __init__(self, lang: Language) -> None:
+        self.starts = [(page, token, name.encode(), None if prefix is None else prefix.encode())
+                       for page, token, name, prefix in lang.attr_starts]
+        self.values = [(page, token, text.encode()) for page, token, text in lang.attr_values]
+        self.names = frozenset(name for _, _, name, _ in self.starts)
+
+
+def attribute_start(tables: AttrTables, name: bytes, value: bytes) -> tuple[int, int, bytes]:
+    """(page, token, value left to encode) by rule 1; page -1 when the name has no token."""
+    found: tuple[int, int] | None = None
+    found_len = 0
+    for page, token, entry_name, prefix in tables.starts:
+        if entry_name != name:
+            continue
+        if prefix is None:
+            if found is None:
+                found = (page, token)
+        elif prefix == value:
+            return page, token, b""
+        elif found_len < len(prefix) < len(value) and value.startswith(prefix):
+            found = (page, token)
+            found_len = len(prefix)
+    if found is None:
+        return -1, 0, value
+    return found[0], found[1], value[found_len:]
+
+
+def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tuple[int, int]]:
+    """The value as inline strings and (page, token) value tokens, by rule 2.
+
+    ``bytes.split`` finds exactly libwbxml's repeated leftmost search, in linear time (its
+    list insertions are quadratic in the number of matches; ours are not).
+    """
+    pieces: list[bytes | tuple[int, int]] = [value] if value else []
+    for page, token, text in tables.values:
+        if not any(type(piece) is bytes and text in piece for piece in pieces):
+            continue
+        split: list[bytes | tuple[int, int]] = []
+        for piece in pieces:
+            if type(piece) is not bytes or text not in piece:
+                split.append(piece)
+                continue
+            for k, part in enumerate(piece.split(text)):
+                if k:
+                    split.append((page, token))
+                if part:
+                    split.append(part)
+        pieces = split
+    return pieces
+
+
+def encode_attributes(tables: AttrTables, attrs: list[tuple[bytes, bytes]], page: int,
+                      literals: bool, offset: int) -> tuple[list[tuple[int, bytes]], int]:
+    """One element's attribute list as operations for a twin's writer, and the attribute
+    page after it. Operations: (ATTR_RAW, bytes to append), (ATTR_STRING, an inline string),
+    (ATTR_LITERAL, a name for a LITERAL attribute start); the closing END is included."""
+    ops: list[tuple[int, bytes]] = []
+    raw = bytearray()
+
+    def token(on_page: int, value: int) -> None:
+        nonlocal page
+        if on_page != page:
+            raw.append(0x00)
+            raw.append(on_page)
+            page = on_page
+        raw.append(value)
+
+    def flush() -> None:
+        if raw:
+            ops.append((ATTR_RAW, bytes(raw)))
+            raw.clear()
+
+    for name, value in attrs:
+        start_page, start_token, rest = attribute_start(tables, name, value)
+        if start_page < 0:
+            if not literals:
+                raise EncodeError("unknown_attribute", offset)
+            flush()
+            ops.append((ATTR_LITERAL, name))
+        else:
+            token(start_page, start_token)
+        for piece in attribute_value_pieces(tables, rest):
+            if type(piece) is bytes:
+                flush()
+                ops.append((ATTR_STRING, piece))
+            else:
+                token(*piece)  # type: ignore[misc]
+    raw.append(0x01)
+    flush()
+    return ops, page
+
+
+_TAG_NAME_END = re.compile(rb"<[^ \t\r\n/>]+")
+_ATTRIBUTE = re.compile(rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
+_REFERENCE = re.compile(rb"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_PREDEFINED = {b"lt": b"<", b"gt": b">", b"amp": b"&", b"quot": b'"', b"apos": b"'"}
+_ATTR_WS = bytes.maketrans(b"\t\n\r", b"   ")
+
+
+def _resolve(match: re.Match[bytes]) -> bytes:
+    body = match.group(1)
+    if body[:2] == b"#x":
+        return chr(int(body[2:], 16)).encode("utf-8", "surrogatepass")
+    if body[:1] == b"#":
+        return chr(int(body[1:])).encode("utf-8", "surrogatepass")
+    return _PREDEFINED[body]
+
+
+def tag_attributes(data: bytes, offset: int, marker: bool) -> list[tuple[bytes, bytes]]:
+    """The attributes to encode of the start tag at ``data[offset]``: (name, normalised value).
+
+    The scanners keep only prefixed attributes (SyncML has none), so a language with
+    attribute tables reads them here, from a start tag the scanner has already checked
+    (well-formed, no duplicates, only valid references). Namespace declarations are not
+    attributes (libwbxml skips them too); with ``marker`` (the element carries our base64
+    marker) the marker attribute is skipped. Any other prefixed name is ``unknown_attribute``:
+    libwbxml would write it as a LITERAL ``uri|name``, which no decoder turns back into it.
+    """
+    head = _TAG_NAME_END.match(data, offset)
+    assert head is not None
+    pos = head.end()
+    attrs: list[tuple[bytes, bytes]] = []
+    while True:
+        match = _ATTRIBUTE.match(data, pos)
+        if match is None:
+            return attrs
+        pos = match.end()
+        name = match.group(1)
+        if name == b"xmlns" or name.startswith(b"xmlns:"):
+            continue
+        if b":" in name:
+            if marker and name.endswith(b":opaque"):
+                continue
+            raise EncodeError("unknown_attribute", offset)
+        raw = match.group(2) if match.group(2) is not None else match.group(3)
+        value = _REFERENCE.sub(_resolve, raw.replace(b"\r\n", b" ").translate(_ATTR_WS))
+        attrs.append((name, value))
 
 
 INFO = {lang.name: LangInfo(lang) for lang in codepages.LANGUAGES}

@@ -77,6 +77,7 @@ class _Encoder:
         self.out = bytearray()
         self.records: list[tuple[int, int, bytes]] = []
         self.page = 0
+        self.attr_page = 0
         self.frames: list[_Frame] = []
         self.gathering: _Frame | None = None
         self.info: LangInfo | None = None
@@ -188,7 +189,28 @@ class _Encoder:
         for attr_local, value, attr_ns in sc.attrs:
             if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                 frame.b64 = []
+        if info.attrs is not None:
+            self._attributes(info.attrs, tag_pos, frame.b64 is not None)
         frames.append(frame)
+
+    def _attributes(self, tables: common.AttrTables, tag_pos: int, marker: bool) -> None:
+        """The start tag's attribute list after its tag byte (languages with attributes)."""
+        sc = self.sc
+        attrs = common.tag_attributes(sc.data, sc.offset, marker)
+        if not attrs:
+            return
+        out = self.out
+        out[tag_pos] |= 0x80
+        ops, self.attr_page = common.encode_attributes(
+            tables, attrs, self.attr_page, self.string_table, sc.offset)
+        for kind, payload in ops:
+            if kind == common.ATTR_RAW:
+                out += payload
+            elif kind == common.ATTR_STRING:
+                self._str_i(payload)
+            else:
+                self.records.append((len(out), 1, payload))
+                out.append(0x04)
 
     def _end(self) -> None:
         frame = self.frames.pop()

@@ -114,7 +114,9 @@ def tag_table(lang: Language) -> dict[tuple[int, int], TagInfo]:
         for token, name in tokens.items():
             raw = name.encode()
             # A page without a namespace (PROV's second page) changes nothing in the XML.
-            open_ns = b"<" + raw if xmlns is None else b"<" + raw + b' xmlns="' + xmlns.encode() + b'"'
+            open_ns = b"<" + raw
+            if xmlns is not None:
+                open_ns += b' xmlns="' + xmlns.encode() + b'"'
             table[(page, token)] = TagInfo(b"<" + raw, open_ns, b"</" + raw + b">",
                                            _kind(lang, page, name), page)
     _TABLES[lang.name] = table

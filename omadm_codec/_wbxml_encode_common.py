@@ -286,14 +286,15 @@ def encode_attributes(tables: AttrTables, attrs: list[tuple[bytes, bytes]], page
                 flush()
                 ops.append((ATTR_STRING, piece))
             else:
-                token(*piece)  # type: ignore[misc]
+                token(*piece)
     raw.append(0x01)
     flush()
     return ops, page
 
 
 _TAG_NAME_END = re.compile(rb"<[^ \t\r\n/>]+")
-_ATTRIBUTE = re.compile(rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
+_ATTRIBUTE = re.compile(
+    rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
 _REFERENCE = re.compile(rb"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _PREDEFINED = {b"lt": b"<", b"gt": b">", b"amp": b"&", b"quot": b'"', b"apos": b"'"}
 _ATTR_WS = bytes.maketrans(b"\t\n\r", b"   ")

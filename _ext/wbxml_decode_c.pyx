@@ -1,4 +1,4 @@
-"""WBXML -> XML for SyncML DM documents (compiled twin of ``omadm_codec._wbxml_decode_py``).
+"""WBXML -> XML for SyncML DM and WAP provisioning documents (compiled twin of ``omadm_codec._wbxml_decode_py``).
 
 The one idea is the pure twin's (read its docstring for every rule and every deliberate
 difference from libwbxml): one forward pass over the tokens with an explicit element stack,

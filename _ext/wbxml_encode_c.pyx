@@ -784,11 +784,12 @@ _PLAIN_DECLARATIONS = tuple(
 
 def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
                  limits=None):
-    """Encode a SyncML DM XML document (DevInf, MetInf and DDF too) as WBXML.
+    """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
     With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
     repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags. Raises ``EncodeError`` (reason, byte offset) on bad input.
+    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
+    ``EncodeError`` (reason, byte offset) on bad input.
     """
     cdef bytes data
     cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque

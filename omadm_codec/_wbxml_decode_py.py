@@ -1,4 +1,4 @@
-"""WBXML -> XML for SyncML DM documents (pure-Python twin of ``_wbxml_decode_c``).
+"""WBXML -> XML for SyncML DM and WAP provisioning documents (pure twin of ``_wbxml_decode_c``).
 
 The one idea: a single forward pass over the tokens with an explicit element stack (no
 recursion), writing XML as it goes. A start tag is left open (``<Name`` without ``>``) until its
@@ -19,6 +19,14 @@ writes XML that is not well-formed; there we differ, on purpose:
   plain ASCII XML names, and duplicate or ``xmlns`` literal attributes;
 * unknown tag tokens (page-0 token 0x30 included) raise ``unknown_token`` (libwbxml writes
   ``<unknown>``); EXT_* raise ``unsupported_extension``; PIs are skipped;
+* attributes: in a language with attribute tables (PROV 1.0) a value is the start token's
+  prefix followed by inline / table strings, entities, UTF-8 OPAQUE and value tokens, on the
+  attribute code page (SWITCH_PAGE inside an attribute list; it persists across elements). An
+  unknown start or value token (or a value token where a start belongs) raises
+  ``unknown_attribute``; an assembled value longer than ``max_opaque`` raises ``too_large``.
+  TAB, LF and CR in values are written as character references (libwbxml writes them raw,
+  which a parser reads back as spaces). Elements of a code page without a namespace get no
+  ``xmlns``;
 * the Data classification only sees a Meta that comes before the Data (we stream); a nested
   document must be of the language its Type announces (DevInf, or DM DDF for TNDS), so nesting
   stops after one level; a nested document that fails to parse falls back to text (base64 if

@@ -7,6 +7,9 @@ Everything else is the libwbxml rule set in shared/spec/libwbxml-encoding-rules.
 SWITCH_PAGE, STR_I for text and OPAQUE for CDATA, the ``Data`` classes (plain, opaque,
 opaque with LF -> CRLF, decided from the Meta/Type seen before the ``Data``), the Type
 rewrite, and embedded DevInf / MgmtTree written as nested WBXML documents inside OPAQUE.
+Attributes are written only for a language with attribute tables (PROV 1.0), right after the
+tag byte, by ``_wbxml_encode_common.encode_attributes`` (its comment block states the rules);
+SyncML never reaches that code.
 """
 
 from __future__ import annotations
@@ -299,11 +302,12 @@ class _Encoder:
 
 def xml_to_wbxml(xml: bytes | str, *, wbxml_version: str = "1.3", string_table: bool = False,
                  keep_whitespace: bool = False, limits: Limits | None = None) -> bytes:
-    """Encode a SyncML DM XML document (DevInf, MetInf and DDF too) as WBXML.
+    """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
     With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
     repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags. Raises ``EncodeError`` (reason, byte offset) on bad input.
+    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
+    ``EncodeError`` (reason, byte offset) on bad input.
     """
     version, limits = common.check_options(wbxml_version, limits)
     data, via_lxml = common.prepare_input(xml, limits)

@@ -56,6 +56,9 @@ cdef enum:
     CLS_PLAIN = 0
     CLS_CLEAR = 1
     CLS_VOBJECT = 2
+    # common.encode_attributes operation kinds (checked equal at import, below).
+    ATTR_RAW = 0
+    ATTR_STRING = 1
 
 cdef struct Slot:
     const unsigned char* name
@@ -110,6 +113,7 @@ cdef void _build_tables() except *:
 
 
 _build_tables()
+assert (common.ATTR_RAW, common.ATTR_STRING) == (ATTR_RAW, ATTR_STRING)
 for _name, _li in LANG_INDEX.items():
     for _version in common.VERSIONS.values():
         _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
@@ -674,16 +678,17 @@ cdef class Encoder:
         rules and the work are in common.encode_attributes)."""
         cdef Scanner sc = self.sc
         cdef bytes payload
-        attrs = common.tag_attributes(sc.data, sc.offset, marker)
-        if not attrs:
+        cdef int kind
+        ops, self.attr_page = common.start_tag_attributes(
+            self.attr_tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table,
+            marker)
+        if not ops:
             return 0
         self.out.data[tag_pos] |= 0x80
-        ops, self.attr_page = common.encode_attributes(
-            self.attr_tables, attrs, self.attr_page, self.string_table, sc.offset)
         for kind, payload in ops:
-            if kind == common.ATTR_RAW:
+            if kind == ATTR_RAW:
                 buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
-            elif kind == common.ATTR_STRING:
+            elif kind == ATTR_STRING:
                 self.str_i(<const unsigned char*>(<char*>payload), len(payload), False)
             else:
                 if self.literals is None:

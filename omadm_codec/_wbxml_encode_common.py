@@ -201,30 +201,40 @@ class AttrTables:
     """A language's attribute tables with byte strings, in libwbxml's table order."""
 
     def __init__(self, lang: Language) -> None:
-        self.starts = [(page, token, name.encode(), None if prefix is None else prefix.encode())
-                       for page, token, name, prefix in lang.attr_starts]
+        # Rule 1 as lookups: the first entry of a (name, prefix) pair wins, an exact match
+        # beats any proper prefix, a longer prefix a shorter one, any prefix the bare name.
+        self.with_prefix: dict[tuple[bytes, bytes], tuple[int, int]] = {}
+        self.bare: dict[bytes, tuple[int, int]] = {}
+        lengths: dict[bytes, set[int]] = {}
+        for page, token, name, prefix in lang.attr_starts:
+            if prefix is None:
+                self.bare.setdefault(name.encode(), (page, token))
+            else:
+                self.with_prefix.setdefault((name.encode(), prefix.encode()), (page, token))
+                lengths.setdefault(name.encode(), set()).add(len(prefix.encode()))
+        self.prefix_lengths = {name: sorted(found, reverse=True)
+                               for name, found in lengths.items()}
+        """name -> the lengths of its prefixes, longest first."""
         self.values = [(page, token, text.encode()) for page, token, text in lang.attr_values]
-        self.names = frozenset(name for _, _, name, _ in self.starts)
+        self.any_value = re.compile(b"|".join(re.escape(text) for _, _, text in self.values))
+        """Matches where some value token's text occurs: most values hold none."""
 
 
 def attribute_start(tables: AttrTables, name: bytes, value: bytes) -> tuple[int, int, bytes]:
     """(page, token, value left to encode) by rule 1; page -1 when the name has no token."""
-    found: tuple[int, int] | None = None
-    found_len = 0
-    for page, token, entry_name, prefix in tables.starts:
-        if entry_name != name:
-            continue
-        if prefix is None:
-            if found is None:
-                found = (page, token)
-        elif prefix == value:
-            return page, token, b""
-        elif found_len < len(prefix) < len(value) and value.startswith(prefix):
-            found = (page, token)
-            found_len = len(prefix)
+    with_prefix = tables.with_prefix
+    found = with_prefix.get((name, value))
+    if found is not None:
+        return found[0], found[1], b""
+    for length in tables.prefix_lengths.get(name, ()):
+        if length < len(value):
+            found = with_prefix.get((name, value[:length]))
+            if found is not None:
+                return found[0], found[1], value[length:]
+    found = tables.bare.get(name)
     if found is None:
         return -1, 0, value
-    return found[0], found[1], value[found_len:]
+    return found[0], found[1], value
 
 
 def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tuple[int, int]]:
@@ -233,13 +243,16 @@ def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tup
     ``bytes.split`` finds exactly libwbxml's repeated leftmost search, in linear time (its
     list insertions are quadratic in the number of matches; ours are not).
     """
-    pieces: list[bytes | tuple[int, int]] = [value] if value else []
-    for page, token, text in tables.values:
-        if not any(type(piece) is bytes and text in piece for piece in pieces):
-            continue
+    if tables.any_value.search(value) is None:
+        return [value] if value else []
+    pieces: list[bytes | tuple[int, int]] = [value]
+    # Only entries found in the whole value can be found in a piece of it. (``find``, not
+    # ``in``: bytes.__contains__ first tries the needle as an integer, which costs more.)
+    find = value.find
+    for page, token, text in [entry for entry in tables.values if find(entry[2]) >= 0]:
         split: list[bytes | tuple[int, int]] = []
         for piece in pieces:
-            if type(piece) is not bytes or text not in piece:
+            if type(piece) is not bytes or piece.find(text) < 0:
                 split.append(piece)
                 continue
             for k, part in enumerate(piece.split(text)):
@@ -257,42 +270,34 @@ def encode_attributes(tables: AttrTables, attrs: list[tuple[bytes, bytes]], page
     page after it. Operations: (ATTR_RAW, bytes to append), (ATTR_STRING, an inline string),
     (ATTR_LITERAL, a name for a LITERAL attribute start); the closing END is included."""
     ops: list[tuple[int, bytes]] = []
-    raw = bytearray()
-
-    def token(on_page: int, value: int) -> None:
-        nonlocal page
-        if on_page != page:
-            raw.append(0x00)
-            raw.append(on_page)
-            page = on_page
-        raw.append(value)
-
-    def flush() -> None:
-        if raw:
-            ops.append((ATTR_RAW, bytes(raw)))
-            raw.clear()
-
     for name, value in attrs:
-        start_page, start_token, rest = attribute_start(tables, name, value)
-        if start_page < 0:
+        on_page, token, rest = attribute_start(tables, name, value)
+        if on_page < 0:
             if not literals:
                 raise EncodeError("unknown_attribute", offset)
-            flush()
             ops.append((ATTR_LITERAL, name))
+        elif on_page == page:
+            ops.append((ATTR_RAW, _BYTES[token]))
         else:
-            token(start_page, start_token)
+            ops.append((ATTR_RAW, bytes((0x00, on_page, token))))
+            page = on_page
+        if not rest:
+            continue
         for piece in attribute_value_pieces(tables, rest):
             if type(piece) is bytes:
-                flush()
                 ops.append((ATTR_STRING, piece))
+                continue
+            on_page, token = piece
+            if on_page == page:
+                ops.append((ATTR_RAW, _BYTES[token]))
             else:
-                token(*piece)
-    raw.append(0x01)
-    flush()
+                ops.append((ATTR_RAW, bytes((0x00, on_page, token))))
+                page = on_page
+    ops.append((ATTR_RAW, b"\x01"))
     return ops, page
 
 
-_TAG_NAME_END = re.compile(rb"<[^ \t\r\n/>]+")
+_BYTES = [bytes((value,)) for value in range(256)]
 _ATTRIBUTE = re.compile(
     rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
 _REFERENCE = re.compile(rb"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
@@ -309,35 +314,62 @@ def _resolve(match: re.Match[bytes]) -> bytes:
     return _PREDEFINED[body]
 
 
-def tag_attributes(data: bytes, offset: int, marker: bool) -> list[tuple[bytes, bytes]]:
-    """The attributes to encode of the start tag at ``data[offset]``: (name, normalised value).
+def tag_attributes(tag: bytes, offset: int, marker: bool) -> list[tuple[bytes, bytes]]:
+    """The attributes to encode of the start tag ``tag`` (at ``offset`` in the input):
+    (name, normalised value), in document order.
 
     The scanners keep only prefixed attributes (SyncML has none), so a language with
     attribute tables reads them here, from a start tag the scanner has already checked
-    (well-formed, no duplicates, only valid references). Namespace declarations are not
-    attributes (libwbxml skips them too); with ``marker`` (the element carries our base64
-    marker) the marker attribute is skipped. Any other prefixed name is ``unknown_attribute``:
-    libwbxml would write it as a LITERAL ``uri|name``, which no decoder turns back into it.
+    (well-formed, no duplicates, only valid references: so the matches are contiguous).
+    Namespace declarations are not attributes (libwbxml skips them too); with ``marker`` (the
+    element carries our base64 marker) the marker attribute is skipped. Any other prefixed
+    name is ``unknown_attribute``: libwbxml would write it as a LITERAL ``uri|name``, which no
+    decoder turns back into it.
     """
-    head = _TAG_NAME_END.match(data, offset)
-    assert head is not None
-    pos = head.end()
     attrs: list[tuple[bytes, bytes]] = []
-    while True:
-        match = _ATTRIBUTE.match(data, pos)
-        if match is None:
-            return attrs
-        pos = match.end()
-        name = match.group(1)
+    for name, double_quoted, single_quoted in _ATTRIBUTE.findall(tag):
         if name == b"xmlns" or name.startswith(b"xmlns:"):
             continue
         if b":" in name:
             if marker and name.endswith(b":opaque"):
                 continue
             raise EncodeError("unknown_attribute", offset)
-        raw = match.group(2) if match.group(2) is not None else match.group(3)
-        value = _REFERENCE.sub(_resolve, raw.replace(b"\r\n", b" ").translate(_ATTR_WS))
+        value = double_quoted or single_quoted
+        if b"\r" in value:
+            value = value.replace(b"\r\n", b" ")
+        value = value.translate(_ATTR_WS)
+        if b"&" in value:
+            value = _REFERENCE.sub(_resolve, value)
         attrs.append((name, value))
+    return attrs
+
+
+_OPS_CACHE: dict[tuple[AttrTables, bytes, int, bool, bool], tuple[list[tuple[int, bytes]], int]]
+_OPS_CACHE = {}
+_OPS_CACHE_KEY_MAX = 512
+_OPS_CACHE_SIZE = 4096
+
+
+def start_tag_attributes(tables: AttrTables, data: bytes, offset: int, end: int, page: int,
+                         literals: bool, marker: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """``encode_attributes`` of the start tag ``data[offset:end]``: (operations, attribute page
+    after it); no operations when the tag has no attributes to encode.
+
+    The result depends only on the tag's bytes and the page before it, and provisioning
+    documents repeat their tags (``<parm name="NAME" value=...``), so results are cached
+    (bounded in entries and key size: tags come from untrusted documents). Errors are raised
+    afresh each time, with this tag's offset.
+    """
+    tag = data[offset:end]
+    key = (tables, tag, page, literals, marker)
+    found = _OPS_CACHE.get(key)
+    if found is not None:
+        return found
+    attrs = tag_attributes(tag, offset, marker)
+    result = encode_attributes(tables, attrs, page, literals, offset) if attrs else ([], page)
+    if len(tag) <= _OPS_CACHE_KEY_MAX and len(_OPS_CACHE) < _OPS_CACHE_SIZE:
+        _OPS_CACHE[key] = result
+    return result
 
 
 INFO = {lang.name: LangInfo(lang) for lang in codepages.LANGUAGES}

@@ -199,13 +199,12 @@ class _Encoder:
     def _attributes(self, tables: common.AttrTables, tag_pos: int, marker: bool) -> None:
         """The start tag's attribute list after its tag byte (languages with attributes)."""
         sc = self.sc
-        attrs = common.tag_attributes(sc.data, sc.offset, marker)
-        if not attrs:
+        ops, self.attr_page = common.start_tag_attributes(
+            tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table, marker)
+        if not ops:
             return
         out = self.out
         out[tag_pos] |= 0x80
-        ops, self.attr_page = common.encode_attributes(
-            tables, attrs, self.attr_page, self.string_table, sc.offset)
         for kind, payload in ops:
             if kind == common.ATTR_RAW:
                 out += payload

@@ -206,6 +206,23 @@ def test_unknown_attribute(backend: Any, libwbxml: Any, xml: bytes, offset: int)
         libwbxml.xml_to_wbxml(xml)
 
 
+def test_errors_are_not_cached(backend: Any) -> None:
+    # Attribute encodings are cached per start tag; an error must come back every time, with
+    # the offset of the tag in the document at hand.
+    tag = b'<characteristic type="A" foo="1"/>'
+    for prefix in (b"", b"<characteristic/>", b"<characteristic/>" * 3):
+        xml = DOCTYPE + b"<wap-provisioningdoc>" + prefix + tag + b"</wap-provisioningdoc>"
+        with pytest.raises(EncodeError) as err:
+            backend.xml_to_wbxml(xml)
+        assert (err.value.reason, err.value.offset) == ("unknown_attribute", xml.index(tag))
+
+
+def test_same_tag_on_either_attribute_page(backend: Any, libwbxml: Any) -> None:
+    # The cached encoding of <parm name="NAME"/> differs with the attribute page before it.
+    xml = prov(parm("NAME") + char("APPLICATION", parm("NAME")) + parm("NAME"), version=None)
+    assert backend.xml_to_wbxml(xml) == libwbxml.xml_to_wbxml(xml)
+
+
 def test_unknown_attribute_literal_with_string_table(backend: Any, libwbxml: Any) -> None:
     xml = prov(char("X", b'<parm name="N" foo="IPV4 bar"/>'))
     out = backend.xml_to_wbxml(xml, string_table=True)

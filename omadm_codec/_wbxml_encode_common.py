@@ -250,6 +250,7 @@ def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tup
     # ``in``: bytes.__contains__ first tries the needle as an integer, which costs more.)
     find = value.find
     for page, token, text in [entry for entry in tables.values if find(entry[2]) >= 0]:
+        pair = (page, token)  # one object for every occurrence: a list slot each, no more
         split: list[bytes | tuple[int, int]] = []
         for piece in pieces:
             if type(piece) is not bytes or piece.find(text) < 0:
@@ -257,7 +258,7 @@ def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tup
                 continue
             for k, part in enumerate(piece.split(text)):
                 if k:
-                    split.append((page, token))
+                    split.append(pair)
                 if part:
                     split.append(part)
         pieces = split
@@ -270,30 +271,37 @@ def encode_attributes(tables: AttrTables, attrs: list[tuple[bytes, bytes]], page
     page after it. Operations: (ATTR_RAW, bytes to append), (ATTR_STRING, an inline string),
     (ATTR_LITERAL, a name for a LITERAL attribute start); the closing END is included."""
     ops: list[tuple[int, bytes]] = []
+    raw = bytearray()  # tokens since the last string: one operation per run of tokens
     for name, value in attrs:
         on_page, token, rest = attribute_start(tables, name, value)
         if on_page < 0:
             if not literals:
                 raise EncodeError("unknown_attribute", offset)
+            if raw:
+                ops.append((ATTR_RAW, bytes(raw)))
+                raw.clear()
             ops.append((ATTR_LITERAL, name))
-        elif on_page == page:
-            ops.append((ATTR_RAW, _BYTES[token]))
         else:
-            ops.append((ATTR_RAW, bytes((0x00, on_page, token))))
-            page = on_page
+            if on_page != page:
+                raw += b"\x00" + _BYTES[on_page]
+                page = on_page
+            raw.append(token)
         if not rest:
             continue
         for piece in attribute_value_pieces(tables, rest):
             if type(piece) is bytes:
+                if raw:
+                    ops.append((ATTR_RAW, bytes(raw)))
+                    raw.clear()
                 ops.append((ATTR_STRING, piece))
                 continue
             on_page, token = piece
-            if on_page == page:
-                ops.append((ATTR_RAW, _BYTES[token]))
-            else:
-                ops.append((ATTR_RAW, bytes((0x00, on_page, token))))
+            if on_page != page:
+                raw += b"\x00" + _BYTES[on_page]
                 page = on_page
-    ops.append((ATTR_RAW, b"\x01"))
+            raw.append(token)
+    raw.append(0x01)
+    ops.append((ATTR_RAW, bytes(raw)))
     return ops, page
 
 

@@ -383,3 +383,19 @@ def test_random_bytes_same_result(both_backends: Any, tail: bytes) -> None:
             assert 0 <= exc.offset <= len(tail) + 5
             results.append((exc.reason, exc.offset))
     assert results[0] == results[1]
+
+
+def test_many_value_tokens(both_backends: Any, libwbxml: Any) -> None:
+    # libwbxml inserts each match into a linked list (quadratic); we split (linear). Same bytes
+    # where libwbxml is still quick, and twin equality plus a round trip far beyond that.
+    compiled, pure = both_backends
+    small = prov(char("X", parm("NAME", "a,IPV4" * 500)), version=None)
+    assert compiled.xml_to_wbxml(small) == pure.xml_to_wbxml(small) == libwbxml.xml_to_wbxml(
+        small)
+    value = "," * 200_000 + "HAAA" * 50_000
+    big = prov(char("X", parm("NAME", value)), version=None)
+    out = compiled.xml_to_wbxml(big)
+    assert out == pure.xml_to_wbxml(big)
+    assert out.count(b"\x90") == 200_000
+    assert compiled.wbxml_to_xml(out).endswith(
+        f'<parm name="NAME" value="{value}"/></characteristic></wap-provisioningdoc>'.encode())

@@ -1,4 +1,4 @@
-"""WBXML -> XML for SyncML DM documents (compiled twin of ``omadm_codec._wbxml_decode_py``).
+"""WBXML -> XML for SyncML DM and WAP provisioning documents (compiled twin of ``omadm_codec._wbxml_decode_py``).
 
 The one idea is the pure twin's (read its docstring for every rule and every deliberate
 difference from libwbxml): one forward pass over the tokens with an explicit element stack,
@@ -405,6 +405,8 @@ cdef class _Decoder:
         cdef Py_ssize_t end = self.doc.end, tok_off, vtok_off, nxt
         cdef unsigned char tok, vtok
         seen = set()
+        attr_starts = self.lang.attr_start_by_token
+        attr_values = self.lang.attr_value_by_token
         while True:
             if pos >= end:
                 raise DecodeError("truncated", end)
@@ -416,32 +418,50 @@ cdef class _Decoder:
             if tok == SWITCH_PAGE:
                 if pos >= end:
                     raise DecodeError("truncated", end)
+                self.doc.attr_page = self.p[pos]
                 pos += 1
                 continue
             if is_extension(tok):
                 raise DecodeError("unsupported_extension", tok_off)
-            if tok != LITERAL:
+            if tok == LITERAL:
+                name = self.literal_name(pos, tok_off, &nxt)
+                pos = nxt
+                value = bytearray()
+            elif attr_starts:
+                start = attr_starts.get((self.doc.attr_page, tok)) if tok < 0x80 else None
+                if start is None:
+                    raise DecodeError("unknown_attribute", tok_off)
+                name = start[0].encode()
+                value = bytearray(start[1].encode())
+            else:
                 raise DecodeError("unknown_token", tok_off)
-            name = self.literal_name(pos, tok_off, &nxt)
-            pos = nxt
             if name in seen or name == b"xmlns":
                 raise DecodeError("invalid_text", tok_off)
             seen.add(name)
-            value = bytearray()
             while pos < end:
+                vtok_off = pos
                 vtok = self.p[pos]
                 if vtok == SWITCH_PAGE:
                     if pos + 1 >= end:
                         raise DecodeError("truncated", end)
+                    self.doc.attr_page = self.p[pos + 1]
                     pos += 2
                     continue
                 if is_extension(vtok):
                     raise DecodeError("unsupported_extension", pos)
-                if vtok not in (STR_I, STR_T, ENTITY, OPAQUE):
+                if vtok == STR_I or vtok == STR_T or vtok == ENTITY or vtok == OPAQUE:
+                    value += self.value_bytes(vtok, vtok_off, pos + 1, &nxt)
+                    pos = nxt
+                elif vtok >= 0x80 and attr_values:
+                    text = attr_values.get((self.doc.attr_page, vtok))
+                    if text is None:
+                        raise DecodeError("unknown_attribute", vtok_off)
+                    value += text.encode()
+                    pos += 1
+                else:
                     break
-                vtok_off = pos
-                value += self.value_bytes(vtok, vtok_off, pos + 1, &nxt)
-                pos = nxt
+                if len(value) > self.max_opaque:
+                    raise DecodeError("too_large", vtok_off)
             buf_byte(&self.out, b' ')
             buf_obj(&self.out, name)
             buf_put(&self.out, b'="', 2)
@@ -543,6 +563,7 @@ cdef class _Decoder:
         self.doc.charset = charset
         self.doc.width = 1 if charset == 106 or charset not in UTF16_CHARSETS else 2
         self.doc.utf8 = charset == 106 or charset == 0
+        self.doc.attr_page = 0
         pos += table_len
         if lang is None:
             raw = self.table_bytes(fpi_index, fpi_off)

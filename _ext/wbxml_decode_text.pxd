@@ -45,6 +45,7 @@ cdef struct Doc:
     int width               # terminator width: 2 for UTF-16, else 1
     bint utf8
     int rewrite             # Type back-rewrite: 0 none, 1 devinf only, 2 devinf and dmtnds
+    int attr_page           # attribute code page (separate from the tag page)
 
 
 cdef inline int buf_grow(Buf* b, Py_ssize_t extra) except -1:

@@ -36,7 +36,7 @@ _DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
 __all__ = ["xml_to_wbxml"]
 
 cdef enum:
-    NLANG = 9
+    NLANG = 10
     NPAGE = 4
     NSLOT = 128
     KIND_NONE = 0
@@ -56,6 +56,9 @@ cdef enum:
     CLS_PLAIN = 0
     CLS_CLEAR = 1
     CLS_VOBJECT = 2
+    # common.encode_attributes operation kinds (checked equal at import, below).
+    ATTR_RAW = 0
+    ATTR_STRING = 1
 
 cdef struct Slot:
     const unsigned char* name
@@ -110,6 +113,7 @@ cdef void _build_tables() except *:
 
 
 _build_tables()
+assert (common.ATTR_RAW, common.ATTR_STRING) == (ATTR_RAW, ATTR_STRING)
 for _name, _li in LANG_INDEX.items():
     for _version in common.VERSIONS.values():
         _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
@@ -248,6 +252,8 @@ cdef class Encoder:
     cdef Py_ssize_t gather_len
     cdef bint gather_direct
     cdef int page
+    cdef int attr_page          # attribute code page (separate from the tag page)
+    cdef object attr_tables     # the language's AttrTables, None if it has no attributes
     cdef Py_ssize_t max_opaque
     cdef Frame* frames
     cdef Py_ssize_t depth, cap
@@ -390,6 +396,7 @@ cdef class Encoder:
             self.li = LANG_INDEX[nested.name]
             self.is_syncml = nested.is_syncml
             self.ns_page = nested.ns_page
+            self.attr_tables = nested.attrs
             event = EVENT_START
         else:
             event = sc.next_event()
@@ -403,6 +410,7 @@ cdef class Encoder:
                     self.li = LANG_INDEX[self.info.name]
                     self.is_syncml = self.info.is_syncml
                     self.ns_page = self.info.ns_page
+                    self.attr_tables = self.info.attrs
                 self.on_start()
             elif event == EVENT_END:
                 self.on_end()
@@ -661,6 +669,33 @@ cdef class Encoder:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                     frame.b64 = True
                     self.bbuf.len = 0
+        if self.attr_tables is not None:
+            self.attributes(tag_pos, frame.b64)
+        return 0
+
+    cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
+        """The start tag's attribute list after its tag byte (languages with attributes; the
+        rules and the work are in common.encode_attributes)."""
+        cdef Scanner sc = self.sc
+        cdef bytes payload
+        cdef int kind
+        ops, self.attr_page = common.start_tag_attributes(
+            self.attr_tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table,
+            marker)
+        if not ops:
+            return 0
+        self.out.data[tag_pos] |= 0x80
+        for kind, payload in ops:
+            if kind == ATTR_RAW:
+                buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
+            elif kind == ATTR_STRING:
+                self.str_i(<const unsigned char*>(<char*>payload), len(payload), False)
+            else:
+                if self.literals is None:
+                    self.literals = []
+                self.literals.append(payload)
+                self.record(self.out.len, len(payload))
+                buf_byte(&self.out, 0x04)
         return 0
 
     cdef int on_end(self) except -1:
@@ -754,11 +789,12 @@ _PLAIN_DECLARATIONS = tuple(
 
 def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
                  limits=None):
-    """Encode a SyncML DM XML document (DevInf, MetInf and DDF too) as WBXML.
+    """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
     With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
     repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags. Raises ``EncodeError`` (reason, byte offset) on bad input.
+    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
+    ``EncodeError`` (reason, byte offset) on bad input.
     """
     cdef bytes data
     cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque

@@ -237,12 +237,15 @@ def _push(data: bytes, kind: str) -> Any:
 
 
 def _bootstrap(data: bytes, kind: str) -> Any:
-    from omadm_codec import bootstrap_docs, prov_wbxml
+    from omadm_codec import bootstrap_docs, prov_wbxml, wbxml
 
-    flags, body = _split(data)  # single-bodied: both "twins" run the same code (a crash check)
-    if flags & 1:
-        return prov_wbxml.prov_wbxml_to_xml(body)
-    return repr(bootstrap_docs.parse_any(body))
+    flags, body = _split(data)
+    # CP WBXML goes through the shared codec's PROV language: bind this twin's decoder.
+    decode = twin_module("wbxml_decode", kind).wbxml_to_xml
+    with patched(prov_wbxml, "wbxml_to_xml", decode), patched(wbxml, "wbxml_to_xml", decode):
+        if flags & 1:
+            return prov_wbxml.prov_wbxml_to_xml(body)
+        return repr(bootstrap_docs.parse_any(body))
 
 
 def _tnds(data: bytes, kind: str) -> Any:
@@ -275,7 +278,8 @@ TARGETS: dict[str, Target] = {
         Target("hmac", _hmac, "parse_hmac_header + verify_hmac over both digest twins"),
         Target("push", _push, "wap_push_unwrap + route_push (WSP push PDUs, package 0 inside)"),
         Target("bootstrap", _bootstrap,
-               "bit0: prov_wbxml_to_xml (CP WBXML), else bootstrap_docs.parse_any (CP/DM XML)"),
+               "bit0: prov_wbxml_to_xml (CP WBXML, shared codec's PROV 1.0), else "
+               "bootstrap_docs.parse_any (CP/DM XML or WBXML)"),
         Target("tnds", _tnds, "tree.tnds.parse_tnds (TNDS XML from ?list=TNDS / Add)"),
         Target("session", client_target,
                "authenticated ClientSession receives server messages (package 4 on): "

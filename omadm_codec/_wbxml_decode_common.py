@@ -110,11 +110,15 @@ def tag_table(lang: Language) -> dict[tuple[int, int], TagInfo]:
         return cached
     table = {}
     for page, tokens in lang.pages.items():
-        xmlns = lang.namespaces.get(page, "").encode()
+        xmlns = lang.namespaces.get(page)
         for token, name in tokens.items():
             raw = name.encode()
-            table[(page, token)] = TagInfo(b"<" + raw, b"<" + raw + b' xmlns="' + xmlns + b'"',
-                                           b"</" + raw + b">", _kind(lang, page, name), page)
+            # A page without a namespace (PROV's second page) changes nothing in the XML.
+            open_ns = b"<" + raw
+            if xmlns is not None:
+                open_ns += b' xmlns="' + xmlns.encode() + b'"'
+            table[(page, token)] = TagInfo(b"<" + raw, open_ns, b"</" + raw + b">",
+                                           _kind(lang, page, name), page)
     _TABLES[lang.name] = table
     return table
 

@@ -1,4 +1,4 @@
-"""WBXML -> XML for SyncML DM documents (pure-Python twin of ``_wbxml_decode_c``).
+"""WBXML -> XML for SyncML DM and WAP provisioning documents (pure twin of ``_wbxml_decode_c``).
 
 The one idea: a single forward pass over the tokens with an explicit element stack (no
 recursion), writing XML as it goes. A start tag is left open (``<Name`` without ``>``) until its
@@ -19,6 +19,14 @@ writes XML that is not well-formed; there we differ, on purpose:
   plain ASCII XML names, and duplicate or ``xmlns`` literal attributes;
 * unknown tag tokens (page-0 token 0x30 included) raise ``unknown_token`` (libwbxml writes
   ``<unknown>``); EXT_* raise ``unsupported_extension``; PIs are skipped;
+* attributes: in a language with attribute tables (PROV 1.0) a value is the start token's
+  prefix followed by inline / table strings, entities, UTF-8 OPAQUE and value tokens, on the
+  attribute code page (SWITCH_PAGE inside an attribute list; it persists across elements). An
+  unknown start or value token (or a value token where a start belongs) raises
+  ``unknown_attribute``; an assembled value longer than ``max_opaque`` raises ``too_large``.
+  TAB, LF and CR in values are written as character references (libwbxml writes them raw,
+  which a parser reads back as spaces). Elements of a code page without a namespace get no
+  ``xmlns``;
 * the Data classification only sees a Meta that comes before the Data (we stream); a nested
   document must be of the language its Type announces (DevInf, or DM DDF for TNDS), so nesting
   stops after one level; a nested document that fails to parse falls back to text (base64 if
@@ -342,7 +350,11 @@ class _Decoder:
                 else:
                     raise DecodeError("unknown_token", tok_off)
 
+        attr_page = 0  # the attribute code page: separate from the tag page, kept across tags
+        attr_starts, attr_values = lang.attr_start_by_token, lang.attr_value_by_token
+
         def attributes(pos: int) -> int:
+            nonlocal attr_page
             seen: set[bytes] = set()
             while True:
                 if pos >= end:
@@ -354,33 +366,49 @@ class _Decoder:
                 if tok == SWITCH_PAGE:
                     if pos >= end:
                         raise DecodeError("truncated", end)
+                    attr_page = data[pos]
                     pos += 1
                     continue
                 if tok in EXTENSIONS:
                     raise DecodeError("unsupported_extension", tok_off)
-                if tok != LITERAL:
+                if tok == LITERAL:
+                    name, pos = literal_name(pos, tok_off)
+                    value = bytearray()
+                elif attr_starts:
+                    start = attr_starts.get((attr_page, tok)) if tok < 0x80 else None
+                    if start is None:
+                        raise DecodeError("unknown_attribute", tok_off)
+                    name, value = start[0].encode(), bytearray(start[1].encode())
+                else:
                     raise DecodeError("unknown_token", tok_off)
-                name, pos = literal_name(pos, tok_off)
                 if name in seen or name == b"xmlns":
                     raise DecodeError("invalid_text", tok_off)
                 seen.add(name)
-                value = bytearray()
                 while pos < end:
-                    vtok = data[pos]
+                    vtok_off, vtok = pos, data[pos]
                     if vtok == SWITCH_PAGE:
                         if pos + 1 >= end:
                             raise DecodeError("truncated", end)
+                        attr_page = data[pos + 1]
                         pos += 2
                         continue
                     if vtok in EXTENSIONS:
                         raise DecodeError("unsupported_extension", pos)
-                    if vtok not in (STR_I, STR_T, ENTITY, OPAQUE):
+                    if vtok in (STR_I, STR_T, ENTITY, OPAQUE):
+                        piece, pos, is_opaque = content_value(vtok, vtok_off, pos + 1)
+                        if is_opaque and piece and _opaque_text(piece) is None:
+                            raise DecodeError("invalid_text", vtok_off)
+                        value += piece
+                    elif vtok >= 0x80 and attr_values:
+                        text = attr_values.get((attr_page, vtok))
+                        if text is None:
+                            raise DecodeError("unknown_attribute", vtok_off)
+                        value += text.encode()
+                        pos += 1
+                    else:
                         break
-                    vtok_off = pos
-                    piece, pos, is_opaque = content_value(vtok, vtok_off, pos + 1)
-                    if is_opaque and piece and _opaque_text(piece) is None:
-                        raise DecodeError("invalid_text", vtok_off)
-                    value += piece
+                    if len(value) > limits.max_opaque:
+                        raise DecodeError("too_large", vtok_off)
                 out.extend(b" " + name + b'="' + _escape_attr(bytes(value)) + b'"')
 
         while True:

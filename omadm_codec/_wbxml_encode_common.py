@@ -156,6 +156,8 @@ class LangInfo:
         }
         self.fpi = lang.fpi.encode()
         self.public_id = lang.public_id
+        self.attrs = AttrTables(lang) if lang.attr_starts else None
+        """Attribute tables, or None: the language's elements carry no attributes in WBXML."""
 
     def lookup(self, ns: bytes, local: bytes) -> int:
         """page << 8 | token, or -1: the namespace's page first, then every other page."""
@@ -171,6 +173,211 @@ class LangInfo:
                 if token is not None:
                     return page << 8 | token
         return -1
+
+
+# -- attributes (languages with attribute tables: PROV 1.0) ------------------------------------
+# libwbxml 0.11.8's rules, found by reading wbxml_encoder.c / wbxml_tables.c and checked by
+# probing (tests/test_wbxml_prov.py):
+# 1. Start token (wbxml_tables_get_attr_from_xml): walk the start table in order; among entries
+#    with the attribute's name, an entry whose prefix equals the whole value wins at once;
+#    otherwise the first entry with the longest prefix that is a proper prefix of the value;
+#    otherwise the first entry without a prefix. No entry for the name: LITERAL (string table
+#    on), else libwbxml fails (error 100) and we raise ``unknown_attribute``.
+# 2. The rest of the value: walk the value table in order; every occurrence of an entry's text
+#    in the still-unmatched strings (case-sensitive, leftmost first, non-overlapping) becomes
+#    that value token, so earlier entries win overlaps. What stays are inline strings (STR_I),
+#    empty ones dropped. Tokens inside a value can be anywhere ("http://x/IPV4" ends in IPV4).
+# 3. Attribute tokens switch the *attribute* code page (SWITCH_PAGE in attribute state), which
+#    is separate from the tag page and persists through the document; the list ends with END.
+# 4. An element with attributes gets the 0x80 bit only in a language with attribute tables
+#    (libwbxml drops SyncML attributes); the value is the XML-normalised one (references
+#    resolved, literal TAB/LF/CR as spaces), never trimmed.
+ATTR_RAW = 0
+ATTR_STRING = 1
+ATTR_LITERAL = 2
+
+
+class AttrTables:
+    """A language's attribute tables with byte strings, in libwbxml's table order."""
+
+    def __init__(self, lang: Language) -> None:
+        # Rule 1 as lookups: the first entry of a (name, prefix) pair wins, an exact match
+        # beats any proper prefix, a longer prefix a shorter one, any prefix the bare name.
+        self.with_prefix: dict[tuple[bytes, bytes], tuple[int, int]] = {}
+        self.bare: dict[bytes, tuple[int, int]] = {}
+        lengths: dict[bytes, set[int]] = {}
+        for page, token, name, prefix in lang.attr_starts:
+            if prefix is None:
+                self.bare.setdefault(name.encode(), (page, token))
+            else:
+                self.with_prefix.setdefault((name.encode(), prefix.encode()), (page, token))
+                lengths.setdefault(name.encode(), set()).add(len(prefix.encode()))
+        self.prefix_lengths = {name: sorted(found, reverse=True)
+                               for name, found in lengths.items()}
+        """name -> the lengths of its prefixes, longest first."""
+        self.values = [(page, token, text.encode()) for page, token, text in lang.attr_values]
+        self.any_value = re.compile(b"|".join(re.escape(text) for _, _, text in self.values))
+        """Matches where some value token's text occurs: most values hold none."""
+
+
+def attribute_start(tables: AttrTables, name: bytes, value: bytes) -> tuple[int, int, bytes]:
+    """(page, token, value left to encode) by rule 1; page -1 when the name has no token."""
+    with_prefix = tables.with_prefix
+    found = with_prefix.get((name, value))
+    if found is not None:
+        return found[0], found[1], b""
+    for length in tables.prefix_lengths.get(name, ()):
+        if length < len(value):
+            found = with_prefix.get((name, value[:length]))
+            if found is not None:
+                return found[0], found[1], value[length:]
+    found = tables.bare.get(name)
+    if found is None:
+        return -1, 0, value
+    return found[0], found[1], value
+
+
+def attribute_value_pieces(tables: AttrTables, value: bytes) -> list[bytes | tuple[int, int]]:
+    """The value as inline strings and (page, token) value tokens, by rule 2.
+
+    ``bytes.split`` finds exactly libwbxml's repeated leftmost search, in linear time (its
+    list insertions are quadratic in the number of matches; ours are not).
+    """
+    if tables.any_value.search(value) is None:
+        return [value] if value else []
+    pieces: list[bytes | tuple[int, int]] = [value]
+    # Only entries found in the whole value can be found in a piece of it. (``find``, not
+    # ``in``: bytes.__contains__ first tries the needle as an integer, which costs more.)
+    find = value.find
+    for page, token, text in [entry for entry in tables.values if find(entry[2]) >= 0]:
+        pair = (page, token)  # one object for every occurrence: a list slot each, no more
+        split: list[bytes | tuple[int, int]] = []
+        for piece in pieces:
+            if type(piece) is not bytes or piece.find(text) < 0:
+                split.append(piece)
+                continue
+            for k, part in enumerate(piece.split(text)):
+                if k:
+                    split.append(pair)
+                if part:
+                    split.append(part)
+        pieces = split
+    return pieces
+
+
+def encode_attributes(tables: AttrTables, attrs: list[tuple[bytes, bytes]], page: int,
+                      literals: bool, offset: int) -> tuple[list[tuple[int, bytes]], int]:
+    """One element's attribute list as operations for a twin's writer, and the attribute
+    page after it. Operations: (ATTR_RAW, bytes to append), (ATTR_STRING, an inline string),
+    (ATTR_LITERAL, a name for a LITERAL attribute start); the closing END is included."""
+    ops: list[tuple[int, bytes]] = []
+    raw = bytearray()  # tokens since the last string: one operation per run of tokens
+    for name, value in attrs:
+        on_page, token, rest = attribute_start(tables, name, value)
+        if on_page < 0:
+            if not literals:
+                raise EncodeError("unknown_attribute", offset)
+            if raw:
+                ops.append((ATTR_RAW, bytes(raw)))
+                raw.clear()
+            ops.append((ATTR_LITERAL, name))
+        else:
+            if on_page != page:
+                raw += b"\x00" + _BYTES[on_page]
+                page = on_page
+            raw.append(token)
+        if not rest:
+            continue
+        for piece in attribute_value_pieces(tables, rest):
+            if type(piece) is bytes:
+                if raw:
+                    ops.append((ATTR_RAW, bytes(raw)))
+                    raw.clear()
+                ops.append((ATTR_STRING, piece))
+                continue
+            on_page, token = piece
+            if on_page != page:
+                raw += b"\x00" + _BYTES[on_page]
+                page = on_page
+            raw.append(token)
+    raw.append(0x01)
+    ops.append((ATTR_RAW, bytes(raw)))
+    return ops, page
+
+
+_BYTES = [bytes((value,)) for value in range(256)]
+_ATTRIBUTE = re.compile(
+    rb"""[ \t\r\n]+([^ \t\r\n=/>]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
+_REFERENCE = re.compile(rb"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_PREDEFINED = {b"lt": b"<", b"gt": b">", b"amp": b"&", b"quot": b'"', b"apos": b"'"}
+_ATTR_WS = bytes.maketrans(b"\t\n\r", b"   ")
+
+
+def _resolve(match: re.Match[bytes]) -> bytes:
+    body = match.group(1)
+    if body[:2] == b"#x":
+        return chr(int(body[2:], 16)).encode("utf-8", "surrogatepass")
+    if body[:1] == b"#":
+        return chr(int(body[1:])).encode("utf-8", "surrogatepass")
+    return _PREDEFINED[body]
+
+
+def tag_attributes(tag: bytes, offset: int, marker: bool) -> list[tuple[bytes, bytes]]:
+    """The attributes to encode of the start tag ``tag`` (at ``offset`` in the input):
+    (name, normalised value), in document order.
+
+    The scanners keep only prefixed attributes (SyncML has none), so a language with
+    attribute tables reads them here, from a start tag the scanner has already checked
+    (well-formed, no duplicates, only valid references: so the matches are contiguous).
+    Namespace declarations are not attributes (libwbxml skips them too); with ``marker`` (the
+    element carries our base64 marker) the marker attribute is skipped. Any other prefixed
+    name is ``unknown_attribute``: libwbxml would write it as a LITERAL ``uri|name``, which no
+    decoder turns back into it.
+    """
+    attrs: list[tuple[bytes, bytes]] = []
+    for name, double_quoted, single_quoted in _ATTRIBUTE.findall(tag):
+        if name == b"xmlns" or name.startswith(b"xmlns:"):
+            continue
+        if b":" in name:
+            if marker and name.endswith(b":opaque"):
+                continue
+            raise EncodeError("unknown_attribute", offset)
+        value = double_quoted or single_quoted
+        if b"\r" in value:
+            value = value.replace(b"\r\n", b" ")
+        value = value.translate(_ATTR_WS)
+        if b"&" in value:
+            value = _REFERENCE.sub(_resolve, value)
+        attrs.append((name, value))
+    return attrs
+
+
+_OPS_CACHE: dict[tuple[AttrTables, bytes, int, bool, bool], tuple[list[tuple[int, bytes]], int]]
+_OPS_CACHE = {}
+_OPS_CACHE_KEY_MAX = 512
+_OPS_CACHE_SIZE = 4096
+
+
+def start_tag_attributes(tables: AttrTables, data: bytes, offset: int, end: int, page: int,
+                         literals: bool, marker: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """``encode_attributes`` of the start tag ``data[offset:end]``: (operations, attribute page
+    after it); no operations when the tag has no attributes to encode.
+
+    The result depends only on the tag's bytes and the page before it, and provisioning
+    documents repeat their tags (``<parm name="NAME" value=...``), so results are cached
+    (bounded in entries and key size: tags come from untrusted documents). Errors are raised
+    afresh each time, with this tag's offset.
+    """
+    tag = data[offset:end]
+    key = (tables, tag, page, literals, marker)
+    found = _OPS_CACHE.get(key)
+    if found is not None:
+        return found
+    attrs = tag_attributes(tag, offset, marker)
+    result = encode_attributes(tables, attrs, page, literals, offset) if attrs else ([], page)
+    if len(tag) <= _OPS_CACHE_KEY_MAX and len(_OPS_CACHE) < _OPS_CACHE_SIZE:
+        _OPS_CACHE[key] = result
+    return result
 
 
 INFO = {lang.name: LangInfo(lang) for lang in codepages.LANGUAGES}

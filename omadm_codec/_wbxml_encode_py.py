@@ -7,6 +7,9 @@ Everything else is the libwbxml rule set in shared/spec/libwbxml-encoding-rules.
 SWITCH_PAGE, STR_I for text and OPAQUE for CDATA, the ``Data`` classes (plain, opaque,
 opaque with LF -> CRLF, decided from the Meta/Type seen before the ``Data``), the Type
 rewrite, and embedded DevInf / MgmtTree written as nested WBXML documents inside OPAQUE.
+Attributes are written only for a language with attribute tables (PROV 1.0), right after the
+tag byte, by ``_wbxml_encode_common.encode_attributes`` (its comment block states the rules);
+SyncML never reaches that code.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class _Encoder:
         self.out = bytearray()
         self.records: list[tuple[int, int, bytes]] = []
         self.page = 0
+        self.attr_page = 0
         self.frames: list[_Frame] = []
         self.gathering: _Frame | None = None
         self.info: LangInfo | None = None
@@ -188,7 +192,27 @@ class _Encoder:
         for attr_local, value, attr_ns in sc.attrs:
             if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                 frame.b64 = []
+        if info.attrs is not None:
+            self._attributes(info.attrs, tag_pos, frame.b64 is not None)
         frames.append(frame)
+
+    def _attributes(self, tables: common.AttrTables, tag_pos: int, marker: bool) -> None:
+        """The start tag's attribute list after its tag byte (languages with attributes)."""
+        sc = self.sc
+        ops, self.attr_page = common.start_tag_attributes(
+            tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table, marker)
+        if not ops:
+            return
+        out = self.out
+        out[tag_pos] |= 0x80
+        for kind, payload in ops:
+            if kind == common.ATTR_RAW:
+                out += payload
+            elif kind == common.ATTR_STRING:
+                self._str_i(payload)
+            else:
+                self.records.append((len(out), 1, payload))
+                out.append(0x04)
 
     def _end(self) -> None:
         frame = self.frames.pop()
@@ -277,11 +301,12 @@ class _Encoder:
 
 def xml_to_wbxml(xml: bytes | str, *, wbxml_version: str = "1.3", string_table: bool = False,
                  keep_whitespace: bool = False, limits: Limits | None = None) -> bytes:
-    """Encode a SyncML DM XML document (DevInf, MetInf and DDF too) as WBXML.
+    """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
     With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
     repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags. Raises ``EncodeError`` (reason, byte offset) on bad input.
+    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
+    ``EncodeError`` (reason, byte offset) on bad input.
     """
     version, limits = common.check_options(wbxml_version, limits)
     data, via_lxml = common.prepare_input(xml, limits)

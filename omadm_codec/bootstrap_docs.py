@@ -393,20 +393,20 @@ def parse_dm(document: str | bytes) -> W7Account:
 
 
 def build_cp_wbxml(account: W7Account) -> bytes:
-    """``build_cp_xml`` as WBXML (PROV 1.0 code pages; see ``omadm_codec.prov_wbxml``)."""
-    from .prov_wbxml import prov_xml_to_wbxml
+    """``build_cp_xml`` as WBXML: the shared codec's PROV 1.0 language, libwbxml's bytes."""
+    from .wbxml import xml_to_wbxml
 
-    return prov_xml_to_wbxml(build_cp_xml(account))
+    return xml_to_wbxml(build_cp_xml(account))
 
 
 def _from_wbxml(document: bytes) -> bytes:
-    # Public id 0x0B (or the PROV FPI in the string table) is a provisioning document.
-    from .prov_wbxml import PUBLIC_ID, prov_wbxml_to_xml
-
-    if document[1:2] == bytes([PUBLIC_ID]) or b"//DTD PROV 1.0//" in document[:64]:
-        return prov_wbxml_to_xml(document)
+    # The shared decoder knows PROV 1.0 (public id 0x0B or its FPI) and the SyncML languages;
+    # a provisioning document is held to the bootstrap limits.
+    from .prov_wbxml import LIMITS, PUBLIC_ID
     from .wbxml import wbxml_to_xml
 
+    if document[1:2] == bytes([PUBLIC_ID]) or b"//DTD PROV 1.0//" in document[:64]:
+        return wbxml_to_xml(document, limits=LIMITS)
     return wbxml_to_xml(document)
 
 

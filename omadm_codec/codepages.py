@@ -3,6 +3,12 @@
 One ``Language`` per document type. Each maps ``page -> {token: tag name}``; the reverse maps are
 derived. Token values are from ``shared/spec/wbxml-reppro.md`` section 3, checked against
 libwbxml 0.11.8. Both codec twins read these tables; nothing here is code-page logic.
+
+A language may also have *attribute* tables (only PROV 1.0 does): attribute-start tokens
+(``name`` or ``name="value prefix"``) and attribute-value tokens, each on attribute code pages
+that are separate from the tag pages. They are kept as tuples in libwbxml's own table order,
+because its encoder's choices depend on that order (first exact match, first longest prefix,
+value tokens substituted one table entry at a time).
 """
 
 from __future__ import annotations
@@ -64,6 +70,71 @@ DMDDF12_PAGE2 = {
     0x3B: "ZeroOrN", 0x3C: "ZeroOrOne",
 }
 
+# -- WAP provisioning (PROV 1.0, WAP-183-ProvCont + OMA ProvCont 1.1), as libwbxml 0.11.8 --------
+PROV10_PAGES = {
+    0: {0x05: "wap-provisioningdoc", 0x06: "characteristic", 0x07: "parm"},
+    1: {0x06: "characteristic", 0x07: "parm"},  # OMA page: the same elements again
+}
+_PROV_PARM_NAMES_0 = (
+    "NAME NAP-ADDRESS NAP-ADDRTYPE CALLTYPE VALIDUNTIL AUTHTYPE AUTHNAME AUTHSECRET LINGER "
+    "BEARER NAPID COUNTRY NETWORK INTERNET PROXY-ID PROXY-PROVIDER-ID DOMAIN PROVURL "
+    "PXAUTH-TYPE PXAUTH-ID PXAUTH-PW STARTPAGE BASAUTH-ID BASAUTH-PW PUSHENABLED PXADDR "
+    "PXADDRTYPE TO-NAPID PORTNBR SERVICE LINKSPEED DNLINKSPEED LOCAL-ADDR LOCAL-ADDRTYPE "
+    "CONTEXT-ALLOW TRUST MASTER SID SOC WSP-VERSION PHYSICAL-PROXY-ID CLIENT-ID "
+    "DELIVERY-ERR-SDU DELIVERY-ORDER TRAFFIC-CLASS MAX-SDU-SIZE MAX-BITRATE-UPLINK "
+    "MAX-BITRATE-DNLINK RESIDUAL-BER SDU-ERROR-RATIO TRAFFIC-HANDL-PRIO TRANSFER-DELAY "
+    "GUARANTEED-BITRATE-UPLINK GUARANTEED-BITRATE-DNLINK PXADDR-FQDN PROXY-PW PPGAUTH-TYPE"
+).split()
+PROV10_ATTR_STARTS: tuple[tuple[int, int, str, str | None], ...] = (
+    (0, 0x45, "version", None), (0, 0x46, "version", "1.0"),
+    (0, 0x50, "type", None),
+    *((0, 0x51 + i, "type", value) for i, value in enumerate(
+        "PXLOGICAL PXPHYSICAL PORT VALIDITY NAPDEF BOOTSTRAP VENDORCONFIG CLIENTIDENTITY "
+        "PXAUTHINFO NAPAUTHINFO ACCESS".split())),
+    (1, 0x50, "type", None), (1, 0x53, "type", "PORT"), (1, 0x58, "type", "CLIENTIDENTITY"),
+    (1, 0x55, "type", "APPLICATION"), (1, 0x56, "type", "APPADDR"),
+    (1, 0x57, "type", "APPAUTH"), (1, 0x59, "type", "RESOURCE"),
+    (0, 0x05, "name", None), (0, 0x06, "value", None),
+    *((0, 0x07 + i, "name", value) for i, value in enumerate(_PROV_PARM_NAMES_0)),
+    *((0, token, "name", value) for token, value in (
+        (0x47, "PULLENABLED"), (0x48, "DNS-ADDR"), (0x49, "MAX-NUM-RETRY"),
+        (0x4A, "FIRST-RETRY-TIMEOUT"), (0x4B, "REREG-THRESHOLD"), (0x4C, "T-BIT"),
+        (0x4E, "AUTH-ENTITY"), (0x4F, "SPI"))),
+    (1, 0x05, "name", None), (1, 0x06, "value", None),
+    *((1, token, "name", value) for token, value in (
+        (0x07, "NAME"), (0x14, "INTERNET"), (0x1C, "STARTPAGE"), (0x22, "TO-NAPID"),
+        (0x23, "PORTNBR"), (0x24, "SERVICE"), (0x2E, "AACCEPT"), (0x2F, "AAUTHDATA"),
+        (0x30, "AAUTHLEVEL"), (0x31, "AAUTHNAME"), (0x32, "AAUTHSECRET"), (0x33, "AAUTHTYPE"),
+        (0x34, "ADDR"), (0x35, "ADDRTYPE"), (0x36, "APPID"), (0x37, "APROTOCOL"),
+        (0x38, "PROVIDER-ID"), (0x39, "TO-PROXY"), (0x3A, "URI"), (0x3B, "RULE"))),
+)
+"""(attribute page, token, attribute name, value prefix or None), in libwbxml's table order."""
+PROV10_ATTR_VALUES: tuple[tuple[int, int, str], ...] = (
+    *((0, 0x85 + i, text) for i, text in enumerate(
+        "IPV4 IPV6 E164 ALPHA APN SCODE TETRA-ITSI MAN".split())),
+    (1, 0x86, "IPV6"), (1, 0x87, "E164"), (1, 0x88, "ALPHA"), (1, 0x8D, "APPSRV"),
+    (1, 0x8E, "OBEX"),
+    *((0, 0x90 + i, text) for i, text in enumerate(
+        "ANALOG-MODEM V.120 V.110 X.31 BIT-TRANSPARENT DIRECT-ASYNCHRONOUS-DATA-SERVICE"
+        .split())),
+    *((0, 0x9A + i, text) for i, text in enumerate(
+        "PAP CHAP HTTP-BASIC HTTP-DIGEST WTLS-SS MD5".split())),
+    *((0, 0xA2 + i, text) for i, text in enumerate(
+        "GSM-USSD GSM-SMS ANSI-136-GUTS IS-95-CDMA-SMS IS-95-CDMA-CSD IS-95-CDMA-PACKET "
+        "ANSI-136-CSD ANSI-136-GPRS GSM-CSD GSM-GPRS AMPS-CDPD PDC-CSD PDC-PACKET IDEN-SMS "
+        "IDEN-CSD IDEN-PACKET FLEX/REFLEX PHS-SMS PHS-CSD TRETRA-SDS TRETRA-PACKET "
+        "ANSI-136-GHOST MOBITEX-MPAK CDMA2000-1X-SIMPLE-IP CDMA2000-1X-MOBILE-IP".split())),
+    (0, 0xC5, "AUTOBAUDING"),
+    *((0, 0xCA + i, text) for i, text in enumerate(
+        "CL-WSP CO-WSP CL-SEC-WSP CO-SEC-WSP CL-SEC-WTA CO-SEC-WTA OTA-HTTP-TO "
+        "OTA-HTTP-TLS-TO OTA-HTTP-PO OTA-HTTP-TLS-PO".split())),
+    # AAUTHTYPE pieces at 0x90..0x93 (libwbxml's WBXML_SUPPORT_PROV_11 build, the 0.11.8
+    # default; the older 0x80..0x83 collide with the global EXT_T_0..2 / STR_T tokens).
+    *((1, 0x90 + i, text) for i, text in enumerate((",", "HTTP-", "BASIC", "DIGEST"))),
+    (0, 0xE0, "AAA"), (0, 0xE1, "HA"),
+)
+"""(attribute page, token, value text), in libwbxml's table order."""
+
 NS_METINF = "syncml:metinf"
 NS_DEVINF = "syncml:devinf"
 NS_DMDDF12 = "syncml:dmddf1.2"
@@ -87,6 +158,14 @@ class Language:
     """False for a stand-alone MetInf document, whose root carries no xmlns."""
     tokens: dict[str, tuple[int, int]] = field(init=False, repr=False)
     """tag name -> (page, token); the first page holding the name wins."""
+    attr_starts: tuple[tuple[int, int, str, str | None], ...] = ()
+    """Attribute-start tokens: (page, token, name, value prefix or None), in table order."""
+    attr_values: tuple[tuple[int, int, str], ...] = ()
+    """Attribute-value tokens: (page, token, text), in table order."""
+    attr_start_by_token: dict[tuple[int, int], tuple[str, str]] = field(init=False, repr=False)
+    """(page, token) -> (name, value prefix, "" for none): the decoder's view."""
+    attr_value_by_token: dict[tuple[int, int], str] = field(init=False, repr=False)
+    """(page, token) -> value text."""
 
     def __post_init__(self) -> None:
         tokens: dict[str, tuple[int, int]] = {}
@@ -94,6 +173,10 @@ class Language:
             for token, tag in sorted(self.pages[page].items()):
                 tokens.setdefault(tag, (page, token))
         object.__setattr__(self, "tokens", tokens)
+        object.__setattr__(self, "attr_start_by_token", {
+            (page, token): (name, prefix or "") for page, token, name, prefix in self.attr_starts})
+        object.__setattr__(self, "attr_value_by_token", {
+            (page, token): text for page, token, text in self.attr_values})
 
 
 _OMA = "http://www.openmobilealliance.org/tech/DTD/"
@@ -129,11 +212,17 @@ METINF12 = Language("METINF12", "MetInf", 0x1202, "-//SYNCML//DTD MetInf 1.2//EN
 DMDDF12 = Language("DMDDF12", "MgmtTree", 0, "-//OMA//DTD-DM-DDF 1.2//EN",
                    _OMA + "dm_ddf-v1_2.dtd",
                    {2: DMDDF12_PAGE2}, {2: NS_DMDDF12})
+PROV10 = Language("PROV10", "wap-provisioningdoc", 0x0B, "-//WAPFORUM//DTD PROV 1.0//EN",
+                  "http://www.wapforum.org/DTD/prov.dtd", PROV10_PAGES, {}, root_xmlns=False,
+                  attr_starts=PROV10_ATTR_STARTS, attr_values=PROV10_ATTR_VALUES)
+"""No namespace: its elements are written without xmlns, whatever their tag page."""
 
 LANGUAGES: tuple[Language, ...] = (
     SYNCML12, DEVINF12, DMDDF12, SYNCML11, DEVINF11, SYNCML10, DEVINF10, METINF12, METINF11,
+    PROV10,
 )
-"""In libwbxml's namespace-matching order (SyncML 1.2, DevInf 1.2, DDF 1.2, 1.1s, 1.0s)."""
+"""In libwbxml's namespace-matching order (SyncML 1.2, DevInf 1.2, DDF 1.2, 1.1s, 1.0s), then
+the languages without a namespace."""
 
 BY_PUBLIC_ID: dict[int, Language] = {lang.public_id: lang for lang in LANGUAGES if lang.public_id}
 BY_FPI: dict[str, Language] = {lang.fpi.lower(): lang for lang in LANGUAGES}

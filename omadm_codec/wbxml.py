@@ -1,4 +1,5 @@
-"""XML <-> WBXML conversion for SyncML DM documents: ``xml_to_wbxml`` and ``wbxml_to_xml``.
+"""XML <-> WBXML conversion for SyncML DM documents (SyncML, MetInf, DevInf, DM DDF) and WAP
+provisioning documents (PROV 1.0, with attribute tokens): ``xml_to_wbxml`` and ``wbxml_to_xml``.
 
 This module only re-exports the active twin (see ``omadm_codec._backend``): the compiled
 ``_wbxml_*_c`` modules or the pure ``_wbxml_*_py`` ones, which have the same API and results.

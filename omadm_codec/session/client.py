@@ -395,25 +395,22 @@ class ClientSession:
             final, ask_next = msg.final or asked_next, not (msg.final or asked_next)
         self._outbox = []
         hdr = self._header()
-        limit = self.server_max_msg_size
-        # New answers too big for any message are large objects: chunked once, here.
-        new = [part for group in groups if group for part in (
-            self._chunked(hdr, hdr_status, group, limit) if limit is not None else [group])]
-        parts = old + new
-        if msg.final and not managed and not parts:
+        new = [group for group in groups if group]
+        if msg.final and not managed and not old and not new:
             # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
             self.state = transition(self.role, self.state, ev.PeerFinished)
             events.append(ev.PeerFinished(msg.header.msg_id))
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        self._pending = self._split(hdr, hdr_status, parts, final, ask_next)
+        self._pending = self._split(hdr, hdr_status, old, new, final, ask_next)
         return events
 
-    def _split(self, hdr: SyncHdr, hdr_status: Status, groups: list[list[Command]],
-               final: bool, ask_next: bool) -> Outgoing:
+    def _split(self, hdr: SyncHdr, hdr_status: Status, old: list[list[Command]],
+               new: list[list[Command]], final: bool, ask_next: bool) -> Outgoing:
         """The next message of our package within the server's MaxMsgSize; what does not
-        fit waits in the outbox for the server's 1222."""
+        fit waits in the outbox for the server's 1222. ``old``: groups from the outbox (already
+        chunked); ``new``: this message's answers, chunked here only if they do not all fit."""
 
         def build(chosen: list[list[Command]], last: bool) -> Message:
             commands: list[Command] = [hdr_status]
@@ -425,9 +422,24 @@ class ClientSession:
                 command.cmd_id = str(number)  # unique within the message, in order
             return Message(hdr, commands, final=final and last)
 
-        whole = self._encode(build(groups, True))
         limit = self.server_max_msg_size
-        if limit is None or len(whole.body) <= limit or len(groups) <= 1:
+        numbered = [(command, command.cmd_id) for group in new for command in group]
+        whole = self._encode(build(old + new, True))
+        if limit is None or len(whole.body) <= limit:
+            # Both encodings are a plain sequence of elements (no WBXML string table), so a
+            # part of this message is never larger: no new group needs chunking.
+            return whole
+        for command, cmd_id in numbered:
+            command.cmd_id = cmd_id  # ``_chunked`` sizes each group as the executor numbered it
+        # New answers too big for any message are large objects: chunked once, here.
+        groups = old + [part for group in new
+                        for part in self._chunked(hdr, hdr_status, group, limit)]
+        if len(groups) != len(old) + len(new) or any(
+                part is not group for part, group in zip(groups[len(old):], new, strict=True)):
+            whole = self._encode(build(groups, True))
+            if len(whole.body) <= limit:
+                return whole
+        if len(groups) <= 1:
             return whole
         taken = 1
         while taken < len(groups):

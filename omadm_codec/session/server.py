@@ -86,14 +86,45 @@ class _Pending:
     """A Get whose Results are arriving in chunks (it completes with the last one)."""
 
     def busy(self) -> bool:
-        return self.receiving or any(child.busy() for child in self.children)
+        if self.receiving:
+            return True
+        return bool(self.children) and any(child.busy() for child in self.children)
 
     def event(self) -> ev.CommandCompleted:
         status = self.statuses[0] if self.statuses else 0
+        children = tuple(child.event() for child in self.children) if self.children else ()
         return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses),
-                                   tuple(child.event() for child in self.children),
-                                   tuple(self.data))
+                                   tuple(self.statuses), children, tuple(self.data))
+
+
+_COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
+    """The fields a shallow copy of a ``cls`` must carry over, or None when ``copy.copy``
+    must do it (not a plain slotted dataclass: a ``__dict__``, a custom copy or reduce)."""
+    if (not dataclasses.is_dataclass(cls) or hasattr(sample, "__dict__")
+            or hasattr(cls, "__copy__") or cls.__reduce_ex__ is not object.__reduce_ex__
+            or cls.__reduce__ is not object.__reduce__):
+        return None
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    return names if slots == set(names) else None
+
+
+def _shallow_copy(command: Command) -> Command:
+    """``copy.copy(command)``, without the generic reduce protocol for the model's classes."""
+    cls = type(command)
+    try:
+        names = _COPIED_FIELDS[cls]
+    except KeyError:
+        names = _COPIED_FIELDS[cls] = _copied_fields(cls, command)
+    if names is None:
+        return copy.copy(command)
+    wire: Command = cls.__new__(cls)
+    for name in names:
+        setattr(wire, name, getattr(command, name))
+    return wire
 
 
 @dataclass(slots=True)
@@ -397,7 +428,8 @@ class ServerSession:
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
                 pending.statuses.append(command.data)
-                pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
+                if command.items:
+                    pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
                 last = pending
             elif isinstance(command, Results):
                 pending = self._pending.get((command.msg_ref or "", command.cmd_ref)) or last
@@ -424,8 +456,12 @@ class ServerSession:
             else:
                 events.append(pending.event())
         self._top = keep
-        kept = {id(p) for p in keep}
-        self._pending = {k: p for k, p in self._pending.items() if id(self._root(p)) in kept}
+        if keep:
+            kept = {id(p) for p in keep}
+            self._pending = {k: p for k, p in self._pending.items()
+                             if id(self._root(p)) in kept}
+        else:
+            self._pending = {}
         self._queue.extendleft(reversed(requeue))
         return events
 
@@ -603,7 +639,7 @@ class ServerSession:
         """A wire copy of ``command`` with fresh CmdIDs, registered as pending."""
         pending = _Pending(command, parent)
         # A shallow copy: the application's object keeps its own CmdID and children.
-        wire: Command = copy.copy(command)
+        wire = _shallow_copy(command)
         wire.cmd_id = ids()
         if isinstance(wire, Atomic | Sequence):
             wire.commands = []

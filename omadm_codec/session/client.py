@@ -58,6 +58,7 @@ from .executor import (
     STATUS_CHUNK_BUFFERED,
     STATUS_SIZE_MISMATCH,
     UiCallback,
+    _Context,
     new_context,
     run_command,
 )
@@ -558,10 +559,7 @@ class ClientSession:
         events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
         return decision.status, chal
 
-    def _run(self, ctx: object, command: object, events: list[ev.Event]) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
+    def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
         chunks = self._chunks
         item = command.items[0] if isinstance(command, Add | Replace) and len(
             command.items) == 1 else None
@@ -577,12 +575,9 @@ class ClientSession:
             assert isinstance(command, Add | Replace)
             self._chunk(ctx, command, item)
             return
-        run_command(ctx, command)  # type: ignore[arg-type]
+        run_command(ctx, command)
 
-    def _chunk(self, ctx: object, command: Add | Replace, item: Item) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
+    def _chunk(self, ctx: _Context, command: Add | Replace, item: Item) -> None:
         uri = item_uri(item)
         meta = item.meta or command.meta
         if self._refused_uri is not None and self._chunks is None and uri == self._refused_uri:
@@ -630,11 +625,8 @@ class ClientSession:
         last = ctx.events.pop()
         ctx.events.append(ev.CommandExecuted(command, last.status))
 
-    def _refuse(self, ctx: object, command: Add | Replace, uri: str, item: Item,
+    def _refuse(self, ctx: _Context, command: Add | Replace, uri: str, item: Item,
                 code: int) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
         if item.more_data:
             self._refused_uri = uri  # later chunks of this object get the same answer
         ctx.status(command, code)

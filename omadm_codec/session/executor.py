@@ -100,7 +100,8 @@ class _Context:
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
         status = command_status(self.msg_id, command, self.ids(), code, refs)
-        status.items = [Item(data=value) for value in data]
+        if data:
+            status.items = [Item(data=value) for value in data]
         self.out.append(status)
         self.events.append(CommandExecuted(command, code, parent))
         return status
@@ -119,35 +120,75 @@ def _value_of(item: Item, meta: Meta | None) -> tuple[str | bytes | None, str, s
     return data.xml, fmt, mime
 
 
-def _run_item(ctx: _Context, command: Command, item: Item) -> tuple[int, Item | None]:
-    """Run one item of a leaf command; (status, Results item or None)."""
-    tree, server = ctx.tree, ctx.server_id
-    uri = item_uri(item)
-    meta = meta_of(item, getattr(command, "meta", None))
+def _item_add(ctx: _Context, command: Command, item: Item) -> int:
+    value, fmt, mime = _value_of(item, meta_of(item, getattr(command, "meta", None)))
     try:
-        if isinstance(command, Add):
-            value, fmt, mime = _value_of(item, meta)
-            tree.add(uri, server, value, fmt, mime)
-            return 200, None
-        if isinstance(command, Replace):
-            value, fmt, mime = _value_of(item, meta)
-            tree.replace(uri, server, value, fmt if meta and meta.format else None, mime)
-            return 200, None
-        if isinstance(command, Delete):
-            tree.delete(uri, server)
-            return 200, None
-        if isinstance(command, Copy):
-            source = item.source.loc_uri if item.source is not None else ""
-            tree.copy(source, uri, server)
-            return 200, None
-        if isinstance(command, Exec):
-            value, _fmt, _mime = _value_of(item, meta)
-            return tree.exec(uri, server, value, command.correlator), None
-        if isinstance(command, Get):
-            return 200, None  # handled by _run_get
+        ctx.tree.add(item_uri(item), ctx.server_id, value, fmt, mime)
     except TreeError as exc:
-        return exc.status, None
-    return 406, None
+        return exc.status
+    return 200
+
+
+def _item_replace(ctx: _Context, command: Command, item: Item) -> int:
+    meta = meta_of(item, getattr(command, "meta", None))
+    value, fmt, mime = _value_of(item, meta)
+    try:
+        ctx.tree.replace(item_uri(item), ctx.server_id, value,
+                         fmt if meta and meta.format else None, mime)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_delete(ctx: _Context, command: Command, item: Item) -> int:
+    try:
+        ctx.tree.delete(item_uri(item), ctx.server_id)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_copy(ctx: _Context, command: Command, item: Item) -> int:
+    source = item.source.loc_uri if item.source is not None else ""
+    try:
+        ctx.tree.copy(source, item_uri(item), ctx.server_id)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_exec(ctx: _Context, command: Command, item: Item) -> int:
+    assert isinstance(command, Exec)
+    value, _fmt, _mime = _value_of(item, meta_of(item, command.meta))
+    try:
+        return ctx.tree.exec(item_uri(item), ctx.server_id, value, command.correlator)
+    except TreeError as exc:
+        return exc.status
+
+
+def _item_get(ctx: _Context, command: Command, item: Item) -> int:
+    return 200  # handled by _run_get
+
+
+def _item_unknown(ctx: _Context, command: Command, item: Item) -> int:
+    return 406
+
+
+_ItemRunner = Callable[[_Context, Command, Item], int]
+_ITEM_RUNNERS: dict[type, _ItemRunner] = {}
+# In this order, as subclasses match the first class they derive from.
+_ITEM_KINDS: tuple[tuple[type, _ItemRunner], ...] = (
+    (Add, _item_add), (Replace, _item_replace), (Delete, _item_delete), (Copy, _item_copy),
+    (Exec, _item_exec), (Get, _item_get))
+
+
+def _item_runner(cls: type) -> _ItemRunner:
+    runner = _ITEM_RUNNERS.get(cls)
+    if runner is None:
+        runner = next((run for kind, run in _ITEM_KINDS if issubclass(cls, kind)),
+                      _item_unknown)
+        _ITEM_RUNNERS[cls] = runner
+    return runner
 
 
 def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
@@ -189,6 +230,10 @@ def _wire_format(value: str | bytes, fmt: str) -> str:
 def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],
               parent: str | None) -> int:
     """One Status when every item answered alike, else one per item (with TargetRef)."""
+    if len(outcomes) == 1:
+        code = outcomes[0][0]
+        ctx.status(command, code, [], parent)
+        return code
     codes = {code for code, _ in outcomes}
     if len(codes) <= 1:
         code = outcomes[0][0] if outcomes else 412
@@ -230,29 +275,65 @@ def _ui(ctx: _Context, alert: Alert, parent: str | None) -> int:
 
 def run_command(ctx: _Context, command: Command, parent: str | None = None) -> int:
     """Run one command (not Status / Results); return its status."""
-    if isinstance(command, Atomic):
-        return _run_atomic(ctx, command)
-    if isinstance(command, Sequence):
-        return _run_sequence(ctx, command)
-    if isinstance(command, Alert):
-        if command.data in UI_ALERTS:
-            return _ui(ctx, command, parent)
-        ctx.status(command, 406, parent=parent)
-        return 406
-    if isinstance(command, Get):
-        _run_get(ctx, command, parent)
-        return 200
-    if isinstance(command, Add | Replace | Delete | Copy | Exec):
-        if not command.items:
-            ctx.status(command, 412, parent=parent)
-            return 412
-        outcomes = []
-        for item in command.items:
-            code, _ = _run_item(ctx, command, item)
-            outcomes.append((code, item_uri(item)))
-        return _statuses(ctx, command, outcomes, parent)
+    runner = _RUNNERS.get(type(command))
+    if runner is None:
+        runner = _runner(type(command))
+    return runner(ctx, command, parent)
+
+
+def _run_atomic_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Atomic)
+    return _run_atomic(ctx, command)
+
+
+def _run_sequence_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Sequence)
+    return _run_sequence(ctx, command)
+
+
+def _run_alert(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Alert)
+    if command.data in UI_ALERTS:
+        return _ui(ctx, command, parent)
     ctx.status(command, 406, parent=parent)
     return 406
+
+
+def _run_get_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Get)
+    _run_get(ctx, command, parent)
+    return 200
+
+
+def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
+    """Add, Replace, Delete, Copy, Exec: each item in turn."""
+    items: list[Item] = command.items  # type: ignore[union-attr]
+    if not items:
+        ctx.status(command, 412, parent=parent)
+        return 412
+    run_item = _item_runner(type(command))
+    outcomes = [(run_item(ctx, command, item), item_uri(item)) for item in items]
+    return _statuses(ctx, command, outcomes, parent)
+
+
+def _run_unknown(ctx: _Context, command: Command, parent: str | None) -> int:
+    ctx.status(command, 406, parent=parent)
+    return 406
+
+
+_Runner = Callable[[_Context, Command, "str | None"], int]
+_RUNNERS: dict[type, _Runner] = {}
+# Table dispatch on the exact class; a subclass gets what the isinstance chain in this order
+# gives it, once.
+_KINDS: tuple[tuple[type | tuple[type, ...], _Runner], ...] = (
+    (Atomic, _run_atomic_command), (Sequence, _run_sequence_command), (Alert, _run_alert),
+    (Get, _run_get_command), ((Add, Replace, Delete, Copy, Exec), _run_items))
+
+
+def _runner(cls: type) -> _Runner:
+    runner = next((run for kind, run in _KINDS if issubclass(cls, kind)), _run_unknown)
+    _RUNNERS[cls] = runner
+    return runner
 
 
 def _run_atomic(ctx: _Context, atomic: Atomic) -> int:

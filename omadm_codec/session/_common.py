@@ -92,8 +92,16 @@ def walk(commands: Iterable[Command]) -> Iterator[Command]:
             yield from walk(command.commands)
 
 
+_CONTAINERS = (Atomic, Sequence)
+
+
 def check_cmd_ids(msg: Message) -> None:
     """CmdIDs unique within the message (containers' children included), never ``0``."""
+    commands = msg.commands
+    top = {command.cmd_id for command in commands}
+    if (len(top) == len(commands) and "" not in top and "0" not in top
+            and not any(isinstance(command, _CONTAINERS) for command in commands)):
+        return  # the common flat message; anything else is walked below (its first fault named)
     seen: set[str] = set()
     stack = list(reversed(msg.commands))
     while stack:

@@ -191,28 +191,38 @@ def _item_runner(cls: type) -> _ItemRunner:
     return runner
 
 
+def _get_items(ctx: _Context, uri: str) -> tuple[int, list[Item]]:
+    """(status, Results items) of one Get item."""
+    try:
+        value = ctx.tree.get(uri, ctx.server_id)
+    except TreeError as exc:
+        return exc.status, []
+    if value.items:
+        return value.status, [Item(source=Source(entry.uri),
+                                   meta=Meta(format=entry.format, type=entry.type or None),
+                                   data=_wire(entry.value)) for entry in value.items]
+    data = value.value
+    if isinstance(data, bytes):
+        wire_format, data = "b64", base64.b64encode(data).decode("ascii")
+    else:
+        wire_format = value.format
+    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets.
+    return value.status, [Item(source=Source(uri),
+                               meta=Meta(format=wire_format, type=value.type or None),
+                               data=data)]
+
+
 def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
-    outcomes: list[tuple[int, list[Item]]] = []
-    for item in command.items:
-        uri = item_uri(item)
-        try:
-            value = ctx.tree.get(uri, ctx.server_id)
-        except TreeError as exc:
-            outcomes.append((exc.status, []))
-            continue
-        if value.items:
-            items = [Item(source=Source(entry.uri), meta=Meta(format=entry.format,
-                                                              type=entry.type or None),
-                          data=_wire(entry.value)) for entry in value.items]
-        else:
-            items = [Item(source=Source(uri), meta=Meta(format=_wire_format(value.value,
-                                                                           value.format),
-                                                        type=value.type or None),
-                          data=_wire(value.value))]
-        outcomes.append((value.status, items))  # 217 on DM 1.3 inherited-ACL Gets
-    _statuses(ctx, command, [(code, item_uri(item)) for (code, _), item
-                             in zip(outcomes, command.items, strict=True)], parent)
-    found = [item for code, items in outcomes if code in (200, 217) for item in items]
+    if len(command.items) == 1:
+        uri = item_uri(command.items[0])
+        code, found = _get_items(ctx, uri)
+        ctx.status(command, code, [], parent)
+        if found and code in (200, 217):
+            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
+        return
+    outcomes = [(_get_items(ctx, item_uri(item)), item_uri(item)) for item in command.items]
+    _statuses(ctx, command, [(code, uri) for (code, _), uri in outcomes], parent)
+    found = [item for (code, items), _ in outcomes if code in (200, 217) for item in items]
     if found:
         ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
 
@@ -221,10 +231,6 @@ def _wire(value: str | bytes | None) -> str | None:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     return value
-
-
-def _wire_format(value: str | bytes, fmt: str) -> str:
-    return "b64" if isinstance(value, bytes) else fmt
 
 
 def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],

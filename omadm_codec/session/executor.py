@@ -344,12 +344,14 @@ def _runner(cls: type) -> _Runner:
 
 def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
     """All or nothing: the children run in order inside one tree transaction; on the first
-    failure the transaction unwinds and the children that ran are answered 216."""
+    failure the transaction unwinds and the children that ran are answered 216, or 516 when
+    the unwinding itself failed (dm-protocol.md 1.9: their changes may still be there)."""
     container = command_status(ctx.msg_id, atomic, ctx.ids(), 200)
     ctx.out.append(container)
     start = len(ctx.out)
     codes: list[int] = []
     failed_at = -1
+    rolled_back = STATUS_ROLLED_BACK
     try:
         with ctx.tree.transaction():
             for index, child in enumerate(atomic.commands):
@@ -364,17 +366,23 @@ def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
                     raise _Failed
     except _Failed:
         pass
+    except Exception:
+        if failed_at < 0:
+            raise  # not raised by the rollback: nothing to answer for it here
+        # After ``_Failed`` only the transaction's rollback runs: it is what raised (a tree
+        # whose storage failed while undoing). The device still answers, truthfully.
+        rolled_back = STATUS_ROLLBACK_FAILED
     if failed_at < 0:
         ctx.events.append(CommandExecuted(atomic, 200))
         return 200
-    # Rewrite the answers: children before the failure were rolled back (216), the failing
-    # child keeps its code, the rest never ran (215).
+    # Rewrite the answers: children before the failure were rolled back (216, or 516 if the
+    # rollback failed), the failing child keeps its code, the rest never ran (215).
     ran = ctx.out[start:]
     ctx.out[start:] = []
     ctx.events[:] = [e for e in ctx.events if e.parent != "Atomic"]
     for index, child in enumerate(atomic.commands):
         if index < failed_at:
-            ctx.status(child, STATUS_ROLLED_BACK, parent="Atomic")
+            ctx.status(child, rolled_back, parent="Atomic")
         elif index == failed_at:
             code = next((s.data for s in ran if isinstance(s, Status)
                          and s.cmd_ref == child.cmd_id), codes[failed_at])

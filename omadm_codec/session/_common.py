@@ -114,6 +114,54 @@ def check_cmd_ids(msg: Message) -> None:
             stack.extend(reversed(command.commands))
 
 
+_WIDEST_CMD_ID = "9" * 9  # CmdIDs are numbered from 1 per message: never this wide
+
+
+class MessageSizer:
+    """Bounds on the bytes commands add to an encoded message with header ``hdr``, from each
+    group of commands encoded once on its own (with the widest CmdIDs), so filling a message up
+    to a MaxMsgSize needs no encode per candidate.
+
+    Invariant relied on (checked in tests/test_session_sizes.py): both encodings write the
+    body as a plain sequence of the commands' elements. XML sizes are additive; WBXML ones too
+    (no string table), except that a command may need or save a code page switch (2 bytes)
+    at its start and the first command opens the SyncBody (its end: 1 byte).
+    """
+
+    __slots__ = ("empty", "fmt", "hdr")
+
+    def __init__(self, hdr: SyncHdr, fmt: Format) -> None:
+        self.hdr = hdr
+        self.fmt = fmt
+        self.empty = len(encode_message(Message(hdr, []), fmt))
+
+    def measure(self, commands: list[Command]) -> tuple[int, int]:
+        """(bytes of ``commands`` alone with 9-digit CmdIDs, number of commands walked).
+        The commands' CmdIDs are restored."""
+        walked = list(walk(commands))
+        saved = [command.cmd_id for command in walked]
+        for command in walked:
+            command.cmd_id = _WIDEST_CMD_ID
+        try:
+            size = len(encode_message(Message(self.hdr, commands), self.fmt)) - self.empty
+        finally:
+            for command, cmd_id in zip(walked, saved, strict=True):
+                command.cmd_id = cmd_id
+        return size, len(walked)
+
+    @staticmethod
+    def upper(measured: tuple[int, int]) -> int:
+        """At least what the measured commands add to any message (switches: 2 each)."""
+        size, count = measured
+        return size + 2 * count + 3
+
+    @staticmethod
+    def lower(measured: tuple[int, int]) -> int:
+        """At most what they add (narrower CmdIDs: up to 8 bytes, switches, SyncBody end)."""
+        size, count = measured
+        return size - 10 * count - 3
+
+
 class CmdIds:
     """CmdID allocator for one outgoing message (1, 2, 3, ...)."""
 
@@ -184,7 +232,7 @@ def results_items(results: Iterable[Results]) -> list[Item]:
 
 __all__ = [
     "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "CONTENT_TYPES", "DEFAULT_LIMITS",
-    "CmdIds", "EncodeError", "Format", "Outgoing", "abort_alert", "check_cmd_ids",
+    "CmdIds", "EncodeError", "Format", "MessageSizer", "Outgoing", "abort_alert", "check_cmd_ids",
     "command_status", "decode_message", "encode_message", "fmt_of", "header_status",
     "item_text", "item_uri", "message_id", "meta_of", "walk",
 ]

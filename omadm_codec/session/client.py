@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import auth
@@ -44,6 +45,7 @@ from ._common import (
     CONTENT_TYPES,
     CmdIds,
     Format,
+    MessageSizer,
     Outgoing,
     check_cmd_ids,
     decode_message,
@@ -142,6 +144,8 @@ class ClientSession:
         self.server_max_msg_size: int | None = None
         """The server's MaxMsgSize (None until it says): our messages stay within it."""
         self._outbox: list[list[Command]] = []
+        # id(group) -> (group, MessageSizer.measure(group)) for the groups in the outbox.
+        self._group_sizes: dict[int, tuple[list[Command], tuple[int, int]]] = {}
         self._outbox_final = True
         self._outbox_ask_next = False
 
@@ -405,6 +409,9 @@ class ClientSession:
             return events
         self._store_issued_nonce()
         self._pending = self._split(hdr, hdr_status, old, new, final, ask_next)
+        sizes = self._group_sizes
+        self._group_sizes = {id(group): sizes[id(group)] for group in self._outbox
+                             if id(group) in sizes and sizes[id(group)][0] is group}
         return events
 
     def _split(self, hdr: SyncHdr, hdr_status: Status, old: list[list[Command]],
@@ -424,9 +431,14 @@ class ClientSession:
             return Message(hdr, commands, final=final and last)
 
         limit = self.server_max_msg_size
+        if limit is None:
+            return self._encode(build(old + new, True))
+        sizer = MessageSizer(hdr, self.fmt)
+        base = len(encode_message(build([], False), self.fmt))  # the SyncHdr Status alone
         numbered = [(command, command.cmd_id) for group in new for command in group]
-        whole = self._encode(build(old + new, True))
-        if limit is None or len(whole.body) <= limit:
+        # A continuing package (an outbox) is bounded first: its groups' sizes are known.
+        whole = self._whole_if_it_may_fit(build, sizer, base, bool(old), old + new, limit)
+        if whole is not None and len(whole.body) <= limit:
             # Both encodings are a plain sequence of elements (no WBXML string table), so a
             # part of this message is never larger: no new group needs chunking.
             return whole
@@ -437,20 +449,49 @@ class ClientSession:
                         for part in self._chunked(hdr, hdr_status, group, limit)]
         if len(groups) != len(old) + len(new) or any(
                 part is not group for part, group in zip(groups[len(old):], new, strict=True)):
-            whole = self._encode(build(groups, True))
-            if len(whole.body) <= limit:
+            whole = self._whole_if_it_may_fit(build, sizer, base, True, groups, limit)
+            if whole is not None and len(whole.body) <= limit:
                 return whole
+        else:
+            build(groups, True)  # the CmdIDs the whole message gave them (kept in the outbox)
         if len(groups) <= 1:
-            return whole
+            return whole if whole is not None else self._encode(build(groups, True))
+        # Take groups while the message fits: by upper bounds where they suffice, else by
+        # encoding (each encoding re-anchors the running size).
+        known = base + sizer.upper(self._measured(sizer, groups[0]))
         taken = 1
         while taken < len(groups):
-            trial = self._encode(build(groups[:taken + 1], False))
-            if len(trial.body) > limit:
-                break
+            step = sizer.upper(self._measured(sizer, groups[taken]))
+            if known + step > limit:
+                size = len(encode_message(build(groups[:taken + 1], False), self.fmt))
+                if size > limit:
+                    break
+                known = size
+            else:
+                known += step
             taken += 1
         self._outbox = groups[taken:]
         self._outbox_final, self._outbox_ask_next = final, ask_next
         return self._encode(build(groups[:taken], False))
+
+    def _whole_if_it_may_fit(self, build: Callable[[list[list[Command]], bool], Message],
+                             sizer: MessageSizer, base: int, bounded: bool,
+                             groups: list[list[Command]], limit: int) -> Outgoing | None:
+        """The whole message of ``groups``, or None (its CmdIDs assigned all the same) when,
+        ``bounded``, the lower bound of its size is already over ``limit``. The groups' sizes
+        measured for that serve the split that follows."""
+        if bounded and base + sum(sizer.lower(self._measured(sizer, group))
+                                  for group in groups) > limit:
+            build(groups, True)
+            return None
+        return self._encode(build(groups, True))
+
+    def _measured(self, sizer: MessageSizer, group: list[Command]) -> tuple[int, int]:
+        """``sizer.measure(group)``, once per group while it waits in the outbox."""
+        entry = self._group_sizes.get(id(group))
+        if entry is None or entry[0] is not group:
+            entry = self._group_sizes[id(group)] = (group, sizer.measure(group))
+        return entry[1]
 
     def _chunked(self, hdr: SyncHdr, hdr_status: Status, group: list[Command],
                  limit: int) -> list[list[Command]]:

@@ -48,6 +48,7 @@ from ._common import (
     CONTENT_TYPES,
     CmdIds,
     Format,
+    MessageSizer,
     Outgoing,
     check_cmd_ids,
     command_status,
@@ -677,14 +678,28 @@ class ServerSession:
             self._top.extend(p for _, p, _ in registered)
             self._queue.clear()
             return encoded
-        # Otherwise one at a time; forget the numbering done above.
+        # Otherwise one at a time; forget the numbering done above. A command is taken on
+        # the upper bound of the message's size where that suffices, else by encoding (which
+        # re-anchors the running size): the same commands as encoding every candidate.
         for _, _, wire in registered:
             self._unregister(hdr.msg_id, wire)
         ids.next = mark
+        sizer = MessageSizer(hdr, self.fmt)
+        limit = self.client_max_msg_size
+        known = len(encode_message(Message(hdr, body, final=False), self.fmt))
         while self._queue:
             command = self._queue[0]
             wire, pending = self._number(command, ids, hdr.msg_id, None)
-            if self._fits(hdr, [*body, wire], False):
+            step = sizer.upper(sizer.measure([wire]))
+            fits = known + step <= limit
+            if fits:
+                known += step
+            else:
+                size = len(encode_message(Message(hdr, [*body, wire], final=False), self.fmt))
+                fits = size <= limit
+                if fits:
+                    known = size
+            if fits:
                 body.append(wire)
                 self._top.append(pending)
                 self._queue.popleft()

@@ -128,12 +128,19 @@ class MessageSizer:
     at its start and the first command opens the SyncBody (its end: 1 byte).
     """
 
-    __slots__ = ("empty", "fmt", "hdr")
+    __slots__ = ("_empty", "fmt", "hdr")
 
     def __init__(self, hdr: SyncHdr, fmt: Format) -> None:
         self.hdr = hdr
         self.fmt = fmt
-        self.empty = len(encode_message(Message(hdr, []), fmt))
+        self._empty = -1  # the message without commands, encoded on first use
+
+    @property
+    def empty(self) -> int:
+        """The size of the message with no command."""
+        if self._empty < 0:
+            self._empty = len(encode_message(Message(self.hdr, []), self.fmt))
+        return self._empty
 
     def measure(self, commands: list[Command]) -> tuple[int, int]:
         """(bytes of ``commands`` alone with 9-digit CmdIDs, number of commands walked).

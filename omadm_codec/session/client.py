@@ -433,23 +433,29 @@ class ClientSession:
         limit = self.server_max_msg_size
         if limit is None:
             return self._encode(build(old + new, True))
-        sizer = MessageSizer(hdr, self.fmt)
-        base = len(encode_message(build([], False), self.fmt))  # the SyncHdr Status alone
         numbered = [(command, command.cmd_id) for group in new for command in group]
-        # A continuing package (an outbox) is bounded first: its groups' sizes are known.
-        whole = self._whole_if_it_may_fit(build, sizer, base, bool(old), old + new, limit)
+        sizer = MessageSizer(hdr, self.fmt)
+        base = 0  # the size of the message holding the SyncHdr Status alone, once needed
+        if old:
+            # A continuing package (an outbox) is bounded first: its groups' sizes are known.
+            base = len(encode_message(build([], False), self.fmt))
+            whole = self._whole_if_it_may_fit(build, sizer, base, old + new, limit)
+        else:
+            whole = self._encode(build(new, True))
         if whole is not None and len(whole.body) <= limit:
             # Both encodings are a plain sequence of elements (no WBXML string table), so a
             # part of this message is never larger: no new group needs chunking.
             return whole
         for command, cmd_id in numbered:
             command.cmd_id = cmd_id  # ``_chunked`` sizes each group as the executor numbered it
+        if not base:
+            base = len(encode_message(build([], False), self.fmt))
         # New answers too big for any message are large objects: chunked once, here.
         groups = old + [part for group in new
                         for part in self._chunked(hdr, hdr_status, group, limit)]
         if len(groups) != len(old) + len(new) or any(
                 part is not group for part, group in zip(groups[len(old):], new, strict=True)):
-            whole = self._whole_if_it_may_fit(build, sizer, base, True, groups, limit)
+            whole = self._whole_if_it_may_fit(build, sizer, base, groups, limit)
             if whole is not None and len(whole.body) <= limit:
                 return whole
         else:
@@ -475,13 +481,12 @@ class ClientSession:
         return self._encode(build(groups[:taken], False))
 
     def _whole_if_it_may_fit(self, build: Callable[[list[list[Command]], bool], Message],
-                             sizer: MessageSizer, base: int, bounded: bool,
-                             groups: list[list[Command]], limit: int) -> Outgoing | None:
-        """The whole message of ``groups``, or None (its CmdIDs assigned all the same) when,
-        ``bounded``, the lower bound of its size is already over ``limit``. The groups' sizes
-        measured for that serve the split that follows."""
-        if bounded and base + sum(sizer.lower(self._measured(sizer, group))
-                                  for group in groups) > limit:
+                             sizer: MessageSizer, base: int, groups: list[list[Command]],
+                             limit: int) -> Outgoing | None:
+        """The whole message of ``groups``, or None (its CmdIDs assigned all the same) when
+        the lower bound of its size is already over ``limit``. The groups' sizes measured for
+        that serve the split that follows."""
+        if base + sum(sizer.lower(self._measured(sizer, group)) for group in groups) > limit:
             build(groups, True)
             return None
         return self._encode(build(groups, True))

@@ -187,7 +187,8 @@ class DMTree:
         setattr(obj, attr, value)
         # The cached limits come from the values of the nodes named MaxDepth, MaxTotLen and
         # MaxSegLen and from where they sit (``parent`` / ``name`` / ``children`` changes).
-        if attr in _PLACE_ATTRS or (attr == "value" and obj.name in _LIMIT_NAMES):
+        if attr in _PLACE_ATTRS or (attr == "value" and getattr(obj, "name", None)
+                                    in _LIMIT_NAMES):
             self._limits = None
 
     def _save_children(self, parent: Node) -> None:

@@ -7,6 +7,9 @@ In memory (pytest-benchmark, one run measures everything it compares):
 ``codec_floor`` (decode + encode of exactly the messages the session exchanged) is the
 "session logic" share. Without pytest: ``python benchmarks/bench_session.py memory``.
 
+Packages split over several messages (small MaxMsgSize on both sides):
+``python benchmarks/bench_session.py split``.
+
 Over HTTP: ``python benchmarks/bench_session.py http --devices 1000`` starts the server in a
 subprocess (uvicorn, one worker) and runs the devices here, with ``--concurrency`` threads;
 it prints sessions per second and checks that every queued command got its outcome.
@@ -85,6 +88,47 @@ class MemoryBench:
         """What the same messages cost the codec alone: each decoded once, encoded once."""
         for body in bodies:
             encode(decode(body), fmt)  # type: ignore[arg-type]
+
+
+class SplitBench(MemoryBench):
+    """Packages that need several messages: 60 Gets to a device with a small MaxMsgSize (the
+    server splits its package), then 12 ``?list=Struct`` Gets whose Results exceed the
+    server's small MaxMsgSize (the device splits its package). Filling each message must not
+    cost an encode per candidate command, nor the device's whole outbox per message."""
+
+    DEVICE_MAX = {"wbxml": 1500, "xml": 3000}
+    SERVER_MAX = {"wbxml": 1200, "xml": 2500}
+
+    def __init__(self, fmt: str) -> None:
+        gets: list[Command] = [Get("0", [Item(target=Target("./Vendor/Acme/Settings/Ringtone"))])
+                               for _ in range(60)]
+        lists: list[Command] = [Get("0", [Item(target=Target("./Vendor/Acme?list=Struct"))])
+                                for _ in range(12)]
+        self.split_commands = gets + lists
+        super().__init__(fmt)
+        self.commands = self.split_commands
+
+    def session(self) -> Exchange:
+        server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
+                               secret_lookup=STORED.get, nonces=self.nonces,
+                               max_msg_size=self.SERVER_MAX[self.fmt])
+        client = ClientSession(self.tree, fmt=self.fmt,  # type: ignore[arg-type]
+                               max_msg_size=self.DEVICE_MAX[self.fmt])
+        return run_in_memory(client, server, app=self._app)
+
+
+def split_report(rounds: int = 20) -> dict[str, Any]:
+    out: dict[str, Any] = {"backend": BACKEND}
+    for fmt in ("wbxml", "xml"):
+        bench = SplitBench(fmt)
+        exchange = bench.session()
+        bodies = [m.body for _, m in exchange.messages]
+        session = _time(bench.session, rounds)
+        floor = _time(lambda: MemoryBench.codec_floor(bodies, fmt), rounds)  # noqa: B023
+        out[fmt] = {"sessions_per_s": round(1 / session, 1), "session_ms": session * 1e3,
+                    "codec_floor_ms": floor * 1e3, "messages": len(bodies),
+                    "session_logic_overhead": session / floor - 1}
+    return out
 
 
 def _time(fn: Any, rounds: int) -> float:
@@ -246,6 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
     sub.add_parser("memory")
+    sub.add_parser("split")
     http = sub.add_parser("http")
     http.add_argument("--devices", type=int, default=1000)
     http.add_argument("--concurrency", type=int, default=8)
@@ -256,6 +301,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "memory":
         print(json.dumps(memory_report(), indent=2))
+    elif args.mode == "split":
+        print(json.dumps(split_report(), indent=2))
     elif args.mode == "http":
         print(json.dumps(http_report(args.devices, args.concurrency, args.format), indent=2))
     else:

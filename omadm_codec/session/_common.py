@@ -92,8 +92,16 @@ def walk(commands: Iterable[Command]) -> Iterator[Command]:
             yield from walk(command.commands)
 
 
+_CONTAINERS = (Atomic, Sequence)
+
+
 def check_cmd_ids(msg: Message) -> None:
     """CmdIDs unique within the message (containers' children included), never ``0``."""
+    commands = msg.commands
+    top = {command.cmd_id for command in commands}
+    if (len(top) == len(commands) and "" not in top and "0" not in top
+            and not any(isinstance(command, _CONTAINERS) for command in commands)):
+        return  # the common flat message; anything else is walked below (its first fault named)
     seen: set[str] = set()
     stack = list(reversed(msg.commands))
     while stack:
@@ -104,6 +112,61 @@ def check_cmd_ids(msg: Message) -> None:
         seen.add(cmd_id)
         if isinstance(command, Atomic | Sequence):
             stack.extend(reversed(command.commands))
+
+
+_WIDEST_CMD_ID = "9" * 9  # CmdIDs are numbered from 1 per message: never this wide
+
+
+class MessageSizer:
+    """Bounds on the bytes commands add to an encoded message with header ``hdr``, from each
+    group of commands encoded once on its own (with the widest CmdIDs), so filling a message up
+    to a MaxMsgSize needs no encode per candidate.
+
+    Invariant relied on (checked in tests/test_session_sizes.py): both encodings write the
+    body as a plain sequence of the commands' elements. XML sizes are additive; WBXML ones too
+    (no string table), except that a command may need or save a code page switch (2 bytes)
+    at its start and the first command opens the SyncBody (its end: 1 byte).
+    """
+
+    __slots__ = ("_empty", "fmt", "hdr")
+
+    def __init__(self, hdr: SyncHdr, fmt: Format) -> None:
+        self.hdr = hdr
+        self.fmt = fmt
+        self._empty = -1  # the message without commands, encoded on first use
+
+    @property
+    def empty(self) -> int:
+        """The size of the message with no command."""
+        if self._empty < 0:
+            self._empty = len(encode_message(Message(self.hdr, []), self.fmt))
+        return self._empty
+
+    def measure(self, commands: list[Command]) -> tuple[int, int]:
+        """(bytes of ``commands`` alone with 9-digit CmdIDs, number of commands walked).
+        The commands' CmdIDs are restored."""
+        walked = list(walk(commands))
+        saved = [command.cmd_id for command in walked]
+        for command in walked:
+            command.cmd_id = _WIDEST_CMD_ID
+        try:
+            size = len(encode_message(Message(self.hdr, commands), self.fmt)) - self.empty
+        finally:
+            for command, cmd_id in zip(walked, saved, strict=True):
+                command.cmd_id = cmd_id
+        return size, len(walked)
+
+    @staticmethod
+    def upper(measured: tuple[int, int]) -> int:
+        """At least what the measured commands add to any message (switches: 2 each)."""
+        size, count = measured
+        return size + 2 * count + 3
+
+    @staticmethod
+    def lower(measured: tuple[int, int]) -> int:
+        """At most what they add (narrower CmdIDs: up to 8 bytes, switches, SyncBody end)."""
+        size, count = measured
+        return size - 10 * count - 3
 
 
 class CmdIds:
@@ -176,7 +239,7 @@ def results_items(results: Iterable[Results]) -> list[Item]:
 
 __all__ = [
     "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "CONTENT_TYPES", "DEFAULT_LIMITS",
-    "CmdIds", "EncodeError", "Format", "Outgoing", "abort_alert", "check_cmd_ids",
+    "CmdIds", "EncodeError", "Format", "MessageSizer", "Outgoing", "abort_alert", "check_cmd_ids",
     "command_status", "decode_message", "encode_message", "fmt_of", "header_status",
     "item_text", "item_uri", "message_id", "meta_of", "walk",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import auth
@@ -44,6 +45,7 @@ from ._common import (
     CONTENT_TYPES,
     CmdIds,
     Format,
+    MessageSizer,
     Outgoing,
     check_cmd_ids,
     decode_message,
@@ -58,6 +60,7 @@ from .executor import (
     STATUS_CHUNK_BUFFERED,
     STATUS_SIZE_MISMATCH,
     UiCallback,
+    _Context,
     new_context,
     run_command,
 )
@@ -141,6 +144,8 @@ class ClientSession:
         self.server_max_msg_size: int | None = None
         """The server's MaxMsgSize (None until it says): our messages stay within it."""
         self._outbox: list[list[Command]] = []
+        # id(group) -> (group, MessageSizer.measure(group)) for the groups in the outbox.
+        self._group_sizes: dict[int, tuple[list[Command], tuple[int, int]]] = {}
         self._outbox_final = True
         self._outbox_ask_next = False
 
@@ -395,25 +400,25 @@ class ClientSession:
             final, ask_next = msg.final or asked_next, not (msg.final or asked_next)
         self._outbox = []
         hdr = self._header()
-        limit = self.server_max_msg_size
-        # New answers too big for any message are large objects: chunked once, here.
-        new = [part for group in groups if group for part in (
-            self._chunked(hdr, hdr_status, group, limit) if limit is not None else [group])]
-        parts = old + new
-        if msg.final and not managed and not parts:
+        new = [group for group in groups if group]
+        if msg.final and not managed and not old and not new:
             # Nothing to answer but the SyncHdr: the session is over (dm-protocol.md 1.1).
             self.state = transition(self.role, self.state, ev.PeerFinished)
             events.append(ev.PeerFinished(msg.header.msg_id))
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        self._pending = self._split(hdr, hdr_status, parts, final, ask_next)
+        self._pending = self._split(hdr, hdr_status, old, new, final, ask_next)
+        sizes = self._group_sizes
+        self._group_sizes = {id(group): sizes[id(group)] for group in self._outbox
+                             if id(group) in sizes and sizes[id(group)][0] is group}
         return events
 
-    def _split(self, hdr: SyncHdr, hdr_status: Status, groups: list[list[Command]],
-               final: bool, ask_next: bool) -> Outgoing:
+    def _split(self, hdr: SyncHdr, hdr_status: Status, old: list[list[Command]],
+               new: list[list[Command]], final: bool, ask_next: bool) -> Outgoing:
         """The next message of our package within the server's MaxMsgSize; what does not
-        fit waits in the outbox for the server's 1222."""
+        fit waits in the outbox for the server's 1222. ``old``: groups from the outbox (already
+        chunked); ``new``: this message's answers, chunked here only if they do not all fit."""
 
         def build(chosen: list[list[Command]], last: bool) -> Message:
             commands: list[Command] = [hdr_status]
@@ -425,19 +430,73 @@ class ClientSession:
                 command.cmd_id = str(number)  # unique within the message, in order
             return Message(hdr, commands, final=final and last)
 
-        whole = self._encode(build(groups, True))
         limit = self.server_max_msg_size
-        if limit is None or len(whole.body) <= limit or len(groups) <= 1:
+        if limit is None:
+            return self._encode(build(old + new, True))
+        numbered = [(command, command.cmd_id) for group in new for command in group]
+        sizer = MessageSizer(hdr, self.fmt)
+        base = 0  # the size of the message holding the SyncHdr Status alone, once needed
+        if old:
+            # A continuing package (an outbox) is bounded first: its groups' sizes are known.
+            base = len(encode_message(build([], False), self.fmt))
+            whole = self._whole_if_it_may_fit(build, sizer, base, old + new, limit)
+        else:
+            whole = self._encode(build(new, True))
+        if whole is not None and len(whole.body) <= limit:
+            # Both encodings are a plain sequence of elements (no WBXML string table), so a
+            # part of this message is never larger: no new group needs chunking.
             return whole
+        for command, cmd_id in numbered:
+            command.cmd_id = cmd_id  # ``_chunked`` sizes each group as the executor numbered it
+        if not base:
+            base = len(encode_message(build([], False), self.fmt))
+        # New answers too big for any message are large objects: chunked once, here.
+        groups = old + [part for group in new
+                        for part in self._chunked(hdr, hdr_status, group, limit)]
+        if len(groups) != len(old) + len(new) or any(
+                part is not group for part, group in zip(groups[len(old):], new, strict=True)):
+            whole = self._whole_if_it_may_fit(build, sizer, base, groups, limit)
+            if whole is not None and len(whole.body) <= limit:
+                return whole
+        else:
+            build(groups, True)  # the CmdIDs the whole message gave them (kept in the outbox)
+        if len(groups) <= 1:
+            return whole if whole is not None else self._encode(build(groups, True))
+        # Take groups while the message fits: by upper bounds where they suffice, else by
+        # encoding (each encoding re-anchors the running size).
+        known = base + sizer.upper(self._measured(sizer, groups[0]))
         taken = 1
         while taken < len(groups):
-            trial = self._encode(build(groups[:taken + 1], False))
-            if len(trial.body) > limit:
-                break
+            step = sizer.upper(self._measured(sizer, groups[taken]))
+            if known + step > limit:
+                size = len(encode_message(build(groups[:taken + 1], False), self.fmt))
+                if size > limit:
+                    break
+                known = size
+            else:
+                known += step
             taken += 1
         self._outbox = groups[taken:]
         self._outbox_final, self._outbox_ask_next = final, ask_next
         return self._encode(build(groups[:taken], False))
+
+    def _whole_if_it_may_fit(self, build: Callable[[list[list[Command]], bool], Message],
+                             sizer: MessageSizer, base: int, groups: list[list[Command]],
+                             limit: int) -> Outgoing | None:
+        """The whole message of ``groups``, or None (its CmdIDs assigned all the same) when
+        the lower bound of its size is already over ``limit``. The groups' sizes measured for
+        that serve the split that follows."""
+        if base + sum(sizer.lower(self._measured(sizer, group)) for group in groups) > limit:
+            build(groups, True)
+            return None
+        return self._encode(build(groups, True))
+
+    def _measured(self, sizer: MessageSizer, group: list[Command]) -> tuple[int, int]:
+        """``sizer.measure(group)``, once per group while it waits in the outbox."""
+        entry = self._group_sizes.get(id(group))
+        if entry is None or entry[0] is not group:
+            entry = self._group_sizes[id(group)] = (group, sizer.measure(group))
+        return entry[1]
 
     def _chunked(self, hdr: SyncHdr, hdr_status: Status, group: list[Command],
                  limit: int) -> list[list[Command]]:
@@ -546,10 +605,7 @@ class ClientSession:
         events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
         return decision.status, chal
 
-    def _run(self, ctx: object, command: object, events: list[ev.Event]) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
+    def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
         chunks = self._chunks
         item = command.items[0] if isinstance(command, Add | Replace) and len(
             command.items) == 1 else None
@@ -565,12 +621,9 @@ class ClientSession:
             assert isinstance(command, Add | Replace)
             self._chunk(ctx, command, item)
             return
-        run_command(ctx, command)  # type: ignore[arg-type]
+        run_command(ctx, command)
 
-    def _chunk(self, ctx: object, command: Add | Replace, item: Item) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
+    def _chunk(self, ctx: _Context, command: Add | Replace, item: Item) -> None:
         uri = item_uri(item)
         meta = item.meta or command.meta
         if self._refused_uri is not None and self._chunks is None and uri == self._refused_uri:
@@ -618,11 +671,8 @@ class ClientSession:
         last = ctx.events.pop()
         ctx.events.append(ev.CommandExecuted(command, last.status))
 
-    def _refuse(self, ctx: object, command: Add | Replace, uri: str, item: Item,
+    def _refuse(self, ctx: _Context, command: Add | Replace, uri: str, item: Item,
                 code: int) -> None:
-        from .executor import _Context
-
-        assert isinstance(ctx, _Context)
         if item.more_data:
             self._refused_uri = uri  # later chunks of this object get the same answer
         ctx.status(command, code)

@@ -100,7 +100,8 @@ class _Context:
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
         status = command_status(self.msg_id, command, self.ids(), code, refs)
-        status.items = [Item(data=value) for value in data]
+        if data:
+            status.items = [Item(data=value) for value in data]
         self.out.append(status)
         self.events.append(CommandExecuted(command, code, parent))
         return status
@@ -119,59 +120,109 @@ def _value_of(item: Item, meta: Meta | None) -> tuple[str | bytes | None, str, s
     return data.xml, fmt, mime
 
 
-def _run_item(ctx: _Context, command: Command, item: Item) -> tuple[int, Item | None]:
-    """Run one item of a leaf command; (status, Results item or None)."""
-    tree, server = ctx.tree, ctx.server_id
-    uri = item_uri(item)
-    meta = meta_of(item, getattr(command, "meta", None))
+def _item_add(ctx: _Context, command: Command, item: Item) -> int:
+    value, fmt, mime = _value_of(item, meta_of(item, getattr(command, "meta", None)))
     try:
-        if isinstance(command, Add):
-            value, fmt, mime = _value_of(item, meta)
-            tree.add(uri, server, value, fmt, mime)
-            return 200, None
-        if isinstance(command, Replace):
-            value, fmt, mime = _value_of(item, meta)
-            tree.replace(uri, server, value, fmt if meta and meta.format else None, mime)
-            return 200, None
-        if isinstance(command, Delete):
-            tree.delete(uri, server)
-            return 200, None
-        if isinstance(command, Copy):
-            source = item.source.loc_uri if item.source is not None else ""
-            tree.copy(source, uri, server)
-            return 200, None
-        if isinstance(command, Exec):
-            value, _fmt, _mime = _value_of(item, meta)
-            return tree.exec(uri, server, value, command.correlator), None
-        if isinstance(command, Get):
-            return 200, None  # handled by _run_get
+        ctx.tree.add(item_uri(item), ctx.server_id, value, fmt, mime)
     except TreeError as exc:
-        return exc.status, None
-    return 406, None
+        return exc.status
+    return 200
+
+
+def _item_replace(ctx: _Context, command: Command, item: Item) -> int:
+    meta = meta_of(item, getattr(command, "meta", None))
+    value, fmt, mime = _value_of(item, meta)
+    try:
+        ctx.tree.replace(item_uri(item), ctx.server_id, value,
+                         fmt if meta and meta.format else None, mime)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_delete(ctx: _Context, command: Command, item: Item) -> int:
+    try:
+        ctx.tree.delete(item_uri(item), ctx.server_id)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_copy(ctx: _Context, command: Command, item: Item) -> int:
+    source = item.source.loc_uri if item.source is not None else ""
+    try:
+        ctx.tree.copy(source, item_uri(item), ctx.server_id)
+    except TreeError as exc:
+        return exc.status
+    return 200
+
+
+def _item_exec(ctx: _Context, command: Command, item: Item) -> int:
+    assert isinstance(command, Exec)
+    value, _fmt, _mime = _value_of(item, meta_of(item, command.meta))
+    try:
+        return ctx.tree.exec(item_uri(item), ctx.server_id, value, command.correlator)
+    except TreeError as exc:
+        return exc.status
+
+
+def _item_get(ctx: _Context, command: Command, item: Item) -> int:
+    return 200  # handled by _run_get
+
+
+def _item_unknown(ctx: _Context, command: Command, item: Item) -> int:
+    return 406
+
+
+_ItemRunner = Callable[[_Context, Command, Item], int]
+_ITEM_RUNNERS: dict[type, _ItemRunner] = {}
+# In this order, as subclasses match the first class they derive from.
+_ITEM_KINDS: tuple[tuple[type, _ItemRunner], ...] = (
+    (Add, _item_add), (Replace, _item_replace), (Delete, _item_delete), (Copy, _item_copy),
+    (Exec, _item_exec), (Get, _item_get))
+
+
+def _item_runner(cls: type) -> _ItemRunner:
+    runner = _ITEM_RUNNERS.get(cls)
+    if runner is None:
+        runner = next((run for kind, run in _ITEM_KINDS if issubclass(cls, kind)),
+                      _item_unknown)
+        _ITEM_RUNNERS[cls] = runner
+    return runner
+
+
+def _get_items(ctx: _Context, uri: str) -> tuple[int, list[Item]]:
+    """(status, Results items) of one Get item."""
+    try:
+        value = ctx.tree.get(uri, ctx.server_id)
+    except TreeError as exc:
+        return exc.status, []
+    if value.items:
+        return value.status, [Item(source=Source(entry.uri),
+                                   meta=Meta(format=entry.format, type=entry.type or None),
+                                   data=_wire(entry.value)) for entry in value.items]
+    data = value.value
+    if isinstance(data, bytes):
+        wire_format, data = "b64", base64.b64encode(data).decode("ascii")
+    else:
+        wire_format = value.format
+    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets.
+    return value.status, [Item(source=Source(uri),
+                               meta=Meta(format=wire_format, type=value.type or None),
+                               data=data)]
 
 
 def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
-    outcomes: list[tuple[int, list[Item]]] = []
-    for item in command.items:
-        uri = item_uri(item)
-        try:
-            value = ctx.tree.get(uri, ctx.server_id)
-        except TreeError as exc:
-            outcomes.append((exc.status, []))
-            continue
-        if value.items:
-            items = [Item(source=Source(entry.uri), meta=Meta(format=entry.format,
-                                                              type=entry.type or None),
-                          data=_wire(entry.value)) for entry in value.items]
-        else:
-            items = [Item(source=Source(uri), meta=Meta(format=_wire_format(value.value,
-                                                                           value.format),
-                                                        type=value.type or None),
-                          data=_wire(value.value))]
-        outcomes.append((value.status, items))  # 217 on DM 1.3 inherited-ACL Gets
-    _statuses(ctx, command, [(code, item_uri(item)) for (code, _), item
-                             in zip(outcomes, command.items, strict=True)], parent)
-    found = [item for code, items in outcomes if code in (200, 217) for item in items]
+    if len(command.items) == 1:
+        uri = item_uri(command.items[0])
+        code, found = _get_items(ctx, uri)
+        ctx.status(command, code, [], parent)
+        if found and code in (200, 217):
+            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
+        return
+    outcomes = [(_get_items(ctx, item_uri(item)), item_uri(item)) for item in command.items]
+    _statuses(ctx, command, [(code, uri) for (code, _), uri in outcomes], parent)
+    found = [item for (code, items), _ in outcomes if code in (200, 217) for item in items]
     if found:
         ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
 
@@ -182,13 +233,13 @@ def _wire(value: str | bytes | None) -> str | None:
     return value
 
 
-def _wire_format(value: str | bytes, fmt: str) -> str:
-    return "b64" if isinstance(value, bytes) else fmt
-
-
 def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],
               parent: str | None) -> int:
     """One Status when every item answered alike, else one per item (with TargetRef)."""
+    if len(outcomes) == 1:
+        code = outcomes[0][0]
+        ctx.status(command, code, [], parent)
+        return code
     codes = {code for code, _ in outcomes}
     if len(codes) <= 1:
         code = outcomes[0][0] if outcomes else 412
@@ -230,39 +281,77 @@ def _ui(ctx: _Context, alert: Alert, parent: str | None) -> int:
 
 def run_command(ctx: _Context, command: Command, parent: str | None = None) -> int:
     """Run one command (not Status / Results); return its status."""
-    if isinstance(command, Atomic):
-        return _run_atomic(ctx, command)
-    if isinstance(command, Sequence):
-        return _run_sequence(ctx, command)
-    if isinstance(command, Alert):
-        if command.data in UI_ALERTS:
-            return _ui(ctx, command, parent)
-        ctx.status(command, 406, parent=parent)
-        return 406
-    if isinstance(command, Get):
-        _run_get(ctx, command, parent)
-        return 200
-    if isinstance(command, Add | Replace | Delete | Copy | Exec):
-        if not command.items:
-            ctx.status(command, 412, parent=parent)
-            return 412
-        outcomes = []
-        for item in command.items:
-            code, _ = _run_item(ctx, command, item)
-            outcomes.append((code, item_uri(item)))
-        return _statuses(ctx, command, outcomes, parent)
+    runner = _RUNNERS.get(type(command))
+    if runner is None:
+        runner = _runner(type(command))
+    return runner(ctx, command, parent)
+
+
+def _run_atomic_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Atomic)
+    return _run_atomic(ctx, command)
+
+
+def _run_sequence_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Sequence)
+    return _run_sequence(ctx, command)
+
+
+def _run_alert(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Alert)
+    if command.data in UI_ALERTS:
+        return _ui(ctx, command, parent)
     ctx.status(command, 406, parent=parent)
     return 406
 
 
+def _run_get_command(ctx: _Context, command: Command, parent: str | None) -> int:
+    assert isinstance(command, Get)
+    _run_get(ctx, command, parent)
+    return 200
+
+
+def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
+    """Add, Replace, Delete, Copy, Exec: each item in turn."""
+    items: list[Item] = command.items  # type: ignore[union-attr]
+    if not items:
+        ctx.status(command, 412, parent=parent)
+        return 412
+    run_item = _item_runner(type(command))
+    outcomes = [(run_item(ctx, command, item), item_uri(item)) for item in items]
+    return _statuses(ctx, command, outcomes, parent)
+
+
+def _run_unknown(ctx: _Context, command: Command, parent: str | None) -> int:
+    ctx.status(command, 406, parent=parent)
+    return 406
+
+
+_Runner = Callable[[_Context, Command, "str | None"], int]
+_RUNNERS: dict[type, _Runner] = {}
+# Table dispatch on the exact class; a subclass gets what the isinstance chain in this order
+# gives it, once.
+_KINDS: tuple[tuple[type | tuple[type, ...], _Runner], ...] = (
+    (Atomic, _run_atomic_command), (Sequence, _run_sequence_command), (Alert, _run_alert),
+    (Get, _run_get_command), ((Add, Replace, Delete, Copy, Exec), _run_items))
+
+
+def _runner(cls: type) -> _Runner:
+    runner = next((run for kind, run in _KINDS if issubclass(cls, kind)), _run_unknown)
+    _RUNNERS[cls] = runner
+    return runner
+
+
 def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
     """All or nothing: the children run in order inside one tree transaction; on the first
-    failure the transaction unwinds and the children that ran are answered 216."""
+    failure the transaction unwinds and the children that ran are answered 216, or 516 when
+    the unwinding itself failed (dm-protocol.md 1.9: their changes may still be there)."""
     container = command_status(ctx.msg_id, atomic, ctx.ids(), 200)
     ctx.out.append(container)
     start = len(ctx.out)
     codes: list[int] = []
     failed_at = -1
+    rolled_back = STATUS_ROLLED_BACK
     try:
         with ctx.tree.transaction():
             for index, child in enumerate(atomic.commands):
@@ -277,17 +366,23 @@ def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
                     raise _Failed
     except _Failed:
         pass
+    except Exception:
+        if failed_at < 0:
+            raise  # not raised by the rollback: nothing to answer for it here
+        # After ``_Failed`` only the transaction's rollback runs: it is what raised (a tree
+        # whose storage failed while undoing). The device still answers, truthfully.
+        rolled_back = STATUS_ROLLBACK_FAILED
     if failed_at < 0:
         ctx.events.append(CommandExecuted(atomic, 200))
         return 200
-    # Rewrite the answers: children before the failure were rolled back (216), the failing
-    # child keeps its code, the rest never ran (215).
+    # Rewrite the answers: children before the failure were rolled back (216, or 516 if the
+    # rollback failed), the failing child keeps its code, the rest never ran (215).
     ran = ctx.out[start:]
     ctx.out[start:] = []
     ctx.events[:] = [e for e in ctx.events if e.parent != "Atomic"]
     for index, child in enumerate(atomic.commands):
         if index < failed_at:
-            ctx.status(child, STATUS_ROLLED_BACK, parent="Atomic")
+            ctx.status(child, rolled_back, parent="Atomic")
         elif index == failed_at:
             code = next((s.data for s in ran if isinstance(s, Status)
                          and s.cmd_ref == child.cmd_id), codes[failed_at])

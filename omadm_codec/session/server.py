@@ -48,6 +48,7 @@ from ._common import (
     CONTENT_TYPES,
     CmdIds,
     Format,
+    MessageSizer,
     Outgoing,
     check_cmd_ids,
     command_status,
@@ -86,14 +87,45 @@ class _Pending:
     """A Get whose Results are arriving in chunks (it completes with the last one)."""
 
     def busy(self) -> bool:
-        return self.receiving or any(child.busy() for child in self.children)
+        if self.receiving:
+            return True
+        return bool(self.children) and any(child.busy() for child in self.children)
 
     def event(self) -> ev.CommandCompleted:
         status = self.statuses[0] if self.statuses else 0
+        children = tuple(child.event() for child in self.children) if self.children else ()
         return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses),
-                                   tuple(child.event() for child in self.children),
-                                   tuple(self.data))
+                                   tuple(self.statuses), children, tuple(self.data))
+
+
+_COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
+    """The fields a shallow copy of a ``cls`` must carry over, or None when ``copy.copy``
+    must do it (not a plain slotted dataclass: a ``__dict__``, a custom copy or reduce)."""
+    if (not dataclasses.is_dataclass(cls) or hasattr(sample, "__dict__")
+            or hasattr(cls, "__copy__") or cls.__reduce_ex__ is not object.__reduce_ex__
+            or cls.__reduce__ is not object.__reduce__):
+        return None
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    return names if slots == set(names) else None
+
+
+def _shallow_copy(command: Command) -> Command:
+    """``copy.copy(command)``, without the generic reduce protocol for the model's classes."""
+    cls = type(command)
+    try:
+        names = _COPIED_FIELDS[cls]
+    except KeyError:
+        names = _COPIED_FIELDS[cls] = _copied_fields(cls, command)
+    if names is None:
+        return copy.copy(command)
+    wire: Command = cls.__new__(cls)
+    for name in names:
+        setattr(wire, name, getattr(command, name))
+    return wire
 
 
 @dataclass(slots=True)
@@ -397,7 +429,8 @@ class ServerSession:
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
                 pending.statuses.append(command.data)
-                pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
+                if command.items:
+                    pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
                 last = pending
             elif isinstance(command, Results):
                 pending = self._pending.get((command.msg_ref or "", command.cmd_ref)) or last
@@ -424,8 +457,12 @@ class ServerSession:
             else:
                 events.append(pending.event())
         self._top = keep
-        kept = {id(p) for p in keep}
-        self._pending = {k: p for k, p in self._pending.items() if id(self._root(p)) in kept}
+        if keep:
+            kept = {id(p) for p in keep}
+            self._pending = {k: p for k, p in self._pending.items()
+                             if id(self._root(p)) in kept}
+        else:
+            self._pending = {}
         self._queue.extendleft(reversed(requeue))
         return events
 
@@ -603,7 +640,7 @@ class ServerSession:
         """A wire copy of ``command`` with fresh CmdIDs, registered as pending."""
         pending = _Pending(command, parent)
         # A shallow copy: the application's object keeps its own CmdID and children.
-        wire: Command = copy.copy(command)
+        wire = _shallow_copy(command)
         wire.cmd_id = ids()
         if isinstance(wire, Atomic | Sequence):
             wire.commands = []
@@ -641,14 +678,28 @@ class ServerSession:
             self._top.extend(p for _, p, _ in registered)
             self._queue.clear()
             return encoded
-        # Otherwise one at a time; forget the numbering done above.
+        # Otherwise one at a time; forget the numbering done above. A command is taken on
+        # the upper bound of the message's size where that suffices, else by encoding (which
+        # re-anchors the running size): the same commands as encoding every candidate.
         for _, _, wire in registered:
             self._unregister(hdr.msg_id, wire)
         ids.next = mark
+        sizer = MessageSizer(hdr, self.fmt)
+        limit = self.client_max_msg_size
+        known = len(encode_message(Message(hdr, body, final=False), self.fmt))
         while self._queue:
             command = self._queue[0]
             wire, pending = self._number(command, ids, hdr.msg_id, None)
-            if self._fits(hdr, [*body, wire], False):
+            step = sizer.upper(sizer.measure([wire]))
+            fits = known + step <= limit
+            if fits:
+                known += step
+            else:
+                size = len(encode_message(Message(hdr, [*body, wire], final=False), self.fmt))
+                fits = size <= limit
+                if fits:
+                    known = size
+            if fits:
                 body.append(wire)
                 self._top.append(pending)
                 self._queue.popleft()

@@ -28,6 +28,10 @@ class Role(enum.Enum):
     CLIENT = "client"
     SERVER = "server"
 
+    # Members are singletons compared by identity: hash them the same way (Enum's default
+    # hashes the name in Python, on every table lookup and ``in TERMINAL``).
+    __hash__ = object.__hash__
+
 
 class State(enum.Enum):
     """Where a session stands. ``CLOSED``, ``ABORTED`` and ``ERROR`` are terminal."""
@@ -44,6 +48,8 @@ class State(enum.Enum):
     """Ended by 1223, an authentication failure, too many failures or a timeout."""
     ERROR = "error"
     """Ended because the peer broke the protocol (``RemoteProtocolError``)."""
+
+    __hash__ = object.__hash__  # as for ``Role``
 
 
 TERMINAL = frozenset({State.CLOSED, State.ABORTED, State.ERROR})

@@ -167,9 +167,19 @@ class NodeValue:
     a node whose own ACL is empty; see ``properties.get_property``)."""
 
 
+_last_tstamp: tuple[float, str] = (math.nan, "")
+
+
 def format_tstamp(seconds: float) -> str:
     """ISO 8601 basic UTC, e.g. ``20010711T163817Z``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+    global _last_tstamp
+    whole = seconds // 1  # gmtime's second; NaN for NaN / inf, which never matches
+    last = _last_tstamp
+    if last[0] == whole:
+        return last[1]
+    text = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+    _last_tstamp = (whole, text)
+    return text
 
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")

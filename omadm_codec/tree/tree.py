@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .standard import DMAccount
 
 _LIMIT_NAMES = ("MaxDepth", "MaxTotLen", "MaxSegLen")
+_PLACE_ATTRS = frozenset({"parent", "name", "children"})
 _U16 = 0xFFFF
 
 
@@ -184,9 +185,14 @@ class DMTree:
             old = getattr(obj, attr)
             self._journal.append(lambda: setattr(obj, attr, old))
         setattr(obj, attr, value)
-        self._limits = None
+        # The cached limits come from the values of the nodes named MaxDepth, MaxTotLen and
+        # MaxSegLen and from where they sit (``parent`` / ``name`` / ``children`` changes).
+        if attr in _PLACE_ATTRS or (attr == "value" and getattr(obj, "name", None)
+                                    in _LIMIT_NAMES):
+            self._limits = None
 
     def _save_children(self, parent: Node) -> None:
+        self._limits = None  # children are about to change (see ``_set``)
         if self._journal is not None:
             saved = dict(parent.children or {})
             self._journal.append(lambda: setattr(parent, "children", saved))
@@ -506,14 +512,25 @@ class DMTree:
 
             replace_tnds(self, uri, server_id, value, type)
             return
-        parsed = self.parse(uri)
-        node = self._find(parsed.segments, uri)
-        if parsed.list_kind is not None:
-            raise NotAllowed("list_replace", uri)
-        if parsed.prop is not None:
-            properties.replace_property(self, node, parsed.prop, value, server_id, uri)
-            return
-        self._check(node, "Replace", server_id, uri)
+        # The common case in one compiled call (parse, find, ACL); a URI with a query or a
+        # refused ACL takes the full path, which keeps the order of the checks (and errors).
+        depth, total, seg = self._limits or self.uri_limits()
+        try:
+            node, query = self._uri.resolve(self.root, uri, "Replace", server_id, depth,
+                                            total, seg)
+        except PermissionDenied:
+            node = query = None
+        if node is None or query is not None:
+            parsed = self.parse(uri)
+            node = self._find(parsed.segments, uri)
+            if parsed.list_kind is not None:
+                raise NotAllowed("list_replace", uri)
+            if parsed.prop is not None:
+                properties.replace_property(self, node, parsed.prop, value, server_id, uri)
+                return
+            self._check(node, "Replace", server_id, uri)
+        elif node.access is not None and "Replace" not in node.access:
+            raise NotAllowed("access_type", uri)
         if node.children is not None:
             raise NotAllowed("interior_replace", uri)
         fmt = node.format if format is None else format
@@ -525,12 +542,14 @@ class DMTree:
             raise NotAllowed("permanent_type", uri)
         check_format(node.description, fmt, uri)
         stored, stored_format = coerce_value(value, fmt, self.max_value_size)
-        with self.transaction():
-            self._set(node, "value", stored)
-            self._set(node, "format", stored_format)
-            if type is not None:
-                self._set(node, "type", type)
-            self._touch(node)
+        # Everything that can fail (the clock too) is done: the writes below cannot.
+        tstamp = format_tstamp(self.clock())
+        self._set(node, "value", stored)
+        self._set(node, "format", stored_format)
+        if type is not None:
+            self._set(node, "type", type)
+        self._set(node, "verno", (node.verno + 1) & _U16)
+        self._set(node, "tstamp", tstamp)
 
     def delete(self, uri: str, server_id: str) -> None:
         """Delete a node and its whole subtree. Root, permanent nodes (or a subtree holding

@@ -1,0 +1,170 @@
+"""``MessageSizer``: the bounds the sessions fill messages with hold for every command shape
+the sessions send, wherever the commands sit in a message and whatever CmdIDs they get.
+
+The sessions accept a command without encoding the message when the upper bound fits, and
+skip encoding a whole message when the lower bound does not; a bound that does not hold
+would change which commands go into which message. These tests pin the codec property the
+bounds rest on (a body is a plain sequence of the commands' elements; no WBXML string table).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from omadm_codec import auth
+from omadm_codec.messages import decode, encode
+from omadm_codec.model import (
+    Alert,
+    Atomic,
+    Command,
+    Cred,
+    Get,
+    Item,
+    Message,
+    Meta,
+    Replace,
+    Results,
+    Sequence,
+    Source,
+    Status,
+    SyncHdr,
+    Target,
+)
+from omadm_codec.nonces import NonceManager
+from omadm_codec.session import ClientSession, ServerSession
+from omadm_codec.session import events as ev
+from omadm_codec.session._common import MessageSizer
+from omadm_codec.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree, run_in_memory
+
+
+def _header(with_meta: bool, with_cred: bool) -> SyncHdr:
+    hdr = SyncHdr("1A2B", "7", Target("IMEI:490154203237518"),
+                  Source("http://127.0.0.1/dm", "server"), resp_uri="http://x/dm?s=1")
+    if with_meta:
+        hdr.meta = Meta(max_msg_size=8192, max_obj_size=1 << 20)
+    if with_cred:
+        hdr.cred = Cred("c2VjcmV0", Meta(format="b64", type="syncml:auth-md5"))
+    return hdr
+
+
+def _command(rng: random.Random) -> Command:
+    uri = "./Vendor/Acme/" + "x" * rng.randrange(1, 40)
+    kind = rng.randrange(8)
+    if kind == 0:
+        return Get("0", [Item(target=Target(uri))])
+    if kind == 1:
+        return Replace("0", [Item(target=Target(uri), meta=Meta(format="int"), data="42")])
+    if kind == 2:
+        return Status("0", "3", str(rng.randrange(1, 300)), "Get", 200, target_refs=[uri])
+    if kind == 3:  # ends inside Meta (code page 1) in WBXML: the next command switches back
+        return Results("0", "5", [Item(source=Source(uri), meta=Meta(format="chr",
+                                                                      type="text/plain"))],
+                       msg_ref="2")
+    if kind == 4:
+        return Results("0", "5", [Item(source=Source(uri), meta=Meta(format="b64", size=9),
+                                       data="QUJD" * rng.randrange(0, 50), more_data=True)])
+    if kind == 5:
+        return Alert("0", 1222)
+    if kind == 6:
+        return Atomic("0", [Replace("0", [Item(target=Target(uri), data="v")]),
+                            Get("0", [Item(target=Target(uri))])])
+    return Sequence("0", [Alert("0", 1100, items=[Item(data="MINDT=5"), Item(data="hi")])])
+
+
+def _number(commands: list[Command]) -> None:
+    number = 1
+    stack = list(reversed(commands))
+    while stack:
+        command = stack.pop()
+        command.cmd_id = str(number)
+        number += 1
+        if isinstance(command, Atomic | Sequence):
+            stack.extend(reversed(command.commands))
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+@pytest.mark.parametrize("seed", range(40))
+def test_bounds_hold_in_any_position(fmt: str, seed: int) -> None:
+    rng = random.Random(seed)
+    hdr = _header(with_meta=seed % 2 == 0, with_cred=seed % 3 == 0)
+    sizer = MessageSizer(hdr, fmt)  # type: ignore[arg-type]
+    groups = [[_command(rng) for _ in range(rng.randrange(1, 4))] for _ in range(8)]
+    before = [[c.cmd_id for c in g] for g in groups]
+    measured = [sizer.measure(group) for group in groups]
+    assert [[c.cmd_id for c in g] for g in groups] == before  # CmdIDs restored
+    first = Status("1", "7", "0", "SyncHdr", 200)
+    for final in (False, True):
+        for taken in range(len(groups) + 1):
+            prefix: list[Command] = [first, *(c for g in groups[:taken] for c in g)]
+            _number(prefix)
+            base = len(encode(Message(hdr, prefix[:1], final=final), fmt))  # type: ignore[arg-type]
+            real = len(encode(Message(hdr, prefix, final=final), fmt))  # type: ignore[arg-type]
+            assert base + sum(map(sizer.lower, measured[:taken])) <= real
+            assert real <= base + sum(map(sizer.upper, measured[:taken]))
+
+
+# -- the split decisions: each message of a package is as full as it can be -----------------
+
+def _first_group(msg: Message) -> list[Command]:
+    """The first answer group of a client message after its SyncHdr Status: a Status and the
+    Results that follow it."""
+    rest = msg.commands[1:]
+    group: list[Command] = [rest[0]]
+    for command in rest[1:]:
+        if not isinstance(command, Results):
+            break
+        group.append(command)
+    return group
+
+
+def _overfull(msg: Message, extra: list[Command], fmt: str) -> int:
+    """The size of ``msg`` (not Final) with ``extra`` appended, numbered after its commands."""
+    appended = [*msg.commands, *extra]
+    _number(appended)
+    return len(encode(Message(msg.header, appended, final=False), fmt))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+def test_server_and_device_fill_each_message_of_a_package(fmt: str) -> None:
+    device_limit = 700 if fmt == "wbxml" else 2000
+    server_limit = 1200 if fmt == "wbxml" else 2500
+    for side in ("server", "device"):
+        tree = build_tree(server_auth="NONE", client_auth="BASIC")
+        stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+        server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
+                               secret_lookup=stored.get, nonces=NonceManager(),
+                               aauth_type="BASIC",
+                               max_msg_size=server_limit if side == "device" else 65536)
+        uri = "./Vendor/Acme/Settings?list=Struct" if side == "device" else \
+            "./Vendor/Acme/Settings/Ringtone"
+        gets: list[Command] = [Get("0", [Item(target=Target(uri))]) for _ in range(30)]
+
+        def app(session: ServerSession, events: list[ev.Event], gets: list[Command] = gets
+                ) -> None:
+            if any(isinstance(e, ev.SessionStarted) for e in events):
+                session.send_commands(gets)
+
+        client = ClientSession(tree, fmt=fmt,  # type: ignore[arg-type]
+                               max_msg_size=device_limit if side == "server" else 65536)
+        exchange = run_in_memory(client, server, app=app)
+        direction, limit = ("S", device_limit) if side == "server" else ("C", server_limit)
+        sent = [decode(m.body) for d, m in exchange.messages if d == direction]
+        if side == "device":
+            sent = sent[1:]  # package 1
+        split = 0
+        for msg, following in zip(sent, sent[1:], strict=False):
+            if msg.final:
+                break
+            assert len(encode(msg, fmt)) <= limit  # type: ignore[arg-type]
+            if side == "server":
+                statuses = sum(1 for c in following.commands if isinstance(c, Status))
+                extra = following.commands[statuses:statuses + 1]
+            else:
+                extra = _first_group(following)
+            if not extra or isinstance(extra[0], Alert):
+                continue
+            split += 1
+            assert _overfull(msg, extra, fmt) > limit, (side, msg.header.msg_id)
+        assert split >= 2, side

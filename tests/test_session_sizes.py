@@ -168,3 +168,33 @@ def test_server_and_device_fill_each_message_of_a_package(fmt: str) -> None:
             split += 1
             assert _overfull(msg, extra, fmt) > limit, (side, msg.header.msg_id)
         assert split >= 2, side
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+def test_no_server_message_exceeds_the_device_limit_final_included(fmt: str) -> None:
+    """Sweep the device's MaxMsgSize byte by byte across the sizes where the last queued
+    command only just fits: the message that takes it is Final, and <Final/> must fit too."""
+    full = 555 if fmt == "wbxml" else 1448  # package 2 with all six Gets, Final included
+    stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+    over = []
+    sizes = set()
+    for limit in range(full - 90, full + 2):
+        tree = build_tree(server_auth="NONE", client_auth="BASIC")
+        server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
+                               secret_lookup=stored.get, nonces=NonceManager(),
+                               aauth_type="BASIC")
+        gets: list[Command] = [Get("0", [Item(target=Target("./Vendor/Acme/Settings/Ringtone"))])
+                               for _ in range(6)]
+
+        def app(session: ServerSession, events: list[ev.Event], gets: list[Command] = gets
+                ) -> None:
+            if any(isinstance(e, ev.SessionStarted) for e in events):
+                session.send_commands(gets)
+
+        client = ClientSession(tree, fmt=fmt, max_msg_size=limit)  # type: ignore[arg-type]
+        exchange = run_in_memory(client, server, app=app)
+        over += [(limit, len(m.body)) for d, m in exchange.messages
+                 if d == "S" and len(m.body) > limit]
+        sizes.add(len(exchange.messages[1][1].body))
+    assert over == []
+    assert full in sizes and len(sizes) > 2  # the sweep did cross the split points

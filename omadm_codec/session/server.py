@@ -687,16 +687,21 @@ class ServerSession:
         sizer = MessageSizer(hdr, self.fmt)
         limit = self.client_max_msg_size
         known = len(encode_message(Message(hdr, body, final=False), self.fmt))
+        # Taking the last queued command makes the message Final: it is sized with <Final/>.
+        final_cost = len(encode_message(Message(hdr, body, final=True), self.fmt)) - known
         while self._queue:
             command = self._queue[0]
+            last = len(self._queue) == 1
             wire, pending = self._number(command, ids, hdr.msg_id, None)
             step = sizer.upper(sizer.measure([wire]))
-            fits = known + step <= limit
+            fits = known + step + (final_cost if last else 0) <= limit
             if fits:
                 known += step
             else:
-                size = len(encode_message(Message(hdr, [*body, wire], final=False), self.fmt))
+                size = len(encode_message(Message(hdr, [*body, wire], final=last), self.fmt))
                 fits = size <= limit
+                if fits and last:
+                    size -= final_cost
                 if fits:
                     known = size
             if fits:

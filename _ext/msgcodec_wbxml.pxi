@@ -7,6 +7,8 @@
 # into one C buffer; parts it does not reproduce token by token raise Fallback and the whole
 # message takes the reference path (see _wbxml_tokens_share).
 
+from cpython.long cimport PyLong_AsUnsignedLongLong
+from cpython.object cimport PyObject
 from libc.string cimport memcpy
 from xmlbuf cimport buf_mb, find3
 
@@ -17,9 +19,7 @@ from omadm_codec.limits import DEFAULT_LIMITS as _TK_LIMITS
 _TkFallback = _tk_share.Fallback
 _TK_REWRITE = _tk_common.REWRITE
 _TK_NO_MATCH = _tk_share.NO_MATCH
-_TK_CLASS_OF = _tk_common.data_class
 _TK_NESTED = _tk_share.nested_document
-_TK_OVER_LIMITS = _tk_share.over_limits
 _TK_VERSIONS = tuple(_tk_share.TABLES)          # VerDTD per version index
 _TK_HEADERS = tuple(t.header for t in _tk_share.TABLES.values())
 
@@ -32,9 +32,14 @@ cdef enum:
     TK_CONTENT = 0x40
 
 cdef int TK_PLAIN = _tk_share.CLS_PLAIN
-cdef int TK_CLEAR = _tk_share.CLS_CLEAR
 cdef int TK_VOBJECT = _tk_share.CLS_VOBJECT
 cdef Py_ssize_t _TK_MAX_OPAQUE = _TK_LIMITS.max_opaque
+# over_limits, in C (the same expression; the tests hold it to the Python one).
+cdef Py_ssize_t _TK_MAX_INPUT = _TK_LIMITS.max_input_size
+cdef Py_ssize_t _TK_MAX_ELEMENTS = _TK_LIMITS.max_elements
+cdef Py_ssize_t _TK_XML_FIXED = _tk_share._XML_FIXED
+cdef Py_ssize_t _TK_XML_PER_ELEMENT = _tk_share._XML_PER_ELEMENT
+cdef Py_ssize_t _TK_XML_PER_BYTE = _tk_share._XML_PER_BYTE
 cdef int _TK_MAX_DEPTH = _tk_share.MAX_CONTAINER_DEPTH
 cdef int _TK_REWRITE_LEN = next(iter(_tk_common.REWRITE_LEN))  # one length (33)
 assert len(_tk_common.REWRITE_LEN) == 1 and len(_TK_VERSIONS) == TK_NVERSION
@@ -71,7 +76,8 @@ cdef int E_MsgRef = _TK_ID["MsgRef"], E_CmdRef = _TK_ID["CmdRef"], E_Cmd = _TK_I
 cdef int E_TargetRef = _TK_ID["TargetRef"], E_SourceRef = _TK_ID["SourceRef"]
 cdef int E_Chal = _TK_ID["Chal"], E_Alert = _TK_ID["Alert"]
 cdef int E_Correlator = _TK_ID["Correlator"], E_Results = _TK_ID["Results"]
-cdef int E_Exec = _TK_ID["Exec"]
+cdef int E_Exec = _TK_ID["Exec"], E_Atomic = _TK_ID["Atomic"]
+cdef int E_Sequence = _TK_ID["Sequence"]
 cdef int E_FieldLevel = _TK_ID["FieldLevel"], E_Format = _TK_ID["Format"]
 cdef int E_Type = _TK_ID["Type"], E_Mark = _TK_ID["Mark"], E_Size = _TK_ID["Size"]
 cdef int E_Anchor = _TK_ID["Anchor"], E_Last = _TK_ID["Last"], E_Next = _TK_ID["Next"]
@@ -80,21 +86,30 @@ cdef int E_MaxMsgSize = _TK_ID["MaxMsgSize"], E_MaxObjSize = _TK_ID["MaxObjSize"
 cdef int E_EMI = _TK_ID["EMI"], E_Mem = _TK_ID["Mem"], E_SharedMem = _TK_ID["SharedMem"]
 cdef int E_FreeMem = _TK_ID["FreeMem"], E_FreeID = _TK_ID["FreeID"]
 cdef dict _TK_NAME_B = {index: name.encode("ascii") for name, index in _TK_ID.items()}
+cdef dict _TK_COMMAND_ID = {cls: _TK_ID[cls.ELEMENT] for cls in (
+    share.ITEM_COMMANDS[b"Add"], share.ITEM_COMMANDS[b"Copy"], share.ITEM_COMMANDS[b"Delete"],
+    share.ITEM_COMMANDS[b"Get"], share.ITEM_COMMANDS[b"Replace"], Status, Alert, Results,
+    Exec, Atomic, Sequence)}
+"""The exact model command classes -> element id (their fields are read by slot)."""
+cdef dict _TK_TYPE_CLASS = _tk_share.TYPE_CLASS
+
+include "msgcodec_wbxml_fast.pxi"
 
 
-cdef int _tk_class(object type_text, int grand) except -1:
-    """``data_class``: plain, opaque, or opaque with LF -> CRLF (``_tk_share.CLS_*``)."""
-    if type_text is None:
-        return TK_VOBJECT if grand == E_Add or grand == E_Replace else TK_PLAIN
-    return _TK_CLASS_OF(type_text, _TK_NAME_B[grand])
-
-
-cdef object _tk_meta_type(object meta):
-    """The text of a written Meta's first Type, as the encoder records it."""
-    value = meta.type
-    if value is None:
-        return None
-    return (<str>value).encode("utf-8") if value else _TK_NO_MATCH
+cdef int _tk_class(object item_meta, object command_meta, int grand) except -1:
+    """The class of a ``Data`` (``data_class``): the Item's (parent's) first Meta's Type
+    decides, else the command's (grandparent's); a Type that names no class, or none, leaves
+    it to the grandparent's name. An empty Type is found and names none."""
+    type_text = None
+    if item_meta is not None:
+        type_text = _tk_attr(item_meta, type(item_meta) is Meta, O_META_TYPE, "type")
+    if type_text is None and command_meta is not None:
+        type_text = _tk_attr(command_meta, type(command_meta) is Meta, O_META_TYPE, "type")
+    if type_text is not None:
+        cls = _TK_TYPE_CLASS.get(type_text)
+        if cls is not None:
+            return cls
+    return TK_VOBJECT if grand == E_Add or grand == E_Replace else TK_PLAIN
 
 
 @cython.final
@@ -106,7 +121,7 @@ cdef class _Tokens:
     cdef Py_ssize_t elements      # tags written (the scanner's element count)
     cdef bint surrogate           # a lone surrogate in an ID: invalid_char at the end
     cdef Py_ssize_t raw_len       # UTF-8 bytes of the spliced embedded documents
-    cdef Py_ssize_t raw_lt        # their '<' count (a bound on their elements)
+    cdef Py_ssize_t raw_elements  # a bound on their elements
 
     def __dealloc__(self):
         free(self.out.data)
@@ -120,7 +135,8 @@ cdef class _Tokens:
         if code < 0:
             raise _TkFallback(f"{_TK_NAME_B[element]!r} is on no code page of SyncML "
                               f"{self.ver_dtd}")
-        buf_grow(&self.out, 3)
+        if self.out.len + 3 > self.out.cap:
+            buf_grow(&self.out, 3)
         if page != self.page:
             self.out.data[self.out.len] = 0
             self.out.data[self.out.len + 1] = <unsigned char>page
@@ -160,30 +176,32 @@ cdef class _Tokens:
         return 0
 
     cdef int opaque(self, const unsigned char* s, Py_ssize_t n) except -1:
+        buf_grow(&self.out, n + 6)
         buf_byte(&self.out, TK_OPAQUE)
         buf_mb(&self.out, <unsigned long>n)
         return buf_add(&self.out, s, n)
 
     cdef int opaque_crlf(self, const unsigned char* s, Py_ssize_t n, bint crlf,
                          bint pre, bint post) except -1:
-        """OPAQUE of [">"] s [ "]]" ], every LF written CR LF when ``crlf``."""
-        cdef Py_ssize_t i, size = n + pre + 2 * post, start = 0
+        """OPAQUE of [">"] s ["]]"], every LF written CR LF when ``crlf``."""
+        cdef Py_ssize_t size = n + pre + 2 * post, start = 0
+        cdef const unsigned char* hit
         if crlf:
-            for i in range(n):
-                if s[i] == 0x0A:
-                    size += 1
+            size += _tk_count_lf(s, n)
         if size > _TK_MAX_OPAQUE:
             raise _TkFallback("opaque run past max_opaque")
+        buf_grow(&self.out, size + 6)
         buf_byte(&self.out, TK_OPAQUE)
         buf_mb(&self.out, <unsigned long>size)
         if pre:
             buf_byte(&self.out, 0x3E)
-        if crlf:
-            for i in range(n):
-                if s[i] == 0x0A:
-                    buf_add(&self.out, s + start, i - start)
-                    buf_add(&self.out, <const unsigned char*>b"\r\n", 2)
-                    start = i + 1
+        while crlf and start < n:
+            hit = <const unsigned char*>memchr(s + start, 0x0A, n - start)
+            if hit == NULL:
+                break
+            buf_add(&self.out, s + start, hit - (s + start))
+            buf_add(&self.out, <const unsigned char*>b"\r\n", 2)
+            start = hit - s + 1
         buf_add(&self.out, s + start, n - start)
         if post:
             buf_add(&self.out, <const unsigned char*>b"]]", 2)
@@ -211,20 +229,6 @@ cdef class _Tokens:
             return buf_byte(&self.out, TK_END)
         return 0
 
-    cdef int leaf(self, int element, object value, int kind, str what) except -1:
-        """The element holding ``value`` as ``kind``: 0 text, 1 token, 2 code."""
-        cdef Py_ssize_t n
-        cdef const unsigned char* s
-        cdef bytes digits
-        if kind == 2:
-            digits = self.code(value, what)
-            return self.leaf_bytes(element, <const unsigned char*>(<char*>digits),
-                                   len(digits))
-        s = self.text(value, what, &n)
-        if kind == 1 and not _plain(value) and value != value.strip():
-            raise EncodeError("bad_value", -1, f"{what} has surrounding whitespace")
-        return self.leaf_bytes(element, s, n)
-
     cdef const unsigned char* text(self, object value, str what, Py_ssize_t* n) except NULL:
         """``_writer._text``'s checks; the value's UTF-8 (valid while ``value`` lives)."""
         cdef const unsigned char* s
@@ -234,14 +238,54 @@ cdef class _Tokens:
             s = <const unsigned char*>PyUnicode_AsUTF8AndSize(value, n)
         except UnicodeEncodeError:
             raise EncodeError("invalid_char", -1, "a character XML cannot carry") from None
-        if _bad_xml_char(s, n[0]):
+        if _tk_bad_char(s, n[0]):
             raise EncodeError("invalid_char", -1, "a character XML cannot carry")
         return s
 
-    cdef bytes code(self, object value, str what):
-        if type(value) is not int or value < 0:
+    cdef int leaf_text(self, int element, object value, str what) except -1:
+        cdef Py_ssize_t n
+        cdef const unsigned char* s = self.text(value, what, &n)
+        return self.leaf_bytes(element, s, n)
+
+    cdef int leaf_token(self, int element, object value, str what) except -1:
+        """A token: text without surrounding whitespace (the decoder would trim it)."""
+        cdef Py_ssize_t n
+        cdef const unsigned char* s = self.text(value, what, &n)
+        if not _plain(value) and value != value.strip():
+            raise EncodeError("bad_value", -1, f"{what} has surrounding whitespace")
+        return self.leaf_bytes(element, s, n)
+
+    cdef int leaf_code(self, int element, object value, str what, bint classed=False,
+                       int cls=0) except -1:
+        """A non-negative int as decimal text; ``classed``: the text of a ``Data`` of class
+        ``cls`` (Status / Alert codes)."""
+        cdef unsigned long long number
+        cdef unsigned char digits[24]
+        cdef int start = 24
+        cdef bytes text
+        cdef Py_ssize_t pos
+        if type(value) is not int:
             raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {value!r}")
-        return str(value).encode("ascii")
+        try:
+            number = PyLong_AsUnsignedLongLong(value)
+        except OverflowError:
+            if value < 0:
+                raise EncodeError("bad_code", -1,
+                                  f"{what} must be a non-negative int, not {value!r}") from None
+            text = str(value).encode("ascii")
+            pos = self.open(element)
+            self.classed_text(<const unsigned char*>(<char*>text), len(text),
+                              cls if classed else TK_PLAIN)
+            return self.end_content(pos)
+        while True:
+            start -= 1
+            digits[start] = <unsigned char>(0x30 + number % 10)
+            number //= 10
+            if number == 0:
+                break
+        pos = self.open(element)
+        self.classed_text(digits + start, 24 - start, cls if classed else TK_PLAIN)
+        return self.end_content(pos)
 
     cdef int ident(self, int element, object value, str what, bint allow_empty=False) except -1:
         cdef Py_ssize_t n
@@ -256,68 +300,83 @@ cdef class _Tokens:
         except UnicodeEncodeError:
             self.surrogate = True
             return self.leaf_bytes(element, NULL, 0)
-        if _bad_xml_char(s, n):  # past good_id only U+FFFE / U+FFFF: the scanner's refusal
+        if _tk_bad_char(s, n):  # past good_id only U+FFFE / U+FFFF: the scanner's refusal
             raise _TkFallback("U+FFFE / U+FFFF in an ID")
         return self.leaf_bytes(element, s, n)
 
     # --- Meta, Item, Data -------------------------------------------------------------------
 
-    cdef object meta(self, object meta):
-        """Write ``meta``; the text of its first Type (``None``: it has none)."""
+    cdef int meta(self, object meta) except -1:
         cdef Py_ssize_t pos, inner
-        if not isinstance(meta, Meta):
+        cdef bint exact = type(meta) is Meta
+        if not exact and not isinstance(meta, Meta):
             raise EncodeError("bad_value", -1, "meta must be a Meta")
         pos = self.open(E_Meta)
-        if meta.field_level:
+        if _tk_attr(meta, exact, O_META_FIELD_LEVEL, "field_level"):
             self.open(E_FieldLevel)
-        if meta.format is not None:
-            self.leaf(E_Format, meta.format, 0, "Format")
-        if meta.type is not None:
-            self.leaf(E_Type, meta.type, 0, "Type")
-        if meta.mark is not None:
-            self.leaf(E_Mark, meta.mark, 0, "Mark")
-        if meta.size is not None:
-            self.leaf(E_Size, meta.size, 2, "Size")
-        anchor = meta.anchor
+        value = _tk_attr(meta, exact, O_META_FORMAT, "format")
+        if value is not None:
+            self.leaf_text(E_Format, value, "Format")
+        value = _tk_attr(meta, exact, O_META_TYPE, "type")
+        if value is not None:
+            self.leaf_text(E_Type, value, "Type")
+        value = _tk_attr(meta, exact, O_META_MARK, "mark")
+        if value is not None:
+            self.leaf_text(E_Mark, value, "Mark")
+        value = _tk_attr(meta, exact, O_META_SIZE, "size")
+        if value is not None:
+            self.leaf_code(E_Size, value, "Size")
+        anchor = _tk_attr(meta, exact, O_META_ANCHOR, "anchor")
         if anchor is not None:
             inner = self.open(E_Anchor)
-            if anchor.last is not None:
-                self.leaf(E_Last, anchor.last, 0, "Last")
-            self.leaf(E_Next, anchor.next, 0, "Next")
+            exact = type(anchor) is Anchor
+            value = _tk_attr(anchor, exact, O_ANCHOR_LAST, "last")
+            if value is not None:
+                self.leaf_text(E_Last, value, "Last")
+            self.leaf_text(E_Next, _tk_attr(anchor, exact, O_ANCHOR_NEXT, "next"), "Next")
             self.close(inner)
-        if meta.version is not None:
-            self.leaf(E_Version, meta.version, 0, "Version")
-        if meta.next_nonce is not None:
-            self.leaf(E_NextNonce, meta.next_nonce, 0, "NextNonce")
-        if meta.max_msg_size is not None:
-            self.leaf(E_MaxMsgSize, meta.max_msg_size, 2, "MaxMsgSize")
-        if meta.max_obj_size is not None:
-            self.leaf(E_MaxObjSize, meta.max_obj_size, 2, "MaxObjSize")
-        for emi in meta.emi:
-            self.leaf(E_EMI, emi, 0, "EMI")
-        mem = meta.mem
+            exact = type(meta) is Meta
+        value = _tk_attr(meta, exact, O_META_VERSION, "version")
+        if value is not None:
+            self.leaf_text(E_Version, value, "Version")
+        value = _tk_attr(meta, exact, O_META_NEXT_NONCE, "next_nonce")
+        if value is not None:
+            self.leaf_text(E_NextNonce, value, "NextNonce")
+        value = _tk_attr(meta, exact, O_META_MAX_MSG_SIZE, "max_msg_size")
+        if value is not None:
+            self.leaf_code(E_MaxMsgSize, value, "MaxMsgSize")
+        value = _tk_attr(meta, exact, O_META_MAX_OBJ_SIZE, "max_obj_size")
+        if value is not None:
+            self.leaf_code(E_MaxObjSize, value, "MaxObjSize")
+        for emi in _tk_attr(meta, exact, O_META_EMI, "emi"):
+            self.leaf_text(E_EMI, emi, "EMI")
+        mem = _tk_attr(meta, exact, O_META_MEM, "mem")
         if mem is not None:
             inner = self.open(E_Mem)
-            if mem.shared_mem:
+            exact = type(mem) is Mem
+            if _tk_attr(mem, exact, O_MEM_SHARED_MEM, "shared_mem"):
                 self.open(E_SharedMem)
-            self.leaf(E_FreeMem, mem.free_mem, 0, "FreeMem")
-            self.leaf(E_FreeID, mem.free_id, 0, "FreeID")
+            self.leaf_text(E_FreeMem, _tk_attr(mem, exact, O_MEM_FREE_MEM, "free_mem"),
+                           "FreeMem")
+            self.leaf_text(E_FreeID, _tk_attr(mem, exact, O_MEM_FREE_ID, "free_id"), "FreeID")
             self.close(inner)
-        if meta.extra:
+            exact = type(meta) is Meta
+        if _tk_attr(meta, exact, O_META_EXTRA, "extra"):
             raise _TkFallback("MetaExtra: raw XML")
-        self.close(pos)
-        return _tk_meta_type(meta)
+        return self.close(pos)
 
     cdef int loc(self, int element, object loc) except -1:
+        cdef bint exact = type(loc) is Target or type(loc) is Source
         cdef Py_ssize_t pos = self.open(element)
-        self.leaf(E_LocURI, loc.loc_uri, 1, "LocURI")
-        if loc.loc_name is not None:
-            self.leaf(E_LocName, loc.loc_name, 0, "LocName")
+        self.leaf_token(E_LocURI, _tk_attr(loc, exact, O_LOC_URI, "loc_uri"), "LocURI")
+        name = _tk_attr(loc, exact, O_LOC_NAME, "loc_name")
+        if name is not None:
+            self.leaf_text(E_LocName, name, "LocName")
         return self.close(pos)
 
     cdef int parent_loc(self, int element, object value, str what) except -1:
         cdef Py_ssize_t pos = self.open(element)
-        self.leaf(E_LocURI, value, 1, what)
+        self.leaf_token(E_LocURI, value, what)
         return self.close(pos)
 
     cdef int binary(self, bytes raw) except -1:
@@ -344,181 +403,200 @@ cdef class _Tokens:
             i = j + 3
         return self.end_content(pos)
 
-    cdef int data(self, object item, object fmt, object type_text, int grand,
-                  int open_elements) except -1:
-        """The Item's ``<Data>``: ``type_text`` is the deciding Type text, ``grand`` the
-        command's element id, ``open_elements`` the elements open around the Data."""
+    cdef int data(self, object item, bint exact, object fmt, object item_meta,
+                  object command_meta, int grand, int open_elements) except -1:
+        """The Item's ``<Data>``: the class comes from ``item_meta`` / ``command_meta`` and
+        ``grand`` (the command's element id); ``open_elements``: the elements open around
+        the Data."""
         cdef Py_ssize_t pos, n
         cdef const unsigned char* s
         cdef str text
         cdef bytes nested
-        data = item.data
+        data = _tk_attr(item, exact, O_ITEM_DATA, "data")
         if data is None:
             return 0
-        if isinstance(data, bytes):
+        if type(data) is str:
+            text = data
+        elif isinstance(data, bytes):
             return self.binary(data)
-        if isinstance(data, XmlDocument):
-            nested, size, lt = _TK_NESTED(data.xml, self.ver_dtd, open_elements + 1,
-                                          _xml_to_wbxml)
+        elif isinstance(data, XmlDocument):
+            nested, size, elements = _TK_NESTED(data.xml, self.ver_dtd, open_elements + 1,
+                                                _xml_to_wbxml)
             self.raw_len += size
-            self.raw_lt += lt
+            self.raw_elements += elements
             pos = self.open(E_Data)
             self.opaque(<const unsigned char*>(<char*>nested), len(nested))
             return self.close(pos)
-        if not isinstance(data, str):
+        elif isinstance(data, str):
+            text = data
+        else:
             raise EncodeError("bad_value", -1, f"Data of type {type(data).__name__}")
-        text = data
-        hint = item.data_hint
-        if _not_xml(text) or (fmt != "bin" and (
+        hint = _tk_attr(item, exact, O_ITEM_DATA_HINT, "data_hint")
+        try:
+            s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
+        except UnicodeEncodeError:  # the reference's _NOT_XML matches it: invalid_char
+            raise EncodeError("invalid_char", -1, "Data holds a lone surrogate") from None
+        if _tk_bad_char(s, n) or (fmt != "bin" and (
                 hint is _OPAQUE_HINT or "\n" in text or "\r" in text)):
-            try:
-                raw = text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise EncodeError("invalid_char", -1, "Data holds a lone surrogate") from None
-            return self.binary(raw)
-        s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
+            pos = self.open(E_Data)
+            if n:
+                self.opaque(s, n)
+            return self.close(pos)
         if hint is _CODE_DATA and n and "\r" not in text:
-            return self.cdata(s, n, _tk_class(type_text, grand))
+            return self.cdata(s, n, _tk_class(item_meta, command_meta, grand))
         pos = self.open(E_Data)
         if n:
-            self.classed_text(s, n, _tk_class(type_text, grand))
+            self.classed_text(s, n, _tk_class(item_meta, command_meta, grand))
         return self.close(pos)
 
-    cdef int item(self, object item, object command_meta, object command_type, int grand,
+    cdef int item(self, object item, object command_meta, int grand,
                   int open_elements) except -1:
         cdef Py_ssize_t pos
-        if not isinstance(item, Item):
+        cdef bint exact = type(item) is Item
+        if not exact and not isinstance(item, Item):
             raise EncodeError("bad_value", -1, "items must hold Item objects")
         pos = self.open(E_Item)
-        if item.target is not None:
-            self.loc(E_Target, item.target)
-        if item.source is not None:
-            self.loc(E_Source, item.source)
-        if item.source_parent is not None:
-            self.parent_loc(E_SourceParent, item.source_parent, "SourceParent")
-        if item.target_parent is not None:
-            self.parent_loc(E_TargetParent, item.target_parent, "TargetParent")
-        meta = item.meta
-        type_text = None
+        value = _tk_attr(item, exact, O_ITEM_TARGET, "target")
+        if value is not None:
+            self.loc(E_Target, value)
+        value = _tk_attr(item, exact, O_ITEM_SOURCE, "source")
+        if value is not None:
+            self.loc(E_Source, value)
+        value = _tk_attr(item, exact, O_ITEM_SOURCE_PARENT, "source_parent")
+        if value is not None:
+            self.parent_loc(E_SourceParent, value, "SourceParent")
+        value = _tk_attr(item, exact, O_ITEM_TARGET_PARENT, "target_parent")
+        if value is not None:
+            self.parent_loc(E_TargetParent, value, "TargetParent")
+        meta = _tk_attr(item, exact, O_ITEM_META, "meta")
         if meta is not None:
-            type_text = self.meta(meta)
-        if type_text is None:
-            type_text = command_type
+            self.meta(meta)
         use = meta if meta is not None and meta.format else command_meta
-        self.data(item, use.format if use is not None else None, type_text, grand,
-                  open_elements + 1)
-        if item.more_data:
+        self.data(item, exact, use.format if use is not None else None, meta, command_meta,
+                  grand, open_elements + 1)
+        if _tk_attr(item, exact, O_ITEM_MORE_DATA, "more_data"):
             self.open(E_MoreData)
         return self.close(pos)
 
-    cdef int items(self, object items, object meta, object command_type, bint required,
-                   int element, str what, int open_elements) except -1:
+    cdef int items(self, object items, object meta, bint required, int element, str what,
+                   int open_elements) except -1:
         if required and not items:
             raise EncodeError("missing_element", -1, f"{what} needs at least one Item")
         for item in items:
-            self.item(item, meta, command_type, element, open_elements)
+            self.item(item, meta, element, open_elements)
         return 0
 
     # --- commands ---------------------------------------------------------------------------
 
-    cdef Py_ssize_t head(self, int element, object command) except -1:
+    cdef Py_ssize_t head(self, int element, object cmd_id, object no_resp) except -1:
         cdef Py_ssize_t pos = self.open(element)
-        self.ident(E_CmdID, command.cmd_id, "CmdID")
-        if command.no_resp:
+        self.ident(E_CmdID, cmd_id, "CmdID")
+        if no_resp:
             self.open(E_NoResp)
         return pos
 
-    cdef int coded_data(self, object value, str what, object container_type,
-                        int container) except -1:
-        """Status / Alert ``<Data>``: the code; its class comes from the enclosing
-        container's Meta (the command itself has none)."""
-        cdef bytes digits = self.code(value, what)
-        cdef Py_ssize_t pos = self.open(E_Data)
-        self.classed_text(<const unsigned char*>(<char*>digits), len(digits),
-                          _tk_class(container_type, container))
-        return self.end_content(pos)
-
-    cdef int command(self, object command, int depth, object container_type,
+    cdef int command(self, object command, int depth, object container_meta,
                      int container) except -1:
-        """``container_type`` / ``container``: the enclosing Atomic / Sequence's Meta Type
-        text and element id (SyncBody at the top)."""
+        """``container_meta`` / ``container``: the enclosing Atomic / Sequence's Meta and
+        element id (SyncBody at the top): they decide the class of Status / Alert Data."""
         cdef Py_ssize_t pos, inner
-        cdef int element
         cdef int open_elements = depth + 2  # SyncML, SyncBody, the containers, the command
+        cdef int element = _TK_COMMAND_ID.get(type(command), -1)
+        cdef bint exact = element >= 0
         cdef str name
         if depth > _TK_MAX_DEPTH:
             raise _TkFallback("Atomic / Sequence nested near the scanner's depth limit")
-        if isinstance(command, _ItemCommand):
-            name = command.ELEMENT
-            element = _TK_ID[name]
-            pos = self.head(element, command)
-            command_type = None
-            if command.meta is not None:
-                command_type = self.meta(command.meta)
-            self.items(command.items, command.meta, command_type, True, element, name,
-                       open_elements)
-        elif isinstance(command, Status):
+        if element == E_Status or (not exact and isinstance(command, Status)):
             pos = self.open(E_Status)
-            self.ident(E_CmdID, command.cmd_id, "CmdID")
-            if command.no_resp:  # not in the Status content model; kept if it was sent
-                self.open(E_NoResp)
-            self.ident(E_MsgRef, command.msg_ref, "MsgRef")
-            self.ident(E_CmdRef, command.cmd_ref, "CmdRef", True)
-            self.leaf(E_Cmd, command.cmd, 1, "Cmd")
-            for ref in command.target_refs:
-                self.leaf(E_TargetRef, ref, 1, "TargetRef")
-            for ref in command.source_refs:
-                self.leaf(E_SourceRef, ref, 1, "SourceRef")
-            if command.chal is not None:
+            self.ident(E_CmdID, _tk_attr(command, exact, O_ST_CMD_ID, "cmd_id"), "CmdID")
+            if _tk_attr(command, exact, O_ST_NO_RESP, "no_resp"):
+                self.open(E_NoResp)  # not in the Status content model; kept if it was sent
+            self.ident(E_MsgRef, _tk_attr(command, exact, O_ST_MSG_REF, "msg_ref"), "MsgRef")
+            self.ident(E_CmdRef, _tk_attr(command, exact, O_ST_CMD_REF, "cmd_ref"), "CmdRef",
+                       True)
+            self.leaf_token(E_Cmd, _tk_attr(command, exact, O_ST_CMD, "cmd"), "Cmd")
+            for ref in _tk_attr(command, exact, O_ST_TARGET_REFS, "target_refs"):
+                self.leaf_token(E_TargetRef, ref, "TargetRef")
+            for ref in _tk_attr(command, exact, O_ST_SOURCE_REFS, "source_refs"):
+                self.leaf_token(E_SourceRef, ref, "SourceRef")
+            chal = _tk_attr(command, exact, O_ST_CHAL, "chal")
+            if chal is not None:
                 inner = self.open(E_Chal)
-                self.meta(command.chal.meta)
+                self.meta(_tk_attr(chal, type(chal) is Chal, O_CHAL_META, "meta"))
                 self.close(inner)
-            self.coded_data(command.data, "Status Data", container_type, container)
-            self.items(command.items, None, None, False, E_Status, "Status", open_elements)
-        elif isinstance(command, Alert):
-            pos = self.head(E_Alert, command)
-            if command.data is not None:
-                self.coded_data(command.data, "Alert Data", container_type, container)
-            if command.correlator is not None:
-                self.leaf(E_Correlator, command.correlator, 1, "Correlator")
-            self.items(command.items, None, None, False, E_Alert, "Alert", open_elements)
-        elif isinstance(command, Results):
+            self.leaf_code(E_Data, _tk_attr(command, exact, O_ST_DATA, "data"), "Status Data",
+                           True, _tk_class(None, container_meta, container))
+            self.items(_tk_attr(command, exact, O_ST_ITEMS, "items"), None, False, E_Status,
+                       "Status", open_elements)
+        elif element == E_Results or (not exact and isinstance(command, Results)):
             pos = self.open(E_Results)
-            self.ident(E_CmdID, command.cmd_id, "CmdID")
-            if command.no_resp:  # not in the Results content model; kept if it was sent
-                self.open(E_NoResp)
-            if command.msg_ref is not None:
-                self.ident(E_MsgRef, command.msg_ref, "MsgRef")
-            self.ident(E_CmdRef, command.cmd_ref, "CmdRef", True)
-            command_type = None
-            if command.meta is not None:
-                command_type = self.meta(command.meta)
-            if command.target_ref is not None:
-                self.leaf(E_TargetRef, command.target_ref, 1, "TargetRef")
-            if command.source_ref is not None:
-                self.leaf(E_SourceRef, command.source_ref, 1, "SourceRef")
-            self.items(command.items, command.meta, command_type, True, E_Results, "Results",
-                       open_elements)
-        elif isinstance(command, Exec):
-            pos = self.head(E_Exec, command)
-            command_type = None
-            if command.meta is not None:
-                command_type = self.meta(command.meta)
-            if command.correlator is not None:
-                self.leaf(E_Correlator, command.correlator, 1, "Correlator")
-            self.items(command.items, command.meta, command_type, True, E_Exec, "Exec",
-                       open_elements)
-        elif isinstance(command, _Container):
+            self.ident(E_CmdID, _tk_attr(command, exact, O_RS_CMD_ID, "cmd_id"), "CmdID")
+            if _tk_attr(command, exact, O_RS_NO_RESP, "no_resp"):
+                self.open(E_NoResp)  # not in the Results content model; kept if it was sent
+            value = _tk_attr(command, exact, O_RS_MSG_REF, "msg_ref")
+            if value is not None:
+                self.ident(E_MsgRef, value, "MsgRef")
+            self.ident(E_CmdRef, _tk_attr(command, exact, O_RS_CMD_REF, "cmd_ref"), "CmdRef",
+                       True)
+            meta = _tk_attr(command, exact, O_RS_META, "meta")
+            if meta is not None:
+                self.meta(meta)
+            value = _tk_attr(command, exact, O_RS_TARGET_REF, "target_ref")
+            if value is not None:
+                self.leaf_token(E_TargetRef, value, "TargetRef")
+            value = _tk_attr(command, exact, O_RS_SOURCE_REF, "source_ref")
+            if value is not None:
+                self.leaf_token(E_SourceRef, value, "SourceRef")
+            self.items(_tk_attr(command, exact, O_RS_ITEMS, "items"), meta, True, E_Results,
+                       "Results", open_elements)
+        elif exact and element != E_Alert and element != E_Exec and \
+                element != E_Atomic and element != E_Sequence or \
+                not exact and isinstance(command, _ItemCommand):
             name = command.ELEMENT
             element = _TK_ID[name]
-            pos = self.head(element, command)
-            command_type = None
-            if command.meta is not None:
-                command_type = self.meta(command.meta)
-            if not command.commands:
+            pos = self.head(element, _tk_attr(command, exact, O_IC_CMD_ID, "cmd_id"),
+                            _tk_attr(command, exact, O_IC_NO_RESP, "no_resp"))
+            meta = _tk_attr(command, exact, O_IC_META, "meta")
+            if meta is not None:
+                self.meta(meta)
+            self.items(_tk_attr(command, exact, O_IC_ITEMS, "items"), meta, True, element,
+                       name, open_elements)
+        elif element == E_Alert or (not exact and isinstance(command, Alert)):
+            pos = self.head(E_Alert, _tk_attr(command, exact, O_AL_CMD_ID, "cmd_id"),
+                            _tk_attr(command, exact, O_AL_NO_RESP, "no_resp"))
+            value = _tk_attr(command, exact, O_AL_DATA, "data")
+            if value is not None:
+                self.leaf_code(E_Data, value, "Alert Data", True,
+                               _tk_class(None, container_meta, container))
+            value = _tk_attr(command, exact, O_AL_CORRELATOR, "correlator")
+            if value is not None:
+                self.leaf_token(E_Correlator, value, "Correlator")
+            self.items(_tk_attr(command, exact, O_AL_ITEMS, "items"), None, False, E_Alert,
+                       "Alert", open_elements)
+        elif element == E_Exec or (not exact and isinstance(command, Exec)):
+            pos = self.head(E_Exec, _tk_attr(command, exact, O_EX_CMD_ID, "cmd_id"),
+                            _tk_attr(command, exact, O_EX_NO_RESP, "no_resp"))
+            meta = _tk_attr(command, exact, O_EX_META, "meta")
+            if meta is not None:
+                self.meta(meta)
+            value = _tk_attr(command, exact, O_EX_CORRELATOR, "correlator")
+            if value is not None:
+                self.leaf_token(E_Correlator, value, "Correlator")
+            self.items(_tk_attr(command, exact, O_EX_ITEMS, "items"), meta, True, E_Exec,
+                       "Exec", open_elements)
+        elif exact or isinstance(command, _Container):
+            name = command.ELEMENT
+            element = _TK_ID[name]
+            pos = self.head(element, _tk_attr(command, exact, O_CT_CMD_ID, "cmd_id"),
+                            _tk_attr(command, exact, O_CT_NO_RESP, "no_resp"))
+            meta = _tk_attr(command, exact, O_CT_META, "meta")
+            if meta is not None:
+                self.meta(meta)
+            commands = _tk_attr(command, exact, O_CT_COMMANDS, "commands")
+            if not commands:
                 raise EncodeError("missing_element", -1, f"{name} needs at least one command")
-            for child in command.commands:
-                self.command(child, depth + 1, command_type, element)
+            for child in commands:
+                self.command(child, depth + 1, meta, element)
         elif isinstance(command, _DsCommand):
             if not isinstance(command.xml, str):
                 raise EncodeError("bad_value", -1, "a DS command's xml must be str")
@@ -535,16 +613,15 @@ cdef class _Tokens:
         cdef const unsigned char* s
         cdef int version
         cdef bytes head
-        if not isinstance(hdr, SyncHdr):
+        cdef bint exact = type(hdr) is SyncHdr
+        if not exact and not isinstance(hdr, SyncHdr):
             raise EncodeError("bad_value", -1, "header must be a SyncHdr")
-        ver_dtd = hdr.ver_dtd
-        if ver_dtd == "1.2" and type(ver_dtd) is str:
-            version = 2
-        elif isinstance(ver_dtd, str) and ver_dtd in _TK_VERSIONS:
+        ver_dtd = _tk_attr(hdr, exact, O_HDR_VER_DTD, "ver_dtd")
+        if isinstance(ver_dtd, str) and ver_dtd in _TK_VERSIONS:
             version = _TK_VERSIONS.index(ver_dtd)
         else:
             raise EncodeError("bad_version", -1, f"VerDTD {ver_dtd!r}")
-        ver_proto = hdr.ver_proto
+        ver_proto = _tk_attr(hdr, exact, O_HDR_VER_PROTO, "ver_proto")
         if not isinstance(ver_proto, str) or not _VER_PROTO_OUT.fullmatch(ver_proto):
             raise EncodeError("bad_version", -1, f"VerProto {ver_proto!r}")
         self.codes = &_TK_CODE[version][0]
@@ -558,48 +635,56 @@ cdef class _Tokens:
         self.leaf_bytes(E_VerDTD, s, n)
         s = <const unsigned char*>PyUnicode_AsUTF8AndSize(ver_proto, &n)
         self.leaf_bytes(E_VerProto, s, n)
-        self.ident(E_SessionID, hdr.session_id, "SessionID")
-        self.ident(E_MsgID, hdr.msg_id, "MsgID")
-        self.loc(E_Target, hdr.target)
-        self.loc(E_Source, hdr.source)
-        if hdr.resp_uri is not None:
-            self.leaf(E_RespURI, hdr.resp_uri, 1, "RespURI")
-        if hdr.no_resp:
+        self.ident(E_SessionID, _tk_attr(hdr, exact, O_HDR_SESSION_ID, "session_id"),
+                   "SessionID")
+        self.ident(E_MsgID, _tk_attr(hdr, exact, O_HDR_MSG_ID, "msg_id"), "MsgID")
+        self.loc(E_Target, _tk_attr(hdr, exact, O_HDR_TARGET, "target"))
+        self.loc(E_Source, _tk_attr(hdr, exact, O_HDR_SOURCE, "source"))
+        value = _tk_attr(hdr, exact, O_HDR_RESP_URI, "resp_uri")
+        if value is not None:
+            self.leaf_token(E_RespURI, value, "RespURI")
+        if _tk_attr(hdr, exact, O_HDR_NO_RESP, "no_resp"):
             self.open(E_NoResp)
-        cred = hdr.cred
+        cred = _tk_attr(hdr, exact, O_HDR_CRED, "cred")
         if cred is not None:
             inner = self.open(E_Cred)
-            type_text = None
-            if cred.meta is not None:
-                type_text = self.meta(cred.meta)
-            if not cred.data:
+            cred_meta = cred.meta
+            if cred_meta is not None:
+                self.meta(cred_meta)
+            value = cred.data
+            if not value:
                 raise EncodeError("missing_element", -1, "Cred needs Data")
-            s = self.text(cred.data, "Cred Data", &n)
+            s = self.text(value, "Cred Data", &n)
             data_pos = self.open(E_Data)
             # The SyncHdr's own Meta comes after the Cred: only the Cred's Meta decides.
-            self.classed_text(s, n, _tk_class(type_text, E_SyncHdr))
+            self.classed_text(s, n, _tk_class(cred_meta, None, E_SyncHdr))
             self.end_content(data_pos)
             self.close(inner)
-        if hdr.meta is not None:
-            self.meta(hdr.meta)
+        value = _tk_attr(hdr, exact, O_HDR_META, "meta")
+        if value is not None:
+            self.meta(value)
         self.close(pos)
         return root
 
     cdef bytes message(self, object msg):
         cdef Py_ssize_t root, body
-        if not isinstance(msg, Message):
+        cdef bint exact = type(msg) is Message
+        if not exact and not isinstance(msg, Message):
             raise EncodeError("bad_value", -1, f"not a Message: {type(msg).__name__}")
-        root = self.header(msg.header)
+        root = self.header(_tk_attr(msg, exact, O_MSG_HEADER, "header"))
         body = self.open(E_SyncBody)
-        for command in msg.commands:
+        for command in _tk_attr(msg, exact, O_MSG_COMMANDS, "commands"):
             self.command(command, 1, None, E_SyncBody)
-        if msg.final:
+        if _tk_attr(msg, exact, O_MSG_FINAL, "final"):
             self.open(E_Final)
         self.close(body)
         self.close(root)
         if self.surrogate:
             raise EncodeError("invalid_char", -1, "a lone surrogate in the message")
-        if _TK_OVER_LIMITS(self.out.len, self.elements, self.raw_len, self.raw_lt):
+        # _tk_share.over_limits, in C: the same bound on the intermediate XML.
+        if (_TK_XML_FIXED + _TK_XML_PER_ELEMENT * self.elements
+                + _TK_XML_PER_BYTE * self.out.len + self.raw_len > _TK_MAX_INPUT
+                or self.elements + self.raw_elements > _TK_MAX_ELEMENTS):
             raise _TkFallback("near max_input_size / max_elements")
         return PyBytes_FromStringAndSize(<char*>self.out.data, self.out.len)
 

@@ -26,7 +26,7 @@ from .messages._writer import _OPAQUE_OPEN
 from .model import Message
 
 __all__ = ["CLS_CLEAR", "CLS_PLAIN", "CLS_VOBJECT", "ELEMENTS", "Fallback", "MAX_CONTAINER_DEPTH",
-           "NO_MATCH", "TABLES", "VersionTable", "data_class", "nested_document",
+           "NO_MATCH", "TABLES", "TYPE_CLASS", "VersionTable", "data_class", "nested_document",
            "over_limits", "reference_encode_wbxml"]
 
 CLS_PLAIN = common.CLS_PLAIN
@@ -83,6 +83,14 @@ TABLES = {ver_dtd: VersionTable(ver_dtd) for ver_dtd in SYNCML_NS}
 """VerDTD -> its table (the writer refuses any other VerDTD)."""
 
 
+TYPE_CLASS: dict[str, int] = {
+    text.decode("utf-8"): common.data_class(text, None)
+    for text in (*common._PLAIN_TYPES, b"text/clear", *common._VOBJECT_TYPES)
+}
+"""Meta Type text -> the Data class it decides; any other text (and no Type) leaves it to the
+grandparent rule. The same sets as ``_wbxml_encode_common.data_class``, keyed by ``str``."""
+
+
 def data_class(type_text: bytes | None, grandparent: str) -> int:
     """The class of a ``Data`` (plain, opaque, opaque with LF -> CRLF) from the deciding Type
     text (the parent's first Meta's, else the grandparent's; ``None``: no Type found)."""
@@ -102,14 +110,14 @@ _XML_PER_BYTE = 5
 """Most XML bytes per WBXML byte of text (``&amp;`` / ``&#13;`` for one byte)."""
 
 
-def over_limits(wbxml_len: int, elements: int, raw_len: int, raw_lt: int) -> bool:
+def over_limits(wbxml_len: int, elements: int, raw_len: int, raw_elements: int) -> bool:
     """Whether the intermediate XML might pass ``max_input_size`` or hold more than
     ``max_elements`` elements (the reference then raises ``too_large`` /
-    ``too_many_elements``). An upper bound: ``raw_len`` / ``raw_lt`` are the UTF-8 length and
-    the ``<`` count of the spliced embedded documents."""
+    ``too_many_elements``). An upper bound: ``raw_len`` / ``raw_elements`` are the UTF-8
+    length of the spliced embedded documents and a bound on their elements."""
     limits = DEFAULT_LIMITS
     xml_bound = (_XML_FIXED + _XML_PER_ELEMENT * elements + _XML_PER_BYTE * wbxml_len + raw_len)
-    return xml_bound > limits.max_input_size or elements + raw_lt > limits.max_elements
+    return xml_bound > limits.max_input_size or elements + raw_elements > limits.max_elements
 
 
 # -- embedded documents ---------------------------------------------------------------------
@@ -122,14 +130,15 @@ _NESTED_LIMITS: dict[int, Limits] = {}
 
 def nested_document(xml: str, ver_dtd: str, open_elements: int,
                     xml_to_wbxml: Callable[..., Any]) -> tuple[bytes, int, int]:
-    """(WBXML document, UTF-8 length, ``<`` count) of ``XmlDocument.xml`` when it is one
+    """(WBXML document, UTF-8 length, a bound on its elements) of ``XmlDocument.xml`` when it is one
     ``MgmtTree`` / ``DevInf`` root in its exact namespace, whose start tag declares only that
     namespace and which ends the string: the encoder writes such a root, met inside
     ``<Data>``, as a nested document, and the same bytes come from encoding it alone. Raises
     ``Fallback`` for every other string (the reference path decides).
 
     ``open_elements`` is the number of elements open around it (SyncML ... Data): the
-    reference's scanner counts depth on from there, so the document alone gets the rest.
+    reference's scanner counts depth on from there, so the document alone gets the rest of
+    ``max_depth`` and fails (-> ``Fallback``) exactly where the reference would.
     """
     found = _NESTED_ROOT.match(xml)
     if (found is None or _NESTED_NS[found.group(1)] != found.group(3)
@@ -155,4 +164,5 @@ def nested_document(xml: str, ver_dtd: str, open_elements: int,
         nested = bytes(xml_to_wbxml(data, keep_whitespace=True, limits=limits))
     except EncodeError:
         raise Fallback("the nested document fails") from None
-    return nested, len(data), data.count(b"<")
+    # Every element takes four bytes at least ("<a/>"): a bound on its element count.
+    return nested, len(data), len(data) // 4

@@ -92,7 +92,7 @@ class _Tokens:
     """One message's token stream; ``page`` is the encoder's current tag page."""
 
     __slots__ = ("out", "page", "codes", "ver_dtd", "elements", "surrogate", "raw_len",
-                 "raw_lt")
+                 "raw_elements")
 
     def __init__(self) -> None:
         self.out = bytearray()
@@ -102,7 +102,7 @@ class _Tokens:
         self.elements = 0           # tags written (the scanner's element count)
         self.surrogate = False      # a lone surrogate in an ID: invalid_char at the end
         self.raw_len = 0            # UTF-8 bytes of the spliced embedded documents
-        self.raw_lt = 0             # their '<' count (a bound on their elements)
+        self.raw_elements = 0       # a bound on their elements
 
     # -- tokens -----------------------------------------------------------------------------
     def open(self, name: str) -> int:
@@ -248,10 +248,10 @@ class _Tokens:
         if isinstance(data, bytes):
             self.binary(data)
         elif isinstance(data, XmlDocument):
-            nested, size, lt = nested_document(data.xml, self.ver_dtd, open_elements + 1,
-                                               xml_to_wbxml)
+            nested, size, elements = nested_document(data.xml, self.ver_dtd,
+                                                     open_elements + 1, xml_to_wbxml)
             self.raw_len += size
-            self.raw_lt += lt
+            self.raw_elements += elements
             pos = self.open("Data")
             self.opaque(nested)
             self.close(pos)
@@ -488,7 +488,7 @@ class _Tokens:
         self.close(root)
         if self.surrogate:
             raise EncodeError("invalid_char", -1, "a lone surrogate in the message")
-        if over_limits(len(self.out), self.elements, self.raw_len, self.raw_lt):
+        if over_limits(len(self.out), self.elements, self.raw_len, self.raw_elements):
             raise Fallback("near max_input_size / max_elements")
         return bytes(self.out)
 

@@ -290,7 +290,7 @@ _CASES: dict[str, Any] = {
                                 ver_dtd="1.1"),
     "devinf_10": lambda: msg_of(m.Results("1", "1", [_item(data=m.XmlDocument(_TREES[3]))]),
                                 ver_dtd="1.0"),
-    **{f"tree_{i}": (lambda i=i: msg_of(
+    **{f"tree_{i}": (lambda tree=tree: msg_of(
         m.Results("1", "1", [_item(data=m.XmlDocument(tree))]),
         m.Replace("2", [_item(data=m.XmlDocument(tree))])))
        for i, tree in enumerate(_TREES)},

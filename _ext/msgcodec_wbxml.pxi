@@ -18,7 +18,6 @@ from omadm_codec.limits import DEFAULT_LIMITS as _TK_LIMITS
 
 _TkFallback = _tk_share.Fallback
 _TK_REWRITE = _tk_common.REWRITE
-_TK_NO_MATCH = _tk_share.NO_MATCH
 _TK_NESTED = _tk_share.nested_document
 _TK_VERSIONS = tuple(_tk_share.TABLES)          # VerDTD per version index
 _TK_HEADERS = tuple(t.header for t in _tk_share.TABLES.values())

@@ -4,11 +4,15 @@ the nested-document splice, and the bounds past which only the reference path is
 The contract of ``encode_wbxml(msg)`` is the bytes (or the ``EncodeError``) of the reference
 path, ``xml_to_wbxml(write_xml(msg, for_wbxml=True), keep_whitespace=True)``. The one idea:
 the token writers produce those bytes straight from the model for everything the writer
-emits itself, and raise ``Fallback`` for what they do not reproduce token by token (raw XML
-a model carries: ``MetaExtra``, DS commands, embedded documents other than one DevInf /
-MgmtTree root; an element the version's code pages lack; an ID the scanner would reject; a
-message near a ``Limits`` bound). ``Fallback`` sends the whole message down the reference
-path, so the answer is the reference's by construction.
+emits itself, and raise ``Fallback`` for what they do not reproduce token by token: raw XML
+a model carries (``MetaExtra``, DS commands, an embedded document other than one DevInf /
+MgmtTree root in its namespace under SyncML 1.2), an element the version's code pages lack
+(e.g. FieldLevel, Correlator under SyncML 1.1), an ID holding U+FFFE / U+FFFF (the
+scanner's refusal), Atomic / Sequence nested near the scanner's depth limit, a message
+whose XML might pass ``max_input_size`` / ``max_elements``. ``Fallback`` sends the whole
+message down the reference path, so the answer is the reference's by construction; the
+twins also take that path for a model the reference writer itself crashes on (any
+exception but ``EncodeError``), so that it crashes alike.
 """
 
 from __future__ import annotations
@@ -26,15 +30,12 @@ from .messages._writer import _OPAQUE_OPEN
 from .model import Message
 
 __all__ = ["CLS_CLEAR", "CLS_PLAIN", "CLS_VOBJECT", "ELEMENTS", "Fallback", "MAX_CONTAINER_DEPTH",
-           "NO_MATCH", "TABLES", "TYPE_CLASS", "VersionTable", "data_class", "nested_document",
-           "over_limits", "reference_encode_wbxml"]
+           "TABLES", "TYPE_CLASS", "VersionTable", "nested_document", "over_limits",
+           "reference_encode_wbxml"]
 
 CLS_PLAIN = common.CLS_PLAIN
 CLS_CLEAR = common.CLS_CLEAR
 CLS_VOBJECT = common.CLS_VOBJECT
-NO_MATCH = b"\x00"
-"""The Type text of a Meta whose first Type is empty: found, so it blocks the fallback to the
-command's Meta, but it matches no class (the encoder's ``_NO_MATCH``)."""
 
 
 class Fallback(Exception):
@@ -87,14 +88,9 @@ TYPE_CLASS: dict[str, int] = {
     text.decode("utf-8"): common.data_class(text, None)
     for text in (*common._PLAIN_TYPES, b"text/clear", *common._VOBJECT_TYPES)
 }
-"""Meta Type text -> the Data class it decides; any other text (and no Type) leaves it to the
-grandparent rule. The same sets as ``_wbxml_encode_common.data_class``, keyed by ``str``."""
-
-
-def data_class(type_text: bytes | None, grandparent: str) -> int:
-    """The class of a ``Data`` (plain, opaque, opaque with LF -> CRLF) from the deciding Type
-    text (the parent's first Meta's, else the grandparent's; ``None``: no Type found)."""
-    return common.data_class(type_text, grandparent.encode("ascii"))
+"""Meta Type text -> the Data class it decides; any other text (an empty Type too) and no Type
+leave it to the grandparent rule (opaque with LF -> CRLF under Add / Replace, else plain).
+The sets of ``_wbxml_encode_common.data_class``, keyed by ``str``."""
 
 
 # -- bounds ---------------------------------------------------------------------------------

@@ -19,10 +19,9 @@ from ._wbxml_tokens_share import (
     CLS_PLAIN,
     CLS_VOBJECT,
     MAX_CONTAINER_DEPTH,
-    NO_MATCH,
     TABLES,
+    TYPE_CLASS,
     Fallback,
-    data_class,
     nested_document,
     over_limits,
     reference_encode_wbxml,
@@ -81,11 +80,18 @@ def _code(value: object, what: str) -> bytes:
     return str(value).encode("ascii")
 
 
-def _meta_type(meta: Meta) -> bytes | None:
-    """The text of a written Meta's first Type, as the encoder records it."""
-    if meta.type is None:
-        return None
-    return meta.type.encode("utf-8") if meta.type else NO_MATCH
+def _data_class(item_meta: Meta | None, command_meta: Meta | None, grand: str) -> int:
+    """The class of a ``Data`` (``data_class``): the Item's (parent's) first Meta's Type
+    decides, else the command's (grandparent's); a Type that names no class, or none, leaves
+    it to the grandparent's name. An empty Type is found and names none."""
+    type_text = item_meta.type if item_meta is not None else None
+    if type_text is None and command_meta is not None:
+        type_text = command_meta.type
+    if type_text is not None:
+        cls = TYPE_CLASS.get(type_text)
+        if cls is not None:
+            return cls
+    return CLS_VOBJECT if grand in ("Add", "Replace") else CLS_PLAIN
 
 
 class _Tokens:
@@ -167,8 +173,7 @@ class _Tokens:
         self.leaf(name, text)
 
     # -- Meta, Item, Data ---------------------------------------------------------------------
-    def meta(self, meta: Meta) -> bytes | None:
-        """Write ``meta``; the text of its first Type (``None``: it has none)."""
+    def meta(self, meta: Meta) -> None:
         if not isinstance(meta, Meta):
             raise EncodeError("bad_value", -1, "meta must be a Meta")
         pos = self.open("Meta")
@@ -210,7 +215,6 @@ class _Tokens:
         if meta.extra:
             raise Fallback("MetaExtra: raw XML")
         self.close(pos)
-        return _meta_type(meta)
 
     def loc(self, name: str, loc: Target | Source) -> None:
         pos = self.open(name)
@@ -238,10 +242,11 @@ class _Tokens:
             raise Fallback("opaque run past max_opaque")
         self.opaque(text)
 
-    def data(self, item: Item, fmt: object, type_text: bytes | None, grand: str,
+    def data(self, item: Item, fmt: object, command_meta: Meta | None, grand: str,
              open_elements: int) -> None:
-        """The Item's ``<Data>``: ``type_text`` is the deciding Type text, ``grand`` the
-        command's element name, ``open_elements`` the elements open around the Data."""
+        """The Item's ``<Data>``: the class comes from the Item's Meta, ``command_meta`` and
+        ``grand`` (the command's element name); ``open_elements``: the elements open around
+        the Data."""
         data = item.data
         if data is None:
             return
@@ -264,11 +269,12 @@ class _Tokens:
                     raise EncodeError("invalid_char", -1, "Data holds a lone surrogate") from None
                 self.binary(raw)
             elif item.data_hint is DataHint.CDATA and data and "\r" not in data:
-                self.cdata(data, data_class(type_text, grand))
+                self.cdata(data, _data_class(item.meta, command_meta, grand))
             else:
                 pos = self.open("Data")
                 if data:
-                    self.classed_text(data.encode("utf-8"), data_class(type_text, grand))
+                    self.classed_text(data.encode("utf-8"),
+                                      _data_class(item.meta, command_meta, grand))
                 self.close(pos)
         else:
             raise EncodeError("bad_value", -1, f"Data of type {type(data).__name__}")
@@ -298,8 +304,8 @@ class _Tokens:
             self.opaque(raw)
         self.close(pos)
 
-    def item(self, item: Item, command_meta: Meta | None, command_type: bytes | None,
-             grand: str, open_elements: int) -> None:
+    def item(self, item: Item, command_meta: Meta | None, grand: str,
+             open_elements: int) -> None:
         if not isinstance(item, Item):
             raise EncodeError("bad_value", -1, "items must hold Item objects")
         pos = self.open("Item")
@@ -311,24 +317,21 @@ class _Tokens:
             self.parent_loc("SourceParent", item.source_parent)
         if item.target_parent is not None:
             self.parent_loc("TargetParent", item.target_parent)
-        type_text = None
         if item.meta is not None:
-            type_text = self.meta(item.meta)
-        if type_text is None:
-            type_text = command_type
+            self.meta(item.meta)
         meta = item.meta if item.meta is not None and item.meta.format else command_meta
-        self.data(item, meta.format if meta is not None else None, type_text, grand,
+        self.data(item, meta.format if meta is not None else None, command_meta, grand,
                   open_elements + 1)
         if item.more_data:
             self.empty("MoreData")
         self.close(pos)
 
-    def items(self, items: list[Item], meta: Meta | None, command_type: bytes | None,
-              required: bool, what: str, open_elements: int) -> None:
+    def items(self, items: list[Item], meta: Meta | None, required: bool, what: str,
+              open_elements: int) -> None:
         if required and not items:
             raise EncodeError("missing_element", -1, f"{what} needs at least one Item")
         for item in items:
-            self.item(item, meta, command_type, what, open_elements)
+            self.item(item, meta, what, open_elements)
 
     # -- commands -----------------------------------------------------------------------------
     def head(self, name: str, command: object) -> int:
@@ -338,30 +341,30 @@ class _Tokens:
             self.empty("NoResp")
         return pos
 
-    def coded_data(self, value: object, what: str, container_type: bytes | None,
+    def coded_data(self, value: object, what: str, container_meta: Meta | None,
                    container: str) -> None:
         """Status / Alert ``<Data>``: the code; its class comes from the enclosing
         container's Meta (the command itself has none)."""
         digits = _code(value, what)
         pos = self.open("Data")
         self.out[pos] |= _CONTENT
-        self.classed_text(digits, data_class(container_type, container))
+        self.classed_text(digits, _data_class(None, container_meta, container))
         self.out.append(_END)
 
-    def command(self, command: Command, depth: int, container_type: bytes | None,
+    def command(self, command: Command, depth: int, container_meta: Meta | None,
                 container: str) -> None:
-        """``container_type`` / ``container``: the enclosing Atomic / Sequence's Meta Type
-        text and element name (``SyncBody`` at the top)."""
+        """``container_meta`` / ``container``: the enclosing Atomic / Sequence's Meta and
+        element name (``SyncBody`` at the top): they decide the class of Status / Alert
+        Data."""
         if depth > MAX_CONTAINER_DEPTH:
             raise Fallback("Atomic / Sequence nested near the scanner's depth limit")
         open_elements = depth + 2  # SyncML, SyncBody, the containers, the command
         if isinstance(command, _ItemCommand):
             name = command.ELEMENT
             pos = self.head(name, command)
-            command_type = None
             if command.meta is not None:
-                command_type = self.meta(command.meta)
-            self.items(command.items, command.meta, command_type, True, name, open_elements)
+                self.meta(command.meta)
+            self.items(command.items, command.meta, True, name, open_elements)
         elif isinstance(command, Status):
             pos = self.open("Status")
             self.ident("CmdID", command.cmd_id, "CmdID")
@@ -378,15 +381,15 @@ class _Tokens:
                 chal_pos = self.open("Chal")
                 self.meta(command.chal.meta)
                 self.close(chal_pos)
-            self.coded_data(command.data, "Status Data", container_type, container)
-            self.items(command.items, None, None, False, "Status", open_elements)
+            self.coded_data(command.data, "Status Data", container_meta, container)
+            self.items(command.items, None, False, "Status", open_elements)
         elif isinstance(command, Alert):
             pos = self.head("Alert", command)
             if command.data is not None:
-                self.coded_data(command.data, "Alert Data", container_type, container)
+                self.coded_data(command.data, "Alert Data", container_meta, container)
             if command.correlator is not None:
                 self.leaf("Correlator", _token(command.correlator, "Correlator"))
-            self.items(command.items, None, None, False, "Alert", open_elements)
+            self.items(command.items, None, False, "Alert", open_elements)
         elif isinstance(command, Results):
             pos = self.open("Results")
             self.ident("CmdID", command.cmd_id, "CmdID")
@@ -395,33 +398,29 @@ class _Tokens:
             if command.msg_ref is not None:
                 self.ident("MsgRef", command.msg_ref, "MsgRef")
             self.ident("CmdRef", command.cmd_ref, "CmdRef", True)
-            command_type = None
             if command.meta is not None:
-                command_type = self.meta(command.meta)
+                self.meta(command.meta)
             if command.target_ref is not None:
                 self.leaf("TargetRef", _token(command.target_ref, "TargetRef"))
             if command.source_ref is not None:
                 self.leaf("SourceRef", _token(command.source_ref, "SourceRef"))
-            self.items(command.items, command.meta, command_type, True, "Results",
-                       open_elements)
+            self.items(command.items, command.meta, True, "Results", open_elements)
         elif isinstance(command, Exec):
             pos = self.head("Exec", command)
-            command_type = None
             if command.meta is not None:
-                command_type = self.meta(command.meta)
+                self.meta(command.meta)
             if command.correlator is not None:
                 self.leaf("Correlator", _token(command.correlator, "Correlator"))
-            self.items(command.items, command.meta, command_type, True, "Exec", open_elements)
+            self.items(command.items, command.meta, True, "Exec", open_elements)
         elif isinstance(command, _Container):
             name = command.ELEMENT
             pos = self.head(name, command)
-            command_type = None
             if command.meta is not None:
-                command_type = self.meta(command.meta)
+                self.meta(command.meta)
             if not command.commands:
                 raise EncodeError("missing_element", -1, f"{name} needs at least one command")
             for child in command.commands:
-                self.command(child, depth + 1, command_type, name)
+                self.command(child, depth + 1, command.meta, name)
         elif isinstance(command, _DsCommand):
             if not isinstance(command.xml, str):
                 raise EncodeError("bad_value", -1, "a DS command's xml must be str")
@@ -458,16 +457,15 @@ class _Tokens:
         cred = hdr.cred
         if cred is not None:
             cred_pos = self.open("Cred")
-            type_text = None
             if cred.meta is not None:
-                type_text = self.meta(cred.meta)
+                self.meta(cred.meta)
             if not cred.data:
                 raise EncodeError("missing_element", -1, "Cred needs Data")
             text = _text(cred.data, "Cred Data")
             data_pos = self.open("Data")
             self.out[data_pos] |= _CONTENT
             # The SyncHdr's own Meta comes after the Cred: only the Cred's Meta decides.
-            self.classed_text(text, data_class(type_text, "SyncHdr"))
+            self.classed_text(text, _data_class(cred.meta, None, "SyncHdr"))
             self.out.append(_END)
             self.close(cred_pos)
         if hdr.meta is not None:

@@ -2,10 +2,11 @@
 #
 # Contract: the bytes (or the EncodeError) of the reference path
 # xml_to_wbxml(write_xml(msg, for_wbxml=True), keep_whitespace=True), the same as
-# omadm_codec/_wbxml_writer_py.py. The one idea: _Tokens is that module's walk statement for
-# statement, with the compiled XML writer's value checks (same first error), writing tokens
+# omadm_codec/_wbxml_writer_py.py. The one idea: _Tokens is that module's walk, element for
+# element, with the compiled XML writer's value checks (same first error), writing tokens
 # into one C buffer; parts it does not reproduce token by token raise Fallback and the whole
-# message takes the reference path (see _wbxml_tokens_share).
+# message takes the reference path (see _wbxml_tokens_share). Model fields are read by slot
+# offset and long text is checked a word at a time (msgcodec_wbxml_fast.pxi).
 
 from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.object cimport PyObject
@@ -33,7 +34,7 @@ cdef enum:
 cdef int TK_PLAIN = _tk_share.CLS_PLAIN
 cdef int TK_VOBJECT = _tk_share.CLS_VOBJECT
 cdef Py_ssize_t _TK_MAX_OPAQUE = _TK_LIMITS.max_opaque
-# over_limits, in C (the same expression; the tests hold it to the Python one).
+# For the bound of _tk_share.over_limits, written out in C in _Tokens.message.
 cdef Py_ssize_t _TK_MAX_INPUT = _TK_LIMITS.max_input_size
 cdef Py_ssize_t _TK_MAX_ELEMENTS = _TK_LIMITS.max_elements
 cdef Py_ssize_t _TK_XML_FIXED = _tk_share._XML_FIXED
@@ -48,12 +49,13 @@ assert len(_tk_share.ELEMENTS) <= TK_NELEMENT
 cdef int _TK_CODE[TK_NVERSION][TK_NELEMENT]
 
 
-cdef void _tk_build_codes():
+cdef int _tk_build_codes() except -1:
     cdef int v, e
     for v, ver_dtd in enumerate(_TK_VERSIONS):
         for e, name in enumerate(_tk_share.ELEMENTS):
             code = _tk_share.TABLES[ver_dtd].codes[name]
             _TK_CODE[v][e] = -1 if code is None else code[0] << 8 | code[1]
+    return 0
 
 
 _tk_build_codes()

@@ -337,6 +337,19 @@ def test_messages_past_the_input_limit_fail_as_the_reference(backend: Backend) -
     assert outcome(reference, msg) == ("error", ("too_large", 16 * 1024 * 1024))
 
 
+def test_messages_past_the_element_limit_fail_as_the_reference(backend: Backend) -> None:
+    """Over a million elements in under 16 MB of XML: the reference's ``too_many_elements``
+    (the compiled twin only, as above)."""
+    if backend.name != "cython":
+        pytest.skip("the pure twin's reference path is too slow for a million elements")
+    msg = msg_of(m.Get("1", [m.Item() for _ in range(1_000_000)]))
+    expected = outcome(reference, msg)
+    assert expected[0] == "error" and expected[1][0] == "too_many_elements"
+    assert outcome(backend.encode_wbxml, msg) == expected
+    with pytest.raises(Fallback):
+        tokens_only(backend)(msg)
+
+
 def test_the_limit_bound_is_an_upper_bound() -> None:
     """``over_limits`` bounds the intermediate XML from above: checked on the corpus, and at
     the two limits."""

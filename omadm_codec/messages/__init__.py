@@ -129,14 +129,14 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
 
 
 def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) -> Message:
-    from ..wbxml import wbxml_to_xml
-
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
     msg: Message | None = (_codec or _fast()).decode_wbxml(data, limits)
     if msg is not None:
         msg.quirks = quirks
         return msg
+    from ..wbxml import wbxml_to_xml
+
     xml = wbxml_to_xml(data, limits=limits)
     xml_bytes = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     try:

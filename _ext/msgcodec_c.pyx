@@ -26,7 +26,7 @@ from omadm_codec._xmlscan_c cimport (
     Scanner,
     check_chars_c,
 )
-from libc.stdlib cimport free
+from libc.stdlib cimport free, realloc
 from xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 
 
@@ -868,30 +868,42 @@ def decode_wbxml_tokens(bytes data not None, object limits):
     return _decode_tokens(data, limits)
 
 
-cdef object _decode_tokens(bytes data, object limits):
-    cdef _WbxmlEvents events
+cdef _Build _spare_build = None
+"""A token-path builder (with its _WbxmlEvents and bare Scanner) kept between calls: taken
+(the slot emptied) before any Python code can run, so a second thread or a re-entrant call
+finds the slot empty and makes its own."""
+
+
+cdef object _decode_tokens(bytes data, object py_limits):
+    global _spare_build
     cdef _Build build
-    cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    cdef _Limits limits = _c_limits(py_limits)
     if len(data) > limits.max_input_size:
         return None
-    cdef int gc_was_enabled = PyGC_Disable()  # see _decode
-    try:
-        events = _WbxmlEvents.__new__(_WbxmlEvents)
-        events.setup(data, limits, max_depth)
+    build = _spare_build
+    _spare_build = None
+    if build is None:
         build = _Build.__new__(_Build)
-        build.sc = events.sc
-        build.wb = events
+        build.wb = _WbxmlEvents.__new__(_WbxmlEvents)
         build.wbxml = True
         build.end = 0
-        build.max_depth = max_depth
-        build.max_opaque = limits.max_opaque
         build.from_wbxml = True
+    build.max_depth = limits.max_depth
+    build.max_opaque = limits.max_opaque
+    build.ns = None
+    build.mark.len = build.run.len = 0  # a give-up may leave a run behind
+    cdef int gc_was_enabled = PyGC_Disable()  # see _decode
+    try:
+        build.wb.setup(data, limits)
+        build.sc = build.wb.sc
         return build.message()
     except (_GiveUp, UnicodeDecodeError):
         return None
     finally:
         if gc_was_enabled:
             PyGC_Enable()
+        build.wb.release()
+        _spare_build = build
 
 
 def _decode_wbxml_via_xml(bytes data not None, object limits):
@@ -937,3 +949,4 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
 
 include "msgcodec_write.pxi"
 include "msgcodec_wbxml.pxi"
+

@@ -21,7 +21,6 @@ cimport wbxml_decode_text as wtext
 cdef enum:
     EVENT_OPAQUE = 6       # binary OPAQUE, an element's whole content (text_ptr/len: raw bytes)
     TAG_SLOTS = 256        # (page & 3) << 6 | token: SyncML languages use pages 0-2
-    OPEN_MAX = 260         # open elements: depth is capped at MAX_FAST_DEPTH (255)
 
 # What a language is to this source.
 cdef enum:
@@ -93,6 +92,36 @@ cdef _Tags _make_tags(object lang):
 for _lang in LANGUAGES:
     if max(_lang.pages) <= 3 and all(t < 64 for p in _lang.pages.values() for t in p):
         _TAGS_BY_LANG[_lang.name] = _make_tags(_lang)
+cdef _Tags _SYNCML12_TAGS = _TAGS_BY_LANG["SYNCML12"]
+assert BY_PUBLIC_ID[0x1201].name == "SYNCML12"
+
+
+@cython.final
+cdef class _Limits:
+    """A ``Limits`` as C integers, the depth capped at MAX_FAST_DEPTH (libxml2's)."""
+    cdef object source
+    cdef Py_ssize_t max_input_size, max_depth, max_elements, max_opaque, max_string_table
+
+
+cdef _Limits _last_limits = None
+
+
+cdef _Limits _c_limits(object limits):
+    """``limits`` in C integers; the last one is kept (a ``Limits`` is frozen, and most
+    calls pass the same one)."""
+    global _last_limits
+    cdef _Limits found = _last_limits
+    if found is not None and found.source is limits:
+        return found
+    found = _Limits.__new__(_Limits)
+    found.source = limits
+    found.max_input_size = limits.max_input_size
+    found.max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    found.max_elements = limits.max_elements
+    found.max_opaque = limits.max_opaque
+    found.max_string_table = limits.max_string_table
+    _last_limits = found
+    return found
 
 
 cdef struct _Open:      # small fields: the stack is zeroed with every _WbxmlEvents
@@ -125,29 +154,50 @@ cdef class _WbxmlEvents:
     cdef _Doc doc, outer
     cdef _Tags tags, outer_tags
     cdef bint nested_open, pending_end, root_done
-    cdef _Open open[OPEN_MAX]
+    cdef _Open* open    # open_cap entries; start() sets every field of the one it uses
+    cdef Py_ssize_t open_cap
     cdef Buf capture
     cdef unsigned char entity[4]
     cdef object hold    # keeps alive the bytes text_ptr points into (base64 of a NextNonce)
 
     def __dealloc__(self):
         free(self.capture.data)
+        free(self.open)
 
-    cdef int setup(self, bytes data, object limits, Py_ssize_t max_depth) except -1:
+    cdef int setup(self, bytes data, _Limits limits) except -1:
+        """Start on ``data``: every piece of state is set here (the object is reused)."""
+        cdef _Open* grown
         self.data = data
         self.p = <const unsigned char*>(<char*>data)
-        self.max_depth = max_depth if max_depth < OPEN_MAX - 2 else OPEN_MAX - 2
+        self.max_depth = limits.max_depth
         self.max_elements = limits.max_elements
         self.max_opaque = limits.max_opaque
         self.max_table = limits.max_string_table
+        if self.open_cap < limits.max_depth + 1:
+            grown = <_Open*>realloc(self.open, (limits.max_depth + 1) * sizeof(_Open))
+            if grown == NULL:
+                raise MemoryError()
+            self.open = grown
+            self.open_cap = limits.max_depth + 1
+        self.pos = self.elements = self.depth = 0
         self.table_budget = _TABLE_BUDGET_FACTOR * len(data) + _TABLE_BUDGET_BASE
         self.xml_budget = _MAX_FAST_INPUT - 300  # the prologue wbxml_to_xml writes
-        self.sc = Scanner.__new__(Scanner)
+        self.nested_open = self.pending_end = self.root_done = False
+        self.capture.len = 0
+        self.hold = None
+        if self.sc is None:
+            self.sc = Scanner.__new__(Scanner)
         self.sc.ns_uri = b""
         self.tags = self.header(0, len(data), 0)
         if self.tags.lang_kind != LANG_SYNCML:
             raise _GiveUp()
         return 0
+
+    cdef void release(self) noexcept:
+        """Drop the references to the input (the object waits for the next decode)."""
+        self.data = None
+        self.p = NULL
+        self.hold = None
 
     # -- primitive readers ----------------------------------------------------------------
 
@@ -190,6 +240,7 @@ cdef class _WbxmlEvents:
         ``start`` into ``self.doc``; the cursor ends on its first body token."""
         cdef Py_ssize_t public_id, fpi_index = -1, table_len, charset
         cdef unsigned char version
+        cdef _Tags tags = None
         if start >= end or self.p[start] > 3:
             raise _GiveUp()
         version = self.p[start]
@@ -197,6 +248,8 @@ cdef class _WbxmlEvents:
         public_id = self.mb(end)
         if public_id == 0:
             fpi_index = self.mb(end)
+        elif public_id == 0x1201:
+            tags = _SYNCML12_TAGS  # the common case, without the dictionary look-ups
         if version != 0:
             charset = self.mb(end)
             if charset != 106 and charset != 0:
@@ -210,6 +263,8 @@ cdef class _WbxmlEvents:
         self.doc.base = base
         self.doc.page = 0
         self.pos += table_len
+        if tags is not None:
+            return tags
         if fpi_index < 0:
             lang = BY_PUBLIC_ID.get(public_id)
         else:
@@ -220,10 +275,10 @@ cdef class _WbxmlEvents:
             lang = BY_FPI.get(key) or FPI_ALIASES.get(key)
         if lang is None:
             raise _GiveUp()
-        tags = _TAGS_BY_LANG.get(lang.name)
-        if tags is None:
+        found = _TAGS_BY_LANG.get(lang.name)
+        if found is None:
             raise _GiveUp()
-        return <_Tags>tags
+        return <_Tags>found
 
     # -- events ---------------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ names turned into small integer codes (a lookup on the FNV-1a hash the scanner c
 reading each tag) and text decoded straight from the scanner's buffer. It vouches only for
 messages the reference lxml path accepts without any quirk; anything else makes ``decode_xml``
 return ``None`` and the caller runs the reference path, which gives the verdict.
-``decode_wbxml`` goes through the compiled ``wbxml_to_xml`` first (the XML hub). The encoders
-are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical pre-check
-in ``msgcodec_lex.pxi``.
+``decode_wbxml`` runs the same builder on WBXML tokens (``msgcodec_wbxml_events.pxi`` fills
+the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
+``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up. The
+encoders are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical
+pre-check in ``msgcodec_lex.pxi``.
 """
 
 cimport cython

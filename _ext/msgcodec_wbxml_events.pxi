@@ -496,7 +496,6 @@ cdef class _WbxmlEvents:
         if tags.lang_kind != (LANG_DEVINF if cls == 2 else LANG_MGMTTREE):
             raise _GiveUp()  # the hub writes it as text instead
         self.outer = outer
-        self.outer.page = outer.page
         self.outer_tags = self.tags
         self.tags = tags
         self.nested_open = True

@@ -10,8 +10,12 @@ quirks, or the ``DecodeError`` with its reason). So the fast path never has to r
 error, only the exact model of a clean message. The compiled twin (``_ext/msgcodec_c.pyx``)
 is this module's logic, method for method, on the scanner's C fields.
 
-``decode_wbxml`` is this twin's ``wbxml_to_xml`` followed by the same fast path (with the
-reader's from-WBXML rule for Format ``bin``): the XML hub, not yet a token-driven builder.
+``decode_wbxml`` runs the same builder on WBXML tokens (``decode_wbxml_tokens``: the events
+come from ``_wbxml_events_py.WbxmlEvents``, no XML text in between; binary OPAQUE arrives as an
+``EV_OPAQUE`` event that ``_Build.opaque`` turns into what the reader makes of the hub's base64
+marker). Where the token path gives up it falls back to the XML hub
+(``_decode_wbxml_via_xml``: this twin's ``wbxml_to_xml``, then the XML fast path with the
+reader's from-WBXML rule for Format ``bin``), and then to the reference path.
 ``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml`` its
 intermediate XML through this twin's ``xml_to_wbxml``. The compiled twin writes the same bytes
 into a C buffer.

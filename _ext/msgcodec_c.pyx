@@ -186,7 +186,8 @@ cdef class _Build:
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
                     raise _GiveUp()
                 return self.code()
@@ -203,7 +204,8 @@ cdef class _Build:
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 return self.code()
             if ev == EVENT_END:
                 return -1
@@ -300,7 +302,8 @@ cdef class _Build:
                 buf_add(&self.run, sc.text_ptr, sc.text_len)
                 continue
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if not kids:
                     buf_byte(out, 0x3E)
                     kids = True
@@ -472,7 +475,8 @@ cdef class _Build:
             if ev == EVENT_OPAQUE:
                 return self.opaque(fmt)
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if not markup:
                     markup = True
                     self.mark.len = 0

@@ -40,6 +40,18 @@ cdef bytes _DEVINF_XML = wbc.DEVINF_XML
 cdef bytes _DMTNDS_XML = wbc.DMTNDS_XML
 
 
+cdef inline bint _xml_text_ok(const unsigned char* s, Py_ssize_t n) noexcept:
+    """``wtext.utf8_xml_ok`` (strict UTF-8 of XML characters), with a loop for the short
+    printable-ASCII strings most SyncML text is, which needs no call."""
+    cdef Py_ssize_t i
+    if n <= 64:
+        for i in range(n):
+            if s[i] < 0x20 or s[i] >= 0x7F:
+                return wtext.utf8_xml_ok(s, n)
+        return True
+    return wtext.utf8_xml_ok(s, n)
+
+
 @cython.final
 cdef class _Tags:
     """One language's tokenised tags by slot ``(page << 6) | token``."""
@@ -368,7 +380,9 @@ cdef class _WbxmlEvents:
         self.sc.local_ptr = tags.name_ptr[slot]
         self.sc.local_len = tags.name_len[slot]
         self.sc.local_hash = tags.name_hash[slot]
-        self.sc.ns_uri = <object>PyTuple_GET_ITEM(tags.ns, slot >> 6)
+        ns = <object>PyTuple_GET_ITEM(tags.ns, slot >> 6)
+        if self.sc.ns_uri is not ns:
+            self.sc.ns_uri = ns
         return EVENT_START
 
     cdef int end_token(self) except -1:
@@ -451,10 +465,10 @@ cdef class _WbxmlEvents:
             else:
                 self.sc.text_ptr = self.p + pos
                 self.sc.text_len = length
-                if not wtext.utf8_xml_ok(self.p + pos, length):
+                if not _xml_text_ok(self.p + pos, length):
                     return self.binary(top, tok_off)
                 opaque_text = True
-        if not opaque_text and not wtext.utf8_xml_ok(self.sc.text_ptr, self.sc.text_len):
+        if not opaque_text and not _xml_text_ok(self.sc.text_ptr, self.sc.text_len):
             raise _GiveUp()
         if self.sc.text_len == 0:
             return 0

@@ -171,8 +171,14 @@ def token_messages(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(1, 4))):
         cmd = draw(st.sampled_from([0x45, 0x53, 0x60, 0x46, 0x5F]))  # Add Get Replace Alert Put
         commands += item(cmd, draw(_DATA), draw(st.sampled_from(_TYPES)))
-    table = draw(st.sampled_from([b"", b"x\0Type\0"]))
-    return doc(b"\x6d" + _HEADER + b"\x6b" + commands + b"\x12\x01\x01", table=table)
+    header, table = draw(st.sampled_from([
+        (b"\x03\xa4\x01\x6a", b""), (b"\x03\xa4\x01\x6a", b"x\0Type\0"),
+        (b"\x00\xa4\x01", b""),                                    # WBXML 1.0: no charset
+        (b"\x03\x00\x00\x6a", b"-//SYNCML//DTD SyncML 1.2//EN\0"),  # the FPI in the table
+        (b"\x03\x00\x00\x6a", b"-//OMA//DTD SYNCML 1.2//EN\0"),     # an FPI alias
+        (b"\x03\xa4\x01\x6a", b"\x02\xa0\0")]))  # a string table that is not UTF-8
+    return doc(b"\x6d" + _HEADER + b"\x6b" + commands + b"\x12\x01\x01", header=header,
+               table=table)
 
 
 @SETTINGS
@@ -198,6 +204,20 @@ def test_token_level_messages_mostly_take_the_token_path(backend: Backend) -> No
         hints.append(command.items[0].data_hint)
     assert hints == [m.DataHint.OPAQUE, m.DataHint.CDATA, m.DataHint.MARKUP,
                      m.DataHint.MARKUP]
+
+
+def test_binary_next_nonce_and_type_rewrite(backend: Backend) -> None:
+    """NextNonce OPAQUE reads as its base64 (as libwbxml writes it); a devinf+wbxml Type reads
+    as devinf+xml (libwbxml's back-rewrite), and both on the token path."""
+    header = (_HEADER[:-1] + b"\x5a\x00\x01\x50\xc3\x03\x00\xff\x10\x01\x01\x00\x00"
+              + b"\x01")
+    body = item(0x45, s(b"x"), b"application/vnd.syncml-devinf+wbxml")
+    got = check(backend, doc(b"\x6d" + header + b"\x6b" + body + b"\x12\x01\x01"))
+    assert got is not None and got.header.meta is not None
+    assert got.header.meta.next_nonce == "AP8Q"
+    command = got.commands[0]
+    assert isinstance(command, m.Add) and command.items[0].meta is not None
+    assert command.items[0].meta.type == "application/vnd.syncml-devinf+xml"
 
 
 @settings(max_examples=300, deadline=None,

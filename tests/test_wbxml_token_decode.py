@@ -20,12 +20,13 @@ from conftest import CORPUS_XML, Backend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
+from test_msgcodec import _NAMES, _NAMESPACES, _TEXTS
 from test_wbxml_decode import doc, item, mb, nested_devinf, s
 from test_wbxml_decode_hostile import CONTENT, SMALL_CORPUS, mutated_corpus, token_docs
 
 from omadm_codec import decode
 from omadm_codec import model as m
-from omadm_codec.errors import DecodeError
+from omadm_codec.errors import DecodeError, EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS, Limits
 from omadm_codec.messages._guard import prepare_xml
 from omadm_codec.messages._reader import read_xml
@@ -218,6 +219,48 @@ def test_binary_next_nonce_and_type_rewrite(backend: Backend) -> None:
     command = got.commands[0]
     assert isinstance(command, m.Add) and command.items[0].meta is not None
     assert command.items[0].meta.type == "application/vnd.syncml-devinf+xml"
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, len(CORPUS_XML) - 1), rnd=st.randoms(use_true_random=False),
+       keep_whitespace=st.booleans())
+def test_restructured_corpus_through_wbxml(both_backends: tuple[Backend, Backend], index: int,
+                                           rnd: Any, keep_whitespace: bool) -> None:
+    """Corpus XML broken at the content-model level (quirks, wrong order, odd text, moved,
+    doubled or foreign elements; the moves of test_msgcodec's XML test), encoded to WBXML."""
+    import copy
+
+    from lxml import etree
+
+    root = etree.fromstring(CORPUS_XML[index].read_bytes())
+    elements = list(root.iter())
+    for _ in range(rnd.randint(1, 2)):
+        el = rnd.choice(elements)
+        parent = el.getparent()
+        move = rnd.randint(0, 6)
+        if move == 0 and parent is not None:
+            parent.remove(el)
+        elif move == 1 and parent is not None:
+            parent.insert(parent.index(el), copy.deepcopy(el))
+        elif move == 2:
+            el.text = rnd.choice(_TEXTS)
+        elif move == 3:
+            el.tail = rnd.choice(_TEXTS)
+        elif move == 4 and parent is not None and len(parent) > 1:
+            parent.remove(el)
+            parent.insert(rnd.randint(0, len(parent)), el)
+        elif move == 5:
+            el.tag = f"{{{rnd.choice(_NAMESPACES)}}}{etree.QName(el).localname}"
+        elif move == 6:
+            child = etree.SubElement(el, "{SYNCML:SYNCML1.2}" + rnd.choice(_NAMES))
+            child.text = rnd.choice(_TEXTS)
+    compiled, _ = both_backends
+    try:
+        data = bytes(compiled.xml_to_wbxml(etree.tostring(root), keep_whitespace=keep_whitespace))
+    except EncodeError:
+        return  # not expressible in WBXML (a foreign namespace, an unknown element)
+    check_twins(both_backends, data)
 
 
 @settings(max_examples=300, deadline=None,

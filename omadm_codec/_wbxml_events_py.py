@@ -46,6 +46,7 @@ from ._wbxml_decode_common import (
     data_class,
     nested_language_ok,
     rewrite_type,
+    tag_table,
     valid_entity,
 )
 from ._xmlscan_py import EV_CDATA, EV_END, EV_EOF, EV_START, EV_TEXT
@@ -80,35 +81,20 @@ class _Tag:
         self.kind = kind
 
 
-def _kind(lang: Language, page: int, name: str) -> int:
-    namespace = lang.namespaces.get(page, "")
-    if namespace.upper().startswith("SYNCML:SYNCML"):
-        if name == "Data":
-            return K_DATA
-        if name == "Meta":
-            return K_META
-        if name in ("Add", "Replace"):
-            return 3  # K_ADDREP
-    if namespace == "syncml:metinf":
-        if name == "Type":
-            return K_TYPE
-        if name == "NextNonce":
-            return K_NEXTNONCE
-    return K_OTHER
-
-
 _TAGS: dict[str, dict[tuple[int, int], _Tag]] = {}
 
 
 def _tags(lang: Language) -> dict[tuple[int, int], _Tag]:
-    """(page, token) -> _Tag, built once per language (the same bytes objects every call)."""
+    """(page, token) -> _Tag, built once per language (the same bytes objects every call);
+    the kinds are the WBXML decoder's (``tag_table``)."""
     table = _TAGS.get(lang.name)
     if table is None:
         table = {}
+        infos = tag_table(lang)
         for page, tokens in lang.pages.items():
             ns = lang.namespaces.get(page, "").encode("ascii")
             for token, name in tokens.items():
-                table[(page, token)] = _Tag(name.encode("ascii"), ns, _kind(lang, page, name))
+                table[(page, token)] = _Tag(name.encode("ascii"), ns, infos[(page, token)].kind)
         _TAGS[lang.name] = table
     return table
 

@@ -909,6 +909,8 @@ cdef object _decode_tokens(bytes data, object py_limits):
         if gc_was_enabled:
             PyGC_Enable()
         build.wb.release()
+        _shrink(&build.mark)
+        _shrink(&build.run)
         _spare_build = build
 
 

@@ -52,6 +52,17 @@ cdef inline bint _xml_text_ok(const unsigned char* s, Py_ssize_t n) noexcept:
     return wtext.utf8_xml_ok(s, n)
 
 
+cdef Py_ssize_t _KEEP_BYTES = 65536
+
+
+cdef inline void _shrink(Buf* buf) noexcept:
+    """Free a scratch buffer that grew past _KEEP_BYTES: a reused object keeps small ones."""
+    if buf.cap > _KEEP_BYTES:
+        free(buf.data)
+        buf.data = NULL
+        buf.len = buf.cap = 0
+
+
 @cython.final
 cdef class _Tags:
     """One language's tokenised tags by slot ``(page << 6) | token``."""
@@ -206,10 +217,12 @@ cdef class _WbxmlEvents:
         return 0
 
     cdef void release(self) noexcept:
-        """Drop the references to the input (the object waits for the next decode)."""
+        """Drop the references to the input (the object waits for the next decode), and a
+        capture buffer grown past _KEEP_BYTES by one odd message."""
         self.data = None
         self.p = NULL
         self.hold = None
+        _shrink(&self.capture)
 
     # -- primitive readers ----------------------------------------------------------------
 

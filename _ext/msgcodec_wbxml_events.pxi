@@ -116,7 +116,10 @@ for _lang in LANGUAGES:
     if max(_lang.pages) <= 3 and all(t < 64 for p in _lang.pages.values() for t in p):
         _TAGS_BY_LANG[_lang.name] = _make_tags(_lang)
 cdef _Tags _SYNCML12_TAGS = _TAGS_BY_LANG["SYNCML12"]
-assert BY_PUBLIC_ID[0x1201].name == "SYNCML12"
+cdef _Tags _SYNCML11_TAGS = _TAGS_BY_LANG["SYNCML11"]
+cdef _Tags _SYNCML10_TAGS = _TAGS_BY_LANG["SYNCML10"]
+assert [BY_PUBLIC_ID[i].name for i in (0x1201, 0x0FD3, 0x0FD1)] == [
+    "SYNCML12", "SYNCML11", "SYNCML10"]
 
 
 @cython.final
@@ -273,8 +276,12 @@ cdef class _WbxmlEvents:
         public_id = self.mb(end)
         if public_id == 0:
             fpi_index = self.mb(end)
-        elif public_id == 0x1201:
-            tags = _SYNCML12_TAGS  # the common case, without the dictionary look-ups
+        elif public_id == 0x1201:  # the SyncML versions without the dictionary look-ups
+            tags = _SYNCML12_TAGS
+        elif public_id == 0x0FD3:
+            tags = _SYNCML11_TAGS
+        elif public_id == 0x0FD1:
+            tags = _SYNCML10_TAGS
         if version != 0:
             charset = self.mb(end)
             if charset != 106 and charset != 0:

@@ -116,6 +116,15 @@ def test_twins_agree_on_the_corpus(both_backends: tuple[Backend, Backend]) -> No
         assert check_twins(both_backends, path.read_bytes()) is not None
 
 
+def test_syncml_10_and_11_take_the_token_path(both_backends: tuple[Backend, Backend]) -> None:
+    xml = (CORPUS_XML[0].parent / "bootstrap_dm11.xml").read_bytes()  # SyncML 1.1, DM 1.1
+    for version in (b"1.0", b"1.1"):
+        data = bytes(both_backends[0].xml_to_wbxml(xml.replace(b">1.1<", b">" + version + b"<")
+                                                   .replace(b"SYNCML1.1", b"SYNCML" + version)))
+        got = check_twins(both_backends, data)
+        assert got is not None and got.header.ver_dtd == version.decode()
+
+
 def test_decode_takes_the_token_path(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     """``decode_wbxml`` returns the token model without calling the hub."""
     codec = backend.modules["msgcodec"]

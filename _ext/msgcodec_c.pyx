@@ -7,9 +7,11 @@ names turned into small integer codes (a lookup on the FNV-1a hash the scanner c
 reading each tag) and text decoded straight from the scanner's buffer. It vouches only for
 messages the reference lxml path accepts without any quirk; anything else makes ``decode_xml``
 return ``None`` and the caller runs the reference path, which gives the verdict.
-``decode_wbxml`` goes through the compiled ``wbxml_to_xml`` first (the XML hub). The encoders
-are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical pre-check
-in ``msgcodec_lex.pxi``.
+``decode_wbxml`` runs the same builder on WBXML tokens (``msgcodec_wbxml_events.pxi`` fills
+the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
+``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up. The
+encoders are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical
+pre-check in ``msgcodec_lex.pxi``.
 """
 
 cimport cython
@@ -26,8 +28,8 @@ from omadm_codec._xmlscan_c cimport (
     Scanner,
     check_chars_c,
 )
-from libc.stdlib cimport free
-from xmlbuf cimport Buf, buf_add, buf_byte, name_hash
+from libc.stdlib cimport free, realloc
+from xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 
 
 cdef extern from "Python.h":
@@ -44,7 +46,7 @@ from omadm_codec.model import (
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
 )
 
-__all__ = ["decode_wbxml", "decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
 
 include "msgcodec_names.pxi"
 
@@ -80,9 +82,14 @@ cdef bint _plain(str s):
     return True
 
 
+include "msgcodec_wbxml_events.pxi"
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
+    cdef _WbxmlEvents wb   # the event source when ``wbxml`` (it fills ``sc``'s fields)
+    cdef bint wbxml
     cdef const unsigned char* p
     cdef Py_ssize_t end, max_depth, max_opaque
     cdef bint from_wbxml
@@ -96,8 +103,15 @@ cdef class _Build:
 
     # --- events --------------------------------------------------------------------------
 
+    cdef inline int next_ev(self) except -1:
+        if self.wbxml:
+            return self.wb.next_event()
+        return self.sc.next_event()
+
     cdef int code(self) noexcept:
         """The code of the current start tag's local name (N_OTHER if not one of ours)."""
+        if self.wbxml:
+            return self.wb.code
         cdef Scanner sc = self.sc
         cdef unsigned int h = sc.local_hash
         cdef unsigned int slot = h % SLOTS
@@ -117,6 +131,8 @@ cdef class _Build:
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
         cdef unsigned char c, quote
+        if self.wbxml:
+            return 0  # a token start tag: no attributes (the source gives up on them)
         if i >= end:
             raise _GiveUp()
         c = p[i]
@@ -168,9 +184,10 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef int ev
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
                     raise _GiveUp()
                 return self.code()
@@ -185,9 +202,10 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef int ev
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 return self.code()
             if ev == EVENT_END:
                 return -1
@@ -197,7 +215,7 @@ cdef class _Build:
 
     cdef str leaf(self):
         cdef Scanner sc = self.sc
-        cdef int ev = sc.next_event()
+        cdef int ev = self.next_ev()
         cdef str text
         if ev == EVENT_END:
             return ""
@@ -205,7 +223,7 @@ cdef class _Build:
             raise _GiveUp()
         text = _str(sc.text_ptr, sc.text_len)
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_END:
                 return text
             if ev != EVENT_TEXT and ev != EVENT_CDATA:
@@ -259,14 +277,17 @@ cdef class _Build:
         cdef Buf* out = &self.mark
         cdef int ev
         cdef bint kids = False
-        cdef Py_ssize_t name_at = sc.offset + 1, name_len = sc.local_len, i
+        # start_ok vouched that the local name is the whole qname (XML: it points into the
+        # input; WBXML: into the language's tag table): stable across the events below.
+        cdef const unsigned char* name_ptr = sc.local_ptr
+        cdef Py_ssize_t name_len = sc.local_len, i
         if depth > self.max_depth or name_len > 256:
             raise _GiveUp()
         for i in range(name_len):
-            if self.p[name_at + i] >= 0x80:
+            if name_ptr[i] >= 0x80:
                 raise _GiveUp()  # libxml2 checks the Unicode name classes; the scanner not
         buf_byte(out, 0x3C)
-        buf_add(out, self.p + name_at, name_len)
+        buf_add(out, name_ptr, name_len)
         if ns is not parent_ns and ns != parent_ns:
             # start_ok let only share.NS_URI through: nothing in it needs escaping.
             if not ns:
@@ -276,12 +297,13 @@ cdef class _Build:
                 buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
                 buf_byte(out, 0x22)
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 buf_add(&self.run, sc.text_ptr, sc.text_len)
                 continue
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if not kids:
                     buf_byte(out, 0x3E)
                     kids = True
@@ -291,13 +313,13 @@ cdef class _Build:
                 if kids:
                     self.flush_run(False)
                     buf_add(out, <const unsigned char*>b"</", 2)
-                    buf_add(out, self.p + name_at, name_len)
+                    buf_add(out, name_ptr, name_len)
                     buf_byte(out, 0x3E)
                 elif self.run.len:
                     buf_byte(out, 0x3E)
                     self.flush_run(True)
                     buf_add(out, <const unsigned char*>b"</", 2)
-                    buf_add(out, self.p + name_at, name_len)
+                    buf_add(out, name_ptr, name_len)
                     buf_byte(out, 0x3E)
                 else:
                     buf_add(out, <const unsigned char*>b"/>", 2)
@@ -444,14 +466,17 @@ cdef class _Build:
         cdef str text = ""
         cdef bint cdata = False, markup = False
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 if ev == EVENT_CDATA:
                     cdata = True
                 text += _str(sc.text_ptr, sc.text_len)
                 continue
+            if ev == EVENT_OPAQUE:
+                return self.opaque(fmt)
             if ev == EVENT_START:
-                self.start_ok()
+                if not self.wbxml:
+                    self.start_ok()
                 if not markup:
                     markup = True
                     self.mark.len = 0
@@ -471,6 +496,20 @@ cdef class _Build:
                 return text, (_CDATA if cdata and text else _TEXT)
             else:
                 raise _GiveUp()
+
+    cdef tuple opaque(self, object fmt):
+        """Binary OPAQUE, the whole content of the Data (the token source checked that): the
+        reference reader's value for the XML hub's base64 marker."""
+        cdef bytes raw = (<const char*>self.sc.text_ptr)[:self.sc.text_len]
+        if self.next_ev() != EVENT_END:
+            raise _GiveUp()
+        if fmt != "bin":
+            # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
+            try:
+                return raw.decode("utf-8"), _OPAQUE
+            except UnicodeDecodeError:
+                pass
+        return raw, _OPAQUE
 
     cdef object item(self, object command_meta):
         cdef int code, last = 0
@@ -769,7 +808,7 @@ cdef class _Build:
         cdef list commands = []
         fpi = None
         while True:
-            ev = sc.next_event()
+            ev = self.next_ev()
             if ev == EVENT_START:
                 break
             if ev == EVENT_DOCTYPE:
@@ -803,7 +842,7 @@ cdef class _Build:
                 final = self.flag()
             else:
                 commands.append(self.command(code, 1))
-        if self.child() != -1 or sc.next_event() != EVENT_EOF:
+        if self.child() != -1 or self.next_ev() != EVENT_EOF:
             raise _GiveUp()
         return Message(hdr, commands, final, [])
 
@@ -820,8 +859,64 @@ def decode_xml(bytes data not None, object limits):
 
 
 def decode_wbxml(bytes data not None, object limits):
-    """Like ``decode_xml`` for WBXML: this twin's ``wbxml_to_xml`` then the XML fast path
-    (``None`` for anything the WBXML decoder refuses: the reference path reports it)."""
+    """Like ``decode_xml`` for WBXML: the model built straight from the tokens
+    (``decode_wbxml_tokens``) or, where that path does not vouch, through this twin's
+    ``wbxml_to_xml`` and the XML fast path; ``None`` when neither vouches."""
+    msg = _decode_tokens(data, limits)
+    if msg is None:
+        msg = _decode_wbxml_via_xml(data, limits)
+    return msg
+
+
+def decode_wbxml_tokens(bytes data not None, object limits):
+    """The token path alone: the builder on ``_WbxmlEvents``, no XML text in between. Gives
+    the model ``_decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    return _decode_tokens(data, limits)
+
+
+cdef _Build _spare_build = None
+"""A token-path builder (with its _WbxmlEvents and bare Scanner) kept between calls: taken
+(the slot emptied) before any Python code can run, so a second thread or a re-entrant call
+finds the slot empty and makes its own."""
+
+
+cdef object _decode_tokens(bytes data, object py_limits):
+    global _spare_build
+    cdef _Build build
+    cdef _Limits limits = _c_limits(py_limits)
+    if len(data) > limits.max_input_size:
+        return None
+    build = _spare_build
+    _spare_build = None
+    if build is None:
+        build = _Build.__new__(_Build)
+        build.wb = _WbxmlEvents.__new__(_WbxmlEvents)
+        build.wbxml = True
+        build.end = 0
+        build.from_wbxml = True
+    build.max_depth = limits.max_depth
+    build.max_opaque = limits.max_opaque
+    build.ns = None
+    build.mark.len = build.run.len = 0  # a give-up may leave a run behind
+    cdef int gc_was_enabled = PyGC_Disable()  # see _decode
+    try:
+        build.wb.setup(data, limits)
+        build.sc = build.wb.sc
+        return build.message()
+    except (_GiveUp, UnicodeDecodeError):
+        return None
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
+        build.wb.release()
+        _shrink(&build.mark)
+        _shrink(&build.run)
+        _spare_build = build
+
+
+def _decode_wbxml_via_xml(bytes data not None, object limits):
+    """The XML hub: this twin's ``wbxml_to_xml`` then the XML fast path (``None`` for
+    anything the WBXML decoder refuses: the reference path reports it)."""
     if len(data) > limits.max_input_size:
         return None
     try:
@@ -862,3 +957,4 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
 
 include "msgcodec_write.pxi"
 include "msgcodec_wbxml.pxi"
+

@@ -10,8 +10,12 @@ quirks, or the ``DecodeError`` with its reason). So the fast path never has to r
 error, only the exact model of a clean message. The compiled twin (``_ext/msgcodec_c.pyx``)
 is this module's logic, method for method, on the scanner's C fields.
 
-``decode_wbxml`` is this twin's ``wbxml_to_xml`` followed by the same fast path (with the
-reader's from-WBXML rule for Format ``bin``): the XML hub, not yet a token-driven builder.
+``decode_wbxml`` runs the same builder on WBXML tokens (``decode_wbxml_tokens``: the events
+come from ``_wbxml_events_py.WbxmlEvents``, no XML text in between; binary OPAQUE arrives as an
+``EV_OPAQUE`` event that ``_Build.opaque`` turns into what the reader makes of the hub's base64
+marker). Where the token path gives up it falls back to the XML hub
+(``_decode_wbxml_via_xml``: this twin's ``wbxml_to_xml``, then the XML fast path with the
+reader's from-WBXML rule for Format ``bin``), and then to the reference path.
 ``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml`` its
 intermediate XML through this twin's ``xml_to_wbxml``. The compiled twin writes the same bytes
 into a C buffer.
@@ -55,6 +59,7 @@ from ._msgcodec_share import (
     name_ok,
 )
 from ._wbxml_decode_py import wbxml_to_xml
+from ._wbxml_events_py import EV_OPAQUE, WbxmlEvents, WbxmlGiveUp
 from ._wbxml_writer_py import encode_wbxml
 from ._xmlscan_py import (
     EV_CDATA,
@@ -93,7 +98,7 @@ from .model import (
     XmlDocument,
 )
 
-__all__ = ["decode_wbxml", "decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
 
 # The start tag forms the fast path models: no attribute at all, or one default-namespace
 # declaration of a plain URI; any prefix, any other attribute gives up (matched after '<').
@@ -114,9 +119,12 @@ def _giveup() -> _GiveUp:
 class _Build:
     """One decode: the scanner, the root namespace, the limits."""
 
-    def __init__(self, data: bytes, sc: Scanner, limits: Limits, from_wbxml: bool) -> None:
+    def __init__(self, data: bytes, sc: Scanner | WbxmlEvents, limits: Limits,
+                 from_wbxml: bool) -> None:
         self.raw = data
         self.from_wbxml = from_wbxml
+        self.wbxml = isinstance(sc, WbxmlEvents)
+        """Events straight from WBXML tokens: no start tag to check, OPAQUE events."""
         self.sc = sc
         self.limits = limits
         self.ns = b""
@@ -127,6 +135,8 @@ class _Build:
 
     def start_ok(self) -> None:
         """The current start tag is one the fast path models (see ``_TAG``)."""
+        if self.wbxml:
+            return
         if _TAG.match(self.raw, self.sc.offset + 1) is None:
             raise _giveup()
 
@@ -350,6 +360,8 @@ class _Build:
                 run.append(sc.text)
                 cdata = True
                 continue
+            if ev == EV_OPAQUE:
+                return self.opaque(fmt)
             text = b"".join(run).decode("utf-8")
             run = []
             if ev == EV_START:
@@ -373,6 +385,20 @@ class _Build:
                 return text, (DataHint.CDATA if cdata and text else DataHint.TEXT)
             else:
                 raise _giveup()
+
+    def opaque(self, fmt: str | None) -> tuple[DataValue, DataHint]:
+        """Binary OPAQUE, the whole content of the Data (the token source checked that): the
+        reference reader's value for the XML hub's base64 marker."""
+        raw = self.sc.text
+        if self.sc.next() != EV_END:
+            raise _giveup()
+        if fmt != "bin":
+            # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
+            try:
+                return raw.decode("utf-8"), DataHint.OPAQUE
+            except UnicodeDecodeError:
+                pass
+        return raw, DataHint.OPAQUE
 
     def item(self, command_meta: Meta | None) -> Item:
         target = source = meta = data = hint = None
@@ -740,8 +766,32 @@ def decode_xml(data: bytes, limits: Limits) -> Message | None:
 
 
 def decode_wbxml(data: bytes, limits: Limits) -> Message | None:
-    """Like ``decode_xml`` for WBXML: this twin's ``wbxml_to_xml`` then the XML fast path
-    (``None`` for anything the WBXML decoder refuses: the reference path reports it)."""
+    """Like ``decode_xml`` for WBXML: the model built straight from the tokens
+    (``decode_wbxml_tokens``) or, where that path does not vouch, through this twin's
+    ``wbxml_to_xml`` and the XML fast path; ``None`` when neither vouches."""
+    msg = decode_wbxml_tokens(data, limits)
+    if msg is None:
+        msg = _decode_wbxml_via_xml(data, limits)
+    return msg
+
+
+def decode_wbxml_tokens(data: bytes, limits: Limits) -> Message | None:
+    """The token path alone: the builder on ``WbxmlEvents``, no XML text in between. Gives
+    the model ``_decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    if len(data) > limits.max_input_size:
+        return None
+    if limits.max_depth > MAX_FAST_DEPTH:
+        limits = replace(limits, max_depth=MAX_FAST_DEPTH)
+    try:
+        events = WbxmlEvents(data, limits, limits.max_depth)
+        return _Build(data, events, limits, True).message()
+    except (_GiveUp, WbxmlGiveUp, UnicodeDecodeError):
+        return None
+
+
+def _decode_wbxml_via_xml(data: bytes, limits: Limits) -> Message | None:
+    """The XML hub: this twin's ``wbxml_to_xml`` then the XML fast path (``None`` for
+    anything the WBXML decoder refuses: the reference path reports it)."""
     if len(data) > limits.max_input_size:
         return None
     try:

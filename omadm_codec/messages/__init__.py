@@ -2,15 +2,17 @@
 ``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` and ``command_size`` for
 MaxMsgSize checks.
 
-The one idea: XML is the hub. XML decoding takes the fast path of the active twin
-(``_msgcodec_c`` / ``_msgcodec_py``: the shared byte scanner driving a model builder, no tree)
-for clean messages; anything it does not vouch for (a quirk, an error, attributes, prefixes)
-goes to the reference path, byte-level guards (``_guard``) then lxml with a hardened parser
-walked into the model (``_reader``); XML encoding writes canonical bytes
-directly (``_writer``). WBXML goes through XML for now: ``encode(msg, "wbxml")`` is
-``xml_to_wbxml`` of the intermediate XML and ``decode`` of WBXML is ``decode(wbxml_to_xml(b))``,
-until the token-driven paths land. Binary OPAQUE crosses that XML hub as
-``<Data xmlns:wbxml="urn:omadm-codec:wbxml" wbxml:opaque="base64">``.
+The one idea: one model builder, two event sources, one reference. Decoding takes the fast
+path of the active twin (``_msgcodec_c`` / ``_msgcodec_py``): a model builder driven by the
+shared XML byte scanner for XML, or by a WBXML token reader (``_wbxml_events_py`` /
+``_ext/msgcodec_wbxml_events.pxi``) for WBXML, with no XML text in between. The fast path
+vouches for clean messages only; anything else (a quirk, an error, attributes, prefixes,
+LITERAL tags, other charsets...) goes to the reference path: for XML, byte-level guards
+(``_guard``) then lxml with a hardened parser walked into the model (``_reader``); for WBXML
+the XML hub, ``wbxml_to_xml`` then that same XML handling, which gives the verdict (model and
+quirks, or the ``DecodeError``). In the hub binary OPAQUE travels as
+``<Data xmlns:wbxml="urn:omadm-codec:wbxml" wbxml:opaque="base64">``. XML encoding writes
+canonical bytes directly (``_writer``); ``encode(msg, "wbxml")`` is the twin's WBXML writer.
 
 Strict and lenient: lenient (the default) absorbs the deviations real devices send and lists
 each in ``Message.quirks`` (codes in ``QUIRKS``); strict raises ``DecodeError(code)`` instead.
@@ -106,6 +108,7 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
         raise TypeError(f"decode() needs bytes, not {type(data).__name__}")
     data = bytes(data)
     quirks: list[str] = []
+    msg: Message | None
     fmt = _sniff(data)
     if content_type is not None:
         media = content_type.split(";", 1)[0].strip().lower()
@@ -117,10 +120,15 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
         if known[0] != fmt:
             _add_quirk(quirks, "content_type_mismatch", strict)
     if fmt == "wbxml":
+        if len(data) <= limits.max_input_size:
+            msg = (_codec or _fast()).decode_wbxml(data, limits)
+            if msg is not None:
+                msg.quirks = quirks
+                return msg
         return _decode_wbxml(data, strict, quirks, limits)
     # The fast path vouches for clean messages only (no quirk, no error); for anything else
     # it returns None and the lxml reference path below gives the verdict.
-    msg: Message | None = (_codec or _fast()).decode_xml(data, limits)
+    msg = (_codec or _fast()).decode_xml(data, limits)
     if msg is not None:
         msg.quirks = quirks
         return msg
@@ -129,14 +137,12 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
 
 
 def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) -> Message:
-    from ..wbxml import wbxml_to_xml
-
+    """The reference verdict on WBXML the active twin's ``decode_wbxml`` did not vouch for:
+    the intermediate XML through the lxml reference path."""
     if len(data) > limits.max_input_size:
         raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
-    msg: Message | None = (_codec or _fast()).decode_wbxml(data, limits)
-    if msg is not None:
-        msg.quirks = quirks
-        return msg
+    from ..wbxml import wbxml_to_xml
+
     xml = wbxml_to_xml(data, limits=limits)
     xml_bytes = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
     try:

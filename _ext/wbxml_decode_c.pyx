@@ -352,6 +352,19 @@ cdef class _Decoder:
             if self.nested(nxt, after):
                 return after
             top = &self.stack[self.depth - 1]
+        if n and not top.capturing and omadm_safe_text_len(s, n) == <size_t>n:
+            # One pass instead of the UTF-8 check then the escaping (or CDATA) copy: every byte
+            # is ASCII text with nothing to escape and no CR or '>' to split out of a CDATA
+            # section (base64 payloads: the large-object case). Same bytes as text() writes.
+            self.open_content(top)
+            if top.cls == C_CDATA:
+                buf_put(&self.out, b"<![CDATA[", 9)
+                buf_put(&self.out, <const char*>s, n)
+                buf_put(&self.out, b"]]>", 3)
+            else:
+                buf_put(&self.out, <const char*>s, n)
+            top.has_text = True
+            return after
         if utf8_xml_ok(s, n):
             self.text(top, s, n)
         elif (top.pending and (not top.capturing or self.capture.len == 0) and after < end

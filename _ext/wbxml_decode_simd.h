@@ -65,4 +65,61 @@ static inline size_t omadm_skip_cdata(const unsigned char *s, size_t n)
     return i;
 }
 
+/* Bytes that are valid XML text needing neither a UTF-8 check nor escaping: 0x28..0x7E except
+ * '<' and '>', plus space, TAB and LF (base64 with line breaks is all of these). */
+static inline int omadm_safe_text_byte(unsigned char c)
+{
+    return (c >= 0x28 && c <= 0x7E && c != '<' && c != '>') || c == ' ' || c == '\t'
+           || c == '\n';
+}
+
+/* How many leading bytes of s[0:n] are safe text (omadm_safe_text_byte), exactly. The main
+ * loop tests 64 bytes per branch against the common case (0x28..0x7E without '<' '>'); a block
+ * that fails it is looked at again 16 bytes at a time with space, TAB and LF allowed. */
+static inline size_t omadm_safe_text_len(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i lo = _mm_set1_epi8(0x27), hi = _mm_set1_epi8(0x7F);
+    const __m128i lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>');
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n');
+/* Signed compares: bytes >= 0x80 are negative and fail "> 0x27". */
+#define OMADM_IN_RANGE(v) _mm_andnot_si128( \
+        _mm_or_si128(_mm_cmpeq_epi8((v), lt), _mm_cmpeq_epi8((v), gt)), \
+        _mm_and_si128(_mm_cmpgt_epi8((v), lo), _mm_cmplt_epi8((v), hi)))
+#define OMADM_SAFE(v) _mm_or_si128(OMADM_IN_RANGE(v), _mm_or_si128(_mm_cmpeq_epi8((v), sp), \
+        _mm_or_si128(_mm_cmpeq_epi8((v), tab), _mm_cmpeq_epi8((v), lf))))
+    size_t stop = n;  /* set below where a 16-byte vector fails the full test */
+    while (i + 64 <= n) {
+        __m128i ok = OMADM_IN_RANGE(_mm_loadu_si128((const __m128i *)(s + i)));
+        ok = _mm_and_si128(ok, OMADM_IN_RANGE(_mm_loadu_si128((const __m128i *)(s + i + 16))));
+        ok = _mm_and_si128(ok, OMADM_IN_RANGE(_mm_loadu_si128((const __m128i *)(s + i + 32))));
+        ok = _mm_and_si128(ok, OMADM_IN_RANGE(_mm_loadu_si128((const __m128i *)(s + i + 48))));
+        if (_mm_movemask_epi8(ok) != 0xFFFF) {
+            size_t k;
+            for (k = 0; k < 64; k += 16)
+                if (_mm_movemask_epi8(OMADM_SAFE(_mm_loadu_si128((const __m128i *)(s + i + k))))
+                        != 0xFFFF)
+                    break;
+            if (k < 64) {
+                stop = i + k;
+                i = stop;
+                break;
+            }
+        }
+        i += 64;
+    }
+    while (stop == n && i + 16 <= n) {
+        if (_mm_movemask_epi8(OMADM_SAFE(_mm_loadu_si128((const __m128i *)(s + i)))) != 0xFFFF)
+            break;
+        i += 16;
+    }
+#undef OMADM_SAFE
+#undef OMADM_IN_RANGE
+#endif
+    while (i < n && omadm_safe_text_byte(s[i]))
+        i++;
+    return i;
+}
+
 #endif

@@ -15,6 +15,7 @@ cdef extern from "wbxml_decode_simd.h":
     size_t omadm_skip_plain_ascii(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_skip_unescaped(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_skip_cdata(const unsigned char* s, size_t n) noexcept nogil
+    size_t omadm_safe_text_len(const unsigned char* s, size_t n) noexcept nogil
 
 
 cdef struct Buf:

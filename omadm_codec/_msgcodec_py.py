@@ -16,13 +16,13 @@ come from ``_wbxml_events_py.WbxmlEvents``, no XML text in between; binary OPAQU
 marker). Where the token path gives up it falls back to the XML hub
 (``_decode_wbxml_via_xml``: this twin's ``wbxml_to_xml``, then the XML fast path with the
 reader's from-WBXML rule for Format ``bin``), and then to the reference path.
-``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml`` its
-intermediate XML through this twin's ``xml_to_wbxml``. The compiled twin writes the same bytes
-into a C buffer.
+``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml``
+(``_wbxml_writer_py``) writes WBXML tokens straight from the model, the bytes of the writer's
+XML through ``xml_to_wbxml``. The compiled twin writes the same bytes into C buffers.
 
 Offsets: the fast path never raises, so every ``DecodeError`` comes from the reference path,
-with its offsets (exact for the byte-level guards, the start of the line for errors found in
-the lxml tree).
+with its offsets (exact byte offsets: the byte-level guards' own, and the offending element's
+start tag for errors found in the lxml tree).
 """
 
 from __future__ import annotations

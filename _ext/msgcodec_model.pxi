@@ -40,7 +40,7 @@ _MemberDescriptor = type(Anchor.next)
 cdef class _Shape:
     """How to make one model class: its type and the slot offset of each field."""
     cdef object cls
-    cdef bint direct    # the layout was learnt: make() fills slots; else it calls cls
+    cdef readonly bint direct   # the layout was learnt: make() fills slots, else calls cls
     cdef Py_ssize_t count
     cdef Py_ssize_t offsets[_MAX_FIELDS]
 

@@ -11,7 +11,7 @@ return ``None`` and the caller runs the reference path, which gives the verdict.
 the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
 ``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up. The
 encoders are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical
-pre-check in ``msgcodec_lex.pxi``.
+pre-check in ``msgcodec_lex.pxi``; model objects are made by ``_Shape`` (``msgcodec_model.pxi``).
 """
 
 cimport cython

@@ -238,8 +238,11 @@ cdef class _Build:
         return text
 
     cdef str ident(self, bint allow_empty=False):
-        cdef str value = self.token()
-        if value and len(value) <= 256 and _plain(value):
+        cdef str value = self.leaf()
+        cdef bint plain = _plain(value)  # token()'s check inlined: _plain computed once
+        if not plain and value.strip() != value:
+            raise _GiveUp()
+        if plain and value and len(value) <= 256:
             return value
         if not share.good_id(value, allow_empty):
             raise _GiveUp()

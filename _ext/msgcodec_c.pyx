@@ -11,7 +11,7 @@ return ``None`` and the caller runs the reference path, which gives the verdict.
 the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
 ``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up. The
 encoders are in ``msgcodec_write.pxi``; the name codes in ``msgcodec_names.pxi``; the lexical
-pre-check in ``msgcodec_lex.pxi``.
+pre-check in ``msgcodec_lex.pxi``; model objects are made by ``_Shape`` (``msgcodec_model.pxi``).
 """
 
 cimport cython
@@ -49,12 +49,13 @@ from omadm_codec.model import (
 __all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
 
 include "msgcodec_names.pxi"
+include "msgcodec_model.pxi"
 
 cdef bytes METINF_NS = share.METINF_NS_B
 cdef dict NS_VERSION = share.NS_VERSION_EXACT
 cdef frozenset VERSIONS = frozenset(share.NS_VERSION_EXACT.values())
-cdef dict ITEM_CLASSES = {code: share.ITEM_COMMANDS[_NAME_BYTES[code]]
-                for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
+cdef dict ITEM_SHAPES = {code: _Shape(share.ITEM_COMMANDS[_NAME_BYTES[code]])
+                         for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
 _TEXT = DataHint.TEXT
 _CDATA = DataHint.CDATA
 _MARKUP = DataHint.MARKUP
@@ -237,8 +238,11 @@ cdef class _Build:
         return text
 
     cdef str ident(self, bint allow_empty=False):
-        cdef str value = self.token()
-        if value and len(value) <= 256 and _plain(value):
+        cdef str value = self.leaf()
+        cdef bint plain = _plain(value)  # token()'s check inlined: _plain computed once
+        if not plain and value.strip() != value:
+            raise _GiveUp()
+        if plain and value and len(value) <= 256:
             return value
         if not share.good_id(value, allow_empty):
             raise _GiveUp()
@@ -361,7 +365,8 @@ cdef class _Build:
         cdef int code
         cdef unsigned long long seen = 0, bit
         cdef object ns
-        meta = Meta()
+        meta = _META.make((False, None, None, None, None, None, None, None, None, None, [],
+                           None, []))
         while True:
             code = self.meta_child()
             if code < 0:
@@ -374,7 +379,7 @@ cdef class _Build:
                 local = _str(sc.local_ptr, sc.local_len)
                 self.mark.len = 0
                 self.serialize(ns, self.ns, 4)
-                meta.extra.append(MetaExtra(local, _str(self.mark.data, self.mark.len)))
+                meta.extra.append(_META_EXTRA.make((local, _str(self.mark.data, self.mark.len))))
                 continue
             if code != N_EMI:
                 bit = 1ULL << (code - N_FieldLevel)
@@ -409,12 +414,12 @@ cdef class _Build:
             parts = self.sub_leaves(N_Last, N_Next, N_OTHER)
             if N_Next not in parts:
                 raise _GiveUp()
-            meta.anchor = Anchor(parts[N_Next], parts.get(N_Last))
+            meta.anchor = _ANCHOR.make((parts[N_Next], parts.get(N_Last)))
         else:  # Mem
             parts = self.sub_leaves(N_SharedMem, N_FreeMem, N_FreeID)
             if N_FreeMem not in parts or N_FreeID not in parts:
                 raise _GiveUp()
-            meta.mem = Mem(parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts)
+            meta.mem = _MEM.make((parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts))
         return 0
 
     cdef dict sub_leaves(self, int a, int b, int c):
@@ -486,7 +491,7 @@ cdef class _Build:
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)
-                    return XmlDocument(_str(self.mark.data, self.mark.len)), _MARKUP
+                    return _XML_DOCUMENT.make((_str(self.mark.data, self.mark.len),)), _MARKUP
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
                 if self.from_wbxml and fmt == "bin":
@@ -521,9 +526,9 @@ cdef class _Build:
                 break
             last = self.rank(R_ITEM, code, last)
             if code == N_Target and target is None:
-                target = Target(*self.loc())
+                target = _TARGET.make(self.loc())
             elif code == N_Source and source is None:
-                source = Source(*self.loc())
+                source = _SOURCE.make(self.loc())
             elif code == N_SourceParent and source_parent is None:
                 source_parent = self.parent_uri()
             elif code == N_TargetParent and target_parent is None:
@@ -538,7 +543,8 @@ cdef class _Build:
                 more_data = self.flag()
             else:
                 raise _GiveUp()
-        return Item(target, source, source_parent, target_parent, meta, data, more_data, hint)
+        return _ITEM.make((target, source, source_parent, target_parent, meta, data, more_data,
+                           hint))
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -564,7 +570,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or not items:
             raise _GiveUp()
-        return ITEM_CLASSES[kind](cmd_id, items, meta, no_resp)
+        return (<_Shape>ITEM_SHAPES[kind]).make((cmd_id, items, meta, no_resp))
 
     cdef object alert(self):
         cdef int code, last = 0
@@ -590,7 +596,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None:
             raise _GiveUp()
-        return Alert(cmd_id, value, correlator, items, no_resp)
+        return _ALERT.make((cmd_id, value, correlator, items, no_resp))
 
     cdef object exec_(self):
         cdef int code, last = 0
@@ -616,7 +622,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or not items:
             raise _GiveUp()
-        return Exec(cmd_id, items, meta, correlator, no_resp)
+        return _EXEC.make((cmd_id, items, meta, correlator, no_resp))
 
     cdef object status(self):
         cdef int code, last = 0
@@ -652,8 +658,8 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or msg_ref is None or cmd_ref is None or cmd is None or value is None:
             raise _GiveUp()
-        return Status(cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs, chal,
-                      items, no_resp)
+        return _STATUS.make((cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs,
+                             chal, items, no_resp))
 
     cdef object results(self):
         cdef int code, last = 0
@@ -685,7 +691,8 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or cmd_ref is None or not items:
             raise _GiveUp()
-        return Results(cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref, no_resp)
+        return _RESULTS.make((cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref,
+                              no_resp))
 
     cdef object container(self, int kind, int depth):
         cdef int code, last = 0
@@ -709,7 +716,7 @@ cdef class _Build:
                 commands.append(self.command(code, depth + 1))
         if cmd_id is None or not commands:
             raise _GiveUp()
-        return (Atomic if kind == N_Atomic else Sequence)(cmd_id, commands, meta, no_resp)
+        return (_ATOMIC if kind == N_Atomic else _SEQUENCE).make((cmd_id, commands, meta, no_resp))
 
     cdef object command(self, int code, int depth):
         if code == N_Status:
@@ -745,7 +752,7 @@ cdef class _Build:
                 raise _GiveUp()
         if not data:
             raise _GiveUp()
-        return Cred(data, meta)
+        return _CRED.make((data, meta))
 
     cdef object chal(self):
         cdef int code
@@ -759,7 +766,7 @@ cdef class _Build:
             meta = self.meta()
         if meta is None:
             raise _GiveUp()
-        return Chal(meta)
+        return _CHAL.make((meta,))
 
     cdef object header(self):
         cdef int code, last = 0
@@ -780,9 +787,9 @@ cdef class _Build:
             elif code == N_MsgID and msg_id is None:
                 msg_id = self.ident()
             elif code == N_Target and target is None:
-                target = Target(*self.loc())
+                target = _TARGET.make(self.loc())
             elif code == N_Source and source is None:
-                source = Source(*self.loc())
+                source = _SOURCE.make(self.loc())
             elif code == N_RespURI and resp_uri is None:
                 resp_uri = self.token()
             elif code == N_NoResp:
@@ -798,8 +805,8 @@ cdef class _Build:
             raise _GiveUp()
         if ver_dtd not in VERSIONS or VER_PROTO.fullmatch(ver_proto) is None:
             raise _GiveUp()
-        return SyncHdr(session_id, msg_id, target, source, ver_dtd, ver_proto, resp_uri,
-                       no_resp, cred, meta)
+        return _SYNC_HDR.make((session_id, msg_id, target, source, ver_dtd, ver_proto,
+                               resp_uri, no_resp, cred, meta))
 
     cdef object message(self):
         cdef Scanner sc = self.sc
@@ -844,7 +851,7 @@ cdef class _Build:
                 commands.append(self.command(code, 1))
         if self.child() != -1 or self.next_ev() != EVENT_EOF:
             raise _GiveUp()
-        return Message(hdr, commands, final, [])
+        return _MESSAGE.make((hdr, commands, final, []))
 
 
 include "msgcodec_lex.pxi"

@@ -766,7 +766,7 @@ cdef class Scanner:
         if (self.depth == 0 or self.name_len[self.depth - 1] != n or
                 not same_bytes(p + pos + 2, p + self.name_at[self.depth - 1], n)):
             raise self.fail("malformed_xml", pos)
-        j = self.skip_ws(i, False)
+        j = i if i < self.end and p[i] == 0x3E else self.skip_ws(i, False)
         if j >= self.end or p[j] != 0x3E:
             raise self.fail("malformed_xml", pos)
         self.pos = j + 1

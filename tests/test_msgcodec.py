@@ -338,3 +338,38 @@ def test_restructured_corpus_is_declined_or_exact_on_both_twins(
     fast_py = pure.decode_xml(blob, DEFAULT_LIMITS)
     assert (fast_c is None) == (fast_py is None) and fast_c == fast_py
     check_vouched(fast_c, blob)
+
+
+def test_compiled_builder_fills_every_model_class_directly() -> None:
+    """The compiled builder makes model objects by filling their slots (``_Shape``); a change to
+    ``model.py`` that breaks the conditions (a ``__post_init__``, a field outside ``__init__``,
+    no slots) must show here, not as a silent fall back to the slow constructor."""
+    import dataclasses
+    import inspect
+
+    import omadm_codec.model as model
+
+    compiled = pytest.importorskip("omadm_codec._msgcodec_c")
+    classes = [c for c in vars(model).values()
+               if inspect.isclass(c) and dataclasses.is_dataclass(c)
+               and c.__module__ == model.__name__]
+    assert len(classes) > 20
+    assert [c.__name__ for c in classes if not compiled._Shape(c).direct] == []
+
+    @dataclasses.dataclass(slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            self.a += 1
+
+    @dataclasses.dataclass
+    class Unslotted:
+        a: int
+
+    @dataclasses.dataclass(slots=True)
+    class Hidden:
+        a: int
+        b: list[int] = dataclasses.field(init=False, default_factory=list)
+
+    assert not any(compiled._Shape(c).direct for c in (Checked, Unslotted, Hidden))

@@ -29,6 +29,11 @@ cdef inline int _put(Buf* b, const char* s, Py_ssize_t n) except -1:
     return buf_add(b, <const unsigned char*>s, n)
 
 
+cdef extern from "wbxml_decode_simd.h":
+    # Leading bytes that are ASCII text with nothing to escape: class 0 below, 16 at a time.
+    size_t omadm_safe_text_len(const unsigned char* s, size_t n) noexcept nogil
+
+
 cdef unsigned char _CLASS[256]  # 1: escaped (& < > CR); 2: never in XML; 3: 0xEF (U+FFFE?)
 
 
@@ -51,13 +56,17 @@ _init_classes()
 cdef bint _bad_xml_char(const unsigned char* s, Py_ssize_t n) noexcept:
     """UTF-8 ``s`` holds a character XML 1.0 cannot carry (``_writer._NOT_XML`` but the
     surrogates, which never reach UTF-8)."""
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
     cdef unsigned char k
-    for i in range(n):
+    while i < n:
+        i += <Py_ssize_t>omadm_safe_text_len(s + i, <size_t>(n - i))  # class 0: never flagged
+        if i >= n:
+            break
         k = _CLASS[s[i]]
         if k >= 2 and (k == 2 or (i + 2 < n and s[i + 1] == 0xBF
                                   and (s[i + 2] == 0xBE or s[i + 2] == 0xBF))):
             return True
+        i += 1
     return False
 
 
@@ -74,12 +83,16 @@ cdef bint _not_xml(str text):
 
 cdef int _esc_into(Buf* out, const unsigned char* s, Py_ssize_t n) except -1:
     """``s`` into ``out`` with ``& < > CR`` escaped (``_writer._esc``, ``_lxml.escape_text``)."""
-    cdef Py_ssize_t i, start = 0
+    cdef Py_ssize_t i = 0, start = 0
     cdef unsigned char c
-    for i in range(n):
-        if _CLASS[s[i]] != 1:
-            continue
+    while i < n:
+        i += <Py_ssize_t>omadm_safe_text_len(s + i, <size_t>(n - i))  # nothing to escape
+        if i >= n:
+            break
         c = s[i]
+        if _CLASS[c] != 1:
+            i += 1
+            continue
         buf_add(out, s + start, i - start)
         if c == 0x26:
             buf_add(out, <const unsigned char*>b"&amp;", 5)
@@ -89,7 +102,8 @@ cdef int _esc_into(Buf* out, const unsigned char* s, Py_ssize_t n) except -1:
             buf_add(out, <const unsigned char*>b"&gt;", 4)
         else:
             buf_add(out, <const unsigned char*>b"&#13;", 5)
-        start = i + 1
+        i += 1
+        start = i
     return buf_add(out, s + start, n - start)
 
 

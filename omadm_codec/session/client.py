@@ -543,9 +543,10 @@ class ClientSession:
         Results, consecutive chunk groups (MoreData; Meta Size on the first); else ``group``
         without its Results, the commands they answer given 413 (``_without_results``).
 
-        Sized in the message that will carry it, ``ahead`` messages from this one at most:
-        each a MsgID further, ours and the server's, its SyncHdr Status assumed without the
-        Chal this one may carry (a later Chal could push a group over; not seen in practice)."""
+        Sized alone in the message that will carry it (numbered from CmdID 2), ``ahead``
+        messages from this one at most: each a MsgID further, ours and the server's, its
+        SyncHdr Status assumed without the Chal this one may carry (a later Chal could push a
+        group over; none of the sessions tested sends one)."""
 
         def size(part: list[Command], rounds: int) -> int:
             header, status = hdr, hdr_status
@@ -553,7 +554,14 @@ class ClientSession:
                 header = dataclasses.replace(hdr, msg_id=str(int(hdr.msg_id) + rounds))
                 status = dataclasses.replace(hdr_status, chal=None,
                                              msg_ref=str(int(hdr_status.msg_ref) + rounds))
-            return len(encode_message(Message(header, [status, *part]), self.fmt))
+            saved = [command.cmd_id for command in part]
+            for number, command in enumerate(part, 2):
+                command.cmd_id = str(number)
+            try:
+                return len(encode_message(Message(header, [status, *part]), self.fmt))
+            finally:
+                for command, cmd_id in zip(part, saved, strict=True):
+                    command.cmd_id = cmd_id
 
         if size(group, ahead) <= limit:
             return [group]

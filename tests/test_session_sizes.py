@@ -205,17 +205,20 @@ def test_no_server_message_exceeds_the_device_limit_final_included(fmt: str) -> 
 RINGTONE = "./Vendor/Acme/Settings/Ringtone"
 
 
-def _gets(fmt: str, count: int = 2, *, server_max: int = 65536, device_max: int = 65536
-          ) -> tuple[list[Command], ClientSession, ServerSession, list[tuple[str, bytes]],
-                     list[ev.Event], list[ev.Event]]:
-    """A session in which the server Gets one leaf ``count`` times, run to its end (or 40
+Run = tuple[list[Command], ClientSession, ServerSession, list[tuple[str, bytes]],
+            list[ev.Event], list[ev.Event]]
+
+
+def _gets(fmt: str, count: int = 2, *, server_max: int = 65536, device_max: int = 65536,
+          uri: str = RINGTONE) -> Run:
+    """A session in which the server Gets ``uri`` ``count`` times, run to its end (or 40
     messages)."""
     tree = build_tree(server_auth="NONE", client_auth="BASIC")
     stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
     server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
                            secret_lookup=stored.get, nonces=NonceManager(),
                            aauth_type="BASIC", max_msg_size=server_max)
-    gets: list[Command] = [Get("0", [Item(target=Target(RINGTONE))]) for _ in range(count)]
+    gets: list[Command] = [Get("0", [Item(target=Target(uri))]) for _ in range(count)]
 
     def app(session: ServerSession, events: list[ev.Event]) -> None:
         if any(isinstance(e, ev.SessionStarted) for e in events):
@@ -305,3 +308,21 @@ def test_server_package_at_any_device_max_msg_size(fmt: str, sizes: range) -> No
             if direction == "S" and len(body) > limit:
                 assert all(isinstance(c, Status) for c in decode(body).commands), limit
     assert outcomes == {True, False}
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("xml", 2500), ("wbxml", 1200)])
+def test_results_no_message_can_hold_are_answered_413_within_the_limit(fmt: str,
+                                                                       limit: int) -> None:
+    """A ``?list=Struct`` answer is one Results of many Items: not a large object (those are
+    one Item), and bigger than any message within the server's MaxMsgSize. The device answers
+    413 (Request entity too large) rather than send a message over the limit; with room, the
+    same Gets get their Results."""
+    uri = "./Vendor/Acme?list=Struct"
+    for server_max, status in ((limit, 413), (65536, 200)):
+        gets, client, server, wire, client_events, server_events = _gets(
+            fmt, 3, server_max=server_max, uri=uri)
+        assert _ended(client_events) == _ended(server_events) == ["completed"]
+        done = [e for e in server_events if isinstance(e, ev.CommandCompleted)]
+        assert [(id(e.command), e.status, bool(e.results)) for e in done] == [
+            (id(g), status, status == 200) for g in gets]
+        assert all(len(body) <= server_max for direction, body in wire[2:] if direction == "C")

@@ -456,7 +456,6 @@ class ClientSession:
         limit = self.server_max_msg_size
         if limit is None:
             return self._encode(build(old + new, True))
-        numbered = [(command, command.cmd_id) for group in new for command in group]
         sizer = MessageSizer(hdr, self.fmt)
         base = 0  # the size of the message holding the SyncHdr Status alone, once needed
         if old:
@@ -469,8 +468,6 @@ class ClientSession:
             # Both encodings are a plain sequence of elements (no WBXML string table), so a
             # part of this message is never larger: no new group needs chunking.
             return whole
-        for command, cmd_id in numbered:
-            command.cmd_id = cmd_id  # ``_chunked`` sizes each group as the executor numbered it
         if not base:
             base = len(encode_message(build([], False), self.fmt))
         # New answers too big for any message are large objects: chunked once, here.

@@ -326,3 +326,18 @@ def test_results_no_message_can_hold_are_answered_413_within_the_limit(fmt: str,
         assert [(id(e.command), e.status, bool(e.results)) for e in done] == [
             (id(g), status, status == 200) for g in gets]
         assert all(len(body) <= server_max for direction, body in wire[2:] if direction == "C")
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+@pytest.mark.parametrize("limit", [1, 64, 255])
+def test_device_completes_below_any_possible_message(fmt: str, limit: int) -> None:
+    """A server MaxMsgSize smaller than any message: every answer is a 413 Status, each
+    message the floor of the rule (Statuses only), and the session still completes."""
+    gets, client, server, wire, client_events, server_events = _gets(fmt, 5, server_max=limit)
+    assert len(wire) <= 2 + 2 * (2 * 5)
+    assert _ended(client_events) == _ended(server_events) == ["completed"]
+    assert [e.status for e in server_events if isinstance(e, ev.CommandCompleted)] == [413] * 5
+    for direction, body in wire[2:]:
+        if direction == "C":
+            commands = decode(body).commands
+            assert all(isinstance(c, Status) for c in commands) and len(commands) <= 3

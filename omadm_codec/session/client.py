@@ -439,8 +439,9 @@ class ClientSession:
         The rule that drains every package (issue #6): a message takes at least one waiting
         answer, or one lone Status more than the ``owed`` ones the round added, so what the
         device owes shrinks every round. A message goes over the limit only when nothing that
-        meets this floor fits, and then it holds only Statuses: an answer that no message can
-        hold is sent without its Results, as a 413 (``_chunked``).
+        meets this floor fits, and then it holds only Statuses (or our own queued Alerts,
+        which nothing makes smaller): an answer that no message can hold is sent without its
+        Results, as a 413 (``_chunked``).
         """
 
         def build(chosen: list[list[Command]], last: bool) -> Message:

@@ -387,11 +387,13 @@ class ClientSession:
         # a group never straddles two messages, so the server completes it at once.
         groups: list[list[Command]] = []
         asked_next = False
+        owed = 0  # lone Statuses this message adds: those for the server's 1222s
         for command in managed:
             start = len(ctx.out)
             if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
                 ctx.status(command, 200)  # the server waits for the rest of our package
                 asked_next = True
+                owed += 1
             elif srv_code not in (200, 212):
                 ctx.status(command, srv_code)
             else:
@@ -416,7 +418,6 @@ class ClientSession:
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        owed = sum(1 for c in managed if isinstance(c, Alert) and c.data == ALERT_NEXT_MESSAGE)
         self._pending = self._split(hdr, hdr_status, old, new, final, ask_next, owed)
         if self._refused_results:
             # The device reports what it answered: 413, not the 200 of the Get it ran.

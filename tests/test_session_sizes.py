@@ -33,7 +33,7 @@ from omadm_codec.model import (
     Target,
 )
 from omadm_codec.nonces import NonceManager
-from omadm_codec.session import ClientSession, ServerSession
+from omadm_codec.session import ClientSession, ServerSession, State
 from omadm_codec.session import events as ev
 from omadm_codec.session._common import MessageSizer
 from omadm_codec.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree, run_in_memory
@@ -198,3 +198,146 @@ def test_no_server_message_exceeds_the_device_limit_final_included(fmt: str) -> 
         sizes.add(len(exchange.messages[1][1].body))
     assert over == []
     assert full in sizes and len(sizes) > 2  # the sweep did cross the split points
+
+
+# -- a tiny MaxMsgSize: the package drains, and only Statuses ever go over it (issue #6) -----
+
+RINGTONE = "./Vendor/Acme/Settings/Ringtone"
+
+
+Run = tuple[list[Command], ClientSession, ServerSession, list[tuple[str, bytes]],
+            list[ev.Event], list[ev.Event]]
+
+
+def _gets(fmt: str, count: int = 2, *, server_max: int = 65536, device_max: int = 65536,
+          uri: str = RINGTONE) -> Run:
+    """A session in which the server Gets ``uri`` ``count`` times, run to its end (or 40
+    messages)."""
+    tree = build_tree(server_auth="NONE", client_auth="BASIC")
+    stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+    server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
+                           secret_lookup=stored.get, nonces=NonceManager(),
+                           aauth_type="BASIC", max_msg_size=server_max)
+    gets: list[Command] = [Get("0", [Item(target=Target(uri))]) for _ in range(count)]
+
+    def app(session: ServerSession, events: list[ev.Event]) -> None:
+        if any(isinstance(e, ev.SessionStarted) for e in events):
+            session.send_commands(gets)
+
+    # A fixed SessionID: message sizes are compared across the sessions of a sweep.
+    client = ClientSession(tree, fmt=fmt, max_msg_size=device_max,  # type: ignore[arg-type]
+                           session_id="4D2")
+    exchange = run_in_memory(client, server, app=app, max_messages=40)
+    wire = [(direction, out.body) for direction, out in exchange.messages]
+    return gets, client, server, wire, exchange.client_events, exchange.server_events
+
+
+def _ended(events: list[ev.Event]) -> list[str]:
+    return [e.reason for e in events if isinstance(e, ev.SessionEnded)]
+
+
+@pytest.mark.parametrize("count", [2, 5])
+@pytest.mark.parametrize(("fmt", "sizes"), [("xml", range(400, 1150)),
+                                            ("wbxml", range(100, 420))])
+def test_device_package_drains_at_any_server_max_msg_size(fmt: str, sizes: range,
+                                                          count: int) -> None:
+    """The server's MaxMsgSize swept byte by byte from below the smallest device message to
+    past the size at which both answers fit. The rule (``ClientSession._split``): each device
+    message carries at least one waiting answer, or one lone Status more than the 1222s it
+    answers; it goes over the limit only when nothing meeting that floor fits, and then holds
+    only Statuses; an answer whose Results no message can hold is a 413 Status instead."""
+    refused_at: list[int] = []
+    results_sizes: list[int] = []
+    for limit in sizes:
+        gets, client, server, wire, client_events, server_events = _gets(
+            fmt, count, server_max=limit)
+        # Package 1 and 2, then device messages (each with the server's reply) that each
+        # deliver an answer, or pay back a 1222 Status owed: one is owed at most per answer.
+        assert len(wire) <= 2 + 2 * (2 * count), limit
+        assert client.state is State.CLOSED and server.state is State.CLOSED, limit
+        assert _ended(client_events) == _ended(server_events) == ["completed"], limit
+        done = [e for e in server_events if isinstance(e, ev.CommandCompleted)]
+        assert [id(e.command) for e in done] == [id(g) for g in gets], limit
+        for event in done:
+            if event.status == 413:
+                assert event.results == (), limit
+            else:
+                assert event.status == 200 and event.results[0].items[0].data, limit
+        executed = [e.status for e in client_events if isinstance(e, ev.CommandExecuted)
+                    and isinstance(e.command, Get)]
+        assert executed == [e.status for e in done], limit  # the device reports what it sent
+        if any(e.status == 413 for e in done):
+            refused_at.append(limit)
+        for direction, body in wire[2:]:  # package 1 goes before the server's limit is known
+            if direction != "C":
+                continue
+            msg = decode(body)
+            if any(isinstance(c, Results) for c in msg.commands):
+                results_sizes.append(len(body))
+            if len(body) > limit:
+                assert all(isinstance(c, Status) for c in msg.commands), limit
+                assert len(msg.commands) <= 3, limit  # its SyncHdr's and at most two more
+    # 413 only below the smallest message that carried a Results anywhere in the sweep, and
+    # the sweep crossed from one to the other.
+    assert refused_at == list(range(sizes.start, refused_at[-1] + 1))
+    assert refused_at[-1] < min(results_sizes) <= sizes.stop
+
+
+@pytest.mark.parametrize(("fmt", "sizes"), [("xml", range(300, 1100)),
+                                            ("wbxml", range(50, 420))])
+def test_server_package_at_any_device_max_msg_size(fmt: str, sizes: range) -> None:
+    """The mirror image: the device's MaxMsgSize swept below the server's smallest message.
+    The server never defers a Status, so it cannot loop; a Get that fits no message beside
+    the Statuses is refused (``CommandRefused('too_large')``), and only a message of
+    Statuses goes over the limit. The session completes either way."""
+    outcomes = set()
+    for limit in sizes:
+        gets, client, server, wire, client_events, server_events = _gets(
+            fmt, device_max=limit)
+        assert len(wire) <= 6, limit
+        assert client.state is State.CLOSED and server.state is State.CLOSED, limit
+        assert _ended(client_events) == _ended(server_events) == ["completed"], limit
+        done = {id(e.command): e.status for e in server_events
+                if isinstance(e, ev.CommandCompleted)}
+        refused = {id(e.command): e.reason for e in server_events
+                   if isinstance(e, ev.CommandRefused)}
+        assert all(done.get(id(g)) == 200 or refused.get(id(g)) == "too_large"
+                   for g in gets), limit
+        outcomes.add(bool(refused))
+        for direction, body in wire:
+            if direction == "S" and len(body) > limit:
+                assert all(isinstance(c, Status) for c in decode(body).commands), limit
+    assert outcomes == {True, False}
+
+
+@pytest.mark.parametrize(("fmt", "limit"), [("xml", 2500), ("wbxml", 1200)])
+def test_results_no_message_can_hold_are_answered_413_within_the_limit(fmt: str,
+                                                                       limit: int) -> None:
+    """A ``?list=Struct`` answer is one Results of many Items: not a large object (those are
+    one Item), and bigger than any message within the server's MaxMsgSize. The device answers
+    413 (Request entity too large) rather than send a message over the limit; with room, the
+    same Gets get their Results."""
+    uri = "./Vendor/Acme?list=Struct"
+    for server_max, status in ((limit, 413), (65536, 200)):
+        gets, client, server, wire, client_events, server_events = _gets(
+            fmt, 3, server_max=server_max, uri=uri)
+        assert _ended(client_events) == _ended(server_events) == ["completed"]
+        done = [e for e in server_events if isinstance(e, ev.CommandCompleted)]
+        assert [(id(e.command), e.status, bool(e.results)) for e in done] == [
+            (id(g), status, status == 200) for g in gets]
+        assert all(len(body) <= server_max for direction, body in wire[2:] if direction == "C")
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+@pytest.mark.parametrize("limit", [1, 64, 255])
+def test_device_completes_below_any_possible_message(fmt: str, limit: int) -> None:
+    """A server MaxMsgSize smaller than any message: every answer is a 413 Status, each
+    message the floor of the rule (Statuses only), and the session still completes."""
+    gets, client, server, wire, client_events, server_events = _gets(fmt, 5, server_max=limit)
+    assert len(wire) <= 2 + 2 * (2 * 5)
+    assert _ended(client_events) == _ended(server_events) == ["completed"]
+    assert [e.status for e in server_events if isinstance(e, ev.CommandCompleted)] == [413] * 5
+    for direction, body in wire[2:]:
+        if direction == "C":
+            commands = decode(body).commands
+            assert all(isinstance(c, Status) for c in commands) and len(commands) <= 3

@@ -67,6 +67,7 @@ from .executor import (
 from .states import TERMINAL, Role, State, transition
 
 DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
+STATUS_RESULTS_TOO_LARGE = 413
 
 
 @dataclass(slots=True)
@@ -79,6 +80,11 @@ class _Chunks:
     parts: list[str] = field(default_factory=list)
     buffered: int = 0
     """UTF-8 bytes of the parts so far."""
+
+
+def _lone(group: list[Command]) -> bool:
+    """A group of one Status (such as the answer to a 1222): it delivers no answer."""
+    return len(group) == 1 and isinstance(group[0], Status)
 
 
 class ClientSession:
@@ -148,6 +154,8 @@ class ClientSession:
         self._group_sizes: dict[int, tuple[list[Command], tuple[int, int]]] = {}
         self._outbox_final = True
         self._outbox_ask_next = False
+        self._refused_results: set[str] = set()
+        """CmdIDs of the server's commands ``_split`` answered 413 in this ``receive``."""
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -379,11 +387,13 @@ class ClientSession:
         # a group never straddles two messages, so the server completes it at once.
         groups: list[list[Command]] = []
         asked_next = False
+        owed = 0  # lone Statuses this message adds: those for the server's 1222s
         for command in managed:
             start = len(ctx.out)
             if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
                 ctx.status(command, 200)  # the server waits for the rest of our package
                 asked_next = True
+                owed += 1
             elif srv_code not in (200, 212):
                 ctx.status(command, srv_code)
             else:
@@ -408,17 +418,32 @@ class ClientSession:
             events.append(ev.SessionEnded("completed"))
             return events
         self._store_issued_nonce()
-        self._pending = self._split(hdr, hdr_status, old, new, final, ask_next)
+        self._pending = self._split(hdr, hdr_status, old, new, final, ask_next, owed)
+        if self._refused_results:
+            # The device reports what it answered: 413, not the 200 of the Get it ran.
+            refused, self._refused_results = self._refused_results, set()
+            events[:] = [dataclasses.replace(e, status=STATUS_RESULTS_TOO_LARGE)
+                         if isinstance(e, ev.CommandExecuted) and e.command.cmd_id in refused
+                         else e for e in events]
         sizes = self._group_sizes
         self._group_sizes = {id(group): sizes[id(group)] for group in self._outbox
                              if id(group) in sizes and sizes[id(group)][0] is group}
         return events
 
     def _split(self, hdr: SyncHdr, hdr_status: Status, old: list[list[Command]],
-               new: list[list[Command]], final: bool, ask_next: bool) -> Outgoing:
+               new: list[list[Command]], final: bool, ask_next: bool, owed: int) -> Outgoing:
         """The next message of our package within the server's MaxMsgSize; what does not
         fit waits in the outbox for the server's 1222. ``old``: groups from the outbox (already
-        chunked); ``new``: this message's answers, chunked here only if they do not all fit."""
+        chunked); ``new``: this message's answers, chunked here only if they do not all fit;
+        ``owed``: how many of them are the lone Statuses of the server's 1222s.
+
+        The rule that drains every package (issue #6): a message takes at least one waiting
+        answer, or one lone Status more than the ``owed`` ones the round added, so what the
+        device owes shrinks every round. A message goes over the limit only when nothing that
+        meets this floor fits, and then it holds only Statuses (or our own queued Alerts,
+        which nothing makes smaller): an answer that no message can hold is sent without its
+        Results, as a 413 (``_chunked``).
+        """
 
         def build(chosen: list[list[Command]], last: bool) -> Message:
             commands: list[Command] = [hdr_status]
@@ -433,7 +458,6 @@ class ClientSession:
         limit = self.server_max_msg_size
         if limit is None:
             return self._encode(build(old + new, True))
-        numbered = [(command, command.cmd_id) for group in new for command in group]
         sizer = MessageSizer(hdr, self.fmt)
         base = 0  # the size of the message holding the SyncHdr Status alone, once needed
         if old:
@@ -446,13 +470,14 @@ class ClientSession:
             # Both encodings are a plain sequence of elements (no WBXML string table), so a
             # part of this message is never larger: no new group needs chunking.
             return whole
-        for command, cmd_id in numbered:
-            command.cmd_id = cmd_id  # ``_chunked`` sizes each group as the executor numbered it
         if not base:
             base = len(encode_message(build([], False), self.fmt))
         # New answers too big for any message are large objects: chunked once, here.
-        groups = old + [part for group in new
-                        for part in self._chunked(hdr, hdr_status, group, limit)]
+        groups = list(old)
+        for group in new:
+            # Each message takes at least the outbox's first group, so the group at index i
+            # goes within i messages from this one.
+            groups += self._chunked(hdr, hdr_status, group, limit, len(groups))
         if len(groups) != len(old) + len(new) or any(
                 part is not group for part, group in zip(groups[len(old):], new, strict=True)):
             whole = self._whole_if_it_may_fit(build, sizer, base, groups, limit)
@@ -460,7 +485,7 @@ class ClientSession:
                 return whole
         else:
             build(groups, True)  # the CmdIDs the whole message gave them (kept in the outbox)
-        if len(groups) <= 1:
+        if not groups:
             return whole if whole is not None else self._encode(build(groups, True))
         # Take groups while the message fits: by upper bounds where they suffice, else by
         # encoding (each encoding re-anchors the running size).
@@ -476,9 +501,22 @@ class ClientSession:
             else:
                 known += step
             taken += 1
-        self._outbox = groups[taken:]
+        chosen = groups[:taken]
+        drains = taken > owed or not all(_lone(group) for group in chosen)
+        if not drains:
+            # Below the floor: the smallest message that still drains the package goes over
+            # the limit, with more lone Statuses than it owes (any order suits Statuses),
+            # else with the next answer; if nothing is left to add, it is the last one.
+            chosen += [group for group in groups[taken:] if _lone(group)][:owed + 1 - taken]
+            answer = next((group for group in groups[taken:] if not _lone(group)), None)
+            if len(chosen) <= owed and answer is not None:
+                chosen.append(answer)
+        if len(chosen) == len(groups) and not drains:
+            return self._encode(build(groups, True))
+        picked = {id(group) for group in chosen}
+        self._outbox = [group for group in groups if id(group) not in picked]
         self._outbox_final, self._outbox_ask_next = final, ask_next
-        return self._encode(build(groups[:taken], False))
+        return self._encode(build(chosen, False))
 
     def _whole_if_it_may_fit(self, build: Callable[[list[list[Command]], bool], Message],
                              sizer: MessageSizer, base: int, groups: list[list[Command]],
@@ -498,20 +536,43 @@ class ClientSession:
             entry = self._group_sizes[id(group)] = (group, sizer.measure(group))
         return entry[1]
 
-    def _chunked(self, hdr: SyncHdr, hdr_status: Status, group: list[Command],
-                 limit: int) -> list[list[Command]]:
-        """``group`` as is, or, when it cannot fit a message and ends with a one-item
-        Results, as consecutive chunk groups (MoreData; Meta Size on the first)."""
-        results = group[-1] if group else None
-        if (not isinstance(results, Results) or len(results.items) != 1
-                or results.items[0].data is None
-                or len(encode_message(Message(hdr, [hdr_status, *group]), self.fmt)) <= limit):
+    def _chunked(self, hdr: SyncHdr, hdr_status: Status, group: list[Command], limit: int,
+                 ahead: int) -> list[list[Command]]:
+        """``group`` as is when it fits a message alone; else, when it ends with a one-item
+        Results, consecutive chunk groups (MoreData; Meta Size on the first); else ``group``
+        without its Results, the commands they answer given 413 (``_without_results``).
+
+        Sized alone in the message that will carry it (numbered from CmdID 2), ``ahead``
+        messages from this one at most: each a MsgID further, ours and the server's, its
+        SyncHdr Status assumed without the Chal this one may carry (a later Chal could push a
+        group over; none of the sessions tested sends one)."""
+
+        def size(part: list[Command], rounds: int) -> int:
+            header, status = hdr, hdr_status
+            if rounds:
+                header = dataclasses.replace(hdr, msg_id=str(int(hdr.msg_id) + rounds))
+                status = dataclasses.replace(hdr_status, chal=None,
+                                             msg_ref=str(int(hdr_status.msg_ref) + rounds))
+            saved = [command.cmd_id for command in part]
+            for number, command in enumerate(part, 2):
+                command.cmd_id = str(number)
+            try:
+                return len(encode_message(Message(header, [status, *part]), self.fmt))
+            finally:
+                for command, cmd_id in zip(part, saved, strict=True):
+                    command.cmd_id = cmd_id
+
+        if size(group, ahead) <= limit:
             return [group]
+        results = group[-1]
+        if (not isinstance(results, Results) or len(results.items) != 1
+                or results.items[0].data is None):
+            return [self._without_results(group)]
         item = results.items[0]
         empty = dataclasses.replace(results, items=[dataclasses.replace(item, data="")])
-        if len(encode_message(Message(hdr, [hdr_status, *group[:-1], empty]),
-                              self.fmt)) > limit - 64:
-            return [group]  # the rest of the answer is what is too big: it cannot be split
+        if size([*group[:-1], empty], ahead) > limit - 64 or size([empty], ahead + 1) > limit - 64:
+            # What is too big is the envelope, not the data: no chunk can fit.
+            return [self._without_results(group)]
         text = item_text(item)
         total = len(text.encode("utf-8"))
         head: list[Command] = list(group[:-1])
@@ -526,13 +587,32 @@ class ClientSession:
             chunk = dataclasses.replace(results, items=[dataclasses.replace(
                 item, meta=meta, data=piece, more_data=not last)])
             part = [*(head if not parts else []), chunk]
-            size = len(encode_message(Message(hdr, [hdr_status, *part]), self.fmt))
-            if size > limit and room > 16:
-                room //= 2
-                continue
+            if size(part, ahead + len(parts)) > limit:
+                if room > 1:
+                    room //= 2
+                    continue
+                # Not one character fits beside the chunk's Meta (heavily escaped data).
+                return [self._without_results(group)]
             parts.append(part)
             offset += len(piece)
         return parts
+
+    def _without_results(self, group: list[Command]) -> list[Command]:
+        """``group`` without its Results; the Status of each command they answer becomes 413
+        (Request entity too large): no message within the server's MaxMsgSize can hold them,
+        and the Status alone tells the server so."""
+        answered = {command.cmd_ref for command in group if isinstance(command, Results)}
+        if not answered:
+            return group  # Statuses or Alerts: nothing smaller exists
+        kept: list[Command] = []
+        for command in group:
+            if isinstance(command, Results):
+                continue
+            if isinstance(command, Status) and command.cmd_ref in answered:
+                command.data = STATUS_RESULTS_TOO_LARGE
+                self._refused_results.add(command.cmd_ref)
+            kept.append(command)
+        return kept
 
     def _store_issued_nonce(self) -> None:
         nonce, self._issued_srv_nonce = self._issued_srv_nonce, None

@@ -239,7 +239,7 @@ cdef class _Tokens:
             s = <const unsigned char*>PyUnicode_AsUTF8AndSize(value, n)
         except UnicodeEncodeError:
             raise EncodeError("invalid_char", -1, "a character XML cannot carry") from None
-        if _tk_bad_char(s, n[0]):
+        if _bad_xml_char(s, n[0]):
             raise EncodeError("invalid_char", -1, "a character XML cannot carry")
         return s
 
@@ -301,7 +301,7 @@ cdef class _Tokens:
         except UnicodeEncodeError:
             self.surrogate = True
             return self.leaf_bytes(element, NULL, 0)
-        if _tk_bad_char(s, n):  # past good_id only U+FFFE / U+FFFF: the scanner's refusal
+        if _bad_xml_char(s, n):  # past good_id only U+FFFE / U+FFFF: the scanner's refusal
             raise _TkFallback("U+FFFE / U+FFFF in an ID")
         return self.leaf_bytes(element, s, n)
 
@@ -437,7 +437,7 @@ cdef class _Tokens:
             s = <const unsigned char*>PyUnicode_AsUTF8AndSize(text, &n)
         except UnicodeEncodeError:  # the reference's _NOT_XML matches it: invalid_char
             raise EncodeError("invalid_char", -1, "Data holds a lone surrogate") from None
-        if _tk_bad_char(s, n) or (fmt != "bin" and (
+        if _bad_xml_char(s, n) or (fmt != "bin" and (
                 hint is _OPAQUE_HINT or "\n" in text or "\r" in text)):
             pos = self.open(E_Data)
             if n:

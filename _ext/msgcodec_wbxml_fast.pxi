@@ -6,9 +6,8 @@
 #    offset instead of going through the generic attribute lookup; any other object (a
 #    subclass may override a field) gets the plain getattr. An unset slot reads as NULL and
 #    takes getattr too, which raises the AttributeError the reference writer would.
-# 2. Character checks on long text: eight bytes at a time while they are printable ASCII.
-
-from libc.stdint cimport uint64_t
+# 2. Counting LFs in long text (memchr); the character check is _bad_xml_char, shared with
+#    the XML writer.
 
 from omadm_codec.model import Anchor, Chal, Cred, Mem
 
@@ -124,44 +123,6 @@ cdef Py_ssize_t O_CT_COMMANDS = _tk_offset(_Container, "commands")
 cdef Py_ssize_t O_CT_META = _tk_offset(_Container, "meta")
 cdef Py_ssize_t O_CT_NO_RESP = _tk_offset(_Container, "no_resp")
 assert _tk_offset(Source, "loc_uri") == O_LOC_URI and _tk_offset(Source, "loc_name") == O_LOC_NAME
-
-
-cdef extern from *:
-    """
-    #define OMADM_ASCII_HIGH 0x8080808080808080ULL
-    #define OMADM_ASCII_SPACE 0x2020202020202020ULL
-    """
-    const uint64_t ASCII_HIGH "OMADM_ASCII_HIGH"
-    const uint64_t ASCII_SPACE "OMADM_ASCII_SPACE"
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-cdef bint _tk_bad_char(const unsigned char* s, Py_ssize_t n) noexcept:
-    """``_bad_xml_char`` (a character XML 1.0 cannot carry in UTF-8 ``s``), skipping eight
-    bytes at a time while none is below 0x20 or above 0x7F (the only bytes it can flag)."""
-    cdef Py_ssize_t i = 0, j
-    cdef uint64_t word
-    cdef unsigned char k
-    while i + 8 <= n:
-        memcpy(&word, s + i, 8)
-        # No high bit, and no byte below 0x20 (the "has less than" test is exact when no
-        # high bit is set).
-        if (word & ASCII_HIGH) == 0 and ((word - ASCII_SPACE) & ~word & ASCII_HIGH) == 0:
-            i += 8
-            continue
-        for j in range(i, i + 8):
-            k = _CLASS[s[j]]
-            if k >= 2 and (k == 2 or (j + 2 < n and s[j + 1] == 0xBF
-                                      and (s[j + 2] == 0xBE or s[j + 2] == 0xBF))):
-                return True
-        i += 8
-    for j in range(i, n):
-        k = _CLASS[s[j]]
-        if k >= 2 and (k == 2 or (j + 2 < n and s[j + 1] == 0xBF
-                                  and (s[j + 2] == 0xBE or s[j + 2] == 0xBF))):
-            return True
-    return False
 
 
 cdef Py_ssize_t _tk_count_lf(const unsigned char* s, Py_ssize_t n) noexcept:

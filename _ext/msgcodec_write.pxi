@@ -31,11 +31,6 @@ cdef inline int _put(Buf* b, const char* s, Py_ssize_t n) except -1:
     return buf_add(b, <const unsigned char*>s, n)
 
 
-cdef extern from "wbxml_decode_simd.h":
-    # Leading bytes that are ASCII text with nothing to escape: class 0 below, 16 at a time.
-    size_t omadm_safe_text_len(const unsigned char* s, size_t n) noexcept nogil
-
-
 cdef unsigned char _CLASS[256]  # 1: escaped (& < > CR); 2: never in XML; 3: 0xEF (U+FFFE?)
 
 
@@ -108,7 +103,8 @@ cdef int _esc_into(Buf* out, const unsigned char* s, Py_ssize_t n) except -1:
     cdef Py_ssize_t i = 0, start = 0
     cdef unsigned char c
     while i < n:
-        i += <Py_ssize_t>omadm_safe_text_len(s + i, <size_t>(n - i))  # nothing to escape
+        # ASCII text with nothing to escape (class 0 below), 16 bytes at a time
+        i += <Py_ssize_t>wtext.omadm_safe_text_len(s + i, <size_t>(n - i))
         if i >= n:
             break
         c = s[i]

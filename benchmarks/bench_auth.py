@@ -26,12 +26,12 @@ PKG0 = bytes.fromhex("02e800000000ab04") + b"srv1"
 
 
 def _twin(impl: str) -> Any:
-    return _backend.twin("digest", "c" if impl == "cython" else "py")
+    return _backend.twin("security._digest", "c" if impl == "cython" else "py")
 
 
 def _cases(impl: str) -> dict[str, tuple[Callable[..., object], tuple[object, ...]]]:
     """op -> (callable, args): the twin's verify, or hashlib.md5 over the same input."""
-    ref = _backend.twin("digest", "py")
+    ref = _backend.twin("security._digest", "py")
     secret = ref.secret_hash(b"device-4711", b"cl13nt-secret")
     cred = ref.md5_b64(secret, NONCE)
     mac = ref.mac_b64(secret, NONCE, BODY)

@@ -23,7 +23,7 @@ from lxml import etree
 
 import omadm_codec.messages as messages
 from omadm_codec import _backend
-from omadm_codec.model import Message
+from omadm_codec.messages.model import Message
 
 IMPLS = ["cython", "python", "lxml"]
 OPS = ["decode_xml", "decode_wbxml", "encode_xml", "encode_wbxml"]
@@ -33,7 +33,7 @@ OPS = ["decode_xml", "decode_wbxml", "encode_xml", "encode_wbxml"]
 def twin(impl: str) -> Iterator[None]:
     """``messages.decode`` / ``encode`` on the given twin for the duration."""
     saved = messages._codec
-    messages._codec = _backend.twin("msgcodec", "c" if impl == "cython" else "py")
+    messages._codec = _backend.twin("messages._fast", "c" if impl == "cython" else "py")
     try:
         yield
     finally:

@@ -26,13 +26,14 @@ import threading
 import time
 from typing import Any
 
-from omadm_codec import BACKEND, auth
+from omadm_codec import BACKEND
 from omadm_codec.messages import decode, encode
-from omadm_codec.model import Command, Get, Item, Meta, Replace, Target
-from omadm_codec.nonces import NonceManager
+from omadm_codec.messages.model import Command, Get, Item, Meta, Replace, Target
+from omadm_codec.security import auth
+from omadm_codec.security.nonces import NonceManager
 from omadm_codec.session import ClientSession, ServerSession
 from omadm_codec.session import events as ev
-from omadm_codec.simulator import (
+from omadm_codec.tools.simulator import (
     DEVICE_SECRET,
     DEVICE_USER,
     SERVER_ID,

@@ -90,7 +90,7 @@ _CACHE: dict[str, Any] = {}
 
 def _setup(impl: str) -> tuple[DMTree, list[str]]:
     if impl not in _CACHE:
-        module = _backend.twin("uri", "c" if impl == "cython" else "py")
+        module = _backend.twin("tree._uri", "c" if impl == "cython" else "py")
         tree = build_tree(module)
         assert tree.node_count == 10_000
         _CACHE[impl] = (tree, sample_uris(tree))
@@ -165,7 +165,7 @@ def lxml_tnds(tree: DMTree) -> bytes:
 
 @pytest.mark.parametrize("impl", ["omadm_codec", "lxml"])
 def test_tnds_whole_tree(benchmark: Any, impl: str) -> None:
-    tree, _ = _setup("cython" if "uri" in _backend.TWINS else "python")
+    tree, _ = _setup("cython" if "tree._uri" in _backend.TWINS else "python")
     ours = tree.get(".?list=TNDS+Value+ACL", SRV).value
     assert isinstance(ours, str)
     # Same document: compare canonical forms once, outside the timing.

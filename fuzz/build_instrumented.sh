@@ -17,7 +17,7 @@ SANITIZE=fuzzer-no-link
 rm -rf "$OUT" "$SRC"
 mkdir -p "$OUT" "$SRC"
 cp -r _ext setup.py "$SRC"/
-rm -f "$SRC"/_ext/*_c.c  # regenerate every module from its .pyx
+find "$SRC/_ext" -name "*.c" -delete  # regenerate every module from its .pyx
 # The Python half of the package, without any compiled module of the tree.
 (cd omadm_codec && find . -name '*.py' -o -name 'py.typed') | while read -r f; do
     mkdir -p "$OUT/omadm_codec/$(dirname "$f")"; cp "omadm_codec/$f" "$OUT/omadm_codec/$f"
@@ -29,4 +29,4 @@ RT=$(dirname "$(clang -print-file-name=libclang_rt.fuzzer_no_main-x86_64.a)")
 clang++ -shared -o fuzz/build/libfuzzer_preload.so \
     -Wl,--whole-archive "$RT/libclang_rt.fuzzer_no_main-x86_64.a" -Wl,--no-whole-archive -lpthread
 echo "$SANITIZE" > "$OUT/SANITIZE"
-ls "$OUT"/omadm_codec/*.so
+find "$OUT/omadm_codec" -name "*.so"

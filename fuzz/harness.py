@@ -23,32 +23,34 @@ if os.environ.get("OMADM_FUZZ_INSTRUMENTED"):
     sys.path.insert(0, os.environ["OMADM_FUZZ_INSTRUMENTED"])
 
 with atheris.instrument_imports(include=["omadm_codec"]):
-    import omadm_codec._digest_py  # noqa: F401
-    import omadm_codec._msgcodec_py  # noqa: F401
-    import omadm_codec._uri_py  # noqa: F401
-    import omadm_codec._wbxml_decode_py  # noqa: F401
-    import omadm_codec._wbxml_encode_py  # noqa: F401
-    import omadm_codec.auth  # noqa: F401
-    import omadm_codec.bootstrap_docs  # noqa: F401
     import omadm_codec.messages  # noqa: F401
-    import omadm_codec.notification  # noqa: F401
-    import omadm_codec.prov_wbxml  # noqa: F401
+    import omadm_codec.messages._fast_py.build  # noqa: F401
+    import omadm_codec.security._digest_py  # noqa: F401
+    import omadm_codec.security.auth  # noqa: F401
+    import omadm_codec.security.bootstrap_docs  # noqa: F401
+    import omadm_codec.security.notification  # noqa: F401
     import omadm_codec.session  # noqa: F401
-    import omadm_codec.simulator  # noqa: F401
+    import omadm_codec.tools.simulator  # noqa: F401
+    import omadm_codec.tree._uri_py  # noqa: F401
     import omadm_codec.tree.acl  # noqa: F401
     import omadm_codec.tree.tnds  # noqa: F401
     import omadm_codec.wbxml  # noqa: F401
+    import omadm_codec.wbxml._decode_py  # noqa: F401
+    import omadm_codec.wbxml._encode_py  # noqa: F401
+    import omadm_codec.wbxml.prov  # noqa: F401
 
 import targets  # noqa: E402
 
+from omadm_codec import _backend  # noqa: E402
+
 for _kind in targets.TWINS:  # import every twin now, not inside the first input
-    for _name in ("wbxml_decode", "wbxml_encode", "uri", "digest", "msgcodec"):
+    for _name in _backend.TWINS:
         targets.twin_module(_name, _kind)
 
 
 def main() -> None:
     if os.environ.get("OMADM_FUZZ_INSTRUMENTED"):
-        where = os.path.dirname(targets.twin_module("wbxml_decode", "c").__file__ or "")
+        where = os.path.dirname(targets.twin_module("wbxml._decode", "c").__file__ or "")
         assert where.startswith(os.environ["OMADM_FUZZ_INSTRUMENTED"]), where
     if len(sys.argv) < 2 or sys.argv[1] not in targets.TARGETS:
         sys.exit(f"usage: harness.py TARGET [libFuzzer args]; TARGET in {sorted(targets.TARGETS)}")

@@ -54,7 +54,7 @@ def _literals(names: Iterable[str], needle: str) -> Iterator[bytes]:
 
 
 def _pkg0_built() -> Iterator[bytes]:
-    from omadm_codec import notification as nt
+    from omadm_codec.security import notification as nt
 
     for server, vendor, session in (("srv", b"", 0), ("com.example.dm", b"\x00\xff", 0xBEEF),
                                     ("é" * 60, b"v" * 40, 1)):
@@ -94,7 +94,7 @@ def seeds(target: str) -> Iterator[bytes]:
         for raw in _pkg0_built():
             yield b"\x00" + raw
     if target == "push":
-        from omadm_codec import notification
+        from omadm_codec.security import notification
 
         for raw in _pkg0_built():
             yield b"\x00" + notification.wap_push_wrap(raw)

@@ -58,9 +58,9 @@ class _Tokens:
 
 
 def _twin(name: str, kind: str) -> ModuleType:
-    import importlib
+    from omadm_codec import _backend
 
-    return importlib.import_module(f"omadm_codec._{name}_{kind}")
+    return _backend.twin(name, kind)
 
 
 @contextlib.contextmanager
@@ -77,12 +77,14 @@ def _patched(module: ModuleType, attr: str, value: Any) -> Iterator[None]:
 def deterministic(kind: str) -> Iterator[Callable[[], Any]]:
     """Bind every twin-backed module to twin ``kind``, fix the clock and the nonces.
     Yields a factory of NonceManagers drawing from the same counter."""
-    from omadm_codec import auth, authpolicy, messages, notification, wbxml
-    from omadm_codec.nonces import NonceManager
+    from omadm_codec import messages, wbxml
+    from omadm_codec.security import auth, notification
+    from omadm_codec.security import policy as authpolicy
+    from omadm_codec.security.nonces import NonceManager
     from omadm_codec.session import client as client_mod
     from omadm_codec.tree import tree as tree_mod
 
-    digest = _twin("digest", kind)
+    digest = _twin("security._digest", kind)
     tokens = _Tokens()
 
     def nonces(*a: Any, **k: Any) -> Any:
@@ -90,11 +92,11 @@ def deterministic(kind: str) -> Iterator[Callable[[], Any]]:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_patched(tree_mod, "active", lambda name: _twin(name, kind)))
-        stack.enter_context(_patched(wbxml, "wbxml_to_xml", _twin("wbxml_decode", kind)
+        stack.enter_context(_patched(wbxml, "wbxml_to_xml", _twin("wbxml._decode", kind)
                                      .wbxml_to_xml))
-        stack.enter_context(_patched(wbxml, "xml_to_wbxml", _twin("wbxml_encode", kind)
+        stack.enter_context(_patched(wbxml, "xml_to_wbxml", _twin("wbxml._encode", kind)
                                      .xml_to_wbxml))
-        stack.enter_context(_patched(messages, "_codec", _twin("msgcodec", kind)))
+        stack.enter_context(_patched(messages, "_codec", _twin("messages._fast", kind)))
         stack.enter_context(_patched(auth, "_digest", digest))
         stack.enter_context(_patched(notification, "_digest", digest))
         stack.enter_context(_patched(tree_mod, "time", _FixedClock))
@@ -104,7 +106,7 @@ def deterministic(kind: str) -> Iterator[Callable[[], Any]]:
 
 
 def _warmup_package() -> list[Any]:
-    from omadm_codec.model import Get, Item, Target
+    from omadm_codec.messages.model import Get, Item, Target
 
     return [Get("0", [Item(target=Target("./DevInfo/Mod"))])]
 
@@ -113,7 +115,7 @@ class _ScriptApp:
     """Server application: a one-Get first package, then the demo script's packages."""
 
     def __init__(self) -> None:
-        from omadm_codec.demo_scenario import first_package, second_package
+        from omadm_codec.tools.demo_scenario import first_package, second_package
 
         self.batches = [_warmup_package(), [s.command for s in first_package()],
                         [s.command for s in second_package()]]
@@ -135,7 +137,7 @@ class _ScriptApp:
 
 def new_client(fmt: str, limits: Limits) -> Any:
     from omadm_codec.session import ClientSession
-    from omadm_codec.simulator import build_tree
+    from omadm_codec.tools.simulator import build_tree
 
     tree = build_tree(server_addr=SESSION_URI, client_auth="BASIC", server_auth="BASIC")
     return ClientSession(tree, fmt=fmt, session_id="1F",  # type: ignore[arg-type]
@@ -143,9 +145,9 @@ def new_client(fmt: str, limits: Limits) -> Any:
 
 
 def new_server(nonces: Callable[[], Any]) -> Any:
-    from omadm_codec import auth
+    from omadm_codec.security import auth
     from omadm_codec.session import ServerSession
-    from omadm_codec.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
+    from omadm_codec.tools.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
 
     stored = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
     return ServerSession(server_id=SERVER_ID, server_uri=SESSION_URI, secret_lookup=stored.get,
@@ -156,7 +158,7 @@ def new_server(nonces: Callable[[], Any]) -> Any:
 @functools.cache
 def authenticated_exchange(fmt: str) -> tuple[tuple[str, bytes], ...]:
     """The (direction, body) messages of one whole deterministic session in ``fmt``."""
-    from omadm_codec.simulator import run_in_memory
+    from omadm_codec.tools.simulator import run_in_memory
 
     with deterministic("py") as nonces:
         client = new_client(fmt, _DEFAULT)
@@ -172,7 +174,7 @@ def prefix(fmt: str) -> tuple[bytes, bytes]:
 
 def tree_dump(tree: Any) -> list[tuple[Any, ...]]:
     """Every node in document order with every field a command can change."""
-    from omadm_codec.simulator import _walk
+    from omadm_codec.tools.simulator import _walk
     from omadm_codec.tree.acl import format_acl
 
     return [(uri, node.children is not None, node.value, node.format, node.type,

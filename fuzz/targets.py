@@ -15,14 +15,13 @@ options (limits, strictness, ...) so one harness also walks the limit paths.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from omadm_codec import errors
+from omadm_codec import _backend, errors
 from omadm_codec.limits import Limits
 
 TWINS = ("c", "py")
@@ -42,7 +41,7 @@ class Target:
 
 
 def twin_module(name: str, kind: str) -> ModuleType:
-    return importlib.import_module(f"omadm_codec._{name}_{kind}")
+    return _backend.twin(name, kind)
 
 
 @contextlib.contextmanager
@@ -119,7 +118,7 @@ def _limits(flags: int) -> Limits | None:
 def _wbxml_decode(data: bytes, kind: str) -> Any:
     flags, body = _split(data)
     indent = 2 if flags & 2 else None
-    return twin_module("wbxml_decode", kind).wbxml_to_xml(body, indent=indent,
+    return twin_module("wbxml._decode", kind).wbxml_to_xml(body, indent=indent,
                                                           limits=_limits(flags))
 
 
@@ -127,7 +126,7 @@ def _wbxml_decode(data: bytes, kind: str) -> Any:
 def _xml_encode(data: bytes, kind: str) -> Any:
     flags, body = _split(data)
     version = ("1.3", "1.2", "1.1", "1.3")[(flags >> 3) & 3]  # 1.0: ValueError by design
-    return twin_module("wbxml_encode", kind).xml_to_wbxml(
+    return twin_module("wbxml._encode", kind).xml_to_wbxml(
         body, wbxml_version=version, string_table=bool(flags & 2),
         keep_whitespace=bool(flags & 4), limits=_limits(flags))
 
@@ -144,8 +143,8 @@ def _message(data: bytes, kind: str) -> Any:
     limits = _limits(flags) or messages.DEFAULT_LIMITS
     with contextlib.ExitStack() as stack:
         stack.enter_context(patched(wbxml, "wbxml_to_xml",
-                                    twin_module("wbxml_decode", kind).wbxml_to_xml))
-        stack.enter_context(patched(messages, "_codec", twin_module("msgcodec", kind)))
+                                    twin_module("wbxml._decode", kind).wbxml_to_xml))
+        stack.enter_context(patched(messages, "_codec", twin_module("messages._fast", kind)))
         msg = messages.decode(body, _CONTENT_TYPES[(flags >> 2) & 3], strict=bool(flags & 2),
                               limits=limits)
     # The model is dataclasses: repr is a complete, comparable rendering.
@@ -160,7 +159,7 @@ def _text(body: bytes) -> str:
 
 def _uri(data: bytes, kind: str) -> Any:
     flags, body = _split(data)
-    uri = twin_module("uri", kind)
+    uri = twin_module("tree._uri", kind)
     caps = (0, 0, 0) if not flags & 1 else (flags >> 5, 8 * ((flags >> 1) & 15), 6)
     text = _text(body)
     parsed = uri.parse_uri(text, *caps)
@@ -170,7 +169,7 @@ def _uri(data: bytes, kind: str) -> Any:
 
 def _check_name(data: bytes, kind: str) -> Any:
     flags, body = _split(data)
-    return twin_module("uri", kind).check_name(_text(body), flags & 15)
+    return twin_module("tree._uri", kind).check_name(_text(body), flags & 15)
 
 
 _SERVERS = ("*", "srv", "a", "b", "", "x y")
@@ -183,7 +182,7 @@ def _acl(data: bytes, kind: str) -> Any:
     parsed = acl_mod.parse_acl(_text(body))
     if parsed is None:
         return None
-    grants = twin_module("uri", kind).acl_grants
+    grants = twin_module("tree._uri", kind).acl_grants
     table = [grants(parsed, command, server) for command in acl_mod.COMMANDS + ("Copy",)
              for server in _SERVERS]
     # Canonical text must reparse to the same ACL (idempotent serialisation).
@@ -199,10 +198,10 @@ _NONCE = b"\x00\x01\x02\x03"
 
 
 def _pkg0(data: bytes, kind: str) -> Any:
-    from omadm_codec import notification
+    from omadm_codec.security import notification
 
     _flags, body = _split(data)
-    with patched(notification, "_digest", twin_module("digest", kind)):
+    with patched(notification, "_digest", twin_module("security._digest", kind)):
         note = notification.decode(body, versions=(notification.VERSION_1_2, 0, 1023))
         found = notification.matching_nonce_with_secret(body, _SECRET, _NONCE,
                                                         allow_resync=True)
@@ -210,10 +209,10 @@ def _pkg0(data: bytes, kind: str) -> Any:
 
 
 def _hmac(data: bytes, kind: str) -> Any:
-    from omadm_codec import auth
+    from omadm_codec.security import auth
 
     flags, body = _split(data)
-    digest = twin_module("digest", kind)
+    digest = twin_module("security._digest", kind)
     with patched(auth, "_digest", digest):
         header = auth.parse_hmac_header(body if flags & 1 else _text(body))
         ok = auth.verify_hmac(header, _SECRET, _NONCE, body)
@@ -224,10 +223,10 @@ def _hmac(data: bytes, kind: str) -> Any:
 
 # -- bearers and bootstrap documents (single-bodied; the twin underneath varies) -------------
 def _push(data: bytes, kind: str) -> Any:
-    from omadm_codec import notification
+    from omadm_codec.security import notification
 
     _flags, body = _split(data)
-    with patched(notification, "_digest", twin_module("digest", kind)):
+    with patched(notification, "_digest", twin_module("security._digest", kind)):
         message = notification.wap_push_unwrap(body)
         try:
             routed: Any = repr(notification.route_push(body))
@@ -237,11 +236,13 @@ def _push(data: bytes, kind: str) -> Any:
 
 
 def _bootstrap(data: bytes, kind: str) -> Any:
-    from omadm_codec import bootstrap_docs, prov_wbxml, wbxml
+    from omadm_codec import wbxml
+    from omadm_codec.security import bootstrap_docs
+    from omadm_codec.wbxml import prov as prov_wbxml
 
     flags, body = _split(data)
     # CP WBXML goes through the shared codec's PROV language: bind this twin's decoder.
-    decode = twin_module("wbxml_decode", kind).wbxml_to_xml
+    decode = twin_module("wbxml._decode", kind).wbxml_to_xml
     with patched(prov_wbxml, "wbxml_to_xml", decode), patched(wbxml, "wbxml_to_xml", decode):
         if flags & 1:
             return prov_wbxml.prov_wbxml_to_xml(body)

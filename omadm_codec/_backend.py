@@ -1,9 +1,15 @@
 """Chooses, once for the whole package, the compiled (Cython) or the pure-Python twins.
 
-Invariant: never a mix. Either every module in ``TWINS`` is imported from its compiled
-``omadm_codec._NAME_c`` build, or every one from ``omadm_codec._NAME_py``.
-``OMADM_CODEC_PUREPYTHON=1`` forces pure; non-CPython gets pure; otherwise compiled, falling back
-to pure on ImportError unless ``OMADM_CODEC_REQUIRE_EXT=1``, which makes the fallback an error.
+A twin named ``N`` (one of ``TWINS``, a path below the package such as ``"wbxml._decode"``) is
+the compiled module ``omadm_codec.N_c`` (built from ``_ext/omadm_codec/N_c.pyx``) or the pure
+module ``omadm_codec.N_py``; both have the same public names, results and errors.
+
+Invariant: never a mix. The choice is made before any twin is imported, from the files on disk
+(every compiled twin present, or none used), and each layer then imports its own twin on first
+use (``active``), so this module imports nothing above itself.
+``OMADM_CODEC_PUREPYTHON=1`` forces pure; non-CPython gets pure; otherwise compiled when every
+compiled module is present, else pure, unless ``OMADM_CODEC_REQUIRE_EXT=1``, which turns that
+fallback into an ImportError.
 """
 
 from __future__ import annotations
@@ -11,40 +17,58 @@ from __future__ import annotations
 import importlib
 import os
 import platform
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 from types import ModuleType
 
-# Each name has _ext/NAME_c.pyx (-> omadm_codec._NAME_c) and omadm_codec/_NAME_py.py.
-TWINS: tuple[str, ...] = ("wbxml_decode", "wbxml_encode", "digest", "uri", "xmlscan",
-                          "msgcodec")
+TWINS: tuple[str, ...] = ("wbxml._xmlscan", "wbxml._decode", "wbxml._encode", "messages._fast",
+                          "tree._uri", "security._digest")
+"""Every twin, lowest layer first."""
+
+_HERE = Path(__file__).parent
 
 
-def _import_all(suffix: str) -> dict[str, ModuleType]:
-    return {name: importlib.import_module(f"omadm_codec._{name}_{suffix}") for name in TWINS}
+def _missing_compiled() -> list[str]:
+    """The compiled twins with no extension file for this interpreter (looked up on disk, so
+    that choosing imports no package module)."""
+    missing = []
+    for name in TWINS:
+        stem = _HERE.joinpath(*name.split(".")).name + "_c"
+        folder = _HERE.joinpath(*name.split(".")[:-1])
+        if not any((folder / (stem + suffix)).is_file() for suffix in EXTENSION_SUFFIXES):
+            missing.append(f"omadm_codec.{name}_c")
+    return missing
 
 
-def _choose() -> tuple[str, dict[str, ModuleType], str]:
+def _choose() -> tuple[str, str]:
     if os.environ.get("OMADM_CODEC_PUREPYTHON") == "1":
-        return "python", _import_all("py"), "OMADM_CODEC_PUREPYTHON=1"
+        return "python", "OMADM_CODEC_PUREPYTHON=1"
     if platform.python_implementation() != "CPython":
-        return "python", _import_all("py"), "not CPython"
-    try:
-        return "cython", _import_all("c"), ""
-    except ImportError as exc:
-        if os.environ.get("OMADM_CODEC_REQUIRE_EXT") == "1":
-            raise ImportError(
-                f"OMADM_CODEC_REQUIRE_EXT=1 but a compiled module did not load: {exc}"
-            ) from exc
-        return "python", _import_all("py"), f"compiled modules unavailable: {exc}"
+        return "python", "not CPython"
+    missing = _missing_compiled()
+    if not missing:
+        return "cython", ""
+    reason = "compiled modules not built: " + ", ".join(missing)
+    if os.environ.get("OMADM_CODEC_REQUIRE_EXT") == "1":
+        raise ImportError(f"OMADM_CODEC_REQUIRE_EXT=1 but {reason}")
+    return "python", reason
 
 
-BACKEND, _MODULES, FALLBACK_REASON = _choose()
+BACKEND, FALLBACK_REASON = _choose()
+_SUFFIX = "c" if BACKEND == "cython" else "py"
+_LOADED: dict[str, ModuleType] = {}
 
 
 def active(name: str) -> ModuleType:
-    """The active twin of module ``name`` (one of ``TWINS``)."""
-    return _MODULES[name]
+    """The active twin of ``name`` (one of ``TWINS``), imported on first use."""
+    module = _LOADED.get(name)
+    if module is None:
+        if name not in TWINS:
+            raise KeyError(name)
+        module = _LOADED[name] = importlib.import_module(f"omadm_codec.{name}_{_SUFFIX}")
+    return module
 
 
 def twin(name: str, kind: str) -> ModuleType:
     """Import one specific twin (``kind`` is ``"c"`` or ``"py"``), for tests and benchmarks."""
-    return importlib.import_module(f"omadm_codec._{name}_{kind}")
+    return importlib.import_module(f"omadm_codec.{name}_{kind}")

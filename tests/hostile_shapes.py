@@ -10,7 +10,6 @@ fuzzing.md`` reports the same numbers (``python tests/hostile_shapes.py --table`
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -34,15 +33,17 @@ def mb_u_int32(value: int) -> bytes:
 
 
 def _twin(name: str, kind: str) -> Any:
-    return importlib.import_module(f"omadm_codec._{name}_{kind}")
+    from omadm_codec import _backend
+
+    return _backend.twin(name, kind)
 
 
 def _decode(kind: str) -> Callable[[bytes], Any]:
-    return _twin("wbxml_decode", kind).wbxml_to_xml  # type: ignore[no-any-return]
+    return _twin("wbxml._decode", kind).wbxml_to_xml  # type: ignore[no-any-return]
 
 
 def _encode(kind: str) -> Callable[[bytes], Any]:
-    return _twin("wbxml_encode", kind).xml_to_wbxml  # type: ignore[no-any-return]
+    return _twin("wbxml._encode", kind).xml_to_wbxml  # type: ignore[no-any-return]
 
 
 def _message(kind: str) -> Callable[[bytes], Any]:
@@ -50,7 +51,7 @@ def _message(kind: str) -> Callable[[bytes], Any]:
 
     # This process runs one call on one twin: bind both twins the message reader uses.
     wbxml.wbxml_to_xml = _decode(kind)
-    messages._codec = _twin("msgcodec", kind)
+    messages._codec = _twin("messages._fast", kind)
     return lambda data: messages.decode(data)
 
 

@@ -13,11 +13,11 @@ from omadm_codec.errors import AuthenticationError, EncodeError
 
 @pytest.fixture(params=["c", "py"], ids=["cython", "python"])
 def auth(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """omadm_codec.auth running on one digest twin."""
-    from omadm_codec import auth as module
+    """omadm_codec.security.auth running on one digest twin."""
+    from omadm_codec.security import auth as module
 
     try:
-        twin = _backend.twin("digest", request.param)
+        twin = _backend.twin("security._digest", request.param)
     except ImportError:
         pytest.skip("compiled twin not built")
     monkeypatch.setattr(module, "_digest", twin)
@@ -176,7 +176,7 @@ def test_hmac_oversize_body_refused_before_hashing(auth: ModuleType) -> None:
 
 
 def test_model_conversions(auth: ModuleType) -> None:
-    model = pytest.importorskip("omadm_codec.model")
+    model = pytest.importorskip("omadm_codec.messages.model")
     cred = auth.build_credential("DIGEST", "Bruce2", "OhBehave", b"Nonce")
     as_model = cred.to_model()
     assert as_model.data == "Zz6EivR3yeaaENcRN6lpAQ=="

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from omadm_codec import auth
 from omadm_codec.errors import AuthenticationError
+from omadm_codec.security import auth
 
 STORED = {"alice": auth.secret_hash("alice", "correct horse")}
 NONCE = b"0123456789abcdef"

@@ -9,10 +9,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from omadm_codec import auth
-from omadm_codec.authpolicy import AuthPolicy
 from omadm_codec.errors import AuthenticationError
-from omadm_codec.nonces import NonceManager
+from omadm_codec.security import auth
+from omadm_codec.security.nonces import NonceManager
+from omadm_codec.security.policy import AuthPolicy
 
 SECRETS = {"dev1": auth.secret_hash("dev1", "pw1"), "dev2": auth.secret_hash("dev2", "pw2")}
 PASSWORDS = {"dev1": "pw1", "dev2": "pw2"}

@@ -19,7 +19,7 @@ def test_required_extension_really_loaded() -> None:
     if os.environ.get("OMADM_CODEC_REQUIRE_EXT") == "1":
         assert omadm_codec.BACKEND == "cython", _backend.FALLBACK_REASON
         for name in _backend.TWINS:
-            assert _backend.active(name).__name__ == f"omadm_codec._{name}_c"
+            assert _backend.active(name).__name__ == f"omadm_codec.{name}_c"
 
 
 def test_purepython_env_forces_pure() -> None:

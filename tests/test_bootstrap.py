@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from omadm_codec import bootstrap as bs
-from omadm_codec import bootstrap_docs as docs
 from omadm_codec.errors import AuthenticationError, DecodeError, OmaDmError
+from omadm_codec.security import bootstrap as bs
+from omadm_codec.security import bootstrap_docs as docs
 
 IMSI = "001010123456789"
 ACCOUNT = bs.W7Account(

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omadm_codec import bootstrap as bs
-from omadm_codec import bootstrap_docs as docs
 from omadm_codec.errors import DecodeError, EncodeError
-from omadm_codec.prov_wbxml import prov_wbxml_to_xml, prov_xml_to_wbxml
+from omadm_codec.security import bootstrap as bs
+from omadm_codec.security import bootstrap_docs as docs
+from omadm_codec.wbxml.prov import prov_wbxml_to_xml, prov_xml_to_wbxml
 
 ACCOUNT = bs.W7Account(
     server_id="srv1", addr="https://dm.example/x", name="Ex", port=443, init=True,

@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from omadm_codec import demo  # noqa: E402
-from omadm_codec.__main__ import main  # noqa: E402
-from omadm_codec.demo_scenario import DemoServerApp, Step, first_package  # noqa: E402
+from omadm_codec.tools import demo  # noqa: E402
+from omadm_codec.tools.cli import main  # noqa: E402
+from omadm_codec.tools.demo_scenario import DemoServerApp, Step, first_package  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 

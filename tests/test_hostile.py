@@ -18,7 +18,7 @@ import sys
 import hostile_shapes
 import pytest
 
-from omadm_codec._wbxml_decode_common import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
+from omadm_codec.wbxml._decode_tables import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
 
 MiB = 1024 * 1024
 RATIO, SLACK = 8, 8 * MiB

@@ -8,8 +8,6 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from omadm_codec import auth  # noqa: E402
-from omadm_codec.demo_scenario import DemoServerApp, generic_alert_item  # noqa: E402
 from omadm_codec.http import (  # noqa: E402
     DeviceRegistry,
     DMServerApp,
@@ -19,11 +17,13 @@ from omadm_codec.http import (  # noqa: E402
     SnapshotSessionStore,
     run_http_session,
 )
-from omadm_codec.model import Get, Item, Target  # noqa: E402
-from omadm_codec.nonces import NonceManager  # noqa: E402
+from omadm_codec.messages.model import Get, Item, Target  # noqa: E402
+from omadm_codec.security import auth  # noqa: E402
+from omadm_codec.security.nonces import NonceManager  # noqa: E402
 from omadm_codec.session import ClientSession, State, UiResponse  # noqa: E402
 from omadm_codec.session import events as ev  # noqa: E402
-from omadm_codec.simulator import (  # noqa: E402
+from omadm_codec.tools.demo_scenario import DemoServerApp, generic_alert_item  # noqa: E402
+from omadm_codec.tools.simulator import (  # noqa: E402
     DEVICE_SECRET,
     DEVICE_USER,
     SERVER_ID,

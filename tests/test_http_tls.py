@@ -28,10 +28,10 @@ from omadm_codec.http import (  # noqa: E402
     client_tls_context,
     run_http_session,
 )
-from omadm_codec.model import Get, Item, Target  # noqa: E402
-from omadm_codec.nonces import NonceManager  # noqa: E402
+from omadm_codec.messages.model import Get, Item, Target  # noqa: E402
+from omadm_codec.security.nonces import NonceManager  # noqa: E402
 from omadm_codec.session import ClientSession, State  # noqa: E402
-from omadm_codec.simulator import (  # noqa: E402
+from omadm_codec.tools.simulator import (  # noqa: E402
     DEVICE_SECRET,
     DEVICE_USER,
     SERVER_ID,

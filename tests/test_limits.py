@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from omadm_codec import auth, messages
-from omadm_codec.authpolicy import AuthPolicy
+from omadm_codec import messages
 from omadm_codec.errors import (
     AuthenticationError,
     DecodeError,
@@ -21,7 +20,9 @@ from omadm_codec.errors import (
     ValueTooLarge,
 )
 from omadm_codec.limits import DEFAULT_LIMITS, Limits
-from omadm_codec.nonces import NonceManager
+from omadm_codec.security import auth
+from omadm_codec.security.nonces import NonceManager
+from omadm_codec.security.policy import AuthPolicy
 
 MiB = 1024 * 1024
 # WBXML 1.3, SyncML 1.2 public id (0x1201), UTF-8, empty string table.
@@ -116,7 +117,7 @@ def test_string_table(backend) -> None:
 
 def test_string_table_copy_budget(backend) -> None:
     """STR_T references may copy out at most 16 x input + 1 MiB of table bytes per call."""
-    from omadm_codec._wbxml_decode_common import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
+    from omadm_codec.wbxml._decode_tables import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
 
     assert (TABLE_BUDGET_FACTOR, TABLE_BUDGET_BASE) == (16, MiB)
     table = b"A" * 65_535 + b"\x00"
@@ -299,7 +300,7 @@ def test_hmac_body_size() -> None:
 
 
 def test_pkg0_sizes() -> None:
-    from omadm_codec import notification
+    from omadm_codec.security import notification
 
     assert decode_error(notification.decode, bytes(23)) == ("too_short", 23)
     head = bytes(16) + ((11 << 54) | 200).to_bytes(8, "big")
@@ -307,7 +308,8 @@ def test_pkg0_sizes() -> None:
 
 
 def test_bootstrap_sizes() -> None:
-    from omadm_codec import bootstrap_docs, prov_wbxml
+    from omadm_codec.security import bootstrap_docs
+    from omadm_codec.wbxml import prov as prov_wbxml
 
     assert (bootstrap_docs.MAX_DOCUMENT, prov_wbxml.MAX_SIZE, prov_wbxml.MAX_DEPTH) == (
         64 * 1024, 64 * 1024, 16)
@@ -321,10 +323,10 @@ def _large_object_session(max_obj_size: int, chunks: int, size: int | None) -> t
     Replace (Meta/Size = ``size``). Returns the client's statuses and its peak buffered chars."""
     from test_session import make_server, make_tree
 
-    from omadm_codec.model import Item, Meta, Replace, Target
+    from omadm_codec.messages.model import Item, Meta, Replace, Target
     from omadm_codec.session import ClientSession
     from omadm_codec.session import events as ev
-    from omadm_codec.simulator import run_in_memory
+    from omadm_codec.tools.simulator import run_in_memory
 
     client = ClientSession(make_tree(), fmt="xml", max_obj_size=max_obj_size)
     sent, peak = [0], [0]

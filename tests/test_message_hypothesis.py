@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from test_message_wbxml import use
 
 from omadm_codec import DecodeError
-from omadm_codec import model as m
 from omadm_codec.messages import decode, encode
+from omadm_codec.messages import model as m
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

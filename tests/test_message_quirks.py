@@ -6,8 +6,8 @@ import pytest
 from test_message_xml import wrap
 
 from omadm_codec import DecodeError, EncodeError
-from omadm_codec import model as m
 from omadm_codec.messages import QUIRKS, decode, encode
+from omadm_codec.messages import model as m
 
 ALERT = "<Alert><CmdID>1</CmdID><Data>1201</Data></Alert>"
 GET_META = ("<Get><CmdID>2</CmdID><Meta>{meta}</Meta>"

@@ -18,8 +18,8 @@ from conftest import CORPUS, CORPUS_XML, Backend, corpus_ids
 
 import omadm_codec.wbxml as wbxml_module
 from omadm_codec import DecodeError
-from omadm_codec import model as m
 from omadm_codec.messages import decode, encode, encoded_size
+from omadm_codec.messages import model as m
 
 T = TypeVar("T")
 WBXML_CT = "application/vnd.syncml.dm+wbxml"

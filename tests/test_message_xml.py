@@ -9,9 +9,9 @@ import pytest
 from conftest import CORPUS, CORPUS_XML, corpus_ids
 
 from omadm_codec import DecodeError, EncodeError
-from omadm_codec import model as m
 from omadm_codec.limits import Limits
 from omadm_codec.messages import command_size, decode, encode, encoded_size
+from omadm_codec.messages import model as m
 
 NS = b'xmlns="SYNCML:SYNCML1.2"'
 

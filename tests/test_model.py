@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from omadm_codec import DecodeError
-from omadm_codec import model as m
 from omadm_codec.messages import decode, encode
+from omadm_codec.messages import model as m
 
 
 def _header(**kw: object) -> m.SyncHdr:

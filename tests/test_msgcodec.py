@@ -1,4 +1,4 @@
-"""The message fast path (``_msgcodec_c`` / ``_msgcodec_py``) against the lxml reference path.
+"""The message fast path (``messages._fast_c`` / ``_fast_py``) against the lxml reference path.
 
 The one idea: the fast path may decline (``decode_xml`` returns ``None``, the reference path
 then decides) but it must never vouch for a wrong model. So every test states one of two
@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from test_message_hypothesis import messages
 
 from omadm_codec import decode, encode
-from omadm_codec import model as m
 from omadm_codec.errors import DecodeError
 from omadm_codec.limits import DEFAULT_LIMITS, Limits
+from omadm_codec.messages import model as m
 from omadm_codec.messages._guard import prepare_xml
 from omadm_codec.messages._reader import read_xml
 
@@ -347,9 +347,9 @@ def test_compiled_builder_fills_every_model_class_directly() -> None:
     import dataclasses
     import inspect
 
-    import omadm_codec.model as model
+    import omadm_codec.messages.model as model
 
-    compiled = pytest.importorskip("omadm_codec._msgcodec_c")
+    compiled = pytest.importorskip("omadm_codec.messages._fast_c")
     classes = [c for c in vars(model).values()
                if inspect.isclass(c) and dataclasses.is_dataclass(c)
                and c.__module__ == model.__name__]

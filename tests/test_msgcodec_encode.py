@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from test_message_hypothesis import messages
 
 from omadm_codec import decode
-from omadm_codec import model as m
 from omadm_codec.errors import EncodeError
+from omadm_codec.messages import model as m
 from omadm_codec.messages._writer import write_xml
 from omadm_codec.wbxml import xml_to_wbxml
 

@@ -18,11 +18,11 @@ ZERO4 = b"\0\0\0\0"
 
 @pytest.fixture(params=["c", "py"], ids=["cython", "python"])
 def nt(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """omadm_codec.notification running on one digest twin."""
-    from omadm_codec import notification as module
+    """omadm_codec.security.notification running on one digest twin."""
+    from omadm_codec.security import notification as module
 
     try:
-        twin = _backend.twin("digest", request.param)
+        twin = _backend.twin("security._digest", request.param)
     except ImportError:
         pytest.skip("compiled twin not built")
     monkeypatch.setattr(module, "_digest", twin)
@@ -123,7 +123,7 @@ def test_resync_off_by_default_both_forms(nt: ModuleType) -> None:
 
 
 def test_server_name_and_secret_forms(nt: ModuleType) -> None:
-    from omadm_codec import auth
+    from omadm_codec.security import auth
 
     secret = auth.secret_hash("srv1", "secret")
     raw = sample(nt).encode_with_secret(secret, ZERO4)
@@ -215,7 +215,7 @@ def test_http_and_sip_routing(nt: ModuleType) -> None:
 @settings(max_examples=400, deadline=None)
 @given(data=st.binary(max_size=80))
 def test_random_bytes_only_typed_errors(data: bytes) -> None:
-    from omadm_codec import notification as nt
+    from omadm_codec.security import notification as nt
 
     for parse in (nt.decode, nt.wap_push_unwrap, nt.route_push):
         try:

@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from omadm_codec import auth, notification
-from omadm_codec.demo_scenario import LARGE_OBJECT, DemoServerApp, generic_alert_item
 from omadm_codec.errors import LocalProtocolError, RemoteProtocolError
 from omadm_codec.messages import decode, encode
-from omadm_codec.model import (
+from omadm_codec.messages.model import (
     Alert,
     Exec,
     Get,
@@ -29,7 +27,8 @@ from omadm_codec.model import (
     SyncHdr,
     Target,
 )
-from omadm_codec.nonces import NonceManager
+from omadm_codec.security import auth, notification
+from omadm_codec.security.nonces import NonceManager
 from omadm_codec.session import (
     ClientSession,
     CommandCompleted,
@@ -39,7 +38,8 @@ from omadm_codec.session import (
     UiResponse,
 )
 from omadm_codec.session import events as ev
-from omadm_codec.simulator import (
+from omadm_codec.tools.demo_scenario import LARGE_OBJECT, DemoServerApp, generic_alert_item
+from omadm_codec.tools.simulator import (
     DEVICE_SECRET,
     DEVICE_USER,
     SERVER_ID,

@@ -11,12 +11,18 @@ from typing import Any
 
 import pytest
 
-from omadm_codec import auth
-from omadm_codec.model import Atomic, Command, Delete, Item, Meta, Replace, Target
-from omadm_codec.nonces import NonceManager
+from omadm_codec.messages.model import Atomic, Command, Delete, Item, Meta, Replace, Target
+from omadm_codec.security import auth
+from omadm_codec.security.nonces import NonceManager
 from omadm_codec.session import ClientSession, CommandCompleted, ServerSession, State
 from omadm_codec.session import events as ev
-from omadm_codec.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree, run_in_memory
+from omadm_codec.tools.simulator import (
+    DEVICE_SECRET,
+    DEVICE_USER,
+    SERVER_ID,
+    build_tree,
+    run_in_memory,
+)
 from omadm_codec.tree import DMTree
 
 BRIGHTNESS = "./Vendor/Acme/Settings/Brightness"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from test_session import make_server, make_tree, queue_on_start
 
-from omadm_codec.model import Get, Item, Target
+from omadm_codec.messages.model import Get, Item, Target
 from omadm_codec.session import ClientSession, CommandCompleted, State
-from omadm_codec.simulator import SERVER_ID, run_in_memory
+from omadm_codec.tools.simulator import SERVER_ID, run_in_memory
 
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])

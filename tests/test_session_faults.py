@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from test_session import make_server, make_tree  # noqa: I001
 
 from omadm_codec.errors import LocalProtocolError, RemoteProtocolError
-from omadm_codec.model import Atomic, Command, Exec, Item, Meta, Replace, Target
+from omadm_codec.messages.model import Atomic, Command, Exec, Item, Meta, Replace, Target
 from omadm_codec.session import (
     TERMINAL,
     ClientSession,

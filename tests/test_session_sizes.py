@@ -13,9 +13,8 @@ import random
 
 import pytest
 
-from omadm_codec import auth
 from omadm_codec.messages import decode, encode
-from omadm_codec.model import (
+from omadm_codec.messages.model import (
     Alert,
     Atomic,
     Command,
@@ -32,11 +31,18 @@ from omadm_codec.model import (
     SyncHdr,
     Target,
 )
-from omadm_codec.nonces import NonceManager
+from omadm_codec.security import auth
+from omadm_codec.security.nonces import NonceManager
 from omadm_codec.session import ClientSession, ServerSession, State
 from omadm_codec.session import events as ev
 from omadm_codec.session._common import MessageSizer
-from omadm_codec.simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree, run_in_memory
+from omadm_codec.tools.simulator import (
+    DEVICE_SECRET,
+    DEVICE_USER,
+    SERVER_ID,
+    build_tree,
+    run_in_memory,
+)
 
 
 def _header(with_meta: bool, with_cred: bool) -> SyncHdr:

@@ -9,11 +9,11 @@ import json
 import pytest
 from test_session import make_server, make_tree  # noqa: I001
 
-from omadm_codec.demo_scenario import DemoServerApp, generic_alert_item
 from omadm_codec.errors import LocalProtocolError, SnapshotError
 from omadm_codec.session import ClientSession, ServerSession, State, UiResponse
 from omadm_codec.session.snapshot import MAGIC
-from omadm_codec.simulator import ScriptedUser
+from omadm_codec.tools.demo_scenario import DemoServerApp, generic_alert_item
+from omadm_codec.tools.simulator import ScriptedUser
 
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
@@ -96,7 +96,7 @@ def test_server_snapshot_only_between_messages() -> None:
     from test_session import _client_msg
 
     server = make_server(client_auth="BASIC")
-    server.receive(_client_msg("1", "1", [__import__("omadm_codec.model").model.Alert(
+    server.receive(_client_msg("1", "1", [__import__("omadm_codec.messages.model").model.Alert(
         "1", 1201)]), now=0)
     with pytest.raises(LocalProtocolError):
         server.snapshot()

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped]
 
-from omadm_codec import bootstrap as bs
-from omadm_codec import bootstrap_docs, codepages
 from omadm_codec.errors import DecodeError, EncodeError
 from omadm_codec.limits import Limits
+from omadm_codec.security import bootstrap as bs
+from omadm_codec.security import bootstrap_docs
+from omadm_codec.wbxml import codepages
 
 DOCTYPE = (b'<!DOCTYPE wap-provisioningdoc PUBLIC "-//WAPFORUM//DTD PROV 1.0//EN" '
            b'"http://www.wapforum.org/DTD/prov.dtd">')

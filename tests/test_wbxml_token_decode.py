@@ -25,9 +25,9 @@ from test_wbxml_decode import doc, item, mb, nested_devinf, s
 from test_wbxml_decode_hostile import CONTENT, SMALL_CORPUS, mutated_corpus, token_docs
 
 from omadm_codec import decode
-from omadm_codec import model as m
 from omadm_codec.errors import DecodeError, EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS, Limits
+from omadm_codec.messages import model as m
 from omadm_codec.messages._guard import prepare_xml
 from omadm_codec.messages._reader import read_xml
 from omadm_codec.messages._writer import write_xml

@@ -25,16 +25,16 @@ from test_message_hypothesis import messages
 from test_msgcodec_encode import _break
 
 from omadm_codec import decode
-from omadm_codec import model as m
-from omadm_codec._msgcodec_share import encode_wbxml as share_encode_wbxml
-from omadm_codec._wbxml_encode_py import xml_to_wbxml as xml_to_wbxml_py
-from omadm_codec._wbxml_tokens_share import Fallback, over_limits
 from omadm_codec.errors import EncodeError
+from omadm_codec.messages import model as m
+from omadm_codec.messages._fast_tokens import Fallback, over_limits
+from omadm_codec.messages._fast_vocab import encode_wbxml as share_encode_wbxml
 from omadm_codec.wbxml import xml_to_wbxml
+from omadm_codec.wbxml._encode_py import xml_to_wbxml as xml_to_wbxml_py
 
 
 def reference(msg: Any) -> bytes:
-    """The contract (``_msgcodec_share.encode_wbxml``, the old path)."""
+    """The contract (``messages._fast_vocab.encode_wbxml``, the old path)."""
     return share_encode_wbxml(msg, xml_to_wbxml)
 
 
@@ -42,7 +42,7 @@ def tokens_only(backend: Backend) -> Callable[[Any], bytes]:
     """The twin's token writer without its fallback."""
     if backend.name == "cython":
         return backend.modules["msgcodec"].encode_wbxml_tokens  # type: ignore[no-any-return]
-    from omadm_codec._wbxml_writer_py import encode_wbxml_tokens
+    from omadm_codec.messages._fast_py.wbxml_writer import encode_wbxml_tokens
 
     return encode_wbxml_tokens
 
@@ -65,7 +65,7 @@ def msg_of(*commands: Any, ver_dtd: str = "1.2", **kw: Any) -> m.Message:
 
 
 def test_the_reference_path_agrees_through_either_xml_to_wbxml() -> None:
-    """The reference (``_msgcodec_share.encode_wbxml``) gives the same corpus bytes through
+    """The reference (``messages._fast_vocab.encode_wbxml``) gives the same corpus bytes through
     the compiled and the pure ``xml_to_wbxml``: one contract for both twins."""
     for path in CORPUS_XML:
         msg = decode(path.read_bytes())
@@ -356,7 +356,7 @@ def test_the_limit_bound_is_an_upper_bound() -> None:
     the two limits."""
     from lxml import etree
 
-    from omadm_codec import _wbxml_tokens_share as share
+    from omadm_codec.messages import _fast_tokens as share
     from omadm_codec.messages._writer import write_xml
 
     for path in CORPUS_XML:

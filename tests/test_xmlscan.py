@@ -1,4 +1,4 @@
-"""The XML byte scanner twins (``_xmlscan_c`` / ``_xmlscan_py``): event streams, fields, errors.
+"""The XML byte scanner twins (``wbxml._xmlscan_c`` / ``_py``): event streams, fields, errors.
 
 The encoder tests cover the scanner through ``xml_to_wbxml``; these pin the cursor API itself,
 which a later typed SyncML decoder will reuse, and compare the twins event by event.
@@ -48,7 +48,7 @@ def events(module: Any, data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[tu
 
 @pytest.fixture(params=["c", "py"], ids=["cython", "python"])
 def scan(request: pytest.FixtureRequest) -> Any:
-    return _backend.twin("xmlscan", request.param)
+    return _backend.twin("wbxml._xmlscan", request.param)
 
 
 def test_event_stream(scan: Any) -> None:
@@ -97,8 +97,8 @@ def test_limits(scan: Any) -> None:
 @pytest.mark.parametrize("path", CORPUS_XML, ids=[p.stem for p in CORPUS_XML])
 def test_twins_same_events_on_corpus(path: Any) -> None:
     data = path.read_bytes()
-    compiled = events(_backend.twin("xmlscan", "c"), data)
-    assert compiled == events(_backend.twin("xmlscan", "py"), data)
+    compiled = events(_backend.twin("wbxml._xmlscan", "c"), data)
+    assert compiled == events(_backend.twin("wbxml._xmlscan", "py"), data)
     assert compiled[-1] == ("eof",)
 
 
@@ -106,8 +106,8 @@ def test_twins_same_events_on_corpus(path: Any) -> None:
 @given(xml=documents(), cut=st.integers(0, 10_000), junk=st.binary(max_size=3))
 def test_twins_same_events_generated(xml: bytes, cut: int, junk: bytes) -> None:
     data = xml[:cut] + junk + xml[cut:]
-    assert events(_backend.twin("xmlscan", "c"), data) == events(
-        _backend.twin("xmlscan", "py"), data)
+    assert events(_backend.twin("wbxml._xmlscan", "c"), data) == events(
+        _backend.twin("wbxml._xmlscan", "py"), data)
 
 
 def _check(module: Any, data: bytes) -> tuple[str, int] | None:
@@ -128,5 +128,5 @@ CHAR_SOUP = st.binary(max_size=48) | st.lists(
 @given(data=CHAR_SOUP)
 def test_check_chars_twins_agree(data: bytes) -> None:
     """The compiled check walks eight bytes at a time; the pure one decodes: same verdict."""
-    assert _check(_backend.twin("xmlscan", "c"), data) == _check(
-        _backend.twin("xmlscan", "py"), data)
+    assert _check(_backend.twin("wbxml._xmlscan", "c"), data) == _check(
+        _backend.twin("wbxml._xmlscan", "py"), data)

@@ -1,11 +1,15 @@
-"""SyncML DM messages on the wire: ``decode`` bytes (XML or WBXML) into the typed model of
-``omadm_codec.model``, ``encode`` a model back, ``encoded_size`` and ``command_size`` for
-MaxMsgSize checks.
+"""The messages layer: SyncML DM messages on the wire. ``decode`` bytes (XML or WBXML) into the
+typed model (``omadm_codec.messages.model``), ``encode`` a model back, ``encoded_size`` and
+``command_size`` for MaxMsgSize checks.
+
+Owns: the model, the vocabulary (``_schema``), the byte-level guards, the lxml reference path
+(``_lxml``, ``_reader``, ``_writer``) and the fast path (twin ``_fast``, with ``_fast_vocab``
+and ``_fast_tokens`` shared by both twins). May import: ``wbxml`` and the base modules.
 
 The one idea: one model builder, two event sources, one reference. Decoding takes the fast
-path of the active twin (``_msgcodec_c`` / ``_msgcodec_py``): a model builder driven by the
-shared XML byte scanner for XML, or by a WBXML token reader (``_wbxml_events_py`` /
-``_ext/msgcodec_wbxml_events.pxi``) for WBXML, with no XML text in between. The fast path
+path of the active twin (``_fast_c`` / ``_fast_py``): a model builder driven by the shared
+XML byte scanner for XML, or by a WBXML token reader (``_fast_py/wbxml_events.py`` /
+``_fast_c/wbxml_events.pxi``) for WBXML, with no XML text in between. The fast path
 vouches for clean messages only; anything else (a quirk, an error, attributes, prefixes,
 LITERAL tags, other charsets...) goes to the reference path: for XML, byte-level guards
 (``_guard``) then lxml with a hardened parser walked into the model (``_reader``); for WBXML
@@ -34,10 +38,10 @@ from typing import Literal
 
 from ..errors import DecodeError, EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..model import Command, Message
 from ._guard import prepare_xml
 from ._reader import read_xml
 from ._writer import write_command_xml
+from .model import Command, Message
 
 __all__ = ["QUIRKS", "command_size", "decode", "encode", "encoded_size"]
 
@@ -80,13 +84,13 @@ _codec: ModuleType | None = None
 
 
 def _fast() -> ModuleType:
-    """The active message-codec twin (``_msgcodec_c`` or ``_msgcodec_py``), looked up on first
+    """The active message-codec twin (``_fast_c`` or ``_fast_py``), looked up on first
     use: ``_backend`` imports the twins, which import this package."""
     global _codec
     if _codec is None:
         from .._backend import active
 
-        _codec = active("msgcodec")
+        _codec = active("messages._fast")
     return _codec
 
 

@@ -25,10 +25,40 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from .._xmlscan_py import EV_EOF, EV_START
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
-from ..model import (
+from ..wbxml._xmlscan_py import EV_EOF, EV_START
+from ._lxml import (
+    escape_attr,
+    escape_text,
+    line_offset,
+    parse_fragment,
+    parser,
+    split,
+    syntax_error,
+)
+from ._schema import (
+    BAD_ID,
+    ID_MAX,
+    METINF_NAMES,
+    METINF_NS,
+    NS_VERSION,
+    OPAQUE_ATTR,
+    ORDER_ALERT,
+    ORDER_CONTAINER,
+    ORDER_CRED,
+    ORDER_EXEC,
+    ORDER_HDR,
+    ORDER_ITEM,
+    ORDER_ITEM_COMMAND,
+    ORDER_LOC,
+    ORDER_RESULTS,
+    ORDER_ROOT,
+    ORDER_STATUS,
+    SYNCML_NS,
+    VER_PROTO,
+)
+from .model import (
     Add,
     Alert,
     Anchor,
@@ -59,36 +89,6 @@ from ..model import (
     SyncHdr,
     Target,
     XmlDocument,
-)
-from ._lxml import (
-    escape_attr,
-    escape_text,
-    line_offset,
-    parse_fragment,
-    parser,
-    split,
-    syntax_error,
-)
-from ._schema import (
-    BAD_ID,
-    ID_MAX,
-    METINF_NAMES,
-    METINF_NS,
-    NS_VERSION,
-    OPAQUE_ATTR,
-    ORDER_ALERT,
-    ORDER_CONTAINER,
-    ORDER_CRED,
-    ORDER_EXEC,
-    ORDER_HDR,
-    ORDER_ITEM,
-    ORDER_ITEM_COMMAND,
-    ORDER_LOC,
-    ORDER_RESULTS,
-    ORDER_ROOT,
-    ORDER_STATUS,
-    SYNCML_NS,
-    VER_PROTO,
 )
 
 
@@ -142,7 +142,7 @@ class _Reader:
 
             starts: list[int] = []
             try:
-                scanner = active("xmlscan").Scanner(self.raw, 0, self.limits)
+                scanner = active("wbxml._xmlscan").Scanner(self.raw, 0, self.limits)
                 while True:
                     event = scanner.next()
                     if event == EV_START:

@@ -17,7 +17,8 @@ import re
 from typing import Any
 
 from ..errors import EncodeError
-from ..model import (
+from ._schema import BAD_ID, ID_MAX, OPAQUE_NS, SYNCML_NS
+from .model import (
     Alert,
     Command,
     Cred,
@@ -36,7 +37,6 @@ from ..model import (
     _DsCommand,
     _ItemCommand,
 )
-from ._schema import BAD_ID, ID_MAX, OPAQUE_NS, SYNCML_NS
 
 # Characters XML 1.0 cannot carry at all, even as character references.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

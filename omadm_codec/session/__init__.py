@@ -1,4 +1,6 @@
-"""Sans-IO OMA DM sessions: ``ClientSession`` (the device) and ``ServerSession``.
+"""The session layer: sans-IO OMA DM sessions, ``ClientSession`` (the device) and
+``ServerSession``. May import: ``security``, ``tree``, ``messages``, ``wbxml`` and the base
+modules; never a socket, a clock or a thread.
 
 The one idea, as in h11: bytes in, events and bytes out. ``receive(bytes, now=...)`` returns
 events; ``data_to_send()`` returns the next message (``Outgoing``: body, content type, HMAC

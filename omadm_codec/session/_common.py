@@ -1,8 +1,8 @@
 """Pieces both session sides share: the outgoing-message record, message building and
 checking helpers, and the codec calls.
 
-The one idea: a session speaks the typed model (``omadm_codec.model``) and touches bytes only
-here, through the public ``messages.decode`` / ``encode``; every decode failure becomes a
+The one idea: a session speaks the typed model (``omadm_codec.messages.model``) and touches
+bytes only here, through the public ``messages.decode`` / ``encode``; every decode failure becomes a
 ``RemoteProtocolError`` at the receive boundary.
 """
 
@@ -16,7 +16,7 @@ from typing import Literal
 from ..errors import DecodeError, EncodeError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import decode, encode
-from ..model import (
+from ..messages.model import (
     Alert,
     Atomic,
     Command,

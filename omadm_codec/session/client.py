@@ -15,12 +15,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .. import auth
-from .. import notification as pkg0
-from ..authpolicy import AuthPolicy
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..model import (
+from ..messages.model import (
     Add,
     Alert,
     Command,
@@ -34,7 +31,10 @@ from ..model import (
     SyncHdr,
     Target,
 )
-from ..nonces import NonceManager
+from ..security import auth
+from ..security import notification as pkg0
+from ..security.nonces import NonceManager
+from ..security.policy import AuthPolicy
 from ..tree import DMAccount, DMTree
 from ..tree.standard import AuthEntry
 from . import events as ev

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import Command, Item, Results
+from ..messages.model import Command, Item, Results
 
 # -- moves (keys of the transition table) ------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import TreeError
-from ..model import (
+from ..messages.model import (
     Add,
     Alert,
     Atomic,

@@ -19,11 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .. import auth
-from ..authpolicy import AuthDecision, AuthPolicy
 from ..errors import AuthenticationError, LocalProtocolError, OmaDmError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..model import (
+from ..messages.model import (
     Add,
     Alert,
     Atomic,
@@ -39,7 +37,9 @@ from ..model import (
     SyncHdr,
     Target,
 )
-from ..nonces import NonceManager
+from ..security import auth
+from ..security.nonces import NonceManager
+from ..security.policy import AuthDecision, AuthPolicy
 from . import events as ev
 from ._common import (
     ALERT_ABORT,

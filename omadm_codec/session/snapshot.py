@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
 from ..messages import decode, encode
-from ..model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
-from ..nonces import NonceManager, StoredNonce
+from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
+from ..security.nonces import NonceManager, StoredNonce
 from ._common import Outgoing
 from .states import State
 

@@ -1,5 +1,8 @@
-"""The OMA DM management tree: URIs, nodes and properties, ACLs, transactions, standard
-objects and TNDS (``omadm_codec.tree``).
+"""The tree layer: the OMA DM management tree. URIs (twin ``_uri``), nodes and properties, ACLs,
+transactions, standard objects, DDF, TNDS and SQLite storage.
+
+May import: ``messages`` (the hardened parser, for DDF and TNDS), ``wbxml`` (TNDS in WBXML) and
+the base modules.
 
 The one idea: ``DMTree`` is the only thing that changes nodes, and it changes them only after
 every check of a command has passed, through a journal that ``transaction()`` can replay

@@ -23,9 +23,9 @@ from ..errors import InvalidValue, ValueTooLarge
 from .acl import Acl
 
 if TYPE_CHECKING:
-    from .._uri_py import NodeBase
+    from ._uri_py import NodeBase
 else:
-    NodeBase = active("uri").NodeBase
+    NodeBase = active("tree._uri").NodeBase
 
 FORMATS: frozenset[str] = frozenset(
     {"b64", "bin", "bool", "chr", "int", "node", "null", "xml", "date", "time", "float"}

@@ -75,7 +75,7 @@ class DMTree:
         if acl is None:
             raise TreeError("bad_acl", detail="the root always has an ACL", status=400)
         self.clock: Callable[[], float] = clock if clock is not None else time.time
-        self._uri: Any = uri_backend if uri_backend is not None else active("uri")
+        self._uri: Any = uri_backend if uri_backend is not None else active("tree._uri")
         self._node: type[Node] = node_class(self._uri)
         self.root = self._node("", None, interior=True, acl=acl, permanent=True)
         self.max_value_size = max_value_size

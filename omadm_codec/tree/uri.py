@@ -1,6 +1,6 @@
 """Management-tree URIs: the active twin (compiled ``_uri_c`` or pure ``_uri_py``).
 
-Same names and results in both; see ``omadm_codec/_uri_py.py`` for the rules.
+Same names and results in both; see ``omadm_codec/tree/_uri_py.py`` for the rules.
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._backend import active
-from .._uri_py import SEGMENT_SAFE, ParsedUri
+from ._uri_py import SEGMENT_SAFE, ParsedUri
 
 if TYPE_CHECKING:
-    from .._uri_py import (
+    from ._uri_py import (
         acl_grants,
         check_name,
         escape_segment,
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         resolve,
     )
 else:
-    _twin = active("uri")
+    _twin = active("tree._uri")
     acl_grants = _twin.acl_grants
     check_name = _twin.check_name
     escape_segment = _twin.escape_segment

@@ -1,0 +1,203 @@
+# cython: language_level=3
+"""The compiled twin of the message fast path (``omadm_codec/messages/_fast_py/``): XML bytes ->
+model without an lxml tree, on the shared scanner's C fields (``wbxml._xmlscan_c``, cimported).
+
+The one idea: the same recursive descent as the pure twin, method for method, with element
+names turned into small integer codes (a lookup on the FNV-1a hash the scanner computes while
+reading each tag) and text decoded straight from the scanner's buffer. It vouches only for
+messages the reference lxml path accepts without any quirk; anything else makes ``decode_xml``
+return ``None`` and the caller runs the reference path, which gives the verdict.
+``decode_wbxml`` runs the same builder on WBXML tokens (``_fast_c/wbxml_events.pxi`` fills
+the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
+``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up.
+The parts in ``_fast_c/``, each the twin of the pure module of the same name where there is
+one: ``build.pxi`` (the builder), ``wbxml_events.pxi``, ``xml_writer.pxi`` (the pure twin uses
+the reference writer), ``wbxml_writer.pxi`` (with ``wbxml_writer_fast.pxi``); and the
+compiled-only helpers ``names.pxi`` (element name codes), ``lex.pxi`` (the lexical pre-check)
+and ``model.pxi`` (``_Shape``: model objects by slot).
+"""
+
+cimport cython
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr, memcmp
+
+from omadm_codec.wbxml._xmlscan_c cimport (
+    EVENT_CDATA,
+    EVENT_DOCTYPE,
+    EVENT_END,
+    EVENT_EOF,
+    EVENT_START,
+    EVENT_TEXT,
+    Scanner,
+    check_chars_c,
+)
+from libc.stdlib cimport free, realloc
+from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
+
+
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
+from omadm_codec.messages import _fast_vocab as share
+from omadm_codec.wbxml._encode_c import xml_to_wbxml as _xml_to_wbxml
+from omadm_codec.wbxml._decode_c import wbxml_to_xml as _wbxml_to_xml
+from omadm_codec.errors import DecodeError, EncodeError
+from omadm_codec.messages._schema import VER_PROTO
+from omadm_codec.messages.model import (
+    Alert, Anchor, Atomic, Chal, Cred, DataHint, Exec, Item, Mem, Message, Meta, MetaExtra,
+    Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
+)
+
+__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
+
+include "_fast_c/names.pxi"
+include "_fast_c/model.pxi"
+
+cdef bytes METINF_NS = share.METINF_NS_B
+cdef dict NS_VERSION = share.NS_VERSION_EXACT
+cdef frozenset VERSIONS = frozenset(share.NS_VERSION_EXACT.values())
+cdef dict ITEM_SHAPES = {code: _Shape(share.ITEM_COMMANDS[_NAME_BYTES[code]])
+                         for code in (N_Add, N_Copy, N_Delete, N_Get, N_Replace)}
+_TEXT = DataHint.TEXT
+_CDATA = DataHint.CDATA
+_MARKUP = DataHint.MARKUP
+_OPAQUE = DataHint.OPAQUE
+
+
+class _GiveUp(Exception):
+    """Not a message the fast path vouches for: the reference path decides."""
+
+
+cdef inline bint _is_ws(unsigned char c) noexcept:
+    return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
+
+
+cdef str _str(const unsigned char* p, Py_ssize_t n):
+    return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+
+
+cdef bint _plain(str s):
+    """Printable ASCII without spaces: an ID or token needing no regex and no strip."""
+    cdef Py_UCS4 ch
+    for ch in s:
+        if ch <= 0x20 or ch >= 0x7F:
+            return False
+    return True
+
+
+include "_fast_c/wbxml_events.pxi"
+
+
+include "_fast_c/build.pxi"
+include "_fast_c/lex.pxi"
+
+
+def decode_xml(bytes data not None, object limits):
+    """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
+    (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
+    if len(data) > limits.max_input_size:
+        return None
+    return _decode(data, limits, False)
+
+
+def decode_wbxml(bytes data not None, object limits):
+    """Like ``decode_xml`` for WBXML: the model built straight from the tokens
+    (``decode_wbxml_tokens``) or, where that path does not vouch, through this twin's
+    ``wbxml_to_xml`` and the XML fast path; ``None`` when neither vouches."""
+    msg = _decode_tokens(data, limits)
+    if msg is None:
+        msg = _decode_wbxml_via_xml(data, limits)
+    return msg
+
+
+def decode_wbxml_tokens(bytes data not None, object limits):
+    """The token path alone: the builder on ``_WbxmlEvents``, no XML text in between. Gives
+    the model ``_decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    return _decode_tokens(data, limits)
+
+
+cdef _Build _spare_build = None
+"""A token-path builder (with its _WbxmlEvents and bare Scanner) kept between calls: taken
+(the slot emptied) before any Python code can run, so a second thread or a re-entrant call
+finds the slot empty and makes its own."""
+
+
+cdef object _decode_tokens(bytes data, object py_limits):
+    global _spare_build
+    cdef _Build build
+    cdef _Limits limits = _c_limits(py_limits)
+    if len(data) > limits.max_input_size:
+        return None
+    build = _spare_build
+    _spare_build = None
+    if build is None:
+        build = _Build.__new__(_Build)
+        build.wb = _WbxmlEvents.__new__(_WbxmlEvents)
+        build.wbxml = True
+        build.end = 0
+        build.from_wbxml = True
+    build.max_depth = limits.max_depth
+    build.max_opaque = limits.max_opaque
+    build.ns = None
+    build.mark.len = build.run.len = 0  # a give-up may leave a run behind
+    cdef int gc_was_enabled = PyGC_Disable()  # see _decode
+    try:
+        build.wb.setup(data, limits)
+        build.sc = build.wb.sc
+        return build.message()
+    except (_GiveUp, UnicodeDecodeError):
+        return None
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
+        build.wb.release()
+        _shrink(&build.mark)
+        _shrink(&build.run)
+        _spare_build = build
+
+
+def _decode_wbxml_via_xml(bytes data not None, object limits):
+    """The XML hub: this twin's ``wbxml_to_xml`` then the XML fast path (``None`` for
+    anything the WBXML decoder refuses: the reference path reports it)."""
+    if len(data) > limits.max_input_size:
+        return None
+    try:
+        xml = _wbxml_to_xml(data, limits=limits)
+    except DecodeError:
+        return None
+    return _decode(xml, limits, True)
+
+
+cdef object _decode(bytes data, object limits, bint from_wbxml):
+    cdef Scanner sc
+    cdef _Build build
+    cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    if len(data) > share.MAX_FAST_INPUT or not _lexical_ok(data):
+        return None
+    # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
+    # new objects of a large message trigger several) can free nothing of it, so it waits
+    # until the decode is done.
+    cdef int gc_was_enabled = PyGC_Disable()
+    try:
+        check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
+        sc = Scanner.__new__(Scanner)
+        sc.setup(data, 0, max_depth, limits.max_elements, limits.max_opaque)
+        build = _Build.__new__(_Build)
+        build.sc = sc
+        build.p = <const unsigned char*>(<char*>data)
+        build.end = len(data)
+        build.max_depth = limits.max_depth
+        build.max_opaque = limits.max_opaque
+        build.from_wbxml = from_wbxml
+        return build.message()
+    except (_GiveUp, EncodeError, UnicodeDecodeError):
+        return None
+    finally:
+        if gc_was_enabled:
+            PyGC_Enable()
+
+
+include "_fast_c/xml_writer.pxi"
+include "_fast_c/wbxml_writer.pxi"
+

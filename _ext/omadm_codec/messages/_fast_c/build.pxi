@@ -1,0 +1,769 @@
+# The recursive-descent builder (included by _fast_c.pyx): the compiled twin of
+# omadm_codec/messages/_fast_py/build.py's _Build, method for method, on the scanner's C fields.
+
+@cython.final
+cdef class _Build:
+    cdef Scanner sc
+    cdef _WbxmlEvents wb   # the event source when ``wbxml`` (it fills ``sc``'s fields)
+    cdef bint wbxml
+    cdef const unsigned char* p
+    cdef Py_ssize_t end, max_depth, max_opaque
+    cdef bint from_wbxml
+    cdef object ns
+    cdef Buf mark   # embedded markup being serialized (Data, unknown MetInf children)
+    cdef Buf run    # the text run of the element being serialized
+
+    def __dealloc__(self):
+        free(self.mark.data)
+        free(self.run.data)
+
+    # --- events --------------------------------------------------------------------------
+
+    cdef inline int next_ev(self) except -1:
+        if self.wbxml:
+            return self.wb.next_event()
+        return self.sc.next_event()
+
+    cdef int code(self) noexcept:
+        """The code of the current start tag's local name (N_OTHER if not one of ours)."""
+        if self.wbxml:
+            return self.wb.code
+        cdef Scanner sc = self.sc
+        cdef unsigned int h = sc.local_hash
+        cdef unsigned int slot = h % SLOTS
+        cdef int code
+        while True:
+            code = _slot_code[slot]
+            if code == 0:
+                return N_OTHER
+            if (_slot_hash[slot] == h and _name_len[code] == sc.local_len
+                    and memcmp(_name_ptr[code], sc.local_ptr, sc.local_len) == 0):
+                return code
+            slot = (slot + 1) % SLOTS
+
+    cdef int start_ok(self) except -1:
+        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t end = self.end
+        cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
+        cdef unsigned char c, quote
+        if self.wbxml:
+            return 0  # a token start tag: no attributes (the source gives up on them)
+        if i >= end:
+            raise _GiveUp()
+        c = p[i]
+        if c == 0x3E or c == 0x2F:  # '>' or '/>': the name was the whole qname
+            return 0
+        if not _is_ws(c):
+            raise _GiveUp()  # a prefix: the local name is not the whole qname
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i < end and (p[i] == 0x3E or p[i] == 0x2F):
+            return 0
+        if i + 5 > end or memcmp(p + i, b"xmlns", 5) != 0:
+            raise _GiveUp()
+        i += 5
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i >= end or p[i] != 0x3D:
+            raise _GiveUp()
+        i += 1
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i >= end or (p[i] != 0x22 and p[i] != 0x27):
+            raise _GiveUp()
+        quote = p[i]
+        i = _ns_uri_end(p, i + 1, end)
+        if i >= end or p[i] != quote:
+            raise _GiveUp()
+        i += 1
+        while i < end and _is_ws(p[i]):
+            i += 1
+        if i < end and (p[i] == 0x3E or p[i] == 0x2F):
+            return 0
+        raise _GiveUp()
+
+    cdef int skip_blank(self) except -1:
+        """The current TEXT event is whitespace as ``str.isspace`` sees it, or give up."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t i
+        for i in range(sc.text_len):
+            if not _is_ws(sc.text_ptr[i]):
+                if not _str(sc.text_ptr, sc.text_len).isspace():
+                    raise _GiveUp()
+                return 0
+        return 0
+
+    cdef int child(self) except -2:
+        """The code of the next child element (in the root namespace), or -1 at the parent's
+        end; whitespace between elements is skipped, other text gives up."""
+        cdef Scanner sc = self.sc
+        cdef int ev
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_START:
+                if not self.wbxml:
+                    self.start_ok()
+                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                    raise _GiveUp()
+                return self.code()
+            if ev == EVENT_END:
+                return -1
+            if ev != EVENT_TEXT:
+                raise _GiveUp()
+            self.skip_blank()
+
+    cdef int meta_child(self) except -2:
+        """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
+        cdef Scanner sc = self.sc
+        cdef int ev
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_START:
+                if not self.wbxml:
+                    self.start_ok()
+                return self.code()
+            if ev == EVENT_END:
+                return -1
+            if ev != EVENT_TEXT:
+                raise _GiveUp()
+            self.skip_blank()
+
+    cdef str leaf(self):
+        cdef Scanner sc = self.sc
+        cdef int ev = self.next_ev()
+        cdef str text
+        if ev == EVENT_END:
+            return ""
+        if ev != EVENT_TEXT and ev != EVENT_CDATA:
+            raise _GiveUp()
+        text = _str(sc.text_ptr, sc.text_len)
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_END:
+                return text
+            if ev != EVENT_TEXT and ev != EVENT_CDATA:
+                raise _GiveUp()
+            text += _str(sc.text_ptr, sc.text_len)
+
+    cdef str token(self):
+        cdef str text = self.leaf()
+        if not _plain(text) and text.strip() != text:
+            raise _GiveUp()
+        return text
+
+    cdef str ident(self, bint allow_empty=False):
+        cdef str value = self.leaf()
+        cdef bint plain = _plain(value)  # token()'s check inlined: _plain computed once
+        if not plain and value.strip() != value:
+            raise _GiveUp()
+        if plain and value and len(value) <= 256:
+            return value
+        if not share.good_id(value, allow_empty):
+            raise _GiveUp()
+        return value
+
+    cdef bint flag(self) except -1:
+        if self.leaf().strip():
+            raise _GiveUp()
+        return True
+
+    cdef object number(self):
+        """A decimal code or size: ASCII digits, at most 10 (``share.is_number``)."""
+        cdef str value = self.token()
+        cdef Py_UCS4 ch
+        cdef long long result = 0
+        if not value or len(value) > 10:
+            raise _GiveUp()
+        for ch in value:
+            if ch < 0x30 or ch > 0x39:
+                raise _GiveUp()
+            result = result * 10 + (<long long>ch - 48)
+        return result
+
+    cdef int rank(self, int* ranks, int code, int last) except -1:
+        cdef int r = ranks[code] if code != N_OTHER else share.COMMAND_RANK
+        if r < last:
+            raise _GiveUp()
+        return r
+
+    # --- embedded markup -------------------------------------------------------------------
+
+    cdef int serialize(self, object ns, object parent_ns, int depth) except -1:
+        """Canonical XML of the element just started (as ``_reader.serialize`` writes it),
+        appended to ``self.mark``; text runs gather in ``self.run`` (empty between calls)."""
+        cdef Scanner sc = self.sc
+        cdef Buf* out = &self.mark
+        cdef int ev
+        cdef bint kids = False
+        # start_ok vouched that the local name is the whole qname (XML: it points into the
+        # input; WBXML: into the language's tag table): stable across the events below.
+        cdef const unsigned char* name_ptr = sc.local_ptr
+        cdef Py_ssize_t name_len = sc.local_len, i
+        if depth > self.max_depth or name_len > 256:
+            raise _GiveUp()
+        for i in range(name_len):
+            if name_ptr[i] >= 0x80:
+                raise _GiveUp()  # libxml2 checks the Unicode name classes; the scanner not
+        buf_byte(out, 0x3C)
+        buf_add(out, name_ptr, name_len)
+        if ns is not parent_ns and ns != parent_ns:
+            # start_ok let only share.NS_URI through: nothing in it needs escaping.
+            if not ns:
+                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
+            else:
+                buf_add(out, <const unsigned char*>b' xmlns="', 8)
+                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
+                buf_byte(out, 0x22)
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_TEXT or ev == EVENT_CDATA:
+                buf_add(&self.run, sc.text_ptr, sc.text_len)
+                continue
+            if ev == EVENT_START:
+                if not self.wbxml:
+                    self.start_ok()
+                if not kids:
+                    buf_byte(out, 0x3E)
+                    kids = True
+                self.flush_run(False)
+                self.serialize(sc.ns_uri, ns, depth + 1)
+            elif ev == EVENT_END:
+                if kids:
+                    self.flush_run(False)
+                    buf_add(out, <const unsigned char*>b"</", 2)
+                    buf_add(out, name_ptr, name_len)
+                    buf_byte(out, 0x3E)
+                elif self.run.len:
+                    buf_byte(out, 0x3E)
+                    self.flush_run(True)
+                    buf_add(out, <const unsigned char*>b"</", 2)
+                    buf_add(out, name_ptr, name_len)
+                    buf_byte(out, 0x3E)
+                else:
+                    buf_add(out, <const unsigned char*>b"/>", 2)
+                return 0
+            else:
+                raise _GiveUp()
+
+    cdef int flush_run(self, bint keep_blank) except -1:
+        """The gathered text run into ``self.mark``, escaped; a whitespace-only run (as
+        ``str.isspace`` sees it) is dropped unless ``keep_blank``."""
+        cdef Py_ssize_t i, n = self.run.len
+        cdef bint blank = True
+        if n == 0:
+            return 0
+        self.run.len = 0
+        if not keep_blank:
+            for i in range(n):
+                if not _is_ws(self.run.data[i]):
+                    blank = False
+                    break
+            if not blank and _str(self.run.data, n).isspace():
+                blank = True
+            if blank:
+                return 0
+        return _esc_into(&self.mark, self.run.data, n)
+
+    cdef int mark_text(self, str text) except -1:
+        """Text of ``<Data>`` around embedded elements, as ``_reader.data`` keeps it."""
+        cdef bytes raw
+        if text and not text.isspace():
+            raw = text.encode("utf-8")
+            _esc_into(&self.mark, <const unsigned char*>(<char*>raw), len(raw))
+        return 0
+
+    # --- Meta, Item, Data --------------------------------------------------------------------
+
+    cdef object meta(self):
+        cdef Scanner sc = self.sc
+        cdef int code
+        cdef unsigned long long seen = 0, bit
+        cdef object ns
+        meta = _META.make((False, None, None, None, None, None, None, None, None, None, [],
+                           None, []))
+        while True:
+            code = self.meta_child()
+            if code < 0:
+                return meta
+            ns = sc.ns_uri
+            if code < N_FieldLevel or code > N_Mem or (ns is not METINF_NS and ns != METINF_NS):
+                if (N_FieldLevel <= code <= N_Mem and (not ns or ns == self.ns
+                                                       or ns.lower().startswith(METINF_NS))):
+                    raise _GiveUp()  # quirk "metinf_namespace"
+                local = _str(sc.local_ptr, sc.local_len)
+                self.mark.len = 0
+                self.serialize(ns, self.ns, 4)
+                meta.extra.append(_META_EXTRA.make((local, _str(self.mark.data, self.mark.len))))
+                continue
+            if code != N_EMI:
+                bit = 1ULL << (code - N_FieldLevel)
+                if seen & bit:
+                    raise _GiveUp()
+                seen |= bit
+            self.metinf(meta, code)
+
+    cdef int metinf(self, object meta, int code) except -1:
+        cdef dict parts
+        if code == N_Format:
+            meta.format = self.leaf()
+        elif code == N_Type:
+            meta.type = self.leaf()
+        elif code == N_Mark:
+            meta.mark = self.leaf()
+        elif code == N_Size:
+            meta.size = self.number()
+        elif code == N_MaxMsgSize:
+            meta.max_msg_size = self.number()
+        elif code == N_MaxObjSize:
+            meta.max_obj_size = self.number()
+        elif code == N_NextNonce:
+            meta.next_nonce = self.leaf()
+        elif code == N_Version:
+            meta.version = self.leaf()
+        elif code == N_EMI:
+            meta.emi.append(self.leaf())
+        elif code == N_FieldLevel:
+            meta.field_level = self.flag()
+        elif code == N_Anchor:
+            parts = self.sub_leaves(N_Last, N_Next, N_OTHER)
+            if N_Next not in parts:
+                raise _GiveUp()
+            meta.anchor = _ANCHOR.make((parts[N_Next], parts.get(N_Last)))
+        else:  # Mem
+            parts = self.sub_leaves(N_SharedMem, N_FreeMem, N_FreeID)
+            if N_FreeMem not in parts or N_FreeID not in parts:
+                raise _GiveUp()
+            meta.mem = _MEM.make((parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts))
+        return 0
+
+    cdef dict sub_leaves(self, int a, int b, int c):
+        cdef dict parts = {}
+        cdef int code
+        while True:
+            code = self.meta_child()
+            if code < 0:
+                return parts
+            if code == N_OTHER or (code != a and code != b and code != c) or code in parts:
+                raise _GiveUp()
+            parts[code] = self.leaf()
+
+    cdef tuple loc(self):
+        cdef int code, last = 0
+        uri = name = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_LOC, code, last)
+            if code == N_LocURI and uri is None:
+                uri = self.token()
+            elif code == N_LocName and name is None:
+                name = self.leaf()
+            else:
+                raise _GiveUp()
+        if uri is None:
+            raise _GiveUp()
+        return uri, name
+
+    cdef str parent_uri(self):
+        cdef int code
+        uri = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if code != N_LocURI or uri is not None:
+                raise _GiveUp()
+            uri = self.token()
+        if uri is None:
+            raise _GiveUp()
+        return uri
+
+    cdef tuple data(self, object fmt):
+        cdef Scanner sc = self.sc
+        cdef int ev
+        cdef str text = ""
+        cdef bint cdata = False, markup = False
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_TEXT or ev == EVENT_CDATA:
+                if ev == EVENT_CDATA:
+                    cdata = True
+                text += _str(sc.text_ptr, sc.text_len)
+                continue
+            if ev == EVENT_OPAQUE:
+                return self.opaque(fmt)
+            if ev == EVENT_START:
+                if not self.wbxml:
+                    self.start_ok()
+                if not markup:
+                    markup = True
+                    self.mark.len = 0
+                self.mark_text(text)
+                text = ""
+                self.serialize(sc.ns_uri, self.ns, 6)
+            elif ev == EVENT_END:
+                if markup:
+                    self.mark_text(text)
+                    return _XML_DOCUMENT.make((_str(self.mark.data, self.mark.len),)), _MARKUP
+                if len(text) > self.max_opaque:
+                    raise _GiveUp()
+                if self.from_wbxml and fmt == "bin":
+                    # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
+                    # Format bin it is the bytes that were sent (as _reader does).
+                    return text.encode("utf-8"), _OPAQUE
+                return text, (_CDATA if cdata and text else _TEXT)
+            else:
+                raise _GiveUp()
+
+    cdef tuple opaque(self, object fmt):
+        """Binary OPAQUE, the whole content of the Data (the token source checked that): the
+        reference reader's value for the XML hub's base64 marker."""
+        cdef bytes raw = (<const char*>self.sc.text_ptr)[:self.sc.text_len]
+        if self.next_ev() != EVENT_END:
+            raise _GiveUp()
+        if fmt != "bin":
+            # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
+            try:
+                return raw.decode("utf-8"), _OPAQUE
+            except UnicodeDecodeError:
+                pass
+        return raw, _OPAQUE
+
+    cdef object item(self, object command_meta):
+        cdef int code, last = 0
+        cdef bint more_data = False, seen_data = False
+        target = source = meta = data = hint = source_parent = target_parent = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ITEM, code, last)
+            if code == N_Target and target is None:
+                target = _TARGET.make(self.loc())
+            elif code == N_Source and source is None:
+                source = _SOURCE.make(self.loc())
+            elif code == N_SourceParent and source_parent is None:
+                source_parent = self.parent_uri()
+            elif code == N_TargetParent and target_parent is None:
+                target_parent = self.parent_uri()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Data and not seen_data:
+                seen_data = True
+                use = meta if meta is not None and meta.format else command_meta
+                data, hint = self.data(use.format if use is not None else None)
+            elif code == N_MoreData:
+                more_data = self.flag()
+            else:
+                raise _GiveUp()
+        return _ITEM.make((target, source, source_parent, target_parent, meta, data, more_data,
+                           hint))
+
+    # --- commands ------------------------------------------------------------------------------
+
+    cdef object item_command(self, int kind):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ITEM_COMMAND, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or not items:
+            raise _GiveUp()
+        return (<_Shape>ITEM_SHAPES[kind]).make((cmd_id, items, meta, no_resp))
+
+    cdef object alert(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = value = correlator = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_ALERT, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Data and value is None:
+                value = self.number()  # an empty <Data/> is the quirk "empty_data"
+            elif code == N_Correlator and correlator is None:
+                correlator = self.token()
+            elif code == N_Item:
+                items.append(self.item(None))
+            else:
+                raise _GiveUp()
+        if cmd_id is None:
+            raise _GiveUp()
+        return _ALERT.make((cmd_id, value, correlator, items, no_resp))
+
+    cdef object exec_(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = meta = correlator = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_EXEC, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Correlator and correlator is None:
+                correlator = self.token()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or not items:
+            raise _GiveUp()
+        return _EXEC.make((cmd_id, items, meta, correlator, no_resp))
+
+    cdef object status(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = [], target_refs = [], source_refs = []
+        cmd_id = msg_ref = cmd_ref = cmd = value = chal = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_STATUS, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_MsgRef and msg_ref is None:
+                msg_ref = self.ident()
+            elif code == N_CmdRef and cmd_ref is None:
+                cmd_ref = self.ident(True)
+            elif code == N_Cmd and cmd is None:
+                cmd = self.token()
+            elif code == N_TargetRef:
+                target_refs.append(self.token())
+            elif code == N_SourceRef:
+                source_refs.append(self.token())
+            elif code == N_Chal and chal is None:
+                chal = self.chal()
+            elif code == N_Data and value is None:
+                value = self.number()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Item:
+                items.append(self.item(None))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or msg_ref is None or cmd_ref is None or cmd is None or value is None:
+            raise _GiveUp()
+        return _STATUS.make((cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs,
+                             chal, items, no_resp))
+
+    cdef object results(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list items = []
+        cmd_id = msg_ref = cmd_ref = meta = target_ref = source_ref = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_RESULTS, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_MsgRef and msg_ref is None:
+                msg_ref = self.ident()
+            elif code == N_CmdRef and cmd_ref is None:
+                cmd_ref = self.ident(True)
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_TargetRef and target_ref is None:
+                target_ref = self.token()
+            elif code == N_SourceRef and source_ref is None:
+                source_ref = self.token()
+            elif code == N_Item:
+                items.append(self.item(meta))
+            else:
+                raise _GiveUp()
+        if cmd_id is None or cmd_ref is None or not items:
+            raise _GiveUp()
+        return _RESULTS.make((cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref,
+                              no_resp))
+
+    cdef object container(self, int kind, int depth):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        cdef list commands = []
+        cmd_id = meta = None
+        if depth > self.max_depth:
+            raise _GiveUp()
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_CONTAINER, code, last)
+            if code == N_CmdID and cmd_id is None:
+                cmd_id = self.ident()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            else:
+                commands.append(self.command(code, depth + 1))
+        if cmd_id is None or not commands:
+            raise _GiveUp()
+        return (_ATOMIC if kind == N_Atomic else _SEQUENCE).make((cmd_id, commands, meta, no_resp))
+
+    cdef object command(self, int code, int depth):
+        if code == N_Status:
+            return self.status()
+        if code == N_Add or code == N_Copy or code == N_Delete or code == N_Get \
+                or code == N_Replace:
+            return self.item_command(code)
+        if code == N_Alert:
+            return self.alert()
+        if code == N_Results:
+            return self.results()
+        if code == N_Exec:
+            return self.exec_()
+        if code == N_Atomic or code == N_Sequence:
+            return self.container(code, depth)
+        raise _GiveUp()  # a DS command (quirk) or not a command
+
+    # --- header and message --------------------------------------------------------------------
+
+    cdef object cred(self):
+        cdef int code, last = 0
+        meta = data = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_CRED, code, last)
+            if code == N_Meta and meta is None:
+                meta = self.meta()
+            elif code == N_Data and data is None:
+                data = self.leaf()
+            else:
+                raise _GiveUp()
+        if not data:
+            raise _GiveUp()
+        return _CRED.make((data, meta))
+
+    cdef object chal(self):
+        cdef int code
+        meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if code != N_Meta or meta is not None:
+                raise _GiveUp()
+            meta = self.meta()
+        if meta is None:
+            raise _GiveUp()
+        return _CHAL.make((meta,))
+
+    cdef object header(self):
+        cdef int code, last = 0
+        cdef bint no_resp = False
+        ver_dtd = ver_proto = session_id = msg_id = target = source = None
+        resp_uri = cred = meta = None
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            last = self.rank(R_HDR, code, last)
+            if code == N_VerDTD and ver_dtd is None:
+                ver_dtd = self.token()
+            elif code == N_VerProto and ver_proto is None:
+                ver_proto = self.token()
+            elif code == N_SessionID and session_id is None:
+                session_id = self.ident()
+            elif code == N_MsgID and msg_id is None:
+                msg_id = self.ident()
+            elif code == N_Target and target is None:
+                target = _TARGET.make(self.loc())
+            elif code == N_Source and source is None:
+                source = _SOURCE.make(self.loc())
+            elif code == N_RespURI and resp_uri is None:
+                resp_uri = self.token()
+            elif code == N_NoResp:
+                no_resp = self.flag()
+            elif code == N_Cred and cred is None:
+                cred = self.cred()
+            elif code == N_Meta and meta is None:
+                meta = self.meta()
+            else:
+                raise _GiveUp()
+        if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
+                or target is None or source is None):
+            raise _GiveUp()
+        if ver_dtd not in VERSIONS or VER_PROTO.fullmatch(ver_proto) is None:
+            raise _GiveUp()
+        return _SYNC_HDR.make((session_id, msg_id, target, source, ver_dtd, ver_proto,
+                               resp_uri, no_resp, cred, meta))
+
+    cdef object message(self):
+        cdef Scanner sc = self.sc
+        cdef int ev, code
+        cdef bint final = False
+        cdef list commands = []
+        fpi = None
+        while True:
+            ev = self.next_ev()
+            if ev == EVENT_START:
+                break
+            if ev == EVENT_DOCTYPE:
+                fpi = sc.fpi
+                if not share.doctype_ok(fpi, sc.sysid):
+                    raise _GiveUp()
+            elif ev != EVENT_TEXT:
+                raise _GiveUp()
+        self.start_ok()
+        if self.code() != N_SyncML:
+            raise _GiveUp()
+        ns_version = NS_VERSION.get(sc.ns_uri)
+        if ns_version is None:
+            raise _GiveUp()  # no namespace, another case, another namespace
+        self.ns = sc.ns_uri
+        if self.child() != N_SyncHdr:
+            raise _GiveUp()
+        hdr = self.header()
+        if self.child() != N_SyncBody:
+            raise _GiveUp()
+        if ns_version != hdr.ver_dtd or (
+                fpi is not None and share.doctype_version(fpi) not in (None, hdr.ver_dtd)):
+            raise _GiveUp()  # quirk "version_mismatch"
+        while True:
+            code = self.child()
+            if code < 0:
+                break
+            if final:
+                raise _GiveUp()
+            if code == N_Final:
+                final = self.flag()
+            else:
+                commands.append(self.command(code, 1))
+        if self.child() != -1 or self.next_ev() != EVENT_EOF:
+            raise _GiveUp()
+        return _MESSAGE.make((hdr, commands, final, []))

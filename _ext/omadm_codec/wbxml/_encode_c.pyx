@@ -1,0 +1,835 @@
+# cython: language_level=3
+"""XML -> WBXML, byte-identical to libwbxml 0.11.8 (compiled twin of ``wbxml/_encode_py.py``).
+
+Same algorithm as the pure twin (read its docstring): one pass over the scanner's events with an
+explicit element stack; a tag byte is written at its start tag and gets its content bit OR-ed in
+when the first child node arrives. Here the scanner is C (``_xmlscan_c``, cimported), tag names are looked up
+in C hash tables built from ``codepages`` at import (no Python string per tag), the output is a
+growing C buffer, and the string table is counted with a C hash over the output bytes.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset
+
+from omadm_codec.wbxml._xmlscan_c cimport (
+    EVENT_CDATA,
+    EVENT_DOCTYPE,
+    EVENT_END,
+    EVENT_START,
+    EVENT_TEXT,
+    Scanner,
+    check_chars_c,
+)
+from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
+
+from omadm_codec.wbxml import _encode_rules as common
+from omadm_codec.errors import EncodeError
+from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
+
+# DEFAULT_LIMITS is frozen: read its values once.
+_DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
+                   _DEFAULT_LIMITS.max_elements, _DEFAULT_LIMITS.max_opaque)
+
+__all__ = ["xml_to_wbxml"]
+
+cdef enum:
+    NLANG = 10
+    NPAGE = 4
+    NSLOT = 128
+    KIND_NONE = 0
+    KIND_ELEMENT = 1
+    KIND_TEXT = 2
+    KIND_CDATA = 3
+    F_DATA = 1
+    F_META = 2
+    F_TYPE = 4
+    F_ADDREP = 8
+    # Classification of a Type's text; TV_NONE means "no Type found".
+    TV_NONE = 0
+    TV_PLAIN = 1
+    TV_CLEAR = 2
+    TV_VOBJECT = 3
+    TV_OTHER = 4
+    CLS_PLAIN = 0
+    CLS_CLEAR = 1
+    CLS_VOBJECT = 2
+    # common.encode_attributes operation kinds (checked equal at import, below).
+    ATTR_RAW = 0
+    ATTR_STRING = 1
+
+cdef struct Slot:
+    const unsigned char* name
+    Py_ssize_t length
+    int token
+    int flags   # F_* of the tag name (the frame flags of elements with this name)
+
+cdef struct Frame:
+    Py_ssize_t tag_pos
+    Py_ssize_t offset
+    int flags
+    int first
+    int cls
+    int tval
+    int mval
+    bint content
+    bint tseen
+    bint mseen
+    bint b64
+
+cdef Slot TABLE[NLANG][NPAGE][NSLOT]
+cdef bint HAS_PAGE[NLANG][NPAGE]
+_KEEP_ALIVE = []
+LANG_INDEX = {}
+_HEADERS = [None] * (NLANG * 4)
+"""Header bytes without a string table, at language index * 4 + version byte."""
+
+
+_NAME_FLAGS = {b"Data": F_DATA, b"Meta": F_META, b"Type": F_TYPE, b"Add": F_ADDREP,
+               b"Replace": F_ADDREP}
+
+
+cdef void _build_tables() except *:
+    cdef int li, page, slot
+    cdef bytes tag
+    memset(TABLE, 0, sizeof(TABLE))
+    memset(HAS_PAGE, 0, sizeof(HAS_PAGE))
+    for li, name in enumerate(common.INFO):
+        LANG_INDEX[name] = li
+        info = common.INFO[name]
+        for page, tags in info.by_page.items():
+            HAS_PAGE[li][page] = True
+            for tag, token in tags.items():
+                _KEEP_ALIVE.append(tag)
+                slot = name_hash(tag, len(tag)) & (NSLOT - 1)
+                while TABLE[li][page][slot].name != NULL:
+                    slot = (slot + 1) & (NSLOT - 1)
+                TABLE[li][page][slot].name = tag
+                TABLE[li][page][slot].length = len(tag)
+                TABLE[li][page][slot].token = token
+                TABLE[li][page][slot].flags = _NAME_FLAGS.get(tag, 0)
+
+
+_build_tables()
+assert (common.ATTR_RAW, common.ATTR_STRING) == (ATTR_RAW, ATTR_STRING)
+for _name, _li in LANG_INDEX.items():
+    for _version in common.VERSIONS.values():
+        _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
+
+# The last root without a DOCTYPE that chose a language: (namespace, root name, LangInfo).
+_last_root = (None, None, None)
+
+
+cdef object root_language(object fpi, object sysid, Scanner sc):
+    global _last_root
+    cdef bytes local
+    if fpi is None and sysid is None:
+        ns, name, info = _last_root
+        if (info is not None and ns == sc.ns_uri and len(<bytes>name) == sc.local_len
+                and same_bytes(<const unsigned char*>(<char*><bytes>name), sc.local_ptr,
+                               sc.local_len)):
+            return info
+    local = PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len)
+    info = common.select_language(fpi, sysid, sc.ns_uri, local, sc.offset)
+    if fpi is None and sysid is None:
+        _last_root = (sc.ns_uri, local, info)
+    return info
+
+
+cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_t n,
+                             unsigned int h) noexcept:
+    cdef int slot = h & (NSLOT - 1)
+    cdef Slot* entry
+    while True:
+        entry = &TABLE[li][page][slot]
+        if entry.name == NULL:
+            return -1
+        if entry.length == n and same_bytes(entry.name, s, n):
+            return entry.token | entry.flags << 16
+        slot = (slot + 1) & (NSLOT - 1)
+
+
+cdef inline Py_ssize_t write_mb(unsigned char* dest, Py_ssize_t value) noexcept:
+    """mb_u_int32 of value at dest (room for 5 bytes); returns the byte count."""
+    cdef unsigned char tmp[5]
+    cdef int i = 4, n
+    tmp[4] = value & 0x7F
+    value >>= 7
+    while value:
+        i -= 1
+        tmp[i] = 0x80 | (value & 0x7F)
+        value >>= 7
+    n = 5 - i
+    memcpy(dest, tmp + i, n)
+    return n
+
+
+cdef inline uint64_t text_hash(const unsigned char* s, Py_ssize_t n) noexcept:
+    """A hash of s[:n] eight bytes at a time (string-table counting; any good mix will do)."""
+    cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL
+    cdef uint64_t word
+    while n >= 8:
+        memcpy(&word, s, 8)
+        h = (h ^ word) * 0xFF51AFD7ED558CCDULL
+        h ^= h >> 32
+        s += 8
+        n -= 8
+    word = 0
+    memcpy(&word, s, n)
+    h = (h ^ word) * 0xC4CEB9FE1A85EC53ULL
+    return h ^ (h >> 29)
+
+
+cdef inline bint name_is(const unsigned char* s, Py_ssize_t n, const char* lit,
+                         Py_ssize_t m) noexcept:
+    return n == m and same_bytes(s, <const unsigned char*>lit, m)
+
+
+cdef int classify_type(const unsigned char* s, Py_ssize_t n) noexcept:
+    if (name_is(s, n, b"application/vnd.syncml-devinf+xml", 33)
+            or name_is(s, n, b"application/vnd.syncml.dmtnds+xml", 33)
+            or name_is(s, n, b"application/vnd.syncml-devinf+wbxml", 35)
+            or name_is(s, n, b"application/vnd.syncml.dmtnds+wbxml", 35)):
+        return TV_PLAIN
+    if name_is(s, n, b"text/clear", 10):
+        return TV_CLEAR
+    if (name_is(s, n, b"text/x-vcard", 12) or name_is(s, n, b"text/x-vcalendar", 16)
+            or name_is(s, n, b"text/directory;profile=vCard", 28)):
+        return TV_VOBJECT
+    return TV_OTHER
+
+
+cdef bint lower_equals(const unsigned char* s, Py_ssize_t n, const char* lit,
+                       Py_ssize_t m) noexcept:
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    if n != m:
+        return False
+    for i in range(n):
+        c = s[i]
+        if 65 <= c <= 90:
+            c += 32
+        if c != <unsigned char>lit[i]:
+            return False
+    return True
+
+
+cdef int add_crlf(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
+    """Append s with a CR written before every LF."""
+    cdef Py_ssize_t i = 0, j
+    cdef const unsigned char* hit
+    while i < n:
+        hit = <const unsigned char*>memchr(s + i, 0x0A, n - i)
+        if hit == NULL:
+            return buf_add(b, s + i, n - i)
+        j = hit - s
+        buf_add(b, s + i, j - i)
+        buf_byte(b, 0x0D)
+        buf_byte(b, 0x0A)
+        i = j + 1
+    return 0
+
+
+@cython.final
+cdef class Encoder:
+    """Encodes one document (the outer one, or one embedded DevInf / MgmtTree)."""
+
+    cdef Scanner sc
+    cdef int version
+    cdef bint string_table, keep, is_syncml
+    cdef object limits
+    cdef object info
+    cdef int li
+    cdef Buf out
+    cdef Buf gbuf       # gathered character data of an opaque-class Data
+    cdef Buf bbuf       # text of a base64 marker element
+    cdef Buf spliced    # the body after string-table substitution
+    cdef Py_ssize_t gathering   # frame index of the gathering Data, or -1
+    # While the gathered data is one piece of the input itself, it is not copied.
+    cdef const unsigned char* gather_ptr
+    cdef Py_ssize_t gather_len
+    cdef bint gather_direct
+    cdef int page
+    cdef int attr_page          # attribute code page (separate from the tag page)
+    cdef object attr_tables     # the language's AttrTables, None if it has no attributes
+    cdef Py_ssize_t max_opaque
+    cdef Frame* frames
+    cdef Py_ssize_t depth, cap
+    cdef object last_ns
+    cdef int last_first
+    cdef dict ns_page
+    # String-table records: body position, kind (0 STR_I, 1 LITERAL), string length.
+    cdef Py_ssize_t* rec_pos
+    cdef Py_ssize_t* rec_len
+    cdef Py_ssize_t nrec, rec_cap
+    cdef list literals   # names of LITERAL records, in order
+
+    cdef int setup(self, Scanner sc, int version, bint string_table, bint keep,
+                   object limits, Py_ssize_t max_opaque) except -1:
+        self.sc = sc
+        self.version = version
+        self.string_table = string_table
+        self.keep = keep
+        self.limits = limits
+        self.gathering = -1
+        self.last_first = -1
+        self.max_opaque = max_opaque
+        # WBXML is smaller than its XML: one allocation covers the usual document.
+        return buf_grow(&self.out, sc.end - sc.pos + 64)
+
+    def __dealloc__(self):
+        free(self.out.data)
+        free(self.gbuf.data)
+        free(self.bbuf.data)
+        free(self.spliced.data)
+        free(self.frames)
+        free(self.rec_pos)
+        free(self.rec_len)
+
+    # -- writers ------------------------------------------------------------------------------
+    cdef int record(self, Py_ssize_t pos, Py_ssize_t length) except -1:
+        cdef Py_ssize_t cap
+        cdef Py_ssize_t* fresh
+        if self.nrec >= self.rec_cap:
+            cap = self.rec_cap * 2 if self.rec_cap else 64
+            fresh = <Py_ssize_t*>realloc(self.rec_pos, cap * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.rec_pos = fresh
+            fresh = <Py_ssize_t*>realloc(self.rec_len, cap * sizeof(Py_ssize_t))
+            if fresh == NULL:
+                raise MemoryError()
+            self.rec_len = fresh
+            self.rec_cap = cap
+        self.rec_pos[self.nrec] = pos
+        self.rec_len[self.nrec] = length
+        self.nrec += 1
+        return 0
+
+    cdef int str_i(self, const unsigned char* s, Py_ssize_t n, bint crlf) except -1:
+        cdef Py_ssize_t start = self.out.len
+        buf_grow(&self.out, n + 2)
+        self.out.data[self.out.len] = 0x03
+        self.out.len += 1
+        if crlf:
+            add_crlf(&self.out, s, n)
+        else:
+            memcpy(self.out.data + self.out.len, s, n)
+            self.out.len += n
+        buf_byte(&self.out, 0x00)
+        if self.string_table and self.out.len - start - 2 > 3:
+            self.record(start, self.out.len - start - 2)
+        return 0
+
+    cdef int opaque(self, const unsigned char* s, Py_ssize_t n, bint crlf) except -1:
+        cdef Py_ssize_t extra = 0, i
+        cdef const unsigned char* hit
+        cdef unsigned char c
+        if crlf:
+            i = 0
+            while i < n:
+                hit = <const unsigned char*>memchr(s + i, 0x0A, n - i)
+                if hit == NULL:
+                    break
+                extra += 1
+                i = hit - s + 1
+        buf_byte(&self.out, 0xC3)
+        buf_mb(&self.out, n + extra)
+        if not extra:
+            return buf_add(&self.out, s, n)
+        buf_grow(&self.out, n + extra)
+        return add_crlf(&self.out, s, n)
+
+    cdef int gather(self, const unsigned char* s, Py_ssize_t n, Frame* frame) except -1:
+        """Add a run to the gathered bytes of the opaque Data. libwbxml converts line ends per
+        piece: every LF of a run directly in a vObject-class Data, and a run that is exactly
+        one LF anywhere in it (its single-LF rule for CDATA, which gathered text becomes)."""
+        cdef bint crlf = False
+        if frame == &self.frames[self.gathering] and frame.cls == CLS_VOBJECT:
+            crlf = memchr(s, 0x0A, n) != NULL
+        elif self.is_syncml and n == 1 and s[0] == 0x0A:
+            crlf = True
+        if self.gbuf.len == 0 and not self.gather_direct:
+            if not crlf and self.sc.p <= s < self.sc.p + self.sc.end:
+                # The first run is a slice of the input: keep a pointer, copy only if needed.
+                self.gather_direct = True
+                self.gather_ptr = s
+                self.gather_len = n
+                return 0
+        elif self.gather_direct:
+            self.gather_direct = False
+            buf_add(&self.gbuf, self.gather_ptr, self.gather_len)
+        if crlf:
+            return add_crlf(&self.gbuf, s, n)
+        return buf_add(&self.gbuf, s, n)
+
+    cdef inline int mark(self, Frame* frame, int kind) except -1:
+        if not frame.content:
+            frame.content = True
+            self.out.data[frame.tag_pos] |= 0x40
+        if frame.first == KIND_NONE:
+            frame.first = kind
+        return 0
+
+    cdef Frame* push_frame(self) except NULL:
+        cdef Py_ssize_t cap
+        cdef Frame* fresh
+        if self.depth >= self.cap:
+            cap = self.cap * 2 if self.cap else 32
+            fresh = <Frame*>realloc(self.frames, cap * sizeof(Frame))
+            if fresh == NULL:
+                raise MemoryError()
+            self.frames = fresh
+            self.cap = cap
+        memset(&self.frames[self.depth], 0, sizeof(Frame))
+        self.depth += 1
+        return &self.frames[self.depth - 1]
+
+    # -- driver -------------------------------------------------------------------------------
+    cdef bytes run(self, object fpi, object sysid, object nested):
+        cdef Scanner sc = self.sc
+        cdef int event
+        self.info = nested
+        if nested is not None:
+            self.li = LANG_INDEX[nested.name]
+            self.is_syncml = nested.is_syncml
+            self.ns_page = nested.ns_page
+            self.attr_tables = nested.attrs
+            event = EVENT_START
+        else:
+            event = sc.next_event()
+        while True:
+            if event == EVENT_TEXT:
+                if self.depth:
+                    self.on_text(sc.text_ptr, sc.text_len)
+            elif event == EVENT_START:
+                if self.depth == 0 and self.info is None:
+                    self.info = root_language(fpi, sysid, sc)
+                    self.li = LANG_INDEX[self.info.name]
+                    self.is_syncml = self.info.is_syncml
+                    self.ns_page = self.info.ns_page
+                    self.attr_tables = self.info.attrs
+                self.on_start()
+            elif event == EVENT_END:
+                self.on_end()
+                if self.depth == 0 and nested is not None:
+                    break
+            elif event == EVENT_CDATA:
+                self.on_cdata(sc.text_ptr, sc.text_len)
+            elif event == EVENT_DOCTYPE:
+                fpi = sc.fpi
+                sysid = sc.sysid
+            else:
+                break
+            event = sc.next_event()
+        return self.finish()
+
+    cdef bytes finish(self):
+        info = self.info
+        cdef Py_ssize_t base = 0 if info.public_id else len(info.fpi) + 1
+        cdef bytes table = b""
+        cdef bytes head
+        cdef object body
+        cdef bytes result
+        cdef char* dest
+        cdef Buf* src = &self.out
+        if self.nrec:
+            table = self.apply_table(base)
+            if self.spliced.len:
+                src = &self.spliced
+        # One copy of the body, straight into the result object.
+        if table:
+            head = common.header(self.version, info, table)
+        else:
+            head = _HEADERS[self.li * 4 + self.version]
+        result = PyBytes_FromStringAndSize(NULL, len(head) + src.len)
+        dest = <char*>result
+        memcpy(dest, <char*>head, len(head))
+        memcpy(dest + len(head), src.data, src.len)
+        return result
+
+    cdef bytes apply_table(self, Py_ssize_t base):
+        """The pure twin's apply_string_table with a C hash over the strings: returns the
+        table and leaves the new body in self.spliced."""
+        cdef Py_ssize_t n = self.nrec, size = 16, i, slot, u, nuniq = 0, lit = 0, done = 0
+        cdef Py_ssize_t* slots
+        cdef Py_ssize_t* uniq_of
+        cdef Py_ssize_t* count
+        cdef Py_ssize_t* where
+        cdef const unsigned char** key
+        cdef Buf table
+        cdef Buf* body = &self.spliced
+        cdef uint64_t h
+        cdef uint64_t* full
+        cdef const unsigned char* s
+        cdef Py_ssize_t length, pos
+        while size < 2 * n:
+            size *= 2
+        slots = <Py_ssize_t*>malloc(size * sizeof(Py_ssize_t))
+        uniq_of = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        count = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        where = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        key = <const unsigned char**>malloc(n * sizeof(const unsigned char*))
+        full = <uint64_t*>malloc(n * sizeof(uint64_t))
+        memset(&table, 0, sizeof(Buf))
+        body.len = 0
+        try:
+            if not (slots and uniq_of and count and where and key and full):
+                raise MemoryError()
+            for i in range(size):
+                slots[i] = -1
+            for i in range(n):
+                pos = self.rec_pos[i]
+                length = self.rec_len[i]
+                if self.out.data[pos] == 0x03:
+                    s = self.out.data + pos + 1
+                else:
+                    s = <const unsigned char*>(<char*><bytes>self.literals[lit])
+                    lit += 1
+                key[i] = s
+                h = text_hash(s, length)
+                full[i] = h
+                slot = h & (size - 1)
+                while True:
+                    u = slots[slot]
+                    if u < 0:
+                        u = slots[slot] = i
+                        count[i] = 0
+                        where[i] = -1
+                        break
+                    if (full[u] == h and self.rec_len[u] == length
+                            and memcmp(key[u], s, length) == 0):
+                        break
+                    slot = (slot + 1) & (size - 1)
+                uniq_of[i] = u
+                count[u] += 1 if s == self.out.data + pos + 1 else 2
+            if self.literals is None:
+                # Only STR_I -> STR_T swaps, each shorter than what it replaces (03 + 4 or more
+                # bytes + 00 vs 83 + at most 5): compact the body in place, no second buffer.
+                return self.compact_in_place(n, uniq_of, count, where, key, base)
+            buf_grow(body, self.out.len)
+            for i in range(n):
+                u = uniq_of[i]
+                if count[u] < 2:
+                    continue
+                if where[u] < 0:
+                    where[u] = base + table.len
+                    buf_add(&table, key[u], self.rec_len[u])
+                    buf_byte(&table, 0)
+                pos = self.rec_pos[i]
+                if self.out.data[pos] == 0x03:
+                    buf_add(body, self.out.data + done, pos - done)
+                    buf_byte(body, 0x83)
+                    buf_mb(body, where[u])
+                    done = pos + self.rec_len[i] + 2
+                else:
+                    buf_add(body, self.out.data + done, pos + 1 - done)
+                    buf_mb(body, where[u])
+                    done = pos + 1
+            buf_add(body, self.out.data + done, self.out.len - done)
+            if table.len + base > self.limits.max_string_table:
+                raise EncodeError("too_large", -1)
+            return PyBytes_FromStringAndSize(<char*>table.data, table.len)
+        finally:
+            free(slots)
+            free(full)
+            free(uniq_of)
+            free(count)
+            free(where)
+            free(key)
+            free(table.data)
+
+    cdef bytes compact_in_place(self, Py_ssize_t n, Py_ssize_t* uniq_of, Py_ssize_t* count,
+                                Py_ssize_t* where, const unsigned char** key,
+                                Py_ssize_t base):
+        cdef Buf table
+        cdef Py_ssize_t i, u, pos, done = 0, write = 0, chunk
+        cdef unsigned char* data = self.out.data
+        memset(&table, 0, sizeof(Buf))
+        try:
+            for i in range(n):
+                u = uniq_of[i]
+                if count[u] < 2:
+                    continue
+                if where[u] < 0:
+                    where[u] = base + table.len
+                    buf_add(&table, key[u], self.rec_len[u])
+                    buf_byte(&table, 0)
+                pos = self.rec_pos[i]
+                chunk = pos - done
+                memmove(data + write, data + done, chunk)
+                write += chunk
+                data[write] = 0x83
+                write += 1
+                write += write_mb(data + write, where[u])
+                done = pos + self.rec_len[i] + 2
+            chunk = self.out.len - done
+            memmove(data + write, data + done, chunk)
+            self.out.len = write + chunk
+            if table.len + base > self.limits.max_string_table:
+                raise EncodeError("too_large", -1)
+            self.spliced.len = 0
+            return PyBytes_FromStringAndSize(<char*>table.data, table.len)
+        finally:
+            free(table.data)
+
+    cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n,
+                    unsigned int h) except -2:
+        """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
+        h is name_hash(s, n)."""
+        cdef int first, page, token
+        if ns is not self.last_ns:
+            self.last_first = self.ns_page.get(ns, 0)
+            self.last_ns = ns
+        first = self.last_first
+        if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
+            token = table_lookup(self.li, first, s, n, h)
+            if token >= 0:
+                return first << 8 | token
+        for page in range(NPAGE):
+            if page != first and HAS_PAGE[self.li][page]:
+                token = table_lookup(self.li, page, s, n, h)
+                if token >= 0:
+                    return page << 8 | token
+        return -1
+
+    cdef int on_start(self) except -1:
+        cdef Scanner sc = self.sc
+        cdef Frame* parent = NULL
+        cdef Frame* grand = NULL
+        cdef Frame* frame
+        cdef const unsigned char* local = sc.local_ptr
+        cdef Py_ssize_t n = sc.local_len, tag_pos
+        cdef int code, page, tv, flags
+        cdef Encoder child
+        if self.depth:
+            parent = &self.frames[self.depth - 1]
+            if parent.b64:
+                raise EncodeError("bad_base64", sc.offset)
+            if parent.first == KIND_NONE and parent.flags & F_TYPE:
+                parent.tseen = True
+                parent.tval = TV_OTHER
+            self.mark(parent, KIND_ELEMENT)
+        code = self.lookup(sc.ns_uri, local, n, sc.local_hash)
+        if code < 0:
+            # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
+            if parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
+                nested = common.embedded_language(
+                    self.info, PyBytes_FromStringAndSize(<char*>local, n), sc.offset)
+                child = Encoder.__new__(Encoder)
+                child.setup(sc, self.version, self.string_table, self.keep, self.limits,
+                            self.max_opaque)
+                doc = child.run(None, None, nested)
+                self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
+                return 0
+            if not self.string_table:
+                raise EncodeError("unknown_element", sc.offset)
+            tag_pos = self.out.len
+            if self.literals is None:
+                self.literals = []
+            self.literals.append(PyBytes_FromStringAndSize(<char*>local, n))
+            self.record(tag_pos, n)
+            buf_byte(&self.out, 0x04)
+            # Unknown names are never Data/Meta/Type/Add/Replace in SyncML, where flags matter.
+            flags = 0
+        else:
+            page = (code >> 8) & 0xFF
+            flags = code >> 16
+            if page != self.page:
+                buf_byte(&self.out, 0x00)
+                buf_byte(&self.out, page)
+                self.page = page
+            tag_pos = self.out.len
+            buf_byte(&self.out, code & 0x3F)
+        frame = self.push_frame()
+        frame.tag_pos = tag_pos
+        frame.offset = sc.offset
+        frame.flags = flags
+        # frames may have moved (realloc): refetch the ancestors.
+        if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
+            parent = &self.frames[self.depth - 2]
+            grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
+            tv = parent.mval if parent.mseen else TV_NONE
+            if tv == TV_NONE and grand != NULL and grand.mseen:
+                tv = grand.mval
+            if tv == TV_PLAIN:
+                frame.cls = CLS_PLAIN
+            elif tv == TV_CLEAR:
+                frame.cls = CLS_CLEAR
+            elif tv == TV_VOBJECT:
+                frame.cls = CLS_VOBJECT
+            elif grand != NULL and grand.flags & F_ADDREP:
+                frame.cls = CLS_VOBJECT
+        if sc.attr_list is not None:
+            for attr_local, value, attr_ns in sc.attr_list:
+                if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
+                    frame.b64 = True
+                    self.bbuf.len = 0
+        if self.attr_tables is not None:
+            self.attributes(tag_pos, frame.b64)
+        return 0
+
+    cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
+        """The start tag's attribute list after its tag byte (languages with attributes; the
+        rules and the work are in common.encode_attributes)."""
+        cdef Scanner sc = self.sc
+        cdef bytes payload
+        cdef int kind
+        ops, self.attr_page = common.start_tag_attributes(
+            self.attr_tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table,
+            marker)
+        if not ops:
+            return 0
+        self.out.data[tag_pos] |= 0x80
+        for kind, payload in ops:
+            if kind == ATTR_RAW:
+                buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
+            elif kind == ATTR_STRING:
+                self.str_i(<const unsigned char*>(<char*>payload), len(payload), False)
+            else:
+                if self.literals is None:
+                    self.literals = []
+                self.literals.append(payload)
+                self.record(self.out.len, len(payload))
+                buf_byte(&self.out, 0x04)
+        return 0
+
+    cdef int on_end(self) except -1:
+        cdef Frame* frame = &self.frames[self.depth - 1]
+        cdef Frame* parent
+        self.depth -= 1
+        if self.gathering == self.depth:
+            if not self.gather_direct:
+                self.gather_ptr = self.gbuf.data
+                self.gather_len = self.gbuf.len
+            if self.gather_len > self.max_opaque:
+                raise EncodeError("too_large", frame.offset)
+            self.opaque(self.gather_ptr, self.gather_len, False)
+            self.gathering = -1
+        if frame.b64 and frame.content:
+            data = common.decode_base64(
+                [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
+            self.opaque(<const unsigned char*>(<char*><bytes>data), len(data), False)
+        if frame.content:
+            buf_byte(&self.out, 0x01)
+        if self.depth:
+            parent = &self.frames[self.depth - 1]
+            if frame.flags & F_TYPE and not parent.tseen:
+                parent.tseen = True
+                parent.tval = frame.tval if frame.tseen else TV_OTHER
+            elif frame.flags & F_META and not parent.mseen:
+                parent.mseen = True
+                parent.mval = frame.tval if frame.tseen else TV_NONE
+        return 0
+
+    cdef int on_text(self, const unsigned char* s, Py_ssize_t n) except -1:
+        cdef Frame* frame = &self.frames[self.depth - 1]
+        if frame.first == KIND_NONE and frame.flags & F_TYPE:
+            frame.tseen = True
+            frame.tval = classify_type(s, n)
+        if frame.b64:
+            self.mark(frame, KIND_TEXT)
+            return buf_add(&self.bbuf, s, n)
+        if self.gathering >= 0:
+            self.mark(frame, KIND_TEXT)
+            return self.gather(s, n, frame)
+        if frame.cls != CLS_PLAIN and frame.first != KIND_CDATA:
+            self.mark(frame, KIND_TEXT)
+            self.gathering = self.depth - 1
+            self.gbuf.len = 0
+            self.gather_direct = False
+            return self.gather(s, n, frame)
+        self.mark(frame, KIND_TEXT)
+        if not self.keep:
+            while n and is_ws(s[0]):
+                s += 1
+                n -= 1
+            while n and is_ws(s[n - 1]):
+                n -= 1
+            if not n:
+                return 0
+        if self.is_syncml and n == 33:
+            if lower_equals(s, n, b"application/vnd.syncml-devinf+xml", 33):
+                s = <const unsigned char*>b"application/vnd.syncml-devinf+wbxml"
+                n = 35
+            elif lower_equals(s, n, b"application/vnd.syncml.dmtnds+xml", 33):
+                s = <const unsigned char*>b"application/vnd.syncml.dmtnds+wbxml"
+                n = 35
+        return self.str_i(s, n, frame.cls == CLS_VOBJECT)
+
+    cdef int on_cdata(self, const unsigned char* s, Py_ssize_t n) except -1:
+        cdef Frame* frame = &self.frames[self.depth - 1]
+        if frame.first == KIND_NONE and frame.flags & F_TYPE:
+            frame.tseen = True
+            frame.tval = TV_OTHER
+        self.mark(frame, KIND_CDATA)
+        if frame.b64:
+            return buf_add(&self.bbuf, s, n)
+        if self.gathering >= 0:
+            # libwbxml fails here (its error 13); we keep the section's bytes in the run.
+            return self.gather(s, n, frame)
+        if self.is_syncml and n == 1 and s[0] == 0x0A:
+            return self.opaque(s, 1, True)
+        if n:
+            self.opaque(s, n, frame.cls == CLS_VOBJECT)
+        return 0
+
+
+_PLAIN_DECLARATIONS = tuple(
+    f'<?xml version={q}1.0{q}{enc}?>'.encode()
+    for q in "\"'"
+    for enc in ("", f" encoding={q}UTF-8{q}", f" encoding={q}utf-8{q}")
+)
+"""XML declarations that name no encoding or UTF-8: no lxml detour needed."""
+
+
+def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
+                 limits=None):
+    """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
+
+    With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
+    repeated text (longer than 3 bytes) into the string table and writes unknown elements as
+    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
+    ``EncodeError`` (reason, byte offset) on bad input.
+    """
+    cdef bytes data
+    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque
+    cdef bint via_lxml = False
+    cdef Scanner scanner
+    cdef Encoder encoder
+    if limits is None and wbxml_version == "1.3":
+        version = 3
+        limits = _DEFAULT_LIMITS
+        max_input, max_depth, max_elements, max_opaque = _DEFAULT_VALUES
+    else:
+        version, limits = common.check_options(wbxml_version, limits)
+        max_input = limits.max_input_size
+        max_depth = limits.max_depth
+        max_elements = limits.max_elements
+        max_opaque = limits.max_opaque
+    # The usual input: UTF-8 bytes starting with a tag or with one of the common UTF-8
+    # declarations; everything else takes the general (Python) path.
+    if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
+            and len(<bytes>xml) <= max_input
+            and (((<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0)
+                 or (<bytes>xml).startswith(_PLAIN_DECLARATIONS))):
+        data = xml
+    else:
+        data, via_lxml = common.prepare_input(xml, limits)
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        check_chars_c(<const unsigned char*>(<char*>data), start, len(data))
+        scanner = Scanner.__new__(Scanner)
+        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+        encoder = Encoder.__new__(Encoder)
+        encoder.setup(scanner, version, bool(string_table), bool(keep_whitespace), limits,
+                      max_opaque)
+        return encoder.run(None, None, None)
+    except EncodeError as exc:
+        if via_lxml:
+            raise EncodeError(exc.reason, -1, exc.detail) from None
+        raise

@@ -1,0 +1,242 @@
+"""The session-related command-line sub-commands: ``demo``, ``serve``, ``device``,
+``decode``, ``encode`` and ``inspect`` (wired into ``omadm_codec.tools.cli``).
+
+The one idea: each is a thin shell over the public API (``demo.run_demo``,
+``http.DMServerApp`` / ``run_http_session``, ``messages.decode`` / ``encode``) and returns the
+process exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import OmaDmError
+
+
+def _read(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def _need_http() -> bool:
+    """True if the ``http`` extra is installed; else say how to get it."""
+    try:
+        import httpx  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        print(f"omadm-codec: this needs the http extra ({exc.name} is missing): "
+              "pip install 'omadm_codec[http]'", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    if not _need_http():
+        return 2
+    return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not _need_http():
+        return 2
+    from ..http import DMServerApp, ServerConfig, ServerThread, TlsConfig
+    from ..security import auth
+    from ..security.nonces import NonceManager
+    from ..session import CommandCompleted, SessionEnded
+    from .demo import INITIAL_SERVER_NONCE
+    from .demo_scenario import DemoServerApp
+    from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
+
+    nonces = NonceManager()
+    accounts = {}
+    for text in args.account or [f"{DEVICE_USER}:{DEVICE_SECRET}"]:
+        user, sep, password = text.partition(":")
+        if not sep or not user:
+            print(f"omadm-codec serve: --account needs USER:PASSWORD, not {text!r}",
+                  file=sys.stderr)
+            return 2
+        accounts[user] = auth.secret_hash(user, password)
+        nonces.reset_resync(user, "SRVCRED", INITIAL_SERVER_NONCE)
+    config = ServerConfig(server_id=args.server_id or SERVER_ID, secret_lookup=accounts.get,
+                          server_secret=args.server_password or SERVER_SECRET,
+                          aauth_type=args.client_auth, server_auth_type=args.server_auth,
+                          nonces=nonces)
+
+    def logged() -> DemoServerApp:
+        script = DemoServerApp()
+
+        def app(session: Any, events: list[Any]) -> None:
+            script(session, events)
+            for event in events:
+                if isinstance(event, CommandCompleted):
+                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status}",
+                          flush=True)
+                elif isinstance(event, SessionEnded):
+                    print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
+        return app  # type: ignore[return-value]
+
+    app = DMServerApp(config, app_factory=logged)
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+    with ServerThread(app, host=args.host, port=args.port, tls=tls) as server:
+        print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
+              f"Ctrl-C to stop", flush=True)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    print(f"sessions completed: {app.sessions_completed}, failed: {app.sessions_failed}")
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    if not _need_http():
+        return 2
+    from ..http import client_tls_context, run_http_session
+    from ..session import ClientSession, UiResponse
+    from ..session import events as ev
+    from .demo import INITIAL_SERVER_NONCE, Transcript
+    from .simulator import ScriptedUser, build_tree, load_tree, save_tree
+
+    db = Path(args.db)
+    if db.exists():
+        tree = load_tree(db)
+    else:
+        from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
+
+        tree = build_tree(server_addr=args.url, server_auth=args.server_auth,
+                          server_nonce=INITIAL_SERVER_NONCE, client_auth=args.client_auth,
+                          server_id=args.server_id or SERVER_ID,
+                          client_name=args.user or DEVICE_USER,
+                          client_secret=args.password or DEVICE_SECRET,
+                          server_secret=args.server_password or SERVER_SECRET,
+                          **({"dev_id": args.dev_id} if args.dev_id else {}))
+    verify = client_tls_context(args.ca, args.cert, args.key) if args.url.startswith(
+        "https") else True
+    client = ClientSession(tree, fmt=args.format,
+                           ui=ScriptedUser([UiResponse(200), UiResponse(304)]))
+    try:
+        events = run_http_session(client, args.url, verify=verify, timeout=args.timeout,
+                                  trace=Transcript(sys.stdout, args.show_messages))
+    except (OmaDmError, OSError) as exc:
+        print(f"omadm-codec device: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        save_tree(tree, db)
+    ended = [e for e in events if isinstance(e, ev.SessionEnded)]
+    print(f"\nsession ended: {ended[-1].reason if ended else 'unknown'}; tree saved to {db}")
+    return 0 if ended and ended[-1].reason == "completed" else 1
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Any DM message (XML or WBXML) -> canonical XML of the decoded model."""
+    from ..messages import decode, encode
+
+    try:
+        msg = decode(_read(args.file))
+        sys.stdout.buffer.write(encode(msg, "xml") + b"\n")
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Any DM message -> WBXML (``-o`` file, else hex on stdout)."""
+    from ..messages import decode, encode
+
+    try:
+        wbxml = encode(decode(_read(args.file)), "wbxml")
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        Path(args.output).write_bytes(wbxml)
+    else:
+        print(wbxml.hex(" "))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """A readable summary: header fields, then one line per command."""
+    from ..messages import decode
+    from .demo import describe
+
+    data = _read(args.file)
+    try:
+        msg = decode(data)
+    except OmaDmError as exc:
+        print(f"omadm-codec: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    hdr = msg.header
+    kind = "WBXML" if data[:1] and data[0] <= 3 else "XML"
+    print(f"{kind}, {len(data)} bytes, {hdr.ver_proto}, SessionID {hdr.session_id}, "
+          f"MsgID {hdr.msg_id}, Final: {msg.final}")
+    print(f"  from {hdr.source.loc_uri}" + (f" ({hdr.source_name})" if hdr.source_name else "")
+          + f" to {hdr.target.loc_uri}")
+    if hdr.cred is not None and hdr.cred.meta is not None:
+        print(f"  Cred {hdr.cred.meta.type}")
+    if hdr.meta is not None and hdr.meta.max_msg_size:
+        print(f"  MaxMsgSize {hdr.meta.max_msg_size}, MaxObjSize {hdr.meta.max_obj_size}")
+    if msg.quirks:
+        print(f"  quirks: {', '.join(msg.quirks)}")
+    for command in msg.commands:
+        for line in describe(command):
+            print(f"  {line}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="a full DM session over HTTP on loopback, checked")
+    demo.add_argument("--format", choices=["xml", "wbxml"], default="xml")
+    demo.add_argument("--show-messages", action="store_true", help="print every message")
+    demo.add_argument("--timeout", type=float, default=10.0, help="per-request seconds")
+    demo.set_defaults(func=cmd_demo)
+    serve = sub.add_parser("serve", help="run the demo DM server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--server-auth", choices=["DIGEST", "HMAC"], default="HMAC")
+    serve.add_argument("--tls-cert")
+    serve.add_argument("--tls-key")
+    serve.add_argument("--client-ca", help="require client certificates from this CA")
+    serve.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    serve.add_argument("--account", action="append", metavar="USER:PASSWORD",
+                       help="a device account (repeatable; default: the demo device)")
+    serve.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
+    serve.add_argument("--server-id")
+    serve.add_argument("--server-password")
+    serve.set_defaults(func=cmd_serve)
+    device = sub.add_parser("device", help="run the simulated device against a DM server")
+    device.add_argument("url")
+    device.add_argument("--db", default="omadm-device.sqlite", help="the device's tree")
+    device.add_argument("--format", choices=["xml", "wbxml"], default="xml")
+    device.add_argument("--server-auth", choices=["DIGEST", "HMAC", "NONE"], default="HMAC")
+    device.add_argument("--ca")
+    device.add_argument("--cert")
+    device.add_argument("--key")
+    device.add_argument("--timeout", type=float, default=10.0)
+    device.add_argument("--show-messages", action="store_true")
+    device.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
+    device.add_argument("--server-id", help="the DM server's ServerID")
+    device.add_argument("--user", help="the device's user name (CLCRED AAuthName)")
+    device.add_argument("--password", help="the device's password (CLCRED AAuthSecret)")
+    device.add_argument("--server-password", help="the server's password (SRVCRED)")
+    device.add_argument("--dev-id", help="DevInfo/DevId, e.g. IMEI:...")
+    device.set_defaults(func=cmd_device)
+    for name, func, text in (("decode", cmd_decode, "a DM message -> canonical XML"),
+                             ("encode", cmd_encode, "a DM message -> WBXML"),
+                             ("inspect", cmd_inspect, "summarise a DM message")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("file", help="input file, or - for standard input")
+        if name == "encode":
+            parser.add_argument("-o", "--output")
+        parser.set_defaults(func=func)
+
+
+__all__ = ["add_commands"]

@@ -80,7 +80,7 @@ def sample_uris(tree: DMTree) -> list[str]:
 
 
 def _all(tree: DMTree) -> list[Any]:
-    from omadm_codec.tree.tree import iter_subtree
+    from omadm_codec.tree.nodes import iter_subtree
 
     return list(iter_subtree(tree.root))
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from omadm_codec.errors import OmaDmError, PermissionDenied, TreeError
 from omadm_codec.tree import DMTree, parse_acl
-from omadm_codec.tree.tree import iter_subtree
+from omadm_codec.tree.nodes import iter_subtree
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def make_tree(uri_module: Any) -> DMTree:
 
 
 def test_inheritance_and_star(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     # ./A/Sub/Deep has no ACL: the nearest one (./A) counts.
     assert tree.get("./A/Sub/Deep", "anyone").value == "d"
     tree.replace("./A/Sub/Deep", "a", "d2")
@@ -91,7 +91,7 @@ def test_inheritance_and_star(backend: Any) -> None:
 
 
 def test_leaf_acl_needs_parent_replace(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     # b has Replace on ./A/Own itself, but a leaf's ACL needs Replace on the parent.
     with pytest.raises(PermissionDenied):
         tree.replace("./A/Own?prop=ACL", "b", "Get=*")
@@ -103,7 +103,7 @@ def test_leaf_acl_needs_parent_replace(backend: Any) -> None:
 
 
 def test_interior_acl_needs_own_replace(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     tree.device_add("./A/Locked", format="node", acl="Get=*&Replace=b")
     with pytest.raises(PermissionDenied):
         tree.replace("./A/Locked?prop=ACL", "a", "Get=*")  # a has Replace on ./A only
@@ -112,7 +112,7 @@ def test_interior_acl_needs_own_replace(backend: Any) -> None:
 
 
 def test_malformed_acl_not_half_stored(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     before = tree.get("./A?prop=ACL", "x").value
     verno = tree.get("./A?prop=VerNo", "x").value
     with pytest.raises(TreeError) as info:
@@ -123,7 +123,7 @@ def test_malformed_acl_not_half_stored(backend: Any) -> None:
 
 
 def test_root_acl_keeps_add_star(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"], root_acl="Add=*&Get=*&Replace=srv")
+    tree = DMTree(uri_backend=backend.modules["tree._uri"], root_acl="Add=*&Get=*&Replace=srv")
     with pytest.raises(TreeError) as info:
         tree.replace(".?prop=ACL", "srv", "Get=*&Replace=srv")
     assert info.value.status == 405
@@ -134,7 +134,7 @@ def test_root_acl_keeps_add_star(backend: Any) -> None:
 
 
 def test_creator_rights(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     # b may Add under ./A but has no Replace there: its new interior node gets an ACL.
     tree.add("./A/ByB", "b", format="node")
     # (Exactly Add, Delete, Replace as TND 8.3.7.1 says; so nobody may Get it, read it as device.)
@@ -152,7 +152,7 @@ def test_creator_rights(backend: Any) -> None:
 
 
 def test_scrub_server(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"], root_acl="Add=*&Get=*&Replace=gone")
+    tree = DMTree(uri_backend=backend.modules["tree._uri"], root_acl="Add=*&Get=*&Replace=gone")
     tree.device_add("./X", format="node", acl="Get=gone+kept&Delete=gone")
     tree.device_add("./Y", "1", acl="Replace=gone")
     tree.remove_server("gone")

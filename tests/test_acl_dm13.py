@@ -28,7 +28,7 @@ def make_tree(uri_module: Any, dm_version: str) -> DMTree:
 
 
 def test_inherited_acl_is_217_on_dm13(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"], "1.3")
+    tree = make_tree(backend.modules["tree._uri"], "1.3")
     for uri in ("./A/Leaf?prop=ACL", "A/Sub?prop=ACL", "./A/Sub/Deep?prop=ACL"):
         got = tree.get(uri, "x")
         assert (got.value, got.status, got.format, got.type) == (A_ACL, 217, "chr", "text/plain")
@@ -37,7 +37,7 @@ def test_inherited_acl_is_217_on_dm13(backend: Any) -> None:
 
 
 def test_own_acl_and_other_gets_stay_200_on_dm13(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"], "1.3")
+    tree = make_tree(backend.modules["tree._uri"], "1.3")
     own = tree.get("./A?prop=ACL", "x")
     assert (own.value, own.status) == (A_ACL, 200)
     assert tree.get("./A/Own?prop=ACL", "b").status == 200
@@ -48,7 +48,7 @@ def test_own_acl_and_other_gets_stay_200_on_dm13(backend: Any) -> None:
 
 
 def test_refusals_come_before_217(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"], "1.3")
+    tree = make_tree(backend.modules["tree._uri"], "1.3")
     tree.device_add("./C", format="node", acl="Get=c")
     tree.device_add("./C/Leaf", "x")
     with pytest.raises(PermissionDenied):  # the inherited ACL refuses Get: 425, not 217
@@ -59,7 +59,7 @@ def test_refusals_come_before_217(backend: Any) -> None:
 
 
 def test_217_follows_acl_changes(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"], "1.3")
+    tree = make_tree(backend.modules["tree._uri"], "1.3")
     tree.replace("./A/Leaf?prop=ACL", "a", "Get=*&Replace=a")
     got = tree.get("./A/Leaf?prop=ACL", "x")
     assert (got.value, got.status) == ("Get=*&Replace=a", 200)
@@ -72,13 +72,13 @@ def test_217_follows_acl_changes(backend: Any) -> None:
 
 @pytest.mark.parametrize("dm_version", ["1.1", "1.2"])
 def test_dm12_keeps_empty_acl_answer(backend: Any, dm_version: str) -> None:
-    tree = make_tree(backend.modules["uri"], dm_version)
+    tree = make_tree(backend.modules["tree._uri"], dm_version)
     got = tree.get("./A/Leaf?prop=ACL", "x")
     assert (got.value, got.status) == ("", 200)
 
 
 def test_default_is_dm12(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"])
+    tree = DMTree(uri_backend=backend.modules["tree._uri"])
     assert tree.dm_version == "1.2"
     tree.device_add("./L", "v")
     assert tree.get("./L?prop=ACL", "x").status == 200
@@ -97,7 +97,7 @@ def test_standard_objects_carry_dm_version(backend: Any) -> None:
         mod="X",
         server_id="srv",
         dm_version="1.3",
-        uri_backend=backend.modules["uri"],
+        uri_backend=backend.modules["tree._uri"],
     )
     assert tree.dm_version == "1.3"
     got = tree.get("./DevInfo/DevId?prop=ACL", "srv")
@@ -105,10 +105,10 @@ def test_standard_objects_carry_dm_version(backend: Any) -> None:
 
 
 def test_storage_keeps_dm_version(backend: Any, tmp_path: Path) -> None:
-    tree = make_tree(backend.modules["uri"], "1.3")
+    tree = make_tree(backend.modules["tree._uri"], "1.3")
     path = tmp_path / "t.db"
     tree.save(path)
-    loaded = DMTree.load(path, uri_backend=backend.modules["uri"])
+    loaded = DMTree.load(path, uri_backend=backend.modules["tree._uri"])
     assert loaded.dm_version == "1.3"
     assert loaded.get("./A/Leaf?prop=ACL", "x").status == 217
     # An explicit argument wins over the stored version.

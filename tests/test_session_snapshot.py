@@ -10,6 +10,7 @@ import pytest
 from test_session import make_server, make_tree  # noqa: I001
 
 from omadm_codec.errors import LocalProtocolError, SnapshotError
+from omadm_codec.messages.model import Alert
 from omadm_codec.session import ClientSession, ServerSession, State, UiResponse
 from omadm_codec.session.snapshot import MAGIC
 from omadm_codec.tools.demo_scenario import DemoServerApp, generic_alert_item
@@ -96,7 +97,6 @@ def test_server_snapshot_only_between_messages() -> None:
     from test_session import _client_msg
 
     server = make_server(client_auth="BASIC")
-    server.receive(_client_msg("1", "1", [__import__("omadm_codec.messages.model").model.Alert(
-        "1", 1201)]), now=0)
+    server.receive(_client_msg("1", "1", [Alert("1", 1201)]), now=0)
     with pytest.raises(LocalProtocolError):
         server.snapshot()

@@ -20,7 +20,7 @@ from omadm_codec.errors import (
     ValueTooLarge,
 )
 from omadm_codec.tree import DMTree
-from omadm_codec.tree.tree import iter_subtree
+from omadm_codec.tree.nodes import iter_subtree
 
 SRV = "srv.example"
 
@@ -42,7 +42,7 @@ def tree(backend: Any) -> DMTree:
         mod="X1",
         dm_version="1.2",
         server_id=SRV,
-        uri_backend=backend.modules["uri"],
+        uri_backend=backend.modules["tree._uri"],
         clock=Clock(),
     )
     tree.device_add("./Vendor", format="node", acl=f"Add=*&Get=*&Replace={SRV}&Delete={SRV}")
@@ -126,7 +126,8 @@ def test_binary(tree: DMTree) -> None:
 
 
 def test_value_too_large(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"], max_value_size=4, root_acl="Add=*&Get=*")
+    tree = DMTree(uri_backend=backend.modules["tree._uri"], max_value_size=4,
+                  root_acl="Add=*&Get=*")
     tree.add("./ok", "s", "1234")
     with pytest.raises(ValueTooLarge) as info:
         tree.add("./big", "s", "12345")
@@ -273,7 +274,7 @@ def test_rename(tree: DMTree) -> None:
 
 
 def test_tstamp_clock_and_verno_wrap(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"], clock=lambda: 994_869_497.0)
+    tree = DMTree(uri_backend=backend.modules["tree._uri"], clock=lambda: 994_869_497.0)
     tree.add("./N", "s", "0")
     assert tree.get("./N?prop=TStamp", "s").value == "20010711T163817Z"
     tree.find("./N").verno = 0xFFFE
@@ -305,7 +306,7 @@ def test_limits_from_devdetail(backend: Any) -> None:
         max_depth=3,
         max_tot_len=26,
         max_seg_len=9,
-        uri_backend=backend.modules["uri"],
+        uri_backend=backend.modules["tree._uri"],
     )
     assert tree.uri_limits() == (3, 26, 9)
     assert tree.get("./DevDetail/URI/MaxDepth", SRV).value == "3"
@@ -394,7 +395,7 @@ def test_dm_accounts_layouts(backend: Any, dm_version: str) -> None:
         client_name="dev",
         client_secret="cs",
         server_secret="ss",
-        uri_backend=backend.modules["uri"],
+        uri_backend=backend.modules["tree._uri"],
     )
     add_dm_account(
         tree,
@@ -428,7 +429,7 @@ def test_dm_accounts_layouts(backend: Any, dm_version: str) -> None:
 
 
 def test_device_full(backend: Any) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"], max_nodes=3)
+    tree = DMTree(uri_backend=backend.modules["tree._uri"], max_nodes=3)
     tree.add("./a", "s", "1")
     tree.add("./b", "s", "1")
     with pytest.raises(TreeError) as info:

@@ -20,7 +20,7 @@ DEEP = "./Vendor/a/b/c/d"  # depth 5
 
 def _tree(backend: Any, **kw: Any) -> DMTree:
     tree = DMTree.with_standard_objects(dev_id="IMEI:1", man="m", mod="x", server_id=SRV,
-                                       max_depth=8, uri_backend=backend.modules["uri"], **kw)
+                                       max_depth=8, uri_backend=backend.modules["tree._uri"], **kw)
     tree.device_add("./Vendor", format="node", acl=f"Add={SRV}&Get={SRV}&Replace={SRV}"
                     f"&Delete={SRV}")
     tree.device_add(DEEP, "v")

@@ -78,7 +78,8 @@ def test_malformed(document: str, error: type) -> None:
 
 @pytest.fixture
 def tree(backend: Any) -> DMTree:
-    tree = DMTree(uri_backend=backend.modules["uri"], root_acl="Add=*&Get=*&Replace=*&Delete=*")
+    tree = DMTree(uri_backend=backend.modules["tree._uri"],
+                  root_acl="Add=*&Get=*&Replace=*&Delete=*")
     tree.device_add("./Vendor", format="node")
     tree.describe(DDF)
     return tree

@@ -11,7 +11,7 @@ import pytest
 
 from omadm_codec.errors import TreeError
 from omadm_codec.tree import DMTree
-from omadm_codec.tree.tree import iter_subtree
+from omadm_codec.tree.nodes import iter_subtree
 
 SRV = "srv.example"
 
@@ -56,10 +56,10 @@ def sample(uri_module: Any) -> DMTree:
 
 
 def test_roundtrip(backend: Any, tmp_path: Path) -> None:
-    tree = sample(backend.modules["uri"])
+    tree = sample(backend.modules["tree._uri"])
     path = tmp_path / "tree.db"
     tree.save(path)
-    loaded = DMTree.load(path, uri_backend=backend.modules["uri"])
+    loaded = DMTree.load(path, uri_backend=backend.modules["tree._uri"])
     assert state(loaded) == state(tree)
     assert loaded.node_count == tree.node_count
     (account,) = loaded.dm_accounts()

@@ -20,8 +20,8 @@ from omadm_codec.errors import (
     ValueTooLarge,
 )
 from omadm_codec.tree import DMTree
+from omadm_codec.tree.nodes import iter_subtree
 from omadm_codec.tree.tnds import TNDS_XML_TYPE, parse_tnds
-from omadm_codec.tree.tree import iter_subtree
 
 SRV = "srv"
 OPEN = f"Add=*&Get=*&Replace={SRV}&Delete={SRV}"
@@ -53,12 +53,12 @@ def shape(tree: DMTree, uri: str) -> list[tuple[Any, ...]]:
 
 
 def test_roundtrip(backend: Any) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     got = tree.get("./Vendor?list=TNDS", SRV)
     assert (got.format, got.type) == ("xml", TNDS_XML_TYPE)
     root = etree.fromstring(got.value.encode())
     assert root.tag == "{syncml:dmddf1.2}MgmtTree"
-    other = DMTree(uri_backend=backend.modules["uri"], root_acl=OPEN)
+    other = DMTree(uri_backend=backend.modules["tree._uri"], root_acl=OPEN)
     other.add("./Vendor", SRV, format="node")
     other.add("./Vendor", SRV, got.value, format="xml", type=TNDS_XML_TYPE)
     assert shape(other, "./Vendor") == shape(tree, "./Vendor")
@@ -68,7 +68,7 @@ def test_roundtrip(backend: Any) -> None:
 
 
 def test_property_selection(backend: Any) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     doc = tree.get("./Vendor/Acme?list=TNDS+Value+ACL", SRV).value
     assert "<ACL>Get=" + SRV + "&amp;Replace=" + SRV + "</ACL>" in doc
     assert "<Value>eco &amp; &lt;fast&gt;</Value>" in doc
@@ -83,7 +83,7 @@ def test_property_selection(backend: Any) -> None:
 
 
 def test_only_readable_nodes(backend: Any) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     doc = tree.get("./Vendor/Acme?list=TNDS", "x").value  # x may not Get Level
     assert "<NodeName>Mode</NodeName>" in doc and "<NodeName>Level</NodeName>" not in doc
     std = DMTree.with_standard_objects(
@@ -92,14 +92,14 @@ def test_only_readable_nodes(backend: Any) -> None:
         mod="x",
         server_id=SRV,
         client_secret="s3cret",
-        uri_backend=backend.modules["uri"],
+        uri_backend=backend.modules["tree._uri"],
     )
     doc = std.get("./DMAcc?list=TNDS", SRV).value
     assert "AAuthName" in doc and "AAuthSecret" not in doc and "s3cret" not in doc
 
 
 def test_add_with_path_and_rights(backend: Any) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     doc = (
         '<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD>'
         "<Node><NodeName>New</NodeName><Path>Acme</Path><RTProperties><Format><node/></Format>"
@@ -116,7 +116,7 @@ def test_add_with_path_and_rights(backend: Any) -> None:
 
 
 def test_replace_exact(backend: Any) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     doc = tree.get("./Vendor/Acme?list=TNDS+Value+ACL+Format+Title", SRV).value
     new = doc.replace("<Value>7</Value>", "<Value>8</Value>").replace(
         "<Node><NodeName>On</NodeName>",
@@ -207,7 +207,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("document", "error"), HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_refused_without_change(backend: Any, document: str, error: type) -> None:
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     before = shape(tree, ".")
     count = tree.node_count
     with pytest.raises(error):
@@ -269,7 +269,7 @@ def test_roundtrip_random(spec: dict[str, Any]) -> None:
 def test_wbxml_form(backend: Any) -> None:
     from omadm_codec.tree.tnds import TNDS_WBXML_TYPE, tnds_to_wbxml
 
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     doc = tree.get("./Vendor?list=TNDS+Value+ACL+Format+Title", SRV).value
     try:
         wbxml = tnds_to_wbxml(doc)
@@ -278,7 +278,7 @@ def test_wbxml_form(backend: Any) -> None:
     # WBXML 1.3, the DM DDF 1.2 public id (as a string-table FPI), then the DDF code page.
     assert wbxml.startswith(b"\x03\x00\x00") and b"-//OMA//DTD-DM-DDF 1.2//EN\x00" in wbxml[:40]
     assert len(wbxml) < len(doc.encode()) // 2
-    other = DMTree(uri_backend=backend.modules["uri"], root_acl=OPEN)
+    other = DMTree(uri_backend=backend.modules["tree._uri"], root_acl=OPEN)
     other.add("./Vendor", SRV, format="node")
     other.add("./Vendor", SRV, wbxml, format="bin", type=TNDS_WBXML_TYPE)
     assert shape(other, "./Vendor") == shape(tree, "./Vendor")
@@ -287,7 +287,7 @@ def test_wbxml_form(backend: Any) -> None:
 def test_bad_wbxml_refused(backend: Any) -> None:
     from omadm_codec.tree.tnds import TNDS_WBXML_TYPE
 
-    tree = vendor_tree(backend.modules["uri"])
+    tree = vendor_tree(backend.modules["tree._uri"])
     before = shape(tree, ".")
     for junk in (b"", b"\x03\x00\x00", b"\x03\x01\x6a\x00\x45\xff\xff\xff\xff\xff"):
         with pytest.raises(InvalidValue):

@@ -181,7 +181,7 @@ def _small_tree(uri_module: Any) -> DMTree:
 
 
 def test_resolve(backend: Any) -> None:
-    tree = _small_tree(backend.modules["uri"])
+    tree = _small_tree(backend.modules["tree._uri"])
     resolve = backend.resolve
     node, query = resolve(tree.root, "./A/B/c%20d", "Get", "srv")
     assert node.value == "1" and query is None
@@ -255,7 +255,7 @@ def _result(module: Any, func: str, *args: Any) -> Any:
 @settings(max_examples=3000, deadline=None)
 @given(uri=URIS, limits=LIMITS)
 def test_differential_parse(both_backends: Any, uri: str, limits: tuple[int, int, int]) -> None:
-    compiled, pure = (b.modules["uri"] for b in both_backends)
+    compiled, pure = (b.modules["tree._uri"] for b in both_backends)
     for func in ("parse_uri", "normalize_uri"):
         assert _result(compiled, func, uri, *limits) == _result(pure, func, uri, *limits)
 
@@ -265,7 +265,7 @@ def test_differential_parse(both_backends: Any, uri: str, limits: tuple[int, int
 def test_differential_resolve(
     both_backends: Any, uri: str, limits: tuple[int, int, int], command: str
 ) -> None:
-    compiled, pure = (b.modules["uri"] for b in both_backends)
+    compiled, pure = (b.modules["tree._uri"] for b in both_backends)
     # Each twin walks the node type it is deployed with (compiled: C-struct NodeBase fields),
     # and the compiled twin also walks plain Python nodes.
 
@@ -282,7 +282,7 @@ def test_differential_resolve(
 @settings(max_examples=500, deadline=None)
 @given(names=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4))
 def test_differential_names(both_backends: Any, names: list[str]) -> None:
-    compiled, pure = (b.modules["uri"] for b in both_backends)
+    compiled, pure = (b.modules["tree._uri"] for b in both_backends)
     for name in names:
         assert _result(compiled, "check_name", name) == _result(pure, "check_name", name)
         if _result(pure, "check_name", name)[0] == "ok":

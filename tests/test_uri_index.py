@@ -70,7 +70,7 @@ OPS = st.tuples(
 @settings(max_examples=300, deadline=None)
 @given(ops=st.lists(OPS, max_size=40), repeat=st.integers(1, 4))
 def test_index_matches_pure(both_backends: Any, ops: list[tuple[str, str]], repeat: int) -> None:
-    trees = [make_tree(b.modules["uri"]) for b in both_backends]
+    trees = [make_tree(b.modules["tree._uri"]) for b in both_backends]
     for op in ops:
         if op[0] == "get":
             escaped = trees[1]._uri.escape_segment(op[1])
@@ -82,7 +82,7 @@ def test_index_matches_pure(both_backends: Any, ops: list[tuple[str, str]], repe
 
 
 def test_index_follows_mutations(backend: Any) -> None:
-    tree = make_tree(backend.modules["uri"])
+    tree = make_tree(backend.modules["tree._uri"])
     uris = [f"./P/{tree._uri.escape_segment(name)}" for name in NAMES[:30]]
     for _ in range(5):  # enough lookups to build the index on ./P
         for uri in uris:
@@ -113,7 +113,7 @@ def test_index_follows_mutations(backend: Any) -> None:
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 300])
 def test_index_sizes(backend: Any, count: int) -> None:
-    tree = DMTree(uri_backend=backend.modules["uri"])
+    tree = DMTree(uri_backend=backend.modules["tree._uri"])
     tree.device_add("./P", format="node")
     for i in range(count):
         tree.device_add(f"./P/K{i}", str(i))

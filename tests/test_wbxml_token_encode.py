@@ -41,7 +41,7 @@ def reference(msg: Any) -> bytes:
 def tokens_only(backend: Backend) -> Callable[[Any], bytes]:
     """The twin's token writer without its fallback."""
     if backend.name == "cython":
-        return backend.modules["msgcodec"].encode_wbxml_tokens  # type: ignore[no-any-return]
+        return backend.modules["messages._fast"].encode_wbxml_tokens  # type: ignore[no-any-return]
     from omadm_codec.messages._fast_py.wbxml_writer import encode_wbxml_tokens
 
     return encode_wbxml_tokens

@@ -1,5 +1,6 @@
-"""lxml, configured once: the hardened parser, its errors as ``DecodeError``, and the small
-string helpers used to walk and re-serialize its trees.
+"""lxml, configured once: the hardened parser, its errors as ``DecodeError``, the small string
+helpers, and ``TreeWalker`` (element budget, error offsets, canonical re-serialization) that
+every walk of its trees builds on: the message reader and ``XmlDocument.from_xml``.
 
 The one idea: libxml2 reports lines, not bytes, so ``line_offset`` turns a line into the byte
 offset of its start; every lxml-path error offset is built from it.
@@ -12,7 +13,10 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from ..errors import DecodeError
+from .._backend import active
+from ..errors import DecodeError, EncodeError
+from ..limits import Limits
+from ..wbxml._xmlscan_py import EV_EOF, EV_START
 
 _local = threading.local()
 
@@ -108,3 +112,107 @@ def escape_text(text: str) -> str:
 def escape_attr(text: str) -> str:
     return (escape_text(text).replace('"', "&quot;").replace("\n", "&#10;")
             .replace("\t", "&#9;"))
+
+
+class TreeWalker:
+    """What every walk of an lxml tree parsed from ``data`` shares: the element budget, byte
+    offsets of elements for errors, and canonical re-serialization of embedded markup."""
+
+    def __init__(self, data: bytes, limits: Limits) -> None:
+        self.raw = data
+        self.limits = limits
+        self.elements = 0
+        self.root: Any = None
+        self._starts: list[int] | None = None
+
+    def offset(self, el: Any) -> int:
+        """Byte offset of ``el``'s start tag (see the module docstring)."""
+        starts = self.start_offsets()
+        if starts is not None and self.root is not None:
+            for index, candidate in enumerate(self.root.iter(etree.Element)):
+                if candidate is el:
+                    if index < len(starts):
+                        return starts[index]
+                    break
+        line = el.sourceline
+        return line_offset(self.raw, line) if line else -1
+
+    def start_offsets(self) -> list[int] | None:
+        """The byte offset of every start tag in document order (one scanner pass, cached),
+        or ``None`` when the scanner refuses the bytes."""
+        if self._starts is None:
+            starts: list[int] = []
+            try:
+                scanner = active("wbxml._xmlscan").Scanner(self.raw, 0, self.limits)
+                while True:
+                    event = scanner.next()
+                    if event == EV_START:
+                        starts.append(scanner.offset)
+                    elif event == EV_EOF:
+                        break
+            except (EncodeError, DecodeError):
+                starts = []
+            self._starts = starts
+        return self._starts or None
+
+    def fail(self, reason: str, el: Any, detail: str = "") -> DecodeError:
+        return DecodeError(reason, self.offset(el), detail)
+
+    def serialize(self, el: Any, parent_nsmap: dict[str | None, str], depth: int,
+                  out: list[str]) -> None:
+        """Canonical XML of ``el``: namespaces declared where they differ from the parent,
+        whitespace-only text between elements dropped (it is not data)."""
+        if depth > self.limits.max_depth:
+            raise self.fail("too_deep", el, "embedded document nested too deep")
+        self.elements += 1
+        if self.elements > self.limits.max_elements:
+            raise self.fail("too_many_elements", el)
+        tag = el.tag
+        if not isinstance(tag, str):
+            raise self.fail("entity_reference", el, "unexpanded entity reference")
+        ns, local = split(tag)
+        prefix = el.prefix
+        name = f"{prefix}:{local}" if prefix else local
+        nsmap: dict[str | None, str] = el.nsmap
+        parts = [name]
+        if None in parent_nsmap and None not in nsmap:
+            parts.append('xmlns=""')
+        for key in sorted(nsmap, key=lambda k: k or ""):
+            uri = nsmap[key]
+            if parent_nsmap.get(key) != uri:
+                parts.append(f'xmlns="{escape_attr(uri)}"' if key is None else
+                             f'xmlns:{key}="{escape_attr(uri)}"')
+        for key, value in el.attrib.items():
+            attr_ns, attr_local = split(key)
+            if attr_ns is None:
+                parts.append(f'{attr_local}="{escape_attr(value)}"')
+            else:
+                attr_prefix = "xml" if attr_ns == "http://www.w3.org/XML/1998/namespace" else \
+                    next((p for p, u in nsmap.items() if u == attr_ns and p), None)
+                parts.append(f'{attr_prefix}:{attr_local}="{escape_attr(value)}"')
+        out.append("<" + " ".join(parts))
+        text = el.text
+        if len(el) == 0:
+            if text:
+                out.append(">" + escape_text(text) + f"</{name}>")
+            else:
+                out.append("/>")
+            return
+        out.append(">")
+        if text and not text.isspace():
+            out.append(escape_text(text))
+        for child in el:
+            self.serialize(child, nsmap, depth + 1, out)
+            tail = child.tail
+            if tail and not tail.isspace():
+                out.append(escape_text(tail))
+        out.append(f"</{name}>")
+
+
+def canonical_fragment(xml: str | bytes) -> str:
+    """The canonical serialization of one XML element (for ``XmlDocument.from_xml``)."""
+    data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
+    root = parse_fragment(data)
+    out: list[str] = []
+    TreeWalker(data, Limits()).serialize(root, {}, 0, out)
+    return "".join(out)

@@ -25,14 +25,11 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from ..errors import DecodeError, EncodeError
+from ..errors import DecodeError
 from ..limits import Limits
-from ..wbxml._xmlscan_py import EV_EOF, EV_START
 from ._lxml import (
-    escape_attr,
+    TreeWalker,
     escape_text,
-    line_offset,
-    parse_fragment,
     parser,
     split,
     syntax_error,
@@ -92,70 +89,21 @@ from .model import (
 )
 
 
-def canonical_fragment(xml: str | bytes) -> str:
-    """The canonical serialization of one XML element (for ``XmlDocument.from_xml``)."""
-    data = xml.encode("utf-8") if isinstance(xml, str) else bytes(xml)
-    root = parse_fragment(data)
-    reader = _Reader(data, True, [], Limits())
-    out: list[str] = []
-    reader.serialize(root, {}, 0, out)
-    return "".join(out)
-
-
-class _Reader:
+class _Reader(TreeWalker):
     """One decode: the input (for offsets), the mode, the quirks met, the limits."""
 
     def __init__(self, data: bytes, strict: bool, quirks: list[str], limits: Limits,
                  from_wbxml: bool = False) -> None:
-        self.raw = data
+        super().__init__(data, limits)
         self.from_wbxml = from_wbxml
         self.strict = strict
         self.quirks = quirks
-        self.limits = limits
         self.ns: str | None = None
         self.tag_prefix = ""
         self.context: dict[str | None, str] = {}
-        self.elements = 0
         self.has_cdata = b"<![CDATA[" in data
-        self.root: Any = None
-        self._starts: list[int] | None = None
 
     # --- errors and quirks ---------------------------------------------------------------
-
-    def offset(self, el: Any) -> int:
-        """Byte offset of ``el``'s start tag (see the module docstring)."""
-        starts = self.start_offsets()
-        if starts is not None and self.root is not None:
-            for index, candidate in enumerate(self.root.iter(etree.Element)):
-                if candidate is el:
-                    if index < len(starts):
-                        return starts[index]
-                    break
-        line = el.sourceline
-        return line_offset(self.raw, line) if line else -1
-
-    def start_offsets(self) -> list[int] | None:
-        """The byte offset of every start tag in document order (one scanner pass, cached),
-        or ``None`` when the scanner refuses the bytes."""
-        if self._starts is None:
-            from .._backend import active
-
-            starts: list[int] = []
-            try:
-                scanner = active("wbxml._xmlscan").Scanner(self.raw, 0, self.limits)
-                while True:
-                    event = scanner.next()
-                    if event == EV_START:
-                        starts.append(scanner.offset)
-                    elif event == EV_EOF:
-                        break
-            except (EncodeError, DecodeError):
-                starts = []
-            self._starts = starts
-        return self._starts or None
-
-    def fail(self, reason: str, el: Any, detail: str = "") -> DecodeError:
-        return DecodeError(reason, self.offset(el), detail)
 
     def quirk(self, code: str, el: Any, detail: str = "") -> None:
         if self.strict:
@@ -256,56 +204,6 @@ class _Reader:
         return self.fail("missing_element", el, f"<{split(el.tag)[1]}> without <{what}>")
 
     # --- serialization of embedded markup -------------------------------------------------
-
-    def serialize(self, el: Any, parent_nsmap: dict[str | None, str], depth: int,
-                  out: list[str]) -> None:
-        """Canonical XML of ``el``: namespaces declared where they differ from the parent,
-        whitespace-only text between elements dropped (it is not data)."""
-        if depth > self.limits.max_depth:
-            raise self.fail("too_deep", el, "embedded document nested too deep")
-        self.elements += 1
-        if self.elements > self.limits.max_elements:
-            raise self.fail("too_many_elements", el)
-        tag = el.tag
-        if not isinstance(tag, str):
-            raise self.fail("entity_reference", el, "unexpanded entity reference")
-        ns, local = split(tag)
-        prefix = el.prefix
-        name = f"{prefix}:{local}" if prefix else local
-        nsmap: dict[str | None, str] = el.nsmap
-        parts = [name]
-        if None in parent_nsmap and None not in nsmap:
-            parts.append('xmlns=""')
-        for key in sorted(nsmap, key=lambda k: k or ""):
-            uri = nsmap[key]
-            if parent_nsmap.get(key) != uri:
-                parts.append(f'xmlns="{escape_attr(uri)}"' if key is None else
-                             f'xmlns:{key}="{escape_attr(uri)}"')
-        for key, value in el.attrib.items():
-            attr_ns, attr_local = split(key)
-            if attr_ns is None:
-                parts.append(f'{attr_local}="{escape_attr(value)}"')
-            else:
-                attr_prefix = "xml" if attr_ns == "http://www.w3.org/XML/1998/namespace" else \
-                    next((p for p, u in nsmap.items() if u == attr_ns and p), None)
-                parts.append(f'{attr_prefix}:{attr_local}="{escape_attr(value)}"')
-        out.append("<" + " ".join(parts))
-        text = el.text
-        if len(el) == 0:
-            if text:
-                out.append(">" + escape_text(text) + f"</{name}>")
-            else:
-                out.append("/>")
-            return
-        out.append(">")
-        if text and not text.isspace():
-            out.append(escape_text(text))
-        for child in el:
-            self.serialize(child, nsmap, depth + 1, out)
-            tail = child.tail
-            if tail and not tail.isspace():
-                out.append(escape_text(tail))
-        out.append(f"</{name}>")
 
     def markup(self, el: Any, depth: int) -> str:
         out: list[str] = []

@@ -60,7 +60,7 @@ class XmlDocument:
         """Parse ``xml`` (one element) with the hardened parser and keep its canonical form,
         so that the document comes back from a round trip equal. Raises ``DecodeError``.
         (The plain constructor trusts its string: the decoder builds it canonical.)"""
-        from ._reader import canonical_fragment
+        from ._lxml import canonical_fragment
 
         return cls(canonical_fragment(xml))
 

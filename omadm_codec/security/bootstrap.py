@@ -1,4 +1,4 @@
-"""Bootstrap (DM-3 / DM-4 / CP-1): the MAC check, the w7 account record, and applying it.
+"""Bootstrap (DM-3 / DM-4 / CP-1): the MAC check, and applying the account record it carries.
 
 One idea: a bootstrap is *data plus a MAC*. ``verify`` decides, from the SEC method and the
 secrets the device holds (IMSI, user PIN), whether the exact bytes received are authentic;
@@ -22,6 +22,8 @@ from hashlib import sha1
 from typing import TYPE_CHECKING
 
 from ..errors import AuthenticationError
+from .bootstrap_docs import parse_any
+from .w7 import DMACC_LEVELS, W7_LEVELS, AppAuth, W7Account
 
 if TYPE_CHECKING:
     from ..tree import DMTree
@@ -149,59 +151,6 @@ class PinAttempts:
         return verification
 
 
-# -- the account record (w7 / DMAcc) ----------------------------------------------------------
-
-# w7 AAUTHLEVEL -> DMAcc AAuthLevel (dm-protocol.md 5.3).
-W7_LEVELS = {"APPSRV": "CLCRED", "CLIENT": "SRVCRED", "OBEX": "OBEX", "HTTP": "HTTP"}
-DMACC_LEVELS = {v: k for k, v in W7_LEVELS.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class AppAuth:
-    """One ``APPAUTH`` characteristic / ``AppAuth/<x>`` entry."""
-
-    level: str
-    """DMAcc AAuthLevel: ``CLCRED``, ``SRVCRED``, ``OBEX`` or ``HTTP``."""
-    type: str = ""
-    """AAuthType (``BASIC``, ``DIGEST``, ``HMAC``, ...)."""
-    name: str = ""
-    """AAuthName."""
-    secret: str = ""
-    """AAuthSecret."""
-    data: bytes = b""
-    """AAuthData (the nonce octets; base64 in w7 text)."""
-
-
-@dataclass(frozen=True, slots=True)
-class W7Account:
-    """A DM server account as a w7 APPLICATION characteristic describes it."""
-
-    server_id: str
-    """PROVIDER-ID -> ServerID."""
-    addr: str
-    """APPADDR/ADDR (or a top-level ADDR) -> AppAddr/<x>/Addr."""
-    name: str = ""
-    """NAME -> Name."""
-    addr_type: str = "URI"
-    """APPADDR/ADDRTYPE: URI, IPv4 or IPv6."""
-    port: int | None = None
-    """APPADDR/PORT/PORTNBR (u16)."""
-    to_napid: str = ""
-    """TO-NAPID (or TO-PROXY) -> PrefConRef."""
-    auth_pref: str = ""
-    """AAuthPref (not a w7 parm; filled from the first CLCRED type when absent)."""
-    auth: tuple[AppAuth, ...] = ()
-    """APPAUTH entries."""
-    init: bool = False
-    """INIT present: start a session once the account is accepted."""
-    extra: tuple[tuple[str, str], ...] = ()
-    """Other APPLICATION parms kept verbatim (Windows extensions, AACCEPT, ...)."""
-
-    def credentials(self, level: str) -> AppAuth | None:
-        """The first AppAuth entry of ``level``."""
-        return next((entry for entry in self.auth if entry.level == level), None)
-
-
 def _free_name(tree: DMTree) -> str:
     number = 1
     while tree._find_quiet(("DMAcc", str(number))) is not None:
@@ -222,8 +171,6 @@ def apply(tree: DMTree, verification: Verification, *, name: str | None = None,
     """
     if not verification.ok:
         raise AuthenticationError("unverified", "bootstrap MAC not verified")
-    from .bootstrap_docs import parse_any
-
     accounts = parse_any(verification.document)
     if name is not None and len(accounts) != 1:
         raise ValueError("name= applies to a bootstrap with exactly one account")
@@ -306,3 +253,31 @@ def cp_wsp_content_type(sec: str | int, mac: str) -> bytes:
     if len(body) > 30:
         return b"\x1f" + bytes([len(body)]) + body  # Length-quote + uintvar (< 128 here)
     return bytes([len(body)]) + body
+
+
+__all__ = [
+    "AppAuth",
+    "CP_CONTENT_TYPE",
+    "CP_SEC",
+    "CP_SEC_CODES",
+    "DMACC_LEVELS",
+    "DM_CONTENT_TYPE",
+    "DM_SEC_TO_CP",
+    "PinAttempts",
+    "Verification",
+    "W7Account",
+    "W7_LEVELS",
+    "WSP_CONTENT_TYPE_CP",
+    "WSP_CONTENT_TYPE_DM_WBXML",
+    "WSP_PARAM_MAC",
+    "WSP_PARAM_SEC",
+    "apply",
+    "compute_mac",
+    "cp_wsp_content_type",
+    "dm_content_type",
+    "imsi_key",
+    "mac_key",
+    "parse_content_type",
+    "userpinmac_code",
+    "verify",
+]

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 from lxml import etree  # type: ignore[import-untyped]
 
 from ..errors import DecodeError, EncodeError
-from .bootstrap import DMACC_LEVELS, W7_LEVELS, AppAuth, W7Account
+from .w7 import DMACC_LEVELS, W7_LEVELS, AppAuth, W7Account
 
 CP_PUBLIC_ID = "-//WAPFORUM//DTD PROV 1.0//EN"
 MAX_DOCUMENT = 64 * 1024  # a bootstrap fits in a few SMS; refuse more before parsing

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -56,6 +55,7 @@ from ._common import (
     item_uri,
     message_id,
 )
+from ._inflight import Chunks
 from .executor import (
     STATUS_CHUNK_BUFFERED,
     STATUS_SIZE_MISMATCH,
@@ -64,22 +64,11 @@ from .executor import (
     new_context,
     run_command,
 )
+from .snapshot import client_restore, client_snapshot
 from .states import TERMINAL, Role, State, transition
 
 DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
 STATUS_RESULTS_TOO_LARGE = 413
-
-
-@dataclass(slots=True)
-class _Chunks:
-    """A large object being reassembled (dm-protocol.md 1.8)."""
-
-    uri: str
-    command: Add | Replace
-    expected: int | None
-    parts: list[str] = field(default_factory=list)
-    buffered: int = 0
-    """UTF-8 bytes of the parts so far."""
 
 
 def _lone(group: list[Command]) -> bool:
@@ -131,7 +120,7 @@ class ClientSession:
         self._retries = 0
         self._alerts: list[Alert] = []
         self._pkg1_alerts: list[Alert] = []
-        self._chunks: _Chunks | None = None
+        self._chunks: Chunks | None = None
         self._refused_uri: str | None = None
         # The server's credentials are checked with the SRVCRED nonce this device issued.
         self._srv = self.account.credentials("SRVCRED")
@@ -161,8 +150,6 @@ class ClientSession:
 
     def snapshot(self, key: bytes | None = None) -> bytes:
         """This session as versioned, sealed bytes; see ``session.snapshot``."""
-        from .snapshot import client_snapshot
-
         return client_snapshot(self, key)
 
     @classmethod
@@ -170,9 +157,7 @@ class ClientSession:
                 key: bytes | None = None) -> ClientSession:
         """The session ``snapshot()`` saved, on ``tree``; ``SnapshotError`` if corrupt or
         foreign."""
-        from .snapshot import client_restore
-
-        return client_restore(data, tree, ui=ui, key=key)
+        return client_restore(cls, data, tree, ui=ui, key=key)
 
     # -- starting -----------------------------------------------------------------------
 
@@ -719,7 +704,7 @@ class ClientSession:
             if size is not None and size > self.max_obj_size:
                 self._refuse(ctx, command, uri, item, 413)
                 return
-            self._chunks = _Chunks(uri, command, size)
+            self._chunks = Chunks(uri, command, size)
         chunks = self._chunks
         text = item_text(item)
         chunks.buffered += len(text.encode("utf-8"))

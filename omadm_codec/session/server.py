@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from ..errors import AuthenticationError, LocalProtocolError, OmaDmError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -61,41 +60,14 @@ from ._common import (
     message_id,
     walk,
 )
+from ._inflight import Incoming, LargeObject, Pending
+from .snapshot import server_restore, server_snapshot
 from .states import TERMINAL, Role, State, transition
 
 SESSION_ALERTS = frozenset({1200, 1201})
 CLIENT_ALERTS = frozenset({1224, 1226})
 # Statuses that must come back for the command to be known done; 213 only acknowledges a chunk.
 STATUS_CHUNK = 213
-
-
-@dataclass(slots=True, eq=False)
-class _Pending:
-    """A command on the wire, waiting for its Status."""
-
-    command: Command
-    """The application's command (for a chunk: the whole object's command)."""
-    parent: _Pending | None = None
-    children: list[_Pending] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    results: list[Results] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
-    chunk: bool = False
-    """A chunk that is not the last one (its 213 is hidden)."""
-    is_last_chunk: bool = False
-    receiving: bool = False
-    """A Get whose Results are arriving in chunks (it completes with the last one)."""
-
-    def busy(self) -> bool:
-        if self.receiving:
-            return True
-        return bool(self.children) and any(child.busy() for child in self.children)
-
-    def event(self) -> ev.CommandCompleted:
-        status = self.statuses[0] if self.statuses else 0
-        children = tuple(child.event() for child in self.children) if self.children else ()
-        return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses), children, tuple(self.data))
 
 
 _COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
@@ -126,27 +98,6 @@ def _shallow_copy(command: Command) -> Command:
     for name in names:
         setattr(wire, name, getattr(command, name))
     return wire
-
-
-@dataclass(slots=True)
-class _Incoming:
-    """Results the device is sending in chunks (dm-protocol.md 1.8)."""
-
-    pending: _Pending
-    first: Results
-    expected: int | None
-    parts: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _LargeObject:
-    """A command whose single item is being sent in chunks."""
-
-    command: Add | Replace
-    text: str
-    format: str | None
-    type: str | None
-    offset: int = 0
 
 
 class ServerSession:
@@ -194,9 +145,9 @@ class ServerSession:
         self.client_max_obj_size: int | None = None
         self.started = False
         self._queue: deque[Command] = deque()
-        self._pending: dict[tuple[str, str], _Pending] = {}
-        self._top: list[_Pending] = []
-        self._large: _LargeObject | None = None
+        self._pending: dict[tuple[str, str], Pending] = {}
+        self._top: list[Pending] = []
+        self._large: LargeObject | None = None
         self._msg_id = 0
         self._client_msg_id = 0
         self._last_digest = b""
@@ -211,7 +162,7 @@ class ServerSession:
         self._cred_sent_in: set[str] = set()
         self._ended_reported = False
         self._later: list[ev.Event] = []
-        self._incoming: _Incoming | None = None
+        self._incoming: Incoming | None = None
         self._acks: list[tuple[Results, int]] = []
         self._decision = AuthDecision(400)
 
@@ -220,8 +171,6 @@ class ServerSession:
     def snapshot(self, key: bytes | None = None) -> bytes:
         """This session as versioned, sealed bytes (between messages only); see
         ``session.snapshot``. Secrets and callables are not included."""
-        from .snapshot import server_snapshot
-
         return server_snapshot(self, key)
 
     @classmethod
@@ -229,9 +178,7 @@ class ServerSession:
                 nonces: NonceManager | None = None, server_secret: str | None = None,
                 key: bytes | None = None) -> ServerSession:
         """The session ``snapshot()`` saved; ``SnapshotError`` if corrupt or foreign."""
-        from .snapshot import server_restore
-
-        return server_restore(data, secret_lookup=secret_lookup, nonces=nonces,
+        return server_restore(cls, data, secret_lookup=secret_lookup, nonces=nonces,
                               server_secret=server_secret, key=key)
 
     # -- the application's side ---------------------------------------------------------
@@ -419,7 +366,7 @@ class ServerSession:
     def _take_answers(self, msg: Message) -> list[ev.Event]:
         """Match each Status / Results to the command it answers; complete the commands."""
         header_reply = None
-        last: _Pending | None = None
+        last: Pending | None = None
         for command in msg.commands:
             if isinstance(command, Status):
                 if command.cmd_ref == "0":
@@ -440,7 +387,7 @@ class ServerSession:
         if header_reply is not None:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
-        keep: list[_Pending] = []
+        keep: list[Pending] = []
         for pending in self._top:
             if not pending.statuses or pending.busy():
                 keep.append(pending)
@@ -466,7 +413,7 @@ class ServerSession:
         self._queue.extendleft(reversed(requeue))
         return events
 
-    def _take_results(self, pending: _Pending, results: Results) -> None:
+    def _take_results(self, pending: Pending, results: Results) -> None:
         """Attach Results to their Get; chunks are buffered, acknowledged 213, and joined."""
         item = results.items[0] if len(results.items) == 1 else None
         incoming = self._incoming
@@ -476,7 +423,7 @@ class ServerSession:
         assert item is not None
         if incoming is None:
             size = item.meta.size if item.meta is not None else None
-            incoming = self._incoming = _Incoming(pending, results, size)
+            incoming = self._incoming = Incoming(pending, results, size)
             pending.receiving = True
         incoming.parts.append(item_text(item))
         if item.more_data:
@@ -497,7 +444,7 @@ class ServerSession:
         pending.results.append(dataclasses.replace(incoming.first, items=[joined]))
 
     @staticmethod
-    def _root(pending: _Pending) -> _Pending:
+    def _root(pending: Pending) -> Pending:
         while pending.parent is not None:
             pending = pending.parent
         return pending
@@ -636,9 +583,9 @@ class ServerSession:
         return self._encode(msg, prebuilt if final else None), final_only
 
     def _number(self, command: Command, ids: CmdIds, msg_id: str,
-                parent: _Pending | None) -> tuple[Command, _Pending]:
+                parent: Pending | None) -> tuple[Command, Pending]:
         """A wire copy of ``command`` with fresh CmdIDs, registered as pending."""
-        pending = _Pending(command, parent)
+        pending = Pending(command, parent)
         # A shallow copy: the application's object keeps its own CmdID and children.
         wire = _shallow_copy(command)
         wire.cmd_id = ids()
@@ -667,7 +614,7 @@ class ServerSession:
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
-        registered: list[tuple[Command, _Pending, Command]] = []
+        registered: list[tuple[Command, Pending, Command]] = []
         for command in self._queue:
             wire, pending = self._number(command, ids, hdr.msg_id, None)
             trial.append(wire)
@@ -748,7 +695,7 @@ class ServerSession:
         if self.client_max_obj_size is not None and size > self.client_max_obj_size:
             self._later.append(ev.CommandRefused(command, "max_obj_size"))
             return
-        self._large = _LargeObject(command, text, fmt, mime)
+        self._large = LargeObject(command, text, fmt, mime)
 
     def _add_chunk(self, hdr: SyncHdr, body: list[Command], ids: CmdIds) -> bool:
         """Add the next chunk of the large object; True if it was the last one."""
@@ -769,7 +716,7 @@ class ServerSession:
             ids.next -= 1
             room //= 2
         body.append(wire)
-        pending = _Pending(large.command, chunk=not last, is_last_chunk=last)
+        pending = Pending(large.command, chunk=not last, is_last_chunk=last)
         self._pending[(hdr.msg_id, wire.cmd_id)] = pending
         self._top.append(pending)
         large.offset += len(piece)

@@ -8,6 +8,9 @@ XML of a wrapper message (the codec's own format), bytes as base64. Anything tha
 verify, parse and validate is refused with ``SnapshotError`` and nothing is built. Callables
 (secret lookups, UI callbacks), secrets and the device's tree are not in the snapshot: the
 caller passes them again to ``restore``. Snapshots are taken between messages only.
+
+The session classes call these functions (``ServerSession.snapshot`` / ``.restore`` and the
+client's), passing themselves or their class: this module never imports them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
 from ..security.nonces import NonceManager, StoredNonce
 from ._common import Outgoing
+from ._inflight import Chunks, Incoming, LargeObject, Pending
 from .states import State
 
 if TYPE_CHECKING:
@@ -178,13 +182,11 @@ def _nonces_in(rows: object, nonces: NonceManager) -> None:
 
 
 def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
-    from .server import _Pending
-
     if session.state is State.SEND or session._later:
         raise LocalProtocolError("mid_exchange", "snapshot between messages only")
     tops: list[Command] = [p.command for p in session._top]
 
-    def tree(pending: _Pending) -> dict[str, Any]:
+    def tree(pending: Pending) -> dict[str, Any]:
         keys = [list(k) for k, p in session._pending.items() if p is pending]
         return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
                 "receiving": pending.receiving,
@@ -228,15 +230,13 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     return _seal("server", fields, key)
 
 
-def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
-                   nonces: NonceManager | None = None, server_secret: str | None = None,
-                   key: bytes | None = None) -> ServerSession:
-    from .server import ServerSession, _Incoming, _LargeObject, _Pending
-
+def server_restore(cls: type[ServerSession], data: bytes, *,
+                   secret_lookup: Callable[[str], Any], nonces: NonceManager | None = None,
+                   server_secret: str | None = None, key: bytes | None = None) -> ServerSession:
     r = _Reader(_open(data, "server", key))
     policy = r.get("policy", dict)
     p = _Reader(policy)
-    session = ServerSession(
+    session = cls(
         server_id=r.get("server_id", str), server_uri=r.get("server_uri", str),
         secret_lookup=secret_lookup, nonces=nonces, aauth_type=r.get("aauth_type", str),
         server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
@@ -260,11 +260,11 @@ def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
     if len(trees) != len(tops):
         raise SnapshotError("corrupt", "pending")
 
-    def build(node: object, command: Command, parent: _Pending | None) -> _Pending:
+    def build(node: object, command: Command, parent: Pending | None) -> Pending:
         if not isinstance(node, dict):
             raise SnapshotError("corrupt", "pending node")
         n = _Reader(node)
-        pending = _Pending(command, parent, chunk=n.get("chunk", bool),
+        pending = Pending(command, parent, chunk=n.get("chunk", bool),
                            is_last_chunk=n.get("last", bool),
                            receiving=n.get("receiving", bool))
         pending.statuses = [int(s) for s in n.get("statuses", list)]
@@ -288,7 +288,7 @@ def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
         commands = _commands_in(lr.get("command", str))
         if len(commands) != 1 or commands[0].ELEMENT not in ("Add", "Replace"):
             raise SnapshotError("corrupt", "large object")
-        session._large = _LargeObject(commands[0], lr.get("text", str),  # type: ignore[arg-type]
+        session._large = LargeObject(commands[0], lr.get("text", str),  # type: ignore[arg-type]
                                       lr.opt("format", str), lr.opt("type", str),
                                       lr.get("offset", int))
     incoming = r.opt("incoming", dict)
@@ -299,7 +299,7 @@ def server_restore(data: bytes, *, secret_lookup: Callable[[str], Any],
         first = _commands_in(ir.get("first", str))
         if target is None or len(first) != 1 or not isinstance(first[0], Results):
             raise SnapshotError("corrupt", "incoming results")
-        session._incoming = _Incoming(target, first[0], ir.opt("expected", int),
+        session._incoming = Incoming(target, first[0], ir.opt("expected", int),
                                       [str(x) for x in ir.get("parts", list)])
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
@@ -351,16 +351,14 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
     return _seal("client", fields, key)
 
 
-def client_restore(data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
-                   key: bytes | None = None) -> ClientSession:
-    from .client import ClientSession, _Chunks
-
+def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
+                   ui: UiCallback | None = None, key: bytes | None = None) -> ClientSession:
     r = _Reader(_open(data, "client", key))
     fmt = r.get("fmt", str)
     if fmt not in ("xml", "wbxml"):
         raise SnapshotError("corrupt", "fmt")
     try:
-        session = ClientSession(
+        session = cls(
             tree, server_id=r.get("server_id", str), fmt=fmt,
             session_id=r.get("session_id", str), max_msg_size=r.get("max_msg_size", int),
             max_obj_size=r.get("max_obj_size", int), ui=ui,
@@ -389,7 +387,7 @@ def client_restore(data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
         if len(commands) != 1 or commands[0].ELEMENT not in ("Add", "Replace"):
             raise SnapshotError("corrupt", "chunks")
         parts = [str(x) for x in cr.get("parts", list)]
-        session._chunks = _Chunks(cr.get("uri", str), commands[0],  # type: ignore[arg-type]
+        session._chunks = Chunks(cr.get("uri", str), commands[0],  # type: ignore[arg-type]
                                   cr.opt("expected", int), parts,
                                   sum(len(p.encode("utf-8")) for p in parts))
     session._refused_uri = r.opt("refused_uri", str)

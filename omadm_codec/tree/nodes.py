@@ -14,7 +14,7 @@ import math
 import re
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -301,7 +301,23 @@ def check_title(title: str) -> str:
     return title
 
 
+def iter_subtree(node: Node) -> Iterator[Node]:
+    """``node`` and every descendant, pre-order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if current.children:
+            stack.extend(reversed(current.children.values()))
+
+
+def subtree_size(node: Node) -> int:
+    return sum(1 for _ in iter_subtree(node))
+
+
 __all__ = [
+    "iter_subtree",
+    "subtree_size",
     "DEFAULT_LEAF_TYPE",
     "FORMATS",
     "PROPERTIES",

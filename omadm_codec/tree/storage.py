@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TreeError
 from .acl import parse_acl
-from .nodes import DM_VERSIONS, FORMATS, Node
+from .nodes import DM_VERSIONS, FORMATS, Node, iter_subtree
 
 if TYPE_CHECKING:
     from .tree import DMTree
@@ -43,8 +43,6 @@ CREATE TABLE nodes (
 
 
 def _rows(tree: DMTree) -> list[tuple[Any, ...]]:
-    from .tree import iter_subtree
-
     ids: dict[int, int] = {}
     rows = []
     for index, node in enumerate(iter_subtree(tree.root)):

@@ -38,7 +38,9 @@ from .nodes import (
     StructItem,
     coerce_value,
     format_tstamp,
+    iter_subtree,
     node_class,
+    subtree_size,
 )
 from .uri import ParsedUri
 
@@ -650,18 +652,4 @@ class DMTree:
                 self._touch(node)
 
 
-def iter_subtree(node: Node) -> Iterator[Node]:
-    """``node`` and every descendant, pre-order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        if current.children:
-            stack.extend(reversed(current.children.values()))
-
-
-def subtree_size(node: Node) -> int:
-    return sum(1 for _ in iter_subtree(node))
-
-
-__all__ = ["DMTree", "iter_subtree", "subtree_size"]
+__all__ = ["DMTree"]

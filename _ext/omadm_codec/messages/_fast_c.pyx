@@ -49,7 +49,8 @@ from omadm_codec.messages.model import (
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
 )
 
-__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
+           "encode_wbxml", "encode_xml"]
 
 include "_fast_c/names.pxi"
 include "_fast_c/model.pxi"
@@ -107,13 +108,13 @@ def decode_wbxml(bytes data not None, object limits):
     ``wbxml_to_xml`` and the XML fast path; ``None`` when neither vouches."""
     msg = _decode_tokens(data, limits)
     if msg is None:
-        msg = _decode_wbxml_via_xml(data, limits)
+        msg = decode_wbxml_via_xml(data, limits)
     return msg
 
 
 def decode_wbxml_tokens(bytes data not None, object limits):
     """The token path alone: the builder on ``_WbxmlEvents``, no XML text in between. Gives
-    the model ``_decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    the model ``decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
     return _decode_tokens(data, limits)
 
 
@@ -157,7 +158,7 @@ cdef object _decode_tokens(bytes data, object py_limits):
         _spare_build = build
 
 
-def _decode_wbxml_via_xml(bytes data not None, object limits):
+def decode_wbxml_via_xml(bytes data not None, object limits):
     """The XML hub: this twin's ``wbxml_to_xml`` then the XML fast path (``None`` for
     anything the WBXML decoder refuses: the reference path reports it)."""
     if len(data) > limits.max_input_size:

@@ -15,7 +15,7 @@ scanner's C fields.
 come from ``wbxml_events.WbxmlEvents``, no XML text in between; binary OPAQUE arrives as an
 ``EV_OPAQUE`` event that ``_Build.opaque`` turns into what the reader makes of the hub's base64
 marker). Where the token path gives up it falls back to the XML hub
-(``_decode_wbxml_via_xml``: this twin's ``wbxml_to_xml``, then the XML fast path with the
+(``decode_wbxml_via_xml``: this twin's ``wbxml_to_xml``, then the XML fast path with the
 reader's from-WBXML rule for Format ``bin``), and then to the reference path.
 ``encode_xml`` is the reference writer (``messages._writer``); ``encode_wbxml``
 (``wbxml_writer``) writes WBXML tokens straight from the model, the bytes of the writer's
@@ -99,7 +99,8 @@ from ..model import (
 from .wbxml_events import EV_OPAQUE, WbxmlEvents, WbxmlGiveUp
 from .wbxml_writer import encode_wbxml
 
-__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_xml", "encode_wbxml", "encode_xml"]
+__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
+           "encode_wbxml", "encode_xml"]
 
 # The start tag forms the fast path models: no attribute at all, or one default-namespace
 # declaration of a plain URI; any prefix, any other attribute gives up (matched after '<').
@@ -772,13 +773,13 @@ def decode_wbxml(data: bytes, limits: Limits) -> Message | None:
     ``wbxml_to_xml`` and the XML fast path; ``None`` when neither vouches."""
     msg = decode_wbxml_tokens(data, limits)
     if msg is None:
-        msg = _decode_wbxml_via_xml(data, limits)
+        msg = decode_wbxml_via_xml(data, limits)
     return msg
 
 
 def decode_wbxml_tokens(data: bytes, limits: Limits) -> Message | None:
     """The token path alone: the builder on ``WbxmlEvents``, no XML text in between. Gives
-    the model ``_decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    the model ``decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
     if len(data) > limits.max_input_size:
         return None
     if limits.max_depth > MAX_FAST_DEPTH:
@@ -790,7 +791,7 @@ def decode_wbxml_tokens(data: bytes, limits: Limits) -> Message | None:
         return None
 
 
-def _decode_wbxml_via_xml(data: bytes, limits: Limits) -> Message | None:
+def decode_wbxml_via_xml(data: bytes, limits: Limits) -> Message | None:
     """The XML hub: this twin's ``wbxml_to_xml`` then the XML fast path (``None`` for
     anything the WBXML decoder refuses: the reference path reports it)."""
     if len(data) > limits.max_input_size:

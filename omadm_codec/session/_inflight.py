@@ -1,0 +1,74 @@
+"""What a session holds between messages about commands in flight: on the server, each
+command waiting for its Status (``Pending``), Results arriving in chunks (``Incoming``) and a
+large object being sent (``LargeObject``); on the device, a large object being reassembled
+(``Chunks``). Plain records: both session sides and the snapshot code read and build them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..messages.model import Add, Command, Replace, Results
+from . import events as ev
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """A command on the wire, waiting for its Status."""
+
+    command: Command
+    """The application's command (for a chunk: the whole object's command)."""
+    parent: Pending | None = None
+    children: list[Pending] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    results: list[Results] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    chunk: bool = False
+    """A chunk that is not the last one (its 213 is hidden)."""
+    is_last_chunk: bool = False
+    receiving: bool = False
+    """A Get whose Results are arriving in chunks (it completes with the last one)."""
+
+    def busy(self) -> bool:
+        if self.receiving:
+            return True
+        return bool(self.children) and any(child.busy() for child in self.children)
+
+    def event(self) -> ev.CommandCompleted:
+        status = self.statuses[0] if self.statuses else 0
+        children = tuple(child.event() for child in self.children) if self.children else ()
+        return ev.CommandCompleted(self.command, status, tuple(self.results),
+                                   tuple(self.statuses), children, tuple(self.data))
+
+
+@dataclass(slots=True)
+class Incoming:
+    """Results the device is sending in chunks (dm-protocol.md 1.8)."""
+
+    pending: Pending
+    first: Results
+    expected: int | None
+    parts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LargeObject:
+    """A command whose single item is being sent in chunks."""
+
+    command: Add | Replace
+    text: str
+    format: str | None
+    type: str | None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Chunks:
+    """A large object being reassembled (dm-protocol.md 1.8)."""
+
+    uri: str
+    command: Add | Replace
+    expected: int | None
+    parts: list[str] = field(default_factory=list)
+    buffered: int = 0
+    """UTF-8 bytes of the parts so far."""

@@ -23,7 +23,7 @@ def _impl(name: str, direction: str) -> Callable[..., bytes]:
             pytest.fail(f"the peer must be measured: {libwbxml_peer.REASON}")
         return getattr(libwbxml_peer, direction)
     kind = "c" if name == "cython" else "py"
-    module = "wbxml_decode" if direction == "wbxml_to_xml" else "wbxml_encode"
+    module = "wbxml._decode" if direction == "wbxml_to_xml" else "wbxml._encode"
     fn: Callable[..., bytes] = getattr(_backend.twin(module, kind), direction)
     return fn
 

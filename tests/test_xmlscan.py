@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML
+from conftest import CORPUS_XML, corpus_id
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_wbxml_encode_diff import documents
@@ -94,7 +94,7 @@ def test_limits(scan: Any) -> None:
     assert events(scan, b"<a>12345</a>", Limits(max_opaque=4))[-1] == ("error", "too_large", 3)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=[p.stem for p in CORPUS_XML])
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_twins_same_events_on_corpus(path: Any) -> None:
     data = path.read_bytes()
     compiled = events(_backend.twin("wbxml._xmlscan", "c"), data)

@@ -42,6 +42,8 @@ def corpus_files(pattern: str) -> list[Path]:
 CORPUS_XML = corpus_files("*.xml")
 CORPUS_WBXML = corpus_files("*.wbxml")
 REQUIRE_EXT = os.environ.get("OMADM_CODEC_REQUIRE_EXT") == "1"
+PURE = os.environ.get("OMADM_CODEC_PUREPYTHON") == "1"
+PURE_REASON = "OMADM_CODEC_PUREPYTHON=1: a pure run loads no compiled twin"
 
 
 class Backend:
@@ -61,14 +63,29 @@ class Backend:
         return f"<Backend {self.name}>"
 
 
+def compiled_skip_reason() -> str | None:
+    """Why the compiled twins are not to be loaded in this run, or None if they are: a pure
+    run (``OMADM_CODEC_PUREPYTHON=1``) never loads them; a build without them skips their
+    tests, except under ``OMADM_CODEC_REQUIRE_EXT=1``, where that is a failure."""
+    if PURE:
+        return PURE_REASON
+    missing = _backend.missing_compiled()
+    if missing and not REQUIRE_EXT:
+        return "compiled twins not built: " + ", ".join(missing)
+    return None
+
+
+def twin(name: str, kind: str) -> ModuleType:
+    """One twin (``kind`` ``"c"`` or ``"py"``) of ``name``; skips as ``compiled_skip_reason``."""
+    reason = compiled_skip_reason() if kind == "c" else None
+    if reason:
+        pytest.skip(reason)
+    return _backend.twin(name, kind)
+
+
 def load_backend(kind: str) -> Backend:
-    """``kind`` is ``"c"`` or ``"py"``; skips (or fails under REQUIRE_EXT) if not built."""
-    try:
-        modules = {name: _backend.twin(name, kind) for name in _backend.TWINS}
-    except ImportError as exc:
-        if kind == "c" and not REQUIRE_EXT:
-            pytest.skip(f"compiled twin not built: {exc}")
-        raise
+    """Every twin of one kind (``"c"`` or ``"py"``); skips as ``compiled_skip_reason``."""
+    modules = {name: twin(name, kind) for name in _backend.TWINS}
     return Backend("cython" if kind == "c" else "python", modules)
 
 
@@ -81,6 +98,14 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def both_backends() -> tuple[Backend, Backend]:
     """(compiled, pure), for differential tests; skips when the compiled twin is absent."""
     return load_backend("c"), load_backend("py")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A pure run fails if any test loaded a compiled twin (pure means pure)."""
+    loaded = sorted(m for m in sys.modules if m.startswith("omadm_codec.") and m.endswith("_c"))
+    if PURE and loaded:
+        sys.stderr.write(f"\nOMADM_CODEC_PUREPYTHON=1 but compiled twins were loaded: {loaded}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_WBXML, CORPUS_XML, Backend, corpus_id
+from conftest import CORPUS_WBXML, CORPUS_XML, Backend, corpus_id, twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
@@ -347,7 +347,7 @@ def test_compiled_builder_fills_every_model_class_directly() -> None:
 
     import omadm_codec.messages.model as model
 
-    compiled = pytest.importorskip("omadm_codec.messages._fast_c")
+    compiled = twin("messages._fast", "c")
     classes = [c for c in vars(model).values()
                if inspect.isclass(c) and dataclasses.is_dataclass(c)
                and c.__module__ == model.__name__]

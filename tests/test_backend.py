@@ -87,3 +87,35 @@ def test_pure_install_has_no_compiled_twin() -> None:
         assert importlib.util.find_spec(f"omadm_codec.{name}_c") is None
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module(f"omadm_codec.{name}_c")
+
+
+def test_compiled_twins_carry_no_debug_info() -> None:
+    """setup.py strips debug information (-g0, the linker's -S): the unstripped _fast_c was
+    3.4 MB. A debug build (OMADM_CODEC_CYTHON_DEBUG=1) keeps it on purpose."""
+    if os.environ.get("OMADM_CODEC_CYTHON_DEBUG") == "1":
+        pytest.skip("OMADM_CODEC_CYTHON_DEBUG=1 builds keep debug information")
+    built = [spec.origin for name in _backend.TWINS
+             if (spec := importlib.util.find_spec(f"omadm_codec.{name}_c")) and spec.origin]
+    if not built:
+        pytest.skip("no compiled twin built")
+    for path in built:
+        with open(path, "rb") as handle:
+            assert b".debug_info" not in handle.read(), path
+
+
+def test_interop_marker_selects_the_libwbxml_tests(request: pytest.FixtureRequest) -> None:
+    """``-m interop`` selects exactly the tests that call live libwbxml (conftest marks them)."""
+    items = request.session.items
+    for item in items:
+        uses = "libwbxml" in getattr(item, "fixturenames", ())
+        assert (item.get_closest_marker("interop") is not None) == uses, item.nodeid
+
+
+def test_public_errors_importable_from_the_package() -> None:
+    from omadm_codec import errors
+
+    public = {name for name, obj in vars(errors).items()
+              if isinstance(obj, type) and issubclass(obj, Exception)
+              and obj.__module__ == "omadm_codec.errors"}
+    assert public <= set(omadm_codec.__all__)
+    assert all(getattr(omadm_codec, name) is getattr(errors, name) for name in public)

@@ -1,10 +1,11 @@
 """Seed corpora: ``build(target, out_dir)`` writes the starting inputs of one harness.
 
 The one idea: seeds are the project's own vectors, prefixed with the option byte the target
-reads first (see ``targets.py``): the reference messages of ``/work/shared/corpus`` (or
-``$OMADM_CORPUS``) and ``tests/data``, the string and bytes literals of the unit tests of each
-area (read with ``ast``, never executed), a few built package-0 messages, and every committed
-regression input under ``tests/regressions/<target>/`` (those already carry their option byte).
+reads first (see ``targets.py``): the reference messages of ``../shared/corpus`` (or
+``$OMADM_CORPUS``) where present and the project's own ``tests/corpus``, the string and bytes
+literals of the unit tests of each area (read with ``ast``, never executed), a few built
+package-0 messages, and every committed regression input under ``tests/regressions/<target>/``
+(those already carry their option byte).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _LITERAL_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
 
 def _files(pattern: str) -> list[Path]:
     found = sorted(CORPUS.glob(pattern)) if CORPUS.is_dir() else []
-    found += sorted((TESTS / "data").glob(pattern))
+    found += sorted((TESTS / "corpus").glob(pattern))
     return [p for p in found if p.stat().st_size <= MAX_SEED]
 
 

@@ -28,9 +28,9 @@ TWINS: tuple[str, ...] = ("wbxml._xmlscan", "wbxml._decode", "wbxml._encode", "m
 _HERE = Path(__file__).parent
 
 
-def _missing_compiled() -> list[str]:
+def missing_compiled() -> list[str]:
     """The compiled twins with no extension file for this interpreter (looked up on disk, so
-    that choosing imports no package module)."""
+    that choosing imports no package module); all of them on a pure install."""
     missing = []
     for name in TWINS:
         stem = _HERE.joinpath(*name.split(".")).name + "_c"
@@ -45,7 +45,7 @@ def _choose() -> tuple[str, str]:
         return "python", "OMADM_CODEC_PUREPYTHON=1"
     if platform.python_implementation() != "CPython":
         return "python", "not CPython"
-    missing = _missing_compiled()
+    missing = missing_compiled()
     if not missing:
         return "cython", ""
     reason = "compiled modules not built: " + ", ".join(missing)
@@ -70,5 +70,10 @@ def active(name: str) -> ModuleType:
 
 
 def twin(name: str, kind: str) -> ModuleType:
-    """Import one specific twin (``kind`` is ``"c"`` or ``"py"``), for tests and benchmarks."""
+    """Import one specific twin (``kind`` is ``"c"`` or ``"py"``), for tests and benchmarks.
+
+    Under ``OMADM_CODEC_PUREPYTHON=1`` a compiled twin is refused (ImportError): a pure run
+    loads none, even where they are built."""
+    if kind == "c" and os.environ.get("OMADM_CODEC_PUREPYTHON") == "1":
+        raise ImportError(f"omadm_codec.{name}_c not loaded: OMADM_CODEC_PUREPYTHON=1")
     return importlib.import_module(f"omadm_codec.{name}_{kind}")

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Resource limits for one decode or encode call, each reached as a ``DecodeError`` or
+    ``EncodeError`` with the reason named below (``DEFAULT_LIMITS`` unless a call passes its
+    own); docs/limits.md lists the defaults and what reaching each returns."""
+
     max_input_size: int = 16 * 1024 * 1024
     """Largest input accepted, in bytes (reason ``too_large``)."""
     max_depth: int = 64

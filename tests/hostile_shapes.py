@@ -35,7 +35,7 @@ def mb_u_int32(value: int) -> bytes:
 def _twin(name: str, kind: str) -> Any:
     from omadm_codec import _backend
 
-    return _backend.twin(name, kind)
+    return _backend.twin(name, kind)  # the parent chose the kinds (test_hostile.measured)
 
 
 def _decode(kind: str) -> Callable[[bytes], Any]:

@@ -6,8 +6,8 @@ import base64
 from types import ModuleType
 
 import pytest
+from conftest import twin
 
-from omadm_codec import _backend
 from omadm_codec.errors import AuthenticationError, EncodeError
 
 
@@ -16,11 +16,7 @@ def auth(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Mod
     """omadm_codec.security.auth running on one digest twin."""
     from omadm_codec.security import auth as module
 
-    try:
-        twin = _backend.twin("security._digest", request.param)
-    except ImportError:
-        pytest.skip("compiled twin not built")
-    monkeypatch.setattr(module, "_digest", twin)
+    monkeypatch.setattr(module, "_digest", twin("security._digest", request.param))
     return module
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
@@ -17,8 +18,6 @@ pytest.importorskip("httpx")
 from omadm_codec.tools import demo  # noqa: E402
 from omadm_codec.tools.cli import main  # noqa: E402
 from omadm_codec.tools.demo_scenario import DemoServerApp, Step, first_package  # noqa: E402
-
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
@@ -50,8 +49,6 @@ def test_demo_fails_when_an_outcome_differs(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_inspect_decode_encode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("no corpus")
     assert main(["inspect", str(CORPUS / "pkg2_server_mgmt.wbxml")]) == 0
     text = capsys.readouterr().out
     assert "WBXML" in text and "Atomic 37" in text and "Status 212 for SyncHdr 0 +Chal" in text

@@ -17,6 +17,7 @@ import sys
 
 import hostile_shapes
 import pytest
+from conftest import compiled_skip_reason
 
 from omadm_codec.wbxml._decode_tables import TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR
 
@@ -55,16 +56,19 @@ def test_shapes_are_all_expected() -> None:
 
 
 @pytest.fixture(scope="module")
-def measured(both_backends: object) -> dict[tuple[str, str], dict[str, object]]:
-    """Every shape on both twins (about 20 s in all)."""
+def measured() -> dict[tuple[str, str], dict[str, object]]:
+    """Every shape on both twins (about 20 s in all); on the pure one alone where the compiled
+    twins are not to be loaded (``compiled_skip_reason``)."""
+    kinds = ("py",) if compiled_skip_reason() else ("c", "py")
     return {(shape, kind): hostile_shapes.run_child(shape, kind)
-            for shape in hostile_shapes.SHAPES for kind in ("c", "py")}
+            for shape in hostile_shapes.SHAPES for kind in kinds}
 
 
 @pytest.mark.parametrize("shape", sorted(hostile_shapes.SHAPES))
 def test_outcome_and_twins_agree(shape: str, measured: dict) -> None:
-    compiled, pure = measured[(shape, "c")], measured[(shape, "py")]
-    assert compiled["outcome"] == pure["outcome"]
+    pure = measured[(shape, "py")]
+    if (shape, "c") in measured:
+        assert measured[(shape, "c")]["outcome"] == pure["outcome"]
     expected = EXPECTED[shape]
     assert tuple(pure["outcome"][: len(expected)]) == expected
 
@@ -76,6 +80,8 @@ def test_outcome_and_twins_agree(shape: str, measured: dict) -> None:
     for shape in sorted(hostile_shapes.SHAPES)
 ])
 def test_peak_memory_bounded(shape: str, kind: str, measured: dict) -> None:
+    if (shape, kind) not in measured:
+        pytest.skip(compiled_skip_reason() or "")
     result = measured[(shape, kind)]
     out = result["outcome"][1] if result["outcome"][0] == "ok" else 0
     budget = RATIO * (result["input"] + out) + SLACK

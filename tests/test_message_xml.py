@@ -52,7 +52,7 @@ def test_corpus_content_is_read() -> None:
     status = msg.commands[0]
     assert isinstance(status, m.Status)
     assert (status.cmd_ref, status.cmd, status.data) == ("0", "SyncHdr", 212)
-    assert status.chal is not None and status.chal.meta.next_nonce == "Lb3VFNoevdaIVfL1Ksa8hQ=="
+    assert status.chal is not None and status.chal.meta.next_nonce == "eVTkScYJiSnfU57W936B6Q=="
     assert msg.header.cred is not None and msg.header.cred.meta is not None
     assert msg.header.cred.meta.type == "syncml:auth-md5"
     assert msg.header.meta == m.Meta(max_msg_size=65536)
@@ -63,14 +63,14 @@ def test_corpus_content_is_read() -> None:
 
     alert = decode((CORPUS / "generic_alert_1226.xml").read_bytes()).commands[1]
     assert isinstance(alert, m.Alert)
-    assert (alert.data, alert.correlator) == (1226, "fumo-7781-a2")
+    assert (alert.data, alert.correlator) == (1226, "fw-0913-x7")
     assert alert.items[0].meta == m.Meta(
         format="int", type="org.openmobilealliance.dm.firmwareupdate.downloadandupdate",
         mark="critical")
 
     win = decode((CORPUS / "windows_pkg1.xml").read_bytes())
-    assert win.header.session_id == "0"
-    assert win.header.source.loc_uri == "6F9A0B3C2D1E4F5A8B7C6D5E4F3A2B1C"
+    assert win.header.session_id == "1"
+    assert win.header.source.loc_uri == "3C9E51A07B2D4F6E8A1B5C0D2E7F9A34"
     dm11 = decode((CORPUS / "bootstrap_dm11.xml").read_bytes(), strict=True)
     assert (dm11.header.ver_dtd, dm11.header.ver_proto) == ("1.1", "DM/1.1")
     assert encode(dm11).startswith(b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -84,20 +84,20 @@ def test_data_kinds_and_hints_from_the_corpus() -> None:
     cdata_item = atomic.commands[1].items[0]  # type: ignore[union-attr]
     assert cdata_item.data_hint is m.DataHint.CDATA
     assert isinstance(cdata_item.data, str) and cdata_item.data.startswith("<WLANProfile")
-    assert "Office &amp; Lab" in cdata_item.data  # CDATA content is literal
+    assert "Depot &amp; Yard" in cdata_item.data  # CDATA content is literal
     escaped = msg.commands[2].items[0]  # type: ignore[union-attr]
-    assert escaped.data == "<https://intranet.example.com><https://news.example.com>"
+    assert escaped.data == "<https://wiki.example.org><https://status.example.org>"
     assert escaped.data_hint is m.DataHint.TEXT
     out = encode(msg)
     assert b"<![CDATA[<WLANProfile" in out
-    assert b"<Data>&lt;https://intranet.example.com&gt;" in out
+    assert b"<Data>&lt;https://wiki.example.org&gt;" in out
 
     tnds = decode((CORPUS / "tnds_embedded.xml").read_bytes()).commands[2]
     item = tnds.items[0]  # type: ignore[union-attr]
     assert item.data_hint is m.DataHint.MARKUP
     assert isinstance(item.data, m.XmlDocument)
     assert item.data.xml.startswith('<MgmtTree xmlns="syncml:dmddf1.2"><VerDTD>1.2</VerDTD>')
-    assert "Get=dm.example.com&amp;Replace=dm.example.com" in item.data.xml
+    assert "Get=dm.example.net&amp;Replace=dm.example.net" in item.data.xml
 
     ui = decode((CORPUS / "ui_alerts.xml").read_bytes())
     empty = ui.commands[-1].commands[0].items[0]  # type: ignore[union-attr]

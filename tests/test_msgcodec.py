@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML, Backend
+from conftest import CORPUS_WBXML, CORPUS_XML, Backend, corpus_id, twin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
@@ -59,7 +59,7 @@ def check_vouched(fast: m.Message | None, data: bytes) -> None:
     assert hints(fast) == hints(ref)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_corpus_decodes_on_the_fast_path_to_the_reference_model(
         backend: Backend, path: Path) -> None:
     data = path.read_bytes()
@@ -69,7 +69,7 @@ def test_corpus_decodes_on_the_fast_path_to_the_reference_model(
     assert fast == decode(data, strict=True)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_corpus_round_trips_through_the_twin_encoder(backend: Backend, path: Path) -> None:
     msg = backend.decode_xml(path.read_bytes(), DEFAULT_LIMITS)
     xml = backend.encode_xml(msg)
@@ -228,8 +228,6 @@ def test_mutated_corpus_is_declined_or_exact_on_both_twins(
 
 # --- WBXML: this twin's wbxml_to_xml, then the same fast path (from_wbxml rules) ------------
 
-CORPUS_WBXML = sorted({p for x in CORPUS_XML for p in x.parent.glob(x.stem + "*.wbxml")})
-
 
 def wbxml_reference(data: bytes, strict: bool = False) -> tuple[str, Any]:
     from omadm_codec.wbxml import wbxml_to_xml
@@ -244,7 +242,7 @@ def wbxml_reference(data: bytes, strict: bool = False) -> tuple[str, Any]:
         return "error", (exc.reason, -1)
 
 
-@pytest.mark.parametrize("path", CORPUS_WBXML, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORPUS_WBXML, ids=corpus_id)
 def test_corpus_wbxml_decodes_on_the_fast_path_to_the_reference_model(
         backend: Backend, path: Path) -> None:
     data = path.read_bytes()
@@ -349,7 +347,7 @@ def test_compiled_builder_fills_every_model_class_directly() -> None:
 
     import omadm_codec.messages.model as model
 
-    compiled = pytest.importorskip("omadm_codec.messages._fast_c")
+    compiled = twin("messages._fast", "c")
     classes = [c for c in vars(model).values()
                if inspect.isclass(c) and dataclasses.is_dataclass(c)
                and c.__module__ == model.__name__]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML, Backend
+from conftest import CORPUS_XML, Backend, corpus_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
@@ -37,7 +37,7 @@ def outcome(fn: Any, msg: Any) -> tuple[str, Any]:
         return "error", (exc.reason, exc.offset)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_corpus_encodes_to_the_reference_bytes(backend: Backend, path: Path) -> None:
     msg = decode(path.read_bytes())
     assert backend.encode_xml(msg) == write_xml(msg)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
+from conftest import twin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from omadm_codec import _backend
 from omadm_codec.errors import DecodeError, EncodeError
 
 VECTOR_TRIGGER = bytes.fromhex("02e800000000ab04") + b"srv1"
@@ -21,11 +21,7 @@ def nt(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Modul
     """omadm_codec.security.notification running on one digest twin."""
     from omadm_codec.security import notification as module
 
-    try:
-        twin = _backend.twin("security._digest", request.param)
-    except ImportError:
-        pytest.skip("compiled twin not built")
-    monkeypatch.setattr(module, "_digest", twin)
+    monkeypatch.setattr(module, "_digest", twin("security._digest", request.param))
     return module
 
 

@@ -8,8 +8,10 @@ The codec twin is the active one; CI runs this file under both (``OMADM_CODEC_PU
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from conftest import CORPUS, NEEDS_SHARED_CORPUS, SHARED_CORPUS
 
 from omadm_codec.errors import LocalProtocolError, RemoteProtocolError
 from omadm_codec.messages import decode, encode
@@ -529,23 +531,21 @@ def test_device_bounds_an_undeclared_large_object_by_max_obj_size() -> None:
 
 
 @pytest.mark.parametrize("suffix", [".xml", ".wbxml"])
-def test_device_answers_the_reference_package_2_in_order(suffix: str) -> None:
-    """The corpus' package 2 (45 commands, Atomic, Sequence, UI alert) into a device: one
+@pytest.mark.parametrize("corpus", [CORPUS, pytest.param(SHARED_CORPUS, marks=NEEDS_SHARED_CORPUS)],
+                         ids=["own", "shared"])
+def test_device_answers_the_reference_package_2_in_order(corpus: Path, suffix: str) -> None:
+    """A corpus' package 2 (45 commands, Atomic, Sequence, UI alert) into a device: one
     Status per command in arrival order (containers before their children), each Get's
     Results right after its Status, and nothing run that the ACLs forbid."""
-    from pathlib import Path
-
-    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-    if not (corpus / f"pkg2_server_mgmt{suffix}").exists():
-        pytest.skip("no corpus")
     raw = (corpus / f"pkg2_server_mgmt{suffix}").read_bytes()
     tree = make_tree(server_auth="NONE", client_auth="BASIC")
-    client = ClientSession(tree, session_id="1A2F", ui=lambda alert: UiResponse(200))
+    sent = decode(raw)
+    client = ClientSession(tree, session_id=sent.header.session_id,
+                           ui=lambda alert: UiResponse(200))
     client.start(now=0)
     assert client.data_to_send(now=0) is not None
     client.receive(raw, now=0)
     reply = _reply(client)
-    sent = decode(raw)
 
     def flat(commands: list[object]) -> list[object]:
         out: list[object] = []
@@ -565,6 +565,6 @@ def test_device_answers_the_reference_package_2_in_order(suffix: str) -> None:
             assert isinstance(before, Status | Results) and before.cmd_ref == command.cmd_ref
     codes = {s.cmd_ref: s.data for s in statuses}
     assert codes["4"] == 200  # Get ./DevDetail/SwV
-    assert codes["7"] == 404  # ./Vendor/Acme/Diag/BatteryLevel does not exist here
+    assert codes["7"] == 404  # a vendor node that does not exist here
     assert codes["37"] == 507 and codes["45"] == 200  # Atomic on missing nodes; UI display
     assert reply.final and len({c.cmd_id for c in reply.commands}) == len(reply.commands)

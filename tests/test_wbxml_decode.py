@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPUS_WBXML, corpus_id
 from lxml import etree
 
 from omadm_codec import DecodeError
@@ -383,8 +383,6 @@ def test_nested_document_of_the_wrong_language_falls_back(backend: Any) -> None:
 
 # -- the corpus -------------------------------------------------------------------------------
 
-CORPUS_WBXML = sorted(CORPUS.glob("*.wbxml")) if CORPUS.is_dir() else []
-
 
 def tree(element: Any) -> Any:
     return (element.tag, sorted(element.attrib.items()), (element.text or "").strip(),
@@ -395,7 +393,7 @@ def source_xml(path: Path) -> Path:
     return path.with_name(path.name.split(".")[0] + ".xml")
 
 
-@pytest.mark.parametrize("path", CORPUS_WBXML, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORPUS_WBXML, ids=corpus_id)
 def test_corpus_tree_equal_to_source_and_libwbxml(backend: Any, libwbxml: Any,
                                                   path: Path) -> None:
     wbxml = path.read_bytes()

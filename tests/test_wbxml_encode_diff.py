@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML
+from conftest import CORPUS_XML, corpus_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,7 +149,7 @@ def test_mutated_corpus(both_backends: Any, libwbxml: Any, data: st.DataObject) 
     check(both_backends, libwbxml, bytes(xml), compare_lib=subset)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=[p.stem for p in CORPUS_XML])
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_twins_agree_on_corpus_prefixes(both_backends: Any, path: Any) -> None:
     xml = path.read_bytes()
     compiled, pure = both_backends

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML, Backend
+from conftest import CORPUS_WBXML, CORPUS_XML, Backend, corpus_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
@@ -33,7 +33,6 @@ from omadm_codec.messages._guard import prepare_xml
 from omadm_codec.messages._reader import read_xml
 from omadm_codec.messages._writer import write_xml
 
-CORPUS_WBXML = sorted({p for x in CORPUS_XML for p in x.parent.glob(x.stem + "*.wbxml")})
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
@@ -95,12 +94,12 @@ def check_twins(both: tuple[Backend, Backend], data: bytes,
 
 # --- the corpus: every message on the token path ---------------------------------------------
 
-@pytest.mark.parametrize("path", CORPUS_WBXML, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORPUS_WBXML, ids=corpus_id)
 def test_corpus_takes_the_token_path_to_the_hub_model(backend: Backend, path: Path) -> None:
     assert check(backend, path.read_bytes()) is not None
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 @pytest.mark.parametrize("string_table", [False, True])
 @pytest.mark.parametrize("keep_whitespace", [False, True])
 def test_our_encoding_of_the_corpus_takes_the_token_path(
@@ -292,7 +291,7 @@ def test_token_soup(both_backends: tuple[Backend, Backend], data: bytes) -> None
 
 # --- declined input: the hub's verdict, errors included --------------------------------------
 
-@pytest.mark.parametrize("path", SMALL_CORPUS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SMALL_CORPUS, ids=corpus_id)
 def test_truncated_corpus_is_declined_and_decode_gives_the_hub_error(
         backend: Backend, path: Path) -> None:
     data = path.read_bytes()

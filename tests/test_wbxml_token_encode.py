@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML, Backend
+from conftest import CORPUS_XML, Backend, corpus_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_message_hypothesis import messages
@@ -74,7 +74,7 @@ def test_the_reference_path_agrees_through_either_xml_to_wbxml() -> None:
 
 # -- the corpus ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("source", ["xml", "wbxml"])
-@pytest.mark.parametrize("path", CORPUS_XML, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_corpus_messages_give_the_reference_bytes(backend: Backend, path: Path,
                                                   source: str) -> None:
     msg = decode(path.with_suffix("." + source).read_bytes())

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import CORPUS_XML
+from conftest import CORPUS_XML, corpus_id, twin
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_wbxml_encode_diff import documents
 
-from omadm_codec import _backend
 from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS, Limits
 
@@ -48,7 +47,7 @@ def events(module: Any, data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[tu
 
 @pytest.fixture(params=["c", "py"], ids=["cython", "python"])
 def scan(request: pytest.FixtureRequest) -> Any:
-    return _backend.twin("wbxml._xmlscan", request.param)
+    return twin("wbxml._xmlscan", request.param)
 
 
 def test_event_stream(scan: Any) -> None:
@@ -94,11 +93,11 @@ def test_limits(scan: Any) -> None:
     assert events(scan, b"<a>12345</a>", Limits(max_opaque=4))[-1] == ("error", "too_large", 3)
 
 
-@pytest.mark.parametrize("path", CORPUS_XML, ids=[p.stem for p in CORPUS_XML])
+@pytest.mark.parametrize("path", CORPUS_XML, ids=corpus_id)
 def test_twins_same_events_on_corpus(path: Any) -> None:
     data = path.read_bytes()
-    compiled = events(_backend.twin("wbxml._xmlscan", "c"), data)
-    assert compiled == events(_backend.twin("wbxml._xmlscan", "py"), data)
+    compiled = events(twin("wbxml._xmlscan", "c"), data)
+    assert compiled == events(twin("wbxml._xmlscan", "py"), data)
     assert compiled[-1] == ("eof",)
 
 
@@ -106,8 +105,8 @@ def test_twins_same_events_on_corpus(path: Any) -> None:
 @given(xml=documents(), cut=st.integers(0, 10_000), junk=st.binary(max_size=3))
 def test_twins_same_events_generated(xml: bytes, cut: int, junk: bytes) -> None:
     data = xml[:cut] + junk + xml[cut:]
-    assert events(_backend.twin("wbxml._xmlscan", "c"), data) == events(
-        _backend.twin("wbxml._xmlscan", "py"), data)
+    assert events(twin("wbxml._xmlscan", "c"), data) == events(
+        twin("wbxml._xmlscan", "py"), data)
 
 
 def _check(module: Any, data: bytes) -> tuple[str, int] | None:
@@ -128,5 +127,5 @@ CHAR_SOUP = st.binary(max_size=48) | st.lists(
 @given(data=CHAR_SOUP)
 def test_check_chars_twins_agree(data: bytes) -> None:
     """The compiled check walks eight bytes at a time; the pure one decodes: same verdict."""
-    assert _check(_backend.twin("wbxml._xmlscan", "c"), data) == _check(
-        _backend.twin("wbxml._xmlscan", "py"), data)
+    assert _check(twin("wbxml._xmlscan", "c"), data) == _check(
+        twin("wbxml._xmlscan", "py"), data)

@@ -25,9 +25,12 @@ class DeviceRegistry:
     outcomes: dict[str, list[ev.CommandCompleted]] = field(default_factory=dict)
 
     def add_account(self, username: str, password: str) -> None:
+        """Register a device account: keep ``auth.secret_hash(username, password)``, never the
+        password."""
         self.secrets[username] = auth.secret_hash(username, password)
 
     def enqueue(self, device_id: str, commands: list[Command]) -> None:
+        """Queue ``commands`` for the next session of the device whose DevId is ``device_id``."""
         self.queues.setdefault(device_id, []).extend(commands)
 
     def __call__(self, session: ServerSession, events: list[ev.Event]) -> None:

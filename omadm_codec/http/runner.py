@@ -63,6 +63,8 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        """Ask uvicorn to exit, wait for its thread (up to ``timeout`` seconds) and close the
+        socket."""
         self.server.should_exit = True
         self.thread.join(self.timeout)
         self.sock.close()

@@ -16,11 +16,17 @@ from .config import ServerConfig
 class SessionStore(Protocol):
     """Where live server sessions are kept between requests, by RespURI token."""
 
-    def get(self, token: str) -> ServerSession | None: ...
+    def get(self, token: str) -> ServerSession | None:
+        """The session stored under ``token``, or None if there is none."""
+        ...
 
-    def put(self, token: str, session: ServerSession) -> None: ...
+    def put(self, token: str, session: ServerSession) -> None:
+        """Store ``session`` under ``token``, replacing any session stored there."""
+        ...
 
-    def delete(self, token: str) -> None: ...
+    def delete(self, token: str) -> None:
+        """Forget the session under ``token``; no error if there is none."""
+        ...
 
 
 class MemorySessionStore:
@@ -31,15 +37,19 @@ class MemorySessionStore:
         self._sessions: OrderedDict[str, ServerSession] = OrderedDict()
 
     def get(self, token: str) -> ServerSession | None:
+        """The live session of RespURI token ``token``, or None if there is none."""
         return self._sessions.get(token)
 
     def put(self, token: str, session: ServerSession) -> None:
+        """Keep ``session`` under ``token``; beyond ``max_sessions`` the least recently put is
+        evicted."""
         self._sessions[token] = session
         self._sessions.move_to_end(token)
         while len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)
 
     def delete(self, token: str) -> None:
+        """Forget the session of ``token`` (no error if there is none)."""
         self._sessions.pop(token, None)
 
     def expire(self, now: float) -> list[tuple[str, ServerSession, list[ev.Event]]]:
@@ -77,6 +87,7 @@ class SnapshotSessionStore:
         self.mapping: MutableMapping[str, bytes] = mapping if mapping is not None else {}
 
     def get(self, token: str) -> ServerSession | None:
+        """Restore the session stored under ``token`` (the seal checked with ``key``), or None."""
         data = self.mapping.get(token)
         if data is None:
             return None
@@ -85,9 +96,11 @@ class SnapshotSessionStore:
                                      server_secret=self.config.server_secret, key=self.key)
 
     def put(self, token: str, session: ServerSession) -> None:
+        """Store ``session.snapshot(key)`` under ``token``."""
         self.mapping[token] = session.snapshot(self.key)
 
     def delete(self, token: str) -> None:
+        """Forget the snapshot of ``token`` (no error if there is none)."""
         self.mapping.pop(token, None)
 
     def __len__(self) -> int:

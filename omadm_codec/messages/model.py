@@ -240,26 +240,38 @@ class _ItemCommand:
 
 @dataclass(slots=True)
 class Add(_ItemCommand):
+    """Add: create each Item's Target node (interior when its Meta Format is ``node``) with its
+    Data."""
+
     ELEMENT: ClassVar[str] = "Add"
 
 
 @dataclass(slots=True)
 class Copy(_ItemCommand):
+    """Copy: copy each Item's Source node to its Target."""
+
     ELEMENT: ClassVar[str] = "Copy"
 
 
 @dataclass(slots=True)
 class Delete(_ItemCommand):
+    """Delete: remove each Item's Target node (an interior node with its subtree)."""
+
     ELEMENT: ClassVar[str] = "Delete"
 
 
 @dataclass(slots=True)
 class Get(_ItemCommand):
+    """Get: read each Item's Target (a node's value, or ``?list=...`` / ``?prop=...``); the device
+    answers with Results."""
+
     ELEMENT: ClassVar[str] = "Get"
 
 
 @dataclass(slots=True)
 class Replace(_ItemCommand):
+    """Replace: set each Item's Target node to its Data (or a property, with ``?prop=``)."""
+
     ELEMENT: ClassVar[str] = "Replace"
 
 
@@ -337,11 +349,16 @@ class _Container:
 
 @dataclass(slots=True)
 class Atomic(_Container):
+    """Atomic: its commands succeed together or the device rolls all of them back (status 216 for
+    each, 507 for the Atomic)."""
+
     ELEMENT: ClassVar[str] = "Atomic"
 
 
 @dataclass(slots=True)
 class Sequence(_Container):
+    """Sequence: its commands run in the order given, none interleaved with others."""
+
     ELEMENT: ClassVar[str] = "Sequence"
 
 
@@ -359,21 +376,29 @@ class _DsCommand:
 
 @dataclass(slots=True)
 class Map(_DsCommand):
+    """Map (SyncML DS): kept whole in ``xml``; DM does not use it."""
+
     ELEMENT: ClassVar[str] = "Map"
 
 
 @dataclass(slots=True)
 class Put(_DsCommand):
+    """Put (SyncML DS): kept whole in ``xml``; DM does not use it."""
+
     ELEMENT: ClassVar[str] = "Put"
 
 
 @dataclass(slots=True)
 class Search(_DsCommand):
+    """Search (SyncML DS): kept whole in ``xml``; DM does not use it."""
+
     ELEMENT: ClassVar[str] = "Search"
 
 
 @dataclass(slots=True)
 class Sync(_DsCommand):
+    """Sync (SyncML DS): kept whole in ``xml``; DM does not use it."""
+
     ELEMENT: ClassVar[str] = "Sync"
 
 

@@ -415,6 +415,8 @@ def _run_sequence(ctx: _Context, sequence: Sequence) -> int:
 
 def new_context(tree: DMTree, server_id: str, msg_id: str, ids: CmdIds,
                 ui: UiCallback | None) -> _Context:
+    """The context ``run_command`` executes one message's commands in: the device's tree, the
+    server's identity, the message's MsgID, the CmdID counter for answers and the UI callback."""
     return _Context(tree, server_id, msg_id, ids, ui)
 
 

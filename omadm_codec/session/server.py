@@ -205,6 +205,9 @@ class ServerSession:
         return None
 
     def handle_timer(self, *, now: float) -> list[ev.Event]:
+        """Time the session out if the idle deadline (``next_timer``) has passed at ``now``:
+        ``TimedOut``, one ``CommandCompleted`` per command still unanswered, and
+        ``SessionEnded("timeout")``; no events before the deadline."""
         deadline = self.next_timer()
         if deadline is None or now < deadline:
             return []

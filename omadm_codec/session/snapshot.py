@@ -182,6 +182,8 @@ def _nonces_in(rows: object, nonces: NonceManager) -> None:
 
 
 def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
+    """``ServerSession.snapshot``: the session as sealed bytes (HMAC-SHA256 with ``key``, else
+    SHA-256); ``LocalProtocolError("mid_exchange")`` while a message is being answered."""
     if session.state is State.SEND or session._later:
         raise LocalProtocolError("mid_exchange", "snapshot between messages only")
     tops: list[Command] = [p.command for p in session._top]
@@ -233,6 +235,9 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
 def server_restore(cls: type[ServerSession], data: bytes, *,
                    secret_lookup: Callable[[str], Any], nonces: NonceManager | None = None,
                    server_secret: str | None = None, key: bytes | None = None) -> ServerSession:
+    """``ServerSession.restore``: a ``cls`` instance from ``server_snapshot`` bytes, with the secret
+    lookup, nonce store and server secret given again; ``SnapshotError`` if the bytes do not
+    verify, parse or validate."""
     r = _Reader(_open(data, "server", key))
     policy = r.get("policy", dict)
     p = _Reader(policy)
@@ -321,6 +326,8 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
 
 
 def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
+    """``ClientSession.snapshot``: the device session as sealed bytes (HMAC-SHA256 with ``key``,
+    else SHA-256), without its tree and UI callback."""
     chunks = session._chunks
     policy = session._server_policy
     fields = {
@@ -353,6 +360,9 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
 
 def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
                    ui: UiCallback | None = None, key: bytes | None = None) -> ClientSession:
+    """``ClientSession.restore``: a ``cls`` instance from ``client_snapshot`` bytes on the device's
+    ``tree``, with its UI callback given again; ``SnapshotError`` if the bytes do not verify,
+    parse or validate."""
     r = _Reader(_open(data, "client", key))
     fmt = r.get("fmt", str)
     if fmt not in ("xml", "wbxml"):

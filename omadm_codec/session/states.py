@@ -25,6 +25,8 @@ from .events import (
 
 
 class Role(enum.Enum):
+    """Which side of a session a state machine runs: the DM client (the device) or the server."""
+
     CLIENT = "client"
     SERVER = "server"
 

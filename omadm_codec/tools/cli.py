@@ -44,6 +44,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``omadm-codec`` command: parse ``argv`` (default ``sys.argv[1:]``), run the subcommand
+    and return its exit status."""
     parser = argparse.ArgumentParser(prog="omadm-codec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     conv = sub.add_parser("convert", help="XML <-> WBXML (the input kind is sniffed)")

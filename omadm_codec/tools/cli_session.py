@@ -34,6 +34,7 @@ def _need_http() -> bool:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``omadm-codec demo``: run the checked demo; the exit status is the demo's."""
     from .demo import run_demo
 
     if not _need_http():
@@ -42,6 +43,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``omadm-codec serve``: run a DM server over HTTP(S) until interrupted (or ``--duration``);
+    print how many sessions completed and failed."""
     if not _need_http():
         return 2
     from ..http import DMServerApp, ServerConfig, ServerThread, TlsConfig
@@ -96,6 +99,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
+    """``omadm-codec device URL``: run one session of the simulated device against a DM server and
+    print what happened."""
     if not _need_http():
         return 2
     from ..http import client_tls_context, run_http_session
@@ -193,6 +198,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the session subcommands (``demo``, ``serve``, ``device``) to the CLI's parser."""
     demo = sub.add_parser("demo", help="a full DM session over HTTP on loopback, checked")
     demo.add_argument("--format", choices=["xml", "wbxml"], default="xml")
     demo.add_argument("--show-messages", action="store_true", help="print every message")

@@ -59,6 +59,8 @@ class Step:
     outcome: ev.CommandCompleted | None = None
 
     def problem(self) -> str | None:
+        """What went wrong with this step, in words (no outcome, another status, other children's
+        statuses, unexpected results), or None if it went as expected."""
         got = self.outcome
         if got is None:
             return "no outcome"
@@ -72,6 +74,8 @@ class Step:
 
 
 def first_package() -> list[Step]:
+    """The demo's first session: the steps the server sends and the outcome each must have (Gets,
+    Replace, Add, Delete, Exec, a large object, Atomic and Sequence, UI alerts)."""
     return [
         Step("Get leaf ./DevInfo/Mod", Get("0", [_item("./DevInfo/Mod")]), 200,
              check=lambda o: _results_text(o.results) == "AX-5 Pro"),
@@ -120,6 +124,8 @@ def first_package() -> list[Step]:
 
 
 def second_package() -> list[Step]:
+    """The demo's second session (HMAC both ways): Gets that check what the first session left in
+    the device's tree."""
     return [
         Step("Get Reboot counter (Exec ran once)", Get("0", [_item("./Vendor/Acme/Ops/Reboot")]),
              200, check=lambda o: _results_text(o.results) == "1"),
@@ -206,6 +212,7 @@ def generic_alert_item() -> Item:
 
 
 def b64(data: bytes) -> str:
+    """``data`` as base64 text."""
     return base64.b64encode(data).decode("ascii")
 
 

@@ -38,6 +38,8 @@ class Acl:
         return cls(tuple((command, (server_id,)) for command in COMMANDS if command in wanted))
 
     def allows(self, command: str, server_id: str) -> bool:
+        """Whether this ACL lets ``server_id`` run ``command`` (``Get``, ``Replace``...): it is
+        listed for it, or ``*`` is."""
         ids = self.grants.get(command)
         return ids is not None and ("*" in ids or server_id in ids)
 

@@ -53,6 +53,7 @@ class NodeDescription:
 
     @property
     def permanent(self) -> bool:
+        """True when the node's Scope is Permanent (it cannot be deleted)."""
         return self.scope == "Permanent"
 
     def child(self, name: str) -> NodeDescription | None:

@@ -94,6 +94,7 @@ class Node(NodeBase):
 
     @property
     def is_interior(self) -> bool:
+        """True for an interior node (a children mapping, maybe empty), False for a leaf."""
         return self.children is not None
 
     @property
@@ -104,6 +105,7 @@ class Node(NodeBase):
         return len(self.value.encode("utf-8")) if self.value is not None else 0
 
     def path(self) -> tuple[str, ...]:
+        """The node's segment names from the root down (the root itself is ``()``)."""
         names = []
         node: Node | None = self
         while node is not None and node.parent is not None:
@@ -294,6 +296,8 @@ def coerce_value(
 
 
 def check_title(title: str) -> str:
+    """``title`` if it is a valid Title property (text of at most 255 UTF-8 bytes); ``InvalidValue``
+    or ``ValueTooLarge`` otherwise."""
     if not isinstance(title, str):
         raise InvalidValue("bad_value_type")
     if len(title.encode("utf-8")) > MAX_TITLE_BYTES:
@@ -312,6 +316,7 @@ def iter_subtree(node: Node) -> Iterator[Node]:
 
 
 def subtree_size(node: Node) -> int:
+    """How many nodes ``node`` and its descendants count."""
     return sum(1 for _ in iter_subtree(node))
 
 

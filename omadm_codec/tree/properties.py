@@ -21,6 +21,8 @@ _PLAIN = "text/plain"
 
 
 def check_title_value(title: str) -> str:
+    """``check_title``: ``title`` if valid as a Title property, else ``InvalidValue`` /
+    ``ValueTooLarge``."""
     return check_title(title)
 
 

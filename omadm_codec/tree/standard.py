@@ -42,6 +42,8 @@ def mo_urn(kind: str, dm_version: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AccountAddress:
+    """One server address of a DM account (AppAddr): the address, its type, its ports."""
+
     addr: str
     addr_type: str
     """``URI`` (default), ``IPv4`` or ``IPv6``."""
@@ -50,6 +52,8 @@ class AccountAddress:
 
 @dataclass(frozen=True, slots=True)
 class AuthEntry:
+    """One AppAuth entry of a DM account: its level, auth type, name, secret and nonce."""
+
     uri: str
     """The node holding this entry (its AAuthData is where the nonce goes)."""
     level: str
@@ -64,6 +68,9 @@ class AuthEntry:
 
 @dataclass(frozen=True, slots=True)
 class DMAccount:
+    """A DM account read from the tree (``DMTree.dm_accounts()``): the server it trusts, how to
+    reach it, and the credentials both ways."""
+
     uri: str
     layout: str
     """``"1.2"`` (./DMAcc/<x>; also Windows ./SyncML/DMAcc/<x>) or ``"1.1"``."""
@@ -85,6 +92,7 @@ def _leaf(tree: DMTree, uri: str, value: str | bytes, fmt: str = "chr", **kw: An
 def add_devinfo(
     tree: DMTree, *, dev_id: str, man: str, mod: str, dmv: str, lang: str, dm_version: str = "1.2"
 ) -> None:
+    """Add ./DevInfo (permanent, Get only, ACL ``Get=*``) with DevId, Man, Mod, DmV and Lang."""
     tree.device_add(
         "./DevInfo",
         format="node",
@@ -117,6 +125,8 @@ def add_devdetail(
     max_seg_len: int,
     dm_version: str = "1.2",
 ) -> None:
+    """Add ./DevDetail (permanent, Get only) with the device's type, OEM, firmware, software and
+    hardware versions, LrgObj and the URI limits (MaxDepth, MaxTotLen, MaxSegLen)."""
     for number in (max_depth, max_tot_len, max_seg_len):
         if not 0 <= number <= 0xFFFF:
             raise TreeError("bad_limit", detail=str(number), status=400)

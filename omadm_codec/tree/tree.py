@@ -161,6 +161,8 @@ class DMTree:
 
     @staticmethod
     def effective_acl(node: Node) -> Acl:
+        """The ACL that governs ``node``: its own, else the nearest ancestor's (the root always has
+        one)."""
         current: Node | None = node
         while current is not None:
             if current.acl is not None:

@@ -12,6 +12,13 @@ USER_AGENT = "omadm-codec/0.1"
 ACCEPT = ", ".join(CONTENT_TYPES.values())
 HMAC_HEADER = "x-syncml-hmac"
 MAX_BODY = 1 << 20
+"""Largest request body (after any Content-Encoding is undone) of an authenticated session."""
+PREAUTH_MAX_BODY = 16 << 10
+"""Largest request body before the session authenticated (a real package 1 is ~2 KiB)."""
+BODY_TIMEOUT = 10.0
+"""Seconds a request body may stall between two reads (408 then)."""
+OFFLOAD_MIN = 64 << 10
+"""Request bodies from this size on are decoded and answered in a worker thread."""
 COMPRESS_MIN = 1024
 """Responses shorter than this are never compressed (gzip would not pay for its header)."""
 

@@ -22,6 +22,7 @@ Client messages are raw XML (``Msg``): an attacker does not go through the proje
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -75,12 +76,13 @@ def simulator_module() -> Any:
 
 
 def honest_tree(url: str, *, dev_id: str = DEVICE_ID, user: str = DEVICE_USER,
-                password: str = DEVICE_SECRET) -> Any:
-    """The simulated device's management tree, pointed at ``url`` (DIGEST client auth, HMAC
-    server auth with ``SRV_NONCE``, as ``start_app`` configures the server)."""
+                password: str = DEVICE_SECRET, client_auth: str = "DIGEST") -> Any:
+    """The simulated device's management tree, pointed at ``url`` (DIGEST client auth unless
+    told, HMAC server auth with ``SRV_NONCE``, as ``start_app`` configures the server)."""
     sim = simulator_module()
     return sim.build_tree(server_addr=url, server_auth="HMAC", server_nonce=SRV_NONCE,
-                          client_name=user, client_secret=password, dev_id=dev_id)
+                          client_name=user, client_secret=password, dev_id=dev_id,
+                          client_auth=client_auth)
 
 
 # -- the server process ------------------------------------------------------------------------
@@ -132,6 +134,14 @@ class Server:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def close_stdin(self) -> None:
+        """Ask a ``start_app`` server to stop gracefully (it serves until stdin closes)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def stdout_text(self) -> str:
+        return self.stdout_path.read_text("utf-8", "replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -208,6 +218,12 @@ def default_config(**changes: Any) -> dict[str, Any]:
         "idle_timeout": None,
         "fail_on_alert": None,
         "base_url": None,
+        "max_unauthenticated": None,
+        "message_auth": None,
+        "max_obj_size": None,
+        "incoming_budget": None,
+        "http": None,
+        "slow_alert": None,
     }
     config.update(changes)
     return config
@@ -239,13 +255,19 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
 
     - ``client_auth`` / ``server_auth``: AAuthType demanded of the device / used by the server;
     - ``accounts``: ``[{user, password, devices}]``; ``devices`` are the DevIds the account may
-      speak for, handed to ``DeviceRegistry.add_account`` when it takes them (issue 13, item 4);
+      speak for, handed to ``DeviceRegistry.add_account`` when it takes them (issue 13, item 4;
+      absent or null: the first device the account authenticates with);
     - ``queue``: ``{DevId: [{cmd: Get|Replace, uri, data?, format?}]}`` queued in the registry;
-    - ``max_sessions``: the session store's cap (``MemorySessionStore(max_sessions=)``);
+    - ``max_sessions``, ``max_unauthenticated``: the session store's caps (authenticated,
+      and not yet authenticated sessions);
+    - ``message_auth``, ``max_obj_size``, ``incoming_budget``: the sessions' guards;
+    - ``http``: ``HttpLimits`` fields for the runner (e.g. ``max_connections``);
     - ``idle_timeout``: the session idle timeout;
     - ``fail_on_alert``: the application raises ``RuntimeError`` on a Generic Alert whose item
       data equals this text (a buggy application, item 9);
-    - ``base_url``: ``DMServerApp(base_url=)``.
+    - ``base_url``: ``DMServerApp(base_url=)``;
+    - ``slow_alert``: seconds the application takes on a Generic Alert whose item data is
+      ``slow`` (a request in flight, for shutdown tests).
     """
     from omadm_codec.http import DeviceRegistry, DMServerApp, MemorySessionStore, ServerConfig
     from omadm_codec.session import AlertReceived
@@ -257,7 +279,7 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
     for account in config["accounts"]:
         if takes_devices:
             registry.add_account(account["user"], account["password"],
-                                 devices=account.get("devices", []))
+                                 devices=account.get("devices"))
         else:
             registry.add_account(account["user"], account["password"])
         nonces.reset_resync(account["user"], "SRVCRED", SRV_NONCE)
@@ -269,18 +291,32 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
                                  server_auth_type=config["server_auth"], nonces=nonces)
     if config.get("idle_timeout") is not None:
         server_config.idle_timeout = config["idle_timeout"]
+    guards = {key: config[key] for key in ("message_auth", "max_obj_size")
+              if config.get(key) is not None}
+    if config.get("incoming_budget") is not None:
+        from omadm_codec.limits import MemoryBudget
+
+        guards["incoming_budget"] = MemoryBudget(config["incoming_budget"])
+    if guards:
+        server_config.guards = dataclasses.replace(server_config.guards, **guards)
     store = None
-    if config.get("max_sessions") is not None:
-        store = MemorySessionStore(max_sessions=config["max_sessions"])
+    if config.get("max_sessions") is not None or config.get("max_unauthenticated") is not None:
+        store = MemorySessionStore(max_sessions=config.get("max_sessions") or 100_000,
+                                   max_unauthenticated=config.get("max_unauthenticated"))
     marker = config.get("fail_on_alert")
+    slow = config.get("slow_alert")
     factory = None
-    if marker is not None:
+    if marker is not None or slow is not None:
         def factory() -> Any:
             def app(session: Any, events: list[Any]) -> None:
                 for event in events:
-                    if isinstance(event, AlertReceived) and any(
-                            getattr(i, "data", None) == marker for i in event.items):
+                    if not isinstance(event, AlertReceived):
+                        continue
+                    data = [getattr(i, "data", None) for i in event.items]
+                    if marker is not None and marker in data:
                         raise RuntimeError("the application failed (test: fail_on_alert)")
+                    if slow is not None and "slow" in data:
+                        time.sleep(slow)
                 registry(session, events)
             return app
     dm = DMServerApp(server_config, registry=registry, store=store, app_factory=factory,
@@ -311,12 +347,14 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _serve(config: dict[str, Any]) -> None:
-    from omadm_codec.http import ServerThread
+    from omadm_codec.http import HttpLimits, ServerThread
 
     asgi, _ = build_app(config)
-    with ServerThread(asgi, host="127.0.0.1", port=0) as server:
+    limits = HttpLimits(**(config.get("http") or {}))
+    with ServerThread(asgi, host="127.0.0.1", port=0, limits=limits) as server:
         print(f"READY {server.url}", flush=True)
-        sys.stdin.read()  # until the test closes our stdin or terminates us
+        sys.stdin.read()  # until the test closes our stdin (a graceful stop) or kills us
+    print("STOPPED", flush=True)
 
 
 def post_many(port: int, bodies: list[bytes], *, width: int = 64,

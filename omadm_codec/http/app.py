@@ -226,6 +226,7 @@ class DMServerApp:
                 and accepts(request_headers.get("accept-encoding"), "gzip")):
             body = zlib.compress(body, 6, wbits=31)
             headers.append(("content-encoding", "gzip"))
+        headers.append(("content-length", str(len(body))))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(k.encode("latin-1"), v.encode("latin-1"))
                                 for k, v in headers]})

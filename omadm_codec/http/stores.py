@@ -44,13 +44,15 @@ class SessionStore(Protocol):
 
 
 class MemorySessionStore:
-    """The default store, in this process: two bounded tiers and a deadline heap.
+    """The default store, in this process: three bounded tiers and a deadline heap.
 
     Sessions whose peer has not authenticated live in their own tier of at most
     ``max_unauthenticated``; when it is full the oldest of *them* is evicted (``on_evict``
-    is told), so a flood of strangers never pushes out an authenticated session. The
-    authenticated tier holds at most ``max_sessions``; when it is full a new authentication
-    is refused (``StoreFull``) rather than evicting anyone.
+    is told), so a flood of strangers never pushes out an authenticated session. Running
+    authenticated sessions are at most ``max_sessions``; when they are, a new authentication
+    is refused (``StoreFull``) rather than evicting anyone. Ended sessions, kept only to
+    answer a retransmission of their last message, are at most ``max_sessions`` too, the
+    oldest evicted first.
 
     Every session has a deadline (``ServerSession.expires_at``: its idle timer, or the end
     of its retention once ended; a fallback of ``retain_unknown`` seconds otherwise) kept in a
@@ -71,35 +73,44 @@ class MemorySessionStore:
         self.retain_unknown = retain_unknown
         self._authenticated: OrderedDict[str, ServerSession] = OrderedDict()
         self._strangers: OrderedDict[str, ServerSession] = OrderedDict()
+        self._ended: OrderedDict[str, ServerSession] = OrderedDict()
         self._heap: list[tuple[float, int, str]] = []
         self._entry: dict[str, tuple[float, int]] = {}  # token -> its authoritative entry
         self._seq = itertools.count()
 
     def get(self, token: str) -> ServerSession | None:
-        session = self._authenticated.get(token)
-        return session if session is not None else self._strangers.get(token)
+        for tier in (self._authenticated, self._strangers, self._ended):
+            session = tier.get(token)
+            if session is not None:
+                return session
+        return None
 
     def put(self, token: str, session: ServerSession) -> None:
-        if session.username is not None:
+        if session.state.name in ("CLOSED", "ABORTED", "ERROR"):
+            tier, cap = self._ended, self.max_sessions
+        elif session.username is not None:
             if token not in self._authenticated and \
                     len(self._authenticated) >= self.max_sessions:
                 raise StoreFull()
-            self._strangers.pop(token, None)
-            self._authenticated[token] = session
-            self._authenticated.move_to_end(token)
+            tier, cap = self._authenticated, self.max_sessions
         else:
-            self._strangers[token] = session
-            self._strangers.move_to_end(token)
-            while len(self._strangers) > self.max_unauthenticated:
-                old, evicted = self._strangers.popitem(last=False)
-                self._entry.pop(old, None)
-                if self.on_evict is not None:
-                    self.on_evict(old, evicted)
+            tier, cap = self._strangers, self.max_unauthenticated
+        for other in (self._authenticated, self._strangers, self._ended):
+            if other is not tier:
+                other.pop(token, None)
+        tier[token] = session
+        tier.move_to_end(token)
+        while len(tier) > cap:
+            old, evicted = tier.popitem(last=False)
+            self._entry.pop(old, None)
+            if self.on_evict is not None and tier is self._strangers:
+                self.on_evict(old, evicted)
         self._schedule(token, session)
 
     def delete(self, token: str) -> None:
         self._authenticated.pop(token, None)
         self._strangers.pop(token, None)
+        self._ended.pop(token, None)
         self._entry.pop(token, None)
 
     def _deadline(self, session: ServerSession) -> float:
@@ -168,7 +179,7 @@ class MemorySessionStore:
         return ended
 
     def __len__(self) -> int:
-        return len(self._authenticated) + len(self._strangers)
+        return len(self._authenticated) + len(self._strangers) + len(self._ended)
 
     @property
     def unauthenticated(self) -> int:

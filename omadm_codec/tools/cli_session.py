@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,11 +108,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
               f"Ctrl-C to stop", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
+        # SIGTERM (a service manager stopping us) drains like Ctrl-C: leaving the ``with``
+        # stops accepting and lets requests in flight finish (--graceful-timeout).
+        stopping = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.2)
+            while not stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+                stopping.wait(0.2)
         except KeyboardInterrupt:
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     print(f"sessions completed: {app.sessions_completed}, failed: {app.sessions_failed}")
     return 0
 

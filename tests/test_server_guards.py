@@ -122,7 +122,7 @@ def test_the_tables_are_bounded_per_kind() -> None:
 def test_a_locked_account_is_refused_unverified_and_answered_like_a_wrong_password() -> None:
     throttle = Throttle()
     guards = SessionGuards(throttle=throttle)
-    for n in range(6):
+    for _ in range(6):
         throttle.failed(now=0, account=DEVICE_USER)
     locked = server(guards)
     events = locked.receive(pkg1(), now=0.5, peer="10.0.0.2")
@@ -407,3 +407,33 @@ def test_log_limiter_lets_a_burst_through_then_counts() -> None:
     state[0] = 1.0  # a token came back
     late = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom %d", (11,), None)
     assert limiter.filter(late) and late.getMessage() == "boom 11 [7 similar messages suppressed]"
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    """docs/limits.md, "The DM server": every default in that table."""
+    from omadm_codec.http import MAX_BODY, PREAUTH_MAX_BODY, HttpLimits, server_guards
+    from omadm_codec.http.app import EXPIRY_BATCH
+    from omadm_codec.http.config import INCOMING_BUDGET
+    from omadm_codec.http.logs import BURST, PERIOD
+    from omadm_codec.http.wire import BODY_TIMEOUT, OFFLOAD_MIN
+
+    assert (PREAUTH_MAX_BODY, MAX_BODY, BODY_TIMEOUT, OFFLOAD_MIN) == (
+        16 << 10, 256 << 10, 10.0, 64 << 10)
+    guards = server_guards()
+    assert (guards.preauth_max_commands, guards.preauth_idle_timeout, guards.retain_ended,
+            guards.max_obj_size, guards.message_auth, guards.preauth_command_statuses) == (
+        32, 30.0, 60.0, 4 << 20, "session", False)
+    assert guards.incoming_budget is not None and guards.incoming_budget.total == INCOMING_BUDGET
+    assert INCOMING_BUDGET == 64 << 20
+    rules = ThrottleRules()
+    assert rules.account == rules.device == ThrottleRule(5, 3600.0, 1.0, 900.0)
+    assert rules.address == ThrottleRule(50, 3600.0, 1.0, 900.0)
+    assert (rules.max_keys, rules.trust_for) == (65_536, 86_400.0)
+    store = MemorySessionStore()
+    assert (store.max_sessions, store.max_unauthenticated) == (100_000, 10_000)
+    limits = HttpLimits()
+    assert (limits.header_timeout, limits.keepalive_timeout, limits.max_connections,
+            limits.max_connections_per_client, limits.max_header_bytes, limits.backlog,
+            limits.graceful_timeout) == (10.0, 5.0, None, None, 16 << 10, 128, 10.0)
+    assert HttpLimits(max_connections=None).connection_cap() <= 1000
+    assert (EXPIRY_BATCH, BURST, PERIOD) == (256, 10, 60.0)

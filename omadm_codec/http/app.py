@@ -49,6 +49,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[str, str]]
 
+_timeout = getattr(asyncio, "timeout", None)
+
 EXPIRY_BATCH = 256
 """Sessions the expiry task deals with before it lets other work run."""
 EXPIRY_POLL = 1.0
@@ -112,7 +114,7 @@ class DMServerApp:
         self.registry = registry if registry is not None else DeviceRegistry()
         if config.guards.device_claim is None:
             # The registry says which devices each account may speak for.
-            config.guards = dataclasses.replace(config.guards, device_claim=self.registry.claim)
+            config.guards = dataclasses.replace(config.guards, device_claim=self._claim)
         self.store: SessionStore = store if store is not None else MemorySessionStore()
         if getattr(self.store, "on_evict", False) is None:
             self.store.on_evict = self._evicted  # type: ignore[attr-defined]
@@ -136,6 +138,9 @@ class DMServerApp:
         self._app_lock = threading.Lock()  # applications are called from one thread at a time
         self._pool: ThreadPoolExecutor | None = None
         self._expiry: asyncio.Task[None] | None = None
+
+    def _claim(self, account: str, device_id: str) -> bool:
+        return self.registry.claim(account, device_id)  # whichever registry is current
 
     # -- expiry -----------------------------------------------------------------------------
 
@@ -239,7 +244,11 @@ class DMServerApp:
         size = 0
         while True:
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                if _timeout is not None:  # a timer, not a task per read (Python 3.11+)
+                    async with _timeout(self.body_timeout):
+                        message = await receive()
+                else:  # pragma: no cover - Python 3.10
+                    message = await asyncio.wait_for(receive(), self.body_timeout)
             except asyncio.TimeoutError:
                 raise _TimedOut() from None
             if message["type"] == "http.disconnect":

@@ -42,11 +42,17 @@ class ServerThread:
     Use as a context manager; ``url`` is the base URL. Startup is bounded by ``timeout``
     seconds (``RuntimeError`` if the server does not start in time); at stop, requests in
     flight get ``limits.graceful_timeout`` seconds to finish (no new connection is taken).
+
+    ``trusted_proxies``: addresses (comma-separated, ``*`` for any) whose
+    ``X-Forwarded-For`` names the client (uvicorn's ``forwarded_allow_ips``; by default only
+    127.0.0.1, or ``$FORWARDED_ALLOW_IPS``). Behind a proxy this is what makes the failure
+    throttle count devices, not the proxy.
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
                  tls: TlsConfig | None = None, timeout: float = 10.0,
-                 log_level: str = "warning", limits: HttpLimits | None = None) -> None:
+                 log_level: str = "warning", limits: HttpLimits | None = None,
+                 trusted_proxies: str | None = None) -> None:
         import uvicorn
 
         self.limits = limits if limits is not None else HttpLimits()
@@ -63,7 +69,8 @@ class ServerThread:
             timeout_keep_alive=self.limits.keepalive_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=self.limits.graceful_timeout,  # type: ignore[arg-type]
             backlog=self.limits.backlog,
-            h11_max_incomplete_event_size=self.limits.max_header_bytes, **kwargs)
+            h11_max_incomplete_event_size=self.limits.max_header_bytes,
+            forwarded_allow_ips=trusted_proxies, **kwargs)
         self.server = uvicorn.Server(config)
         self.scheme = "https" if tls is not None else "http"
         shown = f"[{host}]" if ":" in host else host

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -82,6 +83,13 @@ PREAUTH_ELEMENTS_PER_COMMAND = 64
 
 
 _COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+@functools.lru_cache(maxsize=16)
+def _preauth_limits(limits: Limits, max_commands: int) -> Limits:
+    """``limits`` with the element count a peer that has not authenticated may send."""
+    return dataclasses.replace(limits, max_elements=min(
+        limits.max_elements, PREAUTH_ELEMENTS_PER_COMMAND * (max_commands + 2)))
 
 
 def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
@@ -278,11 +286,8 @@ class ServerSession:
         authenticated a message is bounded by ``guards.preauth_max_commands``
         (``RemoteProtocolError("too_many_commands")``); ``"undecodable"`` otherwise."""
         preauth = self.username is None
-        limits = self.limits
-        if preauth:
-            cap = self.guards.preauth_max_commands
-            limits = dataclasses.replace(limits, max_elements=min(
-                limits.max_elements, PREAUTH_ELEMENTS_PER_COMMAND * (cap + 2)))
+        limits = _preauth_limits(self.limits, self.guards.preauth_max_commands) if preauth \
+            else self.limits
         try:
             msg = decode(data, content_type, limits=limits)
         except DecodeError as exc:

@@ -104,7 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         keepalive_timeout=args.keepalive_timeout,
                         max_connections=args.max_connections,
                         graceful_timeout=args.graceful_timeout)
-    with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits) as server:
+    with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
+                      trusted_proxies=args.trusted_proxies) as server:
         print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
               f"Ctrl-C to stop", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
@@ -255,6 +256,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        help="time requests in flight get to finish at shutdown")
     serve.add_argument("--max-connections", type=int, default=None,
                        help="open connections at once (default: min(1000, descriptors - 64))")
+    serve.add_argument("--trusted-proxies", metavar="ADDRESSES",
+                       help="proxies whose X-Forwarded-For names the device (comma-separated)")
     serve.add_argument("--max-sessions", type=int, default=100_000,
                        help="authenticated sessions kept at once")
     serve.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,

@@ -279,6 +279,20 @@ def test_the_budget_is_shared_and_given_back() -> None:
     assert budget.used == 0  # a session thrown away gives its bytes back
 
 
+def test_a_refused_object_ends_with_its_code_when_the_device_stops_sending() -> None:
+    session = authenticated(SessionGuards(max_obj_size=1000))
+    assert chunk(session, 2, "x" * 100, first=True, size=5000) == 413
+    # The device stops the object (as it must after a code other than 213).
+    events = session.receive(message("A1", 3, URI, DEVICE_ID, status(1, "2", "0", "SyncHdr",
+                                                                      200),
+                                      loc_name=DEVICE_USER), now=3)
+    done = [e for e in events if isinstance(e, ev.CommandCompleted)]
+    assert [d.status for d in done] == [413] and done[0].results == ()
+    assert not any(isinstance(e, ev.LargeObjectInterrupted) for e in events)
+    answer = decode(session.data_to_send().body)
+    assert not [c for c in answer.commands if c.ELEMENT == "Alert"]
+
+
 def test_results_that_interrupt_an_object_get_alert_1225() -> None:
     session = authenticated()
     assert chunk(session, 2, "part one", first=True) == 213

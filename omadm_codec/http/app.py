@@ -311,33 +311,36 @@ class DMServerApp:
                 body = inflate(body, coding, limit)
             except BadBody as bad:
                 return bad.status, list(_PLAIN), b"", headers
+        fresh = None
         if token is None:
-            session, token = self._new_session(scope)
-            app = self.app_factory() if self.app_factory else self.registry
-        else:
-            app = self._apps.get(token, self.registry)
+            fresh, token = self._new_session(scope)
         status, out_headers, out = await self._serialized(
-            token, session, app, body, content_type, headers.get(HMAC_HEADER), peer)
+            token, fresh, body, content_type, headers.get(HMAC_HEADER), peer)
         return status, out_headers, out, headers
 
     # -- one exchange -------------------------------------------------------------------------
 
-    async def _serialized(self, token: str, session: ServerSession | None, app: ServerApp,
-                          body: bytes, content_type: str, hmac: str | None,
+    async def _serialized(self, token: str, fresh: ServerSession | None, body: bytes,
+                          content_type: str, hmac: str | None,
                           peer: str | None) -> tuple[int, Headers, bytes]:
-        """Run one exchange with the session of ``token``, one request per session at a
-        time (sessions are not thread-safe), off the event loop for large bodies."""
+        """Run one exchange with the session of ``token`` (``fresh``: a new one), one request
+        per session at a time (sessions are not thread-safe), off the event loop for large
+        bodies."""
         lock, users = self._busy.get(token, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._busy[token] = (lock, users + 1)
         try:
             async with lock:
-                if users:  # another request ran first: take the session as it left it
-                    session = self.store.get(token)
-                    if session is None:
+                if fresh is not None:
+                    session = fresh
+                    app = self.app_factory() if self.app_factory else self.registry
+                else:
+                    # As the last request left it (that may have been while we read the body).
+                    found = self.store.get(token)
+                    if found is None:
                         return 404, list(_PLAIN), b""
-                assert session is not None
+                    session, app = found, self._apps.get(token, self.registry)
                 if len(body) >= self.offload_min:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(1, thread_name_prefix="omadm-dm")

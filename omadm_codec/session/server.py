@@ -626,13 +626,18 @@ class ServerSession:
 
     def _interrupt(self) -> None:
         """Drop the object arriving in chunks (it is not committed); Alert 1225 goes out with
-        the next answer, and its Get completes with whatever else answers it."""
+        the next answer, and its Get completes with whatever else answers it. An object the
+        server refused (413, 424) completes its Get with that code instead."""
         incoming = self._incoming
         if incoming is None:
             return
         self._incoming = None
         incoming.pending.receiving = False
         incoming.reservation.release()
+        if incoming.refused is not None:
+            # We refused it; the device rightly stopped sending it: it ends with our code.
+            incoming.pending.statuses.insert(0, incoming.refused)
+            return
         first = incoming.first.items[0]
         self._interrupted.append(Item(source=first.source, target=first.target))
 

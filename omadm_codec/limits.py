@@ -56,6 +56,7 @@ class MemoryBudget:
 
     @property
     def used(self) -> int:
+        """Bytes held now."""
         return self._used
 
     def reserve(self, size: int) -> bool:
@@ -73,6 +74,7 @@ class MemoryBudget:
             self._used += size
 
     def release(self, size: int) -> None:
+        """Give back ``size`` bytes (never below zero)."""
         with self._lock:
             self._used = max(0, self._used - size)
 
@@ -102,6 +104,7 @@ class Reservation:
         self.size += size
 
     def release(self) -> None:
+        """Give every byte held back to the budget (again: nothing)."""
         if self.size and self.budget is not None:
             self.budget.release(self.size)
         self.size = 0

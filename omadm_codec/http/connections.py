@@ -53,6 +53,8 @@ class HttpLimits:
     """Seconds requests in flight may take to finish at shutdown."""
 
     def connection_cap(self) -> int:
+        """The connection cap in force: ``max_connections``, or derived from this process's
+        descriptor limit."""
         if self.max_connections is not None:
             return self.max_connections
         import resource

@@ -34,6 +34,8 @@ class RateLimitFilter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """True to let ``record`` through; the first one let through after a run of dropped
+        ones says how many were dropped."""
         message = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         kind = (record.name, record.levelno, message.split("\n", 1)[0][:200])
         now = time.monotonic()

@@ -61,15 +61,18 @@ class DeviceOwnership:
         return True
 
     def devices_of(self, account: str) -> frozenset[str]:
+        """The devices ``account`` may speak for now (its fixed set, or its bound device)."""
         if account in self.fixed:
             return self.fixed[account]
         device = self.bound.get(account)
         return frozenset() if device is None else frozenset({device})
 
     def owner_of(self, device: str) -> str | None:
+        """The account that owns ``device``, or None."""
         return self.owner.get(device)
 
     def forget(self, account: str) -> None:
+        """Drop what ``account`` owns (it goes back to binding its first device)."""
         for device in self.devices_of(account):
             self.owner.pop(device, None)
         self.fixed.pop(account, None)
@@ -95,8 +98,9 @@ class DeviceRegistry:
 
     def add_account(self, username: str, password: str,
                     devices: Iterable[str] | None = None) -> None:
-        """Create (or reset) an account. ``devices``: the DevIds it may speak for; None:
-        exactly one, the first it authenticates with; empty: none."""
+        """Create (or reset) an account, keeping ``auth.secret_hash(username, password)``, never
+        the password. ``devices``: the DevIds it may speak for; None: exactly one, the first it
+        authenticates with; empty: none."""
         self.secrets[username] = auth.secret_hash(username, password)
         if devices is None:
             self.ownership.forget(username)
@@ -108,6 +112,7 @@ class DeviceRegistry:
         return self.ownership.claim(account, device_id)
 
     def enqueue(self, device_id: str, commands: list[Command]) -> None:
+        """Queue ``commands`` for the next session of the device whose DevId is ``device_id``."""
         self.queues.setdefault(device_id, []).extend(commands)
 
     def __call__(self, session: ServerSession, events: list[ev.Event]) -> None:

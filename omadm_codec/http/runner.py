@@ -90,8 +90,8 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
-        """Ask uvicorn to exit, wait for its thread (up to ``timeout`` seconds) and close the
-        socket."""
+        """Ask uvicorn to exit (it stops accepting and drains requests in flight), wait for its
+        thread (up to ``timeout`` + ``limits.graceful_timeout`` seconds) and close the socket."""
         self.server.should_exit = True
         self.thread.join(self.timeout + self.limits.graceful_timeout)
         self.sock.close()

@@ -36,11 +36,18 @@ class SessionStore(Protocol):
     ``expire(now, limit=None)`` and ``next_deadline()`` (see ``MemorySessionStore``).
     """
 
-    def get(self, token: str) -> ServerSession | None: ...
+    def get(self, token: str) -> ServerSession | None:
+        """The session stored under ``token``, or None if there is none."""
+        ...
 
-    def put(self, token: str, session: ServerSession) -> None: ...
+    def put(self, token: str, session: ServerSession) -> None:
+        """Store ``session`` under ``token``, replacing any session stored there (or raise
+        ``StoreFull``)."""
+        ...
 
-    def delete(self, token: str) -> None: ...
+    def delete(self, token: str) -> None:
+        """Forget the session under ``token``; no error if there is none."""
+        ...
 
 
 class MemorySessionStore:
@@ -79,6 +86,7 @@ class MemorySessionStore:
         self._seq = itertools.count()
 
     def get(self, token: str) -> ServerSession | None:
+        """The session of RespURI token ``token``, or None if there is none."""
         for tier in (self._authenticated, self._strangers, self._ended):
             session = tier.get(token)
             if session is not None:
@@ -86,6 +94,9 @@ class MemorySessionStore:
         return None
 
     def put(self, token: str, session: ServerSession) -> None:
+        """Keep ``session`` under ``token``, in the tier its state and authentication say,
+        with its deadline; ``StoreFull`` if it is a new running authenticated session and
+        that tier is full."""
         if session.state.name in ("CLOSED", "ABORTED", "ERROR"):
             tier, cap = self._ended, self.max_sessions
         elif session.username is not None:
@@ -108,6 +119,7 @@ class MemorySessionStore:
         self._schedule(token, session)
 
     def delete(self, token: str) -> None:
+        """Forget the session of ``token`` (no error if there is none)."""
         self._authenticated.pop(token, None)
         self._strangers.pop(token, None)
         self._ended.pop(token, None)
@@ -202,6 +214,7 @@ class SnapshotSessionStore:
         self.mapping: MutableMapping[str, bytes] = mapping if mapping is not None else {}
 
     def get(self, token: str) -> ServerSession | None:
+        """Restore the session stored under ``token`` (the seal checked with ``key``), or None."""
         data = self.mapping.get(token)
         if data is None:
             return None
@@ -211,9 +224,11 @@ class SnapshotSessionStore:
                                      guards=self.config.guards)
 
     def put(self, token: str, session: ServerSession) -> None:
+        """Store ``session.snapshot(key)`` under ``token``."""
         self.mapping[token] = session.snapshot(self.key)
 
     def delete(self, token: str) -> None:
+        """Forget the snapshot of ``token`` (no error if there is none)."""
         self.mapping.pop(token, None)
 
     def __len__(self) -> int:

@@ -77,21 +77,33 @@ class FailureRecord:
     locked_until: float
 
     def expires_at(self, rule: ThrottleRule) -> float:
+        """When this record stops mattering: its window after the last failure, or the end of
+        its lock if that is later."""
         return max(self.last_failure + rule.window, self.locked_until)
 
 
 class FailureTable(Protocol):
     """Where failure records and trusted pairs are kept (by kind and key)."""
 
-    def get(self, kind: str, key: str) -> FailureRecord | None: ...
+    def get(self, kind: str, key: str) -> FailureRecord | None:
+        """The record of ``key`` (``kind``: account, device or address), or None."""
+        ...
 
-    def put(self, kind: str, key: str, record: FailureRecord) -> None: ...
+    def put(self, kind: str, key: str, record: FailureRecord) -> None:
+        """Keep ``record`` for ``key`` (the table may drop old records to stay bounded)."""
+        ...
 
-    def delete(self, kind: str, key: str) -> None: ...
+    def delete(self, kind: str, key: str) -> None:
+        """Forget the record of ``key``; no error if there is none."""
+        ...
 
-    def trusted_until(self, account: str, address: str) -> float: ...
+    def trusted_until(self, account: str, address: str) -> float:
+        """Until when ``account`` is trusted at ``address`` (0.0: not trusted)."""
+        ...
 
-    def trust(self, account: str, address: str, until: float) -> None: ...
+    def trust(self, account: str, address: str, until: float) -> None:
+        """Trust ``account`` at ``address`` until ``until``."""
+        ...
 
 
 class MemoryFailureTable:
@@ -107,6 +119,7 @@ class MemoryFailureTable:
         self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def get(self, kind: str, key: str) -> FailureRecord | None:
+        """The record of ``key``, or None (a hit makes it the most recently used)."""
         table = self._tables[kind]
         record = table.get(key)
         if record is not None:
@@ -114,6 +127,8 @@ class MemoryFailureTable:
         return record
 
     def put(self, kind: str, key: str, record: FailureRecord) -> None:
+        """Keep ``record``; past ``max_keys`` records of ``kind``, the least recently used
+        goes."""
         table = self._tables[kind]
         table[key] = record
         table.move_to_end(key)
@@ -121,12 +136,15 @@ class MemoryFailureTable:
             table.popitem(last=False)
 
     def delete(self, kind: str, key: str) -> None:
+        """Forget the record of ``key`` (no error if there is none)."""
         self._tables[kind].pop(key, None)
 
     def trusted_until(self, account: str, address: str) -> float:
+        """Until when ``account`` is trusted at ``address`` (0.0: not trusted)."""
         return self._trusted.get((account, address), 0.0)
 
     def trust(self, account: str, address: str, until: float) -> None:
+        """Trust ``account`` at ``address`` until ``until`` (bounded like the records)."""
         self._trusted[(account, address)] = until
         self._trusted.move_to_end((account, address))
         while len(self._trusted) > self.max_keys:

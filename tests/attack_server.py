@@ -224,6 +224,7 @@ def default_config(**changes: Any) -> dict[str, Any]:
         "incoming_budget": None,
         "http": None,
         "slow_alert": None,
+        "base_lock": None,
     }
     config.update(changes)
     return config
@@ -262,6 +263,8 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
       and not yet authenticated sessions);
     - ``message_auth``, ``max_obj_size``, ``incoming_budget``: the sessions' guards;
     - ``http``: ``HttpLimits`` fields for the runner (e.g. ``max_connections``);
+    - ``base_lock``: the throttle's first lock in seconds, for every kind of key (a long one
+      keeps a test independent of how fast the machine runs it);
     - ``idle_timeout``: the session idle timeout;
     - ``fail_on_alert``: the application raises ``RuntimeError`` on a Generic Alert whose item
       data equals this text (a buggy application, item 9);
@@ -293,6 +296,14 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
         server_config.idle_timeout = config["idle_timeout"]
     guards = {key: config[key] for key in ("message_auth", "max_obj_size")
               if config.get(key) is not None}
+    if config.get("base_lock") is not None:
+        from omadm_codec.security.throttle import Throttle, ThrottleRule, ThrottleRules
+
+        lock = float(config["base_lock"])
+        guards["throttle"] = Throttle(ThrottleRules(
+            account=ThrottleRule(base_lock=lock, max_lock=max(900.0, lock)),
+            device=ThrottleRule(base_lock=lock, max_lock=max(900.0, lock)),
+            address=ThrottleRule(free_failures=50, base_lock=lock, max_lock=max(900.0, lock))))
     if config.get("incoming_budget") is not None:
         from omadm_codec.limits import MemoryBudget
 

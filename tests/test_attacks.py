@@ -844,7 +844,7 @@ def test_item02_a_lockout_from_elsewhere_does_not_lock_out_the_device() -> None:
     locked; its right guess is refused too (it never authenticated from there), while the
     device, which authenticated from its own address before, still gets in."""
     accounts = [{"user": DEVICE_USER, "password": DEVICE_SECRET, "devices": [DEVICE_ID]}]
-    config = default_config(client_auth="BASIC", accounts=accounts)
+    config = default_config(client_auth="BASIC", accounts=accounts, base_lock=30)
     with start_app(config) as server:
         tree = honest_tree(server.dm, client_auth="BASIC")
         with _client_on("127.0.0.1") as http:
@@ -877,7 +877,7 @@ def test_item03_failures_are_throttled_per_device_and_per_address() -> None:
     DevId (the device's own right password is then refused until the lock ends); failures
     across made-up accounts and devices from one address lock the address: 429 with
     Retry-After before anything of the request is read, in about a millisecond."""
-    with start_app(default_config(client_auth="BASIC")) as server, \
+    with start_app(default_config(client_auth="BASIC", base_lock=30)) as server, \
             _client_on("127.0.0.3") as http:
         for n in range(8):
             http.post(server.dm, content=_basic_package1(f"made-up-{n}", "guess", n),
@@ -885,7 +885,7 @@ def test_item03_failures_are_throttled_per_device_and_per_address() -> None:
         device = http.post(server.dm, content=_basic_package1(DEVICE_USER, DEVICE_SECRET, 50),
                            headers={"content-type": DM_XML})
     assert _hdr_code(device) == 401, "the DevId was not locked by guesses naming it"
-    with start_app(default_config(client_auth="BASIC")) as server:
+    with start_app(default_config(client_auth="BASIC", base_lock=30)) as server:
         post_many(server.port, [_basic_package1(f"made-up-{n}", "guess", n,
                                                 dev_id=f"IMEI:5{n:014d}") for n in range(60)],
                   width=8)

@@ -178,6 +178,15 @@ class RemoteProtocolError(OmaDmError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+class ForeignMessage(RemoteProtocolError):
+    """A message a live session refused *without changing anything*: it does not decode, or
+    it is not from the session's peer (another SessionID, Source LocURI or account, or it
+    fails the authentication every message of the session must carry). Unlike its base
+    class, the session is not terminal: its peer's next genuine message is taken as if this
+    one never came. ``.response`` is the DM refusal to send back (empty: answer without a
+    body, HTTP 400)."""
+
+
 class SnapshotError(OmaDmError, ValueError):
     """A session snapshot is corrupt, foreign or of an unknown version (``.reason``)."""
 

@@ -114,6 +114,9 @@ class ClientSession:
         self._server_msg_id = 0
         self._auth_attempts = 0
         self._authenticated = False
+        self._cred_sent_in: set[str] = set()  # MsgIDs of our messages that carried a Cred
+        self._cred_every_message = False
+        """The server answered our credentials 200, not 212: every message carries them."""
         self._pending: Outgoing | None = None
         self._last_sent: Outgoing | None = None
         self._sent_at: float | None = None
@@ -252,10 +255,21 @@ class ClientSession:
 
     def _header(self) -> SyncHdr:
         clcred = self._clcred_entry
-        return SyncHdr(self.session_id, self._next_msg_id(),
-                       Target(self.server_uri), Source(self._dev_id(),
-                                                       clcred.name if clcred else None),
-                       meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=self.max_obj_size))
+        hdr = SyncHdr(self.session_id, self._next_msg_id(),
+                      Target(self.server_uri), Source(self._dev_id(),
+                                                      clcred.name if clcred else None),
+                      meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=self.max_obj_size))
+        if self._cred_every_message:
+            self._add_cred(hdr)
+        return hdr
+
+    def _add_cred(self, hdr: SyncHdr) -> None:
+        clcred = self._clcred()
+        if clcred is not None and clcred.type == "BASIC":
+            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
+        elif clcred is not None and clcred.type == "DIGEST" and clcred.data:
+            hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
+                                             clcred.data).to_model()
 
     def _dev_id(self) -> str:
         if self._dev_id_cache is None:
@@ -277,6 +291,8 @@ class ClientSession:
         return self._clcred_entry
 
     def _encode(self, msg: Message) -> Outgoing:
+        if msg.header.cred is not None:
+            self._cred_sent_in.add(msg.header.msg_id)
         body = encode_message(msg, self.fmt)
         hmac_value = None
         clcred = self._clcred()
@@ -286,12 +302,7 @@ class ClientSession:
 
     def _package1(self, statuses: list[Status | Results | Alert]) -> Outgoing:
         hdr = self._header()
-        clcred = self._clcred()
-        if clcred is not None and clcred.type == "BASIC":
-            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
-        elif clcred is not None and clcred.type == "DIGEST" and clcred.data:
-            hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
-                                             clcred.data).to_model()
+        self._add_cred(hdr)
         ids = CmdIds()
         commands: list[object] = []
         for status in statuses:
@@ -619,6 +630,11 @@ class ClientSession:
             self._pkg1_alerts = []
             first = not self._authenticated
             self._authenticated = True
+            if clcred is not None and clcred.type in ("BASIC", "DIGEST") \
+                    and reply.msg_ref in self._cred_sent_in:
+                # PRO 2.4.1: 212 authenticates the session; 200 asks for the credentials
+                # again in the next message (with the Chal's NextNonce for md5).
+                self._cred_every_message = reply.data == 200
             if first:
                 events.append(ev.Authenticated(clcred.name if clcred else "", reply.data))
             if chal is not None and chal.next_nonce is not None and clcred is not None:

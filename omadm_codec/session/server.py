@@ -14,12 +14,21 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from ..errors import AuthenticationError, LocalProtocolError, OmaDmError, RemoteProtocolError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..errors import (
+    AuthenticationError,
+    DecodeError,
+    ForeignMessage,
+    LocalProtocolError,
+    OmaDmError,
+    RemoteProtocolError,
+)
+from ..limits import DEFAULT_LIMITS, Limits, Reservation
+from ..messages import decode
 from ..messages.model import (
     Add,
     Alert,
@@ -51,7 +60,6 @@ from ._common import (
     Outgoing,
     check_cmd_ids,
     command_status,
-    decode_message,
     encode_message,
     fmt_of,
     header_status,
@@ -61,6 +69,7 @@ from ._common import (
     walk,
 )
 from ._inflight import Incoming, LargeObject, Pending
+from .guards import DEFAULT_GUARDS, SessionGuards
 from .snapshot import server_restore, server_snapshot
 from .states import TERMINAL, Role, State, transition
 
@@ -68,9 +77,19 @@ SESSION_ALERTS = frozenset({1200, 1201})
 CLIENT_ALERTS = frozenset({1224, 1226})
 # Statuses that must come back for the command to be known done; 213 only acknowledges a chunk.
 STATUS_CHUNK = 213
+ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-protocol.md 1.8)
+# Elements a command may take in a message from a peer that has not authenticated.
+PREAUTH_ELEMENTS_PER_COMMAND = 64
 
 
 _COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+@functools.lru_cache(maxsize=16)
+def _preauth_limits(limits: Limits, max_commands: int) -> Limits:
+    """``limits`` with the element count a peer that has not authenticated may send."""
+    return dataclasses.replace(limits, max_elements=min(
+        limits.max_elements, PREAUTH_ELEMENTS_PER_COMMAND * (max_commands + 2)))
 
 
 def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
@@ -108,7 +127,13 @@ class ServerSession:
     callable giving it per account (called with the first message's Source LocName). The server
     authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST (a Cred
     until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every message), with the
-    SRVCRED nonce of the device kept in ``nonces``.
+    SRVCRED nonce of the device kept in ``nonces``. ``guards`` bound what a peer that has
+    not authenticated can make the session do, and hold the components shared by every
+    session of the server (failure throttle, device ownership, memory budget).
+
+    Once the session has taken a message, it belongs to that message's SessionID and Source
+    LocURI, and once authenticated to that account: a message naming anything else, or one
+    that does not decode, raises ``ForeignMessage`` and changes nothing.
     """
 
     role = Role.SERVER
@@ -120,15 +145,17 @@ class ServerSession:
                  server_secret: str | None = None, server_auth_type: str = "DIGEST",
                  max_msg_size: int = 65536, max_failures: int = 3,
                  idle_timeout: float = 300.0, resp_uri: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, guards: SessionGuards = DEFAULT_GUARDS) -> None:
         self.server_id = server_id
         self.server_uri = server_uri
         self.nonces = nonces if nonces is not None else NonceManager()
         # A callable picks the type per account (from the first message's LocName).
         self._aauth_for = aauth_type if callable(aauth_type) else None
         self._secret_lookup = secret_lookup
+        self.guards = guards
         self.policy = AuthPolicy(aauth_type if isinstance(aauth_type, str) else "DIGEST",
-                                 secret_lookup, self.nonces, max_failures=max_failures)
+                                 secret_lookup, self.nonces, max_failures=max_failures,
+                                 per_message=guards.message_auth == "every_message")
         self.server_secret = server_secret
         self.server_auth_type = server_auth_type
         self.max_msg_size = max_msg_size
@@ -165,6 +192,8 @@ class ServerSession:
         self._incoming: Incoming | None = None
         self._acks: list[tuple[Results, int]] = []
         self._decision = AuthDecision(400)
+        self._interrupted: list[Item] = []  # objects cut off: Alert 1225 in the answer
+        self._continued = False  # this message carried the next chunk of ``_incoming``
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -176,10 +205,11 @@ class ServerSession:
     @classmethod
     def restore(cls, data: bytes, *, secret_lookup: Callable[[str], auth.Secret | None],
                 nonces: NonceManager | None = None, server_secret: str | None = None,
-                key: bytes | None = None) -> ServerSession:
+                key: bytes | None = None, guards: SessionGuards = DEFAULT_GUARDS
+                ) -> ServerSession:
         """The session ``snapshot()`` saved; ``SnapshotError`` if corrupt or foreign."""
         return server_restore(cls, data, secret_lookup=secret_lookup, nonces=nonces,
-                              server_secret=server_secret, key=key)
+                              server_secret=server_secret, key=key, guards=guards)
 
     # -- the application's side ---------------------------------------------------------
 
@@ -199,10 +229,24 @@ class ServerSession:
         return len(self._queue) + len(self._top) + (1 if self._large else 0)
 
     def next_timer(self) -> float | None:
-        """When ``handle_timer`` must run (idle deadline), or None."""
+        """When ``handle_timer`` must run (idle deadline), or None. A peer that has not
+        authenticated gets ``guards.preauth_idle_timeout``."""
         if self.state in (State.IDLE, State.WAIT) and self._last_activity is not None:
-            return self._last_activity + self.idle_timeout
+            idle = self.idle_timeout if self.username is not None else min(
+                self.idle_timeout, self.guards.preauth_idle_timeout)
+            return self._last_activity + idle
         return None
+
+    def expires_at(self) -> float | None:
+        """When whoever keeps this session between messages may stop keeping it: the
+        ``next_timer`` while it runs; once ended, the end of ``guards.retain_ended`` (a
+        retransmission of its last message is answered until then). None: it has taken no
+        message yet."""
+        if self._last_activity is None:
+            return None
+        if self.state in TERMINAL:
+            return self._last_activity + self.guards.retain_ended
+        return self.next_timer()
 
     def handle_timer(self, *, now: float) -> list[ev.Event]:
         """Time the session out if the idle deadline (``next_timer``) has passed at ``now``:
@@ -221,49 +265,108 @@ class ServerSession:
             raise LocalProtocolError("session_over")
         self._end_after_send = "local_abort"
 
+    def abandon(self, reason: str) -> list[ev.Event]:
+        """End the session now, in any state, sending nothing (its server could not finish a
+        request: the caller drops the session). Returns ``CommandRefused`` for every command
+        it held (queued, sent and unanswered, a large object), then ``SessionEnded(reason)``;
+        nothing if the end was reported already."""
+        if self.state not in TERMINAL:
+            self.state = transition(self.role, self.state, ev.Aborted)
+        self._resend = False
+        self._reply_to = None
+        if self._ended_reported:
+            return []
+        self._ended_reported = True
+        later, self._later = self._later, []
+        return [*later, *self._drop_all(reason), ev.SessionEnded(reason)]
+
+    def decode(self, data: bytes, content_type: str | None = None) -> Message:
+        """``data`` decoded as this session will take it, changing nothing (it may run in
+        another thread, then be handed to ``receive(decoded=...)``). Before the peer
+        authenticated a message is bounded by ``guards.preauth_max_commands``
+        (``RemoteProtocolError("too_many_commands")``); ``"undecodable"`` otherwise."""
+        preauth = self.username is None
+        limits = _preauth_limits(self.limits, self.guards.preauth_max_commands) if preauth \
+            else self.limits
+        try:
+            msg = decode(data, content_type, limits=limits)
+        except DecodeError as exc:
+            if preauth and exc.reason == "too_many_elements":
+                raise RemoteProtocolError("too_many_commands", exc.reason) from exc
+            raise RemoteProtocolError("undecodable", f"{exc.reason}: {exc.detail}",
+                                      status=400) from exc
+        if preauth and len(msg.commands) > self.guards.preauth_max_commands:
+            raise RemoteProtocolError("too_many_commands", str(len(msg.commands)))
+        return msg
+
     # -- receiving ----------------------------------------------------------------------
 
     def receive(self, data: bytes, *, now: float, content_type: str | None = None,
-                hmac: str | None = None) -> list[ev.Event]:
+                hmac: str | None = None, peer: str | None = None,
+                decoded: Message | None = None) -> list[ev.Event]:
         """Take one client message. Afterwards ``data_to_send()`` gives the answer.
 
-        Raises ``RemoteProtocolError`` (session now ``ERROR``) for a message refused before
-        anything in it ran: undecodable, wrong SessionID, skipped or decreasing MsgID, a CmdID
-        collision. ``LocalProtocolError`` if an answer is still waiting to be sent."""
+        ``peer`` is the client's network address (failures are throttled per address too);
+        ``decoded`` is ``decode(data, content_type)`` if the caller already has it.
+
+        Raises ``ForeignMessage`` (nothing changed; ``.response`` is the refusal to send, if
+        any) for a message that does not decode on a session that has taken one already,
+        or that is not from this session's peer: another SessionID or Source LocURI, another
+        account, or credentials that fail where every message must carry them. Raises
+        ``RemoteProtocolError`` (session now ``ERROR``) for a message refused before anything
+        in it ran: a first message that does not decode (or, unauthenticated, has too many
+        commands), a skipped or decreasing MsgID, a CmdID collision. ``LocalProtocolError``
+        if an answer is still waiting to be sent."""
         if self.state is State.SEND:
             raise LocalProtocolError("answer_pending", "call data_to_send() first")
-        self._last_activity = now
         digest = hashlib.sha256(data).digest()
-        msg = None
+        fmt = fmt_of(content_type, data)
+        msg = decoded
+        decision: AuthDecision | None = None
         try:
-            msg = decode_message(data, content_type, self.limits)
+            if msg is None:
+                try:
+                    msg = self.decode(data, content_type)
+                except RemoteProtocolError as exc:
+                    if self._last_activity is not None:
+                        raise ForeignMessage(exc.reason, exc.detail) from exc
+                    raise
+            self._judge_peer(msg)
             number = message_id(msg)
-            if self.session_id is not None and msg.header.session_id != self.session_id:
-                raise RemoteProtocolError("session_id", msg.header.session_id, status=400)
             if number == self._client_msg_id and digest == self._last_digest \
                     and self._cached is not None:
+                self._last_activity = now
                 self.state = transition(self.role, self.state, ev.DuplicateReceived)
                 self._resend = True
                 return [ev.DuplicateReceived(msg.header.msg_id)]
             if self.state in TERMINAL:
                 raise LocalProtocolError("session_over", self.state.name)
+            if self.username is not None:
+                # An authenticated session: the message is judged as its peer's first.
+                decision = self._authenticate(msg, data, hmac, now, peer)
             if number != self._client_msg_id + 1:
                 raise RemoteProtocolError("msg_id_order", msg.header.msg_id, status=400)
             check_cmd_ids(msg)
             if not self.started and not any(
                     isinstance(c, Alert) and c.data in SESSION_ALERTS for c in msg.commands):
                 raise RemoteProtocolError("no_session_alert", status=400)
+        except ForeignMessage as exc:
+            if msg is not None and exc.status is not None:
+                exc.response = self._refusal(msg, exc.status, fmt)
+            raise exc from exc.__cause__
         except RemoteProtocolError as exc:
             if self.state not in TERMINAL:
                 self.state = transition(self.role, self.state, ev.ProtocolFailed)
+            self._last_activity = now
             if msg is not None and exc.status is not None:
-                exc.response = self._refusal(msg, exc.status, fmt_of(content_type, data))
+                exc.response = self._refusal(msg, exc.status, fmt)
             raise exc from exc.__cause__
+        self._last_activity = now
         self._client_msg_id = number
         self._last_digest = digest
         self.session_id = msg.header.session_id
         self.device_id = msg.header.source.loc_uri
-        self.fmt = fmt_of(content_type, data)
+        self.fmt = fmt
         if msg.header.meta is not None:
             if msg.header.meta.max_msg_size:
                 self.client_max_msg_size = msg.header.meta.max_msg_size
@@ -275,19 +378,9 @@ class ServerSession:
         self._client_statuses = []
         self._acks = []
         # 1. Credentials, before anything in the message is acted on.
-        cred = None
-        if msg.header.cred is not None:
-            try:
-                cred = auth.Credential.from_model(msg.header.cred)
-            except AuthenticationError:
-                cred = auth.Credential("invalid", "")
-        if self._aauth_for is not None and not self.started and self.policy.failures == 0:
-            self.policy = AuthPolicy(self._aauth_for(msg.header.source_name),
-                                     self._secret_lookup, self.nonces,
-                                     max_failures=self.policy.max_failures)
-            self._aauth_for = None
-        was = self.policy.accepted_type
-        decision = self.policy.check(msg.header.source_name, cred, hmac, data)
+        was = self.username
+        if decision is None:
+            decision = self._authenticate(msg, data, hmac, now, peer)
         self._decision = decision
         if not decision.authenticated:
             events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
@@ -332,6 +425,59 @@ class ServerSession:
             self._reply_plan = "commands"
         return events
 
+    def _judge_peer(self, msg: Message) -> None:
+        """``ForeignMessage`` if ``msg`` is not from this session's peer (its SessionID and
+        Source LocURI, fixed by its first message; its account, once authenticated)."""
+        if self._last_activity is None:
+            return
+        hdr = msg.header
+        if self.session_id is not None and hdr.session_id != self.session_id:
+            raise ForeignMessage("session_id", hdr.session_id, status=400)
+        if hdr.source.loc_uri != self.device_id:
+            raise ForeignMessage("source", hdr.source.loc_uri, status=401)
+        if self.username is not None and hdr.source_name not in (None, self.username):
+            raise ForeignMessage("account", hdr.source_name or "", status=401)
+
+    def _authenticate(self, msg: Message, data: bytes, hmac: str | None, now: float,
+                      peer: str | None) -> AuthDecision:
+        """The policy's verdict on ``msg``, with the failure throttle and the device
+        ownership check around it. On an authenticated session a failing message is
+        ``ForeignMessage`` (the policy changed nothing)."""
+        cred = None
+        if msg.header.cred is not None:
+            try:
+                cred = auth.Credential.from_model(msg.header.cred)
+            except AuthenticationError:
+                cred = auth.Credential("invalid", "")
+        if self._aauth_for is not None and not self.started and self.policy.failures == 0:
+            self.policy = AuthPolicy(self._aauth_for(msg.header.source_name),
+                                     self._secret_lookup, self.nonces,
+                                     max_failures=self.policy.max_failures,
+                                     per_message=self.policy.per_message)
+            self._aauth_for = None
+        throttle = self.guards.throttle
+        presented = cred is not None or hmac is not None
+        device = msg.header.source.loc_uri
+        account = self.username or auth.claimed_user(msg.header.source_name, cred, hmac)
+        if throttle is not None and presented and throttle.retry_after(
+                now=now, account=account, device=device, address=peer) > 0:
+            # Locked: refused unverified, answered as a wrong password would be.
+            decision = self.policy.refuse(msg.header.source_name, "throttled")
+        else:
+            decision = self.policy.check(msg.header.source_name, cred, hmac, data)
+            claim = self.guards.device_claim
+            if (decision.authenticated and self.username is None and claim is not None
+                    and not claim(decision.username or "", device)):
+                decision = self.policy.forbid("device_not_owned")
+            if throttle is not None and decision.authenticated and presented:
+                throttle.succeeded(now=now, account=decision.username, device=device,
+                                   address=peer)
+            elif throttle is not None and presented and not decision.authenticated:
+                throttle.failed(now=now, account=account, device=device, address=peer)
+        if decision.foreign:
+            raise ForeignMessage("credentials", decision.reason or "", status=decision.status)
+        return decision
+
     def _refusal(self, msg: Message, code: int, fmt: Format) -> bytes:
         """The answer to a refused message: its SyncHdr Status with ``code``, Alert 1223,
         Final (the server answers every client package, even this one)."""
@@ -370,6 +516,7 @@ class ServerSession:
         """Match each Status / Results to the command it answers; complete the commands."""
         header_reply = None
         last: Pending | None = None
+        self._continued = False
         for command in msg.commands:
             if isinstance(command, Status):
                 if command.cmd_ref == "0":
@@ -387,6 +534,10 @@ class ServerSession:
                 if pending is not None and pending.command.ELEMENT == "Get":
                     self._take_results(pending, command)
         events: list[ev.Event] = []
+        if self._incoming is not None and not self._continued:
+            # The device's message does not go on with the object it was sending.
+            self._interrupt()
+        events.extend(ev.LargeObjectInterrupted(item_uri(i)) for i in self._interrupted)
         if header_reply is not None:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
@@ -417,27 +568,54 @@ class ServerSession:
         return events
 
     def _take_results(self, pending: Pending, results: Results) -> None:
-        """Attach Results to their Get; chunks are buffered, acknowledged 213, and joined."""
+        """Attach Results to their Get; chunks are bounded (413 past ``max_obj_size`` or the
+        memory budget, 424 past the declared Size: nothing more is buffered), acknowledged
+        213, and joined. Results that are not the next chunk of an object in flight
+        interrupt it (Alert 1225) and are then taken as new."""
         item = results.items[0] if len(results.items) == 1 else None
         incoming = self._incoming
-        if incoming is None and (item is None or not item.more_data):
+        if incoming is not None and (incoming.pending is not pending or item is None):
+            self._interrupt()
+            incoming = None
+        if item is None or (incoming is None and not item.more_data):
             pending.results.append(results)
             return
-        assert item is not None
         if incoming is None:
             size = item.meta.size if item.meta is not None else None
-            incoming = self._incoming = Incoming(pending, results, size)
+            incoming = self._incoming = Incoming(
+                pending, results, size, reservation=Reservation(self.guards.incoming_budget))
             pending.receiving = True
-        incoming.parts.append(item_text(item))
+            if size is not None and size > self.guards.max_obj_size:
+                incoming.refused = 413  # refused before a byte is buffered
+        self._continued = True
+        if incoming.refused is None:
+            text = item_text(item)
+            size = len(text.encode("utf-8"))
+            total = incoming.received + size
+            if incoming.expected is not None and total > incoming.expected:
+                incoming.refused = 424
+            elif total > self.guards.max_obj_size or not incoming.reservation.grow(size):
+                incoming.refused = 413
+            else:
+                incoming.parts.append(text)
+                incoming.received = total
+            if incoming.refused is not None:
+                incoming.parts = []
+                incoming.reservation.release()
         if item.more_data:
-            self._acks.append((results, STATUS_CHUNK))
+            self._acks.append((results, incoming.refused or STATUS_CHUNK))
             return
         self._incoming = None
         pending.receiving = False
         whole = "".join(incoming.parts)
-        if incoming.expected is not None and len(whole.encode("utf-8")) != incoming.expected:
-            self._acks.append((results, 424))
-            pending.statuses.insert(0, 424)  # the object arrived damaged: not reported as data
+        incoming.reservation.release()
+        code = incoming.refused
+        if code is None and incoming.expected is not None and incoming.received != \
+                incoming.expected:
+            code = 424
+        if code is not None:
+            self._acks.append((results, code))
+            pending.statuses.insert(0, code)  # the object was refused: not reported as data
             return
         first_item = incoming.first.items[0]
         meta = first_item.meta
@@ -445,6 +623,23 @@ class ServerSession:
                       meta=Meta(format=meta.format, type=meta.type) if meta else None,
                       data=whole)
         pending.results.append(dataclasses.replace(incoming.first, items=[joined]))
+
+    def _interrupt(self) -> None:
+        """Drop the object arriving in chunks (it is not committed); Alert 1225 goes out with
+        the next answer, and its Get completes with whatever else answers it. An object the
+        server refused (413, 424) completes its Get with that code instead."""
+        incoming = self._incoming
+        if incoming is None:
+            return
+        self._incoming = None
+        incoming.pending.receiving = False
+        incoming.reservation.release()
+        if incoming.refused is not None:
+            # We refused it; the device rightly stopped sending it: it ends with our code.
+            incoming.pending.statuses.insert(0, incoming.refused)
+            return
+        first = incoming.first.items[0]
+        self._interrupted.append(Item(source=first.source, target=first.target))
 
     @staticmethod
     def _root(pending: Pending) -> Pending:
@@ -501,12 +696,15 @@ class ServerSession:
             out.append(ev.SessionEnded(self._end_after_send or "aborted"))
         return out
 
-    def _drop_all(self) -> list[ev.Event]:
-        dropped = [ev.CommandRefused(p.command, "session_ended") for p in self._top]
-        dropped += [ev.CommandRefused(c, "session_ended") for c in self._queue]
+    def _drop_all(self, reason: str = "session_ended") -> list[ev.Event]:
+        dropped = [ev.CommandRefused(p.command, reason) for p in self._top]
+        dropped += [ev.CommandRefused(c, reason) for c in self._queue]
         if self._large is not None:
-            dropped.append(ev.CommandRefused(self._large.command, "session_ended"))
+            dropped.append(ev.CommandRefused(self._large.command, reason))
+        if self._incoming is not None:
+            self._incoming.reservation.release()
         self._top, self._queue, self._large, self._pending = [], deque(), None, {}
+        self._incoming = None
         return list(dropped)
 
     def _next_msg_id(self) -> str:
@@ -517,7 +715,8 @@ class ServerSession:
         assert self._reply_to is not None and self.session_id is not None
         hdr = SyncHdr(self.session_id, self._next_msg_id(), Target(self.device_id),
                       Source(self.server_uri, self.server_id), resp_uri=self.resp_uri,
-                      meta=Meta(max_msg_size=self.max_msg_size))
+                      meta=Meta(max_msg_size=self.max_msg_size,
+                                max_obj_size=self.guards.max_obj_size))
         if (self.server_secret is not None and self.server_auth_type in ("DIGEST", "BASIC")
                 and not self._server_authenticated and self.username is not None):
             # Our credentials go in every message until the device accepts them.
@@ -538,6 +737,10 @@ class ServerSession:
         chal = decision.challenge.to_model() if decision.challenge is not None else None
         out: list[Command] = [header_status(msg.header, ids(), decision.status, chal)]
         if not decision.authenticated:
+            if not self.guards.preauth_command_statuses:
+                # The challenge alone: an unauthenticated message costs an answer of one
+                # Status whatever it carries (the device resends its whole package anyway).
+                return out
             for command in msg.commands:
                 if not isinstance(command, Status | Results):
                     out.append(command_status(msg.header.msg_id, command, ids(),
@@ -565,6 +768,10 @@ class ServerSession:
         ids = CmdIds()
         hdr = self._header()
         body = self._statuses(ids)
+        fixed = len(body)  # a message of Statuses alone (plus Final) ends the session
+        for item in self._interrupted:
+            body.append(Alert(ids(), ALERT_INTERRUPTED, items=[item]))
+        self._interrupted = []
         if self._end_after_send == "local_abort":
             body.append(Alert(ids(), ALERT_ABORT))
             return self._encode(Message(hdr, body, final=True)), False
@@ -573,7 +780,6 @@ class ServerSession:
         if self._reply_plan == "next_message":
             body.append(Alert(ids(), ALERT_NEXT_MESSAGE))
             return self._encode(Message(hdr, body, final=False)), False
-        fixed = len(body)
         if self._large is not None:
             last = self._add_chunk(hdr, body, ids)
             final = last and not self._queue

@@ -9,7 +9,10 @@ process exit status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print how many sessions completed and failed."""
     if not _need_http():
         return 2
-    from ..http import DMServerApp, ServerConfig, ServerThread, TlsConfig
+    from ..http import (
+        DMServerApp,
+        HttpLimits,
+        MemorySessionStore,
+        ServerConfig,
+        ServerThread,
+        TlsConfig,
+    )
+    from ..http.connections import raise_descriptor_limit
     from ..security import auth
     from ..security.nonces import NonceManager
     from ..session import CommandCompleted, SessionEnded
@@ -69,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           server_secret=args.server_password or SERVER_SECRET,
                           aauth_type=args.client_auth, server_auth_type=args.server_auth,
                           nonces=nonces)
+    config.guards = dataclasses.replace(config.guards, message_auth=args.message_auth)
 
     def logged() -> DemoServerApp:
         script = DemoServerApp()
@@ -83,17 +95,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
         return app  # type: ignore[return-value]
 
-    app = DMServerApp(config, app_factory=logged)
+    store = MemorySessionStore(args.max_sessions, args.max_unauthenticated_sessions)
+    app = DMServerApp(config, app_factory=logged, store=store, base_url=args.public_url,
+                      body_timeout=args.body_timeout)
     tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    with ServerThread(app, host=args.host, port=args.port, tls=tls) as server:
+    raise_descriptor_limit()  # the connection cap is then kept below the new limit
+    limits = HttpLimits(header_timeout=args.header_timeout,
+                        keepalive_timeout=args.keepalive_timeout,
+                        max_connections=args.max_connections,
+                        graceful_timeout=args.graceful_timeout)
+    with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
+                      trusted_proxies=args.trusted_proxies) as server:
         print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
               f"Ctrl-C to stop", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
+        # SIGTERM (a service manager stopping us) drains like Ctrl-C: leaving the ``with``
+        # stops accepting and lets requests in flight finish (--graceful-timeout).
+        stopping = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.2)
+            while not stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+                stopping.wait(0.2)
         except KeyboardInterrupt:
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     print(f"sessions completed: {app.sessions_completed}, failed: {app.sessions_failed}")
     return 0
 
@@ -217,6 +243,25 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
     serve.add_argument("--server-id")
     serve.add_argument("--server-password")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="base URL devices reach this server at (RespURIs are built on it; "
+                            "default: the listening address)")
+    serve.add_argument("--message-auth", choices=["session", "every_message"],
+                       default="session",
+                       help="every_message: credentials (or the HMAC header) on every message")
+    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS")
+    serve.add_argument("--body-timeout", type=float, default=10.0, metavar="SECONDS")
+    serve.add_argument("--keepalive-timeout", type=float, default=5.0, metavar="SECONDS")
+    serve.add_argument("--graceful-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="time requests in flight get to finish at shutdown")
+    serve.add_argument("--max-connections", type=int, default=None,
+                       help="open connections at once (default: min(1000, descriptors - 64))")
+    serve.add_argument("--trusted-proxies", metavar="ADDRESSES",
+                       help="proxies whose X-Forwarded-For names the device (comma-separated)")
+    serve.add_argument("--max-sessions", type=int, default=100_000,
+                       help="authenticated sessions kept at once")
+    serve.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,
+                       help="sessions of peers that have not authenticated kept at once")
     serve.set_defaults(func=cmd_serve)
     device = sub.add_parser("device", help="run the simulated device against a DM server")
     device.add_argument("url")

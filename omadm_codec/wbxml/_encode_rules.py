@@ -342,14 +342,85 @@ def tag_attributes(tag: bytes, offset: int, marker: bool) -> list[tuple[bytes, b
             if marker and name.endswith(b":opaque"):
                 continue
             raise EncodeError("unknown_attribute", offset)
-        value = double_quoted or single_quoted
-        if b"\r" in value:
-            value = value.replace(b"\r\n", b" ")
-        value = value.translate(_ATTR_WS)
-        if b"&" in value:
-            value = _REFERENCE.sub(_resolve, value)
-        attrs.append((name, value))
+        attrs.append((name, _normalise(double_quoted or single_quoted)))
     return attrs
+
+
+def _normalise(value: bytes) -> bytes:
+    """An attribute value as XML reads it: line ends and TAB as spaces, references resolved."""
+    if b"\r" in value:
+        value = value.replace(b"\r\n", b" ")
+    value = value.translate(_ATTR_WS)
+    if b"&" in value:
+        value = _REFERENCE.sub(_resolve, value)
+    return value
+
+
+# -- attributes in SyncML, DevInf and DDF documents --------------------------------------------
+# These languages have no attribute tokens, and libwbxml drops every attribute. We never drop
+# one (a deliberate difference, docs/foreign-payloads.md): with the string table an attribute is
+# written as a LITERAL attribute start (its name) and an inline string (its value, none when
+# empty), after the tag byte with the 0x80 bit; without the string table a LITERAL has nowhere
+# to point, so an attribute is the error ``unknown_attribute``, as an unknown element is
+# ``unknown_element``. A LITERAL element also carries the namespace declarations a reader
+# needs to put it back where it was: ``xmlns`` when its namespace is not its parent's, and the
+# ``xmlns:p`` declarations of its start tag. Prefixed names (``p:name``, ``xml:lang``) would
+# need a reader to track those prefixes: ``unknown_element`` / ``unknown_attribute``.
+# Namespace declarations on tokenised elements produce no bytes (their namespace is the code
+# page's), as in libwbxml; our own marker attributes (``wbxml:opaque``) are never written.
+
+
+def syncml_attributes(tag: bytes, offset: int, literal: bool, element_ns: bytes,
+                      parent_ns: bytes, string_table: bool,
+                      marker: bool) -> list[tuple[int, bytes]]:
+    """The attribute list to write after the tag byte of the start tag ``tag`` (at ``offset``)
+    in a SyncML-family document, as ``encode_attributes`` operations (END included); ``[]``
+    when nothing is to be written. ``literal``: the element is written as a LITERAL;
+    ``element_ns`` / ``parent_ns``: its namespace and its parent element's (b"" at the root);
+    ``marker``: the tag carries our ``wbxml:opaque`` marker (skipped)."""
+    if literal:
+        name_end = 1
+        while name_end < len(tag) and tag[name_end] not in b" \t\r\n/>":
+            name_end += 1
+        if b":" in tag[1:name_end]:
+            raise EncodeError("unknown_element", offset,
+                              "a prefixed name has no LITERAL form here")
+    declarations: list[tuple[bytes, bytes]] = []
+    plain: list[tuple[bytes, bytes]] = []
+    for found in _ATTRIBUTE.finditer(tag):
+        name, double_quoted, single_quoted = found.groups(b"")
+        if name == b"xmlns":
+            continue
+        if name.startswith(b"xmlns:"):
+            declarations.append((name, _normalise(double_quoted or single_quoted)))
+        elif b":" in name:
+            if marker and name.endswith(b":opaque"):
+                continue
+            raise EncodeError("unknown_attribute", offset,
+                              "a prefixed attribute has no LITERAL form here")
+        elif not string_table:
+            raise EncodeError("unknown_attribute", offset,
+                              "an attribute needs string_table=True (libwbxml drops it)")
+        else:
+            plain.append((name, _normalise(double_quoted or single_quoted)))
+    if not string_table:
+        return []
+    ops: list[tuple[int, bytes]] = []
+    if literal:
+        if element_ns != parent_ns:
+            ops.append((ATTR_LITERAL, b"xmlns"))
+            if element_ns:
+                ops.append((ATTR_STRING, element_ns))
+        for name, value in declarations:
+            ops.append((ATTR_LITERAL, name))
+            ops.append((ATTR_STRING, value))
+    for name, value in plain:
+        ops.append((ATTR_LITERAL, name))
+        if value:
+            ops.append((ATTR_STRING, value))
+    if ops:
+        ops.append((ATTR_RAW, b"\x01"))
+    return ops
 
 
 _OPS_CACHE: dict[tuple[AttrTables, bytes, int, bool, bool], tuple[list[tuple[int, bytes]], int]]

@@ -17,21 +17,21 @@ exception but ``EncodeError``), so that it crashes alike.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..wbxml import _encode_rules as common
+from ..wbxml._markup import FragmentLimit, NotMarkup, check_fragment
 from ._fast_vocab import encode_wbxml as _reference_encode_wbxml
-from ._schema import METINF_NS, SYNCML_NS
-from ._writer import _OPAQUE_OPEN
+from ._schema import METINF_NS, NESTED_NS, NESTED_ROOT, SYNCML_NS
+from ._writer import _OPAQUE_OPEN, markup_travels_as_text
 from .model import Message
 
 __all__ = ["CLS_CLEAR", "CLS_PLAIN", "CLS_VOBJECT", "ELEMENTS", "Fallback", "MAX_CONTAINER_DEPTH",
-           "TABLES", "TYPE_CLASS", "VersionTable", "nested_document", "over_limits",
-           "reference_encode_wbxml"]
+           "TABLES", "TYPE_CLASS", "VersionTable", "embedded_data", "nested_document",
+           "over_limits", "reference_encode_wbxml"]
 
 CLS_PLAIN = common.CLS_PLAIN
 CLS_CLEAR = common.CLS_CLEAR
@@ -117,10 +117,8 @@ def over_limits(wbxml_len: int, elements: int, raw_len: int, raw_elements: int) 
 
 
 # -- embedded documents ---------------------------------------------------------------------
-_NESTED_ROOT = re.compile(
-    r"""<(MgmtTree|DevInf)[ \t\r\n]+xmlns[ \t\r\n]*=[ \t\r\n]*(["'])"""
-    r"""(syncml:dmddf1\.2|syncml:devinf)\2[ \t\r\n]*/?>""")
-_NESTED_NS = {"MgmtTree": "syncml:dmddf1.2", "DevInf": "syncml:devinf"}
+_NESTED_ROOT = NESTED_ROOT
+_NESTED_NS = NESTED_NS
 _NESTED_LIMITS: dict[int, Limits] = {}
 
 
@@ -162,3 +160,29 @@ def nested_document(xml: str, ver_dtd: str, open_elements: int,
         raise Fallback("the nested document fails") from None
     # Every element takes four bytes at least ("<a/>"): a bound on its element count.
     return nested, len(data), len(data) // 4
+
+
+def embedded_data(xml: str, ver_dtd: str, open_elements: int,
+                  xml_to_wbxml: Callable[..., Any]) -> tuple[bytes, bool, int, int]:
+    """What an ``XmlDocument`` in a Data becomes: (OPAQUE payload, followed by the markup
+    marker?, UTF-8 length, elements). An embedded TNDS / DevInf root is a nested document
+    (``nested_document``); other markup travels as its text, the marker after it, when it
+    stands alone within the depth left (``open_elements``: the elements open around its
+    first element, the Data included). Raises ``Fallback`` wherever the reference path must
+    decide (text without an element, markup the reference refuses, a limit near).
+    """
+    if not markup_travels_as_text(xml, ver_dtd):
+        if "<" not in xml:
+            raise Fallback("XmlDocument without an element: written as text")
+        nested, size, elements = nested_document(xml, ver_dtd, open_elements, xml_to_wbxml)
+        return nested, False, size, elements
+    try:
+        data = xml.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Fallback("lone surrogate") from None
+    try:
+        elements = check_fragment(data, DEFAULT_LIMITS.max_depth - open_elements,
+                                  DEFAULT_LIMITS.max_elements)
+    except (NotMarkup, FragmentLimit):
+        raise Fallback("markup the reference path refuses") from None
+    return data, True, len(data), elements

@@ -131,3 +131,22 @@ def test_decoder_reads_literal_declarations_only_on_literals(backend: Backend) -
     with pytest.raises(DecodeError) as info:
         backend.wbxml_to_xml(head + b"\x6d\x8b\x04\x09" + s(b"urn:p") + b"\x01\x01")
     assert (info.value.reason, info.value.offset) == ("invalid_text", len(head) + 2)
+
+
+def test_foreign_markup_in_an_opaque_data_keeps_its_text(backend: Backend) -> None:
+    """libwbxml gathers all text of an Add/Replace Data into one OPAQUE at its end, text of
+    child elements included; around a LITERAL element that would move the markup's own text
+    out of it. What was gathered is written before it instead, and its text stays inside."""
+    content = b"\n  <rule a=\"1\"><ipv4Gateway>192.168.0.1</ipv4Gateway></rule>\n"
+    xml = doc(b"<Replace><CmdID>1</CmdID><Item><Data>" + content + b"</Data></Item></Replace>")
+    out = backend.xml_to_wbxml(xml, string_table=True, keep_whitespace=True)
+    back = backend.wbxml_to_xml(out)
+    assert b"<ipv4Gateway>192.168.0.1</ipv4Gateway></rule>" in back
+    # Data: OPAQUE "\r\n  " (LF -> CRLF, as libwbxml), the rule, then the trailing "\r\n".
+    assert b"\x4f\xc3\x04\r\n  \xc4" in out
+    assert out.endswith(b"\x01\xc3\x02\r\n\x01\x01\x01\x01\x01")
+    # Known elements keep libwbxml's order (its probe "gather-child"): x, 1 and y together.
+    known = doc(b"<Replace><CmdID>1</CmdID><Item><Data>x<CmdID>1</CmdID>y</Data></Item>"
+                b"</Replace>")
+    assert bytes.fromhex("4F 4B 01 C3 03 78 31 79 01") in backend.xml_to_wbxml(
+        known, string_table=True)

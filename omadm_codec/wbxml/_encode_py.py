@@ -177,6 +177,11 @@ class _Encoder:
                 return
         code = info.lookup(sc.ns, local)
         out = self.out
+        if self.gathering is not None and (code < 0 or sc.plain_attrs or any(
+                ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attrs)):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead.
+            self._flush_gathered()
         if code < 0:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
@@ -269,14 +274,20 @@ class _Encoder:
                 self.records.append((len(out), 1, payload))
                 out.append(0x04)
 
+    def _flush_gathered(self) -> None:
+        """Write what the gathering Data has gathered, as one OPAQUE, and stop gathering."""
+        frame = self.gathering
+        assert frame is not None
+        data = b"".join(frame.gather or ())
+        if len(data) > self.limits.max_opaque:
+            raise EncodeError("too_large", frame.offset)
+        self._opaque(data)
+        self.gathering = None
+
     def _end(self) -> None:
         frame = self.frames.pop()
         if frame is self.gathering:
-            data = b"".join(frame.gather or ())
-            if len(data) > self.limits.max_opaque:
-                raise EncodeError("too_large", frame.offset)
-            self._opaque(data)
-            self.gathering = None
+            self._flush_gathered()
         if frame.b64 is not None and frame.content:
             self._opaque(common.decode_base64(frame.b64, frame.offset))
         if frame.content:

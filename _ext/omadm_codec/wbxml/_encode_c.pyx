@@ -624,6 +624,17 @@ cdef class Encoder:
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
         code = self.lookup(sc.ns_uri, local, n, sc.local_hash)
+        if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
+                sc.attr_list is not None and any(
+                    ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead. (A
+            # nested DevInf / MgmtTree is not foreign: libwbxml's order is kept for it.)
+            if not (code < 0 and parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12))):
+                self.flush_gathered()
+                parent = &self.frames[self.depth - 1]
         if code < 0:
             # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
             if parent != NULL and self.is_syncml and (
@@ -761,18 +772,24 @@ cdef class Encoder:
                 buf_byte(&self.out, 0x04)
         return 0
 
+    cdef int flush_gathered(self) except -1:
+        """Write what the gathering Data has gathered, as one OPAQUE, and stop gathering."""
+        if not self.gather_direct:
+            self.gather_ptr = self.gbuf.data
+            self.gather_len = self.gbuf.len
+        if self.gather_len > self.max_opaque:
+            raise EncodeError("too_large", self.frames[self.gathering].offset)
+        self.opaque(self.gather_ptr, self.gather_len, False)
+        self.gathering = -1
+        self.gather_direct = False
+        return 0
+
     cdef int on_end(self) except -1:
         cdef Frame* frame = &self.frames[self.depth - 1]
         cdef Frame* parent
         self.depth -= 1
         if self.gathering == self.depth:
-            if not self.gather_direct:
-                self.gather_ptr = self.gbuf.data
-                self.gather_len = self.gbuf.len
-            if self.gather_len > self.max_opaque:
-                raise EncodeError("too_large", frame.offset)
-            self.opaque(self.gather_ptr, self.gather_len, False)
-            self.gathering = -1
+            self.flush_gathered()
         if frame.b64 and frame.content:
             data = common.decode_base64(
                 [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)

@@ -303,3 +303,20 @@ def test_model_markup_that_cannot_travel_is_an_encode_error(backend: Backend) ->
         with use(backend), pytest.raises(EncodeError) as info:
             encode(base, "wbxml")
         assert info.value.reason == reason
+
+
+def test_unknown_metinf_children_never_change_silently(backend: Backend) -> None:
+    """A MetInf child this codec does not know (``MetaExtra``) goes into WBXML only if the
+    encoder can write it as what it is: SyncML elements of the SyncML namespace. A name a
+    code page knows, in another namespace, would come back as that other element: refused."""
+    meta = ('<Meta><Format xmlns="syncml:metinf">chr</Format>'
+            '<Format xmlns="urn:x">int</Format><CmdID>7</CmdID></Meta>')
+    msg = decode(message(item("Replace", "./a", "1", meta)), strict=True)
+    extras = msg.commands[0].items[0].meta.extra  # type: ignore[union-attr]
+    assert [e.name for e in extras] == ["Format", "CmdID"]
+    with use(backend), pytest.raises(EncodeError) as info:
+        encode(msg, "wbxml")
+    assert info.value.reason == "unknown_element"
+    extras.pop(0)  # the SyncML-namespace CmdID alone travels and comes back equal
+    with use(backend):
+        assert decode(encode(msg, "wbxml"), strict=True) == msg

@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from ..errors import EncodeError
+from ..wbxml import codepages
 from ._schema import BAD_ID, ID_MAX, OPAQUE_MARKUP, OPAQUE_NS, SYNCML_NS, nested_root
 from .model import (
     Alert,
@@ -53,6 +54,29 @@ def markup_travels_as_text(xml: str, ver_dtd: str) -> bool:
     """Whether an ``XmlDocument`` goes into WBXML as its text (OPAQUE and the marker): it
     holds an element, and it is not an embedded document WBXML nests (``nested_root``)."""
     return "<" in xml and not nested_root(xml, ver_dtd)
+
+
+_TAG_NAME = re.compile(r"<([^\s/>!?]+)")
+_PAGE0_NAMES = {
+    "1.0": frozenset(codepages.SYNCML10.pages[0].values()),
+    "1.1": frozenset(codepages.SYNCML11.pages[0].values()),
+    "1.2": frozenset(codepages.SYNCML12.pages[0].values()),
+}
+
+
+def _check_extra_for_wbxml(xml: str, ver_dtd: str) -> None:
+    """A ``MetaExtra`` goes into WBXML (without a string table) only as SyncML elements of
+    the SyncML namespace: the encoder tokenises any name a code page knows whatever its
+    namespace, so an unknown MetInf child in another namespace would come back as a
+    different element (or not at all). Anything else is ``unknown_element``, not a silent
+    change."""
+    names = _TAG_NAME.findall(xml)
+    known = _PAGE0_NAMES.get(ver_dtd, _PAGE0_NAMES["1.2"])
+    bad = next((name for name in names if name not in known), None)
+    if bad is not None or "xmlns" in xml:
+        raise EncodeError("unknown_element", -1,
+                          f"<{bad or names[0]}> in Meta has no WBXML form (no code page holds "
+                          "it in its namespace)")
 
 
 def _esc(text: str) -> str:
@@ -138,6 +162,8 @@ class _Writer:
             w(f"<FreeMem>{_text(meta.mem.free_mem, 'FreeMem')}</FreeMem>"
               f"<FreeID>{_text(meta.mem.free_id, 'FreeID')}</FreeID></Mem>")
         for extra in meta.extra:
+            if self.for_wbxml:
+                _check_extra_for_wbxml(extra.xml, self.ver_dtd)
             w(extra.xml)
         w("</Meta>")
 

@@ -199,3 +199,11 @@ def test_nested_settings_pack_is_markup_not_a_command_list(backend: Backend) -> 
     assert inner.commands[0].items[0].data == "0"  # type: ignore[union-attr]
     with use(backend):
         assert decode_commands(encode_commands(outer, "wbxml")) == outer
+
+
+def test_wbxml_with_one_command_as_root(backend: Backend) -> None:
+    one = REPLACE.replace("<Replace>", '<Replace xmlns="SYNCML:SYNCML1.2">', 1).encode()
+    with use(backend):
+        wbxml = backend.xml_to_wbxml(one, keep_whitespace=True)
+        assert wbxml[:4] == b"\x03\xa4\x01\x6a"
+        assert decode_commands(wbxml) == decode_commands(one)

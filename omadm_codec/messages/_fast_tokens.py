@@ -17,6 +17,7 @@ exception but ``EncodeError``), so that it crashes alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,8 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..wbxml import _encode_rules as common
 from ..wbxml._markup import FragmentLimit, NotMarkup, check_fragment
 from ._fast_vocab import encode_wbxml as _reference_encode_wbxml
-from ._schema import METINF_NS, NESTED_NS, NESTED_ROOT, SYNCML_NS
-from ._writer import _OPAQUE_OPEN, markup_travels_as_text
+from ._schema import METINF_NS, NESTED_NS, NESTED_ROOT, SYNCML_NS, nested_root
+from ._writer import _OPAQUE_OPEN
 from .model import Message
 
 __all__ = ["CLS_CLEAR", "CLS_PLAIN", "CLS_VOBJECT", "ELEMENTS", "Fallback", "MAX_CONTAINER_DEPTH",
@@ -123,7 +124,8 @@ _NESTED_LIMITS: dict[int, Limits] = {}
 
 
 def nested_document(xml: str, ver_dtd: str, open_elements: int,
-                    xml_to_wbxml: Callable[..., Any]) -> tuple[bytes, int, int]:
+                    xml_to_wbxml: Callable[..., Any],
+                    found: re.Match[str] | None = None) -> tuple[bytes, int, int]:
     """(WBXML document, UTF-8 length, a bound on its elements) of ``XmlDocument.xml`` when it is one
     ``MgmtTree`` / ``DevInf`` root in its exact namespace, whose start tag declares only that
     namespace and which ends the string: the encoder writes such a root, met inside
@@ -132,9 +134,11 @@ def nested_document(xml: str, ver_dtd: str, open_elements: int,
 
     ``open_elements`` is the number of elements open around it (SyncML ... Data): the
     reference's scanner counts depth on from there, so the document alone gets the rest of
-    ``max_depth`` and fails (-> ``Fallback``) exactly where the reference would.
+    ``max_depth`` and fails (-> ``Fallback``) exactly where the reference would. ``found``:
+    ``NESTED_ROOT``'s match of ``xml``, when the caller has it.
     """
-    found = _NESTED_ROOT.match(xml)
+    if found is None:
+        found = _NESTED_ROOT.match(xml)
     if (found is None or _NESTED_NS[found.group(1)] != found.group(3)
             or not xml.endswith(">") or xml.endswith(("-->", "?>"))):
         raise Fallback("not one nested DevInf / MgmtTree root")
@@ -171,10 +175,12 @@ def embedded_data(xml: str, ver_dtd: str, open_elements: int,
     first element, the Data included). Raises ``Fallback`` wherever the reference path must
     decide (text without an element, markup the reference refuses, a limit near).
     """
-    if not markup_travels_as_text(xml, ver_dtd):
-        if "<" not in xml:
-            raise Fallback("XmlDocument without an element: written as text")
-        nested, size, elements = nested_document(xml, ver_dtd, open_elements, xml_to_wbxml)
+    if "<" not in xml:
+        raise Fallback("XmlDocument without an element: written as text")
+    found = _NESTED_ROOT.match(xml)
+    if found is not None and nested_root(xml, ver_dtd, found):
+        nested, size, elements = nested_document(xml, ver_dtd, open_elements, xml_to_wbxml,
+                                                 found)
         return nested, False, size, elements
     try:
         data = xml.encode("utf-8")

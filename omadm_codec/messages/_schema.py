@@ -22,12 +22,13 @@ NESTED_ROOT = re.compile(
 NESTED_NS = {"MgmtTree": "syncml:dmddf1.2", "DevInf": "syncml:devinf"}
 
 
-def nested_root(xml: str, ver_dtd: str) -> bool:
+def nested_root(xml: str, ver_dtd: str, found: re.Match[str] | None = None) -> bool:
     """Whether markup in a Data starts with the one kind WBXML carries as a nested WBXML
     document (libwbxml's rule): a DevInf root in ``syncml:devinf``, or a TNDS MgmtTree root
     in ``syncml:dmddf1.2`` under SyncML 1.2 (libwbxml has no DDF code page for 1.0 / 1.1).
-    Any other markup travels as its text."""
-    found = NESTED_ROOT.match(xml)
+    Any other markup travels as its text. ``found``: ``NESTED_ROOT.match(xml)``, if known."""
+    if found is None:
+        found = NESTED_ROOT.match(xml)
     return (found is not None and NESTED_NS[found.group(1)] == found.group(3)
             and (found.group(1) == "DevInf" or ver_dtd == "1.2"))
 METINF_NS = "syncml:metinf"

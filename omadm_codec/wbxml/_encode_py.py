@@ -18,6 +18,8 @@ foreign markup: its content is written verbatim as one OPAQUE and the marker ``0
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..errors import EncodeError
 from ..limits import Limits
 from . import _encode_rules as common
@@ -85,7 +87,9 @@ class _Encoder:
         self.keep = keep
         self.limits = limits
         self.out = bytearray()
-        self.records: list[tuple[int, int, bytes]] = []
+        # String-table records, flat (no tuple each: a flood of them stays small): position,
+        # string; a LITERAL's position as -1 - position (see _encode_rules.apply_string_table).
+        self.records: list[int | bytes] = []
         self.page = 0
         self.attr_page = 0
         self.frames: list[_Frame] = []
@@ -97,7 +101,7 @@ class _Encoder:
     def _str_i(self, text: bytes) -> None:
         out = self.out
         if self.string_table and len(text) > 3:
-            self.records.append((len(out), 0, text))
+            self.records += (len(out), text)
         out.append(0x03)
         out += text
         out.append(0x00)
@@ -186,7 +190,7 @@ class _Encoder:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
             tag_pos = len(out)
-            self.records.append((tag_pos, 1, local))
+            self.records += (-1 - tag_pos, local)
             out.append(0x04)
         else:
             page = code >> 8
@@ -259,19 +263,17 @@ class _Encoder:
             tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table, marker)
         self._write_ops(tag_pos, ops)
 
-    def _write_ops(self, tag_pos: int, ops: list[tuple[int, bytes]]) -> None:
+    def _write_ops(self, tag_pos: int, ops: Iterable[tuple[int, bytes]]) -> None:
         """An attribute list (``encode_attributes`` operations) after the tag byte."""
-        if not ops:
-            return
         out = self.out
-        out[tag_pos] |= 0x80
         for kind, payload in ops:
+            out[tag_pos] |= 0x80
             if kind == common.ATTR_RAW:
                 out += payload
             elif kind == common.ATTR_STRING:
                 self._str_i(payload)
             else:
-                self.records.append((len(out), 1, payload))
+                self.records += (-1 - len(out), payload)
                 out.append(0x04)
 
     def _flush_gathered(self) -> None:

@@ -752,14 +752,13 @@ cdef class Encoder:
             marker)
         return self.write_ops(tag_pos, ops)
 
-    cdef int write_ops(self, Py_ssize_t tag_pos, list ops) except -1:
-        """An attribute list (common.encode_attributes operations) after the tag byte."""
+    cdef int write_ops(self, Py_ssize_t tag_pos, object ops) except -1:
+        """An attribute list (common.encode_attributes operations, a list or an iterator)
+        after the tag byte."""
         cdef bytes payload
         cdef int kind
-        if not ops:
-            return 0
-        self.out.data[tag_pos] |= 0x80
         for kind, payload in ops:
+            self.out.data[tag_pos] |= 0x80
             if kind == ATTR_RAW:
                 buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
             elif kind == ATTR_STRING:

@@ -22,7 +22,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import CORPUS, Backend
+from conftest import SHARED_CORPUS, Backend
 from lxml import etree
 from test_message_wbxml import use
 
@@ -32,7 +32,7 @@ from omadm_codec.messages import model as m
 from omadm_codec.messages._reader import _first_element
 from omadm_codec.messages._schema import OPAQUE_NS
 
-REALWORLD = CORPUS / "realworld"
+REALWORLD = SHARED_CORPUS / "realworld"
 pytestmark = pytest.mark.skipif(
     not (REALWORLD / "sources.tsv").is_file(),
     reason="../shared/corpus/realworld/ is absent (a checkout outside this workplace)")

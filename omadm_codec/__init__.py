@@ -31,7 +31,14 @@ from .errors import (
     ValueTooLarge,
 )
 from .limits import Limits
-from .messages import command_size, decode, encode, encoded_size
+from .messages import (
+    command_size,
+    decode,
+    decode_commands,
+    encode,
+    encode_commands,
+    encoded_size,
+)
 from .wbxml import wbxml_to_xml, xml_to_wbxml
 
 __version__ = "0.1.0"
@@ -57,7 +64,9 @@ __all__ = [
     "ValueTooLarge",
     "command_size",
     "decode",
+    "decode_commands",
     "encode",
+    "encode_commands",
     "encoded_size",
     "wbxml_to_xml",
     "xml_to_wbxml",

@@ -25,6 +25,9 @@ from omadm_codec.wbxml._decode_tables import (
     LIMIT_REASONS, OPAQUE_MARKER, TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR, UTF16_CHARSETS,
     charset_to_utf8, nested_language_ok, prologue, tag_table, valid_entity, valid_name,
 )
+from omadm_codec.wbxml._markup import (
+    MARKUP_MARKER, FragmentLimit, NotMarkup, check_fragment, declaration_ok, is_declaration,
+)
 from omadm_codec.wbxml.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
 from omadm_codec.limits import DEFAULT_LIMITS
@@ -256,11 +259,15 @@ cdef class _Decoder:
         n[0] = PyBytes_GET_SIZE(text)
         return 0
 
-    cdef object literal_name(self, Py_ssize_t pos, Py_ssize_t tok_off, Py_ssize_t* nxt):
+    cdef object literal_name(self, Py_ssize_t pos, Py_ssize_t tok_off, Py_ssize_t* nxt,
+                             bint declaration=False):
+        """A LITERAL name; ``declaration``: ``xmlns:p`` is one too (a LITERAL element's
+        attribute)."""
         cdef uint32_t index
         nxt[0] = self.mb(pos, self.doc.end, &index)
         name = charset_to_utf8(self.table_bytes(index, pos), self.doc.charset)
-        if name is None or not valid_name(name):
+        if name is None or not (valid_name(name) or (
+                declaration and name.startswith(b"xmlns:") and valid_name(name[6:]))):
             raise DecodeError("invalid_text", tok_off)
         return name
 
@@ -352,6 +359,13 @@ cdef class _Decoder:
             if self.nested(nxt, after):
                 return after
             top = &self.stack[self.depth - 1]
+        if (top.kind == K_DATA and top.pending and not top.capturing
+                and after + 1 + self.doc.width < end and self.p[after] == STR_I
+                and self.p[after + 1] == 0 and self.p[after + self.doc.width] == 0
+                and self.p[after + 1 + self.doc.width] == END):
+            # Maybe markup carried as its text (the marker: an empty string after it).
+            if self.markup(top, nxt, after, tok_off):
+                return after + 1 + self.doc.width
         if n and not top.capturing and omadm_safe_text_len(s, n) == <size_t>n:
             # One pass instead of the UTF-8 check then the escaping (or CDATA) copy: every byte
             # is ASCII text with nothing to escape and no CR or '>' to split out of a CDATA
@@ -379,6 +393,26 @@ cdef class _Decoder:
         else:
             raise DecodeError("invalid_text", tok_off)
         return after
+
+    cdef bint markup(self, Elem* data_element, Py_ssize_t start, Py_ssize_t stop,
+                     Py_ssize_t tok_off) except -1:
+        """The OPAQUE data[start:stop] followed by the marker, the whole content of a SyncML
+        Data: written as the markup it holds, when it is markup that stands alone."""
+        value = self.data[start:stop]
+        try:
+            elements = check_fragment(value, self.max_depth - self.depth,
+                                      self.max_elements - self.elements)
+        except NotMarkup:
+            return False
+        except FragmentLimit as exc:
+            raise DecodeError(exc.reason, tok_off) from None
+        self.elements += elements
+        data_element.pending = False
+        data_element.has_text = True
+        buf_obj(&self.out, MARKUP_MARKER)
+        buf_byte(&self.out, b'>')
+        buf_obj(&self.out, value)
+        return True
 
     cdef object value_bytes(self, unsigned char tok, Py_ssize_t tok_off, Py_ssize_t pos,
                             Py_ssize_t* nxt):
@@ -414,9 +448,12 @@ cdef class _Decoder:
             raise DecodeError("invalid_text", tok_off)
         return self.data[at:at + value]
 
-    cdef Py_ssize_t attributes(self, Py_ssize_t pos) except -1:
+    cdef Py_ssize_t attributes(self, Py_ssize_t pos, bint literal) except -1:
+        """The attribute list of a start tag; ``literal``: the element is a LITERAL (it may
+        declare namespaces)."""
         cdef Py_ssize_t end = self.doc.end, tok_off, vtok_off, nxt
         cdef unsigned char tok, vtok
+        cdef bint declaration
         seen = set()
         attr_starts = self.lang.attr_start_by_token
         attr_values = self.lang.attr_value_by_token
@@ -437,7 +474,7 @@ cdef class _Decoder:
             if is_extension(tok):
                 raise DecodeError("unsupported_extension", tok_off)
             if tok == LITERAL:
-                name = self.literal_name(pos, tok_off, &nxt)
+                name = self.literal_name(pos, tok_off, &nxt, literal)
                 pos = nxt
                 value = bytearray()
             elif attr_starts:
@@ -448,7 +485,8 @@ cdef class _Decoder:
                 value = bytearray(start[1].encode())
             else:
                 raise DecodeError("unknown_token", tok_off)
-            if name in seen or name == b"xmlns":
+            declaration = is_declaration(name)
+            if name in seen or (declaration and not literal):
                 raise DecodeError("invalid_text", tok_off)
             seen.add(name)
             while pos < end:
@@ -475,6 +513,8 @@ cdef class _Decoder:
                     break
                 if len(value) > self.max_opaque:
                     raise DecodeError("too_large", vtok_off)
+            if declaration and not declaration_ok(name, bytes(value)):
+                raise DecodeError("invalid_text", tok_off)
             buf_byte(&self.out, b' ')
             buf_obj(&self.out, name)
             buf_put(&self.out, b'="', 2)
@@ -679,7 +719,7 @@ cdef class _Decoder:
             else:
                 buf_put(&self.out, tags.open_p[slot], tags.open_n[slot])
             if tok & 0x80:
-                pos = self.attributes(pos)
+                pos = self.attributes(pos, literal)
             first_meta = False
             if kind == K_META and in_doc and not self.stack[self.depth - 1].meta_seen:
                 self.stack[self.depth - 1].meta_seen = True

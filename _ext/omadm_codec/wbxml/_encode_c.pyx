@@ -10,6 +10,7 @@ growing C buffer, and the string table is counted with a C hash over the output 
 
 cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
@@ -26,6 +27,9 @@ from omadm_codec.wbxml._xmlscan_c cimport (
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
 from omadm_codec.wbxml import _encode_rules as common
+from omadm_codec.wbxml._markup import (
+    MARKER, MARKUP_VALUE, FragmentLimit, NotMarkup, check_fragment,
+)
 from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
@@ -59,6 +63,7 @@ cdef enum:
     # common.encode_attributes operation kinds (checked equal at import, below).
     ATTR_RAW = 0
     ATTR_STRING = 1
+    ATTR_LITERAL = 2
 
 cdef struct Slot:
     const unsigned char* name
@@ -78,6 +83,8 @@ cdef struct Frame:
     bint tseen
     bint mseen
     bint b64
+    bint markup         # a Data marked wbxml:opaque="markup"
+    PyObject* ns        # the element's namespace (borrowed: the scanner keeps it while open)
 
 cdef Slot TABLE[NLANG][NPAGE][NSLOT]
 cdef bint HAS_PAGE[NLANG][NPAGE]
@@ -113,7 +120,8 @@ cdef void _build_tables() except *:
 
 
 _build_tables()
-assert (common.ATTR_RAW, common.ATTR_STRING) == (ATTR_RAW, ATTR_STRING)
+assert (common.ATTR_RAW, common.ATTR_STRING, common.ATTR_LITERAL) == (
+    ATTR_RAW, ATTR_STRING, ATTR_LITERAL)
 for _name, _li in LANG_INDEX.items():
     for _version in common.VERSIONS.values():
         _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
@@ -412,6 +420,8 @@ cdef class Encoder:
                     self.ns_page = self.info.ns_page
                     self.attr_tables = self.info.attrs
                 self.on_start()
+                if self.depth and self.frames[self.depth - 1].markup:
+                    self.on_markup()
             elif event == EVENT_END:
                 self.on_end()
                 if self.depth == 0 and nested is not None:
@@ -604,6 +614,7 @@ cdef class Encoder:
         cdef Py_ssize_t n = sc.local_len, tag_pos
         cdef int code, page, tv, flags
         cdef Encoder child
+        cdef bint marker = False, others = False
         if self.depth:
             parent = &self.frames[self.depth - 1]
             if parent.b64:
@@ -613,6 +624,17 @@ cdef class Encoder:
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
         code = self.lookup(sc.ns_uri, local, n, sc.local_hash)
+        if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
+                sc.attr_list is not None and any(
+                    ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead. (A
+            # nested DevInf / MgmtTree is not foreign: libwbxml's order is kept for it.)
+            if not (code < 0 and parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12))):
+                self.flush_gathered()
+                parent = &self.frames[self.depth - 1]
         if code < 0:
             # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
             if parent != NULL and self.is_syncml and (
@@ -649,6 +671,7 @@ cdef class Encoder:
         frame.tag_pos = tag_pos
         frame.offset = sc.offset
         frame.flags = flags
+        frame.ns = <PyObject*>sc.ns_uri
         # frames may have moved (realloc): refetch the ancestors.
         if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
             parent = &self.frames[self.depth - 2]
@@ -669,23 +692,73 @@ cdef class Encoder:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                     frame.b64 = True
                     self.bbuf.len = 0
+                    marker = True
+                elif (attr_ns == common.MARKER_NS and attr_local == b"opaque"
+                        and value == MARKUP_VALUE):
+                    if not (frame.flags & F_DATA and self.is_syncml and self.depth >= 2):
+                        raise EncodeError("unknown_attribute", sc.offset,
+                                          "wbxml:opaque=\"markup\" belongs on a SyncML <Data>")
+                    frame.markup = True
+                    marker = True
+                else:
+                    others = True
         if self.attr_tables is not None:
             self.attributes(tag_pos, frame.b64)
+        elif code < 0 or others or sc.plain_attrs:
+            # A LITERAL, or attributes in a language without attribute tokens (rare: Python).
+            self.write_ops(tag_pos, common.syncml_attributes(
+                sc.data[sc.offset:sc.pos], sc.offset, code < 0, sc.ns_uri,
+                <object>self.frames[self.depth - 2].ns if self.depth >= 2 else b"",
+                self.string_table, marker))
         return 0
+
+    cdef int on_markup(self) except -1:
+        """A Data marked as holding markup (just started): its content, verbatim, as one
+        OPAQUE and the marker; the scanner still checks it (well-formedness, limits)."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t start = sc.pos, stop, depth = 0
+        cdef int event
+        cdef Frame* frame
+        while True:
+            event = sc.next_event()
+            if event == EVENT_START:
+                depth += 1
+            elif event == EVENT_END:
+                if not depth:
+                    break
+                depth -= 1
+        stop = sc.offset if sc.offset > start else start
+        frame = &self.frames[self.depth - 1]
+        content = sc.data[start:stop]
+        try:
+            check_fragment(content, 1 << 30, 1 << 30)
+        except NotMarkup:
+            raise EncodeError("bad_markup", frame.offset,
+                              "wbxml:opaque=\"markup\" on a Data that holds no markup that "
+                              "stands alone (an element, every prefix declared inside)") from None
+        except FragmentLimit as exc:
+            raise EncodeError(exc.reason, frame.offset) from None
+        self.mark(frame, KIND_ELEMENT)
+        self.opaque(<const unsigned char*>(<char*><bytes>content), len(content), False)
+        buf_add(&self.out, <const unsigned char*>(<char*><bytes>MARKER), len(MARKER))
+        return self.on_end()
 
     cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
         """The start tag's attribute list after its tag byte (languages with attributes; the
         rules and the work are in common.encode_attributes)."""
         cdef Scanner sc = self.sc
-        cdef bytes payload
-        cdef int kind
         ops, self.attr_page = common.start_tag_attributes(
             self.attr_tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table,
             marker)
-        if not ops:
-            return 0
-        self.out.data[tag_pos] |= 0x80
+        return self.write_ops(tag_pos, ops)
+
+    cdef int write_ops(self, Py_ssize_t tag_pos, object ops) except -1:
+        """An attribute list (common.encode_attributes operations, a list or an iterator)
+        after the tag byte."""
+        cdef bytes payload
+        cdef int kind
         for kind, payload in ops:
+            self.out.data[tag_pos] |= 0x80
             if kind == ATTR_RAW:
                 buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
             elif kind == ATTR_STRING:
@@ -698,18 +771,24 @@ cdef class Encoder:
                 buf_byte(&self.out, 0x04)
         return 0
 
+    cdef int flush_gathered(self) except -1:
+        """Write what the gathering Data has gathered, as one OPAQUE, and stop gathering."""
+        if not self.gather_direct:
+            self.gather_ptr = self.gbuf.data
+            self.gather_len = self.gbuf.len
+        if self.gather_len > self.max_opaque:
+            raise EncodeError("too_large", self.frames[self.gathering].offset)
+        self.opaque(self.gather_ptr, self.gather_len, False)
+        self.gathering = -1
+        self.gather_direct = False
+        return 0
+
     cdef int on_end(self) except -1:
         cdef Frame* frame = &self.frames[self.depth - 1]
         cdef Frame* parent
         self.depth -= 1
         if self.gathering == self.depth:
-            if not self.gather_direct:
-                self.gather_ptr = self.gbuf.data
-                self.gather_len = self.gbuf.len
-            if self.gather_len > self.max_opaque:
-                raise EncodeError("too_large", frame.offset)
-            self.opaque(self.gather_ptr, self.gather_len, False)
-            self.gathering = -1
+            self.flush_gathered()
         if frame.b64 and frame.content:
             data = common.decode_base64(
                 [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
@@ -791,10 +870,15 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
                  limits=None):
     """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
-    With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
-    repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
-    ``EncodeError`` (reason, byte offset) on bad input.
+    With ``string_table=False`` the bytes equal libwbxml's wherever libwbxml loses nothing;
+    nothing is ever dropped: an attribute in a SyncML, DevInf or DDF document (libwbxml drops
+    it) is the error ``unknown_attribute``, as an unknown element is ``unknown_element``.
+    ``string_table=True`` moves repeated text (longer than 3 bytes) into the string table and
+    writes unknown elements as LITERAL tags, attributes as LITERAL attribute starts with
+    inline-string values (and unknown PROV attributes as LITERAL attribute starts). A SyncML
+    ``Data`` marked ``wbxml:opaque="markup"`` (``wbxml_to_xml`` writes it) holds markup that
+    travels as its text: one OPAQUE and an empty string. Raises ``EncodeError`` (reason, byte
+    offset) on bad input.
     """
     cdef bytes data
     cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque

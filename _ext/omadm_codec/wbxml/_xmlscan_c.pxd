@@ -49,6 +49,7 @@ cdef class Scanner:
     cdef unsigned int local_hash   # FNV-1a (_xmlbuf.pxd) of the local name, after any prefix
     cdef object ns_uri
     cdef list attr_list          # namespaced attributes: (local, value, namespace URI)
+    cdef Py_ssize_t plain_attrs  # unprefixed attributes other than xmlns (checked, not kept)
     cdef const unsigned char* text_ptr
     cdef Py_ssize_t text_len
     cdef readonly object fpi, sysid

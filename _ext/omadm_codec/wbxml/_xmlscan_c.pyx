@@ -492,6 +492,7 @@ cdef class Scanner:
             j = i
             self.pending_attrs = None
             self.pending_default = None
+            self.plain_attrs = 0
         elif (i + 8 < end and p[i] == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
                 and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
             # Just ` xmlns="..."` (every MetInf element): the same steps as parse_attrs.
@@ -500,6 +501,7 @@ cdef class Scanner:
             if j < end and (p[j] == 0x3E or (p[j] == 0x2F and j + 1 < end and p[j + 1] == 0x3E)):
                 self.pending_attrs = None
                 self.pending_default = value
+                self.plain_attrs = 0
             else:
                 j = self.parse_attrs(pos, i)
         else:
@@ -542,6 +544,7 @@ cdef class Scanner:
         cdef bint has_default = False, is_default, prefixed
         cdef int c
         self.nattr = 0
+        self.plain_attrs = 0
         while True:
             j = self.skip_ws(i, False)
             if j >= end:
@@ -579,6 +582,8 @@ cdef class Scanner:
                 if attrs is None:
                     attrs = []
                 attrs.append((aname, value, b""))
+            else:
+                self.plain_attrs += 1
         self.pending_attrs = attrs
         self.pending_default = default_value
         return j
@@ -803,6 +808,10 @@ cdef class Scanner:
     @property
     def attrs(self):
         return list(self.attr_list) if self.attr_list is not None else []
+
+    @property
+    def plain_attr_count(self):
+        return self.plain_attrs
 
     @property
     def text(self):

@@ -373,6 +373,8 @@ class WbxmlEvents:
                 raise _giveup()
             raw = data[pos:pos + length]
             self.pos = pos + length
+            if data[pos + length:pos + length + 2] == b"\x03\x00":
+                raise _giveup()  # maybe markup carried as its text: the hub decides
             if top.kind == K_NEXTNONCE:
                 text = base64.b64encode(raw)
             elif raw and top.cls in (C_NEST_DEVINF, C_NEST_DMTNDS):

@@ -475,6 +475,9 @@ cdef class _WbxmlEvents:
             if length > end - pos or length > self.max_opaque:
                 raise _GiveUp()
             self.pos = pos + length
+            if (self.pos + 1 < end and self.p[self.pos] == 0x03
+                    and self.p[self.pos + 1] == 0):
+                raise _GiveUp()  # maybe markup carried as its text: the hub decides
             if top.kind == 5:  # K_NEXTNONCE: base64, as libwbxml writes it
                 self.hold = b64encode(self.data[pos:pos + length])
                 self.sc.text_ptr = <const unsigned char*>(<char*>self.hold)

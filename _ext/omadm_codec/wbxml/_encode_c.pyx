@@ -9,7 +9,7 @@ growing C buffer, and the string table is counted with a C hash over the output 
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -34,8 +34,11 @@ from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
 # DEFAULT_LIMITS is frozen: read its values once.
-_DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
-                   _DEFAULT_LIMITS.max_elements, _DEFAULT_LIMITS.max_opaque)
+cdef object _DEFAULT_LIMITS_OBJ = _DEFAULT_LIMITS
+cdef Py_ssize_t _DEF_INPUT = _DEFAULT_LIMITS.max_input_size
+cdef Py_ssize_t _DEF_DEPTH = _DEFAULT_LIMITS.max_depth
+cdef Py_ssize_t _DEF_ELEMENTS = _DEFAULT_LIMITS.max_elements
+cdef Py_ssize_t _DEF_OPAQUE = _DEFAULT_LIMITS.max_opaque
 
 __all__ = ["xml_to_wbxml"]
 
@@ -126,24 +129,57 @@ for _name, _li in LANG_INDEX.items():
     for _version in common.VERSIONS.values():
         _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
 
-# The last root without a DOCTYPE that chose a language: (namespace, root name, LangInfo).
-_last_root = (None, None, None)
+
+@cython.final
+cdef class _Lang:
+    """One LangInfo's fields as the encoder reads them (C fields: no attribute lookups)."""
+    cdef object info
+    cdef int li
+    cdef bint is_syncml
+    cdef dict ns_page
+    cdef object attrs
+    cdef Py_ssize_t base          # string-table offset of entry 0 (after a stored FPI)
+    cdef object seen_ns           # the last default namespace looked up in ns_page ...
+    cdef int seen_page            # ... and its page (documents of one language repeat it)
+    cdef tuple headers            # header bytes without a string table, by version byte
+
+    def __init__(self, info):
+        self.info = info
+        self.li = LANG_INDEX[info.name]
+        self.is_syncml = info.is_syncml
+        self.ns_page = info.ns_page
+        self.attrs = info.attrs
+        self.base = 0 if info.public_id else len(info.fpi) + 1
+        self.headers = tuple(_HEADERS[self.li * 4 + version] for version in range(4))
 
 
-cdef object root_language(object fpi, object sysid, Scanner sc):
-    global _last_root
+cdef dict _LANGS = {name: _Lang(info) for name, info in common.INFO.items()}
+
+# The last root without a DOCTYPE that chose a language: namespace, root name, _Lang.
+cdef object _last_ns = None
+cdef bytes _last_name = None
+cdef _Lang _last_lang = None
+
+
+cdef _Lang root_language(object fpi, object sysid, Scanner sc):
+    global _last_ns, _last_name, _last_lang
     cdef bytes local
-    if fpi is None and sysid is None:
-        ns, name, info = _last_root
-        if (info is not None and ns == sc.ns_uri and len(<bytes>name) == sc.local_len
-                and same_bytes(<const unsigned char*>(<char*><bytes>name), sc.local_ptr,
-                               sc.local_len)):
-            return info
+    cdef _Lang lang = _last_lang
+    if fpi is None and sysid is None and lang is not None:
+        if ((_last_ns is sc.ns_uri or _last_ns == sc.ns_uri)
+                and PyBytes_GET_SIZE(_last_name) == sc.local_len
+                and same_bytes(<const unsigned char*>PyBytes_AS_STRING(_last_name),
+                               sc.local_ptr, sc.local_len)):
+            return lang
     local = PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len)
     info = common.select_language(fpi, sysid, sc.ns_uri, local, sc.offset)
+    lang = _LANGS[info.name]
     if fpi is None and sysid is None:
-        _last_root = (sc.ns_uri, local, info)
-    return info
+        # No Python code runs between these writes, nor between the reads above (the GIL is
+        # held throughout): the three always agree.
+        _last_ns, _last_name = sc.ns_uri, local
+        _last_lang = lang
+    return lang
 
 
 cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_t n,
@@ -249,6 +285,7 @@ cdef class Encoder:
     cdef bint string_table, keep, is_syncml
     cdef object limits
     cdef object info
+    cdef _Lang lang
     cdef int li
     cdef Buf out
     cdef Buf gbuf       # gathered character data of an opaque-class Data
@@ -276,16 +313,48 @@ cdef class Encoder:
 
     cdef int setup(self, Scanner sc, int version, bint string_table, bint keep,
                    object limits, Py_ssize_t max_opaque) except -1:
+        """Ready for one document; a reused encoder keeps only its buffers' memory."""
         self.sc = sc
         self.version = version
         self.string_table = string_table
         self.keep = keep
         self.limits = limits
+        self.info = None
+        self.lang = None
+        self.li = 0
+        self.is_syncml = False
+        self.out.len = self.gbuf.len = self.bbuf.len = self.spliced.len = 0
         self.gathering = -1
-        self.last_first = -1
+        self.gather_ptr = NULL
+        self.gather_len = 0
+        self.gather_direct = False
+        self.page = self.attr_page = 0
+        self.attr_tables = None
         self.max_opaque = max_opaque
+        self.depth = 0
+        self.last_ns = None
+        self.last_first = -1
+        self.ns_page = None
+        self.nrec = 0
+        self.literals = None
         # WBXML is smaller than its XML: one allocation covers the usual document.
         return buf_grow(&self.out, sc.end - sc.pos + 64)
+
+    cdef void idle(self) noexcept:
+        """Drop what the call held; give back buffers too large to keep."""
+        self.literals = None
+        if self.out.cap > _KEEP_MAX:
+            free(self.out.data)
+            self.out.data = NULL
+            self.out.len = self.out.cap = 0
+        if self.gbuf.cap > _KEEP_MAX:
+            free(self.gbuf.data)
+            self.gbuf.data = NULL
+            self.gbuf.len = self.gbuf.cap = 0
+        if self.spliced.cap > _KEEP_MAX:
+            free(self.spliced.data)
+            self.spliced.data = NULL
+            self.spliced.len = self.spliced.cap = 0
 
     def __dealloc__(self):
         free(self.out.data)
@@ -401,10 +470,7 @@ cdef class Encoder:
         cdef int event
         self.info = nested
         if nested is not None:
-            self.li = LANG_INDEX[nested.name]
-            self.is_syncml = nested.is_syncml
-            self.ns_page = nested.ns_page
-            self.attr_tables = nested.attrs
+            self.use_language(_LANGS[nested.name])
             event = EVENT_START
         else:
             event = sc.next_event()
@@ -414,11 +480,7 @@ cdef class Encoder:
                     self.on_text(sc.text_ptr, sc.text_len)
             elif event == EVENT_START:
                 if self.depth == 0 and self.info is None:
-                    self.info = root_language(fpi, sysid, sc)
-                    self.li = LANG_INDEX[self.info.name]
-                    self.is_syncml = self.info.is_syncml
-                    self.ns_page = self.info.ns_page
-                    self.attr_tables = self.info.attrs
+                    self.use_language(root_language(fpi, sysid, sc))
                 self.on_start()
                 if self.depth and self.frames[self.depth - 1].markup:
                     self.on_markup()
@@ -436,9 +498,18 @@ cdef class Encoder:
             event = sc.next_event()
         return self.finish()
 
+    cdef int use_language(self, _Lang lang) except -1:
+        self.lang = lang
+        self.info = lang.info
+        self.li = lang.li
+        self.is_syncml = lang.is_syncml
+        self.ns_page = lang.ns_page
+        self.attr_tables = lang.attrs
+        return 0
+
     cdef bytes finish(self):
         info = self.info
-        cdef Py_ssize_t base = 0 if info.public_id else len(info.fpi) + 1
+        cdef Py_ssize_t base = self.lang.base
         cdef bytes table = b""
         cdef bytes head
         cdef object body
@@ -453,7 +524,7 @@ cdef class Encoder:
         if table:
             head = common.header(self.version, info, table)
         else:
-            head = _HEADERS[self.li * 4 + self.version]
+            head = <bytes>self.lang.headers[self.version]
         result = PyBytes_FromStringAndSize(NULL, len(head) + src.len)
         dest = <char*>result
         memcpy(dest, <char*>head, len(head))
@@ -591,7 +662,12 @@ cdef class Encoder:
         h is name_hash(s, n)."""
         cdef int first, page, token
         if ns is not self.last_ns:
-            self.last_first = self.ns_page.get(ns, 0)
+            if ns is self.lang.seen_ns:
+                self.last_first = self.lang.seen_page
+            else:
+                self.last_first = self.ns_page.get(ns, 0)
+                self.lang.seen_ns = ns
+                self.lang.seen_page = self.last_first
             self.last_ns = ns
         first = self.last_first
         if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
@@ -866,6 +942,10 @@ _PLAIN_DECLARATIONS = tuple(
 """XML declarations that name no encoding or UTF-8: no lxml detour needed."""
 
 
+cdef Encoder _idle = None  # an encoder (with its scanner) no call is using (GIL held)
+cdef Py_ssize_t _KEEP_MAX = 8 * 1024 * 1024  # largest buffer an idle encoder keeps
+
+
 def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
                  limits=None):
     """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
@@ -880,15 +960,17 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
     travels as its text: one OPAQUE and an empty string. Raises ``EncodeError`` (reason, byte
     offset) on bad input.
     """
+    global _idle
     cdef bytes data
-    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque
+    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque, n
     cdef bint via_lxml = False
     cdef Scanner scanner
     cdef Encoder encoder
+    cdef const char* head
     if limits is None and wbxml_version == "1.3":
         version = 3
-        limits = _DEFAULT_LIMITS
-        max_input, max_depth, max_elements, max_opaque = _DEFAULT_VALUES
+        limits = _DEFAULT_LIMITS_OBJ
+        max_input, max_depth, max_elements, max_opaque = _DEF_INPUT, _DEF_DEPTH, _DEF_ELEMENTS, _DEF_OPAQUE
     else:
         version, limits = common.check_options(wbxml_version, limits)
         max_input = limits.max_input_size
@@ -897,23 +979,41 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
         max_opaque = limits.max_opaque
     # The usual input: UTF-8 bytes starting with a tag or with one of the common UTF-8
     # declarations; everything else takes the general (Python) path.
-    if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
-            and len(<bytes>xml) <= max_input
-            and (((<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0)
+    if type(xml) is bytes:
+        n = PyBytes_GET_SIZE(xml)
+        head = PyBytes_AS_STRING(xml)
+    else:
+        n = 0
+    if (n > 1 and head[0] == 0x3C and n <= max_input
+            and ((head[1] != 0x3F and head[1] != 0)
                  or (<bytes>xml).startswith(_PLAIN_DECLARATIONS))):
         data = xml
     else:
         data, via_lxml = common.prepare_input(xml, limits)
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        check_chars_c(<const unsigned char*>(<char*>data), start, len(data))
-        scanner = Scanner.__new__(Scanner)
-        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+    n = PyBytes_GET_SIZE(data)
+    head = PyBytes_AS_STRING(data)
+    start = 3 if n >= 3 and memcmp(head, b"\xef\xbb\xbf", 3) == 0 else 0
+    # Take the idle encoder (another thread entering meanwhile makes its own); an error
+    # leaves it to the garbage collector, a success puts it back.
+    encoder = _idle
+    if encoder is None:
         encoder = Encoder.__new__(Encoder)
-        encoder.setup(scanner, version, bool(string_table), bool(keep_whitespace), limits,
-                      max_opaque)
-        return encoder.run(None, None, None)
+        scanner = Scanner.__new__(Scanner)
+    else:
+        _idle = None
+        scanner = encoder.sc
+    try:
+        check_chars_c(<const unsigned char*>head, start, n)
+        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+        encoder.setup(scanner, version, string_table is True or bool(string_table),
+                      keep_whitespace is True or bool(keep_whitespace), limits, max_opaque)
+        result = encoder.run(None, None, None)
     except EncodeError as exc:
         if via_lxml:
             raise EncodeError(exc.reason, -1, exc.detail) from None
         raise
+    encoder.idle()
+    scanner.idle()
+    if _idle is None:
+        _idle = encoder
+    return result

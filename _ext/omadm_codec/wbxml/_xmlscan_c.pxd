@@ -56,6 +56,7 @@ cdef class Scanner:
 
     cdef int setup(self, bytes data, Py_ssize_t start, Py_ssize_t max_depth,
                    Py_ssize_t max_elements, Py_ssize_t max_text) except -1
+    cdef void idle(self) noexcept
     cdef int next_event(self) except -1
     cdef object fail(self, str reason, Py_ssize_t offset)
     cdef int text_piece(self, Py_ssize_t pos, Py_ssize_t stop, int mode,

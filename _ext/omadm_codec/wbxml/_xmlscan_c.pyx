@@ -168,11 +168,33 @@ cdef class Scanner:
         self.max_depth = max_depth
         self.max_elements = max_elements
         self.max_text = max_text
-        self.ns_frames = [_BASE_FRAME]
+        # A reused scanner (see idle) keeps its C arrays' memory, nothing else.
+        if self.ns_frames is None or len(self.ns_frames) != 1:
+            self.ns_frames = [_BASE_FRAME]
+        self.ns_top = 0
         self.cur_ns = b""
         self.ns_uri = b""
         self.attr_list = None
+        self.depth = self.elements = self.nattr = self.offset = 0
+        self.root_seen = self.root_done = self.pending_end = self.seen_doctype = False
+        self.local_ptr = self.text_ptr = NULL
+        self.local_len = self.text_len = 0
+        self.scratch.len = 0
+        if self.ns_keep is not None:
+            self.ns_keep = None
+        self.pending_attrs = self.pending_default = None
+        if self.fpi is not None or self.sysid is not None:
+            self.fpi = self.sysid = None
         return 0
+
+    cdef void idle(self) noexcept:
+        """Drop what the document held, for reuse by the next setup."""
+        self.data = None
+        self.p = NULL
+        if self.scratch.cap > 8 * 1024 * 1024:
+            free(self.scratch.data)
+            self.scratch.data = NULL
+            self.scratch.len = self.scratch.cap = 0
 
     def __dealloc__(self):
         free(self.attr_at)

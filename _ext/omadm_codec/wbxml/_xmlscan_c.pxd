@@ -78,6 +78,7 @@ cdef class Scanner:
     cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos)
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1
+    cdef int keep_namespace(self, object value) except -1
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1
     cdef int end_tag(self, Py_ssize_t pos) except -1
     cdef int pop_element(self, Py_ssize_t pos) except -1

@@ -19,6 +19,10 @@ from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
 from omadm_codec.errors import EncodeError
 
+
+cdef extern from "omadm_codec/wbxml/_scan_simd.h":
+    Py_ssize_t omadm_skip_xml_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
+
 __all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
            "check_chars"]
 
@@ -89,6 +93,9 @@ cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start,
     cdef uint64_t word, controls
     cdef unsigned char c
     while i < end:
+        i += omadm_skip_xml_ascii(p + i, end - i)
+        if i >= end:
+            break
         if i + 8 <= end:
             memcpy(&word, p + i, 8)
             # Eight ASCII bytes whose only control characters are TAB, LF or CR. With no high
@@ -180,8 +187,8 @@ cdef class Scanner:
         self.local_ptr = self.text_ptr = NULL
         self.local_len = self.text_len = 0
         self.scratch.len = 0
-        if self.ns_keep is not None:
-            self.ns_keep = None
+        if self.ns_keep is not None and len(self.ns_keep) > 16:
+            self.ns_keep = None  # kept across documents while short (see keep_namespace)
         self.pending_attrs = self.pending_default = None
         if self.fpi is not None or self.sysid is not None:
             self.fpi = self.sysid = None
@@ -534,9 +541,7 @@ cdef class Scanner:
         if self.depth >= self.max_depth:
             raise self.fail("too_deep", pos)
         if self.pending_default is not None:
-            if self.ns_keep is None:
-                self.ns_keep = []
-            self.ns_keep.append(self.pending_default)  # keeps ns_at's borrowed pointers valid
+            self.keep_namespace(self.pending_default)
             self.cur_ns = self.pending_default
         if self.pending_attrs is not None:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
@@ -755,6 +760,22 @@ cdef class Scanner:
         self.ns_uri = ns
         self.local_ptr = self.p + colon + 1
         self.local_len = stop - colon - 1
+        return 0
+
+    cdef int keep_namespace(self, object value) except -1:
+        """Own ``value`` for as long as ns_at may point to it (ns_at's pointers are borrowed).
+        Namespace values are mostly the same cached objects, so one among the last four owned
+        is not added again (four: constant work per tag, whatever the document): the list
+        stays a handful long, and is reused by the next document."""
+        cdef Py_ssize_t k, n
+        if self.ns_keep is None:
+            self.ns_keep = [value]
+            return 0
+        n = len(self.ns_keep)
+        for k in range(n - 1, n - 5 if n > 4 else -1, -1):
+            if <PyObject*>self.ns_keep[k] == <PyObject*>value:
+                return 0
+        self.ns_keep.append(value)
         return 0
 
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1:

@@ -597,7 +597,7 @@ cdef class Encoder:
             elif event == EVENT_START:
                 if self.depth == 0 and self.info is None:
                     self.use_language(root_language(fpi, sysid, sc))
-                self.on_start()
+                self.on_start(sc)
                 if self.depth and self.frames[self.depth - 1].markup:
                     self.on_markup()
             elif event == EVENT_END:
@@ -611,18 +611,17 @@ cdef class Encoder:
                 sysid = sc.sysid
             else:
                 break
-            event = self.next_fast()
+            event = self.next_fast(sc)
         return self.finish()
 
     # -- the scanner's usual syntax, read here ----------------------------------------------
-    cdef inline int next_fast(self) except -1:
+    cdef inline int next_fast(self, Scanner sc) except -1:
         """``self.sc.next_event()`` for the usual syntax, read here with the scanner's state
         kept exactly as it keeps it: a start tag with an ASCII name and no attribute but
         ``xmlns="..."``, an end tag right after its name, a text run with no ``]``, ``&`` or
         CR that ends at a tag. Anything else (a comment, a PI, CDATA, a reference, prefixes,
         other attributes, a limit reached, an error) is left to the scanner from the same
         position, so events, errors and offsets are the scanner's own."""
-        cdef Scanner sc = self.sc
         cdef const unsigned char* p = sc.p
         cdef Py_ssize_t pos = sc.pos, end = sc.end, i, j, lt, d
         cdef int special = 0, content = 0
@@ -630,7 +629,7 @@ cdef class Encoder:
         cdef Frame* frame
         if sc.pending_end:
             sc.pending_end = False
-            return self.pop_fast(sc.offset)
+            return self.pop_fast(sc, sc.offset)
         if pos + 1 >= end:
             return sc.next_event()
         c = p[pos]
@@ -662,20 +661,19 @@ cdef class Encoder:
                 if pos == lt:
                     c = p[pos + 1]  # the run ended at a tag ('<' then neither '!' nor '?')
                     if c != 0x2F:
-                        return self.start_fast(pos)
-                    return self.end_fast(pos)
+                        return self.start_fast(sc, pos)
+                    return self.end_fast(sc, pos)
             sc.text_ptr = p + pos
             sc.text_len = lt - pos
             sc.offset = pos
             return EVENT_TEXT
         c = p[pos + 1]
         if c == 0x2F:
-            return self.end_fast(pos)
-        return self.start_fast(pos)
+            return self.end_fast(sc, pos)
+        return self.start_fast(sc, pos)
 
-    cdef inline int end_fast(self, Py_ssize_t pos) except -1:
+    cdef inline int end_fast(self, Scanner sc, Py_ssize_t pos) except -1:
         """The end tag at pos (``</``), as next_fast reads it."""
-        cdef Scanner sc = self.sc
         cdef const unsigned char* p = sc.p
         cdef Py_ssize_t d = sc.depth, i
         if d == 0:
@@ -685,14 +683,13 @@ cdef class Encoder:
         if (i < sc.end and p[i] == 0x3E and same_name(
                 p + pos + 2, p + sc.name_at[d - 1], sc.name_len[d - 1], p + sc.end)):
             sc.pos = i + 1
-            return self.pop_fast(pos)
+            return self.pop_fast(sc, pos)
         sc.pos = pos
         return sc.next_event()
 
-    cdef inline int start_fast(self, Py_ssize_t pos) except -1:
+    cdef inline int start_fast(self, Scanner sc, Py_ssize_t pos) except -1:
         """The start tag at pos (``<`` then not ``/``), as next_fast reads it. The name is not
         hashed here: lookup() hashes it its own way (sc.local_hash is left as it was)."""
-        cdef Scanner sc = self.sc
         cdef const unsigned char* p = sc.p
         cdef Py_ssize_t end = sc.end, i, j, d
         cdef unsigned char c = p[pos + 1]
@@ -745,9 +742,8 @@ cdef class Encoder:
             sc.pos = j + 1
         return EVENT_START
 
-    cdef inline int pop_fast(self, Py_ssize_t pos) except -1:
+    cdef inline int pop_fast(self, Scanner sc, Py_ssize_t pos) except -1:
         """The scanner's pop_element, inline where no namespace frame or root ends."""
-        cdef Scanner sc = self.sc
         cdef Py_ssize_t d = sc.depth
         if d <= 1 or sc.ns_top == d:
             return sc.pop_element(pos)
@@ -915,7 +911,7 @@ cdef class Encoder:
         finally:
             free(table.data)
 
-    cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
+    cdef inline int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
         """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
         s[:n] lies in the scanner's input."""
         cdef int first, page, token
@@ -936,8 +932,7 @@ cdef class Encoder:
                     return page << 8 | token
         return -1
 
-    cdef int on_start(self) except -1:
-        cdef Scanner sc = self.sc
+    cdef int on_start(self, Scanner sc) except -1:
         cdef Frame* parent = NULL
         cdef Frame* grand = NULL
         cdef Frame* frame

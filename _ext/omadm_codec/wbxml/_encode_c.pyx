@@ -32,6 +32,9 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 cdef extern from "omadm_codec/wbxml/_scan_simd.h":
     Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
                               int* special, int* content) noexcept nogil
+    Py_ssize_t omadm_skip_indent(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+    Py_ssize_t omadm_ascii_name_end(const unsigned char* s, Py_ssize_t i,
+                                    Py_ssize_t n) noexcept nogil
 
 # ASCII bytes of XML names (a name with any other byte, or a prefix, is the scanner's).
 cdef unsigned char ASCII_NAME_START[256]
@@ -637,9 +640,7 @@ cdef class Encoder:
             if sc.depth == 0:
                 return sc.next_event()
             # Indentation (space, TAB, LF up to a tag) is most runs: a plain loop finds it.
-            lt = pos
-            while lt < end and (p[lt] == 0x20 or p[lt] == 0x0A or p[lt] == 0x09):
-                lt += 1
+            lt = omadm_skip_indent(p, pos, end)
             if lt >= end or p[lt] != 0x3C:
                 lt = omadm_text_run(p, lt, end, &special, &content)
             if (special or lt + 1 >= end or p[lt + 1] == 0x21 or p[lt + 1] == 0x3F
@@ -696,9 +697,7 @@ cdef class Encoder:
         sc.pos = pos
         if not ASCII_NAME_START[c] or sc.root_done:
             return sc.next_event()
-        i = pos + 1
-        while i < end and ASCII_NAME[p[i]]:
-            i += 1
+        i = omadm_ascii_name_end(p, pos + 1, end)
         if i + 1 >= end:
             return sc.next_event()
         c = p[i]
@@ -726,7 +725,8 @@ cdef class Encoder:
         if sc.attr_list is not None:
             sc.attr_list = None
         sc.plain_attrs = 0
-        sc.ns_uri = sc.cur_ns
+        if sc.ns_uri is not sc.cur_ns:
+            sc.ns_uri = sc.cur_ns
         sc.local_ptr = p + pos + 1
         sc.local_len = i - pos - 1
         sc.name_at[d] = pos + 1

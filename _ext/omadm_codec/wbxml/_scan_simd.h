@@ -86,4 +86,67 @@ static inline ptrdiff_t omadm_skip_xml_ascii(const unsigned char *s, ptrdiff_t n
     return i;
 }
 
+/* How many leading bytes of s[i:n] are space, TAB or LF (indentation), from i; exact. With
+ * SSE2 a run shorter than 16 bytes costs one step and no loop-exit branch per byte. */
+static inline ptrdiff_t omadm_skip_indent(const unsigned char *s, ptrdiff_t i, ptrdiff_t n)
+{
+#if defined(__SSE2__)
+    const __m128i sp = _mm_set1_epi8(' '), lf = _mm_set1_epi8('\n'), tab = _mm_set1_epi8('\t');
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        unsigned int ws = (unsigned int)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, sp),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, tab))));
+        if (ws != 0xFFFFu)
+            return i + (ptrdiff_t)__builtin_ctz(~ws);
+        i += 16;
+    }
+#endif
+    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* The end of the ASCII XML name starting at s[i] (letters, digits, '.', '-', '_'; a colon or
+ * any other byte ends it), i.e. the index of the first byte after it, within n; exact. */
+static inline int omadm_ascii_name_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '.' || c == '-' || c == '_';
+}
+
+static inline ptrdiff_t omadm_ascii_name_end(const unsigned char *s, ptrdiff_t i, ptrdiff_t n)
+{
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi8((char)0x80);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        /* Unsigned ranges through a biased signed compare: x in [lo, hi] iff
+         * (x ^ 0x80) > (lo - 1) ^ 0x80 and (x ^ 0x80) < (hi + 1) ^ 0x80. */
+        __m128i b = _mm_xor_si128(v, bias);
+#define OMADM_RANGE(lo, hi) _mm_and_si128( \
+            _mm_cmpgt_epi8(b, _mm_set1_epi8((char)(((lo) - 1) ^ 0x80))), \
+            _mm_cmplt_epi8(b, _mm_set1_epi8((char)(((hi) + 1) ^ 0x80))))
+        __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));  /* letters of either case */
+        __m128i bl = _mm_xor_si128(lower, bias);
+        __m128i letter = _mm_and_si128(
+            _mm_cmpgt_epi8(bl, _mm_set1_epi8((char)(('a' - 1) ^ 0x80))),
+            _mm_cmplt_epi8(bl, _mm_set1_epi8((char)(('z' + 1) ^ 0x80))));
+        __m128i ok = _mm_or_si128(
+            _mm_or_si128(letter, OMADM_RANGE('0', '9')),
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
+                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('_')))));
+#undef OMADM_RANGE
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(ok);
+        if (mask != 0xFFFFu)
+            return i + (ptrdiff_t)__builtin_ctz(~mask);
+        i += 16;
+    }
+#endif
+    while (i < n && omadm_ascii_name_byte(s[i]))
+        i++;
+    return i;
+}
+
 #endif

@@ -70,6 +70,23 @@ cdef int remember_namespace(bytes value) except -1:
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
 
 
+cdef inline unsigned char _predefined(const unsigned char* s, Py_ssize_t n) noexcept:
+    """The character of the predefined entity named s[:n] (amp, lt, gt, quot, apos), else 0:
+    what _PREDEFINED holds, without a bytes object and a dict lookup per reference."""
+    if n == 3 and s[0] == b'a' and s[1] == b'm' and s[2] == b'p':
+        return b'&'
+    if n == 2 and s[1] == b't':
+        if s[0] == b'l':
+            return b'<'
+        if s[0] == b'g':
+            return b'>'
+    if n == 4 and memcmp(s, b"quot", 4) == 0:
+        return b'"'
+    if n == 4 and memcmp(s, b"apos", 4) == 0:
+        return b"'"
+    return 0
+
+
 cdef inline Py_ssize_t k_name_len(const unsigned char* p, Py_ssize_t at,
                                   Py_ssize_t end) noexcept:
     """Length of the XML name starting at p[at]."""
@@ -379,6 +396,10 @@ cdef class Scanner:
                 enc[2] = 0x80 | ((cp >> 6) & 0x3F)
                 enc[3] = 0x80 | (cp & 0x3F)
                 buf_add(out, enc, 4)
+            return semi + 1
+        c = _predefined(p + amp + 1, semi - amp - 1)
+        if c:
+            buf_add(out, &c, 1)
             return semi + 1
         value = _PREDEFINED.get(PyBytes_FromStringAndSize(<char*>p + amp + 1, semi - amp - 1))
         if value is None:

@@ -12,6 +12,9 @@ the best rates (new / old).
 
 ``tree``: ``DMTree.get`` on random readable leaves of a 10,000-node device tree (the tree of
 ``bench_tree.py``), through the public API only, so the same code drives both commits.
+
+``codec``: ``wbxml_to_xml`` and ``xml_to_wbxml`` (the public functions) on every corpus message,
+calls per second; for the large messages, the check that they did not get slower.
 """
 
 from __future__ import annotations
@@ -86,18 +89,48 @@ while rounds < 5 or time.perf_counter() < deadline:
         get(uri, SRV)
     best = min(best, time.perf_counter() - start)
     rounds += 1
-print(json.dumps({"rate": len(uris) / best, "rounds": rounds,
-                  "python": sys.version.split()[0], "uri_twin": tree._uri.__name__}))
+print(json.dumps({"rates": {"DMTree.get": len(uris) / best}, "rounds": rounds,
+                  "python": sys.version.split()[0], "twin": tree._uri.__name__}))
 '''
 
-WORKERS = {"tree": TREE_WORKER}
+CODEC_WORKER = r'''
+import json, sys, time
+from pathlib import Path
+import omadm_codec
+from omadm_codec import wbxml_to_xml, xml_to_wbxml
+
+assert omadm_codec.BACKEND == "cython", omadm_codec.BACKEND
+corpus = Path(sys.argv[2])
+seconds = float(sys.argv[1])
+rates = {}
+for path in sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size):
+    xml = path.read_bytes()
+    wbxml = path.with_suffix(".wbxml").read_bytes()
+    for name, fn, data in (("decode", wbxml_to_xml, wbxml), ("encode", xml_to_wbxml, xml)):
+        calls = max(1, int(2e5 // len(data)))
+        best = float("inf")
+        deadline = time.perf_counter() + seconds / 22
+        rounds = 0
+        while rounds < 3 or time.perf_counter() < deadline:
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn(data)
+            best = min(best, (time.perf_counter() - start) / calls)
+            rounds += 1
+        rates[f"{name} {path.stem}"] = 1 / best
+print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
+                  "twin": wbxml_to_xml.__module__}))
+'''
+
+WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER}
 
 
 def run_side(kind: str, python: str, path: Path, seconds: float) -> dict[str, object]:
     env = dict(os.environ, PYTHONPATH=str(path), OMADM_CODEC_REQUIRE_EXT="1")
     env.pop("OMADM_CODEC_PUREPYTHON", None)
-    out = subprocess.run([python, "-c", WORKERS[kind], str(seconds)], env=env, check=True,
-                         capture_output=True, text=True, cwd=str(path)).stdout
+    corpus = str(NEW.parent / "shared" / "corpus")
+    out = subprocess.run([python, "-c", WORKERS[kind], str(seconds), corpus], env=env,
+                         check=True, capture_output=True, text=True, cwd=str(path)).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -112,16 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=4, help="runs per side, interleaved")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing per run")
     args = parser.parse_args(argv)
-    best: dict[str, float] = {"old": 0.0, "new": 0.0}
+    best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
     for run in range(args.runs):
         for side, path in (("old", args.base), ("new", args.new)):
             result = run_side(args.kind, args.python, path.resolve(), args.seconds)
-            rate = float(result["rate"])  # type: ignore[arg-type]
-            best[side] = max(best[side], rate)
-            print(f"run {run + 1} {side}: {rate:,.0f}/s  ({result['python']}, "
-                  f"{result['uri_twin']}, {result['rounds']} rounds)")
-    print(f"{args.kind}: old {best['old']:,.0f}/s, new {best['new']:,.0f}/s, "
-          f"new/old {best['new'] / best['old']:.2f}x (best run of each)")
+            rates: dict[str, float] = result["rates"]  # type: ignore[assignment]
+            for name, rate in rates.items():
+                best[side][name] = max(best[side].get(name, 0.0), rate)
+            shown = ", ".join(f"{name} {rate:,.0f}/s" for name, rate in list(rates.items())[:2])
+            print(f"run {run + 1} {side}: {shown}{' ...' if len(rates) > 2 else ''} "
+                  f"({result['python']}, {result['twin']})", flush=True)
+    print(f"\n| {args.kind} (calls/s, best run of each) | old | new | new / old |")
+    print("|---|---:|---:|---:|")
+    for name, old_rate in best["old"].items():
+        new_rate = best["new"][name]
+        print(f"| {name} | {old_rate:,.0f} | {new_rate:,.0f} | **{new_rate / old_rate:.2f}x** |")
     return 0
 
 

@@ -22,6 +22,8 @@ from omadm_codec.errors import EncodeError
 
 cdef extern from "omadm_codec/wbxml/_scan_simd.h":
     Py_ssize_t omadm_skip_xml_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
+    Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
+                              int* special, int* content) noexcept nogil
 
 __all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
            "check_chars"]
@@ -37,7 +39,6 @@ EV_DOCTYPE = EVENT_DOCTYPE
 cdef unsigned char NAME_START[256]
 cdef unsigned char NAME_CHAR[256]
 cdef unsigned char IS_WS[256]
-cdef unsigned char TEXT_SPECIAL[256]  # bytes that need the slow text path: ] & CR
 
 
 cdef void _init_classes():
@@ -46,7 +47,6 @@ cdef void _init_classes():
         NAME_START[c] = (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58 or c >= 128
         NAME_CHAR[c] = NAME_START[c] or (48 <= c <= 57) or c == 46 or c == 45
         IS_WS[c] = c == 32 or c == 9 or c == 13 or c == 10
-        TEXT_SPECIAL[c] = c == 0x5D or c == 0x26 or c == 0x0D
 
 
 _init_classes()
@@ -237,8 +237,7 @@ cdef class Scanner:
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t pos, lt, close, run_start = -1
         cdef int mode = 0  # 0: no text yet, 1: text points into the input, 2: into scratch
-        cdef int nxt
-        cdef Py_ssize_t stop
+        cdef int nxt, special_c, content_c
         cdef bint special
         if self.pending_end:
             self.pending_end = False
@@ -254,18 +253,10 @@ cdef class Scanner:
             if p[pos] != 0x3C:
                 if run_start < 0:
                     run_start = pos
-                # Short runs (the usual case) in one table-driven loop; long ones by memchr.
-                special = False
-                lt = pos
-                stop = end if end - pos < 64 else pos + 64
-                while lt < stop and p[lt] != 0x3C:
-                    special |= TEXT_SPECIAL[p[lt]]
-                    lt += 1
-                if lt == stop and stop < end:
-                    lt = find1(p, lt, end, 0x3C)
-                    if lt < 0:
-                        lt = end
-                    special = True
+                # The run up to the next '<', and whether a ']', '&' or CR is in it (SSE2).
+                special_c = content_c = 0
+                lt = omadm_text_run(p, pos, end, &special_c, &content_c)
+                special = special_c != 0
                 mode = self.text_piece(pos, lt, mode, special)
                 self.pos = lt
                 continue
@@ -540,8 +531,10 @@ cdef class Scanner:
         # Most tags end right after the name; only the others touch Python objects.
         if i < end and (p[i] == 0x3E or (p[i] == 0x2F and i + 1 < end and p[i + 1] == 0x3E)):
             j = i
-            self.pending_attrs = None
-            self.pending_default = None
+            if self.pending_attrs is not None:
+                self.pending_attrs = None
+            if self.pending_default is not None:
+                self.pending_default = None
             self.plain_attrs = 0
         elif (i + 8 < end and p[i] == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
                 and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
@@ -566,7 +559,7 @@ cdef class Scanner:
             self.cur_ns = self.pending_default
         if self.pending_attrs is not None:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
-        else:
+        elif self.attr_list is not None:
             self.attr_list = None
         self.resolve_element(pos + 1, name_end, colon, pos)
         self.push_name(pos + 1, name_end - pos - 1)
@@ -772,7 +765,8 @@ cdef class Scanner:
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1:
         if colon < 0:
-            self.ns_uri = self.cur_ns
+            if self.ns_uri is not self.cur_ns:
+                self.ns_uri = self.cur_ns
             self.local_ptr = self.p + start
             self.local_len = stop - start
             return 0
@@ -827,6 +821,15 @@ cdef class Scanner:
     cdef int end_tag(self, Py_ssize_t pos) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t i = pos + 2, j, n
+        if self.depth:
+            # The usual end tag: the open element's name then '>' (what the loop below accepts
+            # too, with the same result).
+            n = self.name_len[self.depth - 1]
+            j = pos + 2 + n
+            if (j < self.end and p[j] == 0x3E
+                    and memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) == 0):
+                self.pos = j + 1
+                return self.pop_element(pos)
         if i >= self.end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)
         while i < self.end and NAME_CHAR[p[i]]:

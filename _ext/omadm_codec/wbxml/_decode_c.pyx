@@ -751,6 +751,11 @@ cdef class _Decoder:
                                 buf_put(&self.out, b"<![CDATA[", 9)
                                 buf_put(&self.out, <const char*>p + pos, n)
                                 buf_put(&self.out, b"]]>", 3)
+                            elif n <= 32 and pos + 32 <= end:
+                                # SLACK bytes of room: one fixed 32-byte move, no memcpy call
+                                # (the bytes after the string are the input's own).
+                                memcpy(self.out.ptr + self.out.len, p + pos, 32)
+                                self.out.len += n
                             else:
                                 buf_put(&self.out, <const char*>p + pos, n)
                             e.has_text = True

@@ -80,16 +80,21 @@ rng = random.Random(4711)
 uris = [rng.choice(readable) for _ in range(2000)]
 uris = [uri[2:] if i % 4 == 0 else uri for i, uri in enumerate(uris)]
 get = tree.get
-best = float("inf")
+# Short rounds (100 Gets, well inside a scheduler time slice on a shared machine, for the old
+# side as for the new), cycling through the 2,000 URIs: the rate is 2,000 over the sum of each
+# chunk's best time.
+chunks = [uris[k:k + 100] for k in range(0, len(uris), 100)]
+best = [float("inf")] * len(chunks)
 deadline = time.perf_counter() + float(sys.argv[1])
 rounds = 0
-while rounds < 5 or time.perf_counter() < deadline:
+while rounds < 5 * len(chunks) or time.perf_counter() < deadline:
+    k = rounds % len(chunks)
     start = time.perf_counter()
-    for uri in uris:
+    for uri in chunks[k]:
         get(uri, SRV)
-    best = min(best, time.perf_counter() - start)
+    best[k] = min(best[k], time.perf_counter() - start)
     rounds += 1
-print(json.dumps({"rates": {"DMTree.get": len(uris) / best}, "rounds": rounds,
+print(json.dumps({"rates": {"DMTree.get": len(uris) / sum(best)}, "rounds": rounds,
                   "python": sys.version.split()[0], "twin": tree._uri.__name__}))
 '''
 
@@ -107,7 +112,7 @@ for path in sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size):
     xml = path.read_bytes()
     wbxml = path.with_suffix(".wbxml").read_bytes()
     for name, fn, data in (("decode", wbxml_to_xml, wbxml), ("encode", xml_to_wbxml, xml)):
-        calls = max(1, int(2e5 // len(data)))
+        calls = max(1, int(2e4 // len(data)))  # rounds of ~2 ms at most: inside a time slice
         best = float("inf")
         deadline = time.perf_counter() + seconds / 22
         rounds = 0

@@ -203,6 +203,10 @@ cdef class _Decoder:
         self.p = NULL
         if self.out.cap > _SCRATCH_MAX:
             self.release()
+        if self.capture.cap > 65536:  # held-back Type text is short; a long one is not kept
+            free(self.capture.ptr)
+            self.capture.ptr = NULL
+            self.capture.len = self.capture.cap = 0
 
     def __dealloc__(self):
         self.release()

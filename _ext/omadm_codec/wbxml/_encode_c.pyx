@@ -467,6 +467,10 @@ cdef class Encoder:
             free(self.spliced.data)
             self.spliced.data = NULL
             self.spliced.len = self.spliced.cap = 0
+        if self.bbuf.cap > _KEEP_MAX:
+            free(self.bbuf.data)
+            self.bbuf.data = NULL
+            self.bbuf.len = self.bbuf.cap = 0
 
     def __dealloc__(self):
         free(self.out.data)

@@ -52,6 +52,8 @@ from ._schema import (
     ORDER_RESULTS,
     ORDER_ROOT,
     ORDER_STATUS,
+    STATUS_MAX,
+    STATUS_MIN,
     SYNCML_NS,
     VER_PROTO,
 )
@@ -482,6 +484,9 @@ class _Reader(TreeWalker):
                 if not self.leaf(child).strip():
                     raise self.fail("empty_data", child, "empty <Data/> as the status code")
                 code = self.once(code, self.number(child, "bad_code"), local, child)
+                if not STATUS_MIN <= code <= STATUS_MAX:
+                    # libdmclient answers 0 when it could not check the server: not a status.
+                    self.quirk("status_code_range", child, f"status code {code}")
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Item":
@@ -490,6 +495,10 @@ class _Reader(TreeWalker):
                 raise self.fail("unexpected_element", child, f"<{local}> in <Status>")
         if cmd_id is None:
             cmd_id = self.no_cmd_id(el)
+        if cmd_ref is None and cmd == "SyncHdr":
+            # The SyncHdr is always CmdRef 0 (dm-protocol.md 2): nothing else it can mean.
+            self.quirk("missing_cmd_ref", el, "SyncHdr Status without <CmdRef>")
+            cmd_ref = "0"
         for value, what in ((msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
                             (cmd, "Cmd"), (code, "Data")):
             if value is None:

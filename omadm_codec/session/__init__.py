@@ -11,7 +11,7 @@ header). No sockets, no clock, no threads: time is passed in and ``next_timer()`
 from __future__ import annotations
 
 from . import events
-from ._common import CONTENT_TYPES, Outgoing
+from ._common import CONTENT_TYPES, DS_CONTENT_TYPES, Outgoing
 from .client import ClientSession
 from .events import (
     AlertReceived,
@@ -28,7 +28,8 @@ from .server import ServerSession
 from .states import TERMINAL, TRANSITIONS, Role, State, transition
 
 __all__ = [
-    "CONTENT_TYPES", "TERMINAL", "TRANSITIONS", "AlertReceived", "Authenticated",
+    "CONTENT_TYPES", "DS_CONTENT_TYPES", "TERMINAL", "TRANSITIONS", "AlertReceived",
+    "Authenticated",
     "AuthenticationFailed", "ClientSession", "CommandCompleted", "CommandExecuted",
     "CommandRefused", "Outgoing", "Role", "ServerSession", "SessionEnded", "SessionStarted",
     "State", "UiAlert", "UiResponse", "events", "transition",

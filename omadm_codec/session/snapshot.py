@@ -231,7 +231,10 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "policy": {"accepted_type": policy.accepted_type, "username": policy.username,
                    "failures": policy.failures, "ended": policy.ended,
                    "max_failures": policy.max_failures,
-                   "pending_nonce": _b64(policy.pending_nonce)},
+                   "pending_nonce": _b64(policy.pending_nonce), "challenged": policy.challenged},
+        "strict": session.strict, "quirks": list(session.quirks),
+        "end_reason": session.end_reason, "server_verdicts": session._server_verdicts,
+        "server_accepted": session._server_accepted,
     }
     return _seal("server", fields, key)
 
@@ -239,19 +242,22 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
 def server_restore(cls: type[ServerSession], data: bytes, *,
                    secret_lookup: Callable[[str], Any], nonces: NonceManager | None = None,
                    server_secret: str | None = None, key: bytes | None = None,
-                   guards: SessionGuards | None = None) -> ServerSession:
+                   guards: SessionGuards | None = None,
+                   accounts_for_device: Callable[[str], Any] | None = None) -> ServerSession:
     """``ServerSession.restore``: a ``cls`` instance from ``server_snapshot`` bytes, with the secret
-    lookup, nonce store, server secret and guards given again; ``SnapshotError`` if the bytes do
-    not verify, parse or validate."""
+    lookup, nonce store, server secret, guards and device binding given again; ``SnapshotError``
+    if the bytes do not verify, parse or validate."""
     r = _Reader(_open(data, "server", key))
     policy = r.get("policy", dict)
     p = _Reader(policy)
+    # Fields added after version 1 was fixed are optional: older snapshots still restore.
     session = cls(
         server_id=r.get("server_id", str), server_uri=r.get("server_uri", str),
         secret_lookup=secret_lookup, nonces=nonces, aauth_type=r.get("aauth_type", str),
         server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
         max_msg_size=r.get("max_msg_size", int), max_failures=p.get("max_failures", int),
-        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str))
+        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
+        strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device)
     if guards is not None:
         session.guards = guards
         session.policy.per_message = guards.message_auth == "every_message"
@@ -333,6 +339,11 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session.policy.failures = p.get("failures", int)
     session.policy.ended = p.get("ended", bool)
     session.policy.pending_nonce = _unb64(p.opt("pending_nonce", str))
+    session.policy.challenged = bool(p.opt("challenged", bool))
+    session.quirks = [str(q) for q in (r.opt("quirks", list) or [])]
+    session.end_reason = r.opt("end_reason", str)
+    session._server_verdicts = r.opt("server_verdicts", int) or 0
+    session._server_accepted = bool(r.opt("server_accepted", bool))
     return session
 
 

@@ -202,16 +202,11 @@ class FixedTokens:
 # -- the server as configured for the captures ---------------------------------------------------
 
 
-def _config_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(M.http.ServerConfig)}
-
-
 def make_config(setup: Setup, tokens: FixedTokens, *, password: str = PASSWORD,
                 extra_accounts: dict[str, str] | None = None, bind_device: bool = True,
                 strict: bool | None = None) -> Any:
     """``ServerConfig`` as ``serve`` had it for ``setup``; ``bind_device`` binds the device's
-    LocURI ``DMCtest`` to the account (where the fixed server offers a way), ``strict`` asks
-    for strict mode (an ``AssertionError`` where the server has no such option)."""
+    LocURI ``DMCtest`` to the account, ``strict`` asks for strict mode."""
     accounts = {ACCOUNT: M.auth.secret_hash(ACCOUNT, password)}
     for user, pw in (extra_accounts or {}).items():
         accounts[user] = M.auth.secret_hash(user, pw)
@@ -219,13 +214,9 @@ def make_config(setup: Setup, tokens: FixedTokens, *, password: str = PASSWORD,
     for user in accounts:
         nonces.reset_resync(user, "SRVCRED", INITIAL_SERVER_NONCE)
     kwargs: dict[str, Any] = {}
-    fields = _config_fields()
-    if bind_device and "accounts_for_device" in fields:
+    if bind_device:
         kwargs["accounts_for_device"] = lambda dev: [ACCOUNT] if dev == DEVICE else []
     if strict is not None:
-        assert "strict" in fields, (
-            "ServerConfig has no `strict` option: issue 12 makes each absorbed quirk an error "
-            "in strict mode")
         kwargs["strict"] = strict
     return M.http.ServerConfig(server_id=SERVER_ID, secret_lookup=accounts.get,
                                server_secret=SERVER_PASSWORD, aauth_type=setup.client_auth,
@@ -480,27 +471,22 @@ def _drive(result: Replay, requests: list[Exchange],
                 result.token = uri.rsplit("/s/", 1)[1]
 
 
-# -- adapters: what the fixed server is expected to offer (issue 12) --------------------------
+# -- reading outcomes -------------------------------------------------------------------------
 
 
-def outcome(event: Any) -> str | None:
-    """The named outcome of a ``CommandCompleted`` (``no_status``, ``invalid_status``...), or
-    None where the event has none (today: it has only a status code)."""
-    return getattr(event, "outcome", None)
+def outcome(event: Any) -> str:
+    """The named outcome of a ``CommandCompleted`` (``ok``, ``no_status``...)."""
+    return str(event.outcome)
 
 
 def succeeded(event: Any) -> bool:
-    """Whether a ``CommandCompleted`` counts as a success: its ``ok`` where it has one, else
-    today's only reading, a 2xx status code."""
-    ok = getattr(event, "ok", None)
-    if ok is not None:
-        return bool(ok)
-    return 200 <= int(event.status) <= 299
+    """Whether a ``CommandCompleted`` counts as a success."""
+    return bool(event.ok)
 
 
 def session_quirks(session: Any) -> list[str]:
-    """The named quirks a server session absorbed (``ServerSession.quirks``), [] if none."""
-    return list(getattr(session, "quirks", None) or [])
+    """The named quirks a server session absorbed."""
+    return list(session.quirks)
 
 
 def header_status(msg: Any) -> Any:
@@ -544,13 +530,14 @@ class DeviceRun:
 
 def device_session(*, fmt: str = "xml", client_auth: str = "BASIC",
                    server_auth: str = "DIGEST", preshared: bool = True,
-                   behaviour: Any = None, path: str | None = None) -> DeviceRun:
-    """Serve the custom script on ``path`` (default: libdmclient's ``/funambol/dm``) with
-    ``client_auth`` demanded and ``server_auth`` (``NONE``, ``BASIC``, ``DIGEST``) offered; run
-    the libdmclient-like device (``behaviour``, default ``FIXED``) against it with
-    ``run_http_session``."""
+                   behaviour: Any = None, path: str | None = None,
+                   script: Any = None) -> DeviceRun:
+    """Serve ``script`` (default: the custom script) on ``path`` (default: libdmclient's
+    ``/funambol/dm``) with ``client_auth`` demanded and ``server_auth`` (``NONE``, ``BASIC``,
+    ``DIGEST``) offered; run the libdmclient-like device (``behaviour``, default ``FIXED``)
+    against it with ``run_http_session``."""
     profile = profile_module()
-    path = path or profile.DEFAULT_PATH
+    path = path or profile.LIBDMCLIENT_PATH
     setup = Setup("device", fmt, client_auth, "DIGEST" if server_auth == "NONE" else server_auth,
                   "custom")
     tokens = FixedTokens([])
@@ -559,7 +546,7 @@ def device_session(*, fmt: str = "xml", client_auth: str = "BASIC",
         config.server_secret = None
     if not preshared:
         config.nonces = M.nonces.NonceManager(token=tokens)  # nothing pre-shared
-    recorder = Recorder(custom_script())
+    recorder = Recorder(script if script is not None else custom_script())
     app = M.http.DMServerApp(config, path=path, app_factory=lambda: recorder)
     with M.http.ServerThread(app, timeout=10) as server:
         url = f"{server.url}{path}"
@@ -567,8 +554,8 @@ def device_session(*, fmt: str = "xml", client_auth: str = "BASIC",
             server_addr=url, client_auth=client_auth,
             server_auth="DIGEST" if server_auth == "NONE" else server_auth,
             server_nonce=INITIAL_SERVER_NONCE if preshared else DEVICE_OWN_NONCE)
-        client = profile.LibdmclientLikeSession(
-            tree, fmt=fmt, behaviour=behaviour if behaviour is not None else profile.FIXED)
+        client = profile.libdmclient_session(
+            tree, fmt=fmt, profile=behaviour if behaviour is not None else profile.FIXED)
         profile.attach(client)
         run = DeviceRun(client, [], recorder, app)
         try:

@@ -437,7 +437,7 @@ def test_device_profile_package1_is_the_real_clients(client_auth: str) -> None:
                                           server_addr=real.request_msg().header.target.loc_uri)
     for behaviour, media in ((profile.FIXED, "application/vnd.syncml.dm+xml"),
                              (profile.STOCK, R.DS_XML)):
-        client = profile.LibdmclientLikeSession(tree, behaviour=behaviour)
+        client = profile.libdmclient_session(tree, profile=behaviour)
         client.start(now=0)
         out = client.data_to_send(now=0)
         assert out.content_type == media
@@ -473,7 +473,7 @@ def test_device_profile_runs_the_captured_session_shape(name: str) -> None:
         secret_lookup=config.secret_lookup, nonces=config.nonces, aauth_type="BASIC",
         server_secret=config.server_secret, server_auth_type=setup.server_auth)
     tree = profile.build_libdmclient_tree(server_nonce=R.INITIAL_SERVER_NONCE)
-    client = profile.LibdmclientLikeSession(tree, fmt=setup.fmt)
+    client = profile.libdmclient_session(tree, fmt=setup.fmt)
     profile.attach(client)
     exchange = simulator.run_in_memory(client, server, app=R.make_script(setup))
 
@@ -531,12 +531,30 @@ def test_device_profile_full_session_over_http(fmt: str, client_auth: str, serve
 
 
 def test_device_profile_as_shipped_gets_a_session() -> None:
-    """The client as shipped posts the DS media type (and has its crashes, which the custom
-    script does not trigger): it gets a session all the same."""
+    """The client as shipped posts the DS media type: it gets a session all the same (the
+    quirk ``ds_media_type``). Its own crashes (L7) are avoided here by a script without an
+    interior-node Add."""
     pytest.importorskip("uvicorn")
     pytest.importorskip("httpx")
-    run = R.device_session(behaviour=R.profile_module().STOCK)
+    script = R.custom_script()
+    script.steps = [s for s in script.steps if s.label != "Add interior dir"]
+    run = R.device_session(behaviour=R.profile_module().STOCK, script=script)
     assert run.error is None, repr(run.error)
     ended = [e.reason for e in run.client_events if isinstance(e, R.M.events.SessionEnded)]
     assert ended == ["completed"]
     assert run.app.sessions_completed == 1
+    assert "ds_media_type" in R.session_quirks(run.recorder.session)
+
+
+def test_device_profile_as_shipped_dies_on_an_interior_node_add() -> None:
+    """L7: the client as shipped dies on an Add without Data (its own bug): the server saw a
+    session start and the device's package, and nothing after (the session times out)."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("httpx")
+    profile = R.profile_module()
+    run = R.device_session(behaviour=profile.STOCK)
+    assert isinstance(run.error, profile.LibdmclientCrash)
+    assert run.error.reason == "item_without_data"
+    assert [type(e).__name__ for e in run.server_events()
+            if isinstance(e, R.M.events.SessionStarted)] == ["SessionStarted"]
+    assert run.app.sessions_completed == 0

@@ -30,6 +30,7 @@ from ..messages.model import Atomic, Command, Message, Results, Sequence, Source
 from ..security.nonces import NonceManager, StoredNonce
 from ._common import Outgoing
 from ._inflight import Chunks, Incoming, LargeObject, Pending
+from .behaviour import SPEC, DeviceBehaviour
 from .states import State
 
 if TYPE_CHECKING:
@@ -378,6 +379,7 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
         "outbox": [_commands_out(group) for group in session._outbox],
         "outbox_final": session._outbox_final, "outbox_ask_next": session._outbox_ask_next,
         "server_nonces": _nonces_out(session._server_nonces),
+        "srv_verdict": session._srv_verdict,
         "policy": None if policy is None else {
             "accepted_type": policy.accepted_type, "username": policy.username,
             "failures": policy.failures, "ended": policy.ended},
@@ -386,10 +388,11 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
 
 
 def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
-                   ui: UiCallback | None = None, key: bytes | None = None) -> ClientSession:
+                   ui: UiCallback | None = None, key: bytes | None = None,
+                   behaviour: DeviceBehaviour = SPEC) -> ClientSession:
     """``ClientSession.restore``: a ``cls`` instance from ``client_snapshot`` bytes on the device's
-    ``tree``, with its UI callback given again; ``SnapshotError`` if the bytes do not verify,
-    parse or validate."""
+    ``tree``, with its UI callback and ``behaviour`` given again; ``SnapshotError`` if the bytes
+    do not verify, parse or validate."""
     r = _Reader(_open(data, "client", key))
     fmt = r.get("fmt", str)
     if fmt not in ("xml", "wbxml"):
@@ -401,7 +404,7 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
             max_obj_size=r.get("max_obj_size", int), ui=ui,
             response_timeout=r.get("response_timeout", (int, float)),
             max_retries=r.get("max_retries", int),
-            max_auth_attempts=r.get("max_auth_attempts", int))
+            max_auth_attempts=r.opt("max_auth_attempts", int), behaviour=behaviour)
     except LocalProtocolError as exc:
         raise SnapshotError("foreign", "no such account in this tree") from exc
     session.state = _state_in(r.get("state", str), set(State))
@@ -435,6 +438,7 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
     session._outbox = [_commands_in(group) for group in r.get("outbox", list)]
     session._outbox_final = r.get("outbox_final", bool)
     session._outbox_ask_next = r.get("outbox_ask_next", bool)
+    session._srv_verdict = r.opt("srv_verdict", int)
     session._server_nonces._slots.clear()
     _nonces_in(r.fields.get("server_nonces"), session._server_nonces)
     policy = r.opt("policy", dict)

@@ -407,7 +407,8 @@ class DMServerApp:
             server_auth_type=config.server_auth_type, max_msg_size=config.max_msg_size,
             idle_timeout=config.idle_timeout, resp_uri=f"{base}{self.path}/s/{token}",
             guards=config.guards, strict=config.strict,
-            accounts_for_device=config.accounts_for_device)
+            accounts_for_device=config.accounts_for_device,
+            max_commands_per_message=config.max_commands_per_message)
         return session, token
 
     @staticmethod

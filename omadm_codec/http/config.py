@@ -49,3 +49,5 @@ class ServerConfig:
     accounts_for_device: Callable[[str], Collection[str]] | None = None
     """The accounts a device (by its LocURI) may authenticate as: for auth-md5 without
     ``Source/LocName``, the one account that fits (``ServerSession``)."""
+    max_commands_per_message: int | None = None
+    """At most this many queued commands per server message (``ServerSession``)."""

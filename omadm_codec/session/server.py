@@ -73,6 +73,17 @@ from .guards import DEFAULT_GUARDS, SessionGuards
 from .snapshot import server_restore, server_snapshot
 from .states import TERMINAL, Role, State, transition
 
+SESSION_QUIRKS: dict[str, str] = {
+    "missing_loc_name": "credentials without SyncHdr/Source/LocName (auth-md5: the one account "
+                        "bound to the device; HMAC: the header's username). Strict: 401 + Chal",
+    "missing_status": "the device ended its package (Final) leaving commands without a Status: "
+                      "they end now as no_status. Strict: the session ends (1223)",
+    "chunk_status": "a 2xx other than 213 for a chunk before the last: the object fails "
+                    "(large_object_failed), the rest is not sent. Strict: the session ends",
+}
+"""Every deviation a lenient ``ServerSession`` absorbs beyond decoding (``messages.QUIRKS``),
+with what it does, lenient and strict (docs/interop.md)."""
+
 SESSION_ALERTS = frozenset({1200, 1201})
 CLIENT_ALERTS = frozenset({1224, 1226})
 # Statuses that must come back for the command to be known done; 213 only acknowledges a chunk.
@@ -158,7 +169,8 @@ class ServerSession:
                  idle_timeout: float = 300.0, resp_uri: str | None = None,
                  limits: Limits = DEFAULT_LIMITS, guards: SessionGuards = DEFAULT_GUARDS,
                  strict: bool = False,
-                 accounts_for_device: Callable[[str], Collection[str]] | None = None) -> None:
+                 accounts_for_device: Callable[[str], Collection[str]] | None = None,
+                 max_commands_per_message: int | None = None) -> None:
         self.server_id = server_id
         self.server_uri = server_uri
         self.nonces = nonces if nonces is not None else NonceManager()
@@ -180,6 +192,10 @@ class ServerSession:
         self.accounts_for_device = accounts_for_device
         """The accounts a device (by LocURI) may authenticate as, for credentials without
         LocName; None: no such fallback."""
+        self.max_commands_per_message = max_commands_per_message
+        """At most this many queued commands per message (None: as many as MaxMsgSize lets
+        in). For clients that cannot split their reply (libdmclient fails above about 40 KB:
+        about 90 Gets)."""
         self.quirks: list[str] = []
         """Every deviation this session absorbed: the decode quirks of the messages it accepted
         and the session quirks (``SESSION_QUIRKS``), each once, in the order met."""
@@ -953,6 +969,9 @@ class ServerSession:
         fixed = len(body)
         if not self._queue:
             return None
+        cap = self.max_commands_per_message
+        if cap is not None and len(self._queue) > cap:
+            return self._fill_capped(hdr, body, ids, cap)
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
@@ -1012,6 +1031,19 @@ class ServerSession:
             self._later.append(ev.CommandRefused(command, "too_large"))
         return None
 
+    def _fill_capped(self, hdr: SyncHdr, body: list[Command], ids: CmdIds,
+                     cap: int) -> bytes | None:
+        """``_fill`` with at most ``cap`` queued commands in this message: the rest waits
+        for the next one (the device's reply to each message stays small)."""
+        rest = list(self._queue)[cap:]
+        for _ in rest:
+            self._queue.pop()
+        try:
+            self._fill(hdr, body, ids)
+        finally:
+            self._queue.extend(rest)
+        return None  # not Final: the rest follows
+
     def _unregister(self, msg_id: str, wire: Command) -> None:
         for command in walk([wire]):
             self._pending.pop((msg_id, command.cmd_id), None)
@@ -1067,4 +1099,4 @@ class ServerSession:
         return last
 
 
-__all__ = ["ServerSession"]
+__all__ = ["SESSION_QUIRKS", "ServerSession"]

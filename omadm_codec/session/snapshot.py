@@ -234,6 +234,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
                    "max_failures": policy.max_failures,
                    "pending_nonce": _b64(policy.pending_nonce), "challenged": policy.challenged},
         "strict": session.strict, "quirks": list(session.quirks),
+        "max_commands_per_message": session.max_commands_per_message,
         "end_reason": session.end_reason, "server_verdicts": session._server_verdicts,
         "server_accepted": session._server_accepted,
     }
@@ -258,7 +259,8 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
         max_msg_size=r.get("max_msg_size", int), max_failures=p.get("max_failures", int),
         idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
-        strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device)
+        strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device,
+        max_commands_per_message=r.opt("max_commands_per_message", int))
     if guards is not None:
         session.guards = guards
         session.policy.per_message = guards.message_auth == "every_message"

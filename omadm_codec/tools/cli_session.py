@@ -145,7 +145,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_secret=None if args.server_auth == "NONE" else server_password,
         aauth_type=args.client_auth,
         server_auth_type="DIGEST" if args.server_auth == "NONE" else args.server_auth,
-        nonces=nonces, strict=args.strict, accounts_for_device=device_binding(accounts))
+        nonces=nonces, strict=args.strict, accounts_for_device=device_binding(accounts),
+        max_commands_per_message=args.max_commands_per_message)
     config.guards = dataclasses.replace(config.guards, message_auth=args.message_auth)
 
     def logged() -> DemoServerApp:
@@ -208,7 +209,7 @@ def cmd_device(args: argparse.Namespace) -> int:
     from ..http import client_tls_context, run_http_session
     from ..session import ClientSession, UiResponse
     from ..session import events as ev
-    from .demo import INITIAL_SERVER_NONCE, Transcript
+    from .demo import Transcript
     from .simulator import ScriptedUser, build_tree, load_tree, save_tree
 
     db = Path(args.db)
@@ -218,7 +219,8 @@ def cmd_device(args: argparse.Namespace) -> int:
         from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
 
         tree = build_tree(server_addr=args.url, server_auth=args.server_auth,
-                          server_nonce=INITIAL_SERVER_NONCE, client_auth=args.client_auth,
+                          server_nonce=secrets.token_bytes(16),  # the server resyncs it
+                          client_auth=args.client_auth,
                           server_id=args.server_id or SERVER_ID,
                           client_name=args.user or DEVICE_USER,
                           client_secret=args.password or DEVICE_SECRET,
@@ -358,8 +360,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         help="authenticated sessions kept at once")
     limits.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,
                         help="sessions of peers that have not authenticated kept at once")
-    serve.add_argument("--strict", action="store_true",
-                       help="absorb no client deviation (docs/interop.md: each quirk refused)")
+    protocol = serve.add_argument_group("protocol")
+    protocol.add_argument("--strict", action="store_true",
+                          help="absorb no client deviation (docs/interop.md: each quirk "
+                               "refused)")
+    protocol.add_argument("--max-commands-per-message", type=int, metavar="N",
+                          help="send at most N commands per message (libdmclient cannot reply "
+                               "to more than about 90 Gets at once)")
     serve.set_defaults(func=cmd_serve)
     device = sub.add_parser("device", help="run the simulated device against a DM server")
     device.add_argument("url")

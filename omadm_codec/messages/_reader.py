@@ -496,7 +496,7 @@ class _Reader(TreeWalker):
         if cmd_id is None:
             cmd_id = self.no_cmd_id(el)
         if cmd_ref is None and cmd == "SyncHdr":
-            # The SyncHdr is always CmdRef 0 (dm-protocol.md 2): nothing else it can mean.
+            # The SyncHdr is always CmdRef 0 (dm-protocol.md 1.6): nothing else it can mean.
             self.quirk("missing_cmd_ref", el, "SyncHdr Status without <CmdRef>")
             cmd_ref = "0"
         for value, what in ((msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),

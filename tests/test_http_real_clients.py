@@ -76,6 +76,13 @@ def test_a_post_after_the_end_is_answered_and_counted_once(store_kind: str) -> N
         answer = decode(late.content)
         assert isinstance(answer.commands[0], Status) and answer.commands[0].data == 400
         assert any(isinstance(c, Alert) and c.data == 1223 for c in answer.commands)
+        msg.header.session_id = "other"
+        assert http.post(client.resp_uri or url, content=encode(msg),
+                         headers=headers).status_code == 200
+        assert http.post(client.resp_uri or url, content=b"<garbage",
+                         headers=headers).status_code == 400
+        again = http.post(client.resp_uri or url, content=last_c.body, headers=headers)
+        assert again.status_code == 200 and again.content == last_s.body
         assert (app.sessions_completed, app.sessions_failed) == (1, 0)
 
 

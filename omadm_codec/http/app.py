@@ -451,6 +451,10 @@ class DMServerApp:
                 return _Outcome(200, self._dm_headers(exc.response), exc.response, "leave")
             return _Outcome(400, list(_PLAIN), b"", "leave")
         except RemoteProtocolError as exc:
+            if was_over:
+                # Whatever is posted after the end leaves the session, and its count, as
+                # they were (a retry gets ``ForeignMessage("session_over")`` before this).
+                return _Outcome(400, list(_PLAIN), b"", "leave")
             if exc.reason == "too_many_commands":
                 return _Outcome(413, list(_CLOSE), b"", "drop")
             if exc.response:

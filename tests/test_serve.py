@@ -7,6 +7,7 @@ real ``serve`` process over HTTP.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -80,11 +81,12 @@ def free_port() -> int:
 
 def start_serve(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[str], str, list[str]]:
     port = free_port()
-    env_path = str(REPO)
+    # The checkout under test, wherever the process starts.
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     serve = subprocess.Popen(
         [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port), "--duration", "60",
          *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+        env={**os.environ, "PYTHONPATH": path})
     assert serve.stdout is not None
     lines = [serve.stdout.readline()]
     assert "DM server on" in lines[0], lines[0] + (serve.stderr.read() if serve.stderr else "")

@@ -12,6 +12,7 @@ second kind fails until issue 12 is fixed; that is what they are for.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import libdmclient_replay as R
 import pytest
@@ -477,7 +478,7 @@ def test_device_profile_runs_the_captured_session_shape(name: str) -> None:
     profile.attach(client)
     exchange = simulator.run_in_memory(client, server, app=R.make_script(setup))
 
-    def shape(msg: object) -> list[tuple[object, ...]]:
+    def shape(msg: Any) -> list[Any]:
         return [(c.ELEMENT, getattr(c, "cmd", None),
                  c.data if c.ELEMENT in ("Status", "Alert") else None, c.cmd_ref
                  if c.ELEMENT == "Status" else None) for c in msg.commands] + [msg.final]

@@ -48,7 +48,8 @@ def test_out_of_range_code_is_a_quirk_then_a_strict_error(code: bytes) -> None:
     data = message(status(code), status(b"200", b"3", b"Get"))
     msg = decode(data)
     assert msg.quirks == ["status_code_range"]
-    assert msg.commands[0].data == int(code)
+    first = msg.commands[0]
+    assert isinstance(first, m.Status) and first.data == int(code)
     with pytest.raises(DecodeError) as info:
         decode(data, strict=True)
     assert info.value.reason == "status_code_range"
@@ -111,7 +112,8 @@ def test_synchdr_status_without_cmdref_reads_as_cmdref_0() -> None:
     data = message(status(b"212", None))
     msg = decode(data)
     assert msg.quirks == ["missing_cmd_ref"]
-    assert msg.commands[0].cmd_ref == "0" and msg.commands[0].cmd == "SyncHdr"
+    first = msg.commands[0]
+    assert isinstance(first, m.Status) and first.cmd_ref == "0" and first.cmd == "SyncHdr"
     with pytest.raises(DecodeError) as info:
         decode(data, strict=True)
     assert info.value.reason == "missing_cmd_ref"

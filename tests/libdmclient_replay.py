@@ -405,6 +405,31 @@ class Replay:
             body = body.replace(self.token.encode(), captured.encode())
         return body
 
+    def comparable(self, answer: Answer) -> Any:
+        """The model of ``answer`` as the server at the capture's commit would have written it:
+        without the MaxObjSize the server advertises since (issue 13: it bounds large objects
+        in); compare with ``captured_model``."""
+        msg = M.codec.decode(self.normalized(answer))
+        return _without_max_obj_size(msg)
+
+
+def captured_model(exchange: Exchange) -> Any:
+    """The captured answer's model, comparable with ``Replay.comparable``."""
+    return _without_max_obj_size(exchange.response_msg())
+
+
+def _without_max_obj_size(msg: Any) -> Any:
+    meta = msg.header.meta
+    if meta is not None and meta.max_obj_size is not None:
+        msg.header.meta = dataclasses.replace(meta, max_obj_size=None)
+    return msg
+
+
+def server_hmac(body: bytes, nonce: bytes = INITIAL_SERVER_NONCE) -> str:
+    """The ``x-syncml-hmac`` the captures' server sends with ``body`` (SRVCRED nonce
+    ``nonce``, the pre-shared one unless the device gave another)."""
+    return str(M.auth.hmac_header(SERVER_ID, SERVER_PASSWORD, nonce, body))
+
 
 def _uri(item: Any) -> str:
     if item.target is not None:
@@ -430,7 +455,10 @@ def replay(name: str, *, transport: str = "asgi", upto: int | None = None,
     if config is None:
         config = make_config(setup, tokens)
     recorder = Recorder(script if script is not None else make_script(setup))
-    app = M.http.DMServerApp(config, path=path, app_factory=lambda: recorder)
+    # The server's own URL as the captured one was (the RespURI is built on it).
+    host = captured[0].req_headers.get("host", "127.0.0.1")
+    app = M.http.DMServerApp(config, path=path, app_factory=lambda: recorder,
+                             base_url=f"http://{host}")
     result = Replay(setup, captured, recorder=recorder, app=app, tokens=tokens)
     token = captured_token(captured)
     with pinned_token(token) as pinned:

@@ -407,7 +407,7 @@ def test_ds_media_type_is_a_quirk_then_refused_in_strict_mode(fmt: str) -> None:
     assert out is not None
     with pytest.raises(RemoteProtocolError) as info:
         server.receive(out.body, now=0, content_type=out.content_type)
-    assert info.value.reason == "undecodable" and "ds_media_type" in str(info.value)
+    assert info.value.reason == "ds_media_type"
     answer = decode(info.value.response or b"")
     assert answer.commands[0].data == 400 and alerts(answer, 1223)  # type: ignore[union-attr]
 

@@ -692,12 +692,8 @@ def test_item10_resp_uri_does_not_come_from_the_host_header() -> None:
 
 # -- 11. serve without demo secrets -----------------------------------------------------------
 
-# Item 11 (``serve`` options: accounts from a file or the command line, no demo secrets,
-# random initial nonces) is built on the issue-12 branch; these tests turn green there, and
-# ``strict`` makes that merge remove the marker.
-serve_defaults = pytest.mark.xfail(
-    strict=True, reason="issue 12 branch: serve accounts, secrets and nonces (issue 13 item 11)")
-
+# Item 11: ``serve`` takes its accounts from a file or the command line, never the demo's
+# published secrets unless asked (``--demo-credentials``), and pre-shares no server nonce.
 
 
 def _authenticated(server: Server, user: str, password: str) -> tuple[RawDevice, Any, Any]:
@@ -709,7 +705,6 @@ def _authenticated(server: Server, user: str, password: str) -> tuple[RawDevice,
     return device, response, msg
 
 
-@serve_defaults
 def test_item11_serve_has_no_demo_account_by_default() -> None:
     """``omadm-codec serve`` with no ``--account``: either it refuses to start, or the
     publicly known demo credentials do not authenticate."""
@@ -724,13 +719,12 @@ def test_item11_serve_has_no_demo_account_by_default() -> None:
     assert hdr is None or int(hdr.data) != 212, "the demo account authenticates on serve"
 
 
-@serve_defaults
 def test_item11_serve_has_no_fixed_initial_nonce() -> None:
     """``serve --account U:P --server-password S``: the server's first ``x-syncml-hmac`` is not
     computed with the fixed, published demo nonce (random initial nonces everywhere)."""
     try:
         server = start_cli("--account", "acct-1:pw-1", "--server-id", "srv-test",
-                           "--server-password", "srv-secret-test")
+                           "--server-password", "srv-secret-test", "--server-auth", "HMAC")
     except RuntimeError as exc:
         pytest.fail(f"serve did not start with explicit accounts and secret: {exc}")
     with server:
@@ -743,14 +737,13 @@ def test_item11_serve_has_no_fixed_initial_nonce() -> None:
     assert f"mac={demo}" not in header, "the server authenticates with the fixed demo nonce"
 
 
-@serve_defaults
 def test_item11_serve_has_no_demo_server_secret() -> None:
     """``serve --account U:P`` with no ``--server-password``: either it refuses to start, or
     its server credentials are not the published demo secret. The device gives the server a
     SRVCRED nonce it chose (a Chal in its SyncHdr Status, after authenticating), then checks
     the server's next ``x-syncml-hmac`` against the demo secret with that nonce."""
     try:
-        server = start_cli("--account", "acct-1:pw-1")
+        server = start_cli("--account", "acct-1:pw-1", "--server-auth", "HMAC")
     except RuntimeError:
         return  # refused to start without a server secret: fine
     nonce = b"device-chosen-nonce-11"

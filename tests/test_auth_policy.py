@@ -120,6 +120,42 @@ def test_wrong_type_even_if_valid_ends_session() -> None:
     assert pol.check("dev1", md5_cred("dev1", "pw1", nm.current("dev1") or b"")).end_session
 
 
+def test_unchallenged_wrong_type_gets_a_challenge_of_the_required_type() -> None:
+    """Before any challenge, a client cannot know the type: another type is a failure answered
+    with a Chal naming the required one (it may switch, as libdmclient does); after that Chal,
+    the wrong type again ends the session (SEC 5.1.4.1)."""
+    pol, nm = policy("DIGEST")
+    basic = auth.Credential(auth.META_BASIC, auth.basic_credential("dev1", "pw1"))
+    first = pol.check("dev1", basic)
+    assert first.status == 401 and not first.end_session and first.reason == "wrong_type"
+    assert first.challenge is not None and first.challenge.meta_type == auth.META_MD5
+    # The challenge to a peer that has not authenticated stays in the session.
+    assert pol.pending_nonce == first.challenge.next_nonce and nm.current("dev1") is None
+    assert pol.check("dev1", basic).end_session
+    pol, nm = policy("DIGEST")
+    first = pol.check("dev1", basic)
+    good = pol.check("dev1", md5_cred("dev1", "pw1", first.challenge.next_nonce or b""))
+    assert good.status == 212 and good.authenticated
+
+
+def test_refuse_is_a_challenged_failure_until_the_limit() -> None:
+    pol, _ = policy("HMAC", max_failures=2)
+    first = pol.refuse("dev1", "missing_loc_name")
+    assert first.status == 401 and first.reason == "missing_loc_name"
+    assert first.challenge is not None and first.challenge.meta_type == auth.META_MAC
+    second = pol.refuse("dev1", "missing_loc_name")
+    assert second.end_session and pol.ended
+    assert pol.refuse("dev1", "missing_loc_name").reason == "session_ended"
+
+
+def test_md5_without_an_account_is_missing_loc_name() -> None:
+    pol, nm = policy("DIGEST")
+    nonce = pol.challenge("dev1").next_nonce or b""
+    out = pol.check(None, md5_cred("dev1", "pw1", nonce))
+    assert out.status == 401 and out.reason == "missing_loc_name"
+    assert out.challenge is not None and out.challenge.meta_type == auth.META_MD5
+
+
 def test_hmac_required_cred_plus_header_ends() -> None:
     pol, nm = policy("HMAC")
     nonce = pol.challenge("dev1").next_nonce or b""
@@ -313,11 +349,21 @@ class AuthMachine(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from(["dev1", "dev2"]))
     def switch_type(self, user: str) -> None:
+        # SEC 5.1.4.1: once challenged (or accepted) a wrong type ends the session; before
+        # any challenge it is a failure answered with a challenge of the required type.
+        asked = self.pol.challenged or self.pol.accepted_type is not None or self.pol.ended
+        last = self.pol.failures + 1 >= self.pol.max_failures
         out = self.pol.check(user, auth.Credential(
             auth.META_BASIC, auth.basic_credential(user, PASSWORDS[user])))
-        # Before acceptance the session ends; after it, the message is foreign (refused).
-        assert (out.foreign if self.pol.accepted_type else out.end_session)
         assert not out.authenticated
+        if self.pol.accepted_type is not None:
+            assert out.foreign  # after acceptance the message is foreign (refused)
+        elif asked or last:
+            assert out.end_session
+        else:
+            assert not out.end_session and out.reason == "wrong_type"
+            assert out.challenge is not None and out.challenge.meta_type == auth.META_MD5
+        self._remember(user, out.challenge)
 
     @rule()
     def abort_and_new_session(self) -> None:

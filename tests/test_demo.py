@@ -71,7 +71,7 @@ def test_serve_and_device_subprocesses(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     serve = subprocess.Popen(
         [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port), "--duration", "60",
-         "--account", "phone-7:pa55", "--client-auth", "BASIC"],
+         "--account", "phone-7:pa55", "--client-auth", "BASIC", "--server-password", "srv-9"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert serve.stdout is not None
@@ -79,7 +79,8 @@ def test_serve_and_device_subprocesses(tmp_path: Path) -> None:
         device = subprocess.run(
             [sys.executable, "-m", "omadm_codec", "device", f"http://127.0.0.1:{port}/dm",
              "--db", str(tmp_path / "dev.sqlite"), "--user", "phone-7", "--password", "pa55",
-             "--client-auth", "BASIC", "--format", "wbxml"],
+             "--client-auth", "BASIC", "--format", "wbxml", "--server-auth", "DIGEST",
+             "--server-password", "srv-9"],
             capture_output=True, text=True, timeout=60, cwd=tmp_path)
         assert device.returncode == 0, device.stdout[-2000:] + device.stderr[-2000:]
         assert "session ended: completed" in device.stdout

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ForeignMessage, LocalProtocolError, RemoteProtocolError
-from ..session import CONTENT_TYPES, ServerSession
+from ..session import CONTENT_TYPES, DS_CONTENT_TYPES, ServerSession
 from ..session import events as ev
 from .config import ServerApp, ServerConfig
 from .logs import install_log_limits
@@ -58,6 +58,10 @@ EXPIRY_POLL = 1.0
 
 _PLAIN: Headers = [("cache-control", "no-store")]
 _CLOSE: Headers = [("cache-control", "no-store"), ("connection", "close")]
+# An unknown or expired session token: there is no session to answer in DM terms
+# (docs/interop.md); the body says what happened.
+_UNKNOWN_SESSION = b"unknown or expired DM session: start a new one\n"
+_UNKNOWN_HEADERS: Headers = [*_PLAIN, ("content-type", "text/plain")]
 
 
 class _TimedOut(Exception):
@@ -84,7 +88,9 @@ class DMServerApp:
     ``app_factory()`` gives the server application for one new session (called with the
     session and each batch of its events); default: ``registry``.
 
-    HTTP rules (dm-protocol.md 9.1): POST only (405), a DM media type (415), a body of at most
+    HTTP rules (dm-protocol.md 9.1): POST only (405), a DM media type (415; the SyncML DS types
+    too unless ``config.strict``: libdmclient as shipped posts them, the quirk
+    ``ds_media_type``, answered in the DM type), a body of at most
     ``max_body`` bytes after any ``Content-Encoding: gzip|deflate`` is undone (413; another
     coding 415, a corrupt one 400), ``Accept-Charset`` must allow UTF-8 (406, no body). The
     ``x-syncml-hmac`` of a compressed request is checked over the DM message, not the
@@ -281,7 +287,9 @@ class DMServerApp:
             if wait > 0:  # a dict lookup: a locked address costs nothing more
                 return 429, [*_CLOSE, ("retry-after", str(math.ceil(wait)))], b"", headers
         content_type = headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() not in CONTENT_TYPES.values():
+        media = content_type.split(";")[0].strip().lower()
+        if media not in CONTENT_TYPES.values() and (
+                self.config.strict or media not in DS_CONTENT_TYPES.values()):
             return 415, list(_PLAIN), b"", headers
         if not accepts(headers.get("accept-charset"), "utf-8"):
             return 406, list(_PLAIN), b"", headers
@@ -289,7 +297,7 @@ class DMServerApp:
         if token is not None:
             session = self.store.get(token)
             if session is None:
-                return 404, list(_PLAIN), b"", headers
+                return 404, list(_UNKNOWN_HEADERS), _UNKNOWN_SESSION, headers
         # Before authentication a message is small: bound it before reading a byte of it.
         limit = self.preauth_max_body if session is None or session.username is None \
             else self.max_body
@@ -339,7 +347,7 @@ class DMServerApp:
                     # As the last request left it (that may have been while we read the body).
                     found = self.store.get(token)
                     if found is None:
-                        return 404, list(_PLAIN), b""
+                        return 404, list(_UNKNOWN_HEADERS), _UNKNOWN_SESSION
                     session, app = found, self._apps.get(token, self.registry)
                 if len(body) >= self.offload_min:
                     if self._pool is None:
@@ -382,7 +390,7 @@ class DMServerApp:
             elif not outcome.was_over:
                 # Kept (answers a retransmitted last message from the cache) until it expires.
                 self._apps.pop(token, None)
-                if session.state.name == "CLOSED":
+                if session.end_reason == "completed":
                     self.sessions_completed += 1
                 else:
                     self.sessions_failed += 1
@@ -398,7 +406,9 @@ class DMServerApp:
             aauth_type=config.aauth_type, server_secret=config.server_secret,
             server_auth_type=config.server_auth_type, max_msg_size=config.max_msg_size,
             idle_timeout=config.idle_timeout, resp_uri=f"{base}{self.path}/s/{token}",
-            guards=config.guards)
+            guards=config.guards, strict=config.strict,
+            accounts_for_device=config.accounts_for_device,
+            max_commands_per_message=config.max_commands_per_message)
         return session, token
 
     @staticmethod
@@ -424,14 +434,17 @@ class DMServerApp:
         """One client message in, one answer out. Runs on the event loop or in the worker
         thread; touches the session and calls the application, never the store."""
         was_over = session.state.name in ("CLOSED", "ABORTED", "ERROR")
+        delivering: list[ev.Event] = []
         try:
             events = session.receive(body, now=time.monotonic(), content_type=content_type,
                                      hmac=hmac, peer=peer)
             self._note(session, events, peer)
+            delivering = events
             self._deliver(app, session, events)
             out = session.data_to_send()
             after = session.take_events()
             if after:
+                delivering = after
                 self._deliver(app, session, after)
         except ForeignMessage as exc:
             # Not the session's peer, or not a message: refused; the session goes on as it was.
@@ -441,6 +454,10 @@ class DMServerApp:
                 return _Outcome(200, self._dm_headers(exc.response), exc.response, "leave")
             return _Outcome(400, list(_PLAIN), b"", "leave")
         except RemoteProtocolError as exc:
+            if was_over:
+                # Whatever is posted after the end leaves the session, and its count, as
+                # they were (a retry gets ``ForeignMessage("session_over")`` before this).
+                return _Outcome(400, list(_PLAIN), b"", "leave")
             if exc.reason == "too_many_commands":
                 return _Outcome(413, list(_CLOSE), b"", "drop")
             if exc.response:
@@ -453,7 +470,11 @@ class DMServerApp:
             self.log.exception("internal error in the session of %s (token %s...)",
                                session.device_id or "?", token[:6])
             try:
-                dropped = session.abandon("internal_error")
+                # A command the device never answered (no_status) in the batch the application
+                # failed on was not recorded: it goes back like every other unanswered one.
+                dropped = [ev.CommandRefused(e.command, "internal_error") for e in delivering
+                           if isinstance(e, ev.CommandCompleted) and e.outcome == "no_status"]
+                dropped += session.abandon("internal_error")
                 if dropped:
                     self._deliver(app, session, dropped)
             except Exception:  # noqa: BLE001

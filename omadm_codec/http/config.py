@@ -3,7 +3,7 @@ application (``ServerApp``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ..limits import MemoryBudget
@@ -43,3 +43,11 @@ class ServerConfig:
     """Limits before authentication, large objects in, per-message authentication, the
     failure throttle and device ownership (``DMServerApp`` fills ``device_claim`` from its
     registry when it is None)."""
+    strict: bool = False
+    """Absorb no client deviation: each quirk is refused (415 for a DS media type; see
+    ``ServerSession`` and docs/interop.md)."""
+    accounts_for_device: Callable[[str], Collection[str]] | None = None
+    """The accounts a device (by its LocURI) may authenticate as: for auth-md5 without
+    ``Source/LocName``, the one account that fits (``ServerSession``)."""
+    max_commands_per_message: int | None = None
+    """At most this many queued commands per server message (``ServerSession``)."""

@@ -221,7 +221,8 @@ class SnapshotSessionStore:
         return ServerSession.restore(data, secret_lookup=self.config.secret_lookup,
                                      nonces=self.config.nonces,
                                      server_secret=self.config.server_secret, key=self.key,
-                                     guards=self.config.guards)
+                                     guards=self.config.guards,
+                                     accounts_for_device=self.config.accounts_for_device)
 
     def put(self, token: str, session: ServerSession) -> None:
         """Store ``session.snapshot(key)`` under ``token``."""

@@ -62,12 +62,14 @@ QUIRKS: dict[str, str] = {
     "utf16_declared": "UTF-16 declared in the XML prolog, or UTF-16 bytes (read as UTF-8)",
     "empty_data": "an empty <Data/> as an Alert code (read as absent)",
     "unsupported_in_dm": "a SyncML DS command or VerProto (Map, Put, Search, Sync)",
-    "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml); a warning "
-                     "flag only, recorded in strict mode too",
+    "ds_media_type": "a SyncML DS media type (application/vnd.syncml+xml|+wbxml) for a DM "
+                     "message (libdmclient as shipped)",
     "missing_cmd_id": "a command without CmdID (read as an empty CmdID, to answer with 400)",
     "missing_cmd_ref": "a Status for the SyncHdr without CmdRef (read as CmdRef 0)",
     "element_order": "children out of the order of their content model (DTD order)",
     "content_type_mismatch": "the bytes are WBXML where the media type says XML, or back",
+    "status_code_range": "a Status code outside 100-599, e.g. libdmclient's 0 for 'could not "
+                         "check the server' (read as is; never a success)",
 }
 """Every quirk code a lenient decode may record, with what it means."""
 
@@ -122,7 +124,7 @@ def _format(data: object, content_type: str | None, strict: bool, quirks: list[s
         if known is None:
             raise DecodeError("unsupported_content_type", -1, f"media type {media!r}")
         if known[1]:
-            _add_quirk(quirks, "ds_media_type", False)
+            _add_quirk(quirks, "ds_media_type", strict)
         if known[0] != fmt:
             _add_quirk(quirks, "content_type_mismatch", strict)
     return data, fmt

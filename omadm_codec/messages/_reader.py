@@ -54,6 +54,8 @@ from ._schema import (
     ORDER_RESULTS,
     ORDER_ROOT,
     ORDER_STATUS,
+    STATUS_MAX,
+    STATUS_MIN,
     SYNCML_NS,
     VER_PROTO,
 )
@@ -494,6 +496,9 @@ class _Reader(TreeWalker):
                 if not self.leaf(child).strip():
                     raise self.fail("empty_data", child, "empty <Data/> as the status code")
                 code = self.once(code, self.number(child, "bad_code"), local, child)
+                if not STATUS_MIN <= code <= STATUS_MAX:
+                    # libdmclient answers 0 when it could not check the server: not a status.
+                    self.quirk("status_code_range", child, f"status code {code}")
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Item":
@@ -503,8 +508,9 @@ class _Reader(TreeWalker):
         if cmd_id is None:
             cmd_id = self.no_cmd_id(el)
         if cmd_ref is None and cmd == "SyncHdr":
-            # The SyncHdr has no CmdID to refer to; OMA's own examples leave CmdRef out.
-            self.quirk("missing_cmd_ref", el, "<Status> for the SyncHdr without <CmdRef>")
+            # The SyncHdr has no CmdID; it is always CmdRef 0 (dm-protocol.md 1.6), and OMA's
+            # own examples leave CmdRef out.
+            self.quirk("missing_cmd_ref", el, "SyncHdr Status without <CmdRef>")
             cmd_ref = "0"
         for value, what in ((msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
                             (cmd, "Cmd"), (code, "Data")):

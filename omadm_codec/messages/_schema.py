@@ -41,6 +41,10 @@ METINF_NAMES = frozenset({
 ID_MAX = 256
 BAD_ID = re.compile(r"[\s\x00-\x1f\x7f]")
 VER_PROTO = re.compile(r"DM/[0-9]+\.[0-9]+")
+# Status codes are three digits, 1xx-5xx (dm-protocol.md 2); anything else is the quirk
+# ``status_code_range`` (the reference reader) and the fast paths leave it to that reader.
+STATUS_MIN = 100
+STATUS_MAX = 599
 
 
 # Content-model order of each structural element (SyncML RepPro 1.2 DTD; wbxml-reppro.md 4).

@@ -6,7 +6,9 @@ the one ``AAuthType`` configured for the account and answers each message with a
 must end). Rules (dm-protocol.md 3.1, 3.4, 3.5; hostile-inputs.md items 33-38):
 
 - only the configured type is accepted; any other type, even with valid credentials, and any
-  Cred sent next to an HMAC header, ends the session (no downgrade);
+  Cred sent next to an HMAC header, ends the session (no downgrade) once a challenge was sent
+  (SEC 5.1.4.1: whoever receives a challenge must answer with the requested type); before
+  any challenge, another type is a failure answered with a challenge of the required type;
 - once a type is accepted it never changes for the session;
 - a nonce authenticates at most one message (``NonceManager`` consumes it); a replay fails;
 - missing credentials answer 407, invalid ones 401, each with a fresh challenge, and the
@@ -91,6 +93,8 @@ class AuthPolicy:
         self.pending_nonce: bytes | None = None
         """The nonce of the last challenge sent to this (not yet authenticated) peer: kept
         here, never in the shared store."""
+        self.challenged = False
+        """True once this session sent a challenge (from then on a wrong type ends it)."""
 
     # -- challenges -----------------------------------------------------------------------
 
@@ -98,6 +102,7 @@ class AuthPolicy:
         """A ``Chal`` with a fresh nonce. Before the peer authenticated, the nonce is this
         session's own (``pending_nonce``, stored nowhere else), whether or not the account
         exists; afterwards it is issued into the store for ``account``."""
+        self.challenged = True
         if self.aauth_type == "BASIC":
             return Challenge(self.meta_type)
         if self.accepted_type is not None and account is not None:
@@ -107,7 +112,8 @@ class AuthPolicy:
 
     def refuse(self, account: str | None, reason: str) -> AuthDecision:
         """Refuse this message's credentials without checking them (e.g. the account is
-        locked out): answered exactly like invalid credentials."""
+        locked out, or ``missing_loc_name`` in strict mode): answered exactly like invalid
+        credentials, challenged until the limit."""
         if self.ended:
             return AuthDecision(STATUS_INVALID, end_session=True, reason="session_ended")
         if self.accepted_type is not None:
@@ -141,6 +147,9 @@ class AuthPolicy:
                 return self._end("missing_hmac" if accepted == auth.META_MAC else "missing")
             return self._fail(account, "missing", STATUS_MISSING)
         if presented != self.meta_type or (accepted is not None and presented != accepted):
+            if not self.challenged and accepted is None:
+                # Nobody asked for a type yet: say which (libdmclient switches to it).
+                return self._fail(account, "wrong_type", STATUS_INVALID)
             return self._end("wrong_type")
         try:
             if presented == auth.META_MAC:
@@ -186,7 +195,11 @@ class AuthPolicy:
 
     def _check_md5(self, account: str | None, cred: Credential) -> AuthDecision:
         if account is None:
-            raise AuthenticationError("bad_username", "auth-md5 needs Source/LocName")
+            for _ in range(2):  # same cost as a known user
+                auth.verify_md5(cred.data, None, b"")
+            raise AuthenticationError("missing_loc_name",
+                                      "auth-md5 needs Source/LocName (or one account bound "
+                                      "to the device)")
         if self.username is not None and account != self.username:
             raise AuthenticationError("bad_username", "LocName changed mid-session")
         secret = self._lookup(account)

@@ -35,11 +35,15 @@ class Pending:
             return True
         return bool(self.children) and any(child.busy() for child in self.children)
 
-    def event(self) -> ev.CommandCompleted:
+    def event(self, outcome: str = "") -> ev.CommandCompleted:
+        """The command's outcome: ``outcome`` if given, else ``no_status`` when no Status came
+        (status 0), else what the status says (``events.outcome_of``)."""
         status = self.statuses[0] if self.statuses else 0
+        if not outcome and not self.statuses:
+            outcome = "no_status"
         children = tuple(child.event() for child in self.children) if self.children else ()
         return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses), children, tuple(self.data))
+                                   tuple(self.statuses), children, tuple(self.data), outcome)
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from ..errors import (
     AuthenticationError,
@@ -73,6 +73,17 @@ from .guards import DEFAULT_GUARDS, SessionGuards
 from .snapshot import server_restore, server_snapshot
 from .states import TERMINAL, Role, State, transition
 
+SESSION_QUIRKS: dict[str, str] = {
+    "missing_loc_name": "credentials without SyncHdr/Source/LocName (auth-md5: the one account "
+                        "bound to the device; HMAC: the header's username). Strict: 401 + Chal",
+    "missing_status": "the device ended its package (Final) leaving commands without a Status: "
+                      "they end now as no_status. Strict: the session ends (1223)",
+    "chunk_status": "a 2xx other than 213 for a chunk before the last: the object fails "
+                    "(large_object_failed), the rest is not sent. Strict: the session ends",
+}
+"""Every deviation a lenient ``ServerSession`` absorbs beyond decoding (``messages.QUIRKS``),
+with what it does, lenient and strict (docs/interop.md)."""
+
 SESSION_ALERTS = frozenset({1200, 1201})
 CLIENT_ALERTS = frozenset({1224, 1226})
 # Statuses that must come back for the command to be known done; 213 only acknowledges a chunk.
@@ -124,16 +135,27 @@ class ServerSession:
 
     ``secret_lookup(username)`` returns the stored ``auth.secret_hash`` of a client, or None.
     ``aauth_type`` is the client authentication demanded (DIGEST, BASIC or HMAC), or a
-    callable giving it per account (called with the first message's Source LocName). The server
-    authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST (a Cred
-    until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every message), with the
-    SRVCRED nonce of the device kept in ``nonces``. ``guards`` bound what a peer that has
-    not authenticated can make the session do, and hold the components shared by every
-    session of the server (failure throttle, device ownership, memory budget).
+    callable giving it per account (called with the first message's account, see below). The
+    server authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST or
+    BASIC (a Cred until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every
+    message), with the SRVCRED nonce of the device kept in ``nonces``. ``guards`` bound what
+    a peer that has not authenticated can make the session do, and hold the components shared
+    by every session of the server (failure throttle, device ownership, memory budget).
 
     Once the session has taken a message, it belongs to that message's SessionID and Source
     LocURI, and once authenticated to that account: a message naming anything else, or one
     that does not decode, raises ``ForeignMessage`` and changes nothing.
+
+    The account a message's credentials are checked against is its ``Source/LocName``. Real
+    clients omit it (libdmclient, docs/interop.md); then, as the quirk ``missing_loc_name``,
+    it is the ``username`` of the ``x-syncml-hmac`` header, or for auth-md5 the one account
+    ``accounts_for_device(device LocURI)`` gives (none or several: a challenge). auth-basic
+    needs no LocName: its Cred names the user.
+
+    ``strict=True`` absorbs nothing: a message showing a decode quirk (``messages.QUIRKS``)
+    is refused (400 + Alert 1223, the quirk's code as the reason), and each session quirk
+    (``SESSION_QUIRKS``) is refused as documented there. ``quirks`` lists what a lenient
+    session absorbed.
     """
 
     role = Role.SERVER
@@ -145,7 +167,10 @@ class ServerSession:
                  server_secret: str | None = None, server_auth_type: str = "DIGEST",
                  max_msg_size: int = 65536, max_failures: int = 3,
                  idle_timeout: float = 300.0, resp_uri: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS, guards: SessionGuards = DEFAULT_GUARDS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, guards: SessionGuards = DEFAULT_GUARDS,
+                 strict: bool = False,
+                 accounts_for_device: Callable[[str], Collection[str]] | None = None,
+                 max_commands_per_message: int | None = None) -> None:
         self.server_id = server_id
         self.server_uri = server_uri
         self.nonces = nonces if nonces is not None else NonceManager()
@@ -163,6 +188,20 @@ class ServerSession:
         self.resp_uri = resp_uri
         """Sent as RespURI in every message (the HTTP binding sets its per-session URL)."""
         self.limits = limits
+        self.strict = strict
+        self.accounts_for_device = accounts_for_device
+        """The accounts a device (by LocURI) may authenticate as, for credentials without
+        LocName; None: no such fallback."""
+        self.max_commands_per_message = max_commands_per_message
+        """At most this many queued commands per message (None: as many as MaxMsgSize lets
+        in). For clients that cannot split their reply (libdmclient fails above about 40 KB:
+        about 90 Gets)."""
+        self.quirks: list[str] = []
+        """Every deviation this session absorbed: the decode quirks of the messages it accepted
+        and the session quirks (``SESSION_QUIRKS``), each once, in the order met."""
+        self.end_reason: str | None = None
+        """Once the session ended: the reason its ``SessionEnded`` carried (``completed`` is
+        the one success)."""
         self.state = State.IDLE
         self.session_id: str | None = None
         self.device_id = ""
@@ -183,6 +222,10 @@ class ServerSession:
         self._reply_plan: str = "commands"
         self._client_statuses: list[tuple[Command, int]] = []
         self._server_authenticated = False
+        self._server_verdicts = 0
+        """SyncHdr Statuses the device sent for our messages; ``_server_accepted``: one was
+        200/212 (it checked and accepted our credentials)."""
+        self._server_accepted = False
         self._last_activity: float | None = None
         self._end_after_send: str | None = None
         self._resend = False
@@ -205,11 +248,13 @@ class ServerSession:
     @classmethod
     def restore(cls, data: bytes, *, secret_lookup: Callable[[str], auth.Secret | None],
                 nonces: NonceManager | None = None, server_secret: str | None = None,
-                key: bytes | None = None, guards: SessionGuards = DEFAULT_GUARDS
+                key: bytes | None = None, guards: SessionGuards = DEFAULT_GUARDS,
+                accounts_for_device: Callable[[str], Collection[str]] | None = None
                 ) -> ServerSession:
         """The session ``snapshot()`` saved; ``SnapshotError`` if corrupt or foreign."""
         return server_restore(cls, data, secret_lookup=secret_lookup, nonces=nonces,
-                              server_secret=server_secret, key=key, guards=guards)
+                              server_secret=server_secret, key=key, guards=guards,
+                              accounts_for_device=accounts_for_device)
 
     # -- the application's side ---------------------------------------------------------
 
@@ -257,6 +302,7 @@ class ServerSession:
             return []
         self.state = transition(self.role, self.state, ev.TimedOut)
         self._ended_reported = True
+        self.end_reason = "timeout"
         return [ev.TimedOut(deadline), *self._drop_all(), ev.SessionEnded("timeout")]
 
     def abort(self) -> None:
@@ -277,6 +323,7 @@ class ServerSession:
         if self._ended_reported:
             return []
         self._ended_reported = True
+        self.end_reason = reason
         later, self._later = self._later, []
         return [*later, *self._drop_all(reason), ev.SessionEnded(reason)]
 
@@ -312,11 +359,14 @@ class ServerSession:
         Raises ``ForeignMessage`` (nothing changed; ``.response`` is the refusal to send, if
         any) for a message that does not decode on a session that has taken one already,
         or that is not from this session's peer: another SessionID or Source LocURI, another
-        account, or credentials that fail where every message must carry them. Raises
+        account, or credentials that fail where every message must carry them; and
+        ``ForeignMessage("session_over")`` for a new message after the session ended (its
+        ``.response``: 401 if the peer never authenticated, else 400, with Alert 1223). Raises
         ``RemoteProtocolError`` (session now ``ERROR``) for a message refused before anything
         in it ran: a first message that does not decode (or, unauthenticated, has too many
-        commands), a skipped or decreasing MsgID, a CmdID collision. ``LocalProtocolError``
-        if an answer is still waiting to be sent."""
+        commands), a skipped or decreasing MsgID, a CmdID collision, in strict mode a decode
+        quirk (its code as the reason). ``LocalProtocolError`` if an answer is still waiting
+        to be sent."""
         if self.state is State.SEND:
             raise LocalProtocolError("answer_pending", "call data_to_send() first")
         digest = hashlib.sha256(data).digest()
@@ -340,7 +390,13 @@ class ServerSession:
                 self._resend = True
                 return [ev.DuplicateReceived(msg.header.msg_id)]
             if self.state in TERMINAL:
-                raise LocalProtocolError("session_over", self.state.name)
+                # A client that retries after the end (libdmclient does, without limit) gets
+                # an answer it can read: 401 if it never authenticated, else 400, and 1223.
+                raise ForeignMessage("session_over", self.state.name,
+                                     status=401 if self.username is None else 400)
+            if self.strict and msg.quirks:
+                # The peer's message, readable, with a deviation strict mode does not absorb.
+                raise RemoteProtocolError(msg.quirks[0], "refused in strict mode", status=400)
             if self.username is not None:
                 # An authenticated session: the message is judged as its peer's first.
                 decision = self._authenticate(msg, data, hmac, now, peer)
@@ -374,6 +430,8 @@ class ServerSession:
                 self.client_max_obj_size = msg.header.meta.max_obj_size
         self.state = transition(self.role, self.state, ev.MessageReceived)
         events: list[ev.Event] = [ev.MessageReceived(msg.header.msg_id, msg.final)]
+        for quirk in msg.quirks:
+            self._note(quirk)
         self._reply_to = msg
         self._client_statuses = []
         self._acks = []
@@ -393,6 +451,12 @@ class ServerSession:
             events.append(ev.Authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages.
         events.extend(self._take_answers(msg))
+        if msg.final and self._incoming is None and not any(
+                isinstance(c, Alert) and c.data in (ALERT_NEXT_MESSAGE, ALERT_ABORT)
+                for c in msg.commands):
+            # The device's package is over: what it left unanswered never will be (an abort
+            # ends the session instead: its commands are refused as ``session_ended``).
+            events.extend(self._unanswered())
         # 3. The device's own commands.
         asks_next = False
         for command in msg.commands:
@@ -449,8 +513,11 @@ class ServerSession:
                 cred = auth.Credential.from_model(msg.header.cred)
             except AuthenticationError:
                 cred = auth.Credential("invalid", "")
+        # The account to check against: LocName, or where a real client omits it, the one
+        # found another way (``_account``; quirk ``missing_loc_name``).
+        name, refused = self._account(msg, cred, hmac)
         if self._aauth_for is not None and not self.started and self.policy.failures == 0:
-            self.policy = AuthPolicy(self._aauth_for(msg.header.source_name),
+            self.policy = AuthPolicy(self._aauth_for(name),
                                      self._secret_lookup, self.nonces,
                                      max_failures=self.policy.max_failures,
                                      per_message=self.policy.per_message)
@@ -458,13 +525,17 @@ class ServerSession:
         throttle = self.guards.throttle
         presented = cred is not None or hmac is not None
         device = msg.header.source.loc_uri
-        account = self.username or auth.claimed_user(msg.header.source_name, cred, hmac)
+        account = self.username or name or auth.claimed_user(None, cred, hmac)
         if throttle is not None and presented and throttle.retry_after(
                 now=now, account=account, device=device, address=peer) > 0:
             # Locked: refused unverified, answered as a wrong password would be.
-            decision = self.policy.refuse(msg.header.source_name, "throttled")
+            decision = self.policy.refuse(name, "throttled")
+        elif refused is not None:
+            decision = self.policy.refuse(name, refused)
+            if throttle is not None:
+                throttle.failed(now=now, account=account, device=device, address=peer)
         else:
-            decision = self.policy.check(msg.header.source_name, cred, hmac, data)
+            decision = self.policy.check(name, cred, hmac, data)
             claim = self.guards.device_claim
             if (decision.authenticated and self.username is None and claim is not None
                     and not claim(decision.username or "", device)):
@@ -477,6 +548,64 @@ class ServerSession:
         if decision.foreign:
             raise ForeignMessage("credentials", decision.reason or "", status=decision.status)
         return decision
+
+    def _note(self, code: str) -> bool:
+        """A deviation met: recorded in ``quirks`` and absorbed (True), or, in strict mode,
+        the session ends with Alert 1223 after this answer, the code its reason (False)."""
+        if self.strict:
+            if self._end_after_send is None:
+                self._end_after_send = code
+            return False
+        if code not in self.quirks:
+            self.quirks.append(code)
+        return True
+
+    def _account(self, msg: Message, cred: auth.Credential | None,
+                 hmac: str | None) -> tuple[str | None, str | None]:
+        """(the account the message's credentials are checked against, or None; the reason
+        to refuse them unread, or None)."""
+        name = msg.header.source_name
+        if name is not None or (cred is None and hmac is None) or (
+                cred is not None and hmac is not None):
+            return name, None  # (both at once: the policy ends the session)
+        if cred is not None and hmac is None and cred.meta_type != auth.META_MD5:
+            return None, None  # auth-basic names its user; anything else the policy refuses
+        if self.strict:
+            return None, "missing_loc_name"  # refused with a challenge, not an end
+        if hmac is not None:
+            try:
+                user = auth.parse_hmac_header(hmac).username
+            except AuthenticationError:
+                return None, None  # the policy judges the header itself
+            self._note("missing_loc_name")
+            return user, None
+        fits = (list(self.accounts_for_device(msg.header.source.loc_uri))
+                if self.accounts_for_device is not None else [])
+        if len(fits) != 1:
+            # No account, or several, fit the device: nothing to check the digest against.
+            return None, "missing_loc_name"
+        self._note("missing_loc_name")
+        return fits[0], None
+
+    def _unanswered(self) -> list[ev.Event]:
+        """At the device's Final: every command it was sent and did not answer ends now with
+        the outcome ``no_status`` (session quirk ``missing_status``)."""
+        left = [p for p in self._top if not p.statuses]
+        if not left:
+            return []
+        self._note("missing_status")
+        events: list[ev.Event] = []
+        for pending in left:
+            if pending.chunk or pending.is_last_chunk:
+                self._large = None  # a chunk never acknowledged: the object is not whole
+                events.append(ev.CommandCompleted(pending.command, 0, outcome="no_status"))
+            else:
+                events.append(pending.event("no_status"))
+        gone = {id(p) for p in left}
+        self._top = [p for p in self._top if id(p) not in gone]
+        self._pending = {k: p for k, p in self._pending.items()
+                         if id(self._root(p)) not in gone}
+        return events
 
     def _refusal(self, msg: Message, code: int, fmt: Format) -> bytes:
         """The answer to a refused message: its SyncHdr Status with ``code``, Alert 1223,
@@ -553,8 +682,15 @@ class ServerSession:
             elif pending.chunk and code == STATUS_CHUNK:
                 pass  # an acknowledged chunk: the object completes with its last chunk
             elif pending.chunk:
-                self._large = None  # a chunk failed: the rest is not sent
-                events.append(ev.CommandCompleted(pending.command, code, (), (code,)))
+                # Not 213: the device did not take this chunk as a part (a client that ignores
+                # MoreData answers 200 and keeps the chunk alone); the rest is not sent.
+                self._large = None
+                if 200 <= code <= 299:
+                    self._note("chunk_status")
+                outcome = ("large_object_failed" if ev.outcome_of(code) != "invalid_status"
+                           else "invalid_status")
+                events.append(ev.CommandCompleted(pending.command, code, (), (code,),
+                                                  outcome=outcome))
             else:
                 events.append(pending.event())
         self._top = keep
@@ -659,6 +795,9 @@ class ServerSession:
             self.nonces.offer(self.username, "SRVCRED", chal.next_nonce, authenticated=True)
         if status.data in (200, 212) and status.msg_ref in self._cred_sent_in:
             self._server_authenticated = True
+        self._server_verdicts += 1
+        if status.data in (200, 212):
+            self._server_accepted = True
 
     # -- sending ------------------------------------------------------------------------
 
@@ -689,11 +828,19 @@ class ServerSession:
         out, self._later = self._later, []
         if self.state is State.CLOSED and not self._ended_reported:
             self._ended_reported = True
-            out.append(ev.SessionEnded("completed"))
+            reason = "completed"
+            if (self.server_secret is not None and self._server_verdicts
+                    and not self._server_accepted):
+                # The device answered our messages but never accepted our credentials (it
+                # could not check them: libdmclient's Status 0); nothing it did is vouched for.
+                reason = "server_not_authenticated"
+            self.end_reason = reason
+            out.append(ev.SessionEnded(reason))
         elif self.state is State.ABORTED and not self._ended_reported:
             self._ended_reported = True
             out.extend(self._drop_all())
-            out.append(ev.SessionEnded(self._end_after_send or "aborted"))
+            self.end_reason = self._end_after_send or "aborted"
+            out.append(ev.SessionEnded(self.end_reason))
         return out
 
     def _drop_all(self, reason: str = "session_ended") -> list[ev.Event]:
@@ -772,7 +919,9 @@ class ServerSession:
         for item in self._interrupted:
             body.append(Alert(ids(), ALERT_INTERRUPTED, items=[item]))
         self._interrupted = []
-        if self._end_after_send == "local_abort":
+        if self._end_after_send is not None and self._end_after_send != "peer_abort":
+            # Every end the device did not ask for is told with 1223 (local abort, failed
+            # authentication, a strict-mode refusal): without it a 401 reads as "retry".
             body.append(Alert(ids(), ALERT_ABORT))
             return self._encode(Message(hdr, body, final=True)), False
         if self._reply_plan in ("auth_failed", "statuses") or self._end_after_send:
@@ -820,6 +969,9 @@ class ServerSession:
         fixed = len(body)
         if not self._queue:
             return None
+        cap = self.max_commands_per_message
+        if cap is not None and len(self._queue) > cap:
+            return self._fill_capped(hdr, body, ids, cap)
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
@@ -879,6 +1031,19 @@ class ServerSession:
             self._later.append(ev.CommandRefused(command, "too_large"))
         return None
 
+    def _fill_capped(self, hdr: SyncHdr, body: list[Command], ids: CmdIds,
+                     cap: int) -> bytes | None:
+        """``_fill`` with at most ``cap`` queued commands in this message: the rest waits
+        for the next one (the device's reply to each message stays small)."""
+        rest = list(self._queue)[cap:]
+        for _ in rest:
+            self._queue.pop()
+        try:
+            self._fill(hdr, body, ids)
+        finally:
+            self._queue.extend(rest)
+        return None  # not Final: the rest follows
+
     def _unregister(self, msg_id: str, wire: Command) -> None:
         for command in walk([wire]):
             self._pending.pop((msg_id, command.cmd_id), None)
@@ -934,4 +1099,4 @@ class ServerSession:
         return last
 
 
-__all__ = ["ServerSession"]
+__all__ = ["SESSION_QUIRKS", "ServerSession"]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import secrets
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
 
 
+@dataclass(frozen=True, slots=True)
+class ServeAccount:
+    """One device account of ``serve``: ``USER:PASSWORD[:DEVID]``."""
+
+    user: str
+    password: str
+    device: str | None = None
+    """The DevId (SyncHdr Source LocURI) bound to the account, if any (may hold ':')."""
+
+
+def parse_account(text: str) -> ServeAccount:
+    """``USER:PASSWORD[:DEVID]`` (the password cannot hold ':'; the DevId may: ``IMEI:...``).
+    Raises ``ValueError`` with what is wrong."""
+    user, sep, rest = text.strip().partition(":")
+    password, _, device = rest.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"an account is USER:PASSWORD[:DEVID], not {text.strip()!r}")
+    return ServeAccount(user, password, device or None)
+
+
+def read_accounts(path: str) -> list[ServeAccount]:
+    """The accounts in ``path``: one ``USER:PASSWORD[:DEVID]`` a line; blank lines and lines
+    starting with ``#`` are skipped."""
+    accounts = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            try:
+                accounts.append(parse_account(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
+    return accounts
+
+
+def device_binding(accounts: list[ServeAccount]) -> Callable[[str], list[str]]:
+    """``accounts_for_device`` of ``serve``: the accounts bound to that DevId, else every
+    account bound to none (so one unbound account fits any device)."""
+
+    def fits(device: str) -> list[str]:
+        bound = [a.user for a in accounts if a.device == device]
+        return bound or [a.user for a in accounts if a.device is None]
+    return fits
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``omadm-codec serve``: run a DM server over HTTP(S) until interrupted (or ``--duration``);
     print how many sessions completed and failed."""
@@ -66,20 +112,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .demo_scenario import DemoServerApp
     from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
 
+    try:
+        accounts = [parse_account(text) for text in args.account or []]
+        for path in args.accounts or []:
+            accounts += read_accounts(path)
+    except (ValueError, OSError) as exc:
+        print(f"omadm-codec serve: {exc}", file=sys.stderr)
+        return 2
+    demo = args.demo_credentials
+    if demo:
+        accounts.append(ServeAccount(DEVICE_USER, DEVICE_SECRET))
+    if not accounts:
+        print("omadm-codec serve: no account: give --account USER:PASSWORD[:DEVID] or "
+              "--accounts FILE (or --demo-credentials to try the simulated device)",
+              file=sys.stderr)
+        return 2
+    server_password = args.server_password or (SERVER_SECRET if demo else None)
+    generated = False
+    if args.server_auth != "NONE" and server_password is None:
+        server_password, generated = secrets.token_urlsafe(12), True
+    server_nonce = (args.server_nonce.encode("utf-8") if args.server_nonce is not None
+                    else INITIAL_SERVER_NONCE if demo else None)
     nonces = NonceManager()
-    accounts = {}
-    for text in args.account or [f"{DEVICE_USER}:{DEVICE_SECRET}"]:
-        user, sep, password = text.partition(":")
-        if not sep or not user:
-            print(f"omadm-codec serve: --account needs USER:PASSWORD, not {text!r}",
-                  file=sys.stderr)
-            return 2
-        accounts[user] = auth.secret_hash(user, password)
-        nonces.reset_resync(user, "SRVCRED", INITIAL_SERVER_NONCE)
-    config = ServerConfig(server_id=args.server_id or SERVER_ID, secret_lookup=accounts.get,
-                          server_secret=args.server_password or SERVER_SECRET,
-                          aauth_type=args.client_auth, server_auth_type=args.server_auth,
-                          nonces=nonces)
+    secret_of = {}
+    for account in accounts:
+        secret_of[account.user] = auth.secret_hash(account.user, account.password)
+        if server_nonce is not None:
+            # Pre-shared with the device; otherwise its first 401 + Chal resyncs it.
+            nonces.reset_resync(account.user, "SRVCRED", server_nonce)
+    config = ServerConfig(
+        server_id=args.server_id or SERVER_ID, secret_lookup=secret_of.get,
+        server_secret=None if args.server_auth == "NONE" else server_password,
+        aauth_type=args.client_auth,
+        server_auth_type="DIGEST" if args.server_auth == "NONE" else args.server_auth,
+        nonces=nonces, strict=args.strict, accounts_for_device=device_binding(accounts),
+        max_commands_per_message=args.max_commands_per_message)
     config.guards = dataclasses.replace(config.guards, message_auth=args.message_auth)
 
     def logged() -> DemoServerApp:
@@ -89,15 +156,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             script(session, events)
             for event in events:
                 if isinstance(event, CommandCompleted):
-                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status}",
-                          flush=True)
+                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status} "
+                          f"{event.outcome}", flush=True)
                 elif isinstance(event, SessionEnded):
-                    print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
+                    quirks = (f"; quirks absorbed: {', '.join(session.quirks)}"
+                              if session.quirks else "")
+                    print(f"  {session.device_id}: session ended ({event.reason}){quirks}",
+                          flush=True)
         return app  # type: ignore[return-value]
 
     store = MemorySessionStore(args.max_sessions, args.max_unauthenticated_sessions)
-    app = DMServerApp(config, app_factory=logged, store=store, base_url=args.public_url,
-                      body_timeout=args.body_timeout)
+    app = DMServerApp(config, path=args.path, app_factory=logged, store=store,
+                      base_url=args.public_url, body_timeout=args.body_timeout)
     tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     raise_descriptor_limit()  # the connection cap is then kept below the new limit
     limits = HttpLimits(header_timeout=args.header_timeout,
@@ -106,8 +176,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         graceful_timeout=args.graceful_timeout)
     with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
                       trusted_proxies=args.trusted_proxies) as server:
-        print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
-              f"Ctrl-C to stop", flush=True)
+        print(f"DM server on {server.url}{app.path} (server id {config.server_id}; accounts: "
+              f"{', '.join(a.user for a in accounts)}; client auth {args.client_auth}, server "
+              f"auth {args.server_auth}); Ctrl-C to stop", flush=True)
+        if demo:
+            print("  using the demo's publicly known credentials and initial nonce: for the "
+                  "simulated device on this machine only", flush=True)
+        if generated:
+            print(f"  server password (generated; the device's SRVCRED secret): "
+                  f"{server_password}", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         # SIGTERM (a service manager stopping us) drains like Ctrl-C: leaving the ``with``
         # stops accepting and lets requests in flight finish (--graceful-timeout).
@@ -132,7 +209,7 @@ def cmd_device(args: argparse.Namespace) -> int:
     from ..http import client_tls_context, run_http_session
     from ..session import ClientSession, UiResponse
     from ..session import events as ev
-    from .demo import INITIAL_SERVER_NONCE, Transcript
+    from .demo import Transcript
     from .simulator import ScriptedUser, build_tree, load_tree, save_tree
 
     db = Path(args.db)
@@ -142,7 +219,8 @@ def cmd_device(args: argparse.Namespace) -> int:
         from .simulator import DEVICE_SECRET, DEVICE_USER, SERVER_ID, SERVER_SECRET
 
         tree = build_tree(server_addr=args.url, server_auth=args.server_auth,
-                          server_nonce=INITIAL_SERVER_NONCE, client_auth=args.client_auth,
+                          server_nonce=secrets.token_bytes(16),  # the server resyncs it
+                          client_auth=args.client_auth,
                           server_id=args.server_id or SERVER_ID,
                           client_name=args.user or DEVICE_USER,
                           client_secret=args.password or DEVICE_SECRET,
@@ -230,38 +308,65 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     demo.add_argument("--show-messages", action="store_true", help="print every message")
     demo.add_argument("--timeout", type=float, default=10.0, help="per-request seconds")
     demo.set_defaults(func=cmd_demo)
-    serve = sub.add_parser("serve", help="run the demo DM server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--server-auth", choices=["DIGEST", "HMAC"], default="HMAC")
-    serve.add_argument("--tls-cert")
-    serve.add_argument("--tls-key")
-    serve.add_argument("--client-ca", help="require client certificates from this CA")
-    serve.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    serve.add_argument("--account", action="append", metavar="USER:PASSWORD",
-                       help="a device account (repeatable; default: the demo device)")
-    serve.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
-    serve.add_argument("--server-id")
-    serve.add_argument("--server-password")
-    serve.add_argument("--public-url", metavar="URL",
+    serve = sub.add_parser(
+        "serve", help="run a DM server with the demo's management script",
+        description="A DM server on HTTP(S) that runs the demo's management script on every "
+                    "device that connects. Pointing a real client at it: docs/interop.md; its "
+                    "defences and limits: docs/security.md.")
+    where = serve.add_argument_group("where")
+    where.add_argument("--host", default="127.0.0.1")
+    where.add_argument("--port", type=int, default=8080)
+    where.add_argument("--path", default="/dm",
+                       help="the DM URL's path (libdmclient's default is /funambol/dm)")
+    where.add_argument("--public-url", metavar="URL",
                        help="base URL devices reach this server at (RespURIs are built on it; "
                             "default: the listening address)")
-    serve.add_argument("--message-auth", choices=["session", "every_message"],
-                       default="session",
-                       help="every_message: credentials (or the HMAC header) on every message")
-    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS")
-    serve.add_argument("--body-timeout", type=float, default=10.0, metavar="SECONDS")
-    serve.add_argument("--keepalive-timeout", type=float, default=5.0, metavar="SECONDS")
-    serve.add_argument("--graceful-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="time requests in flight get to finish at shutdown")
-    serve.add_argument("--max-connections", type=int, default=None,
-                       help="open connections at once (default: min(1000, descriptors - 64))")
-    serve.add_argument("--trusted-proxies", metavar="ADDRESSES",
+    where.add_argument("--trusted-proxies", metavar="ADDRESSES",
                        help="proxies whose X-Forwarded-For names the device (comma-separated)")
-    serve.add_argument("--max-sessions", type=int, default=100_000,
-                       help="authenticated sessions kept at once")
-    serve.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,
-                       help="sessions of peers that have not authenticated kept at once")
+    where.add_argument("--tls-cert")
+    where.add_argument("--tls-key")
+    where.add_argument("--client-ca", help="require client certificates from this CA")
+    where.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    who = serve.add_argument_group("accounts and authentication")
+    who.add_argument("--account", action="append", metavar="USER:PASSWORD[:DEVID]",
+                     help="a device account (repeatable); with DEVID, bound to that device")
+    who.add_argument("--accounts", action="append", metavar="FILE",
+                     help="a file of accounts, one USER:PASSWORD[:DEVID] a line, # comments")
+    who.add_argument("--demo-credentials", action="store_true",
+                     help="add the demo's publicly known account, server password and "
+                          "initial nonce (for the simulated device on this machine only)")
+    who.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
+    who.add_argument("--server-auth", choices=["DIGEST", "BASIC", "HMAC", "NONE"],
+                     default="DIGEST", help="how the server proves itself to the device")
+    who.add_argument("--server-id", help="the ServerID in the devices' DMAcc (default: the "
+                                         "simulated device's)")
+    who.add_argument("--server-password", help="the device's SRVCRED secret (default: random, "
+                                               "printed)")
+    who.add_argument("--server-nonce", metavar="TEXT",
+                     help="pre-share this SRVCRED nonce with every device (default: none; the "
+                          "device's first 401 + Chal resyncs it)")
+    who.add_argument("--message-auth", choices=["session", "every_message"],
+                     default="session",
+                     help="every_message: credentials (or the HMAC header) on every message")
+    limits = serve.add_argument_group("limits")
+    limits.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS")
+    limits.add_argument("--body-timeout", type=float, default=10.0, metavar="SECONDS")
+    limits.add_argument("--keepalive-timeout", type=float, default=5.0, metavar="SECONDS")
+    limits.add_argument("--graceful-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="time requests in flight get to finish at shutdown")
+    limits.add_argument("--max-connections", type=int, default=None,
+                        help="open connections at once (default: min(1000, descriptors - 64))")
+    limits.add_argument("--max-sessions", type=int, default=100_000,
+                        help="authenticated sessions kept at once")
+    limits.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,
+                        help="sessions of peers that have not authenticated kept at once")
+    protocol = serve.add_argument_group("protocol")
+    protocol.add_argument("--strict", action="store_true",
+                          help="absorb no client deviation (docs/interop.md: each quirk "
+                               "refused)")
+    protocol.add_argument("--max-commands-per-message", type=int, metavar="N",
+                          help="send at most N commands per message (libdmclient cannot reply "
+                               "to more than about 90 Gets at once)")
     serve.set_defaults(func=cmd_serve)
     device = sub.add_parser("device", help="run the simulated device against a DM server")
     device.add_argument("url")
@@ -290,4 +395,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         parser.set_defaults(func=func)
 
 
-__all__ = ["add_commands"]
+__all__ = ["ServeAccount", "add_commands", "device_binding", "parse_account",
+           "read_accounts"]

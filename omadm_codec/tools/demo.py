@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from ..http import DMServerApp
 
 INITIAL_SERVER_NONCE = b"demo-initial-srv-nonce"
+"""The demo's fixed, publicly known SRVCRED nonce (with the simulator's fixed account and
+server password): for the demo on loopback only; ``serve`` uses none unless asked."""
 
 
 def describe(command: Command, indent: str = "") -> list[str]:

@@ -20,6 +20,8 @@ from ..session import events as ev
 from ..tree import DMTree, Node
 from ..tree.acl import format_acl
 
+# The demo's fixed, publicly known identities and secrets: for the demo and the simulated
+# device on loopback only (``serve`` takes them only with ``--demo-credentials``).
 SERVER_ID = "omadm-demo-server"
 DEVICE_USER = "device-0001"
 DEVICE_SECRET = "device-secret-0001"

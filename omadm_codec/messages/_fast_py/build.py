@@ -72,7 +72,7 @@ from .._fast_vocab import (
     lexical_ok,
     name_ok,
 )
-from .._schema import VER_PROTO
+from .._schema import STATUS_MAX, STATUS_MIN, VER_PROTO
 from ..model import (
     Alert,
     Anchor,
@@ -539,6 +539,8 @@ class _Build:
                 chal = self.chal()
             elif name == b"Data" and code is None:
                 code = self.number()
+                if not STATUS_MIN <= code <= STATUS_MAX:
+                    raise _giveup()  # the quirk status_code_range: the reference reader's
             elif name == b"NoResp":
                 no_resp = self.flag()
             elif name == b"Item":

@@ -565,6 +565,8 @@ cdef class _Build:
                 chal = self.chal()
             elif code == N_Data and value is None:
                 value = self.number()
+                if not STATUS_MIN <= value <= STATUS_MAX:
+                    raise _GiveUp()  # the quirk status_code_range: the reference reader's
             elif code == N_NoResp:
                 no_resp = self.flag()
             elif code == N_Item:

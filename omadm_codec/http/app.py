@@ -472,7 +472,8 @@ class DMServerApp:
             try:
                 # A command the device never answered (no_status) in the batch the application
                 # failed on was not recorded: it goes back like every other unanswered one.
-                dropped = [ev.CommandRefused(e.command, "internal_error") for e in delivering
+                dropped: list[ev.Event] = [
+                    ev.CommandRefused(e.command, "internal_error") for e in delivering
                            if isinstance(e, ev.CommandCompleted) and e.outcome == "no_status"]
                 dropped += session.abandon("internal_error")
                 if dropped:

@@ -474,7 +474,7 @@ class DMServerApp:
                 # failed on was not recorded: it goes back like every other unanswered one.
                 dropped: list[ev.Event] = [
                     ev.CommandRefused(e.command, "internal_error") for e in delivering
-                           if isinstance(e, ev.CommandCompleted) and e.outcome == "no_status"]
+                    if isinstance(e, ev.CommandCompleted) and e.outcome == "no_status"]
                 dropped += session.abandon("internal_error")
                 if dropped:
                     self._deliver(app, session, dropped)

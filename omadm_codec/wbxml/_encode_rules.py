@@ -12,7 +12,7 @@ import binascii
 import re
 
 from ..errors import EncodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
 from . import codepages
 from .codepages import Language
 
@@ -89,7 +89,8 @@ def prepare_input(xml: bytes | str, limits: Limits) -> tuple[bytes, bool]:
     else:
         raise TypeError(f"xml must be bytes or str, not {type(xml).__name__}")
     if len(data) > limits.max_input_size:
-        raise EncodeError("too_large", limits.max_input_size)
+        raise EncodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     if from_str or (data[:1] == b"<" and data[1:2] not in (b"?", b"\x00")) or not _needs_lxml(data):
         return data, False
     return _via_lxml(data, limits), True
@@ -127,7 +128,8 @@ def _via_lxml(data: bytes, limits: Limits) -> bytes:
         raise EncodeError("malformed_xml", -1, str(exc)) from None
     out: bytes = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False)
     if len(out) > limits.max_input_size:
-        raise EncodeError("too_large", -1)
+        raise EncodeError("too_large", -1, "as UTF-8, the "
+                          + over_input_size(len(out), limits.max_input_size))
     return out
 
 
@@ -497,5 +499,6 @@ def apply_string_table(body: bytes | bytearray, records: list[tuple[int, int, by
             done = pos + len(text) + 2
     out += body[done:]
     if len(table) + base > limits.max_string_table:
-        raise EncodeError("too_large", -1)
+        raise EncodeError("too_large", -1, f"a string table of {len(table) + base} bytes is over "
+                                           f"max_string_table = {limits.max_string_table}")
     return bytes(table), bytes(out)

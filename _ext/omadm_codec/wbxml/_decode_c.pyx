@@ -27,7 +27,7 @@ from omadm_codec.wbxml._decode_tables import (
 )
 from omadm_codec.wbxml.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
-from omadm_codec.limits import DEFAULT_LIMITS
+from omadm_codec.limits import DEFAULT_LIMITS, over_input_size
 
 __all__ = ["wbxml_to_xml"]
 
@@ -804,7 +804,8 @@ def wbxml_to_xml(wbxml, *, indent=None, limits=None):
         raise ValueError("indent must be None or 0..255 (as libwbxml's)")
     cdef bytes data = bytes(wbxml)
     if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size)
+        raise DecodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     cdef _Decoder decoder = _Decoder.__new__(_Decoder)
     decoder.setup(data, indent, limits)
     decoder.document(0, len(data), 0)

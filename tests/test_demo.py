@@ -34,6 +34,7 @@ def test_demo_subprocess_exits_0(fmt: str, tmp_path: Path) -> None:
                  "outcomes: CmdID 1 -> 200, CmdID 2 -> 200; MACs: device 2/2, server 2/2"):
         assert text in out
     assert list(tmp_path.iterdir()) == []  # the temporary SQLite tree is gone
+    assert ".sqlite" not in out  # and the transcript names no file that does not remain
 
 
 def test_demo_fails_when_an_outcome_differs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,6 +92,16 @@ def free_port() -> int:
                                                         "'nocolon'"),
     (("wbxml2xml", "-m", "7", "f"), "-m: 7 is not a generation mode: 0 compact, 1 indent, 2 "
                                     "canonical (see 'omadm-codec wbxml2xml --help')"),
+    (("serve", "--tls-key", "k.pem", "--port", "0"), "--tls-key: needs --tls-cert too"),
+    (("serve", "--client-ca", "ca.pem", "--port", "0"), "--client-ca: needs --tls-cert too"),
+    (("device", "https://127.0.0.1:1/dm", "--key", "k.pem"), "--key: needs --cert too"),
+    (("device", "http://127.0.0.1:1/dm", "--ca", "ca.pem"),
+     "--ca: is for an https:// server, not http://127.0.0.1:1/dm"),
+    (("wbxml2xml", "-l", "klingon", "f"), "-l: 'klingon' is not one of WML10, WML11, WML12, "
+     "WML13, WTA10, WTAWML12, CHANNEL11, CHANNEL12, SI10, SL10, CO10, PROV10, EMN10, "
+     "DRMREL10, OTA, SYNCML10, DEVINF10, SYNCML11, DEVINF11, METINF11, SYNCML12, DEVINF12, "
+     "METINF12, DMDDF12, CSP11, CSP12, AIRSYNC, ACTIVESYNC, CONML (see 'omadm-codec "
+     "wbxml2xml --help')"),
 ])
 def test_usage_errors(args: tuple[str, ...], expected: str) -> None:
     line = one_line(cli(*args), 2)
@@ -160,6 +170,21 @@ def test_malformed_xml_same_reason_and_offset_from_every_command(command: str,
     assert line.startswith(f"{bad}: malformed_xml at offset 67: "), line
     assert line.endswith("(line 4, column 1)")
     assert "<string>" not in line and "line 4, line" not in line
+
+
+def test_standard_input_is_named_so(tmp_path: Path) -> None:
+    assert one_line(cli("encode", "-", stdin=b""), 1) == \
+        "standard input: malformed_xml at offset 0: Document is empty (line 1, column 1)"
+
+
+def test_the_wrong_kind_of_input_says_so(tmp_path: Path) -> None:
+    assert one_line(cli("wbxml2xml", str(MESSAGE)), 1) == (
+        f"{MESSAGE}: unsupported_version at offset 0: the first byte is not a WBXML version "
+        "(0x00-0x03): XML, perhaps?")
+    latin = tmp_path / "latin.xml"
+    latin.write_bytes(b'<?xml version="1.0" encoding="ISO-8859-1"?><SyncML><a')
+    assert one_line(cli("convert", str(latin)), 1) == \
+        f"{latin}: malformed_xml: Couldn't find end of Start Tag a"
 
 
 def test_lxml_internals_never_leak(tmp_path: Path) -> None:
@@ -273,6 +298,29 @@ def test_wrong_path_on_the_server(server: int, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server}/nope"
     assert one_line(device(url, tmp_path=tmp_path), 1) == \
         f"{url}: the server answered HTTP 404, not a DM message"
+
+
+def test_ctrl_c_is_one_line(tmp_path: Path) -> None:
+    """A server that accepts and never answers; the user gives up with Ctrl-C."""
+    import signal
+    import time
+
+    pytest.importorskip("httpx")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/dm"
+        proc = subprocess.Popen([sys.executable, "-m", "omadm_codec", "device", url, "--db",
+                                 str(tmp_path / "d.sqlite"), "--timeout", "60"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=_env())
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the device announced itself: it is waiting for an answer
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "omadm-codec: interrupted\n"
 
 
 def test_unknown_host(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from .cli_options import (
     Parser,
     add_limit_options,
     bounded_int,
+    display,
     limits_from,
     read_input,
     write_output,
@@ -42,9 +43,9 @@ def looks_like_wbxml(data: bytes) -> bool:
 
 def _convert(args: argparse.Namespace) -> int:
     limits = limits_from(args)
-    with about(args.file):
+    with about(display(args.file)):
         data = read_input(args.file, args.max_size)
-    with about(args.file, data):
+    with about(display(args.file), data):
         if looks_like_wbxml(data):
             out = wbxml_to_xml(data, indent=args.indent, limits=limits)
             kind = "WBXML -> XML"

@@ -142,6 +142,9 @@ REASONS = {
     "undefined_entity": "an entity reference that is not one of XML's five",
     "truncated": "the input ends inside a token or length",
     "unknown_language": "not a document of a known WBXML language (SyncML, DevInf, DDF, PROV)",
+    "unsupported_version": "the first byte is not a WBXML version (0x00-0x03): XML, perhaps?",
+    "unknown_public_id": "a public id of no known WBXML language",
+    "unknown_token": "a token the document's code pages do not define",
 }
 """Plain words for the codec's commonest reason codes, said when the error has no detail."""
 

@@ -148,6 +148,11 @@ def limits_from(args: argparse.Namespace) -> Limits:
 
 # -- files -------------------------------------------------------------------------------------
 
+def display(path: str | None) -> str:
+    """How a file argument is named in messages (``-`` is a standard stream)."""
+    return "standard input" if path in (None, "-") else str(path)
+
+
 def read_input(path: str, max_size: int | None = None) -> bytes:
     """The bytes of ``path`` (``-``: stdin). A file over ``max_size`` is refused before it is
     read (the message names the limit and the option that raises it)."""
@@ -185,6 +190,6 @@ def write_output(path: str | None, data: bytes) -> None:
     target.write_bytes(data)
 
 
-__all__ = ["HelpFormatter", "Parser", "add_limit_options", "bounded_int", "http_url",
+__all__ = ["HelpFormatter", "Parser", "add_limit_options", "bounded_int", "display", "http_url",
            "human_size", "limits_from", "port", "positive_float", "read_input", "size",
            "write_output"]

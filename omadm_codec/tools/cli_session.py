@@ -23,6 +23,7 @@ from .cli_errors import EXIT_USAGE, CliFailure, about
 from .cli_options import (
     add_limit_options,
     bounded_int,
+    display,
     http_url,
     limits_from,
     port,
@@ -41,6 +42,15 @@ def _need_http() -> bool:
         raise CliFailure("http extra", f"{exc.name} is missing; install it with: "
                                        "pip install 'omadm_codec[http]'") from None
     return True
+
+
+def _need_together(args: argparse.Namespace, main: str, others: tuple[str, ...]) -> None:
+    """A usage error when an option of ``others`` is given without ``main`` (a TLS key
+    without its certificate would otherwise be ignored, silently)."""
+    for other in others:
+        if getattr(args, other) and not getattr(args, main):
+            flag = "--" + main.replace("_", "-")
+            raise CliFailure("--" + other.replace("_", "-"), f"needs {flag} too", EXIT_USAGE)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -103,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = MemorySessionStore(args.max_sessions, args.max_unauthenticated_sessions)
     app = DMServerApp(config, app_factory=logged, store=store, base_url=args.public_url,
                       body_timeout=args.body_timeout)
+    _need_together(args, "tls_cert", ("tls_key", "client_ca"))
     tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     raise_descriptor_limit()  # the connection cap is then kept below the new limit
     limits = HttpLimits(header_timeout=args.header_timeout,
@@ -210,6 +221,12 @@ def cmd_device(args: argparse.Namespace) -> int:
     from .demo import Transcript
     from .simulator import DEVICE_ID, ScriptedUser, save_tree
 
+    _need_together(args, "cert", ("key",))
+    if not args.url.lower().startswith("https"):
+        for name in ("ca", "cert"):
+            if getattr(args, name):
+                raise CliFailure(f"--{name}", f"is for an https:// server, not {args.url}",
+                                 EXIT_USAGE)
     db = Path(args.db) if args.db else device_db_path(args.dev_id or DEVICE_ID)
     tree, note = _device_tree(args, db)
     verify = client_tls_context(args.ca, args.cert, args.key) if args.url.lower().startswith(
@@ -249,9 +266,9 @@ def cmd_device(args: argparse.Namespace) -> int:
 def _decode_file(args: argparse.Namespace) -> tuple[bytes, Any]:
     from ..messages import decode
 
-    with about(args.file):
+    with about(display(args.file)):
         data = read_input(args.file, args.max_size)
-    with about(args.file, data):
+    with about(display(args.file), data):
         return data, decode(data, limits=limits_from(args))
 
 
@@ -263,7 +280,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     xml = encode(msg, "xml")
     if args.indent is not None:
         xml = _indent_xml(xml, args.indent)
-    with about(args.output or "standard output"):
+    with about(args.output if args.output not in (None, "-") else "standard output"):
         write_output(args.output, xml + b"\n")
     return 0
 

@@ -20,6 +20,7 @@ from .cli_errors import about
 from .cli_options import (
     add_limit_options,
     bounded_int,
+    display,
     limits_from,
     read_input,
     write_output,
@@ -48,30 +49,30 @@ def _upper(choices: tuple[str, ...] | list[str]) -> Any:
 
 def cmd_xml2wbxml(args: argparse.Namespace) -> int:
     limits = limits_from(args)
-    with about(args.file):
+    with about(display(args.file)):
         data = read_input(args.file, args.max_size)
-    with about(args.file, data):
+    with about(display(args.file), data):
         out = libwbxml.xml_to_wbxml(data, version=args.version,
                                     keep_whitespace=args.keep_whitespace,
                                     string_table=not args.no_string_table,
                                     anonymous=args.anonymous, limits=limits)
     if args.output is None and sys.stdout.isatty():
         out = out.hex(" ").encode("ascii") + b"\n"
-    with about(args.output or "standard output"):
+    with about(args.output if args.output not in (None, "-") else "standard output"):
         write_output(args.output, out)
     return 0
 
 
 def cmd_wbxml2xml(args: argparse.Namespace) -> int:
     limits = limits_from(args)
-    with about(args.file):
+    with about(display(args.file)):
         data = read_input(args.file, args.max_size)
-    with about(args.file):
+    with about(display(args.file)):
         out = libwbxml.wbxml_to_xml(data, generation=args.mode, indent=args.indent,
                                     keep_whitespace=args.keep_whitespace,
                                     language=args.language, charset=args.charset,
                                     limits=limits)
-    with about(args.output or "standard output"):
+    with about(args.output if args.output not in (None, "-") else "standard output"):
         write_output(args.output, out)
     return 0
 

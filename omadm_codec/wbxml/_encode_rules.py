@@ -109,6 +109,10 @@ def _needs_lxml(data: bytes) -> bool:
     return False
 
 
+_LXML_LOCATION = re.compile(r"(?:, line \d+, column \d+)|(?: \(<string>, line \d+\))"
+                            r"|(?: line \d+\b)")
+
+
 def _via_lxml(data: bytes, limits: Limits) -> bytes:
     from lxml import etree  # type: ignore[import-untyped]
 
@@ -123,7 +127,9 @@ def _via_lxml(data: bytes, limits: Limits) -> bytes:
         reason = "undefined_entity" if "not defined" in text else "malformed_xml"
         if "ENTITY" in text or "DOCTYPE" in text:
             reason = "forbidden_dtd"
-        raise EncodeError(reason, -1, text) from None
+        # libxml2's words without the location lxml adds (offsets here would be into the
+        # re-encoded text, so the error has none).
+        raise EncodeError(reason, -1, _LXML_LOCATION.sub("", exc.msg or text)) from None
     except (ValueError, LookupError) as exc:
         raise EncodeError("malformed_xml", -1, str(exc)) from None
     out: bytes = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False)

@@ -19,7 +19,6 @@ from omadm_codec.tools import demo  # noqa: E402
 from omadm_codec.tools.cli import main  # noqa: E402
 from omadm_codec.tools.demo_scenario import DemoServerApp, Step, first_package  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 ROOT = str(Path(demo.__file__).resolve().parent.parent.parent)
 
 

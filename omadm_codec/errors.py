@@ -194,3 +194,21 @@ class SnapshotError(OmaDmError, ValueError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class WBXMLParseError(OmaDmError):
+    """python-wbxml's exception (``omadm_codec.compat.wbxml``): a conversion failed.
+
+    The message is python-wbxml's: libwbxml's words for the failure and the call's context.
+    ``.reason`` and ``.offset`` are the codec's own (as in ``DecodeError`` / ``EncodeError``),
+    ``.code`` the libwbxml error number the failure corresponds to (0 when none does).
+    """
+
+    def __init__(self, message: str, reason: str = "", offset: int = -1, code: int = 0) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.code = code
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.reason, self.offset, self.code))

@@ -111,3 +111,10 @@ class Reservation:
 
     def __del__(self) -> None:
         self.release()
+
+
+def over_input_size(size: int, limit: int) -> str:
+    """The detail of ``too_large`` for an input over ``max_input_size``: its size, the limit,
+    and how to raise it."""
+    return (f"input of {size} bytes is over max_input_size = {limit} bytes (pass "
+            f"limits=Limits(max_input_size=N) to accept more)")

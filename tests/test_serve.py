@@ -68,9 +68,9 @@ def test_device_binding_prefers_bound_accounts() -> None:
 
 def test_serve_refuses_to_start_without_an_account(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("uvicorn")
-    assert main(["serve", "--duration", "0"]) == 2
+    assert main(["serve", "--duration", "1"]) == 2
     assert "--account USER:PASSWORD" in capsys.readouterr().err
-    assert main(["serve", "--duration", "0", "--account", "broken"]) == 2
+    assert main(["serve", "--duration", "1", "--account", "broken"]) == 2
 
 
 def free_port() -> int:

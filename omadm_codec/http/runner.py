@@ -1,10 +1,15 @@
 """Running an ASGI app under uvicorn in a daemon thread, on 127.0.0.1 or any address, with TLS
 and mutual TLS, behind the connection guards of ``connections.HttpLimits``: for tests, the
 demo and ``omadm-codec serve``.
+
+Everything that can go wrong before serving fails in the caller's thread with an error that
+names its subject: ``OSError`` with the address as ``filename`` (port in use, an address not
+of this host), with the file as ``filename`` (a TLS file missing, unreadable or not PEM).
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import threading
@@ -32,8 +37,50 @@ def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def check_tls_files(tls: TlsConfig) -> None:
+    """Load ``tls``'s files as the server will, failing here with an ``OSError`` whose
+    ``filename`` is the file to blame (``ssl`` itself names none)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    load_pem(context, tls.certfile, tls.keyfile)
+    if tls.client_ca is not None:
+        load_pem(context, ca_file=tls.client_ca)
+
+
+def load_pem(context: ssl.SSLContext, certfile: str | None = None, keyfile: str | None = None,
+             *, ca_file: str | None = None) -> None:
+    """``context.load_cert_chain`` / ``load_verify_locations`` with errors that name the
+    file: each is opened first (``FileNotFoundError`` etc. carry its name), and an ``ssl``
+    refusal becomes an ``OSError`` naming the file it concerns."""
+    for path in (certfile, keyfile, ca_file):
+        if path is not None:
+            with open(path, "rb"):
+                pass
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise OSError(errno.EINVAL, f"not a PEM CA certificate ({_ssl_reason(exc)})",
+                          ca_file) from None
+    if certfile is not None:
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except ssl.SSLError as exc:
+            what = "certificate" if keyfile is None else "certificate and key pair"
+            raise OSError(errno.EINVAL, f"not a PEM {what}, or the key does not match "
+                                        f"({_ssl_reason(exc)})",
+                          certfile if keyfile is None else f"{certfile}, {keyfile}") from None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    return str(exc.reason or exc).split(" (_ssl.c:")[0].replace("_", " ").lower()
 
 
 class ServerThread:
@@ -55,9 +102,16 @@ class ServerThread:
                  trusted_proxies: str | None = None) -> None:
         import uvicorn
 
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not a TCP port (0-65535)")
+        if tls is not None:
+            check_tls_files(tls)
         self.limits = limits if limits is not None else HttpLimits()
         install_log_limits()
-        self.sock = listening_socket(host, port)
+        try:
+            self.sock = listening_socket(host, port)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
         self.port = self.sock.getsockname()[1]
         kwargs: dict[str, Any] = {}
         if tls is not None:
@@ -76,8 +130,14 @@ class ServerThread:
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{self.scheme}://{shown}:{self.port}"
         self.timeout = timeout
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.sock]}, daemon=True)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by __enter__
+            self.failure = exc
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -85,6 +145,8 @@ class ServerThread:
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 self.stop()
+                if self.failure is not None and not isinstance(self.failure, SystemExit):
+                    raise self.failure
                 raise RuntimeError("the DM server did not start")
             time.sleep(0.01)
         return self

@@ -22,13 +22,16 @@ Strict and lenient: lenient (the default) absorbs the deviations real devices se
 each in ``Message.quirks`` (codes in ``QUIRKS``); strict raises ``DecodeError(code)`` instead.
 
 Other ``DecodeError`` reasons: ``too_large``, ``too_deep``, ``too_many_elements``,
-``tag_too_long`` (limits); ``doctype_internal_subset``, ``entity_declaration``,
-``entity_reference`` (DTD attacks); ``xml_syntax``, ``bad_encoding``, ``not_syncml``,
+``tag_too_long`` (limits); ``forbidden_dtd`` (a DOCTYPE internal subset or an ENTITY
+declaration), ``undefined_entity`` (DTD attacks); ``malformed_xml``, ``invalid_utf8`` (the
+reasons and offsets ``xml_to_wbxml`` gives for the same bytes), ``bad_encoding`` (UTF-16
+that does not decode, or contradicts its declaration), ``not_syncml``,
 ``bad_namespace``, ``bad_version``, ``unsupported_content_type``; ``missing_element``,
 ``duplicate_element``, ``unexpected_element``, ``unexpected_text``, ``unexpected_attribute``,
 ``bad_id``, ``bad_code``, ``bad_number``, ``bad_opaque``, ``empty_data`` (content models).
 ``EncodeError`` reasons: ``bad_id``, ``bad_code``, ``bad_value``, ``bad_version``,
-``invalid_char``, ``missing_element``, ``too_deep``, ``bad_format``.
+``invalid_char``, ``missing_element``, ``too_deep``, ``bad_format``, ``bad_type`` (a field
+holds a value of another type than the model declares; the detail names the field).
 
 Command lists (MDM profiles: DM commands without a SyncHdr) have their own pair,
 ``decode_commands`` / ``encode_commands``, on the same reader and writer; see
@@ -42,7 +45,8 @@ from types import ModuleType
 from typing import Literal
 
 from ..errors import DecodeError, EncodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
+from ._check import model_error
 from ._guard import prepare_xml
 from ._reader import read_commands, read_xml
 from ._writer import write_command_xml, write_commands_xml
@@ -161,7 +165,8 @@ def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) 
     """The reference verdict on WBXML the active twin's ``decode_wbxml`` did not vouch for:
     the intermediate XML through the lxml reference path."""
     if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
+        raise DecodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     from ..wbxml import wbxml_to_xml
 
     xml = wbxml_to_xml(data, limits=limits)
@@ -176,18 +181,31 @@ def _decode_wbxml(data: bytes, strict: bool, quirks: list[str], limits: Limits) 
         raise DecodeError(exc.reason, -1, exc.detail) from None
 
 
+_MODEL_FAULTS = (TypeError, AttributeError, ValueError, LookupError, ArithmeticError,
+                 UnicodeError, RecursionError)
+"""What an encoder raises when a model holds values of the wrong type (an ``EncodeError``,
+a ``ValueError`` itself, passes through untouched)."""
+
+
 def encode(msg: Message, fmt: Literal["xml", "wbxml"] = "xml") -> bytes:
     """Encode ``msg`` as canonical XML (same model, same bytes) or as WBXML.
 
     Raises ``EncodeError`` for a model that cannot be written (an ID that is not a non-empty
-    string without whitespace, a code that is not an int, a VerDTD other than 1.0-1.2).
+    string without whitespace, a code that is not an int, a VerDTD other than 1.0-1.2; a field
+    of the wrong type is ``bad_type``, naming it), never another exception.
     """
-    if fmt == "xml":
-        return (_codec or _fast()).encode_xml(msg)  # type: ignore[no-any-return]
-    if fmt == "wbxml":
-        # Tokens straight from the model: the bytes xml_to_wbxml gives for the canonical XML
-        # with whitespace kept (Data whitespace is data; there is no other whitespace).
-        return (_codec or _fast()).encode_wbxml(msg)  # type: ignore[no-any-return]
+    codec = _codec or _fast()
+    try:
+        if fmt == "xml":
+            return codec.encode_xml(msg)  # type: ignore[no-any-return]
+        if fmt == "wbxml":
+            # Tokens straight from the model: the bytes xml_to_wbxml gives for the canonical
+            # XML with whitespace kept (Data whitespace is data; there is no other whitespace).
+            return codec.encode_wbxml(msg)  # type: ignore[no-any-return]
+    except EncodeError:
+        raise
+    except _MODEL_FAULTS as exc:
+        raise model_error(msg, exc) from exc
     raise EncodeError("bad_format", -1, f"fmt must be 'xml' or 'wbxml', not {fmt!r}")
 
 
@@ -204,7 +222,12 @@ def command_size(command: Command) -> int:
     """The bytes ``command`` adds to a message's canonical XML: XML sizes are additive, so
     ``encoded_size(msg) == encoded_size(msg without commands) + sum(command_size(c))``. A server
     filling a message up to MaxMsgSize can size each command once instead of re-encoding."""
-    return len(write_command_xml(command))
+    try:
+        return len(write_command_xml(command))
+    except EncodeError:
+        raise
+    except _MODEL_FAULTS as exc:
+        raise model_error(command, exc) from exc
 
 
 def decode_commands(data: bytes, content_type: str | None = None, *, strict: bool = False,
@@ -223,7 +246,8 @@ def decode_commands(data: bytes, content_type: str | None = None, *, strict: boo
     quirks: list[str] = []
     data, fmt = _format(data, content_type, strict, quirks, "decode_commands")
     if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size, f"input of {len(data)} bytes")
+        raise DecodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     if fmt == "wbxml":
         from ..wbxml import wbxml_to_xml
 

@@ -139,7 +139,7 @@ class _Reader(TreeWalker):
         for child in el:
             tag = child.tag
             if not isinstance(tag, str):
-                raise self.fail("entity_reference", child, "unexpanded entity reference")
+                raise self.fail("undefined_entity", child, "unexpanded entity reference")
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in element content")
@@ -227,7 +227,7 @@ class _Reader(TreeWalker):
         seen: set[str] = set()
         for child in el:
             if not isinstance(child.tag, str):
-                raise self.fail("entity_reference", child)
+                raise self.fail("undefined_entity", child)
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in <Meta>")
@@ -287,7 +287,7 @@ class _Reader(TreeWalker):
         parts: dict[str, str] = {}
         for child in el:
             if not isinstance(child.tag, str):
-                raise self.fail("entity_reference", child)
+                raise self.fail("undefined_entity", child)
             local = split(child.tag)[1]
             if local not in names:
                 raise self.fail("unexpected_element", child, f"<{local}> in MetInf")
@@ -777,7 +777,7 @@ def read_xml(data: bytes, strict: bool, quirks: list[str], limits: Limits,
     try:
         root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
-        raise syntax_error(exc, data) from None
+        raise syntax_error(exc, data, limits) from None
     return _Reader(data, strict, quirks, limits, from_wbxml).message(root, doctype_public_id)
 
 

@@ -59,7 +59,7 @@ from __future__ import annotations
 import base64
 
 from ..errors import DecodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
 from ._decode_tables import (
     C_CDATA,
     C_NEST_DEVINF,
@@ -614,7 +614,8 @@ def wbxml_to_xml(wbxml: bytes, *, indent: int | None = None,
         raise ValueError("indent must be None or 0..255 (as libwbxml's)")
     data = bytes(wbxml)
     if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size)
+        raise DecodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     decoder = _Decoder(data, indent, limits)
     decoder.document(0, len(data), 0)
     if indent is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from ..errors import EncodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
 from . import codepages
 from .codepages import Language
 
@@ -91,7 +91,8 @@ def prepare_input(xml: bytes | str, limits: Limits) -> tuple[bytes, bool]:
     else:
         raise TypeError(f"xml must be bytes or str, not {type(xml).__name__}")
     if len(data) > limits.max_input_size:
-        raise EncodeError("too_large", limits.max_input_size)
+        raise EncodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     if from_str or (data[:1] == b"<" and data[1:2] not in (b"?", b"\x00")) or not _needs_lxml(data):
         return data, False
     return _via_lxml(data, limits), True
@@ -110,6 +111,10 @@ def _needs_lxml(data: bytes) -> bool:
     return False
 
 
+_LXML_LOCATION = re.compile(r"(?:, line \d+, column \d+)|(?: \(<string>, line \d+\))"
+                            r"|(?: line \d+\b)")
+
+
 def _via_lxml(data: bytes, limits: Limits) -> bytes:
     from lxml import etree  # type: ignore[import-untyped]
 
@@ -124,12 +129,15 @@ def _via_lxml(data: bytes, limits: Limits) -> bytes:
         reason = "undefined_entity" if "not defined" in text else "malformed_xml"
         if "ENTITY" in text or "DOCTYPE" in text:
             reason = "forbidden_dtd"
-        raise EncodeError(reason, -1, text) from None
+        # libxml2's words without the location lxml adds (offsets here would be into the
+        # re-encoded text, so the error has none).
+        raise EncodeError(reason, -1, _LXML_LOCATION.sub("", exc.msg or text)) from None
     except (ValueError, LookupError) as exc:
         raise EncodeError("malformed_xml", -1, str(exc)) from None
     out: bytes = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False)
     if len(out) > limits.max_input_size:
-        raise EncodeError("too_large", -1)
+        raise EncodeError("too_large", -1, "as UTF-8, the "
+                          + over_input_size(len(out), limits.max_input_size))
     return out
 
 
@@ -577,5 +585,6 @@ def apply_string_table(body: bytes | bytearray, records: list[int | bytes],
             done = pos + len(text) + 2
     out += body[done:]
     if len(table) + base > limits.max_string_table:
-        raise EncodeError("too_large", -1)
+        raise EncodeError("too_large", -1, f"a string table of {len(table) + base} bytes is over "
+                                           f"max_string_table = {limits.max_string_table}")
     return bytes(table), out  # the caller joins it to the header: no copy here

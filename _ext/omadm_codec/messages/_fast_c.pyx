@@ -174,7 +174,7 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
     cdef Scanner sc
     cdef _Build build
     cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
-    if len(data) > share.MAX_FAST_INPUT or not _lexical_ok(data):
+    if not _lexical_ok(data):
         return None
     # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
     # new objects of a large message trigger several) can free nothing of it, so it waits

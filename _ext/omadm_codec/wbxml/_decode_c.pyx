@@ -30,7 +30,7 @@ from omadm_codec.wbxml._markup import (
 )
 from omadm_codec.wbxml.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
-from omadm_codec.limits import DEFAULT_LIMITS
+from omadm_codec.limits import DEFAULT_LIMITS, over_input_size
 
 __all__ = ["wbxml_to_xml"]
 
@@ -949,7 +949,8 @@ def wbxml_to_xml(wbxml, *, indent=None, limits=None):
     if limits is not None:
         max_input = min(limits.max_input_size, 1 << 62)
     if PyBytes_GET_SIZE(data) > max_input:
-        raise DecodeError("too_large", max_input if limits is None else limits.max_input_size)
+        limit = DEFAULT_LIMITS.max_input_size if limits is None else limits.max_input_size
+        raise DecodeError("too_large", limit, over_input_size(PyBytes_GET_SIZE(data), limit))
     # Take the idle decoder (another thread entering meanwhile makes its own); an error leaves
     # it to the garbage collector, a success puts it back.
     decoder = _idle

@@ -1,0 +1,28 @@
+"""The load and conformance harness: a fleet of simulated devices against any DM server URL.
+
+Owns: the fleet mix (``mix``), the devices' identities (``fleet``), one device's session loop
+with its faults (``device``), the checks on every server answer (``conformance``), how
+messages travel (``transport``), the figures (``stats``), the reports (``report``), the live
+progress (``progress``), the Locust user and its events (``locust_user``), the headless engine
+(``engine``), our own server to drive (``selfserver``) and the ``loadtest`` sub-command
+(``command``). May import: ``tools`` and every layer below it. Nothing imports this package
+but the command-line entry (``omadm_codec.__main__``).
+
+The one idea: a device is a ``ClientSession`` on a simulator tree, driven by a transport; on
+Locust it is a ``FastHttpUser`` (``locust_user``), so one machine or many generate the load.
+Only ``locust_user`` and ``engine`` import Locust (and with it gevent, which monkey-patches the
+process): importing this package does not.
+"""
+
+from __future__ import annotations
+
+from .conformance import KINDS, Violation
+from .device import SessionResult, SimulatedDevice
+from .fleet import DeviceSpec, Fleet
+from .mix import FAULT_KINDS, FleetMix, MixError
+from .transport import HttpxTransport, Reply, Transport, TransportError
+
+__all__ = [
+    "FAULT_KINDS", "KINDS", "DeviceSpec", "Fleet", "FleetMix", "HttpxTransport", "MixError",
+    "Reply", "SessionResult", "SimulatedDevice", "Transport", "TransportError", "Violation",
+]

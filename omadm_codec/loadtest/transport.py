@@ -98,4 +98,42 @@ class HttpxTransport:
         self.close()
 
 
-__all__ = ["ERROR_KINDS", "HttpxTransport", "Reply", "Transport", "TransportError", "classify"]
+
+
+
+def check_reachable(url: str, *, tls: ssl.SSLContext | None = None,
+                    timeout: float = 5.0) -> None:
+    """Connect to ``url``'s host (and finish the TLS handshake for https) once, before a run:
+    an unreachable server or a certificate the device would refuse is a ``TransportError``
+    at once, not a thousand failed sessions."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TransportError("connect", f"{url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout) as sock:
+            if parts.scheme == "https":
+                context = tls if tls is not None else ssl.create_default_context()
+                with context.wrap_socket(sock, server_hostname=parts.hostname):
+                    pass
+    except OSError as exc:
+        error = classify(exc)
+        if error.kind == "other":
+            error = TransportError("connect", error.detail)
+        raise TransportError(error.kind, f"{parts.hostname}:{port}: {error.detail}") from exc
+
+
+def tls_context(ca_file: str | None = None, *, insecure: bool = False) -> ssl.SSLContext:
+    """The devices' TLS context: the system's trust (or ``ca_file``); ``insecure`` turns
+    verification off (a test server with a self-made certificate)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+__all__ = ["ERROR_KINDS", "HttpxTransport", "Reply", "Transport", "TransportError",
+           "check_reachable", "classify", "tls_context"]

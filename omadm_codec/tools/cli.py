@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import BACKEND, OmaDmError, wbxml_to_xml, xml_to_wbxml
@@ -43,9 +44,13 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+AddCommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def main(argv: list[str] | None = None, *, extra_commands: Sequence[AddCommand] = ()) -> int:
     """The ``omadm-codec`` command: parse ``argv`` (default ``sys.argv[1:]``), run the subcommand
-    and return its exit status."""
+    and return its exit status. ``extra_commands`` add the sub-commands of layers above this
+    one (the entry point, ``omadm_codec.__main__``, passes ``loadtest``)."""
     parser = argparse.ArgumentParser(prog="omadm-codec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     conv = sub.add_parser("convert", help="XML <-> WBXML (the input kind is sniffed)")
@@ -60,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from .cli_session import add_commands
 
     add_commands(sub)
+    for add in extra_commands:
+        add(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

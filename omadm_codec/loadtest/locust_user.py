@@ -1,0 +1,229 @@
+"""The Locust side: ``DMDevice``, a ``FastHttpUser`` that is one simulated device of the fleet,
+and the event hooks that carry our figures through Locust (one process or master and
+workers).
+
+The one idea: a User takes the next device of the fleet (worker ``w`` of ``W`` takes devices
+``w, w + W, w + 2W...``), runs its sessions on Locust's geventhttpclient with think time
+between them, and records each ``SessionResult`` in this process's ``FleetStats``. Every HTTP
+request shows in Locust's own statistics under its package (``pkg1``, ``pkg3``), every session
+under ``DM session``, every violation under ``DM violation``; workers send our figures to
+the master with each report (``report_to_master`` / ``worker_report``), where they merge.
+
+Importing this module imports Locust, which monkey-patches the process with gevent: only the
+``loadtest`` engine and Locust itself (``locust -f omadm_codec/loadtest/locustfile.py``) do.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from locust import FastHttpUser, events, task
+from locust.exception import StopUser
+
+from .conformance import KINDS
+from .device import SimulatedDevice
+from .fleet import Fleet
+from .mix import FleetMix
+from .stats import FleetStats
+from .transport import Reply, TransportError, classify
+
+
+class ProtocolViolation(Exception):
+    """How a violation shows in Locust's failure table: its kind, then the example."""
+
+
+class SessionFailed(Exception):
+    """How a session that did not complete shows in Locust's failure table."""
+
+
+@dataclass(slots=True)
+class FleetRun:
+    """The fleet this process drives, and its figures."""
+
+    fleet: Fleet
+    url: str
+    max_sessions: int | None = None
+    offset: int = 0
+    stride: int = 1
+    tls: ssl.SSLContext | None = None
+    stats: FleetStats = field(default_factory=FleetStats)
+    taken: int = 0
+    started_sessions: int = 0
+    devices: list[SimulatedDevice] = field(default_factory=list)
+
+    def take(self) -> SimulatedDevice | None:
+        """The next device for a new User, or None when the fleet is used up."""
+        position = self.offset + self.stride * self.taken
+        if position >= len(self.fleet):
+            return None
+        self.taken += 1
+        device = SimulatedDevice(self.fleet[position], self.url, self.fleet.mix)
+        self.devices.append(device)
+        return device
+
+    def may_start(self) -> bool:
+        if self.max_sessions is not None and self.started_sessions >= self.max_sessions:
+            return False
+        self.started_sessions += 1
+        return True
+
+
+RUN: FleetRun | None = None
+"""Set by the engine, or built from the command line on the first User (``locust -f``)."""
+MASTER_STATS = FleetStats()
+"""On a Locust master: the figures the workers sent."""
+
+
+class LocustTransport:
+    """POSTs through a User's ``FastHttpSession``, so each request is in Locust's statistics."""
+
+    def __init__(self, user: FastHttpUser) -> None:
+        self.client = user.client
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Reply:
+        start = time.perf_counter()
+        with self.client.request("POST", url, name=name, data=body,  # type: ignore[arg-type]
+                                 headers=headers, catch_response=True) as response:
+            elapsed = time.perf_counter() - start
+            error = getattr(response, "error", None)
+            if error is not None and not response.status_code:
+                response.failure(error)
+                raise classify(error)
+            content = response.content or b""
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+            else:
+                response.success()
+            headers_in = response.headers or {}
+            return Reply(response.status_code, headers_in.get("content-type", "") or "",
+                         content, headers_in.get("x-syncml-hmac"), elapsed)
+
+
+def _run_from_options(environment: Any) -> FleetRun:
+    options = environment.parsed_options
+    mix = FleetMix.load(options.dm_mix) if getattr(options, "dm_mix", None) else FleetMix()
+    devices = int(getattr(options, "dm_devices", 0) or getattr(options, "num_users", 0) or 1)
+    runner = environment.runner
+    stride = max(1, int(getattr(options, "expect_workers", 1) or 1)) \
+        if getattr(runner, "worker_index", -1) >= 0 and type(runner).__name__ == "WorkerRunner" \
+        else 1
+    offset = max(0, int(getattr(runner, "worker_index", 0) or 0)) if stride > 1 else 0
+    max_sessions = int(getattr(options, "dm_max_sessions", 0) or 0) or None
+    if max_sessions is not None and stride > 1:
+        max_sessions = -(-max_sessions // stride)
+    return FleetRun(Fleet(mix, devices), environment.host, max_sessions, offset, stride)
+
+
+class DMDevice(FastHttpUser):
+    """One simulated device of the fleet, on Locust's fast HTTP client."""
+
+    insecure = False
+    """Certificates are verified (a harness that hides TLS failures would mislead)."""
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def __init__(self, environment: Any) -> None:
+        global RUN
+        if RUN is None:
+            RUN = _run_from_options(environment)
+        if RUN.tls is not None:
+            context = RUN.tls
+            self.ssl_context_factory = lambda: context
+        self.network_timeout = RUN.fleet.mix.request_timeout
+        super().__init__(environment)
+        self.fleet_run = RUN
+        self.device = RUN.take()
+        self.transport = LocustTransport(self)
+
+    def wait_time(self) -> float:
+        low, high = self.fleet_run.fleet.mix.think_time
+        return random.uniform(low, high)
+
+    @task
+    def session(self) -> None:
+        if self.device is None or not self.fleet_run.may_start():
+            raise StopUser()
+        result = self.device.run_session(self.transport)
+        self.fleet_run.stats.record(result)
+        fire = self.environment.events.request.fire
+        size = sum(exchange.received for exchange in result.exchanges)
+        failure: Exception | None = None
+        if result.error is not None:
+            failure = SessionFailed(f"{result.error.kind}: {result.error.detail[:120]}")
+        elif result.violations:
+            failure = SessionFailed(f"{result.outcome}: {result.violations[0].kind}")
+        fire(request_type="DM", name="session", response_time=result.duration * 1e3,
+             response_length=size, exception=failure, context={})
+        for violation in result.violations:
+            fire(request_type="DM violation", name=violation.kind, response_time=0.0,
+                 response_length=0, context={},
+                 exception=ProtocolViolation(f"{violation.kind}: {KINDS[violation.kind]}"))
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    group = parser.add_argument_group("omadm-codec fleet")
+    group.add_argument("--dm-devices", type=int, default=0,
+                       help="devices in the fleet (default: the number of users)")
+    group.add_argument("--dm-mix", default="", help="the fleet mix (JSON or TOML file)")
+    group.add_argument("--dm-max-sessions", type=int, default=0,
+                       help="stop each device after the fleet ran this many sessions")
+    group.add_argument("--dm-report", default="",
+                       help="write our report to PREFIX.json and PREFIX.html at the end")
+
+
+@events.report_to_master.add_listener
+def _to_master(client_id: str, data: dict[str, Any]) -> None:
+    if RUN is not None:
+        data["omadm"] = RUN.stats.to_dict()
+        RUN.stats = FleetStats()
+
+
+@events.worker_report.add_listener
+def _from_worker(client_id: str, data: dict[str, Any]) -> None:
+    if "omadm" in data:
+        MASTER_STATS.merge(data["omadm"])
+
+
+def process_stats() -> FleetStats:
+    """This process's figures: the master's merge, or the local run's."""
+    if MASTER_STATS.sessions or RUN is None:
+        return MASTER_STATS
+    return RUN.stats
+
+
+@events.quitting.add_listener
+def _write_report(environment: Any, **kwargs: Any) -> None:
+    options = environment.parsed_options
+    prefix = getattr(options, "dm_report", "") if options is not None else ""
+    if not prefix or type(environment.runner).__name__ == "WorkerRunner":
+        return
+    from .report import build_report, write_reports
+
+    stats = process_stats()
+    stats.ended = time.time()
+    report = build_report(stats, url=environment.host or "", engine="locust",
+                          locust=locust_summary(environment))
+    write_reports(report, Path(prefix))
+
+
+def locust_summary(environment: Any) -> dict[str, Any]:
+    """Locust's own figures per request name (the packages, sessions, violations)."""
+    stats = environment.runner.stats if environment.runner is not None else environment.stats
+    out: dict[str, Any] = {}
+    for (name, method), entry in sorted(stats.entries.items()):
+        out[f"{method} {name}"] = {
+            "requests": entry.num_requests, "failures": entry.num_failures,
+            "median_ms": entry.median_response_time,
+            "p99_ms": entry.get_response_time_percentile(0.99),
+            "avg_ms": entry.avg_response_time}
+    return out
+
+
+__all__ = ["DMDevice", "FleetRun", "LocustTransport", "ProtocolViolation", "SessionFailed",
+           "TransportError", "process_stats"]

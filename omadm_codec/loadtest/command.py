@@ -157,7 +157,8 @@ def _run(args: argparse.Namespace, fleet: Any, url: str, server: SelfServer | No
     console = Console(stderr=True)
     server_before = server.stats() if server is not None else None
     result = run_fleet(fleet, url, duration=args.duration, max_sessions=args.max_sessions,
-                       rate=args.rate, tls=tls, progress=not args.no_progress,
+                       rate=args.rate, ca_file=args.ca, insecure=args.insecure,
+                       progress=not args.no_progress,
                        console=console)
     stats = result.stats
     sessions = max(1, stats.sessions)

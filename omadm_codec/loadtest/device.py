@@ -185,7 +185,6 @@ class SimulatedDevice:
             if out is None:
                 return
             sent, chunked = self._record_of(client, out)
-            result.large_object_sent |= chunked
             body = out.body
             injecting = (fault == "corrupt" and not result.fault_injected
                          and sent.package == "pkg3")
@@ -196,6 +195,8 @@ class SimulatedDevice:
             if injecting:
                 body = corrupt(body)
                 result.fault_injected = True
+            else:
+                result.large_object_sent |= chunked
             try:
                 reply = transport.post(client.resp_uri or self.url, body, self.headers(out),
                                        sent.package)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ def _cpu() -> float:
 
 
 def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | None = None,
-              rate: float | None = None, tls: ssl.SSLContext | None = None,
+              rate: float | None = None, ca_file: str | None = None, insecure: bool = False,
               progress: bool = True, console: Any = None,
               fatal_after: int | None = None) -> EngineResult:
     """Drive ``fleet`` against ``url`` until a stop rule fires. Imports Locust (gevent
@@ -46,7 +45,8 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
 
     from . import locust_user
 
-    run = locust_user.RUN = locust_user.FleetRun(fleet, url, max_sessions, tls=tls)
+    run = locust_user.RUN = locust_user.FleetRun(fleet, url, max_sessions, ca_file=ca_file,
+                                                 insecure=insecure)
     environment = Environment(user_classes=[locust_user.DMDevice], events=locust.events,
                               host=url)
     runner = environment.create_local_runner()

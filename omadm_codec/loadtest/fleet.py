@@ -78,15 +78,14 @@ class Fleet:
         self.mix = mix
         self.size = devices
         rng = random.Random(mix.seed)
-        binary = {True: 0.0, False: 1.0}
         self._fmt = _assign({"wbxml": mix.wbxml, "xml": 1 - mix.wbxml}, devices, rng)
         self._auth = _assign(dict(mix.auth), devices, rng)
         self._size = _assign(dict(mix.max_msg_size), devices, rng)
-        self._alert = _assign({**binary, True: mix.generic_alert,
-                               False: 1 - mix.generic_alert}, devices, rng)
-        self._large = _assign({**binary, True: mix.large_object,
-                               False: 1 - mix.large_object}, devices, rng)
-        faults: dict[str | None, float] = dict(mix.faults)
+        self._alert = _assign({True: mix.generic_alert, False: 1 - mix.generic_alert},
+                              devices, rng)
+        self._large = _assign({True: mix.large_object, False: 1 - mix.large_object},
+                              devices, rng)
+        faults: dict[str | None, float] = {kind: share for kind, share in mix.faults.items()}
         faults[None] = max(0.0, 1 - sum(mix.faults.values()))
         self._fault = _assign(faults, devices, rng)
 

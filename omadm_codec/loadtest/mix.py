@@ -35,10 +35,10 @@ class FleetMix:
     """Share of devices speaking WBXML (the rest speak XML)."""
     auth: dict[str, float] = field(
         default_factory=lambda: {"basic": 0.2, "md5": 0.5, "hmac": 0.3})
-    """Client authentication kinds by share (normalised to sum 1)."""
+    """Client authentication kinds by weight (normalised to shares summing to 1)."""
     max_msg_size: dict[int, float] = field(
         default_factory=lambda: {16384: 0.3, 65536: 0.7})
-    """The device's MaxMsgSize by share (normalised to sum 1)."""
+    """The device's MaxMsgSize by weight (normalised to shares summing to 1)."""
     generic_alert: float = 0.1
     """Share of devices that send a generic alert (1226) in every session."""
     large_object: float = 0.0
@@ -95,7 +95,8 @@ class FleetMix:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise MixError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise MixError(f"unknown key(s) {', '.join(unknown)} "
+                           f"(known: {', '.join(sorted(known))})")
         values = dict(data)
         if "max_msg_size" in values and isinstance(values["max_msg_size"], dict):
             values["max_msg_size"] = {_int("max_msg_size", k, 512): v
@@ -128,7 +129,8 @@ class FleetMix:
             else:
                 data = json.loads(text)
         except (ValueError, ImportError) as exc:
-            raise MixError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+            kind = path.suffix.lstrip(".") or "JSON"
+            raise MixError(f"{path}: not valid {kind}: {exc}") from None
         if not isinstance(data, dict):
             raise MixError(f"{path}: the mix must be an object of keys")
         return cls.from_dict(data)
@@ -158,11 +160,12 @@ def _int(name: str, value: object, minimum: int) -> int:
 
 def _weights(name: str, values: object, allowed: tuple[str, ...] | None) -> dict[Any, float]:
     if not isinstance(values, dict) or not values:
-        raise MixError(f"{name}: an object of shares, e.g. {{\"a\": 0.5, \"b\": 0.5}}")
+        raise MixError(f"{name}: an object of weights, e.g. {{\"a\": 1, \"b\": 3}}")
     for key, share in values.items():
         if allowed is not None and key not in allowed:
             raise MixError(f"{name}: unknown kind {key!r} (known: {', '.join(allowed)})")
-        _share(f"{name}.{key}", share)
+        if not isinstance(share, int | float) or isinstance(share, bool) or share < 0:
+            raise MixError(f"{name}.{key}: a weight >= 0, got {share!r}")
     total = sum(values.values())
     if total <= 0:
         raise MixError(f"{name}: the shares add up to 0")

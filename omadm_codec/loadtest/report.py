@@ -81,8 +81,9 @@ def write_reports(report: dict[str, Any], prefix: Path) -> tuple[Path, Path]:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     json_path = prefix.with_name(prefix.name + ".json")
     html_path = prefix.with_name(prefix.name + ".html")
-    _write(json_path, json.dumps(report, indent=1, sort_keys=True, default=str))
-    _write(html_path, render_html(report))
+    text = json.dumps(report, indent=1, sort_keys=True, default=str)
+    _write(json_path, text)
+    _write(html_path, render_html(json.loads(text)))  # drawn from exactly what was saved
     return json_path, html_path
 
 
@@ -99,7 +100,7 @@ def _nice(value: float) -> float:
     """A round axis maximum at or above ``value``."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * power:
             return step * power

@@ -2,10 +2,10 @@
 
 Owns: the fleet mix (``mix``), the devices' identities (``fleet``), one device's session loop
 with its faults (``device``), the checks on every server answer (``conformance``), how
-messages travel (``transport``), the figures (``stats``), the reports (``report``), the live
-progress (``progress``), the Locust user and its events (``locust_user``), the headless engine
-(``engine``), our own server to drive (``selfserver``) and the ``loadtest`` sub-command
-(``command``). May import: ``tools`` and every layer below it. Nothing imports this package
+messages travel (``transport``), the figures (``stats``), the reports (``report``), the Locust
+user and its events (``locust_user``, ``locustfile``), the headless engine with its live
+progress (``engine``), our own server to drive (``selfserver``) and the ``loadtest``
+sub-command (``command``). May import: ``tools`` and every layer below it. Nothing imports this package
 but the command-line entry (``omadm_codec.__main__``).
 
 The one idea: a device is a ``ClientSession`` on a simulator tree, driven by a transport; on

@@ -42,15 +42,19 @@ class SelfServer:
     """Our server in its own process (``selfserver``), for ``--self``."""
 
     def __init__(self, devices: int, mix_file: Path, store: str) -> None:
+        # Its stderr goes to a file: a pipe nobody reads could fill and stall the server.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "omadm_codec.loadtest.selfserver", "--devices",
              str(devices), "--mix", str(mix_file), "--store", store],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if not line.startswith("READY "):
             self.proc.wait(timeout=10)
-            err = (self.proc.stderr.read() if self.proc.stderr else "").strip()
+            self.log.seek(0)
+            err = self.log.read().strip()
+            self.log.close()
             raise RuntimeError(err.splitlines()[-1] if err else "our server did not start")
         self.url = line.split(" ", 1)[1]
         self.stats_url = self.url.rsplit("/", 1)[0] + "/_loadtest/stats"
@@ -77,6 +81,9 @@ class SelfServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:

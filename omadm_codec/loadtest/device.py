@@ -252,8 +252,8 @@ class SimulatedDevice:
                 if isinstance(event, ev.CommandExecuted):
                     key = (event.command.ELEMENT, event.status)
                     result.device_statuses[key] = result.device_statuses.get(key, 0) + 1
-                elif isinstance(event, ev.Authenticated):
-                    authenticated = True
+                elif isinstance(event, ev.Authenticated) and event.username == spec.user:
+                    authenticated = True  # the server accepted our credentials
                 elif isinstance(event, ev.SessionEnded):
                     result.outcome = event.reason
             if client.state.name in ("CLOSED", "ABORTED", "ERROR"):

@@ -5,8 +5,8 @@ with its faults (``device``), the checks on every server answer (``conformance``
 messages travel (``transport``), the figures (``stats``), the reports (``report``), the Locust
 user and its events (``locust_user``, ``locustfile``), the headless engine with its live
 progress (``engine``), our own server to drive (``selfserver``) and the ``loadtest``
-sub-command (``command``). May import: ``tools`` and every layer below it. Nothing imports this package
-but the command-line entry (``omadm_codec.__main__``).
+sub-command (``command``). May import: ``tools`` and every layer below it. Nothing imports
+this package but the command-line entry (``omadm_codec.__main__``).
 
 The one idea: a device is a ``ClientSession`` on a simulator tree, driven by a transport; on
 Locust it is a ``FastHttpUser`` (``locust_user``), so one machine or many generate the load.

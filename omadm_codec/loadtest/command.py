@@ -70,11 +70,13 @@ class SelfServer:
                 time.sleep(0.05)
 
     def stats(self) -> dict[str, Any]:
+        """What the server saw so far (``/_loadtest/stats``)."""
         with urllib.request.urlopen(self.stats_url, timeout=5) as response:
             data: dict[str, Any] = json.loads(response.read())
             return data
 
     def stop(self) -> None:
+        """Stop the server process (SIGTERM, then SIGKILL after 10 s)."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
@@ -87,6 +89,7 @@ class SelfServer:
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
+    """The ``loadtest`` sub-command; returns the exit status (module docstring)."""
     from .fleet import Fleet
     from .mix import FleetMix, MixError
 
@@ -210,12 +213,11 @@ def _hand_over(args: argparse.Namespace, mix: Any, devices: int) -> int:
     if _need("locust"):
         return _fail("--locust needs the loadtest extra: pip install 'omadm_codec[loadtest]'",
                      EXIT_USAGE)
-    from . import locustfile
-
     with tempfile.TemporaryDirectory(prefix="omadm-loadtest-") as temp:
         mix_file = Path(temp) / "mix.json"
         mix_file.write_text(json.dumps(mix.to_dict()), encoding="utf-8")
-        command = [sys.executable, "-m", "locust", "-f", str(locustfile.__file__),
+        locustfile = Path(__file__).with_name("_locustfile.py")
+        command = [sys.executable, "-m", "locust", "-f", str(locustfile),
                    "--dm-devices", str(devices), "--dm-mix", str(mix_file),
                    "--dm-report", args.report]
         if args.url:
@@ -227,6 +229,7 @@ def _hand_over(args: argparse.Namespace, mix: Any, devices: int) -> int:
 
 
 def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``loadtest`` to the command line's sub-commands."""
     parser = sub.add_parser(
         "loadtest", help="a fleet of simulated devices against a DM server, with reports",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -41,8 +41,12 @@ KINDS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Violation:
+    """One breach of the protocol by the server."""
+
     kind: str
+    """One of ``KINDS``."""
     example: str
+    """One line saying where and what."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ def describe_sent(msg: Message) -> SentMessage:
 
 
 def media_type(content_type: str) -> str:
+    """The media type of a Content-Type value, lower case, without parameters."""
     return content_type.split(";", 1)[0].strip().lower()
 
 

@@ -122,6 +122,7 @@ class SimulatedDevice:
 
     @property
     def tree(self) -> DMTree:
+        """The device's tree, built on first use (from ``tools.simulator``)."""
         if self._tree is None:
             spec, mix = self.spec, self.mix
             tree = build_tree(
@@ -149,6 +150,7 @@ class SimulatedDevice:
                 data=str(self.mix.large_object_size))])
 
     def headers(self, out: Outgoing) -> dict[str, str]:
+        """The HTTP headers a message goes with (DM binding, HMAC if any)."""
         headers = {"content-type": out.content_type, "accept": ACCEPT,
                    "accept-charset": "UTF-8", "user-agent": USER_AGENT,
                    "cache-control": "no-store"}
@@ -158,6 +160,7 @@ class SimulatedDevice:
 
     def run_session(self, transport: Transport, *,
                     clock: Callable[[], float] = time.monotonic) -> SessionResult:
+        """Run one whole session over ``transport``; never raises for what the server does."""
         spec = self.spec
         result = SessionResult(spec.index, spec.fmt, spec.auth, time.time(), fault=spec.fault)
         began = clock()

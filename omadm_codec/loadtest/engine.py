@@ -21,6 +21,8 @@ from .stats import FleetStats
 
 @dataclass(slots=True)
 class EngineResult:
+    """What a run left: its figures, what stopped it, the harness's CPU time."""
+
     stats: FleetStats
     stopped_by: str
     """``duration``, ``max_sessions``, ``fleet_done``, ``fatal``, ``interrupted``."""
@@ -44,7 +46,7 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
     import locust
     from locust.env import Environment
 
-    from . import locust_user
+    from . import _locust as locust_user
 
     run = locust_user.RUN = locust_user.FleetRun(fleet, url, max_sessions, ca_file=ca_file,
                                                  insecure=insecure)

@@ -71,6 +71,7 @@ class FleetMix:
         self.validate()
 
     def validate(self) -> None:
+        """Check every value (``MixError`` naming the key); normalise the weights."""
         for name in ("wbxml", "generic_alert", "large_object"):
             _share(name, getattr(self, name))
         self.auth = _weights("auth", self.auth, AUTH_KINDS)
@@ -92,6 +93,7 @@ class FleetMix:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FleetMix:
+        """A mix from plain values (a parsed mix file); ``MixError`` names a bad key."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -136,6 +138,7 @@ class FleetMix:
         return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
+        """The mix as plain values (what a mix file holds)."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["max_msg_size"] = {str(k): v for k, v in self.max_msg_size.items()}
         out["think_time"] = list(self.think_time)

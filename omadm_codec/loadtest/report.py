@@ -109,6 +109,7 @@ def _nice(value: float) -> float:
 
 def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]],
                x_label: str, y_label: str, width: int = 900, height: int = 280) -> str:
+    """An SVG line chart of ``series`` ((label, [(x, y)])), self-contained."""
     left, right, top, bottom = 64, 16, 30, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for _, pts in series for x, _ in pts] or [0.0, 1.0]
@@ -160,6 +161,7 @@ def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]],
 
 def bar_chart(title: str, bars: list[tuple[str, float]], width: int = 900,
               height: int = 260) -> str:
+    """An SVG bar chart of ``bars`` ((label, value)), self-contained."""
     left, right, top, bottom = 64, 16, 30, 60
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice(max((value for _, value in bars), default=1.0) * 1.05)
@@ -222,6 +224,7 @@ def status_bars(table: dict[str, dict[str, int]]) -> list[tuple[str, float]]:
 
 
 def render_html(report: dict[str, Any]) -> str:
+    """The report as one HTML page: plots as inline SVG, no script, no network."""
     run, summary, figures = report["run"], report["summary"], report["figures"]
     points = report["timeline"]
     title = f"DM load test: {run.get('url', '')}"

@@ -155,6 +155,7 @@ def _cpu() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m omadm_codec.loadtest.selfserver``: serve until terminated."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -37,6 +37,7 @@ class Histogram:
         self.sum = 0.0
 
     def add(self, seconds: float) -> None:
+        """Count one latency."""
         key = int(math.log(max(seconds, 1e-6) * 1e6) * _SCALE)
         self.counts[key] = self.counts.get(key, 0) + 1
         self.total += 1
@@ -56,20 +57,24 @@ class Histogram:
 
     @property
     def mean(self) -> float:
+        """The mean latency in seconds (0.0 when empty)."""
         return self.sum / self.total if self.total else 0.0
 
     def merge(self, other: Histogram) -> None:
+        """Add ``other``'s counts to these."""
         for key, count in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + count
         self.total += other.total
         self.sum += other.sum
 
     def to_dict(self) -> dict[str, Any]:
+        """The histogram as plain values."""
         return {"counts": {str(k): v for k, v in self.counts.items()}, "total": self.total,
                 "sum": self.sum}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Histogram:
+        """The histogram ``to_dict`` gave."""
         out = cls()
         out.counts = {int(k): int(v) for k, v in data.get("counts", {}).items()}
         out.total = int(data.get("total", 0))
@@ -119,6 +124,7 @@ class FleetStats:
     # -- recording ------------------------------------------------------------------------
 
     def record(self, result: SessionResult) -> None:
+        """Count one session."""
         self.sessions += 1
         _bump(self.outcomes, result.outcome)
         self.session_latency.add(result.duration)
@@ -188,14 +194,17 @@ class FleetStats:
 
     @property
     def completed(self) -> int:
+        """Sessions that completed."""
         return self.outcomes.get("completed", 0)
 
     @property
     def violation_count(self) -> int:
+        """Protocol violations counted, all kinds."""
         return sum(entry["count"] for entry in self.violations.values())
 
     @property
     def error_count(self) -> int:
+        """Transport errors counted, all kinds."""
         return sum(entry["count"] for entry in self.errors.values())
 
     def fatal(self, threshold: int) -> str | None:
@@ -222,6 +231,7 @@ class FleetStats:
     # -- exchange -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """Every figure as plain values (the JSON report's ``figures``)."""
         return {
             "started": self.started, "ended": self.ended, "sessions": self.sessions,
             "outcomes": dict(self.outcomes),
@@ -287,6 +297,7 @@ class FleetStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FleetStats:
+        """The figures ``to_dict`` gave."""
         out = cls()
         out.started = float(data.get("started", out.started))
         out.merge(data)

@@ -1,5 +1,5 @@
 """How a simulated device's messages travel: the ``Transport`` protocol, its ``Reply``, and the
-typed ``TransportError`` every engine raises (Locust's client lives in ``locust_user``; the
+typed ``TransportError`` every engine raises (Locust's client lives in ``_locust``; the
 blocking one here serves tests and single devices without gevent).
 """
 
@@ -43,6 +43,8 @@ class Reply:
 
 
 class Transport(Protocol):
+    """How a device sends a message and gets the answer (``HttpxTransport``, Locust's)."""
+
     def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Reply:
         """POST ``body``; ``name`` labels the request in statistics (``pkg1``, ``pkg3``).
         Raises ``TransportError``."""
@@ -79,6 +81,7 @@ class HttpxTransport:
         self._http = httpx.Client(timeout=timeout, verify=verify)
 
     def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Reply:
+        """POST ``body`` to ``url``; ``TransportError`` when no HTTP answer came."""
         start = time.perf_counter()
         try:
             response = self._http.post(url, content=body, headers=headers)
@@ -89,6 +92,7 @@ class HttpxTransport:
                      time.perf_counter() - start)
 
     def close(self) -> None:
+        """Close the connections."""
         self._http.close()
 
     def __enter__(self) -> HttpxTransport:

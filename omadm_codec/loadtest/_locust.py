@@ -10,7 +10,8 @@ under ``DM session``, every violation under ``DM violation``; workers send our f
 the master with each report (``report_to_master`` / ``worker_report``), where they merge.
 
 Importing this module imports Locust, which monkey-patches the process with gevent: only the
-``loadtest`` engine and Locust itself (``locust -f omadm_codec/loadtest/locustfile.py``) do.
+``loadtest`` engine and Locust itself (``locust -f omadm_codec/loadtest/_locustfile.py``) do.
+Private for that reason: importing it is never harmless.
 """
 
 from __future__ import annotations

@@ -512,3 +512,76 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     redis = _loadtest("--self", "2", "--store", "redis://127.0.0.1:1/0", "--report",
                       str(tmp_path / "s"))
     assert redis.returncode == 2 and "--store" in redis.stderr
+
+
+@NEEDS_LOCUST
+def test_tls_a_certificate_the_devices_refuse_then_trust(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from test_http_tls import _cert, _write
+
+    from omadm_codec.http import TlsConfig
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    _write(tmp_path / "ca", _cert("lt CA", ca_key, "lt CA", ca_key, ca=True), ca_key)
+    _write(tmp_path / "server", _cert("lt server", key, "lt CA", ca_key, server=True), key)
+    mix_file = tmp_path / "mix.json"
+    mix_file.write_text(json.dumps({"think_time": 0.05}))
+    app, _ = build_app(Fleet(FleetMix.load(mix_file), 2))
+    tls = TlsConfig(str(tmp_path / "server.crt"), str(tmp_path / "server.key"))
+    with ServerThread(app, tls=tls) as server:
+        url = f"{server.url}/dm"
+        refused = _loadtest(url, "--devices", "2", "--duration", "3", "--mix", str(mix_file),
+                            "--report", str(tmp_path / "t1"))
+        trusted = _loadtest(url, "--devices", "2", "--duration", "3", "--mix", str(mix_file),
+                            "--ca", str(tmp_path / "ca.crt"), "--report", str(tmp_path / "t2"),
+                            "--no-progress")
+    assert refused.returncode == 3
+    line = refused.stderr.strip().splitlines()
+    assert len(line) == 1 and ": tls: " in line[0], refused.stderr
+    assert trusted.returncode == 0, trusted.stderr[-2000:]
+    report = json.loads((tmp_path / "t2.json").read_text())
+    assert report["summary"]["completed"] > 2 and report["summary"]["violations"] == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@NEEDS_LOCUST
+def test_distributed_master_and_worker_merge_our_figures(tmp_path: Path) -> None:
+    from omadm_codec.loadtest.command import SelfServer
+
+    mix = tmp_path / "mix.json"
+    mix.write_text(json.dumps({"think_time": 0.05, "faults": {"wrong_password": 0.25}}))
+    port = str(_free_port())
+    server = SelfServer(4, mix, "memory")
+    worker = None
+    try:
+        master = subprocess.Popen(
+            [sys.executable, "-m", "omadm_codec", "loadtest", server.url, "--devices", "4",
+             "--mix", str(mix), "--report", str(tmp_path / "d"), "--locust", "--master",
+             "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+             "--expect-workers", "1", "--headless", "-u", "4", "-r", "4", "-t", "4s",
+             "--only-summary"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f",
+             str(ROOT / "omadm_codec" / "loadtest" / "_locustfile.py"), "--worker",
+             "--master-host", "127.0.0.1", "--master-port", port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+        out, _ = master.communicate(timeout=120)
+        worker.wait(timeout=60)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        server.stop()
+    assert master.returncode == 0, out[-3000:]
+    report = json.loads((tmp_path / "d.json").read_text())
+    # The worker ran the sessions; the master's report holds them, merged from its reports.
+    assert report["summary"]["completed"] > 3 and report["summary"]["violations"] == 0
+    assert report["figures"]["faults"]["wrong_password"]["handled"] > 0

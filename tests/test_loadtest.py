@@ -585,3 +585,25 @@ def test_distributed_master_and_worker_merge_our_figures(tmp_path: Path) -> None
     # The worker ran the sessions; the master's report holds them, merged from its reports.
     assert report["summary"]["completed"] > 3 and report["summary"]["violations"] == 0
     assert report["figures"]["faults"]["wrong_password"]["handled"] > 0
+
+
+@pytest.mark.parametrize("server_auth", ["basic", "md5", "hmac"])
+def test_devices_check_the_servers_credentials(server_auth: str) -> None:
+    mix = FleetMix(server_auth=server_auth, auth={"basic": 1, "md5": 1, "hmac": 1},
+                   think_time=(0, 0))
+    fleet = Fleet(mix, 3)
+    app, _ = build_app(fleet)
+    stats = FleetStats()
+    with ServerThread(app) as server, HttpxTransport() as transport:
+        devices = [SimulatedDevice(spec, f"{server.url}/dm", mix) for spec in fleet]
+        for _ in range(2):
+            for device in devices:
+                stats.record(device.run_session(transport))
+    assert stats.outcomes == {"completed": 6} and stats.violations == {}
+    # A server presenting a wrong password is refused by every device.
+    wrong = FleetMix(server_auth=server_auth, server_password="not-the-one", think_time=(0, 0))
+    app, _ = build_app(Fleet(FleetMix(server_auth=server_auth, think_time=(0, 0)), 1))
+    with ServerThread(app) as server, HttpxTransport() as transport:
+        result = SimulatedDevice(Fleet(wrong, 1)[0], f"{server.url}/dm",
+                                 wrong).run_session(transport)
+    assert result.outcome == "auth_failed" and result.violations == [], result

@@ -9,9 +9,9 @@ request shows in Locust's own statistics under its package (``pkg1``, ``pkg3``),
 under ``DM session``, every violation under ``DM violation``; workers send our figures to
 the master with each report (``report_to_master`` / ``worker_report``), where they merge.
 
-Importing this module imports Locust, which monkey-patches the process with gevent: only the
-``loadtest`` engine and Locust itself (``locust -f omadm_codec/loadtest/_locustfile.py``) do.
-Private for that reason: importing it is never harmless.
+Importing this module does not import Locust; ``user_class()`` does (and with it gevent, which
+monkey-patches the process): only the ``loadtest`` engine and the locustfile that ``omadm-codec
+loadtest --locust`` writes call it.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from locust import FastHttpUser, events, task
-from locust.exception import StopUser
 
 from .conformance import KINDS
 from .device import SimulatedDevice
@@ -171,50 +168,6 @@ def _run_from_options(environment: Any) -> FleetRun:
     return FleetRun(Fleet(mix, devices), environment.host, max_sessions, offset, stride)
 
 
-class DMDevice(FastHttpUser):  # type: ignore[misc]
-    """One simulated device of the fleet, on Locust's fast HTTP client."""
-
-    insecure = False
-    """Certificates are verified (a harness that hides TLS failures would mislead)."""
-
-    def __init__(self, environment: Any) -> None:
-        global RUN
-        if RUN is None:
-            RUN = _run_from_options(environment)
-        super().__init__(environment)
-        self.fleet_run = RUN
-        self.device = RUN.take()
-        self.transport = LocustTransport(environment, tls=RUN.tls(),
-                                         timeout=RUN.fleet.mix.request_timeout)
-
-    def on_stop(self) -> None:
-        self.transport.close()
-
-    def wait_time(self) -> float:
-        low, high = self.fleet_run.fleet.mix.think_time
-        return random.uniform(low, high)
-
-    @task  # type: ignore[untyped-decorator]
-    def session(self) -> None:
-        if self.device is None or not self.fleet_run.may_start():
-            raise StopUser()
-        result = self.device.run_session(self.transport)
-        self.fleet_run.stats.record(result)
-        fire = self.environment.events.request.fire
-        size = sum(exchange.received for exchange in result.exchanges)
-        failure: Exception | None = None
-        if result.error is not None:
-            failure = SessionFailed(f"{result.error.kind}: {result.error.detail[:120]}")
-        elif result.violations:
-            failure = SessionFailed(f"{result.outcome}: {result.violations[0].kind}")
-        fire(request_type="DM", name="session", response_time=result.duration * 1e3,
-             response_length=size, exception=failure, context={})
-        for violation in result.violations:
-            fire(request_type="DM violation", name=violation.kind, response_time=0.0,
-                 response_length=0, context={},
-                 exception=ProtocolViolation(f"{violation.kind}: {KINDS[violation.kind]}"))
-
-
 def _options(parser: Any) -> None:
     group = parser.add_argument_group("omadm-codec fleet")
     group.add_argument("--dm-devices", type=int, default=0,
@@ -258,10 +211,69 @@ def _write_report(environment: Any, **kwargs: Any) -> None:
     write_reports(report, Path(prefix))
 
 
-events.init_command_line_parser.add_listener(_options)
-events.report_to_master.add_listener(_to_master)
-events.worker_report.add_listener(_from_worker)
-events.quitting.add_listener(_write_report)
+_USER_CLASS: type | None = None
+
+
+def user_class() -> type:
+    """``DMDevice``, the Locust ``User`` of one simulated device (a ``FastHttpUser``), built on
+    the first call: only then is Locust imported (and the process patched by gevent), and our
+    event listeners registered with it."""
+    global _USER_CLASS
+    if _USER_CLASS is not None:
+        return _USER_CLASS
+    from locust import FastHttpUser, events, task
+    from locust.exception import StopUser
+
+    events.init_command_line_parser.add_listener(_options)
+    events.report_to_master.add_listener(_to_master)
+    events.worker_report.add_listener(_from_worker)
+    events.quitting.add_listener(_write_report)
+
+    class DMDevice(FastHttpUser):  # type: ignore[misc]
+        """One simulated device of the fleet, on Locust's fast HTTP client."""
+
+        insecure = False
+        """Certificates are verified (a harness that hides TLS failures would mislead)."""
+
+        def __init__(self, environment: Any) -> None:
+            global RUN
+            if RUN is None:
+                RUN = _run_from_options(environment)
+            super().__init__(environment)
+            self.fleet_run = RUN
+            self.device = RUN.take()
+            self.transport = LocustTransport(environment, tls=RUN.tls(),
+                                             timeout=RUN.fleet.mix.request_timeout)
+
+        def on_stop(self) -> None:
+            self.transport.close()
+
+        def wait_time(self) -> float:
+            low, high = self.fleet_run.fleet.mix.think_time
+            return random.uniform(low, high)
+
+        @task  # type: ignore[untyped-decorator]
+        def session(self) -> None:
+            if self.device is None or not self.fleet_run.may_start():
+                raise StopUser()
+            result = self.device.run_session(self.transport)
+            self.fleet_run.stats.record(result)
+            fire = self.environment.events.request.fire
+            size = sum(exchange.received for exchange in result.exchanges)
+            failure: Exception | None = None
+            if result.error is not None:
+                failure = SessionFailed(f"{result.error.kind}: {result.error.detail[:120]}")
+            elif result.violations:
+                failure = SessionFailed(f"{result.outcome}: {result.violations[0].kind}")
+            fire(request_type="DM", name="session", response_time=result.duration * 1e3,
+                 response_length=size, exception=failure, context={})
+            for violation in result.violations:
+                fire(request_type="DM violation", name=violation.kind, response_time=0.0,
+                     response_length=0, context={},
+                     exception=ProtocolViolation(f"{violation.kind}: {KINDS[violation.kind]}"))
+
+    _USER_CLASS = DMDevice
+    return DMDevice
 
 
 def locust_summary(environment: Any) -> dict[str, Any]:
@@ -277,5 +289,5 @@ def locust_summary(environment: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["DMDevice", "FleetRun", "HttpStatusError", "LocustTransport", "ProtocolViolation",
-           "SessionFailed", "TransportError", "process_stats"]
+__all__ = ["FleetRun", "HttpStatusError", "LocustTransport", "ProtocolViolation",
+           "SessionFailed", "TransportError", "process_stats", "user_class"]

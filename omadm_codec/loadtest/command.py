@@ -101,7 +101,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     except MixError as exc:
         return _fail(f"--mix: {exc}", EXIT_USAGE)
     devices = args.self if args.self is not None else args.devices
-    if args.self is None and not args.url:
+    if args.self is None and not args.url and args.locust is None:
         return _fail("give a server URL, or --self N to drive our own server", EXIT_USAGE)
     if args.self is not None and args.url:
         return _fail("give a server URL or --self N, not both", EXIT_USAGE)
@@ -208,6 +208,12 @@ def _run(args: argparse.Namespace, fleet: Any, url: str, server: SelfServer | No
     return status
 
 
+LOCUSTFILE = (
+    '"""The fleet\'s locustfile, written by ``omadm-codec loadtest --locust``."""\n'
+    "from omadm_codec.loadtest._locust import user_class\n\n"
+    "DMDevice = user_class()\n")
+
+
 def _hand_over(args: argparse.Namespace, mix: Any, devices: int) -> int:
     """Run Locust itself on our locustfile (its web UI, CSV, HTML, distributed mode)."""
     if _need("locust"):
@@ -216,7 +222,10 @@ def _hand_over(args: argparse.Namespace, mix: Any, devices: int) -> int:
     with tempfile.TemporaryDirectory(prefix="omadm-loadtest-") as temp:
         mix_file = Path(temp) / "mix.json"
         mix_file.write_text(json.dumps(mix.to_dict()), encoding="utf-8")
-        locustfile = Path(__file__).with_name("_locustfile.py")
+        # Written here, not shipped as a module: a module that imports Locust would patch any
+        # process that walks the package's modules (a docs build, a test importing them all).
+        locustfile = Path(temp) / "omadm_locustfile.py"
+        locustfile.write_text(LOCUSTFILE, encoding="utf-8")
         command = [sys.executable, "-m", "locust", "-f", str(locustfile),
                    "--dm-devices", str(devices), "--dm-mix", str(mix_file),
                    "--dm-report", args.report]

@@ -48,9 +48,10 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
 
     from . import _locust as locust_user
 
+    user = locust_user.user_class()
     run = locust_user.RUN = locust_user.FleetRun(fleet, url, max_sessions, ca_file=ca_file,
                                                  insecure=insecure)
-    environment = Environment(user_classes=[locust_user.DMDevice], events=locust.events,
+    environment = Environment(user_classes=[user], events=locust.events,
                               host=url)
     runner = environment.create_local_runner()
     threshold = fatal_after if fatal_after is not None else min(len(fleet), 10)

@@ -13,5 +13,5 @@ BASE: tuple[str, ...] = ("errors", "limits", "_backend", "_layers")
 """Modules directly in ``omadm_codec/`` that every layer may import."""
 
 LAYERS: tuple[str, ...] = ("wbxml", "messages", "tree", "security", "session", "http", "compat",
-                           "tools")
+                           "tools", "loadtest")
 """Subpackages of ``omadm_codec``, lowest first."""

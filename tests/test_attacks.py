@@ -917,10 +917,11 @@ def test_item04_an_account_created_without_devices_gets_exactly_one() -> None:
     assert "may not speak for device" in log and other in log
 
 
-def test_item05_an_unauthenticated_message_is_answered_with_the_challenge_alone() -> None:
-    """Within the bounds (32 commands), an unauthenticated package 1 gets one Status (the
-    SyncHdr's, with the challenge), whatever it carries; past them, 413 from the header
-    (bytes) or from decoding (commands), and nothing is kept."""
+def test_item05_an_unauthenticated_message_gets_a_bounded_answer() -> None:
+    """Within the bounds (32 commands), an unauthenticated package 1 gets the SyncHdr's Status
+    with the challenge and one Status per command (PRO 2.4.1), no larger than a small multiple
+    of the request; past them, 413 from the header (bytes) or from decoding (commands), and
+    nothing is kept."""
     gets = "".join(f"<Get><CmdID>{n}</CmdID><Item><Target><LocURI>./DevInfo/Mod</LocURI>"
                    f"</Target></Item></Get>" for n in range(3, 33))
     with start_app(default_config()) as server:
@@ -934,7 +935,10 @@ def test_item05_an_unauthenticated_message_is_answered_with_the_challenge_alone(
             too_big, _ = device.send(alert(1, 1201) + devinfo(2, "x" * (17 << 10)))
         kept = server.state()["store"]
     assert response.status_code == 200 and msg is not None
-    assert [c.ELEMENT for c in msg.commands] == ["Status"] and msg.commands[0].chal
+    assert [c.ELEMENT for c in msg.commands] == ["Status"] * 33 and msg.commands[0].chal
+    assert {c.data for c in msg.commands[1:]} == {407}
+    request = len(alert(1, 1201) + devinfo(2, DEVICE_ID) + gets)
+    assert len(response.content) < 3 * request
     assert too_many.status_code == 413 and too_big.status_code == 413
     assert kept == 1
 

@@ -59,6 +59,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize(("args", "expected"), [
     ((), "no command given: choose one of convert, decode, demo, device, encode, inspect, "
+         "loadtest, "
          "serve, wbxml2xml, xml2wbxml (see 'omadm-codec --help')"),
     (("frobnicate",), r"COMMAND: invalid choice: 'frobnicate' \(choose from .*\) "
                       r"\(see 'omadm-codec --help'\)"),

@@ -35,9 +35,11 @@ class SessionGuards:
     past about 64 elements per command: ``too_many_commands``)."""
     preauth_idle_timeout: float = 30.0
     """Seconds a session that never authenticated is kept after its last message."""
-    preauth_command_statuses: bool = False
-    """Answer an unauthenticated message with one Status per command (PRO 2.4.1) instead of
-    the SyncHdr Status and its challenge alone."""
+    preauth_command_statuses: bool = True
+    """Answer an unauthenticated message with one Status per command (PRO 2.4.1: a 401/407
+    answer holds a Status for every command received; bounded by ``preauth_max_commands``);
+    ``False``: the SyncHdr Status and its challenge alone, a deviation that saves a few
+    hundred bytes per challenge."""
     retain_ended: float = 60.0
     """Seconds an ended session is kept to answer a retransmission of its last message."""
     max_obj_size: int = 4 << 20

@@ -885,8 +885,8 @@ class ServerSession:
         out: list[Command] = [header_status(msg.header, ids(), decision.status, chal)]
         if not decision.authenticated:
             if not self.guards.preauth_command_statuses:
-                # The challenge alone: an unauthenticated message costs an answer of one
-                # Status whatever it carries (the device resends its whole package anyway).
+                # The challenge alone (a deviation from PRO 2.4.1 the operator chose): one
+                # Status whatever the message carries.
                 return out
             for command in msg.commands:
                 if not isinstance(command, Status | Results):

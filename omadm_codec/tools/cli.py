@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import BACKEND, __version__, wbxml_to_xml, xml_to_wbxml
 from .cli_errors import EXIT_USAGE, PROG, about, line, run
@@ -67,8 +69,12 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line (every sub-command)."""
+AddCommand = Callable[["argparse._SubParsersAction[Any]"], None]
+"""Adds a sub-command to the parser (a layer above ``tools`` brings its own: ``loadtest``)."""
+
+
+def build_parser(extra_commands: Sequence[AddCommand] = ()) -> argparse.ArgumentParser:
+    """The whole command line (every sub-command, and those ``extra_commands`` add)."""
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version",
                         version=f"{PROG} {__version__} (codec backend: {BACKEND}, Python "
@@ -102,15 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
     add_wbxml_commands(sub)
+    for add in extra_commands:
+        add(sub)
     for command in sub.choices.values():  # --debug after the command name works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=argparse.SUPPRESS)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command line; returns the exit status (never raises for a user's mistake)."""
-    parser = build_parser()
+def main(argv: list[str] | None = None, *, extra_commands: Sequence[AddCommand] = ()) -> int:
+    """Run one command line (default ``sys.argv[1:]``); returns the exit status (never raises
+    for a user's mistake). ``extra_commands`` add the sub-commands of layers above this one
+    (the entry point, ``omadm_codec.__main__``, passes ``loadtest``)."""
+    parser = build_parser(extra_commands)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors end here

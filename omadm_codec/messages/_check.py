@@ -39,6 +39,16 @@ def _name(hint: Any) -> str:
     return str(hint).replace("omadm_codec.messages.model.", "").replace("typing.", "")
 
 
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error's detail, at most 80 characters; a value whose ``repr``
+    fails is named by its type (the error must still be the typed one)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any repr may fail; the error being built must not
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _show(value: Any) -> str:
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import EncodeError
 from ..wbxml import codepages
+from ._check import shown
 from ._schema import BAD_ID, ID_MAX, OPAQUE_MARKUP, OPAQUE_NS, SYNCML_NS, nested_root
 from .model import (
     Alert,
@@ -118,7 +119,7 @@ def _token(value: Any, what: str) -> str:
 
 def _code(value: Any, what: str) -> str:
     if type(value) is not int or value < 0:
-        raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {value!r}")
+        raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {shown(value)}")
     return str(value)
 
 
@@ -320,9 +321,9 @@ class _Writer:
             raise EncodeError("bad_value", -1, "header must be a SyncHdr")
         namespace = SYNCML_NS.get(hdr.ver_dtd) if isinstance(hdr.ver_dtd, str) else None
         if namespace is None:
-            raise EncodeError("bad_version", -1, f"VerDTD {hdr.ver_dtd!r}")
+            raise EncodeError("bad_version", -1, f"VerDTD {shown(hdr.ver_dtd)}")
         if not isinstance(hdr.ver_proto, str) or not _VER_PROTO.fullmatch(hdr.ver_proto):
-            raise EncodeError("bad_version", -1, f"VerProto {hdr.ver_proto!r}")
+            raise EncodeError("bad_version", -1, f"VerProto {shown(hdr.ver_proto)}")
         self.ver_dtd = hdr.ver_dtd
         w = self.out.append
         w(f'<SyncML xmlns="{namespace}"><SyncHdr><VerDTD>{hdr.ver_dtd}</VerDTD>'
@@ -387,7 +388,7 @@ def write_commands_xml(commands: list[Command], final: bool, ver_dtd: str,
     body (``ver_dtd`` names the namespace)."""
     namespace = SYNCML_NS.get(ver_dtd) if isinstance(ver_dtd, str) else None
     if namespace is None:
-        raise EncodeError("bad_version", -1, f"VerDTD {ver_dtd!r}")
+        raise EncodeError("bad_version", -1, f"VerDTD {shown(ver_dtd)}")
     writer = _Writer(for_wbxml, ver_dtd)
     writer.out.append(f'<?xml version="1.0" encoding="UTF-8"?><SyncML xmlns="{namespace}">'
                       "<SyncBody>")

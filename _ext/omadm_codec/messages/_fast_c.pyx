@@ -43,6 +43,7 @@ from omadm_codec.messages import _fast_vocab as share
 from omadm_codec.wbxml._encode_c import xml_to_wbxml as _xml_to_wbxml
 from omadm_codec.wbxml._decode_c import wbxml_to_xml as _wbxml_to_xml
 from omadm_codec.errors import DecodeError, EncodeError
+from omadm_codec.messages._check import shown
 from omadm_codec.messages._schema import STATUS_MAX, STATUS_MIN, VER_PROTO
 from omadm_codec.messages.model import (
     Alert, Anchor, Atomic, Chal, Cred, DataHint, Exec, Item, Mem, Message, Meta, MetaExtra,

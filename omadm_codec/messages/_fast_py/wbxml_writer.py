@@ -18,6 +18,7 @@ from ...limits import DEFAULT_LIMITS
 from ...wbxml._encode_py import xml_to_wbxml
 from ...wbxml._encode_rules import REWRITE, REWRITE_LEN
 from ...wbxml._encode_rules import mb_u_int32 as _mb
+from .._check import shown
 from .._fast_tokens import (
     CLS_PLAIN,
     CLS_VOBJECT,
@@ -77,7 +78,7 @@ def _token(value: object, what: str) -> bytes:
 
 def _code(value: object, what: str) -> bytes:
     if type(value) is not int or value < 0:
-        raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {value!r}")
+        raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {shown(value)}")
     return str(value).encode("ascii")
 
 
@@ -439,9 +440,9 @@ class _Tokens:
             raise EncodeError("bad_value", -1, "header must be a SyncHdr")
         table = TABLES.get(hdr.ver_dtd) if isinstance(hdr.ver_dtd, str) else None
         if table is None:
-            raise EncodeError("bad_version", -1, f"VerDTD {hdr.ver_dtd!r}")
+            raise EncodeError("bad_version", -1, f"VerDTD {shown(hdr.ver_dtd)}")
         if not isinstance(hdr.ver_proto, str) or not _VER_PROTO.fullmatch(hdr.ver_proto):
-            raise EncodeError("bad_version", -1, f"VerProto {hdr.ver_proto!r}")
+            raise EncodeError("bad_version", -1, f"VerProto {shown(hdr.ver_proto)}")
         self.codes = table.codes
         self.ver_dtd = hdr.ver_dtd
         self.out += table.header

@@ -266,13 +266,13 @@ cdef class _Tokens:
         cdef bytes text
         cdef Py_ssize_t pos
         if type(value) is not int:
-            raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {value!r}")
+            raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {shown(value)}")
         try:
             number = PyLong_AsUnsignedLongLong(value)
         except OverflowError:
             if value < 0:
                 raise EncodeError("bad_code", -1,
-                                  f"{what} must be a non-negative int, not {value!r}") from None
+                                  f"{what} must be a non-negative int, not {shown(value)}") from None
             text = str(value).encode("ascii")
             pos = self.open(element)
             self.classed_text(<const unsigned char*>(<char*>text), len(text),
@@ -623,10 +623,10 @@ cdef class _Tokens:
         if isinstance(ver_dtd, str) and ver_dtd in _TK_VERSIONS:
             version = _TK_VERSIONS.index(ver_dtd)
         else:
-            raise EncodeError("bad_version", -1, f"VerDTD {ver_dtd!r}")
+            raise EncodeError("bad_version", -1, f"VerDTD {shown(ver_dtd)}")
         ver_proto = _tk_attr(hdr, exact, O_HDR_VER_PROTO, "ver_proto")
         if not isinstance(ver_proto, str) or not _VER_PROTO_OUT.fullmatch(ver_proto):
-            raise EncodeError("bad_version", -1, f"VerProto {ver_proto!r}")
+            raise EncodeError("bad_version", -1, f"VerProto {shown(ver_proto)}")
         self.codes = &_TK_CODE[version][0]
         self.ver_dtd = _TK_VERSIONS[version]
         head = _TK_HEADERS[version]

@@ -185,7 +185,7 @@ cdef class _Writer:
     cdef int code(self, object value, str what) except -1:
         cdef bytes digits
         if type(value) is not int or value < 0:
-            raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {value!r}")
+            raise EncodeError("bad_code", -1, f"{what} must be a non-negative int, not {shown(value)}")
         digits = str(value).encode("ascii")
         return buf_add(&self.out, <const unsigned char*>(<char*>digits), len(digits))
 
@@ -433,10 +433,10 @@ cdef class _Writer:
         ver_dtd = hdr.ver_dtd
         namespace = _SYNCML_NS.get(ver_dtd) if isinstance(ver_dtd, str) else None
         if namespace is None:
-            raise EncodeError("bad_version", -1, f"VerDTD {ver_dtd!r}")
+            raise EncodeError("bad_version", -1, f"VerDTD {shown(ver_dtd)}")
         ver_proto = hdr.ver_proto
         if not isinstance(ver_proto, str) or not _VER_PROTO_OUT.fullmatch(ver_proto):
-            raise EncodeError("bad_version", -1, f"VerProto {ver_proto!r}")
+            raise EncodeError("bad_version", -1, f"VerProto {shown(ver_proto)}")
         _put(&self.out, '<SyncML xmlns="', 15)
         self.raw(namespace)
         _put(&self.out, '"><SyncHdr><VerDTD>', 19)

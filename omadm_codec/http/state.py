@@ -1,0 +1,384 @@
+"""Everything the HTTP tier keeps between two requests, behind one small typed interface
+(``StateStore``), so any worker process can take any request of any session.
+
+What it holds, and the rule each part keeps:
+
+- **Sessions**, by RespURI token, as sealed snapshot bytes (``ServerSession.snapshot``) with a
+  version and a time to live. A request opens its session (``session_open``: takes the
+  session's lock for ``lock_ms`` and returns the snapshot and its version) and ends with one
+  ``session_commit``: the new snapshot, and every change the request made to the device's
+  queue, applied all together or not at all, only if the version and the lock are still the
+  ones it opened (else ``SessionConflict``, and nothing changed). A second request of the same
+  session meanwhile gets ``SessionBusy`` (it waits and retries; the retry sees the first
+  request's snapshot, so a retransmission is answered from the cache). Expiry is the store's
+  TTL: an abandoned session costs nothing after its TTL.
+- **Nonces**, per account and level (``CLCRED``/``SRVCRED``), changed only by compare-and-set
+  (``swap_nonces``): a nonce consumed by one worker is consumed for all.
+- **Accounts**: the stored secret of each user name and the DevIds it may speak for; the
+  reverse index ``device_owner`` refuses a DevId to a second account.
+- **Per-device durable command queues**: ``enqueue`` (an idempotency key makes a retried
+  enqueue one command) puts entries in state ``queued``; a session commit moves them to
+  ``sent`` (in that session), then ``done`` with the outcome, recorded once. A session that
+  ends without an answer releases them: ``unknown`` if they may have reached the device,
+  ``queued`` again if they provably did not (never sent) or are marked ``repeatable``. Sessions
+  that expire are found by ``reap``. Every change is kept in the entry's history.
+- **Throttle counters**, per (kind, name) (``acct``, ``dev``, ``addr``): failures inside a
+  window, and a lock with exponential back-off past the free failures; they outlive sessions.
+
+Keys of one device and of every session of that device share a hash tag (``device_tag``), so
+on Redis Cluster each commit is one atomic script on one shard; keys of one account share
+another. The RespURI token carries its device's tag (``new_token``).
+
+Engines: ``MemoryState`` (this process; the default, needs nothing installed) and
+``RedisState`` (``pip install 'omadm_codec[redis]'``). Both pass ``tests/test_state_contract.py``.
+Every method is a coroutine; an engine that cannot reach its backend raises
+``StateUnavailable`` (the HTTP tier answers 503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..errors import OmaDmError
+from ..security.nonces import StoredNonce
+
+EntryState = Literal["queued", "sent", "done", "unknown"]
+ENTRY_STATES: tuple[str, ...] = ("queued", "sent", "done", "unknown")
+THROTTLE_KINDS: tuple[str, ...] = ("acct", "dev", "addr")
+MAX_CLAIM = 1000
+"""At most this many queued commands are handed to one session (the rest wait)."""
+
+
+class StateError(OmaDmError):
+    """Base of the state store's errors."""
+
+
+class StateUnavailable(StateError):
+    """The backend cannot be reached or answered too slowly; nothing is known to have
+    changed. The HTTP tier answers 503 with ``Retry-After``."""
+
+
+class SessionBusy(StateError):
+    """Another request of the same session holds its lock (``retry_after`` seconds at most)."""
+
+    def __init__(self, token: str, retry_after: float) -> None:
+        super().__init__(f"session {token[:8]}... is busy")
+        self.retry_after = retry_after
+
+
+class SessionConflict(StateError):
+    """A commit lost: the session's version or lock changed since it was opened, or a command
+    it claimed is no longer queued. Nothing of the commit was applied."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DeviceOwned(StateError):
+    """A DevId already belongs to another account."""
+
+    def __init__(self, device_id: str, owner: str) -> None:
+        super().__init__(f"{device_id} belongs to {owner}")
+        self.device_id = device_id
+        self.owner = owner
+
+
+# -- keys and tokens ------------------------------------------------------------------------------
+
+
+def device_tag(device_id: str) -> str:
+    """The hash tag shared by every key of one device and of its sessions (16 hex digits of
+    SHA-256: spreads devices over a cluster's slots, never two devices' keys in one key)."""
+    return hashlib.sha256(device_id.encode("utf-8")).hexdigest()[:16]
+
+
+def account_tag(username: str) -> str:
+    """The hash tag shared by the keys of one account (its record and its nonces)."""
+    return hashlib.sha256(b"acct\0" + username.encode("utf-8")).hexdigest()[:16]
+
+
+def new_token(device_id: str) -> str:
+    """A fresh RespURI token for a session of ``device_id``: 24 random octets (the bearer
+    secret), then its device's tag, so the session's keys land with the device's."""
+    return f"{secrets.token_urlsafe(24)}.{device_tag(device_id)}"
+
+
+def token_tag(token: str) -> str | None:
+    """The device tag inside ``token``, or None if the token is not one of ours."""
+    random, sep, tag = token.rpartition(".")
+    if not sep or len(tag) != 16 or len(random) < 32 or any(
+            c not in "0123456789abcdef" for c in tag):
+        return None
+    if any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in random):
+        return None
+    return tag
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A stored session as ``session_open`` returns it (the caller holds its lock)."""
+
+    snapshot: bytes
+    version: int
+    """Incremented by every commit; a commit names the version it started from."""
+    device_id: str
+    """The device the session was created for (fixed for its life)."""
+    owner: str
+    """The lock's owner id, to pass back in the commit (or to ``session_release``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A sent command whose session ended without its answer."""
+
+    entry_id: str
+    to: Literal["queued", "unknown"]
+    """``queued`` only when it provably never left, or it is repeatable (the store decides
+    that last part: a repeatable entry always goes back to ``queued``)."""
+    reason: str
+
+
+@dataclass(slots=True)
+class SessionCommit:
+    """Everything one request changes, applied atomically by ``session_commit``."""
+
+    device_id: str
+    version: int
+    """The version opened (0: the session must not exist yet)."""
+    owner: str
+    """The lock owner given to ``session_open`` (any id for a new session)."""
+    snapshot: bytes | None
+    """The new snapshot, or None to delete the session."""
+    ttl: float
+    """Seconds the session lives after this commit (ignored when deleting)."""
+    now: float
+    """Wall-clock time of the request (history, in-flight deadlines)."""
+    claim: list[str] = field(default_factory=list)
+    """Entry ids now sent in this session: each must still be ``queued``."""
+    complete: list[tuple[str, str]] = field(default_factory=list)
+    """(entry id, outcome JSON): each ``sent`` in this session becomes ``done``, once."""
+    release: list[Release] = field(default_factory=list)
+    tier: str = "auth"
+    """``preauth`` or ``auth``: which session count the session belongs to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One command of a device's durable queue, as the operator sees it."""
+
+    entry_id: str
+    device_id: str
+    command: str
+    """The command as enqueued: canonical XML of one DM command."""
+    state: EntryState
+    session: str | None
+    """The token of the session it was sent in (state ``sent``, and kept after)."""
+    key: str | None
+    """The idempotency key it was enqueued with."""
+    repeatable: bool
+    enqueued_at: float
+    history: tuple[tuple[float, str, str], ...]
+    """(time, state, detail) of every change, oldest first."""
+    outcome: dict[str, Any] | None
+    """Once ``done``: ``status``, ``item_statuses``, ``results`` (XML), ``data``,
+    ``children``, and ``refused`` when the session could not send it at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A device account: the stored ``auth.secret_hash`` and the DevIds it may manage
+    (None: any DevId, as before accounts owned devices)."""
+
+    username: str
+    secret: str
+    devices: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthState:
+    """An account and its nonces, read together (one round trip)."""
+
+    account: Account | None
+    nonces: dict[str, StoredNonce]
+    """level -> slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class NonceSwap:
+    """Replace the (account, ``level``) slot by ``new`` only if it is still ``expected``
+    (None: no slot)."""
+
+    level: str
+    expected: StoredNonce | None
+    new: StoredNonce | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """Failures inside ``window`` seconds count; from ``free`` failures on, the key is locked
+    for ``min(base * 2 ** (failures - free), max_lock)`` seconds."""
+
+    window: float = 900.0
+    free: int = 5
+    base: float = 1.0
+    max_lock: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleState:
+    failures: int
+    window_start: float
+    locked_until: float
+
+
+# -- the interface ----------------------------------------------------------------------------
+
+
+class StateStore(Protocol):
+    """What the HTTP tier keeps between requests. Every method may raise
+    ``StateUnavailable``; a method that raises changed nothing (or, for ``put_account``,
+    undid what it had done)."""
+
+    local: bool
+    """True if the state lives in this process (one worker only)."""
+
+    # sessions
+    async def session_open(self, token: str, owner: str, lock_ms: int) -> SessionRecord | None:
+        """The stored session, its lock now held by ``owner`` for ``lock_ms`` (None if no
+        such session, or expired). Raises ``SessionBusy`` if another owner holds it."""
+        ...
+
+    async def session_commit(self, token: str, commit: SessionCommit) -> None:
+        """Apply ``commit`` atomically and release the lock; ``SessionConflict`` if it
+        lost (nothing applied)."""
+        ...
+
+    async def session_release(self, token: str, owner: str) -> None:
+        """Give the lock back without a change (a request that failed)."""
+        ...
+
+    async def session_count(self, tier: str) -> int:
+        """Live sessions of ``tier`` (``preauth`` or ``auth``), expired ones not counted."""
+        ...
+
+    # device queues and outcomes
+    async def enqueue(self, device_id: str, commands: Sequence[str], *, key: str | None = None,
+                      repeatable: bool = False, now: float) -> list[str]:
+        """Queue commands (canonical XML, one command each) for the device's next session;
+        returns their entry ids. The same ``key`` again returns the first call's ids and
+        queues nothing."""
+        ...
+
+    async def queued(self, device_id: str, limit: int = MAX_CLAIM) -> list[Entry]:
+        """The device's ``queued`` entries, oldest first."""
+        ...
+
+    async def entries(self, device_id: str) -> list[Entry]:
+        """Every entry of the device (any state), by entry id."""
+        ...
+
+    async def forget(self, device_id: str, entry_ids: Sequence[str]) -> int:
+        """Drop ``done``/``unknown`` entries (the operator has read them); returns how many."""
+        ...
+
+    async def reap(self, now: float, limit: int = 256) -> int:
+        """Release the commands of sessions that expired (TTL) with commands in flight;
+        returns how many commands changed state."""
+        ...
+
+    # nonces and accounts
+    async def load_auth(self, username: str) -> AuthState: ...
+
+    async def swap_nonces(self, username: str, swaps: Sequence[NonceSwap]) -> bool:
+        """All of ``swaps`` or none (False: a slot was not as expected)."""
+        ...
+
+    async def put_account(self, account: Account) -> None:
+        """Create or replace; ``DeviceOwned`` if a DevId belongs to another account."""
+        ...
+
+    async def delete_account(self, username: str) -> None: ...
+
+    async def device_owner(self, device_id: str) -> str | None: ...
+
+    # throttling
+    async def throttle_fail(self, kind: str, name: str, now: float,
+                            rule: ThrottleRule) -> ThrottleState:
+        """Count one failure for (kind, name) and return the new state."""
+        ...
+
+    async def throttle_get(self, kind: str, name: str) -> ThrottleState | None: ...
+
+    async def throttle_clear(self, kind: str, name: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# -- helpers both engines share -----------------------------------------------------------------
+
+
+def next_throttle(old: ThrottleState | None, now: float, rule: ThrottleRule) -> ThrottleState:
+    """The counter after one more failure at ``now`` (the Redis engine runs the same rule in
+    Lua)."""
+    if old is None or now - old.window_start > rule.window:
+        failures, start = 1, now
+    else:
+        failures, start = old.failures + 1, old.window_start
+    locked = old.locked_until if old is not None else 0.0
+    if failures >= rule.free:
+        locked = max(locked, now + min(rule.base * 2.0 ** (failures - rule.free),
+                                       rule.max_lock))
+    return ThrottleState(failures, start, locked)
+
+
+def nonce_to_json(slot: StoredNonce | None) -> str | None:
+    if slot is None:
+        return None
+    return json.dumps([slot.value.hex(), slot.consumed, slot.issued_here],
+                      separators=(",", ":"))
+
+
+def nonce_from_json(text: str | bytes | None) -> StoredNonce | None:
+    if text is None:
+        return None
+    value, consumed, issued_here = json.loads(text)
+    return StoredNonce(bytes.fromhex(value), bool(consumed), bool(issued_here))
+
+
+def check_throttle_kind(kind: str) -> None:
+    if kind not in THROTTLE_KINDS:
+        raise ValueError(f"throttle kind must be one of {THROTTLE_KINDS}, not {kind!r}")
+
+
+def open_store(url: str | None, **options: Any) -> StateStore:
+    """``None`` or ``memory://`` -> ``MemoryState``; ``redis://HOST:PORT/DB`` (or
+    ``rediss://``, ``unix://``) -> ``RedisState``; ``redis+cluster://HOST:PORT`` ->
+    ``RedisState`` on a Redis Cluster (any node as the seed)."""
+    if url is None or url in ("memory", "memory://"):
+        from .state_memory import MemoryState
+
+        return MemoryState(**options)
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+        from .state_redis import RedisState
+
+        return RedisState.from_url(url, **options)
+    raise ValueError(f"unknown store URL {url!r} (memory://, redis://HOST:PORT/DB, "
+                     "redis+cluster://HOST:PORT)")
+
+
+__all__ = [
+    "ENTRY_STATES", "MAX_CLAIM", "THROTTLE_KINDS", "Account", "AuthState", "DeviceOwned",
+    "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
+    "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
+    "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "new_token", "next_throttle",
+    "nonce_from_json", "nonce_to_json", "open_store", "token_tag",
+]

@@ -26,9 +26,9 @@ from omadm_codec.http.state import (
     ThrottleRule,
     device_tag,
     new_token,
-    open_store,
     token_tag,
 )
+from omadm_codec.http.state_url import open_store
 from omadm_codec.security.nonces import StoredNonce
 
 DEV = "IMEI:490154203237518"

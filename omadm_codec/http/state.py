@@ -359,26 +359,10 @@ def check_throttle_kind(kind: str) -> None:
         raise ValueError(f"throttle kind must be one of {THROTTLE_KINDS}, not {kind!r}")
 
 
-def open_store(url: str | None, **options: Any) -> StateStore:
-    """``None`` or ``memory://`` -> ``MemoryState``; ``redis://HOST:PORT/DB`` (or
-    ``rediss://``, ``unix://``) -> ``RedisState``; ``redis+cluster://HOST:PORT`` ->
-    ``RedisState`` on a Redis Cluster (any node as the seed)."""
-    if url is None or url in ("memory", "memory://"):
-        from .state_memory import MemoryState
-
-        return MemoryState(**options)
-    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
-        from .state_redis import RedisState
-
-        return RedisState.from_url(url, **options)
-    raise ValueError(f"unknown store URL {url!r} (memory://, redis://HOST:PORT/DB, "
-                     "redis+cluster://HOST:PORT)")
-
-
 __all__ = [
     "ENTRY_STATES", "MAX_CLAIM", "THROTTLE_KINDS", "Account", "AuthState", "DeviceOwned",
     "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
     "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
     "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "new_token", "next_throttle",
-    "nonce_from_json", "nonce_to_json", "open_store", "token_tag",
+    "nonce_from_json", "nonce_to_json", "token_tag",
 ]

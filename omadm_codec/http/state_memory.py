@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..security.nonces import LEVELS, StoredNonce
+from ..security.nonces import LEVELS, NonceManager, StoredNonce
 from .state import (
     MAX_CLAIM,
     Account,
@@ -73,25 +73,50 @@ class MemoryState:
     local = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 max_throttle_keys: int = 65_536) -> None:
+                 max_throttle_keys: int = 65_536, nonces: NonceManager | None = None) -> None:
         self.clock = clock
         self.max_throttle_keys = max_throttle_keys
+        self.nonces = nonces if nonces is not None else NonceManager()
+        """The nonce slots are this manager's (a server configured with a ``NonceManager``
+        keeps using it, pre-seeded nonces included)."""
         self._sessions: dict[str, _Session] = {}
+        self._tiers: dict[str, int] = {}
         self._expiry: list[tuple[float, str]] = []  # (expires, token), lazily deleted
         self._devices: dict[str, _Device] = {}
         self._reap: list[tuple[float, str, str]] = []  # (when, device, token)
         self._accounts: dict[str, Account] = {}
-        self._nonces: dict[tuple[str, str], StoredNonce] = {}
+        self._nonces: dict[tuple[str, str], StoredNonce] = self.nonces._slots
         self._throttle: dict[str, OrderedDict[str, ThrottleState]] = {}
+
+    def use_nonces(self, nonces: NonceManager) -> None:
+        """Keep nonces in ``nonces`` from now on (its slots win over this store's)."""
+        if nonces is self.nonces:
+            return
+        for key, slot in self.nonces._slots.items():
+            nonces._slots.setdefault(key, slot)
+        self.nonces = nonces
+        self._nonces = nonces._slots
 
     # -- sessions ------------------------------------------------------------------------------
 
     def _live(self, token: str, now: float) -> _Session | None:
         found = self._sessions.get(token)
         if found is not None and found.expires <= now:
-            del self._sessions[token]
+            self._drop(token)
             return None
         return found
+
+    def _drop(self, token: str) -> None:
+        found = self._sessions.pop(token, None)
+        if found is not None:
+            self._tiers[found.tier] -= 1
+
+    def alive(self, token: str) -> bool:
+        """Whether the session of ``token`` is stored and not expired (this process only)."""
+        return self._live(token, self.clock()) is not None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     def purge(self, limit: int = 256) -> int:
         """Drop up to ``limit`` expired sessions (their deadlines come off a heap)."""
@@ -101,7 +126,7 @@ class MemoryState:
             expires, token = heapq.heappop(self._expiry)
             found = self._sessions.get(token)
             if found is not None and found.expires <= now:
-                del self._sessions[token]
+                self._drop(token)
                 dropped += 1
         return dropped
 
@@ -142,13 +167,13 @@ class MemoryState:
             if entry is None or entry.state != "queued":
                 raise SessionConflict("claimed")
         # 2. Apply.
-        if commit.snapshot is None:
-            self._sessions.pop(token, None)
-        else:
+        self._drop(token)
+        if commit.snapshot is not None:
             version = commit.version + 1
             expires = now + commit.ttl
             self._sessions[token] = _Session(commit.snapshot, version, commit.device_id,
                                              commit.tier, expires)
+            self._tiers[commit.tier] = self._tiers.get(commit.tier, 0) + 1
             heapq.heappush(self._expiry, (expires, token))
         if device is None:
             if not (commit.claim or commit.complete or commit.release):
@@ -181,8 +206,9 @@ class MemoryState:
             device.inflight.pop(token, None)
 
     async def session_count(self, tier: str) -> int:
-        now = self.clock()
-        return sum(1 for s in self._sessions.values() if s.tier == tier and s.expires > now)
+        while self.purge():
+            pass
+        return self._tiers.get(tier, 0)
 
     # -- device queues --------------------------------------------------------------------------
 
@@ -218,6 +244,10 @@ class MemoryState:
                 if len(out) >= limit:
                     break
         return out
+
+    def devices(self) -> list[str]:
+        """Every device with queue entries or an owner (this process only)."""
+        return list(self._devices)
 
     async def entries(self, device_id: str) -> list[Entry]:
         device = self._devices.get(device_id)

@@ -215,6 +215,18 @@ class ServerSession:
         self._ended_reported = True
         return [ev.TimedOut(deadline), *self._drop_all(), ev.SessionEnded("timeout")]
 
+    def abandon(self, reason: str) -> list[ev.Event]:
+        """Give the session up at once (the server failed, or its message was refused): no
+        more messages. Returns ``CommandRefused`` for every command not answered (``sent``
+        telling which may have reached the device) and, once, ``SessionEnded(reason)``."""
+        if self.state not in TERMINAL:
+            self.state = transition(self.role, self.state, ev.Aborted)
+        events = self._drop_all(reason)
+        if not self._ended_reported:
+            self._ended_reported = True
+            events.append(ev.SessionEnded(reason))
+        return events
+
     def abort(self) -> None:
         """End the session with Alert 1223 in the next message (``data_to_send``)."""
         if self.state in TERMINAL:
@@ -361,7 +373,8 @@ class ServerSession:
             if self._large is not None:
                 events.append(ev.LargeObjectInterrupted(item_uri(alert.items[0])
                                                         if alert.items else ""))
-                events.append(ev.CommandRefused(self._large.command, "interrupted"))
+                events.append(ev.CommandRefused(self._large.command, "interrupted",
+                                                sent=True))
                 self._large = None
             return 200, events, False
         return 406, [], False
@@ -501,11 +514,14 @@ class ServerSession:
             out.append(ev.SessionEnded(self._end_after_send or "aborted"))
         return out
 
-    def _drop_all(self) -> list[ev.Event]:
-        dropped = [ev.CommandRefused(p.command, "session_ended") for p in self._top]
-        dropped += [ev.CommandRefused(c, "session_ended") for c in self._queue]
+    def _drop_all(self, reason: str = "session_ended") -> list[ev.Event]:
+        # Sent (may have reached the device) or never sent: the application decides whether
+        # a command may run again from that.
+        dropped = [ev.CommandRefused(p.command, reason, sent=True) for p in self._top]
+        dropped += [ev.CommandRefused(c, reason, sent=False) for c in self._queue]
         if self._large is not None:
-            dropped.append(ev.CommandRefused(self._large.command, "session_ended"))
+            dropped.append(ev.CommandRefused(self._large.command, reason,
+                                             sent=self._large.offset > 0))
         self._top, self._queue, self._large, self._pending = [], deque(), None, {}
         return list(dropped)
 

@@ -1,5 +1,6 @@
 """Command line: ``omadm-codec convert FILE`` (XML <-> WBXML, sniffing which the input is),
-and ``demo``, ``serve``, ``device``, ``decode``, ``encode``, ``inspect`` (``cli_session``).
+and ``demo``, ``serve``, ``device``, ``decode``, ``encode``, ``inspect`` (``cli_session``),
+``enqueue``, ``outcomes`` (``cli_state``).
 
 The main job grows with the project; every sub-command is a thin shell over the public API.
 """
@@ -58,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     conv.add_argument("--indent", type=int, default=None, help="indent XML output by N spaces")
     conv.set_defaults(func=_convert)
     from .cli_session import add_commands
+    from .cli_state import add_commands as add_state_commands
 
     add_commands(sub)
+    add_state_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,0 +1,65 @@
+"""Delivering a device's durable command queue through its sessions: which entries a session
+takes, and what each session event does to them (the ``claim``/``complete``/``release`` of the
+request's ``SessionCommit``).
+
+The one idea: a queued command goes into the session as a copy whose CmdID names its entry
+(``omadm-q:<id>``; the session puts fresh CmdIDs on the wire and keeps this one, snapshots
+included), so every ``CommandCompleted``/``CommandRefused`` finds its entry again in any
+worker. Commands an application queued itself carry no such CmdID and are left alone.
+"""
+
+from __future__ import annotations
+
+from ..messages.model import Command
+from ..session import ServerSession
+from ..session import events as ev
+from .state import Entry, Release
+from .stored import command_from_xml, outcome_json, refused_json
+
+QUEUE_TAG = "omadm-q:"
+NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
+"""Refusals that would repeat in every session: the command is done, refused."""
+
+
+def entry_id_of(command: Command) -> str | None:
+    cmd_id = command.cmd_id or ""
+    return cmd_id[len(QUEUE_TAG):] if cmd_id.startswith(QUEUE_TAG) else None
+
+
+class Delivery:
+    """The queue changes of one request."""
+
+    def __init__(self) -> None:
+        self.claim: list[str] = []
+        self.complete: list[tuple[str, str]] = []
+        self.release: list[Release] = []
+
+    def take(self, session: ServerSession, entries: list[Entry]) -> None:
+        """Hand the device its queued entries (claimed when the request commits)."""
+        commands = []
+        for entry in entries:
+            command = command_from_xml(entry.command)
+            command.cmd_id = QUEUE_TAG + entry.entry_id
+            commands.append(command)
+            self.claim.append(entry.entry_id)
+        if commands:
+            session.send_commands(commands)
+
+    def feed(self, events: list[ev.Event]) -> None:
+        for event in events:
+            if isinstance(event, ev.CommandCompleted):
+                entry_id = entry_id_of(event.command)
+                if entry_id is not None:
+                    self.complete.append((entry_id, outcome_json(event)))
+            elif isinstance(event, ev.CommandRefused):
+                entry_id = entry_id_of(event.command)
+                if entry_id is None:
+                    continue
+                if event.reason in NEVER_SENDABLE:
+                    self.complete.append((entry_id, refused_json(event.reason)))
+                else:
+                    self.release.append(Release(entry_id, "unknown" if event.sent else "queued",
+                                                event.reason))
+
+
+__all__ = ["NEVER_SENDABLE", "QUEUE_TAG", "Delivery", "entry_id_of"]

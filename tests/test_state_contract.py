@@ -26,6 +26,7 @@ from omadm_codec.http.state import (
     ThrottleRule,
     device_tag,
     new_token,
+    session_ref,
     token_tag,
 )
 from omadm_codec.http.state_url import open_store
@@ -229,8 +230,10 @@ def test_claim_complete_exactly_once(engine: Callable[[], StateStore]) -> None:
         assert entries["1"].state == "done" and entries["1"].outcome == {
             "status": 200, "item_statuses": [200]}
         assert [h[1] for h in entries["1"].history] == ["queued", "sent", "done"]
-        assert entries["1"].session == s1
-        assert entries["2"].state == "sent" and entries["2"].session == s1
+        assert entries["1"].session == session_ref(s1) and session_ref(s1) not in s1
+        assert entries["2"].state == "sent" and entries["2"].session == session_ref(s1)
+        assert entries["1"].history[1] == (pytest.approx(time.time(), abs=60), "sent",
+                                           session_ref(s1))
         assert entries["2"].outcome is None
         assert entries["3"].state == "queued"
     run(engine, body)

@@ -31,11 +31,16 @@ class ServerThread:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
                  tls: TlsConfig | None = None, timeout: float = 10.0,
-                 log_level: str = "warning") -> None:
+                 log_level: str = "warning", reuse_port: bool = False) -> None:
         import uvicorn
 
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # without it Nagle and the peer's delayed ACK add ~40 ms to every answer.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            # Several worker processes on one port: the kernel spreads the connections.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         kwargs: dict[str, Any] = {}

@@ -109,6 +109,12 @@ def new_token(device_id: str) -> str:
     return f"{secrets.token_urlsafe(24)}.{device_tag(device_id)}"
 
 
+def session_ref(token: str | None) -> str | None:
+    """What the operator sees of a session: 12 hex digits of SHA-1 of its token (the token
+    itself is the device's bearer secret and is never shown)."""
+    return None if token is None else hashlib.sha1(token.encode("utf-8")).hexdigest()[:12]
+
+
 def token_tag(token: str) -> str | None:
     """The device tag inside ``token``, or None if the token is not one of ours."""
     random, sep, tag = token.rpartition(".")
@@ -181,7 +187,7 @@ class Entry:
     """The command as enqueued: canonical XML of one DM command."""
     state: EntryState
     session: str | None
-    """The token of the session it was sent in (state ``sent``, and kept after)."""
+    """``session_ref`` of the session it was sent in (state ``sent``, and kept after)."""
     key: str | None
     """The idempotency key it was enqueued with."""
     repeatable: bool
@@ -364,5 +370,5 @@ __all__ = [
     "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
     "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
     "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "new_token", "next_throttle",
-    "nonce_from_json", "nonce_to_json", "token_tag",
+    "nonce_from_json", "nonce_to_json", "session_ref", "token_tag",
 ]

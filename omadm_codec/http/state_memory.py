@@ -29,6 +29,7 @@ from .state import (
     ThrottleState,
     check_throttle_kind,
     next_throttle,
+    session_ref,
 )
 
 
@@ -182,7 +183,7 @@ class MemoryState:
         for entry_id in commit.claim:
             entry = device.entries[entry_id]
             entry.state, entry.session = "sent", token
-            entry.history.append((commit.now, "sent", token))
+            entry.history.append((commit.now, "sent", session_ref(token) or ""))
         for entry_id, outcome in commit.complete:
             entry = device.entries.get(entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
@@ -229,7 +230,8 @@ class MemoryState:
         return ids
 
     def _entry(self, device_id: str, entry_id: str, entry: _Entry) -> Entry:
-        return Entry(entry_id, device_id, entry.command, entry.state, entry.session, entry.key,
+        return Entry(entry_id, device_id, entry.command, entry.state,
+                     session_ref(entry.session), entry.key,
                      entry.repeatable, entry.enqueued_at, tuple(entry.history),
                      None if entry.outcome is None else json.loads(entry.outcome))
 

@@ -51,6 +51,7 @@ from .state import (
     device_tag,
     nonce_from_json,
     nonce_to_json,
+    session_ref,
     token_tag,
 )
 
@@ -126,7 +127,7 @@ for k = 1, nclaim do
   local id = ARGV[i + k]
   redis.call('HSET', d, 's:' .. id, 'sent', 't:' .. id, token)
   redis.call('ZREM', q, id)
-  hist(d, id, now, 'sent', token)
+  hist(d, id, now, 'sent', string.sub(redis.sha1hex(token), 1, 12))
   inflight[id] = true
 end
 i = i + nclaim + 1
@@ -492,7 +493,7 @@ class RedisState:
             out.append(Entry(entry_id, device_id, fields[f"c:{entry_id}"],
                              state if state in ("queued", "sent", "done", "unknown")
                              else "unknown",  # type: ignore[arg-type]
-                             fields.get(f"t:{entry_id}"), key, bool(repeatable),
+                             session_ref(fields.get(f"t:{entry_id}")), key, bool(repeatable),
                              float(enqueued), self._history(fields.get(f"h:{entry_id}", "")),
                              None if outcome is None else json.loads(outcome)))
         return out

@@ -57,7 +57,14 @@ def commands_from_file(data: bytes) -> list[Command]:
         commands = decode(data).commands
     else:
         body = _DOCTYPE.sub("", _DECLARATION.sub("", text, count=1), count=1)
-        commands = decode(_ENVELOPE.format(body).encode("utf-8")).commands
+        prefix = len(_ENVELOPE.split("{}")[0].encode("utf-8"))
+        skipped = len(data) - len(body.encode("utf-8"))  # BOM, declaration, DOCTYPE
+        try:
+            commands = decode(_ENVELOPE.format(body).encode("utf-8")).commands
+        except DecodeError as exc:
+            # Offsets of the operator's file, not of the envelope added around it.
+            offset = exc.offset - prefix + skipped if exc.offset >= prefix else -1
+            raise DecodeError(exc.reason, min(offset, len(data)), exc.detail) from exc
     if not commands:
         raise DecodeError("no_commands", -1, "the file holds no DM command")
     for index, command in enumerate(commands, 1):

@@ -9,6 +9,8 @@ process exit status.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,14 +44,97 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
 
 
+def _seal_key(args: argparse.Namespace) -> bytes | None:
+    """The snapshot seal key every worker shares: --seal-key-file, else $OMADM_SEAL_KEY
+    (hex), else None."""
+    if args.seal_key_file:
+        data = Path(args.seal_key_file).read_bytes().strip()
+        try:
+            return bytes.fromhex(data.decode("ascii"))
+        except ValueError:
+            return data
+    text = os.environ.get("OMADM_SEAL_KEY")
+    return bytes.fromhex(text) if text else None
+
+
+def _serve_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    """``serve --workers N``: N worker processes on one port (SO_REUSEPORT), restarted if one
+    dies, stopped together; they share the store and the seal key."""
+    import secrets
+    import signal
+    import subprocess
+
+    env = dict(os.environ)
+    if _seal_key(args) is None:
+        env["OMADM_SEAL_KEY"] = secrets.token_hex(32)
+    command = [sys.executable, "-m", "omadm_codec", *argv, "--workers", "1", "--reuse-port",
+               "--quiet-banner"]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env)
+
+    workers = [spawn() for _ in range(args.workers)]
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"DM server on http://{args.host}:{args.port}{args.path} with {args.workers} "
+          f"workers (pids {', '.join(str(w.pid) for w in workers)}), store {args.store}; "
+          "Ctrl-C to stop", flush=True)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while not stop and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.2)
+            for index, worker in enumerate(workers):
+                if worker.poll() is not None:
+                    print(f"worker {worker.pid} exited ({worker.returncode}); restarting",
+                          file=sys.stderr, flush=True)
+                    workers[index] = spawn()
+    except KeyboardInterrupt:
+        pass
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``omadm-codec serve``: run a DM server over HTTP(S) until interrupted (or ``--duration``);
     print how many sessions completed and failed."""
     if not _need_http():
         return 2
+    if args.workers > 1:
+        if args.store in (None, "memory", "memory://"):
+            print("omadm-codec serve: several workers need a shared store "
+                  "(--store redis://HOST:PORT/DB)", file=sys.stderr)
+            return 2
+        argv = [a for a in sys.argv[1:]]
+        # Drop --workers N (each child is given --workers 1).
+        cleaned, skip = [], False
+        for a in argv:
+            if skip:
+                skip = False
+                continue
+            if a == "--workers":
+                skip = True
+                continue
+            if a.startswith("--workers="):
+                continue
+            cleaned.append(a)
+        return _serve_workers(args, cleaned)
     from ..http import DMServerApp, ServerConfig, ServerThread, TlsConfig
+    from ..http.state import Account, NonceSwap, StateError
+    from ..http.state_url import open_store
     from ..security import auth
-    from ..security.nonces import NonceManager
+    from ..security.nonces import NonceManager, StoredNonce
     from ..session import CommandCompleted, SessionEnded
     from .demo import INITIAL_SERVER_NONCE
     from .demo_scenario import DemoServerApp
@@ -68,29 +153,74 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(server_id=args.server_id or SERVER_ID, secret_lookup=accounts.get,
                           server_secret=args.server_password or SERVER_SECRET,
                           aauth_type=args.client_auth, server_auth_type=args.server_auth,
-                          nonces=nonces)
+                          nonces=nonces, idle_timeout=args.idle_timeout)
 
-    def logged() -> DemoServerApp:
-        script = DemoServerApp()
+    def log_events(session: Any, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, CommandCompleted):
+                print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status}",
+                      flush=True)
+            elif isinstance(event, SessionEnded):
+                print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
 
-        def app(session: Any, events: list[Any]) -> None:
-            script(session, events)
-            for event in events:
-                if isinstance(event, CommandCompleted):
-                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status}",
-                          flush=True)
-                elif isinstance(event, SessionEnded):
-                    print(f"  {session.device_id}: session ended ({event.reason})", flush=True)
-        return app  # type: ignore[return-value]
-
-    app = DMServerApp(config, app_factory=logged)
-    tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    with ServerThread(app, host=args.host, port=args.port, tls=tls) as server:
-        print(f"DM server on {server.url}/dm (accounts: {', '.join(accounts)}); "
-              f"Ctrl-C to stop", flush=True)
-        deadline = None if args.duration is None else time.monotonic() + args.duration
+    shared = args.store not in (None, "memory", "memory://")
+    if shared:
+        key = _seal_key(args)
+        if key is None:
+            print("omadm-codec serve: a shared store needs the snapshot seal key every "
+                  "worker shares: --seal-key-file FILE or OMADM_SEAL_KEY=<hex>",
+                  file=sys.stderr)
+            return 2
         try:
-            while deadline is None or time.monotonic() < deadline:
+            store = open_store(args.store)
+        except (ValueError, StateError) as exc:
+            print(f"omadm-codec serve: {exc}", file=sys.stderr)
+            return 2
+
+        async def seed() -> None:
+            # The accounts given here go into the store, so every worker and the operator
+            # see them; the demo's pre-shared server nonce only where none is stored yet.
+            try:
+                for user, secret in accounts.items():
+                    await store.put_account(Account(user, secret))
+                    await store.swap_nonces(user, [NonceSwap(
+                        "SRVCRED", None, StoredNonce(INITIAL_SERVER_NONCE, issued_here=False))])
+            finally:
+                await store.close()
+
+        try:
+            asyncio.run(seed())
+        except StateError as exc:
+            print(f"omadm-codec serve: the store {args.store}: {exc}", file=sys.stderr)
+            return 1
+        store = open_store(args.store)  # a fresh client for the server's own event loop
+        app = DMServerApp(config, path=args.path, store=store, seal_key=key,
+                          observers=[log_events])
+    else:
+        def logged() -> DemoServerApp:
+            script = DemoServerApp()
+
+            def app(session: Any, events: list[Any]) -> None:
+                script(session, events)
+                log_events(session, events)
+            return app  # type: ignore[return-value]
+
+        app = DMServerApp(config, path=args.path, app_factory=logged)
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+    with ServerThread(app, host=args.host, port=args.port, tls=tls,
+                      reuse_port=args.reuse_port) as server:
+        if not args.quiet_banner:
+            print(f"DM server on {server.url}{app.path} (accounts: {', '.join(accounts)}; "
+                  f"store: {args.store or 'memory'}); Ctrl-C to stop", flush=True)
+        else:
+            print(f"worker {os.getpid()} on {server.url}{app.path}", flush=True)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        stop = []
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        try:
+            while not stop and (deadline is None or time.monotonic() < deadline):
                 time.sleep(0.2)
         except KeyboardInterrupt:
             pass
@@ -217,6 +347,21 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--client-auth", choices=["DIGEST", "BASIC", "HMAC"], default="DIGEST")
     serve.add_argument("--server-id")
     serve.add_argument("--server-password")
+    serve.add_argument("--path", default="/dm", help="the DM URL path (default /dm)")
+    serve.add_argument("--store", default=None, metavar="URL",
+                       help="where sessions, nonces, accounts, queues and outcomes live: "
+                            "memory:// (default, this process, the demo script), "
+                            "redis://HOST:PORT/DB or redis+cluster://HOST:PORT (shared: "
+                            "queue commands with 'omadm-codec enqueue')")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes on one port (SO_REUSEPORT; needs --store)")
+    serve.add_argument("--seal-key-file", help="the key sealing stored session snapshots, "
+                       "shared by every worker (default: $OMADM_SEAL_KEY, hex)")
+    serve.add_argument("--idle-timeout", type=float, default=300.0,
+                       help="seconds a silent session lives (its store TTL)")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="bind with SO_REUSEPORT (start several serve processes on one port)")
+    serve.add_argument("--quiet-banner", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
     device = sub.add_parser("device", help="run the simulated device against a DM server")
     device.add_argument("url")

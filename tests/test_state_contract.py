@@ -202,6 +202,9 @@ def test_enqueue_is_idempotent_and_ordered(engine: Callable[[], StateStore]) -> 
         assert queued[0].history[0][1] == "queued"
         assert abs(queued[0].enqueued_at - now) < 1e-3
         assert [e.entry_id for e in await store.queued(DEV, limit=2)] == ["1", "2"]
+        assert await store.claimable(DEV, limit=2) == [("1", "<Get>1</Get>"),
+                                                       ("2", "<Get>2</Get>")]
+        assert await store.claimable(OTHER) == []
         assert await store.queued(OTHER) == [] and await store.entries(OTHER) == []
         assert await store.enqueue(OTHER, ["<Get>x</Get>"], now=now) == ["1"]
     run(engine, body)
@@ -213,6 +216,7 @@ def test_claim_complete_exactly_once(engine: Callable[[], StateStore]) -> None:
         s1, s2 = new_token(DEV), new_token(DEV)
         await store.session_commit(s1, commit(claim=["1", "2"]))
         assert [e.entry_id for e in await store.queued(DEV)] == ["3"]
+        assert await store.claimable(DEV) == [("3", "<C/>")]
         # Another session cannot claim what s1 holds; that commit changes nothing at all.
         with pytest.raises(SessionConflict):
             await store.session_commit(s2, commit(claim=["3", "2"]))

@@ -164,7 +164,7 @@ def test_sigkill_mid_session_the_retransmission_completes_on_another_worker(
     assert_done_once(redis_url, 3)
 
 
-def test_a_lock_left_by_a_dead_worker_is_waited_for_then_503_until_it_expires(redis_url: str) -> None:
+def test_a_dead_workers_lock_is_waited_for_then_503_until_it_expires(redis_url: str) -> None:
     flush(redis_url)
     enqueue(redis_url, commands()[:1])
     with Workers(redis_url, 2) as workers:

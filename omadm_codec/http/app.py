@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LocalProtocolError, RemoteProtocolError, SnapshotError
+from ..security import auth
 from ..session import CONTENT_TYPES, ServerSession
 from ..session import events as ev
 from ..session.states import TERMINAL
@@ -118,7 +119,8 @@ class DMServerApp:
                  base_url: str | None = None, compress_responses: bool = False,
                  seal_key: bytes | None = None, lock_ms: int = 10_000,
                  busy_wait: float = 2.0, retention: float = 60.0,
-                 reap_interval: float = 5.0) -> None:
+                 reap_interval: float = 5.0, max_sessions: int | None = None,
+                 max_preauth_sessions: int | None = None) -> None:
         self.config = config
         self.path = path.rstrip("/") or "/dm"
         if store is None:
@@ -156,6 +158,11 @@ class DMServerApp:
         """Seconds an ended session is kept, to answer a retransmitted last message."""
         self.reap_interval = reap_interval
         """Seconds between two looks for expired sessions with commands in flight."""
+        self.max_sessions = max_sessions
+        """Live authenticated sessions at most: a new authentication beyond it gets 503 with
+        Retry-After (None: no cap, and no counting)."""
+        self.max_preauth_sessions = max_preauth_sessions
+        """Live sessions not yet authenticated at most: a new one beyond it gets 503."""
         # The application of each live session, by RespURI token (local stores only).
         self._apps: dict[str, ServerApp] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -312,9 +319,12 @@ class DMServerApp:
             session.resp_uri = f"{base}{self.path}/s/{token}"
             return token
 
+        loaded: dict[str, AuthState] = {}
+        queued: dict[str, list[tuple[str, str]]] = {}
         for _ in range(MAX_RUNS):
             try:
-                return await self._run(make, name, None, app, body, content_type, hmac)
+                return await self._run(make, name, None, app, body, content_type, hmac,
+                                       loaded, queued)
             except _Redo:
                 continue
         return _Outcome((503, [*PLAIN, ("retry-after", "1")], b""), None, [])
@@ -350,10 +360,11 @@ class DMServerApp:
                                          key=self.seal_key)
 
         try:
+            loaded: dict[str, AuthState] = {}
             for _ in range(MAX_RUNS):
                 try:
                     return await self._run(restore, lambda _s: token, record, app, body,
-                                           content_type, hmac)
+                                           content_type, hmac, loaded, {})
                 except _Redo:
                     continue
             return _Outcome((503, [*PLAIN, ("retry-after", "1")], b""), None, [])
@@ -369,48 +380,81 @@ class DMServerApp:
             except StateUnavailable:
                 pass  # the lock expires by itself
 
+    def _needs_auth_state(self, session: ServerSession) -> bool:
+        """Whether this message of ``session`` will touch its account's nonces (so they are
+        read before it runs, not discovered missing half-way): every message of an HMAC
+        session, and while the server authenticates itself. A local store is read always
+        (it costs nothing)."""
+        if self.store.local:
+            return True
+        config = self.config
+        return (session.policy.accepted_type == auth.META_MAC
+                or (config.server_secret is not None and (
+                    config.server_auth_type == "HMAC" or not session._server_authenticated)))
+
     async def _run(self, make: Callable[[RequestSecrets, RequestNonces], ServerSession],
                    name: Callable[[ServerSession], str], record: SessionRecord | None,
                    app: ServerApp | None, body: bytes, content_type: str,
-                   hmac: str | None) -> _Outcome:
-        """Run the session on one message and commit; ``_Redo`` if it must run again."""
+                   hmac: str | None, loaded: dict[str, AuthState],
+                   queued: dict[str, list[tuple[str, str]]]) -> _Outcome:
+        """Run the session on one message and commit; ``_Redo`` if it must run again (with
+        ``loaded``, the accounts read so far, and ``queued``, a device's queue read ahead,
+        kept)."""
         store = self.store
-        loaded: dict[str, AuthState] = {}
-        while True:
-            nonces = RequestNonces(loaded)
-            session = make(RequestSecrets(loaded, self.config.secret_lookup), nonces)
-            if session.username is not None and session.username not in loaded:
-                loaded[session.username] = await store.load_auth(session.username)
-                continue
-            delivery = Delivery()
-            batches: list[list[ev.Event]] = []
-            try:
-                events = session.receive(body, now=time.time(), content_type=content_type,
-                                         hmac=hmac)
-            except AccountMissing as missing:
+        nonces = RequestNonces(loaded)
+        session = make(RequestSecrets(loaded, self.config.secret_lookup), nonces)
+        user = session.username
+        was_auth = user is not None
+        if user is not None and user not in loaded and self._needs_auth_state(session):
+            loaded[user] = await store.load_auth(user)
+            nonces.add(user, loaded[user])
+        delivery = Delivery()
+        batches: list[list[ev.Event]] = []
+        try:
+            events = session.receive(body, now=time.time(), content_type=content_type,
+                                     hmac=hmac)
+            user = session.username
+            if user is not None and user not in loaded and self._needs_auth_state(session):
+                loaded[user] = await store.load_auth(user)
+                nonces.add(user, loaded[user])
+        except AccountMissing as missing:
+            if record is None and session.device_id and session.device_id not in queued:
+                # Package 1: read the account and the device's queue in one round trip.
+                state, entries = await asyncio.gather(
+                    store.load_auth(missing.account), store.claimable(session.device_id))
+                loaded[missing.account] = state
+                queued[session.device_id] = entries
+            else:
                 loaded[missing.account] = await store.load_auth(missing.account)
-                continue
-            except RemoteProtocolError as exc:
-                return await self._refused(session, record, name, app, exc, nonces)
-            except LocalProtocolError:
-                return _Outcome((409, list(PLAIN), b""), None, [])
-            break
-        if session.username is not None and session.username not in loaded:
-            state = await store.load_auth(session.username)
-            loaded[session.username] = state
-            nonces.add(session.username, state)
+            raise _Redo() from missing
+        except RemoteProtocolError as exc:
+            return await self._refused(session, record, name, app, exc, nonces)
+        except LocalProtocolError:
+            return _Outcome((409, list(PLAIN), b""), None, [])
         if any(isinstance(e, ev.SessionStarted) for e in events):
-            delivery.take(session, await store.queued(session.device_id))
+            if session.device_id in queued:
+                entries = queued.pop(session.device_id)
+            else:
+                entries = await store.claimable(session.device_id)
+            delivery.take(session, entries)
         token = name(session)  # before data_to_send: the answer carries it in RespURI
         self._call(app, session, events)
         batches.append(events)
         delivery.feed(events)
-        out = session.data_to_send()
+        try:
+            out = session.data_to_send()
+        except AccountMissing as missing:  # a shared store's guess was wrong: read, redo
+            loaded[missing.account] = await store.load_auth(missing.account)
+            raise _Redo() from missing
         after = session.take_events()
         if after:
             self._call(app, session, after)
             batches.append(after)
             delivery.feed(after)
+        entering = self._tier(session)
+        if entering is not None and (record is None or (entering == "auth" and not was_auth)):
+            if await self._full(entering):  # the cap: refused before anything is written
+                return _Outcome((503, [*PLAIN, ("retry-after", "5")], b""), None, [])
         await self._swap(nonces)
         ended = session.state in TERMINAL
         commit = SessionCommit(
@@ -420,7 +464,7 @@ class DMServerApp:
             snapshot=session.snapshot(self.seal_key),
             ttl=min(self.retention, session.idle_timeout) if ended else session.idle_timeout,
             now=time.time(), claim=delivery.claim, complete=delivery.complete,
-            release=delivery.release, tier="auth" if session.username else "preauth")
+            release=delivery.release, tier=self._tier(session))
         try:
             await store.session_commit(token, commit)
         except SessionConflict as exc:
@@ -442,10 +486,21 @@ class DMServerApp:
             headers.append((HMAC_HEADER, out.hmac))
         return _Outcome((200, headers, out.body), session, batches)
 
+    def _tier(self, session: ServerSession) -> str | None:
+        if self.max_sessions is None and self.max_preauth_sessions is None:
+            return None
+        return "auth" if session.username else "preauth"
+
+    async def _full(self, tier: str | None) -> bool:
+        """Whether a session entering ``tier`` would pass its cap."""
+        cap = {"auth": self.max_sessions, "preauth": self.max_preauth_sessions}.get(tier or "")
+        return cap is not None and await self.store.session_count(tier or "") >= cap
+
     async def _swap(self, nonces: RequestNonces) -> None:
         for account, swaps in nonces.swaps().items():
             if not await self.store.swap_nonces(account, swaps):
-                raise _Redo()  # another worker changed this nonce: judge the message again
+                nonces.forget()  # read them again: another worker changed this nonce
+                raise _Redo()
 
     async def _refused(self, session: ServerSession, record: SessionRecord | None,
                        name: Callable[[ServerSession], str], app: ServerApp | None,
@@ -472,7 +527,7 @@ class DMServerApp:
             await self.store.session_commit(token, SessionCommit(
                 device_id=record.device_id, version=record.version, owner=record.owner,
                 snapshot=None, ttl=0, now=time.time(), complete=delivery.complete,
-                release=delivery.release))
+                release=delivery.release, tier=self._tier(session)))
         except SessionConflict:
             return _Outcome((503, [*PLAIN, ("retry-after", "1")], b""), None, [])
         self._apps.pop(token, None)

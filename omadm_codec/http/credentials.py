@@ -49,6 +49,10 @@ class RequestNonces(NonceManager):
         for level, slot in state.nonces.items():
             self._slots[(account, level)] = slot
 
+    def forget(self) -> None:
+        """Drop every loaded account (the next run reads them afresh)."""
+        self._loaded.clear()
+
     def swaps(self) -> dict[str, list[NonceSwap]]:
         """The changes this run made, per account, as compare-and-set operations."""
         out: dict[str, list[NonceSwap]] = {}

@@ -13,8 +13,8 @@ from __future__ import annotations
 from ..messages.model import Command
 from ..session import ServerSession
 from ..session import events as ev
-from .state import Entry, Release
-from .stored import command_from_xml, outcome_json, refused_json
+from .state import Release
+from .stored import commands_from_xml, outcome_json, refused_json
 
 QUEUE_TAG = "omadm-q:"
 NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
@@ -34,16 +34,16 @@ class Delivery:
         self.complete: list[tuple[str, str]] = []
         self.release: list[Release] = []
 
-    def take(self, session: ServerSession, entries: list[Entry]) -> None:
-        """Hand the device its queued entries (claimed when the request commits)."""
-        commands = []
-        for entry in entries:
-            command = command_from_xml(entry.command)
-            command.cmd_id = QUEUE_TAG + entry.entry_id
-            commands.append(command)
-            self.claim.append(entry.entry_id)
-        if commands:
-            session.send_commands(commands)
+    def take(self, session: ServerSession, entries: list[tuple[str, str]]) -> None:
+        """Hand the device its queued entries, (entry id, command XML) each; they are
+        claimed when the request commits."""
+        if not entries:
+            return
+        commands = commands_from_xml([text for _, text in entries])
+        for (entry_id, _), command in zip(entries, commands, strict=True):
+            command.cmd_id = QUEUE_TAG + entry_id
+            self.claim.append(entry_id)
+        session.send_commands(commands)
 
     def feed(self, events: list[ev.Event]) -> None:
         for event in events:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,8 +174,9 @@ class SessionCommit:
     complete: list[tuple[str, str]] = field(default_factory=list)
     """(entry id, outcome JSON): each ``sent`` in this session becomes ``done``, once."""
     release: list[Release] = field(default_factory=list)
-    tier: str = "auth"
-    """``preauth`` or ``auth``: which session count the session belongs to."""
+    tier: str | None = "auth"
+    """``preauth`` or ``auth``: which session count the session belongs to (None: not
+    counted; a server with no session caps saves the bookkeeping)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,11 @@ class StateStore(Protocol):
         """The device's ``queued`` entries, oldest first."""
         ...
 
+    async def claimable(self, device_id: str, limit: int = MAX_CLAIM) -> list[tuple[str, str]]:
+        """(entry id, command XML) of the device's ``queued`` entries, oldest first: what a
+        starting session takes (``queued`` without the history, for the hot path)."""
+        ...
+
     async def entries(self, device_id: str) -> list[Entry]:
         """Every entry of the device (any state), by entry id."""
         ...
@@ -346,6 +353,18 @@ def next_throttle(old: ThrottleState | None, now: float, rule: ThrottleRule) -> 
     return ThrottleState(failures, start, locked)
 
 
+_DETAIL = re.compile(r'^\{"status":(-?\d+)(?:,"refused":"([^"\\]*)")?')
+
+
+def outcome_detail(outcome: str) -> str:
+    """The history detail of a completion: the refusal reason, else the status code (read
+    off the front of the outcome JSON, which ``stored.outcome_json`` writes status first)."""
+    match = _DETAIL.match(outcome)
+    if match is None:
+        return ""
+    return match.group(2) or match.group(1)
+
+
 def nonce_to_json(slot: StoredNonce | None) -> str | None:
     if slot is None:
         return None
@@ -370,5 +389,5 @@ __all__ = [
     "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
     "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
     "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "new_token", "next_throttle",
-    "nonce_from_json", "nonce_to_json", "session_ref", "token_tag",
+    "nonce_from_json", "nonce_to_json", "outcome_detail", "session_ref", "token_tag",
 ]

@@ -29,6 +29,7 @@ from .state import (
     ThrottleState,
     check_throttle_kind,
     next_throttle,
+    outcome_detail,
     session_ref,
 )
 
@@ -38,7 +39,7 @@ class _Session:
     snapshot: bytes
     version: int
     device_id: str
-    tier: str
+    tier: str | None
     expires: float
     lock_owner: str | None = None
     lock_until: float = 0.0
@@ -109,7 +110,7 @@ class MemoryState:
 
     def _drop(self, token: str) -> None:
         found = self._sessions.pop(token, None)
-        if found is not None:
+        if found is not None and found.tier is not None:
             self._tiers[found.tier] -= 1
 
     def alive(self, token: str) -> bool:
@@ -174,7 +175,8 @@ class MemoryState:
             expires = now + commit.ttl
             self._sessions[token] = _Session(commit.snapshot, version, commit.device_id,
                                              commit.tier, expires)
-            self._tiers[commit.tier] = self._tiers.get(commit.tier, 0) + 1
+            if commit.tier is not None:
+                self._tiers[commit.tier] = self._tiers.get(commit.tier, 0) + 1
             heapq.heappush(self._expiry, (expires, token))
         if device is None:
             if not (commit.claim or commit.complete or commit.release):
@@ -188,7 +190,7 @@ class MemoryState:
             entry = device.entries.get(entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
                 entry.state, entry.outcome = "done", outcome
-                entry.history.append((commit.now, "done", _status_of(outcome)))
+                entry.history.append((commit.now, "done", outcome_detail(outcome)))
         for release in commit.release:
             entry = device.entries.get(release.entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
@@ -243,6 +245,18 @@ class MemoryState:
         for entry_id, entry in device.entries.items():
             if entry.state == "queued":
                 out.append(self._entry(device_id, entry_id, entry))
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def claimable(self, device_id: str, limit: int = MAX_CLAIM) -> list[tuple[str, str]]:
+        device = self._devices.get(device_id)
+        if device is None:
+            return []
+        out = []
+        for entry_id, entry in device.entries.items():
+            if entry.state == "queued":
+                out.append((entry_id, entry.command))
                 if len(out) >= limit:
                     break
         return out
@@ -361,16 +375,6 @@ class MemoryState:
 
     async def close(self) -> None:
         return None
-
-
-def _status_of(outcome: str) -> str:
-    try:
-        value = json.loads(outcome)
-    except ValueError:
-        return ""
-    if isinstance(value, dict):
-        return str(value.get("refused") or value.get("status", ""))
-    return ""
 
 
 __all__ = ["MemoryState"]

@@ -200,6 +200,16 @@ end
 return out
 """
 
+_CLAIMABLE = """
+local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  table.insert(out, id)
+  table.insert(out, redis.call('HGET', KEYS[1], 'c:' .. id) or '')
+end
+return out
+"""
+
 _FORGET = """
 local n = 0
 for k = 1, #ARGV do
@@ -316,7 +326,8 @@ class RedisState:
         self.timeout = timeout
         self._scripts = {name: client.register_script(text) for name, text in (
             ("open", _OPEN), ("release", _RELEASE), ("commit", _COMMIT),
-            ("enqueue", _ENQUEUE), ("queued", _QUEUED), ("forget", _FORGET),
+            ("enqueue", _ENQUEUE), ("queued", _QUEUED), ("claimable", _CLAIMABLE),
+            ("forget", _FORGET),
             ("reap", _REAP), ("swap", _SWAP), ("own", _OWN), ("disown", _DISOWN),
             ("throttle", _THROTTLE))}
 
@@ -396,7 +407,7 @@ class RedisState:
         args: list[Any] = [
             token, commit.version, commit.owner, "1" if commit.snapshot is not None else "0",
             commit.snapshot if commit.snapshot is not None else b"", ttl_ms,
-            commit.device_id, commit.tier, repr(float(commit.now)), len(commit.claim),
+            commit.device_id, commit.tier or "", repr(float(commit.now)), len(commit.claim),
             *commit.claim, len(commit.complete)]
         for entry_id, outcome in commit.complete:
             args += [entry_id, outcome]
@@ -409,19 +420,21 @@ class RedisState:
         member = f"{token} {commit.device_id}"
 
         async def run() -> Any:
+            if not commit.claim and commit.tier is None:
+                return [await self.client.evalsha(script.sha, len(keys), *keys, *args)]
             async with self.client.pipeline(transaction=False) as pipe:
                 if commit.claim:
                     # Before the commit: a hint for ``reap`` that costs nothing if it loses.
                     pipe.zadd("omadm:reap", {member: expires_ms})
-                await script(keys=keys, args=args, client=pipe)
-                if commit.snapshot is not None:
-                    pipe.zadd(f"omadm:tier:{commit.tier}", {token: expires_ms})
-                    for other in ("preauth", "auth"):
-                        if other != commit.tier:
-                            pipe.zrem(f"omadm:tier:{other}", token)
-                else:
-                    for other in ("preauth", "auth"):
-                        pipe.zrem(f"omadm:tier:{other}", token)
+                # EVALSHA straight into the pipeline: letting the client manage the script
+                # would cost a SCRIPT EXISTS round trip per commit (NOSCRIPT is handled).
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                if commit.tier is not None:
+                    for tier in ("preauth", "auth"):
+                        if tier == commit.tier and commit.snapshot is not None:
+                            pipe.zadd(f"omadm:tier:{tier}", {token: expires_ms})
+                        else:
+                            pipe.zrem(f"omadm:tier:{tier}", token)
                 return await pipe.execute()
 
         import redis.exceptions as rex
@@ -478,6 +491,11 @@ class RedisState:
             out.append(Entry(entry_id, device_id, command, "queued", None, key,
                              bool(repeatable), float(enqueued), self._history(history), None))
         return out
+
+    async def claimable(self, device_id: str, limit: int = MAX_CLAIM) -> list[tuple[str, str]]:
+        device, queue = _device_keys(device_id)
+        flat = await self._script("claimable", [device, queue], [limit])
+        return [(_text(flat[k]), _text(flat[k + 1])) for k in range(0, len(flat), 2)]
 
     async def entries(self, device_id: str) -> list[Entry]:
         device, _ = _device_keys(device_id)

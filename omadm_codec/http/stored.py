@@ -47,6 +47,15 @@ def command_from_xml(text: str) -> Command:
     return commands[0]
 
 
+def commands_from_xml(texts: list[str]) -> list[Command]:
+    """Many stored commands in one decode (a session takes a whole queue at once);
+    ``DecodeError`` unless each text is exactly one command."""
+    commands = decode(_ENVELOPE.format("".join(texts)).encode("utf-8")).commands
+    if len(commands) != len(texts):
+        raise DecodeError("not_one_command", -1, f"{len(commands)} for {len(texts)}")
+    return commands
+
+
 def commands_from_file(data: bytes) -> list[Command]:
     """The management commands of an operator's file: a whole SyncML message (its SyncBody),
     or one or more bare command elements (``<Get>...</Get><Replace>...</Replace>``). Commands
@@ -121,5 +130,5 @@ def completed_from_entry(entry: Entry) -> ev.CommandCompleted | None:
     return _completed(command_from_xml(entry.command), entry.outcome)
 
 
-__all__ = ["command_from_xml", "command_xml", "commands_from_file", "completed_from_entry",
-           "outcome_json", "refused_json"]
+__all__ = ["command_from_xml", "command_xml", "commands_from_file", "commands_from_xml",
+           "completed_from_entry", "outcome_json", "refused_json"]

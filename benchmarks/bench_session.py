@@ -400,7 +400,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             state = open_store(store_url)
             try:
                 client: Any = state.client  # type: ignore[attr-defined]
-                await client.flushdb()
+                await client.execute_command("FLUSHDB")
                 queues = DeviceQueues(state)
                 for index in range(devices):
                     await queues.enqueue(f"IMEI:{index:015d}", twenty_commands())

@@ -48,7 +48,7 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 10
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
                 conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
+                if conn.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                     return
         except OSError:
             pass
@@ -62,7 +62,8 @@ class RedisServer:
     same port (a Redis outage)."""
 
     def __init__(self, *, cluster: bool = False, appendonly: bool = False,
-                 workdir: Path | None = None) -> None:
+                 workdir: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.extra = extra
         self.binary = need_redis(cluster)
         self.port = free_port(55535 if cluster else 65535)
         self.cluster = cluster
@@ -82,6 +83,7 @@ class RedisServer:
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--protected-mode", "no", "--loglevel", "warning",
                 "--logfile", str(self.dir / "redis.log")]
+        args += list(self.extra)
         if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file",
                      str(self.dir / "nodes.conf"), "--cluster-node-timeout", "2000"]

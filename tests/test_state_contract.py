@@ -68,10 +68,11 @@ def run(engine: Callable[[], StateStore],
         store = engine()
         if not store.local:
             client: Any = store.client  # type: ignore[attr-defined]
-            if hasattr(client, "get_nodes"):
-                await client.flushall(target_nodes=client.get_primaries())
+            inner = getattr(client, "client", None)
+            if hasattr(inner, "get_primaries"):
+                await inner.flushall(target_nodes=inner.get_primaries())
             else:
-                await client.flushall()
+                await client.execute_command("FLUSHALL")
         try:
             return await body(store)
         finally:

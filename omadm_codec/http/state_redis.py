@@ -1,7 +1,8 @@
 """``RedisState``: the ``StateStore`` on Redis (or a Redis Cluster), for N stateless workers.
 
-Needs the ``redis`` extra (``pip install 'omadm_codec[redis]'``: the ``redis`` package's asyncio
-client, with ``hiredis`` for speed). Every change that must be atomic is one Lua script on the
+Needs the ``redis`` extra (``pip install 'omadm_codec[redis]'``): ``hiredis`` for the lean
+client of ``_resp`` (one server), the ``redis`` package's asyncio client for a Redis Cluster
+or TLS. Every change that must be atomic is one Lua script on the
 keys of one hash tag, so it is one shard's single step on a cluster too:
 
 - ``omadm:{T}:s:<token>``  a session: hash ``snap ver dev tier lock lock_until``, PEXPIRE ttl
@@ -26,6 +27,8 @@ times are the workers' wall clocks. A connection error or a command slower than
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
@@ -315,72 +318,148 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+class _RedisPy:
+    """The ``redis`` package's client (a Redis Cluster, or TLS) behind the two calls
+    ``RedisState`` makes; replies raw, errors as instances in pipelines."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def execute_command(self, *args: Any) -> Any:
+        return await self.client.execute_command(*args)
+
+    async def execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _unavailable() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError, OSError,
+                                        asyncio.TimeoutError]
+    try:
+        import redis.exceptions as rex
+    except ImportError:  # pragma: no cover - the lean client needs only hiredis
+        return tuple(kinds)
+    return (*kinds, rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError,
+            rex.ClusterDownError, rex.TryAgainError)
+
+
+def _pairs(reply: Any) -> dict[str, str]:
+    """HGETALL as text (a dict from the redis package, a flat list from the lean client)."""
+    items = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2],
+                                                                strict=True)
+    return {_text(k): _text(v) for k, v in items}
+
+
 class RedisState:
-    """The ``StateStore`` on Redis. ``client`` is a ``redis.asyncio.Redis`` or
-    ``redis.asyncio.RedisCluster`` (``decode_responses`` off); ``from_url`` builds one."""
+    """The ``StateStore`` on Redis. ``client`` has ``execute_command(*args)``,
+    ``execute_many([args, ...])`` and ``aclose()`` (the lean ``RespClient``, or the
+    ``redis`` package's client wrapped); ``from_url`` builds the right one."""
 
     local = False
 
     def __init__(self, client: Any, *, timeout: float = 2.0) -> None:
         self.client = client
         self.timeout = timeout
-        self._scripts = {name: client.register_script(text) for name, text in (
+        self._scripts = {name: (text, hashlib.sha1(text.encode("utf-8")).hexdigest())
+                         for name, text in (
             ("open", _OPEN), ("release", _RELEASE), ("commit", _COMMIT),
             ("enqueue", _ENQUEUE), ("queued", _QUEUED), ("claimable", _CLAIMABLE),
-            ("forget", _FORGET),
-            ("reap", _REAP), ("swap", _SWAP), ("own", _OWN), ("disown", _DISOWN),
-            ("throttle", _THROTTLE))}
+            ("forget", _FORGET), ("reap", _REAP), ("swap", _SWAP), ("own", _OWN),
+            ("disown", _DISOWN), ("throttle", _THROTTLE))}
+        self._down = _unavailable()
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 2.0, max_connections: int = 64,
-                 **options: Any) -> RedisState:
-        """``redis://HOST:PORT/DB`` (``rediss://`` for TLS, ``unix://PATH?db=N``), or
-        ``redis+cluster://HOST:PORT`` for a Redis Cluster (any node as the seed)."""
+    def from_url(cls, url: str, *, timeout: float = 2.0, **options: Any) -> RedisState:
+        """``redis://[user:password@]HOST:PORT/DB`` or ``unix:///PATH?db=N`` (the lean
+        client, ``hiredis``), ``rediss://`` (TLS) or ``redis+cluster://HOST:PORT`` (a Redis
+        Cluster, any node as the seed; both through the ``redis`` package)."""
         try:
+            if url.startswith(("redis://", "unix://")) and not options:
+                import hiredis  # noqa: F401
+
+                from ._resp import RespClient
+
+                return cls(RespClient(url, timeout=timeout), timeout=timeout)
             import redis.asyncio as aioredis
-        except ImportError as exc:  # pragma: no cover - said plainly to the operator
+        except ImportError as exc:  # said plainly to the operator
             raise StateUnavailable(
                 "the Redis store needs the redis extra: pip install 'omadm_codec[redis]'"
             ) from exc
-        common = dict(socket_timeout=timeout, socket_connect_timeout=timeout,
-                      max_connections=max_connections, **options)
+        common = dict(socket_timeout=timeout, socket_connect_timeout=timeout, **options)
         if url.startswith("redis+cluster://"):
             from redis.asyncio.cluster import RedisCluster
 
             client: Any = RedisCluster.from_url("redis://" + url[len("redis+cluster://"):],
-                                           **common)
+                                                **common)
         else:
             client = aioredis.Redis.from_url(url, **common)
-        return cls(client, timeout=timeout)
+        return cls(_RedisPy(client), timeout=timeout)
 
     async def _run(self, call: Awaitable[T]) -> T:
-        import redis.exceptions as rex
-
         try:
             return await call
-        except (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError,
-                rex.ClusterDownError, rex.TryAgainError, OSError) as exc:
+        except self._down as exc:
             raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-        except rex.ResponseError as exc:
-            if "OOM" in str(exc) or "READONLY" in str(exc) or "MASTERDOWN" in str(exc):
+        except Exception as exc:
+            text = str(exc)
+            if text.startswith(("OOM", "READONLY", "MASTERDOWN", "LOADING", "CLUSTERDOWN",
+                                "TRYAGAIN")):
                 raise StateUnavailable(f"redis: {exc}") from exc
             raise
 
+    async def _command(self, *args: Any) -> Any:
+        return await self._run(self.client.execute_command(*args))
+
     async def _load_scripts(self) -> None:
-        """Load every script on every primary (a cluster pipeline cannot do it itself)."""
-        client = self.client
-        nodes = client.get_primaries() if hasattr(client, "get_primaries") else [None]
-        for script in self._scripts.values():
+        """Load every script on every primary (after NOSCRIPT: a new or restarted server,
+        or a cluster node that never saw them)."""
+        inner: Any = getattr(self.client, "client", None)
+        nodes = inner.get_primaries() if hasattr(inner, "get_primaries") else [None]
+        for text, _ in self._scripts.values():
             for node in nodes:
                 if node is None:
-                    await self._run(client.script_load(script.script))
+                    await self._command("SCRIPT", "LOAD", text)
                 else:
-                    await self._run(client.execute_command("SCRIPT LOAD", script.script,
+                    await self._run(inner.execute_command("SCRIPT LOAD", text,
                                                           target_nodes=node))
 
+    @staticmethod
+    def _no_script(reply: Any) -> bool:
+        # The lean client keeps Redis's error code; the redis package turns it into a class.
+        return isinstance(reply, Exception) and (
+            str(reply).startswith("NOSCRIPT") or type(reply).__name__ == "NoScriptError")
+
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._scripts[name]
-        return await self._run(script(keys=keys, args=args))
+        _, sha = self._scripts[name]
+        command = ("EVALSHA", sha, len(keys), *keys, *args)
+        try:
+            reply = await self._command(*command)
+        except Exception as exc:
+            if not self._no_script(exc):
+                raise
+            await self._load_scripts()
+            reply = await self._command(*command)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    async def _many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """A pipeline; a NOSCRIPT among its replies loads the scripts and runs it all
+        again (a script that is not loaded did not run; the other commands are hints)."""
+        replies: list[Any] = await self._run(self.client.execute_many(commands))
+        if any(self._no_script(r) for r in replies):
+            await self._load_scripts()
+            replies = await self._run(self.client.execute_many(commands))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -414,53 +493,35 @@ class RedisState:
         args.append(len(commit.release))
         for release in commit.release:
             args += [release.entry_id, release.to, release.reason]
-        script = self._scripts["commit"]
         keys = [_session_key(token), device, queue]
-        expires_ms = int((commit.now + commit.ttl) * 1000)
-        member = f"{token} {commit.device_id}"
-
-        async def run() -> Any:
-            if not commit.claim and commit.tier is None:
-                return [await self.client.evalsha(script.sha, len(keys), *keys, *args)]
-            async with self.client.pipeline(transaction=False) as pipe:
-                if commit.claim:
-                    # Before the commit: a hint for ``reap`` that costs nothing if it loses.
-                    pipe.zadd("omadm:reap", {member: expires_ms})
-                # EVALSHA straight into the pipeline: letting the client manage the script
-                # would cost a SCRIPT EXISTS round trip per commit (NOSCRIPT is handled).
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-                if commit.tier is not None:
-                    for tier in ("preauth", "auth"):
-                        if tier == commit.tier and commit.snapshot is not None:
-                            pipe.zadd(f"omadm:tier:{tier}", {token: expires_ms})
-                        else:
-                            pipe.zrem(f"omadm:tier:{tier}", token)
-                return await pipe.execute()
-
-        import redis.exceptions as rex
-
-        try:
-            results = await self._run(run())
-        except rex.NoScriptError:
-            # A cluster pipeline does not load scripts (nor does a restarted server have
-            # them): the script did not run, so loading and running again is safe.
-            await self._load_scripts()
-            results = await self._run(run())
-        got = results[1 if commit.claim else 0]
+        if not commit.claim and commit.tier is None:
+            got = await self._script("commit", keys, args)
+        else:
+            expires_ms = int((commit.now + commit.ttl) * 1000)
+            commands: list[tuple[Any, ...]] = []
+            if commit.claim:
+                # Before the commit: a hint for ``reap`` that costs nothing if it loses.
+                commands.append(("ZADD", "omadm:reap", expires_ms,
+                                 f"{token} {commit.device_id}"))
+            at = len(commands)
+            commands.append(("EVALSHA", self._scripts["commit"][1], len(keys), *keys, *args))
+            if commit.tier is not None:
+                for tier in ("preauth", "auth"):
+                    if tier == commit.tier and commit.snapshot is not None:
+                        commands.append(("ZADD", f"omadm:tier:{tier}", expires_ms, token))
+                    else:
+                        commands.append(("ZREM", f"omadm:tier:{tier}", token))
+            got = (await self._many(commands))[at]
         if _text(got[0]) == "conflict":
             raise SessionConflict(_text(got[1]))
 
     async def session_count(self, tier: str) -> int:
         import time
 
-        now_ms = int(time.time() * 1000)
         key = f"omadm:tier:{tier}"
-
-        async def run() -> int:
-            await self.client.zremrangebyscore(key, "-inf", now_ms)
-            return int(await self.client.zcard(key))
-
-        return await self._run(run())
+        _, count = await self._many([("ZREMRANGEBYSCORE", key, "-inf",
+                                      int(time.time() * 1000)), ("ZCARD", key)])
+        return int(count)
 
     # -- device queues --------------------------------------------------------------------------
 
@@ -499,8 +560,7 @@ class RedisState:
 
     async def entries(self, device_id: str) -> list[Entry]:
         device, _ = _device_keys(device_id)
-        raw = await self._run(self.client.hgetall(device))
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = _pairs(await self._command("HGETALL", device))
         ids = sorted((k[2:] for k in fields if k.startswith("c:")), key=int)
         out = []
         for entry_id in ids:
@@ -523,24 +583,24 @@ class RedisState:
         return int(await self._script("forget", [device], list(entry_ids)))
 
     async def reap(self, now: float, limit: int = 256) -> int:
-        due = await self._run(self.client.zrangebyscore(
-            "omadm:reap", "-inf", int(now * 1000), start=0, num=limit))
+        due = await self._command("ZRANGEBYSCORE", "omadm:reap", "-inf", int(now * 1000),
+                                  "LIMIT", 0, limit)
         changed = 0
         for raw in due:
             member = _text(raw)
             token, _, device_id = member.partition(" ")
             if token_tag(token) is None or token_tag(token) != device_tag(device_id):
-                await self._run(self.client.zrem("omadm:reap", member))
+                await self._command("ZREM", "omadm:reap", member)
                 continue
             device, queue = _device_keys(device_id)
             got = await self._script("reap", [_session_key(token), device, queue],
                                      [token, repr(float(now))])
             if _text(got[0]) == "alive":
                 again = int(now * 1000) + int(got[1])
-                await self._run(self.client.zadd("omadm:reap", {member: again}))
+                await self._command("ZADD", "omadm:reap", again, member)
             else:
                 changed += int(got[1])
-                await self._run(self.client.zrem("omadm:reap", member))
+                await self._command("ZREM", "omadm:reap", member)
         return changed
 
     # -- nonces and accounts --------------------------------------------------------------------
@@ -550,8 +610,7 @@ class RedisState:
         return f"omadm:{{{account_tag(username)}}}:a:{username}"
 
     async def load_auth(self, username: str) -> AuthState:
-        raw = await self._run(self.client.hgetall(self._account_key(username)))
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = _pairs(await self._command("HGETALL", self._account_key(username)))
         nonces = {}
         for level in LEVELS:
             slot = nonce_from_json(fields.get(f"n:{level}"))
@@ -592,19 +651,18 @@ class RedisState:
                     await self._script("disown", [_device_keys(device_id)[0]],
                                        [account.username])
         devices = "*" if account.devices is None else json.dumps(sorted(account.devices))
-        await self._run(self.client.hset(self._account_key(account.username),
-                                                 mapping={"secret": account.secret,
-                                                          "devices": devices}))
+        await self._command("HSET", self._account_key(account.username), "secret",
+                            account.secret, "devices", devices)
 
     async def delete_account(self, username: str) -> None:
         old = await self.load_auth(username)
         if old.account is not None:
             for device_id in (old.account.devices or ()):
                 await self._script("disown", [_device_keys(device_id)[0]], [username])
-        await self._run(self.client.delete(self._account_key(username)))
+        await self._command("DEL", self._account_key(username))
 
     async def device_owner(self, device_id: str) -> str | None:
-        got = await self._run(self.client.hget(_device_keys(device_id)[0], "owner"))
+        got = await self._command("HGET", _device_keys(device_id)[0], "owner")
         return None if got is None else _text(got)
 
     # -- throttling ----------------------------------------------------------------------------
@@ -622,14 +680,14 @@ class RedisState:
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
 
     async def throttle_get(self, kind: str, name: str) -> ThrottleState | None:
-        got = await self._run(self.client.hmget(self._throttle_key(kind, name),
-                                                        ["failures", "start", "locked"]))
+        got = await self._command("HMGET", self._throttle_key(kind, name), "failures",
+                                  "start", "locked")
         if got[0] is None:
             return None
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
 
     async def throttle_clear(self, kind: str, name: str) -> None:
-        await self._run(self.client.delete(self._throttle_key(kind, name)))
+        await self._command("DEL", self._throttle_key(kind, name))
 
     async def close(self) -> None:
         await self.client.aclose()

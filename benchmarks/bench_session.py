@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -247,6 +248,136 @@ def server_session_cost(fmt: str, rounds: int = 200) -> float:
     return best
 
 
+def _user(index: int) -> str:
+    """Device ``index``'s account: names of one length, so a recorded session can be
+    replayed for any device by replacing equal-length strings."""
+    return f"dev{index:06d}"
+
+
+def _substitutions(index: int) -> list[tuple[bytes, bytes]]:
+    import base64
+
+    return [(b"IMEI:000000000000000", f"IMEI:{index:015d}".encode()),
+            (base64.b64encode(b"dev000000:pw"),
+             base64.b64encode(f"{_user(index)}:pw".encode())),
+            (b"dev000000", _user(index).encode())]
+
+
+TOKEN = re.compile(rb"/dm/s/([A-Za-z0-9_-]{32}\.[0-9a-f]{16})")
+
+
+def record_session(base: str, fmt: str) -> dict[str, Any]:
+    """The device messages of one whole session of device 0 (BASIC, no server auth, 20
+    commands), recorded against an in-process server answering as ``base`` would: what
+    ``--replay`` devices send, with their own DevId, account and session token put in."""
+    import asyncio
+
+    from omadm_codec.http import DMServerApp, ServerConfig
+
+    config = ServerConfig(server_id=SERVER_ID, secret_lookup={
+        _user(0): auth.secret_hash(_user(0), "pw")}.get, aauth_type="BASIC")
+    dm = DMServerApp(config, base_url=base)
+    dm.registry.enqueue("IMEI:000000000000000", twenty_commands())
+    tree = build_tree(dev_id="IMEI:000000000000000", client_name=_user(0), client_secret="pw",
+                      client_auth="BASIC", server_auth="NONE", server_addr=f"{base}/dm")
+    client = ClientSession(tree, fmt=fmt, session_id="1A2B")  # type: ignore[arg-type]
+    client.start(now=0.0)
+    sent: list[str] = []
+    token = ""
+
+    async def post(path: str, body: bytes, content_type: str) -> tuple[str, bytes]:
+        out: list[Any] = []
+        queue = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> Any:
+            return queue.pop(0)
+
+        async def send(message: Any) -> None:
+            out.append(message)
+        await dm({"type": "http", "method": "POST", "path": path, "scheme": "http",
+                  "headers": [(b"content-type", content_type.encode())]}, receive, send)
+        assert out[0]["status"] == 200, out[0]["status"]
+        headers = {k.decode(): v.decode() for k, v in out[0]["headers"]}
+        return headers["content-type"], out[1]["body"]
+
+    while (message := client.data_to_send(now=0.0)) is not None:
+        path = "/dm" + client.resp_uri.split("/dm", 1)[1] if client.resp_uri else "/dm"
+        sent.append(message.body.hex())
+        content_type, body = asyncio.run(post(path, message.body, message.content_type))
+        found = TOKEN.search(body)
+        if found and not token:
+            token = found.group(1).decode()
+        client.receive(body, now=0.0, content_type=content_type)
+    assert client.state.name == "CLOSED" and token
+    return {"messages": sent, "token": token, "content_type": CONTENT_TYPE[fmt]}
+
+
+CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
+                "wbxml": "application/vnd.syncml.dm+wbxml"}
+
+
+def _replay(base: str, first: int, last: int, concurrency: int, template: dict[str, Any]
+            ) -> None:
+    """A client process replaying the recorded session for devices ``first..last-1``: the
+    devices cost next to nothing, so the server is what is measured (the server's own
+    checks, and the outcomes in its store, say whether every session really ran)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    indexes = list(range(first, last))
+    messages = [bytes.fromhex(m) for m in template["messages"]]
+    old_token = template["token"].encode()
+    headers = {"content-type": template["content_type"]}
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while True:
+            with lock:
+                if not indexes:
+                    break
+                index = indexes.pop(0)
+            bodies = messages
+            for old, new in _substitutions(index):
+                bodies = [b.replace(old, new) for b in bodies]
+            token = None
+            try:
+                for body in bodies:
+                    path = "/dm" if token is None else f"/dm/s/{token.decode()}"
+                    if token is not None:
+                        body = body.replace(old_token, token)
+                    start = time.perf_counter()
+                    conn.request("POST", path, body, headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    latencies.append(time.perf_counter() - start)
+                    if response.status != 200:
+                        raise RuntimeError(f"HTTP {response.status}")
+                    if token is None:
+                        found = TOKEN.search(data)
+                        if found is None:
+                            raise RuntimeError("no RespURI in the answer")
+                        token = found.group(1)
+            except Exception as exc:  # noqa: BLE001 - counted as a lost session
+                failures.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"latencies": latencies, "failures": failures[:5],
+                      "failed": len(failures), "executed": -1}))
+
+
 def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
     """One server worker: uvicorn (httptools and uvloop when installed) on ``port``; with
     the in-process store it queues the 20 commands of every device itself."""
@@ -256,7 +387,7 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
 
     from omadm_codec.http import DMServerApp, ServerConfig, open_store
 
-    secrets_ = {f"dev{index}": auth.secret_hash(f"dev{index}", "pw") for index in range(devices)}
+    secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
     config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
     if store_url == "memory":
         dm = DMServerApp(config)
@@ -268,7 +399,11 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/stats":
-            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed}).encode()
+            done = -1
+            if store_url == "memory":
+                done = sum(len(v) for v in dm.registry.outcomes.values())
+            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed,
+                               "done": done}).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return
@@ -306,7 +441,7 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
             return response
 
     # The devices' trees are built before the clock starts (a tree costs more than a session).
-    trees = {index: build_tree(dev_id=f"IMEI:{index:015d}", client_name=f"dev{index}",
+    trees = {index: build_tree(dev_id=f"IMEI:{index:015d}", client_name=_user(index),
                                client_secret="pw", client_auth="BASIC", server_auth="NONE",
                                server_addr=f"{base}/dm") for index in indexes}
     print("ready", flush=True)
@@ -374,8 +509,8 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
-                workers: int = 1, clients: int = 2, redis_url: str | None = None
-                ) -> dict[str, Any]:
+                workers: int = 1, clients: int = 2, redis_url: str | None = None,
+                replay: bool = False) -> dict[str, Any]:
     import asyncio
     import secrets
     import socket
@@ -427,9 +562,15 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                 time.sleep(0.1)
         time.sleep(0.5 * workers)  # every worker listening
         bounds = [devices * k // clients for k in range(clients + 1)]
+        extra: list[str] = []
+        if replay:
+            template = os.path.join(tmp.name, "session.json")
+            with open(template, "w") as out:
+                json.dump(record_session(base, fmt), out)
+            extra = ["--replay", template]
         runs = [subprocess.Popen([sys.executable, __file__, "devices", "--base", base,
                                   "--first", str(bounds[k]), "--last", str(bounds[k + 1]),
-                                  "--concurrency", str(concurrency), "--format", fmt],
+                                  "--concurrency", str(concurrency), "--format", fmt, *extra],
                                  stdout=subprocess.PIPE, stdin=subprocess.PIPE, env=env)
                 for k in range(clients)]
         for run in runs:
@@ -459,7 +600,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                     await state.close()
             server_outcomes = asyncio.run(count())
         else:
-            server_outcomes = -1  # the in-process store is read through /stats below
+            server_outcomes = httpx.get(f"{base}/stats", timeout=10).json()["done"]
     finally:
         for server in servers:
             server.terminate()
@@ -477,7 +618,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
 
     sessions = devices - failed
     return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers,
-            "devices": devices, "client_processes": clients,
+            "devices": devices, "client_processes": clients, "replay": replay,
             "concurrency_per_client": concurrency, "seconds": round(elapsed, 2),
             "sessions_per_s": round(sessions / elapsed, 1),
             "messages": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
@@ -502,6 +643,8 @@ def main() -> None:
     http.add_argument("--store", default="memory", choices=["memory", "redis"])
     http.add_argument("--workers", type=int, default=1)
     http.add_argument("--redis-url", help="an existing Redis (default: start one)")
+    http.add_argument("--replay", action="store_true",
+                      help="devices replay one recorded session (server-bound load)")
     cost = sub.add_parser("server-cost")
     cost.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
     serve = sub.add_parser("serve")
@@ -515,6 +658,7 @@ def main() -> None:
     devices.add_argument("--last", type=int, required=True)
     devices.add_argument("--concurrency", type=int, default=8)
     devices.add_argument("--format", default="wbxml")
+    devices.add_argument("--replay", help="a recorded session (JSON) to replay")
     args = parser.parse_args()
     if args.mode == "memory":
         print(json.dumps(memory_report(), indent=2))
@@ -522,7 +666,7 @@ def main() -> None:
         print(json.dumps(split_report(), indent=2))
     elif args.mode == "http":
         report = http_report(args.devices, args.concurrency, args.format, args.store,
-                             args.workers, args.clients, args.redis_url)
+                             args.workers, args.clients, args.redis_url, args.replay)
         report["in_memory_server_ms_per_session"] = round(
             server_session_cost(args.format) * 1e3, 3)
         report["http_over_memory_cpu"] = round(
@@ -532,7 +676,11 @@ def main() -> None:
         print(json.dumps({"backend": BACKEND, "fmt": args.format,
                           "server_ms_per_session": server_session_cost(args.format) * 1e3}))
     elif args.mode == "devices":
-        _devices(args.base, args.first, args.last, args.concurrency, args.format)
+        if args.replay:
+            with open(args.replay) as source:
+                _replay(args.base, args.first, args.last, args.concurrency, json.load(source))
+        else:
+            _devices(args.base, args.first, args.last, args.concurrency, args.format)
     else:
         _serve(args.port, args.devices, args.store, args.reuse_port)
 

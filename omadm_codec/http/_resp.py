@@ -29,6 +29,19 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: Any = None
         self.closed = False
+        self._out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; everything queued in one turn of the event loop goes out in one
+        send (concurrent requests share the system call)."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(out))
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport
@@ -114,8 +127,7 @@ class RespClient:
 
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
-        assert protocol.transport is not None
-        protocol.transport.write(b"".join(hiredis.pack_command(c) for c in commands))
+        protocol.write(b"".join(hiredis.pack_command(c) for c in commands))
         protocol.waiting.extend(futures)
         timer = loop.call_later(self.timeout, _expire, futures[-1])
         try:

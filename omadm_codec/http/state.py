@@ -116,15 +116,13 @@ def session_ref(token: str | None) -> str | None:
     return None if token is None else hashlib.sha1(token.encode("utf-8")).hexdigest()[:12]
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}\.([0-9a-f]{16})")
+
+
 def token_tag(token: str) -> str | None:
     """The device tag inside ``token``, or None if the token is not one of ours."""
-    random, sep, tag = token.rpartition(".")
-    if not sep or len(tag) != 16 or len(random) < 32 or any(
-            c not in "0123456789abcdef" for c in tag):
-        return None
-    if any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in random):
-        return None
-    return tag
+    match = _TOKEN.fullmatch(token)
+    return None if match is None else match.group(1)
 
 
 # -- records -----------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ class _Outcome:
     reply: Reply
     session: ServerSession | None
     batches: list[list[ev.Event]]
+    committed: bool = False
+    """The session's commit went through (it released the lock itself)."""
 
 
 class _RateLimitedLog:
@@ -359,12 +361,14 @@ class DMServerApp:
                                          nonces=nonces, server_secret=config.server_secret,
                                          key=self.seal_key)
 
+        done = None
         try:
             loaded: dict[str, AuthState] = {}
             for _ in range(MAX_RUNS):
                 try:
-                    return await self._run(restore, lambda _s: token, record, app, body,
+                    done = await self._run(restore, lambda _s: token, record, app, body,
                                            content_type, hmac, loaded, {})
+                    return done
                 except _Redo:
                     continue
             return _Outcome((503, [*PLAIN, ("retry-after", "1")], b""), None, [])
@@ -373,12 +377,13 @@ class DMServerApp:
                       f"({exc.reason}): token {token[:8]}..., device tag {token_tag(token)}")
             return _Outcome((404, list(PLAIN), b""), None, [])
         finally:
-            # Released unless the commit did it (a no-op then): a failed request leaves
-            # the session as it was, for the device's retransmission.
-            try:
-                await self.store.session_release(token, owner)
-            except StateUnavailable:
-                pass  # the lock expires by itself
+            if done is None or not done.committed:
+                # A request that failed leaves the session as it was (for the device's
+                # retransmission) and gives its lock back.
+                try:
+                    await self.store.session_release(token, owner)
+                except StateUnavailable:
+                    pass  # the lock expires by itself
 
     def _needs_auth_state(self, session: ServerSession) -> bool:
         """Whether this message of ``session`` will touch its account's nonces (so they are
@@ -484,7 +489,7 @@ class DMServerApp:
         headers = [("content-type", out.content_type), ("cache-control", "no-store")]
         if out.hmac:
             headers.append((HMAC_HEADER, out.hmac))
-        return _Outcome((200, headers, out.body), session, batches)
+        return _Outcome((200, headers, out.body), session, batches, committed=True)
 
     def _tier(self, session: ServerSession) -> str | None:
         if self.max_sessions is None and self.max_preauth_sessions is None:
@@ -532,7 +537,7 @@ class DMServerApp:
             return _Outcome((503, [*PLAIN, ("retry-after", "1")], b""), None, [])
         self._apps.pop(token, None)
         self.sessions_failed += 1
-        return _Outcome(reply, session, [events])
+        return _Outcome(reply, session, [events], committed=True)
 
     @staticmethod
     def _call(app: ServerApp | None, session: ServerSession, events: list[ev.Event]) -> None:

@@ -263,7 +263,7 @@ def _substitutions(index: int) -> list[tuple[bytes, bytes]]:
             (b"dev000000", _user(index).encode())]
 
 
-TOKEN = re.compile(rb"/dm/s/([A-Za-z0-9_-]{32}\.[0-9a-f]{16})")
+TOKEN = re.compile(rb"/dm/s/([A-Za-z0-9_-]{32}(?:\.[0-9a-f]{16})?)")
 
 
 def record_session(base: str, fmt: str) -> dict[str, Any]:
@@ -385,7 +385,7 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
 
     import uvicorn
 
-    from omadm_codec.http import DMServerApp, ServerConfig, open_store
+    from omadm_codec.http import DMServerApp, ServerConfig
 
     secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
     config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
@@ -394,6 +394,8 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
         for index in range(devices):
             dm.registry.enqueue(f"IMEI:{index:015d}", twenty_commands())
     else:
+        from omadm_codec.http import open_store
+
         dm = DMServerApp(config, store=open_store(store_url),
                          seal_key=bytes.fromhex(os.environ["OMADM_SEAL_KEY"]))
 
@@ -518,8 +520,6 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
 
     import httpx
 
-    from omadm_codec.http import DeviceQueues, open_store
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -530,6 +530,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         if redis_url is None:
             redis_process, redis_url = _start_redis(tmp.name)
         store_url = redis_url
+        from omadm_codec.http import DeviceQueues, open_store
 
         async def fill() -> None:
             state = open_store(store_url)

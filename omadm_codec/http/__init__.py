@@ -2,12 +2,12 @@
 
 Owns: the ASGI server application (``app``), what a session is built with (``config``), the
 state every worker shares (``state``: the interface; ``state_memory``, ``state_redis``: its
-engines), what one request sees of accounts and nonces (``credentials``), the durable queue's
-delivery through sessions (``delivery``), commands and outcomes as stored (``stored``), the
-operator's API (``operator``) and the device registry over it (``registry``), the older
-single-process session stores (``stores``), the uvicorn runner (``runner``), the client
-transport on httpx (``client``) and the binding's wire rules (``wire``). May import:
-``session`` and every layer below it.
+engines; ``state_url``: choosing one), what one request sees of accounts and nonces
+(``credentials``), the durable queue's delivery through sessions (``delivery``), commands
+and outcomes as stored (``stored``), the operator's API (``operator``) and the device
+registry over it (``registry``), a lean Redis client (``_resp``), the uvicorn runner
+(``runner``), the client transport on httpx (``client``) and the binding's wire rules
+(``wire``). May import: ``session`` and every layer below it.
 
 The one idea: HTTP only carries the sans-IO sessions. Needs the ``http`` extra (``uvicorn``,
 ``httpx``) to serve or to connect; importing this package does not.
@@ -33,13 +33,12 @@ from .state import (
 )
 from .state_memory import MemoryState
 from .state_url import open_store
-from .stores import MemorySessionStore, SessionStore, SnapshotSessionStore
 from .wire import ACCEPT, COMPRESS_MIN, HMAC_HEADER, MAX_BODY, USER_AGENT
 
 __all__ = [
     "ACCEPT", "COMPRESS_MIN", "Account", "DMServerApp", "DeviceQueues", "DeviceRegistry",
-    "Entry", "HMAC_HEADER", "MAX_BODY", "MemorySessionStore", "MemoryState", "OmaDmError",
-    "ServerApp", "ServerConfig", "ServerThread", "SessionBusy", "SessionConflict",
-    "SessionStore", "SnapshotSessionStore", "StateError", "StateStore", "StateUnavailable",
-    "TlsConfig", "USER_AGENT", "client_tls_context", "open_store", "run_http_session",
+    "Entry", "HMAC_HEADER", "MAX_BODY", "MemoryState", "OmaDmError", "ServerApp",
+    "ServerConfig", "ServerThread", "SessionBusy", "SessionConflict", "StateError",
+    "StateStore", "StateUnavailable", "TlsConfig", "USER_AGENT", "client_tls_context",
+    "open_store", "run_http_session",
 ]

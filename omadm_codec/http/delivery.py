@@ -14,7 +14,7 @@ from ..messages.model import Command
 from ..session import ServerSession
 from ..session import events as ev
 from .state import Release
-from .stored import commands_from_xml, outcome_json, refused_json
+from .stored import commands_from_xml, outcomes_json, refused_json
 
 QUEUE_TAG = "omadm-q:"
 NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
@@ -46,12 +46,14 @@ class Delivery:
         session.send_commands(commands)
 
     def feed(self, events: list[ev.Event]) -> None:
+        done = [(entry_id, e) for e in events if isinstance(e, ev.CommandCompleted)
+                and (entry_id := entry_id_of(e.command)) is not None]
+        if done:
+            texts = outcomes_json([e for _, e in done])
+            self.complete.extend((entry_id, text) for (entry_id, _), text in
+                                 zip(done, texts, strict=True))
         for event in events:
-            if isinstance(event, ev.CommandCompleted):
-                entry_id = entry_id_of(event.command)
-                if entry_id is not None:
-                    self.complete.append((entry_id, outcome_json(event)))
-            elif isinstance(event, ev.CommandRefused):
+            if isinstance(event, ev.CommandRefused):
                 entry_id = entry_id_of(event.command)
                 if entry_id is None:
                     continue

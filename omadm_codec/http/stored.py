@@ -84,24 +84,57 @@ def commands_from_file(data: bytes) -> list[Command]:
     return commands
 
 
-def _outcome(event: ev.CommandCompleted) -> dict[str, Any]:
+def commands_xml(commands: list[Command]) -> list[str]:
+    """``command_xml`` of each command, in one encode: a command's canonical XML ends with
+    the first closing tag of its element that follows it, which no escaped text can hold
+    (Atomic and Sequence may nest their own kind: those are encoded one by one)."""
+    if not commands or any(isinstance(c, Atomic | Sequence) for c in commands):
+        return [command_xml(c) for c in commands]
+    text = encode(_wrap(commands)).decode("utf-8")
+    body = text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
+    out = []
+    start = 0
+    for command in commands:
+        close = f"</{command.ELEMENT}>"
+        end = body.index(close, start) + len(close)
+        out.append(body[start:end])
+        start = end
+    return out
+
+
+def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
+    """The outcome record; ``results`` holds the XML of every Results of ``event`` and its
+    children, in walk order (consumed from the front)."""
     out: dict[str, Any] = {
         "status": event.status, "item_statuses": list(event.item_statuses),
         "data": list(event.data),
-        "results": [command_xml(r) for r in event.results],
+        "results": [results.pop(0) for _ in event.results],
     }
     for name in ("outcome", "ok"):  # richer outcomes, where the session reports them
         value = getattr(event, name, None)
         if value is not None:
             out[name] = value
     if event.children:
-        out["children"] = [_outcome(child) for child in event.children]
+        out["children"] = [_outcome(child, results) for child in event.children]
     return out
+
+
+def _all_results(event: ev.CommandCompleted) -> list[Results]:
+    found = list(event.results)
+    for child in event.children:
+        found += _all_results(child)
+    return found
+
+
+def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
+    """``outcome_json`` of each event, with every Results among them encoded at once."""
+    texts = commands_xml([r for e in events for r in _all_results(e)])
+    return [json.dumps(_outcome(e, texts), separators=(",", ":")) for e in events]
 
 
 def outcome_json(event: ev.CommandCompleted) -> str:
     """The JSON recorded when a queued command completes."""
-    return json.dumps(_outcome(event), separators=(",", ":"))
+    return outcomes_json([event])[0]
 
 
 def refused_json(reason: str) -> str:
@@ -131,4 +164,5 @@ def completed_from_entry(entry: Entry) -> ev.CommandCompleted | None:
 
 
 __all__ = ["command_from_xml", "command_xml", "commands_from_file", "commands_from_xml",
-           "completed_from_entry", "outcome_json", "refused_json"]
+           "commands_xml", "completed_from_entry", "outcome_json", "outcomes_json",
+           "refused_json"]

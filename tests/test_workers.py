@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -438,3 +439,42 @@ def test_serve_workers_share_one_port(redis_url: str) -> None:
                 run_http_session(client, workers.url(0), http=http)
             assert client.state is State.CLOSED
     assert_done_once(redis_url, 3)
+
+
+def test_serve_workers_n_supervises_its_workers(redis_url: str) -> None:
+    from redis_server import free_port
+    from worker_procs import Worker
+
+    flush(redis_url)
+    enqueue(redis_url, commands())
+    port = free_port()
+    env = Workers(redis_url).env
+    env.pop("OMADM_SEAL_KEY")  # the parent makes one for its workers
+    process = subprocess.Popen([sys.executable, "-m", "omadm_codec", "serve", "--port",
+                                str(port), "--store", redis_url, "--workers", "2"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    parent = Worker(process, port)
+    try:
+        deadline = time.monotonic() + 60
+        while sum(line.startswith("worker ") for line in parent.output) < 2:
+            assert parent.alive() and time.monotonic() < deadline, parent.output
+            time.sleep(0.05)
+        pids = [int(line.split()[1]) for line in parent.output if line.startswith("worker ")]
+        url = f"http://127.0.0.1:{port}/dm"
+        client = device(url)
+        run_http_session(client, url)
+        assert client.state is State.CLOSED
+        os.kill(pids[0], signal.SIGKILL)  # the parent starts another
+        deadline = time.monotonic() + 60
+        while sum(line.startswith("worker ") for line in parent.output) < 3:
+            assert time.monotonic() < deadline, parent.output
+            time.sleep(0.05)
+        assert any("restarting" in line for line in parent.output)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert_done_once(redis_url, 3)
+    for pid in pids[1:]:
+        with pytest.raises(OSError):  # the parent stopped its workers
+            os.kill(pid, 0)

@@ -391,8 +391,16 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
     config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
     if store_url == "memory":
         dm = DMServerApp(config)
-        for index in range(devices):
-            dm.registry.enqueue(f"IMEI:{index:015d}", twenty_commands())
+        try:
+            from omadm_codec.http.registry import run_now
+            from omadm_codec.http.stored import command_xml
+        except ImportError:  # a tree without the state store (measuring main)
+            for index in range(devices):
+                dm.registry.enqueue(f"IMEI:{index:015d}", twenty_commands())
+        else:
+            texts = [command_xml(c) for c in twenty_commands()]  # encoded once for all
+            for index in range(devices):
+                run_now(dm.store.enqueue(f"IMEI:{index:015d}", texts, now=time.time()))
     else:
         from omadm_codec.http import open_store
 
@@ -537,9 +545,11 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             try:
                 client: Any = state.client  # type: ignore[attr-defined]
                 await client.execute_command("FLUSHDB")
-                queues = DeviceQueues(state)
+                from omadm_codec.http.stored import command_xml
+
+                texts = [command_xml(c) for c in twenty_commands()]
                 for index in range(devices):
-                    await queues.enqueue(f"IMEI:{index:015d}", twenty_commands())
+                    await state.enqueue(f"IMEI:{index:015d}", texts, now=time.time())
             finally:
                 await state.close()
         asyncio.run(fill())
@@ -552,7 +562,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                for _ in range(workers)]
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while True:
             try:
                 httpx.get(f"{base}/stats", timeout=1)

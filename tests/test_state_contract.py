@@ -340,25 +340,45 @@ def test_accounts_own_their_devices(engine: Callable[[], StateStore]) -> None:
     run(engine, body)
 
 
-def test_throttle_counters(engine: Callable[[], StateStore]) -> None:
+def test_throttle_records(engine: Callable[[], StateStore]) -> None:
     async def body(store: StateStore) -> None:
-        rule = ThrottleRule(window=60, free=3, base=1.0, max_lock=5)
-        now = 1_000_000.0
-        assert await store.throttle_get("acct", "alice") is None
-        states = [await store.throttle_fail("acct", "alice", now + i, rule) for i in range(6)]
-        assert [s.failures for s in states] == [1, 2, 3, 4, 5, 6]
-        assert [s.locked_until for s in states[:2]] == [0.0, 0.0]
-        assert states[2].locked_until == pytest.approx(now + 2 + 1)
-        assert states[3].locked_until == pytest.approx(now + 3 + 2)
-        assert states[5].locked_until == pytest.approx(now + 5 + 5)  # capped at max_lock
-        assert states[5].window_start == pytest.approx(now)
-        got = await store.throttle_get("acct", "alice")
-        assert got is not None and got.failures == 6
-        assert await store.throttle_get("dev", "alice") is None  # kinds are separate
-        late = await store.throttle_fail("acct", "alice", now + 200, rule)  # a new window
-        assert (late.failures, late.window_start) == (1, pytest.approx(now + 200))
-        await store.throttle_clear("acct", "alice")
-        assert await store.throttle_get("acct", "alice") is None
+        rule = ThrottleRule(free_failures=3, window=60, base_lock=1.0, max_lock=5)
+        now = time.time()
+        assert await store.throttle_get("account", "alice") is None
+        states = [await store.throttle_fail("account", "alice", now + i, rule)
+                  for i in range(7)]
+        assert [s.failures for s in states] == [1, 2, 3, 4, 5, 6, 7]
+        assert [s.locked_until for s in states[:3]] == [0.0, 0.0, 0.0]
+        assert states[3].locked_until == pytest.approx(now + 3 + 1)
+        assert states[4].locked_until == pytest.approx(now + 4 + 2)
+        assert states[5].locked_until == pytest.approx(now + 5 + 4)
+        assert states[6].locked_until == pytest.approx(now + 6 + 5)  # capped at max_lock
+        assert states[6].last_failure == pytest.approx(now + 6)
+        got = await store.throttle_get("account", "alice")
+        assert got is not None and got.failures == 7
+        assert await store.throttle_get("device", "alice") is None  # kinds are separate
+        late = await store.throttle_fail("account", "alice", now + 200, rule)  # window over
+        assert (late.failures, late.locked_until) == (1, 0.0)
+        # Racing failures on several workers all count.
+        await asyncio.gather(*(store.throttle_fail("address", "10.0.0.1", now, rule)
+                               for _ in range(20)))
+        counted = await store.throttle_get("address", "10.0.0.1")
+        assert counted is not None and counted.failures == 20
+        await store.throttle_clear("account", "alice")
+        assert await store.throttle_get("account", "alice") is None
+        # A record is forgotten with its window.
+        short = ThrottleRule(free_failures=3, window=0.3, base_lock=1.0, max_lock=5)
+        await store.throttle_fail("device", "IMEI:1", time.time(), short)
+        await asyncio.sleep(0.5)
+        assert await store.throttle_get("device", "IMEI:1") is None
+        # Trusted (account, address) pairs.
+        assert await store.throttle_trusted_until("alice", "10.0.0.1") == 0.0
+        await store.throttle_trust("alice", "10.0.0.1", time.time() + 30)
+        assert await store.throttle_trusted_until("alice", "10.0.0.1") > time.time()
+        assert await store.throttle_trusted_until("alice", "10.0.0.2") == 0.0
+        await store.throttle_trust("bob", "10.0.0.1", time.time() + 0.2)
+        await asyncio.sleep(0.4)
+        assert await store.throttle_trusted_until("bob", "10.0.0.1") == 0.0
         with pytest.raises(ValueError):
             await store.throttle_fail("other", "x", now, rule)
     run(engine, body)

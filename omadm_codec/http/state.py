@@ -22,8 +22,10 @@ What it holds, and the rule each part keeps:
   ends without an answer releases them: ``unknown`` if they may have reached the device,
   ``queued`` again if they provably did not (never sent) or are marked ``repeatable``. Sessions
   that expire are found by ``reap``. Every change is kept in the entry's history.
-- **Throttle counters**, per (kind, name) (``acct``, ``dev``, ``addr``): failures inside a
-  window, and a lock with exponential back-off past the free failures; they outlive sessions.
+- **Throttle records**, per (kind, key) (``account``, ``device``, ``address``): failures
+  counted while they keep coming within a window, a lock with exponential back-off past the
+  free failures, and the (account, address) pairs trusted after a success; they outlive
+  sessions (the records of issue 13's ``security.throttle``, kept here for every worker).
 
 Keys of one device and of every session of that device share a hash tag (``device_tag``), so
 on Redis Cluster each commit is one atomic script on one shard; keys of one account share
@@ -50,7 +52,7 @@ from ..security.nonces import StoredNonce
 
 EntryState = Literal["queued", "sent", "done", "unknown"]
 ENTRY_STATES: tuple[str, ...] = ("queued", "sent", "done", "unknown")
-THROTTLE_KINDS: tuple[str, ...] = ("acct", "dev", "addr")
+THROTTLE_KINDS: tuple[str, ...] = ("account", "device", "address")
 MAX_CLAIM = 1000
 """At most this many queued commands are handed to one session (the rest wait)."""
 
@@ -230,20 +232,34 @@ class NonceSwap:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleRule:
-    """Failures inside ``window`` seconds count; from ``free`` failures on, the key is locked
-    for ``min(base * 2 ** (failures - free), max_lock)`` seconds."""
+    """How one kind of key is throttled: a record is forgotten ``window`` seconds after its
+    last failure (and not before its lock ends); past ``free_failures`` each failure locks
+    the key for ``base_lock * 2 ** (failures - free_failures - 1)`` seconds, at most
+    ``max_lock``."""
 
-    window: float = 900.0
-    free: int = 5
-    base: float = 1.0
+    free_failures: int = 5
+    window: float = 3600.0
+    base_lock: float = 1.0
     max_lock: float = 900.0
+
+    def lock_for(self, failures: int) -> float:
+        """Seconds locked after the ``failures``-th failure (0: not locked)."""
+        over = failures - self.free_failures
+        if over <= 0:
+            return 0.0
+        return min(self.base_lock * 2.0 ** min(over - 1, 64), self.max_lock)
 
 
 @dataclass(frozen=True, slots=True)
 class ThrottleState:
+    """One key's record."""
+
     failures: int
-    window_start: float
+    last_failure: float
     locked_until: float
+
+    def expires_at(self, rule: ThrottleRule) -> float:
+        return max(self.last_failure + rule.window, self.locked_until)
 
 
 # -- the interface ----------------------------------------------------------------------------
@@ -322,14 +338,26 @@ class StateStore(Protocol):
     async def device_owner(self, device_id: str) -> str | None: ...
 
     # throttling
-    async def throttle_fail(self, kind: str, name: str, now: float,
+    async def throttle_fail(self, kind: str, key: str, now: float,
                             rule: ThrottleRule) -> ThrottleState:
-        """Count one failure for (kind, name) and return the new state."""
+        """Count one failure for (kind, key), atomically (workers failing at once each
+        count), and return the new record."""
         ...
 
-    async def throttle_get(self, kind: str, name: str) -> ThrottleState | None: ...
+    async def throttle_get(self, kind: str, key: str) -> ThrottleState | None:
+        """The record, or None (never failed, or forgotten past its window)."""
+        ...
 
-    async def throttle_clear(self, kind: str, name: str) -> None: ...
+    async def throttle_clear(self, kind: str, key: str) -> None: ...
+
+    async def throttle_trust(self, account: str, address: str, until: float) -> None:
+        """``account`` authenticated from ``address``: exempt from the account and device
+        locks until ``until``."""
+        ...
+
+    async def throttle_trusted_until(self, account: str, address: str) -> float:
+        """Until when the pair is trusted (0.0: not)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -338,17 +366,14 @@ class StateStore(Protocol):
 
 
 def next_throttle(old: ThrottleState | None, now: float, rule: ThrottleRule) -> ThrottleState:
-    """The counter after one more failure at ``now`` (the Redis engine runs the same rule in
+    """The record after one more failure at ``now`` (the Redis engine runs the same rule in
     Lua)."""
-    if old is None or now - old.window_start > rule.window:
-        failures, start = 1, now
-    else:
-        failures, start = old.failures + 1, old.window_start
-    locked = old.locked_until if old is not None else 0.0
-    if failures >= rule.free:
-        locked = max(locked, now + min(rule.base * 2.0 ** (failures - rule.free),
-                                       rule.max_lock))
-    return ThrottleState(failures, start, locked)
+    if old is None or now >= old.expires_at(rule):
+        old = ThrottleState(0, now, 0.0)
+    failures = old.failures + 1
+    lock = rule.lock_for(failures)
+    locked = max(old.locked_until, now + lock) if lock else old.locked_until
+    return ThrottleState(failures, now, locked)
 
 
 _DETAIL = re.compile(r'^\{"status":(-?\d+)(?:,"refused":"([^"\\]*)")?')

@@ -89,6 +89,8 @@ class MemoryState:
         self._accounts: dict[str, Account] = {}
         self._nonces: dict[tuple[str, str], StoredNonce] = self.nonces._slots
         self._throttle: dict[str, OrderedDict[str, ThrottleState]] = {}
+        self._rules: dict[tuple[str, str], ThrottleRule] = {}
+        self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def use_nonces(self, nonces: NonceManager) -> None:
         """Keep nonces in ``nonces`` from now on (its slots win over this store's)."""
@@ -357,21 +359,39 @@ class MemoryState:
         check_throttle_kind(kind)
         return self._throttle.setdefault(kind, OrderedDict())
 
-    async def throttle_fail(self, kind: str, name: str, now: float,
+    async def throttle_fail(self, kind: str, key: str, now: float,
                             rule: ThrottleRule) -> ThrottleState:
         table = self._kind(kind)
-        state = next_throttle(table.get(name), now, rule)
-        table[name] = state
-        table.move_to_end(name)
+        state = next_throttle(table.get(key), now, rule)
+        table[key] = state
+        self._rules[(kind, key)] = rule
+        table.move_to_end(key)
         while len(table) > self.max_throttle_keys:
-            table.popitem(last=False)
+            old, _ = table.popitem(last=False)
+            self._rules.pop((kind, old), None)
         return state
 
-    async def throttle_get(self, kind: str, name: str) -> ThrottleState | None:
-        return self._kind(kind).get(name)
+    async def throttle_get(self, kind: str, key: str) -> ThrottleState | None:
+        table = self._kind(kind)
+        state = table.get(key)
+        rule = self._rules.get((kind, key))
+        if state is not None and rule is not None and self.clock() >= state.expires_at(rule):
+            del table[key]  # past its window: forgotten, as a Redis key's TTL would
+            return None
+        return state
 
-    async def throttle_clear(self, kind: str, name: str) -> None:
-        self._kind(kind).pop(name, None)
+    async def throttle_clear(self, kind: str, key: str) -> None:
+        self._kind(kind).pop(key, None)
+
+    async def throttle_trust(self, account: str, address: str, until: float) -> None:
+        self._trusted[(account, address)] = until
+        self._trusted.move_to_end((account, address))
+        while len(self._trusted) > self.max_throttle_keys:
+            self._trusted.popitem(last=False)
+
+    async def throttle_trusted_until(self, account: str, address: str) -> float:
+        until = self._trusted.get((account, address), 0.0)
+        return until if until > self.clock() else 0.0
 
     async def close(self) -> None:
         return None

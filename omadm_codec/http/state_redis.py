@@ -14,7 +14,8 @@ keys of one hash tag, so it is one shard's single step on a cluster too:
 - ``omadm:{T}:q:<device>`` the device's queued entry ids (a sorted set by id: a command put
   back goes back to its place)
 - ``omadm:{A}:a:<user>``   an account: hash ``secret devices n:CLCRED n:SRVCRED``
-- ``omadm:t:<kind>:<name>`` a throttle counter (PEXPIRE: forgotten after its window)
+- ``omadm:t:<kind>:<key>`` a throttle record (PEXPIRE: forgotten after its window)
+- ``omadm:{A}:trust:<user>:<address>`` an (account, address) trusted after a success
 - ``omadm:tier:<tier>``    live session tokens by expiry (the session caps count them)
 - ``omadm:reap``           ``<token> <device>`` of sessions with commands in flight, by when
   to look at them again (a hint: ``reap`` checks each device atomically)
@@ -280,25 +281,26 @@ if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('HDEL', KEYS[
 return 1
 """
 
-# KEYS: counter. ARGV: now window free base max_lock
+# KEYS: record. ARGV: now window free_failures base_lock max_lock (as ThrottleRule)
 _THROTTLE = """
 local now, window, free = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local base, max_lock = tonumber(ARGV[4]), tonumber(ARGV[5])
-local v = redis.call('HMGET', KEYS[1], 'failures', 'start', 'locked')
-local failures, start = 1, now
-local locked = tonumber(v[3] or '0')
-if v[1] and now - tonumber(v[2]) <= window then
-  failures, start = tonumber(v[1]) + 1, tonumber(v[2])
+local v = redis.call('HMGET', KEYS[1], 'failures', 'last', 'locked')
+local failures, locked = 0, 0
+if v[1] and now < math.max(tonumber(v[2]) + window, tonumber(v[3])) then
+  failures, locked = tonumber(v[1]), tonumber(v[3])
 end
-if failures >= free then
-  locked = math.max(locked, now + math.min(base * 2 ^ (failures - free), max_lock))
+failures = failures + 1
+local over = failures - free
+if over > 0 then
+  locked = math.max(locked, now + math.min(base * 2 ^ math.min(over - 1, 64), max_lock))
 end
-local f = string.format('%.6f', start)
-local l = string.format('%.6f', locked)
-redis.call('HSET', KEYS[1], 'failures', failures, 'start', f, 'locked', l)
+local l, n = string.format('%.6f', locked), string.format('%.6f', now)
+redis.call('HSET', KEYS[1], 'failures', failures, 'last', n, 'locked', l)
+-- Forgotten with its window (never before its lock ends), as MemoryState forgets it.
 local keep = math.max(window, locked - now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000) + 1000)
-return {tostring(failures), f, l}
+redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000))
+return {tostring(failures), n, l}
 """
 
 
@@ -668,26 +670,41 @@ class RedisState:
     # -- throttling ----------------------------------------------------------------------------
 
     @staticmethod
-    def _throttle_key(kind: str, name: str) -> str:
+    def _throttle_key(kind: str, key: str) -> str:
         check_throttle_kind(kind)
-        return f"omadm:t:{kind}:{name}"
+        return f"omadm:t:{kind}:{key}"
 
-    async def throttle_fail(self, kind: str, name: str, now: float,
+    async def throttle_fail(self, kind: str, key: str, now: float,
                             rule: ThrottleRule) -> ThrottleState:
-        got = await self._script("throttle", [self._throttle_key(kind, name)], [
-            repr(float(now)), repr(float(rule.window)), rule.free, repr(float(rule.base)),
-            repr(float(rule.max_lock))])
+        got = await self._script("throttle", [self._throttle_key(kind, key)], [
+            repr(float(now)), repr(float(rule.window)), rule.free_failures,
+            repr(float(rule.base_lock)), repr(float(rule.max_lock))])
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
 
-    async def throttle_get(self, kind: str, name: str) -> ThrottleState | None:
-        got = await self._command("HMGET", self._throttle_key(kind, name), "failures",
-                                  "start", "locked")
+    async def throttle_get(self, kind: str, key: str) -> ThrottleState | None:
+        got = await self._command("HMGET", self._throttle_key(kind, key), "failures",
+                                  "last", "locked")
         if got[0] is None:
             return None
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
 
-    async def throttle_clear(self, kind: str, name: str) -> None:
-        await self._command("DEL", self._throttle_key(kind, name))
+    async def throttle_clear(self, kind: str, key: str) -> None:
+        await self._command("DEL", self._throttle_key(kind, key))
+
+    async def throttle_trust(self, account: str, address: str, until: float) -> None:
+        import time
+
+        ttl_ms = int((until - time.time()) * 1000)
+        key = f"omadm:{{{account_tag(account)}}}:trust:{account}:{address}"
+        if ttl_ms > 0:
+            await self._command("SET", key, repr(float(until)), "PX", ttl_ms)
+        else:
+            await self._command("DEL", key)
+
+    async def throttle_trusted_until(self, account: str, address: str) -> float:
+        got = await self._command("GET", f"omadm:{{{account_tag(account)}}}:trust:"
+                                         f"{account}:{address}")
+        return 0.0 if got is None else float(got)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -22,6 +22,7 @@ NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
 
 
 def entry_id_of(command: Command) -> str | None:
+    """The queue entry a session's command came from, or None (the application's own)."""
     cmd_id = command.cmd_id or ""
     return cmd_id[len(QUEUE_TAG):] if cmd_id.startswith(QUEUE_TAG) else None
 
@@ -46,6 +47,9 @@ class Delivery:
         session.send_commands(commands)
 
     def feed(self, events: list[ev.Event]) -> None:
+        """What a batch of session events does to the queue: a ``CommandCompleted`` records
+        the outcome, a ``CommandRefused`` releases the command (``unknown`` if it was sent,
+        else ``queued``; done and refused if no session could ever send it)."""
         done = [(entry_id, e) for e in events if isinstance(e, ev.CommandCompleted)
                 and (entry_id := entry_id_of(e.command)) is not None]
         if done:

@@ -43,7 +43,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -259,6 +259,8 @@ class ThrottleState:
     locked_until: float
 
     def expires_at(self, rule: ThrottleRule) -> float:
+        """When the record is forgotten: ``window`` after the last failure, not before the
+        lock ends."""
         return max(self.last_failure + rule.window, self.locked_until)
 
 
@@ -323,7 +325,10 @@ class StateStore(Protocol):
         ...
 
     # nonces and accounts
-    async def load_auth(self, username: str) -> AuthState: ...
+    async def load_auth(self, username: str) -> AuthState:
+        """The account record (None if the store has none) and the nonces of ``username``,
+        read together."""
+        ...
 
     async def swap_nonces(self, username: str, swaps: Sequence[NonceSwap]) -> bool:
         """All of ``swaps`` or none (False: a slot was not as expected)."""
@@ -333,9 +338,13 @@ class StateStore(Protocol):
         """Create or replace; ``DeviceOwned`` if a DevId belongs to another account."""
         ...
 
-    async def delete_account(self, username: str) -> None: ...
+    async def delete_account(self, username: str) -> None:
+        """Forget the account, its nonces and its claim on its DevIds."""
+        ...
 
-    async def device_owner(self, device_id: str) -> str | None: ...
+    async def device_owner(self, device_id: str) -> str | None:
+        """The account that owns ``device_id``, or None."""
+        ...
 
     # throttling
     async def throttle_fail(self, kind: str, key: str, now: float,
@@ -348,7 +357,9 @@ class StateStore(Protocol):
         """The record, or None (never failed, or forgotten past its window)."""
         ...
 
-    async def throttle_clear(self, kind: str, key: str) -> None: ...
+    async def throttle_clear(self, kind: str, key: str) -> None:
+        """Forget the record of (kind, key) (after a success)."""
+        ...
 
     async def throttle_trust(self, account: str, address: str, until: float) -> None:
         """``account`` authenticated from ``address``: exempt from the account and device
@@ -359,10 +370,24 @@ class StateStore(Protocol):
         """Until when the pair is trusted (0.0: not)."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the engine's connections (the store's data stays)."""
+        ...
 
 
 # -- helpers both engines share -----------------------------------------------------------------
+
+
+def documented_by(protocol: type) -> Callable[[type], type]:
+    """Class decorator: an engine's method without a docstring of its own gets the one of
+    the same method of ``protocol`` (the interface is documented once)."""
+    def decorate(cls: type) -> type:
+        for name, value in vars(cls).items():
+            spec = getattr(protocol, name, None)
+            if callable(value) and not getattr(value, "__doc__", None) and spec is not None:
+                value.__doc__ = spec.__doc__
+        return cls
+    return decorate
 
 
 def next_throttle(old: ThrottleState | None, now: float, rule: ThrottleRule) -> ThrottleState:
@@ -389,6 +414,8 @@ def outcome_detail(outcome: str) -> str:
 
 
 def nonce_to_json(slot: StoredNonce | None) -> str | None:
+    """A nonce slot as the canonical JSON the engines store (None stays None), so that two
+    equal slots are equal strings for compare-and-set."""
     if slot is None:
         return None
     return json.dumps([slot.value.hex(), slot.consumed, slot.issued_here],
@@ -396,6 +423,7 @@ def nonce_to_json(slot: StoredNonce | None) -> str | None:
 
 
 def nonce_from_json(text: str | bytes | None) -> StoredNonce | None:
+    """The slot ``nonce_to_json`` wrote."""
     if text is None:
         return None
     value, consumed, issued_here = json.loads(text)
@@ -403,6 +431,7 @@ def nonce_from_json(text: str | bytes | None) -> StoredNonce | None:
 
 
 def check_throttle_kind(kind: str) -> None:
+    """``ValueError`` unless ``kind`` is one of ``THROTTLE_KINDS``."""
     if kind not in THROTTLE_KINDS:
         raise ValueError(f"throttle kind must be one of {THROTTLE_KINDS}, not {kind!r}")
 
@@ -411,6 +440,7 @@ __all__ = [
     "ENTRY_STATES", "MAX_CLAIM", "THROTTLE_KINDS", "Account", "AuthState", "DeviceOwned",
     "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
     "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
-    "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "new_token", "next_throttle",
+    "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "documented_by", "new_token",
+    "next_throttle",
     "nonce_from_json", "nonce_to_json", "outcome_detail", "session_ref", "token_tag",
 ]

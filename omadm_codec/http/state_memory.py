@@ -25,9 +25,11 @@ from .state import (
     SessionCommit,
     SessionConflict,
     SessionRecord,
+    StateStore,
     ThrottleRule,
     ThrottleState,
     check_throttle_kind,
+    documented_by,
     next_throttle,
     outcome_detail,
     session_ref,
@@ -67,6 +69,7 @@ class _Device:
     owner: str | None = None
 
 
+@documented_by(StateStore)
 class MemoryState:
     """The in-process ``StateStore``. ``clock`` is wall-clock seconds (``time.time``), the
     same clock the HTTP tier gives sessions, so a restored snapshot's timers stay right.

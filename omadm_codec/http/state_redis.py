@@ -47,12 +47,14 @@ from .state import (
     SessionCommit,
     SessionConflict,
     SessionRecord,
+    StateStore,
     StateUnavailable,
     ThrottleRule,
     ThrottleState,
     account_tag,
     check_throttle_kind,
     device_tag,
+    documented_by,
     nonce_from_json,
     nonce_to_json,
     session_ref,
@@ -358,6 +360,7 @@ def _pairs(reply: Any) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in items}
 
 
+@documented_by(StateStore)
 class RedisState:
     """The ``StateStore`` on Redis. ``client`` has ``execute_command(*args)``,
     ``execute_many([args, ...])`` and ``aclose()`` (the lean ``RespClient``, or the

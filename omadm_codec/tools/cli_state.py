@@ -30,6 +30,7 @@ def _store_url(args: argparse.Namespace) -> str | None:
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
+    """``omadm-codec enqueue DEVICE FILE``: queue the file's commands for the device."""
     from ..http.operator import DeviceQueues
     from ..http.state import StateError
     from ..http.state_url import open_store
@@ -68,6 +69,7 @@ def _when(stamp: float) -> str:
 
 
 def cmd_outcomes(args: argparse.Namespace) -> int:
+    """``omadm-codec outcomes DEVICE``: every command of the device, its state and outcome."""
     from ..http.operator import DeviceQueues
     from ..http.state import Entry, StateError
     from ..http.state_url import open_store
@@ -120,6 +122,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``enqueue`` and ``outcomes`` to the command line's sub-commands."""
     enqueue = sub.add_parser("enqueue", help="queue DM commands for a device (shared store)")
     enqueue.add_argument("device", help="the device's DevId, e.g. IMEI:490154203237518")
     enqueue.add_argument("file", help="a SyncML message or bare commands (XML), or - for stdin")

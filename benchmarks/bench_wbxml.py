@@ -8,24 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import libwbxml_peer
 import pytest
 from conftest import CORPUS_XML
-
-from omadm_codec import _backend
+from impls import codec
 
 IMPLS = ["cython", "python", "libwbxml"]
 
 
 def _impl(name: str, direction: str) -> Callable[..., bytes]:
-    if name == "libwbxml":
-        if not libwbxml_peer.available():
-            pytest.fail(f"the peer must be measured: {libwbxml_peer.REASON}")
-        return getattr(libwbxml_peer, direction)
-    kind = "c" if name == "cython" else "py"
-    module = "wbxml._decode" if direction == "wbxml_to_xml" else "wbxml._encode"
-    fn: Callable[..., bytes] = getattr(_backend.twin(module, kind), direction)
-    return fn
+    try:
+        return codec(name, direction)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.mark.parametrize("impl", IMPLS)

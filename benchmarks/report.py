@@ -18,7 +18,7 @@ def _medians(path: str) -> tuple[dict[tuple[str, str, str], float], dict[str, in
     sizes: dict[str, int] = {}
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
-        if "op" not in info:
+        if "op" not in info or "file" not in info:
             continue
         med[(info["op"], info["file"], info["impl"])] = bench["stats"]["median"]
         if info["op"] == "encode":

@@ -42,7 +42,7 @@ _COV = re.compile(r"cov: (\d+) ft: (\d+)")
 # Executions for a slow harness when --runs-for does not name it: a target added after
 # .ci/run's --runs-for list must not inherit the fast harnesses' --runs (server_session runs
 # ~60 inputs/s, so 100000 would add ~30 minutes).
-DEFAULT_RUNS_FOR = {"server_session": 1000}
+DEFAULT_RUNS_FOR = {"server_session": 1000, "commands": 5000}
 
 
 def run_one(name: str, args: argparse.Namespace) -> dict[str, object]:

@@ -32,6 +32,7 @@ _LITERAL_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
     "push": (("test_notification.py",), ""),
     "bootstrap": (("test_bootstrap.py", "test_bootstrap_prov.py"), "<"),
     "tnds": (("test_tree_tnds.py", "test_tree.py"), "MgmtTree"),
+    "commands": (("test_command_lists.py", "test_foreign_payloads.py"), "<"),
 }
 
 
@@ -63,6 +64,23 @@ def _pkg0_built() -> Iterator[bytes]:
         yield note.encode_with_secret(b"c2VjcmV0LWhhc2gtb2YtMTZi", b"\x00\x01\x02\x03")
 
 
+def _markup_messages() -> Iterator[bytes]:
+    """Messages with CSP markup in Data, as WBXML (OPAQUE + the markup marker) and XML."""
+    import sys
+
+    sys.path.insert(0, str(TESTS))
+    try:
+        from test_foreign_payloads import PAYLOADS, message
+    finally:
+        sys.path.remove(str(TESTS))
+    from omadm_codec.messages import decode, encode
+
+    for body in PAYLOADS.values():
+        msg = decode(message(body))
+        yield b"\x00" + encode(msg, "wbxml")
+        yield b"\x00" + encode(msg)
+
+
 def _session_exchanges(direction: str) -> Iterator[bytes]:
     """Messages of one real in-memory session after its authenticating first round (see
     ``session_targets``): those ``direction`` ("S" server, "C" client) sent, each alone, each
@@ -87,6 +105,12 @@ def seeds(target: str) -> Iterator[bytes]:
             yield b"\x00" + path.read_bytes()
             if target == "xml_encode":
                 yield b"\x02" + path.read_bytes()  # string table on
+    if target == "commands":
+        # Real profiles and CSP examples (read from ../shared, never copied here).
+        for path in _files("realworld/*.xml") + _files("realworld/fragments/*.xml"):
+            yield b"\x00" + path.read_bytes()
+    if target in ("message", "wbxml_decode"):
+        yield from _markup_messages()
     if target in _LITERAL_SOURCES:
         names, needle = _LITERAL_SOURCES[target]
         for raw in _literals(names, needle):

@@ -79,7 +79,6 @@ def deterministic(kind: str) -> Iterator[Callable[[], Any]]:
     Yields a factory of NonceManagers drawing from the same counter."""
     from omadm_codec import messages, wbxml
     from omadm_codec.security import auth, notification
-    from omadm_codec.security import policy as authpolicy
     from omadm_codec.security.nonces import NonceManager
     from omadm_codec.session import client as client_mod
     from omadm_codec.tree import tree as tree_mod
@@ -100,7 +99,6 @@ def deterministic(kind: str) -> Iterator[Callable[[], Any]]:
         stack.enter_context(_patched(auth, "_digest", digest))
         stack.enter_context(_patched(notification, "_digest", digest))
         stack.enter_context(_patched(tree_mod, "time", _FixedClock))
-        stack.enter_context(_patched(authpolicy, "secrets", tokens))
         stack.enter_context(_patched(client_mod, "NonceManager", nonces))
         yield nonces
 

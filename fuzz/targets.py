@@ -151,6 +151,48 @@ def _message(data: bytes, kind: str) -> Any:
     return repr(msg)
 
 
+def _commands(data: bytes, kind: str) -> Any:
+    """decode_commands over this twin's WBXML decoder; what decodes must come back equal
+    from encode_commands through this twin's WBXML encoder (and from XML)."""
+    from omadm_codec import messages, wbxml
+
+    flags, body = _split(data)
+    limits = _limits(flags) or messages.DEFAULT_LIMITS
+    with patched(wbxml, "wbxml_to_xml", twin_module("wbxml._decode", kind).wbxml_to_xml), \
+            patched(wbxml, "xml_to_wbxml", twin_module("wbxml._encode", kind).xml_to_wbxml):
+        listed = messages.decode_commands(body, _CONTENT_TYPES[(flags >> 2) & 3],
+                                          strict=bool(flags & 2), limits=limits)
+        for fmt in ("xml", "wbxml"):
+            try:
+                encoded = messages.encode_commands(listed, fmt)  # type: ignore[arg-type]
+            except errors.EncodeError as exc:
+                # A lenient decode may hold what DM cannot send (no CmdID), and WBXML has no
+                # form for some (an unknown MetInf child): never strict XML.
+                if flags & 2 and fmt == "xml":
+                    raise Failure(f"commands[{kind}]: strict, no XML: {exc}") from exc
+                continue
+            again = messages.decode_commands(encoded)
+            if again != listed and (fmt == "xml" or _bin_as_bytes(again) != _bin_as_bytes(
+                    listed)):
+                raise Failure(f"commands[{kind}]: not equal after encode_commands({fmt})")
+    return repr(listed)
+
+
+def _bin_as_bytes(listed: Any) -> Any:
+    """``listed`` with text Data under Format ``bin`` as its UTF-8 bytes: what WBXML gives
+    back for it (OPAQUE under ``bin`` is bytes; XML text under ``bin`` is kept as text)."""
+    import copy
+
+    listed = copy.deepcopy(listed)
+    for command in listed.iter_commands():
+        command_meta = getattr(command, "meta", None)
+        for item in getattr(command, "items", []):
+            meta = item.meta if item.meta is not None and item.meta.format else command_meta
+            if isinstance(item.data, str) and meta is not None and meta.format == "bin":
+                item.data = item.data.encode("utf-8")
+    return listed
+
+
 # -- URI and ACL ---------------------------------------------------------------------------
 def _text(body: bytes) -> str:
     # surrogateescape keeps every byte and yields lone surrogates: hostile str input.
@@ -272,6 +314,10 @@ TARGETS: dict[str, Target] = {
         Target("message", _message,
                "messages.decode over both WBXML decoders and both XML fast paths (msgcodec): "
                "bit0 small limits, bit1 strict, bits2-3 content type"),
+        Target("commands", _commands,
+               "messages.decode_commands (header-less command lists) over both WBXML twins, "
+               "then encode_commands -> decode_commands equal in XML and WBXML: bit0 small "
+               "limits, bit1 strict, bits2-3 content type"),
         Target("uri", _uri, "parse_uri/normalize_uri: bit0 turns on depth/length/segment caps"),
         Target("check_name", _check_name, "check_name: low nibble = max segment length"),
         Target("acl", _acl, "parse_acl, then acl_grants of both URI twins for every command"),

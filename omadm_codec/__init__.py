@@ -16,6 +16,7 @@ from .errors import (
     AuthenticationError,
     DecodeError,
     EncodeError,
+    ForeignMessage,
     InvalidValue,
     LocalProtocolError,
     NodeNotFound,
@@ -30,7 +31,14 @@ from .errors import (
     ValueTooLarge,
 )
 from .limits import Limits
-from .messages import command_size, decode, encode, encoded_size
+from .messages import (
+    command_size,
+    decode,
+    decode_commands,
+    encode,
+    encode_commands,
+    encoded_size,
+)
 from .wbxml import wbxml_to_xml, xml_to_wbxml
 
 __version__ = "0.1.0"
@@ -40,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "DecodeError",
     "EncodeError",
+    "ForeignMessage",
     "InvalidValue",
     "Limits",
     "LocalProtocolError",
@@ -55,7 +64,9 @@ __all__ = [
     "ValueTooLarge",
     "command_size",
     "decode",
+    "decode_commands",
     "encode",
+    "encode_commands",
     "encoded_size",
     "wbxml_to_xml",
     "xml_to_wbxml",

@@ -12,5 +12,6 @@ from __future__ import annotations
 BASE: tuple[str, ...] = ("errors", "limits", "_backend", "_layers")
 """Modules directly in ``omadm_codec/`` that every layer may import."""
 
-LAYERS: tuple[str, ...] = ("wbxml", "messages", "tree", "security", "session", "http", "tools")
+LAYERS: tuple[str, ...] = ("wbxml", "messages", "tree", "security", "session", "http", "compat",
+                           "tools", "loadtest")
 """Subpackages of ``omadm_codec``, lowest first."""

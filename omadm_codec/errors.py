@@ -178,6 +178,15 @@ class RemoteProtocolError(OmaDmError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+class ForeignMessage(RemoteProtocolError):
+    """A message a live session refused *without changing anything*: it does not decode, or
+    it is not from the session's peer (another SessionID, Source LocURI or account, or it
+    fails the authentication every message of the session must carry). Unlike its base
+    class, the session is not terminal: its peer's next genuine message is taken as if this
+    one never came. ``.response`` is the DM refusal to send back (empty: answer without a
+    body, HTTP 400)."""
+
+
 class SnapshotError(OmaDmError, ValueError):
     """A session snapshot is corrupt, foreign or of an unknown version (``.reason``)."""
 
@@ -185,3 +194,21 @@ class SnapshotError(OmaDmError, ValueError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class WBXMLParseError(OmaDmError):
+    """python-wbxml's exception (``omadm_codec.compat.wbxml``): a conversion failed.
+
+    The message is python-wbxml's: libwbxml's words for the failure and the call's context.
+    ``.reason`` and ``.offset`` are the codec's own (as in ``DecodeError`` / ``EncodeError``),
+    ``.code`` the libwbxml error number the failure corresponds to (0 when none does).
+    """
+
+    def __init__(self, message: str, reason: str = "", offset: int = -1, code: int = 0) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.code = code
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.reason, self.offset, self.code))

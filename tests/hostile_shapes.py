@@ -46,6 +46,11 @@ def _encode(kind: str) -> Callable[[bytes], Any]:
     return _twin("wbxml._encode", kind).xml_to_wbxml  # type: ignore[no-any-return]
 
 
+def _encode_tabled(kind: str) -> Callable[[bytes], Any]:
+    encode = _encode(kind)
+    return lambda data: encode(data, string_table=True)
+
+
 def _message(kind: str) -> Callable[[bytes], Any]:
     from omadm_codec import messages, wbxml
 
@@ -98,6 +103,9 @@ SHAPES: dict[str, tuple[Callable[[], bytes], Callable[[str], Callable[[bytes], A
                     _encode),
     "xml_attribute_flood": (lambda: b"<SyncML " + b"".join(b'a%d="1" ' % i for i in range(100_000))
                             + b"/>", _encode),
+    # The same flood with the string table: every attribute written (a LITERAL each).
+    "xml_attribute_flood_table": (lambda: b"<SyncML " + b"".join(
+        b'a%d="1" ' % i for i in range(100_000)) + b"/>", _encode_tabled),
     "message_deep_100k": (lambda: _message_xml(b"<Atomic>" * 100_000), _message),
     "message_billion_laughs": (_billion_laughs, _message),
     "message_external_entity": (lambda: b'<!DOCTYPE SyncML [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -77,7 +78,7 @@ def test_unauthenticated_peer_cannot_plant() -> None:
 # -- AuthPolicy ----------------------------------------------------------------------------
 
 
-def policy(kind: str = "DIGEST", **kw: int) -> tuple[AuthPolicy, NonceManager]:
+def policy(kind: str = "DIGEST", **kw: Any) -> tuple[AuthPolicy, NonceManager]:
     nm = NonceManager()
     return AuthPolicy(kind, SECRETS.get, nm, **kw), nm
 
@@ -119,6 +120,42 @@ def test_wrong_type_even_if_valid_ends_session() -> None:
     assert pol.check("dev1", md5_cred("dev1", "pw1", nm.current("dev1") or b"")).end_session
 
 
+def test_unchallenged_wrong_type_gets_a_challenge_of_the_required_type() -> None:
+    """Before any challenge, a client cannot know the type: another type is a failure answered
+    with a Chal naming the required one (it may switch, as libdmclient does); after that Chal,
+    the wrong type again ends the session (SEC 5.1.4.1)."""
+    pol, nm = policy("DIGEST")
+    basic = auth.Credential(auth.META_BASIC, auth.basic_credential("dev1", "pw1"))
+    first = pol.check("dev1", basic)
+    assert first.status == 401 and not first.end_session and first.reason == "wrong_type"
+    assert first.challenge is not None and first.challenge.meta_type == auth.META_MD5
+    # The challenge to a peer that has not authenticated stays in the session.
+    assert pol.pending_nonce == first.challenge.next_nonce and nm.current("dev1") is None
+    assert pol.check("dev1", basic).end_session
+    pol, nm = policy("DIGEST")
+    first = pol.check("dev1", basic)
+    good = pol.check("dev1", md5_cred("dev1", "pw1", first.challenge.next_nonce or b""))
+    assert good.status == 212 and good.authenticated
+
+
+def test_refuse_is_a_challenged_failure_until_the_limit() -> None:
+    pol, _ = policy("HMAC", max_failures=2)
+    first = pol.refuse("dev1", "missing_loc_name")
+    assert first.status == 401 and first.reason == "missing_loc_name"
+    assert first.challenge is not None and first.challenge.meta_type == auth.META_MAC
+    second = pol.refuse("dev1", "missing_loc_name")
+    assert second.end_session and pol.ended
+    assert pol.refuse("dev1", "missing_loc_name").reason == "session_ended"
+
+
+def test_md5_without_an_account_is_missing_loc_name() -> None:
+    pol, nm = policy("DIGEST")
+    nonce = pol.challenge("dev1").next_nonce or b""
+    out = pol.check(None, md5_cred("dev1", "pw1", nonce))
+    assert out.status == 401 and out.reason == "missing_loc_name"
+    assert out.challenge is not None and out.challenge.meta_type == auth.META_MD5
+
+
 def test_hmac_required_cred_plus_header_ends() -> None:
     pol, nm = policy("HMAC")
     nonce = pol.challenge("dev1").next_nonce or b""
@@ -138,9 +175,14 @@ def test_hmac_per_message_rotation() -> None:
         assert out.status == 200 and out.authenticated
         assert out.challenge is not None and out.challenge.next_nonce != nonce
         nonce = out.challenge.next_nonce or b""
-    # The same header again (replay within the session) ends it.
+    # The same header again (a replay within the session) is refused as foreign: the
+    # session is not ended by whoever replays, and its peer's next message still counts.
     replayed = pol.check("dev1", hmac_header=header, body=body)
-    assert replayed.end_session and replayed.reason == "bad_mac"
+    assert replayed.foreign and replayed.reason == "bad_mac" and not replayed.end_session
+    assert not pol.ended and nm.current("dev1") == nonce
+    body = b"<SyncML><MsgID>6</MsgID></SyncML>"
+    out = pol.check("dev1", hmac_header=auth.hmac_header("dev1", "pw1", nonce, body), body=body)
+    assert out.status == 200 and out.authenticated
 
 
 def test_hmac_tampered_and_missing() -> None:
@@ -148,13 +190,12 @@ def test_hmac_tampered_and_missing() -> None:
     nonce = pol.challenge("dev1").next_nonce or b""
     body = b"<SyncML><Final/></SyncML>"
     header = auth.hmac_header("dev1", "pw1", nonce, body)
-    before = nm.snapshot()
     out = pol.check("dev1", hmac_header=header, body=body[:-1] + b"?")
     assert out.status == 401 and out.reason == "bad_mac"
-    # The failure consumed nothing; the 401 carries a fresh nonce.
-    assert not any(slot.consumed for slot in nm.snapshot().values())
-    assert before[("dev1", "CLCRED")].value == nonce and out.challenge is not None
-    assert nm.current("dev1") == out.challenge.next_nonce != nonce
+    # The failure consumed and stored nothing; the 401 carries a fresh nonce of this session.
+    assert nm.snapshot() == {}
+    assert out.challenge is not None and out.challenge.next_nonce != nonce
+    assert pol.pending_nonce == out.challenge.next_nonce
     out = pol.check("dev1", hmac_header='username="dev1"', body=body)
     assert out.status == 401 and out.reason == "bad_header"
     out = pol.check("dev2", hmac_header=header, body=body)
@@ -162,8 +203,9 @@ def test_hmac_tampered_and_missing() -> None:
     fresh = pol.challenge("dev1").next_nonce or b""
     good = pol.check("dev1", hmac_header=auth.hmac_header("dev1", "pw1", fresh, body), body=body)
     assert good.status == 200
-    # Once HMAC is in use, a message without it ends the session.
-    assert pol.check("dev1").end_session
+    # Once HMAC is in use, a message without it is not the peer's: refused, session goes on.
+    missing = pol.check("dev1")
+    assert missing.foreign and missing.reason == "missing_hmac" and not pol.ended
 
 
 def test_escalation_and_cap() -> None:
@@ -185,6 +227,61 @@ def test_unknown_user_gets_unstored_nonce() -> None:
     out = pol.check("ghost", md5_cred("ghost", "pw", chal.next_nonce))
     assert out.status == 401 and out.reason == "bad_password"
     assert nm.snapshot() == {}
+
+
+def test_challenges_to_strangers_never_replace_the_stored_nonce() -> None:
+    """dm-protocol.md 3.4 (SEC 5.1.3.4): a challenge sent to a peer that has not
+    authenticated stays in its session; the nonce the device holds keeps working."""
+    pol, nm = policy()
+    held = nm.issue("dev1")  # what the last 212 gave the device
+    for _ in range(20):  # strangers naming dev1, each in a session of its own
+        stranger = AuthPolicy("DIGEST", SECRETS.get, nm)
+        assert stranger.check("dev1").status == 407
+        stranger.check("dev1", md5_cred("dev1", "guess", held))
+    assert nm.current("dev1") == held and not nm.get("dev1").consumed  # type: ignore[union-attr]
+    device = AuthPolicy("DIGEST", SECRETS.get, nm)
+    ok = device.check("dev1", md5_cred("dev1", "pw1", held))
+    assert ok.status == 212 and ok.challenge is not None
+    # Only that success wrote the store: the NextNonce it sent.
+    assert nm.current("dev1") == ok.challenge.next_nonce != held
+
+
+def test_session_challenge_and_stored_nonce_both_work() -> None:
+    """Credentials may use the stored nonce or this session's challenge, whichever the
+    device has; a replay of a used one fails with exactly one more challenge."""
+    pol, nm = policy()
+    held = nm.issue("dev1")
+    chal = pol.check("dev1")  # 407: the device sent no credentials at first
+    assert chal.challenge is not None and chal.challenge.next_nonce != held
+    assert nm.current("dev1") == held
+    ok = pol.check("dev1", md5_cred("dev1", "pw1", chal.challenge.next_nonce or b""))
+    assert ok.status == 212
+    again = AuthPolicy("DIGEST", SECRETS.get, nm)
+    replay = again.check("dev1", md5_cred("dev1", "pw1", chal.challenge.next_nonce or b""))
+    assert replay.status == 401 and replay.challenge is not None and not replay.end_session
+
+
+def test_per_message_policy_demands_credentials_on_every_message() -> None:
+    pol, nm = policy(per_message=True)
+    first = pol.check("dev1")
+    nonce = first.challenge.next_nonce if first.challenge else b""
+    for _ in range(3):
+        out = pol.check("dev1", md5_cred("dev1", "pw1", nonce or b""))
+        # 200, not 212: "send credentials again", with the next message's nonce.
+        assert out.status == 200 and out.authenticated and out.challenge is not None
+        assert nm.current("dev1") == out.challenge.next_nonce
+        nonce = out.challenge.next_nonce
+    missing = pol.check("dev1")
+    assert missing.foreign and not missing.authenticated and not pol.ended
+    replayed = pol.check("dev1", md5_cred("dev1", "pw1", b"old"))
+    assert replayed.foreign and replayed.reason == "bad_password"
+    basic, _ = policy("BASIC", per_message=True)
+    good = auth.Credential(auth.META_BASIC, auth.basic_credential("dev1", "pw1"))
+    assert basic.check("dev1", good).status == 200
+    assert basic.check("dev1").foreign
+    other = auth.Credential(auth.META_BASIC, auth.basic_credential("dev2", "pw2"))
+    assert basic.check(None, other).foreign
+    assert basic.check("dev1", good).status == 200
 
 
 def test_basic_policy_and_bad_format() -> None:
@@ -223,13 +320,17 @@ class AuthMachine(RuleBasedStateMachine):
 
     def _send(self, user: str, cred: auth.Credential) -> None:
         stored = self.nonces.get(user)
+        pending = self.pol.pending_nonce
         out = self.pol.check(user, cred)
         if out.authenticated and out.status == 212:
-            # Only the stored, unconsumed nonce can authenticate, and only once.
-            assert stored is not None and not stored.consumed
-            assert (user, stored.value) not in self.used
+            # Only the stored, unconsumed nonce or this session's own challenge can
+            # authenticate, and each only once.
+            usable = {pending} | ({stored.value} if stored and not stored.consumed else set())
+            used = next(n for n in usable
+                        if n is not None and md5_cred(user, PASSWORDS[user], n) == cred)
+            assert (user, used) not in self.used
             assert cred.data not in self.accepted_creds
-            self.used.add((user, stored.value))
+            self.used.add((user, used))
             self.accepted_creds.add(cred.data)
         self._remember(user, out.challenge)
 
@@ -248,9 +349,21 @@ class AuthMachine(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from(["dev1", "dev2"]))
     def switch_type(self, user: str) -> None:
+        # SEC 5.1.4.1: once challenged (or accepted) a wrong type ends the session; before
+        # any challenge it is a failure answered with a challenge of the required type.
+        asked = self.pol.challenged or self.pol.accepted_type is not None or self.pol.ended
+        last = self.pol.failures + 1 >= self.pol.max_failures
         out = self.pol.check(user, auth.Credential(
             auth.META_BASIC, auth.basic_credential(user, PASSWORDS[user])))
-        assert out.end_session and not out.authenticated
+        assert not out.authenticated
+        if self.pol.accepted_type is not None:
+            assert out.foreign  # after acceptance the message is foreign (refused)
+        elif asked or last:
+            assert out.end_session
+        else:
+            assert not out.end_session and out.reason == "wrong_type"
+            assert out.challenge is not None and out.challenge.meta_type == auth.META_MD5
+        self._remember(user, out.challenge)
 
     @rule()
     def abort_and_new_session(self) -> None:
@@ -302,7 +415,8 @@ def test_unknown_user_costs_a_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     calls.clear()
     pol.check("ghost", auth.Credential(auth.META_MD5, "Zz6EivR3yeaaENcRN6lpAQ=="))
     unknown = [c for c in calls if c.endswith("verify")]
-    assert known == unknown == ["md5_verify"] and known_nonce
+    # The stored nonce and the session's challenge: two digests either way.
+    assert known == unknown == ["md5_verify"] * 2 and known_nonce
     hpol, _ = policy("HMAC")
     calls.clear()
     hpol.check(None, hmac_header=auth.hmac_header("ghost", "x", b"n", b"b"), body=b"b")

@@ -130,9 +130,9 @@ def test_cp_windows_top_level_addr_and_other_apps() -> None:
      "<characteristic type='APPAUTH'><parm name='AAUTHLEVEL' value='ROOT'/></characteristic>"
      "</characteristic></wap-provisioningdoc>", "bad_auth_level"),
     ("<other/>", "not_provisioning"),
-    ("<wap-provisioningdoc>", "xml_syntax"),
+    ("<wap-provisioningdoc>", "malformed_xml"),
     ('<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
-     "<wap-provisioningdoc>&b;</wap-provisioningdoc>", "entity_reference"),
+     "<wap-provisioningdoc>&b;</wap-provisioningdoc>", "forbidden_dtd"),
 ])
 def test_cp_errors(xml: str, reason: str) -> None:
     with pytest.raises(DecodeError) as err:

@@ -19,10 +19,18 @@ from omadm_codec.tools import demo  # noqa: E402
 from omadm_codec.tools.cli import main  # noqa: E402
 from omadm_codec.tools.demo_scenario import DemoServerApp, Step, first_package  # noqa: E402
 
+ROOT = str(Path(demo.__file__).resolve().parent.parent.parent)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The subprocess runs the package this test imported, whatever the working directory."""
+    path = os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=ROOT + (os.pathsep + path if path else ""), **extra)
+
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
 def test_demo_subprocess_exits_0(fmt: str, tmp_path: Path) -> None:
-    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env = _env(TMPDIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-m", "omadm_codec", "demo", "--format", fmt],
                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -34,6 +42,7 @@ def test_demo_subprocess_exits_0(fmt: str, tmp_path: Path) -> None:
                  "outcomes: CmdID 1 -> 200, CmdID 2 -> 200; MACs: device 2/2, server 2/2"):
         assert text in out
     assert list(tmp_path.iterdir()) == []  # the temporary SQLite tree is gone
+    assert ".sqlite" not in out  # and the transcript names no file that does not remain
 
 
 def test_demo_fails_when_an_outcome_differs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,16 +80,17 @@ def test_serve_and_device_subprocesses(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     serve = subprocess.Popen(
         [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port), "--duration", "60",
-         "--account", "phone-7:pa55", "--client-auth", "BASIC"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+         "--account", "phone-7:pa55", "--client-auth", "BASIC", "--server-password", "srv-9"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env())
     try:
         assert serve.stdout is not None
         assert "DM server on" in serve.stdout.readline()
         device = subprocess.run(
             [sys.executable, "-m", "omadm_codec", "device", f"http://127.0.0.1:{port}/dm",
              "--db", str(tmp_path / "dev.sqlite"), "--user", "phone-7", "--password", "pa55",
-             "--client-auth", "BASIC", "--format", "wbxml"],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+             "--client-auth", "BASIC", "--format", "wbxml", "--server-auth", "DIGEST",
+             "--server-password", "srv-9"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_env())
         assert device.returncode == 0, device.stdout[-2000:] + device.stderr[-2000:]
         assert "session ended: completed" in device.stdout
         assert "Cred syncml:auth-basic" in device.stdout

@@ -27,21 +27,21 @@ def _attack(doctype: bytes, body: str = "<Alert><CmdID>1</CmdID><Data>1201</Data
 CASES = [
     ("billion_laughs", _attack(LOL, "<Alert><CmdID>1</CmdID><Data>1100</Data><Item><Data>"
                                     "&lol9;</Data></Item></Alert>"),
-     "entity_declaration", b"<!ENTITY"),
+     "forbidden_dtd", b"<!DOCTYPE"),
     ("external_entity", _attack(b'<!DOCTYPE SyncML [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
                                 "<Alert><CmdID>1</CmdID><Data>1100</Data><Item><Data>&xxe;"
                                 "</Data></Item></Alert>"),
-     "entity_declaration", b"<!ENTITY"),
+     "forbidden_dtd", b"<!DOCTYPE"),
     ("external_parameter_entity",
      _attack(b'<!DOCTYPE SyncML [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x.dtd"> %p;]>'),
-     "entity_declaration", b"<!ENTITY"),
+     "forbidden_dtd", b"<!DOCTYPE"),
     ("internal_subset", _attack(b'<!DOCTYPE SyncML [<!ATTLIST SyncML a CDATA "x">]>'),
-     "doctype_internal_subset", b"["),
+     "forbidden_dtd", b"<!DOCTYPE"),
     ("entity_outside_doctype", HEAD + b'<!ENTITY x "y">' + wrap(""),
-     "entity_declaration", b"<!ENTITY"),
+     "forbidden_dtd", b"<!ENTITY"),
     ("undeclared_entity_reference",
      wrap("<Alert><CmdID>1</CmdID><Data>1100</Data><Item><Data>&xxe;</Data></Item></Alert>"),
-     "entity_reference", None),
+     "undefined_entity", b"&xxe;"),
 ]
 
 

@@ -250,7 +250,7 @@ def test_encode_rejects_unknown_format() -> None:
     (wrap("", root='<SyncML xmlns="urn:other">'), "bad_namespace", b"<SyncML"),
     (wrap("").replace(b"SyncML", b"SyncMX"), "not_syncml", b"<SyncMX"),
     (wrap("<Alert><CmdID>1</CmdID><Data>1201</Data></Alert>").replace(b"</SyncBody>", b""),
-     "xml_syntax", None),
+     "malformed_xml", None),
 ])
 def test_structural_errors(data: bytes, reason: str, marker: bytes | None) -> None:
     for strict in (False, True):

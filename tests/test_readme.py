@@ -29,7 +29,8 @@ def test_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # What the comments in the tour say is printed.
     for expected in ("<SyncML xmlns=\"SYNCML:SYNCML1.2\">", "['Alert'] True []", "truncated 6",
                      "eco", "425 acl", "<MgmtTree xmlns=\"syncml:dmddf1.2\">", "quiet",
-                     "Get 200 ['2.4.1']", "Replace 200 []", "turbo"):
+                     "Get 200 ['2.4.1']", "Replace 200 []", "turbo",
+                     '<enabled/><data id="Prompt" value="x"/>'):
         assert expected in printed, expected
     assert (tmp_path / "device.db").is_file()
 

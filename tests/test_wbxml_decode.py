@@ -272,8 +272,13 @@ def test_bad_literal_names_and_attributes(backend: Any) -> None:
     assert error(backend, doc(in_root(b"\x04\x00"), table=b"a b\0")) == ("invalid_text", 10)
     assert error(backend, doc(in_root(b"\x84\x00\x04\x00\x04\x00\x01"), table=b"ab\0")) == (
         "invalid_text", 13)
-    assert error(backend, doc(in_root(b"\x84\x00\x04\x03\x01"), table=b"ab\0xmlns\0")) == (
-        "invalid_text", 17)
+    # A namespace declaration: only on a LITERAL element, only one libxml2 accepts.
+    assert error(backend, doc(in_root(b"\x84\x00\x04\x03" + s(b"a b") + b"\x01"),
+                              table=b"ab\0xmlns\0")) == ("invalid_text", 17)
+    assert error(backend, doc(in_root(b"\x84\x00\x04\x03\x01"), table=b"ab\0xmlns:p\0")) == (
+        "invalid_text", 19)
+    assert error(backend, doc(in_root(b"\x8b\x04\x03\x01"), table=b"ab\0xmlns\0")) == (
+        "invalid_text", 16)
 
 
 def test_attribute_tokens_are_unknown(backend: Any) -> None:

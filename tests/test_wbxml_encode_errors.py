@@ -152,8 +152,12 @@ def test_gathered_opaque_limit(backend: Any) -> None:
 
 def test_attribute_flood(backend: Any) -> None:
     attrs = b"".join(b' a%d="x"' % i for i in range(100_000))
-    out = backend.xml_to_wbxml(doc(b"<Final" + attrs + b"/>"))
-    assert out.endswith(bytes.fromhex("12 01 01"))
+    flood = doc(b"<Final" + attrs + b"/>")
+    # Never dropped: refused without the string table, every one written with it.
+    assert raises(backend, flood) == ("unknown_attribute", flood.index(b"<Final"))
+    some = doc(b"<Final" + attrs[:attrs.index(b" a20000=")] + b"/>")
+    out = backend.xml_to_wbxml(some, string_table=True)
+    assert out.count(b"\x04") >= 20_000 and out.endswith(bytes.fromhex("01 01 01"))
     dup = doc(b"<Final" + attrs + b' a5="y"/>')
     assert raises(backend, dup) == ("malformed_xml", dup.index(b' a5="y"/>') + 1)
 

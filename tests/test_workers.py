@@ -443,7 +443,7 @@ def test_serve_workers_share_one_port(redis_url: str) -> None:
 
 def test_serve_workers_n_supervises_its_workers(redis_url: str) -> None:
     from redis_server import free_port
-    from worker_procs import Worker
+    from worker_procs import SERVE_CREDENTIALS, Worker
 
     flush(redis_url)
     enqueue(redis_url, commands())
@@ -451,7 +451,8 @@ def test_serve_workers_n_supervises_its_workers(redis_url: str) -> None:
     env = Workers(redis_url).env
     env.pop("OMADM_SEAL_KEY")  # the parent makes one for its workers
     process = subprocess.Popen([sys.executable, "-m", "omadm_codec", "serve", "--port",
-                                str(port), "--store", redis_url, "--workers", "2"],
+                                str(port), "--store", redis_url, "--workers", "2",
+                                *SERVE_CREDENTIALS],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     parent = Worker(process, port)

@@ -44,6 +44,11 @@ class Worker:
         return self.process.poll() is None
 
 
+SERVE_CREDENTIALS = ("--demo-credentials", "--server-auth", "HMAC")
+"""The simulated device's account, server password and first nonce (serve has no default
+account since issue 13), the server authenticated by HMAC as the devices of these tests ask."""
+
+
 class Workers:
     """``count`` serve processes on the store ``store_url`` (context manager). ``args`` are
     extra ``serve`` options; every worker shares one seal key."""
@@ -64,7 +69,7 @@ class Workers:
     def start_one(self, port: int | None = None) -> Worker:
         port = port if port is not None else (self.shared_port or free_port())
         command = [sys.executable, "-m", "omadm_codec", "serve", "--port", str(port),
-                   "--store", self.store_url, "--quiet-banner", *self.args]
+                   "--store", self.store_url, "--quiet-banner", *SERVE_CREDENTIALS, *self.args]
         if self.reuse_port:
             command.append("--reuse-port")
         process = subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE,

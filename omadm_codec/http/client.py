@@ -21,10 +21,13 @@ Trace = Callable[[str, Outgoing], None]
 def client_tls_context(ca_file: str | None = None, certfile: str | None = None,
                        keyfile: str | None = None) -> ssl.SSLContext:
     """A TLS context trusting ``ca_file`` (default: the system's), with an optional client
-    certificate for mutual TLS."""
+    certificate for mutual TLS. A missing or bad file is an ``OSError`` naming it."""
+    from .runner import load_pem
+
+    if ca_file is not None:  # checked first: the errors of create_default_context name no file
+        load_pem(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), ca_file=ca_file)
     context = ssl.create_default_context(cafile=ca_file)
-    if certfile is not None:
-        context.load_cert_chain(certfile, keyfile)
+    load_pem(context, certfile, keyfile)
     return context
 
 

@@ -27,12 +27,23 @@ class AccountMissing(Exception):
         self.account = account
 
 
-class RequestNonces(NonceManager):
-    """A ``NonceManager`` over the slots of the loaded accounts only."""
+Loader = Callable[[str], AuthState]
+"""Reads one account's record and nonces at once, without waiting (an in-process store)."""
 
-    def __init__(self, loaded: dict[str, AuthState]) -> None:
+
+class RequestNonces(NonceManager):
+    """A ``NonceManager`` over the slots of the loaded accounts only. With ``load`` (a store
+    in this process), an account not loaded yet is read on the spot instead of
+    ``AccountMissing``: the session runs once, so whatever it drew (a nonce) is drawn once.
+    ``like``: the server's configured ``NonceManager``, whose nonce size and source it uses."""
+
+    def __init__(self, loaded: dict[str, AuthState], load: Loader | None = None,
+                 like: NonceManager | None = None) -> None:
         super().__init__()
+        if like is not None:  # the configured manager's nonce size and source
+            self._size, self._token = like._size, like._token
         self._loaded = loaded
+        self._load = load
         for account, state in loaded.items():
             for level, slot in state.nonces.items():
                 self._slots[(account, level)] = slot
@@ -40,8 +51,18 @@ class RequestNonces(NonceManager):
     def _key(self, account: str, level: str) -> tuple[str, str]:  # type: ignore[override]
         key = NonceManager._key(account, level)
         if account not in self._loaded:
-            raise AccountMissing(account)
+            self.load(account)
         return key
+
+    def load(self, account: str) -> AuthState:
+        """The loaded state of ``account``: read now with ``load``, else ``AccountMissing``."""
+        state = self._loaded.get(account)
+        if state is None:
+            if self._load is None:
+                raise AccountMissing(account)
+            state = self._load(account)
+            self.add(account, state)
+        return state
 
     def add(self, account: str, state: AuthState) -> None:
         """Load one more account (one this run has not touched yet)."""
@@ -70,17 +91,21 @@ class RequestSecrets:
     configured lookup (accounts given to the server at start-up)."""
 
     def __init__(self, loaded: dict[str, AuthState],
-                 fallback: Callable[[str], auth.Secret | None]) -> None:
+                 fallback: Callable[[str], auth.Secret | None],
+                 nonces: RequestNonces | None = None) -> None:
         self._loaded = loaded
         self._fallback = fallback
+        self._nonces = nonces
 
     def __call__(self, username: str) -> auth.Secret | None:
         state = self._loaded.get(username)
         if state is None:
-            raise AccountMissing(username)
+            if self._nonces is None:
+                raise AccountMissing(username)
+            state = self._nonces.load(username)  # AccountMissing unless it can read now
         if state.account is not None:
             return state.account.secret
         return self._fallback(username)
 
 
-__all__ = ["AccountMissing", "RequestNonces", "RequestSecrets"]
+__all__ = ["AccountMissing", "Loader", "RequestNonces", "RequestSecrets"]

@@ -1,15 +1,24 @@
 """Running an ASGI app under uvicorn in a daemon thread, on 127.0.0.1 or any address, with TLS
-and mutual TLS: for tests, the demo and ``omadm-codec serve``.
+and mutual TLS, behind the connection guards of ``connections.HttpLimits``: for tests, the
+demo and ``omadm-codec serve``.
+
+Everything that can go wrong before serving fails in the caller's thread with an error that
+names its subject: ``OSError`` with the address as ``filename`` (port in use, an address not
+of this host), with the file as ``filename`` (a TLS file missing, unreadable or not PEM).
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from .connections import HttpLimits, guarded_protocol
+from .logs import install_log_limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,40 +31,117 @@ class TlsConfig:
     client_ca: str | None = None
 
 
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to (host, port), created as ``IPPROTO_TCP`` so that asyncio sets
+    ``TCP_NODELAY`` on every connection it accepts (it checks the protocol number).
+    ``reuse_port``: several worker processes listen on one port (``SO_REUSEPORT``: the
+    kernel spreads the connections)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def check_tls_files(tls: TlsConfig) -> None:
+    """Load ``tls``'s files as the server will, failing here with an ``OSError`` whose
+    ``filename`` is the file to blame (``ssl`` itself names none)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    load_pem(context, tls.certfile, tls.keyfile)
+    if tls.client_ca is not None:
+        load_pem(context, ca_file=tls.client_ca)
+
+
+def load_pem(context: ssl.SSLContext, certfile: str | None = None, keyfile: str | None = None,
+             *, ca_file: str | None = None) -> None:
+    """``context.load_cert_chain`` / ``load_verify_locations`` with errors that name the
+    file: each is opened first (``FileNotFoundError`` etc. carry its name), and an ``ssl``
+    refusal becomes an ``OSError`` naming the file it concerns."""
+    for path in (certfile, keyfile, ca_file):
+        if path is not None:
+            with open(path, "rb"):
+                pass
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise OSError(errno.EINVAL, f"not a PEM CA certificate ({_ssl_reason(exc)})",
+                          ca_file) from None
+    if certfile is not None:
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except ssl.SSLError as exc:
+            what = "certificate" if keyfile is None else "certificate and key pair"
+            raise OSError(errno.EINVAL, f"not a PEM {what}, or the key does not match "
+                                        f"({_ssl_reason(exc)})",
+                          certfile if keyfile is None else f"{certfile}, {keyfile}") from None
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    return str(exc.reason or exc).split(" (_ssl.c:")[0].replace("_", " ").lower()
+
+
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1 and a free port, in a daemon thread.
 
-    Use as a context manager; ``url`` is the base URL. Startup and shutdown are bounded by
-    ``timeout`` seconds (``RuntimeError`` if the server does not start in time).
+    Use as a context manager; ``url`` is the base URL. Startup is bounded by ``timeout``
+    seconds (``RuntimeError`` if the server does not start in time); at stop, requests in
+    flight get ``limits.graceful_timeout`` seconds to finish (no new connection is taken).
+
+    ``trusted_proxies``: addresses (comma-separated, ``*`` for any) whose
+    ``X-Forwarded-For`` names the client (uvicorn's ``forwarded_allow_ips``; by default only
+    127.0.0.1, or ``$FORWARDED_ALLOW_IPS``). Behind a proxy this is what makes the failure
+    throttle count devices, not the proxy.
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
                  tls: TlsConfig | None = None, timeout: float = 10.0,
-                 log_level: str = "warning", reuse_port: bool = False) -> None:
+                 log_level: str = "warning", limits: HttpLimits | None = None,
+                 trusted_proxies: str | None = None, reuse_port: bool = False) -> None:
         import uvicorn
 
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
-        # without it Nagle and the peer's delayed ACK add ~40 ms to every answer.
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            # Several worker processes on one port: the kernel spreads the connections.
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self.sock.bind((host, port))
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not a TCP port (0-65535)")
+        if tls is not None:
+            check_tls_files(tls)
+        self.limits = limits if limits is not None else HttpLimits()
+        install_log_limits()
+        try:
+            self.sock = listening_socket(host, port, reuse_port=reuse_port)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
         self.port = self.sock.getsockname()[1]
         kwargs: dict[str, Any] = {}
         if tls is not None:
             kwargs.update(ssl_certfile=tls.certfile, ssl_keyfile=tls.keyfile)
             if tls.client_ca is not None:
                 kwargs.update(ssl_ca_certs=tls.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
-        config = uvicorn.Config(app, log_level=log_level, lifespan="off",
-                                timeout_graceful_shutdown=1, **kwargs)
+        config = uvicorn.Config(
+            app, log_level=log_level, lifespan="auto", http=guarded_protocol(self.limits),
+            timeout_keep_alive=self.limits.keepalive_timeout,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=self.limits.graceful_timeout,  # type: ignore[arg-type]
+            backlog=self.limits.backlog,
+            h11_max_incomplete_event_size=self.limits.max_header_bytes,
+            forwarded_allow_ips=trusted_proxies, **kwargs)
         self.server = uvicorn.Server(config)
         self.scheme = "https" if tls is not None else "http"
-        self.url = f"{self.scheme}://{host}:{self.port}"
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"{self.scheme}://{shown}:{self.port}"
         self.timeout = timeout
-        self.thread = threading.Thread(target=self.server.run,
-                                       kwargs={"sockets": [self.sock]}, daemon=True)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by __enter__
+            self.failure = exc
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -63,15 +149,17 @@ class ServerThread:
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 self.stop()
+                if self.failure is not None and not isinstance(self.failure, SystemExit):
+                    raise self.failure
                 raise RuntimeError("the DM server did not start")
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
-        """Ask uvicorn to exit, wait for its thread (up to ``timeout`` seconds) and close the
-        socket."""
+        """Ask uvicorn to exit (it stops accepting and drains requests in flight), wait for its
+        thread (up to ``timeout`` + ``limits.graceful_timeout`` seconds) and close the socket."""
         self.server.should_exit = True
-        self.thread.join(self.timeout)
+        self.thread.join(self.timeout + self.limits.graceful_timeout)
         self.sock.close()
 
     def __exit__(self, *exc: object) -> None:

@@ -175,8 +175,9 @@ class SessionCommit:
     """(entry id, outcome JSON): each ``sent`` in this session becomes ``done``, once."""
     release: list[Release] = field(default_factory=list)
     tier: str | None = "auth"
-    """``preauth`` or ``auth``: which session count the session belongs to (None: not
-    counted; a server with no session caps saves the bookkeeping)."""
+    """``preauth`` or ``auth``: which session count the session belongs to; ``ended``: in
+    neither any more (kept for a retransmission); None: not counted (a server with no
+    session caps saves the bookkeeping)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,11 @@ class MemoryState:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def due(self, now: float) -> list[str]:
+        """Tokens of the sessions whose TTL ends by ``now`` (a walk of every session: for
+        ``DMServerApp.sweep``, never on a request's path)."""
+        return [token for token, found in self._sessions.items() if found.expires <= now]
+
     def purge(self, limit: int = 256) -> int:
         """Drop up to ``limit`` expired sessions (their deadlines come off a heap)."""
         now = self.clock()
@@ -183,6 +188,11 @@ class MemoryState:
             if commit.tier is not None:
                 self._tiers[commit.tier] = self._tiers.get(commit.tier, 0) + 1
             heapq.heappush(self._expiry, (expires, token))
+            if len(self._expiry) > 2 * len(self._sessions) + 65_536:
+                # Entries of sessions committed again wait for their deadline; past this
+                # size they go at once (one entry per live session).
+                self._expiry = [(found.expires, key) for key, found in self._sessions.items()]
+                heapq.heapify(self._expiry)
         if device is None:
             if not (commit.claim or commit.complete or commit.release):
                 return

@@ -11,7 +11,16 @@ from ..session import CONTENT_TYPES
 USER_AGENT = "omadm-codec/0.1"
 ACCEPT = ", ".join(CONTENT_TYPES.values())
 HMAC_HEADER = "x-syncml-hmac"
-MAX_BODY = 1 << 20
+MAX_BODY = 256 << 10
+"""Largest request body (after any Content-Encoding is undone) of an authenticated session:
+four times the MaxMsgSize a server advertises by default (64 KiB), and small enough that
+decoding it holds the interpreter for well under 50 ms (docs/security.md)."""
+PREAUTH_MAX_BODY = 16 << 10
+"""Largest request body before the session authenticated (a real package 1 is ~2 KiB)."""
+BODY_TIMEOUT = 10.0
+"""Seconds a request body may stall between two reads (408 then)."""
+OFFLOAD_MIN = 64 << 10
+"""Request bodies from this size on are decoded and answered in a worker thread."""
 COMPRESS_MIN = 1024
 """Responses shorter than this are never compressed (gzip would not pay for its header)."""
 

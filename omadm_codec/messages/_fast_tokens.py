@@ -24,14 +24,15 @@ from typing import Any
 from ..errors import EncodeError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..wbxml import _encode_rules as common
+from ..wbxml._markup import FragmentLimit, NotMarkup, check_fragment
 from ._fast_vocab import encode_wbxml as _reference_encode_wbxml
-from ._schema import METINF_NS, SYNCML_NS
+from ._schema import METINF_NS, NESTED_NS, NESTED_ROOT, SYNCML_NS, nested_root
 from ._writer import _OPAQUE_OPEN
 from .model import Message
 
 __all__ = ["CLS_CLEAR", "CLS_PLAIN", "CLS_VOBJECT", "ELEMENTS", "Fallback", "MAX_CONTAINER_DEPTH",
-           "TABLES", "TYPE_CLASS", "VersionTable", "nested_document", "over_limits",
-           "reference_encode_wbxml"]
+           "TABLES", "TYPE_CLASS", "VersionTable", "embedded_data", "nested_document",
+           "over_limits", "reference_encode_wbxml"]
 
 CLS_PLAIN = common.CLS_PLAIN
 CLS_CLEAR = common.CLS_CLEAR
@@ -117,15 +118,14 @@ def over_limits(wbxml_len: int, elements: int, raw_len: int, raw_elements: int) 
 
 
 # -- embedded documents ---------------------------------------------------------------------
-_NESTED_ROOT = re.compile(
-    r"""<(MgmtTree|DevInf)[ \t\r\n]+xmlns[ \t\r\n]*=[ \t\r\n]*(["'])"""
-    r"""(syncml:dmddf1\.2|syncml:devinf)\2[ \t\r\n]*/?>""")
-_NESTED_NS = {"MgmtTree": "syncml:dmddf1.2", "DevInf": "syncml:devinf"}
+_NESTED_ROOT = NESTED_ROOT
+_NESTED_NS = NESTED_NS
 _NESTED_LIMITS: dict[int, Limits] = {}
 
 
 def nested_document(xml: str, ver_dtd: str, open_elements: int,
-                    xml_to_wbxml: Callable[..., Any]) -> tuple[bytes, int, int]:
+                    xml_to_wbxml: Callable[..., Any],
+                    found: re.Match[str] | None = None) -> tuple[bytes, int, int]:
     """(WBXML document, UTF-8 length, a bound on its elements) of ``XmlDocument.xml`` when it is one
     ``MgmtTree`` / ``DevInf`` root in its exact namespace, whose start tag declares only that
     namespace and which ends the string: the encoder writes such a root, met inside
@@ -134,9 +134,11 @@ def nested_document(xml: str, ver_dtd: str, open_elements: int,
 
     ``open_elements`` is the number of elements open around it (SyncML ... Data): the
     reference's scanner counts depth on from there, so the document alone gets the rest of
-    ``max_depth`` and fails (-> ``Fallback``) exactly where the reference would.
+    ``max_depth`` and fails (-> ``Fallback``) exactly where the reference would. ``found``:
+    ``NESTED_ROOT``'s match of ``xml``, when the caller has it.
     """
-    found = _NESTED_ROOT.match(xml)
+    if found is None:
+        found = _NESTED_ROOT.match(xml)
     if (found is None or _NESTED_NS[found.group(1)] != found.group(3)
             or not xml.endswith(">") or xml.endswith(("-->", "?>"))):
         raise Fallback("not one nested DevInf / MgmtTree root")
@@ -162,3 +164,31 @@ def nested_document(xml: str, ver_dtd: str, open_elements: int,
         raise Fallback("the nested document fails") from None
     # Every element takes four bytes at least ("<a/>"): a bound on its element count.
     return nested, len(data), len(data) // 4
+
+
+def embedded_data(xml: str, ver_dtd: str, open_elements: int,
+                  xml_to_wbxml: Callable[..., Any]) -> tuple[bytes, bool, int, int]:
+    """What an ``XmlDocument`` in a Data becomes: (OPAQUE payload, followed by the markup
+    marker?, UTF-8 length, elements). An embedded TNDS / DevInf root is a nested document
+    (``nested_document``); other markup travels as its text, the marker after it, when it
+    stands alone within the depth left (``open_elements``: the elements open around its
+    first element, the Data included). Raises ``Fallback`` wherever the reference path must
+    decide (text without an element, markup the reference refuses, a limit near).
+    """
+    if "<" not in xml:
+        raise Fallback("XmlDocument without an element: written as text")
+    found = _NESTED_ROOT.match(xml)
+    if found is not None and nested_root(xml, ver_dtd, found):
+        nested, size, elements = nested_document(xml, ver_dtd, open_elements, xml_to_wbxml,
+                                                 found)
+        return nested, False, size, elements
+    try:
+        data = xml.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Fallback("lone surrogate") from None
+    try:
+        elements = check_fragment(data, DEFAULT_LIMITS.max_depth - open_elements,
+                                  DEFAULT_LIMITS.max_elements)
+    except (NotMarkup, FragmentLimit):
+        raise Fallback("markup the reference path refuses") from None
+    return data, True, len(data), elements

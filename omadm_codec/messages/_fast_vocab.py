@@ -32,7 +32,7 @@ from ._schema import (
 )
 from .model import Add, Copy, Delete, Get, Message, Replace
 
-__all__ = ["COMMAND_RANK", "ITEM_COMMANDS", "MAX_FAST_DEPTH", "MAX_FAST_INPUT", "lexical_ok",
+__all__ = ["COMMAND_RANK", "ITEM_COMMANDS", "MAX_FAST_DEPTH", "MAX_FAST_TEXT", "lexical_ok",
            "name_ok", "doctype_ok", "METINF_NAMES_B", "METINF_NS_B", "NS_VERSION_EXACT",
            "doctype_version", "encode_wbxml", "encode_xml", "escape_text", "good_id",
            "is_number"]
@@ -72,8 +72,13 @@ _PUBID = re.compile(rb"[a-zA-Z0-9 \r\n\-'()+,./:=?;!*#@$_%]*")
 NS_URI = rb"(?:[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9._~:/-]*)?"
 """The namespace URIs the fast path takes (libxml2 rejects some URIs, e.g. with a space): a
 scheme and unreserved characters, or empty. The compiled twin checks the same set in C."""
-MAX_FAST_INPUT = 10_000_000
-"""libxml2's text-node limit (without huge_tree): longer inputs take the reference path."""
+MAX_FAST_TEXT = 10_000_000
+"""libxml2's node limit without huge_tree (XML_MAX_TEXT_LENGTH): a text node (adjacent text
+coalesced, across entities and dropped comments / PIs), a CDATA section, a comment or a PI
+that long makes lxml refuse the document, so the fast path must not vouch for it. Each twin's
+builder counts the text and CDATA bytes between two tags (a run at least as long as any node
+libxml2 would make of them) and gives up at this many; ``lexical_ok`` measures comments and
+PIs. The input as a whole has no such limit: a long message of ordinary nodes stays fast."""
 MAX_FAST_DEPTH = 255
 """libxml2's depth limit (without huge_tree) is 256."""
 
@@ -93,7 +98,8 @@ def lexical_ok(data: bytes) -> bool:
     pos = data.find(b"<!--", after)
     while pos >= 0:
         close = data.find(b"-->", pos + 4)
-        if close < 0 or data.find(b"--", pos + 4, close) >= 0 or data[close - 1] == 0x2D:
+        if close < 0 or data.find(b"--", pos + 4, close) >= 0 or data[close - 1] == 0x2D \
+                or close - pos >= MAX_FAST_TEXT:
             return False
         pos = data.find(b"<!--", close + 3)
     pos = data.find(b"<?", after)
@@ -101,7 +107,8 @@ def lexical_ok(data: bytes) -> bool:
         target = _PI_TARGET.match(data, pos)
         close = data.find(b"?>", pos + 2)
         if target is None or target.group(1).lower() == b"xml" or close < 0 \
-                or data.find(b"&", pos, close) >= 0:  # the guard escapes '&' in a PI too
+                or data.find(b"&", pos, close) >= 0 \
+                or close - pos >= MAX_FAST_TEXT:  # the guard escapes '&' in a PI too
             return False
         pos = data.find(b"<?", close + 2)
     # The guard refuses a start tag over MAX_TAG bytes (also one inside CDATA or a comment).

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import DecodeError
+from ..limits import over_input_size
 
 _WS = b" \t\r\n"
 _XML_DECL_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
@@ -89,12 +90,12 @@ def _scan_prolog(data: bytes) -> str | None:
         if data.startswith(b"<?", pos):
             close = data.find(b"?>", pos + 2)
             if close < 0:
-                raise DecodeError("xml_syntax", pos, "unterminated processing instruction")
+                raise DecodeError("malformed_xml", pos, "unterminated processing instruction")
             pos = close + 2
         elif data.startswith(b"<!--", pos):
             close = data.find(b"-->", pos + 4)
             if close < 0:
-                raise DecodeError("xml_syntax", pos, "unterminated comment")
+                raise DecodeError("malformed_xml", pos, "unterminated comment")
             pos = close + 3
         elif data.startswith(b"<!DOCTYPE", pos):
             start = pos
@@ -108,23 +109,26 @@ def _scan_prolog(data: bytes) -> str | None:
                 elif byte in (0x22, 0x27):
                     quote = byte
                 elif byte == 0x5B:  # '[' opens an internal subset
+                    # Refused where the DOCTYPE starts, as the shared scanner does.
                     entity = data.find(b"<!ENTITY", pos)
                     if entity >= 0:
-                        raise DecodeError("entity_declaration", entity, "ENTITY in DOCTYPE")
-                    raise DecodeError("doctype_internal_subset", pos, "DOCTYPE internal subset")
+                        raise DecodeError("forbidden_dtd", start,
+                                          f"an ENTITY declaration (byte {entity}) in the DOCTYPE")
+                    raise DecodeError("forbidden_dtd", start,
+                                      f"a DOCTYPE internal subset (byte {pos})")
                 elif byte == 0x3E:
                     break
                 pos += 1
             else:
-                raise DecodeError("xml_syntax", start, "unterminated DOCTYPE")
+                raise DecodeError("malformed_xml", start, "unterminated DOCTYPE")
             found = _PUBLIC_ID.search(data, start, pos)
             if found is not None:
                 public_id = found.group(1).decode("latin-1")
             pos += 1
         elif data.startswith(b"<!", pos):
             if data.startswith(b"<!ENTITY", pos):
-                raise DecodeError("entity_declaration", pos, "ENTITY declaration")
-            raise DecodeError("xml_syntax", pos, "markup declaration outside a DOCTYPE")
+                raise DecodeError("forbidden_dtd", pos, "an ENTITY declaration")
+            raise DecodeError("malformed_xml", pos, "markup declaration outside a DOCTYPE")
         else:
             return public_id
 
@@ -150,7 +154,7 @@ def _fix_bare_ampersands(data: bytes, strict: bool, quirks: list[str]) -> bytes:
 def prepare_xml(data: bytes, strict: bool, quirks: list[str], max_input_size: int) -> Prepared:
     """All byte-level checks, in order; returns the bytes for lxml."""
     if len(data) > max_input_size:
-        raise DecodeError("too_large", max_input_size, f"input of {len(data)} bytes")
+        raise DecodeError("too_large", max_input_size, over_input_size(len(data), max_input_size))
     data = _fix_utf16(data, strict, quirks)
     public_id = _scan_prolog(data)
     if len(data) > MAX_TAG:

@@ -8,6 +8,7 @@ offset of its start; every lxml-path error offset is built from it.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -36,18 +37,63 @@ def parser() -> etree.XMLParser:
     return instance
 
 
-def syntax_error(exc: etree.XMLSyntaxError, data: bytes) -> DecodeError:
+def syntax_error(exc: etree.XMLSyntaxError, data: bytes,
+                 limits: Limits | None = None) -> DecodeError:
+    """The ``DecodeError`` for XML lxml refused, with the codec's reason codes (the ones
+    ``xml_to_wbxml`` gives for the same bytes) and a clean message.
+
+    The verdict (reason, offset) is the shared XML scanner's when it finds the fault, so
+    ``decode`` and ``xml_to_wbxml`` agree on malformed input; lxml's own report (its words
+    without its location noise) is the detail."""
+    detail = clean_message(exc)
+    verdict = scanner_verdict(data, limits)
+    if verdict is not None:
+        return DecodeError(verdict.reason, verdict.offset, detail)
     message = str(exc)
     if "Excessive depth" in message:
         reason = "too_deep"
-    elif "huge" in message.lower() or "too large" in message.lower():
-        reason = "too_large"
+    elif any(word in message.lower() for word in ("huge", "too large", "too long", "too big",
+                                                   "resource limit")):
+        reason = "too_large"  # libxml2's node limits (XML_MAX_TEXT_LENGTH and the like)
     elif "amplification" in message or "entity" in message.lower():
-        reason = "entity_reference"
+        reason = "undefined_entity"
+    elif "Invalid bytes in character encoding" in message:
+        reason = "invalid_utf8"
     else:
-        reason = "xml_syntax"
+        reason = "malformed_xml"
     line, column = exc.position if exc.position else (0, 0)
-    return DecodeError(reason, column_offset(data, line, column), message)
+    return DecodeError(reason, column_offset(data, line, column), detail)
+
+
+_LOCATION = re.compile(r"(?:, line \d+, column \d+)|(?: \(<string>, line \d+\))"
+                       r"|(?: line \d+\b)")
+_NON_UTF8_DECL = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*"""
+                            rb"""["'](?![Uu][Tt][Ff]-?8["'])""")
+
+
+def clean_message(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's words for ``exc`` without the location lxml and libxml2 add (``, line 25,
+    column 149 (<string>, line 25)``): the error's offset is the location."""
+    return _LOCATION.sub("", getattr(exc, "msg", None) or str(exc)).strip().rstrip(",")
+
+
+def scanner_verdict(data: bytes, limits: Limits | None = None) -> EncodeError | None:
+    """The shared XML scanner's first fault in ``data`` (as ``xml_to_wbxml`` reports it), or
+    None when it finds none or cannot judge (a declared encoding other than UTF-8)."""
+    if _NON_UTF8_DECL.match(data) or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    scan = active("wbxml._xmlscan")
+    try:
+        scan.check_chars(data, start)
+        scanner = scan.Scanner(data, start, limits if limits is not None else Limits())
+        while scanner.next() != EV_EOF:
+            pass
+    except EncodeError as exc:
+        return exc
+    except DecodeError:
+        return None
+    return None
 
 
 def column_offset(data: bytes, line: int, column: int) -> int:
@@ -169,7 +215,7 @@ class TreeWalker:
             raise self.fail("too_many_elements", el)
         tag = el.tag
         if not isinstance(tag, str):
-            raise self.fail("entity_reference", el, "unexpanded entity reference")
+            raise self.fail("undefined_entity", el, "unexpanded entity reference")
         ns, local = split(tag)
         prefix = el.prefix
         name = f"{prefix}:{local}" if prefix else local

@@ -41,6 +41,8 @@ from ._schema import (
     METINF_NS,
     NS_VERSION,
     OPAQUE_ATTR,
+    OPAQUE_MARKUP,
+    OPAQUE_NS,
     ORDER_ALERT,
     ORDER_CONTAINER,
     ORDER_CRED,
@@ -52,6 +54,8 @@ from ._schema import (
     ORDER_RESULTS,
     ORDER_ROOT,
     ORDER_STATUS,
+    STATUS_MAX,
+    STATUS_MIN,
     SYNCML_NS,
     VER_PROTO,
 )
@@ -62,6 +66,7 @@ from .model import (
     Atomic,
     Chal,
     Command,
+    CommandList,
     Copy,
     Cred,
     DataHint,
@@ -134,7 +139,7 @@ class _Reader(TreeWalker):
         for child in el:
             tag = child.tag
             if not isinstance(tag, str):
-                raise self.fail("entity_reference", child, "unexpanded entity reference")
+                raise self.fail("undefined_entity", child, "unexpanded entity reference")
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in element content")
@@ -222,7 +227,7 @@ class _Reader(TreeWalker):
         seen: set[str] = set()
         for child in el:
             if not isinstance(child.tag, str):
-                raise self.fail("entity_reference", child)
+                raise self.fail("undefined_entity", child)
             tail = child.tail
             if tail is not None and not tail.isspace():
                 raise self.fail("unexpected_text", child, "text in <Meta>")
@@ -282,7 +287,7 @@ class _Reader(TreeWalker):
         parts: dict[str, str] = {}
         for child in el:
             if not isinstance(child.tag, str):
-                raise self.fail("entity_reference", child)
+                raise self.fail("undefined_entity", child)
             local = split(child.tag)[1]
             if local not in names:
                 raise self.fail("unexpected_element", child, f"<{local}> in MetInf")
@@ -318,6 +323,10 @@ class _Reader(TreeWalker):
     def data(self, el: Any, fmt: str | None) -> tuple[DataValue, DataHint]:
         attrib = el.attrib
         if attrib:
+            if len(attrib) == 1 and attrib.get(OPAQUE_ATTR) == OPAQUE_MARKUP and len(el):
+                # Markup that travelled in WBXML as its text: the marker's own prefix is
+                # not part of it.
+                return self.markup_data(el, {**self.context, "wbxml": OPAQUE_NS})
             if len(attrib) != 1 or attrib.get(OPAQUE_ATTR) != "base64" or len(el):
                 raise self.fail("unexpected_attribute", el, "attribute on <Data>")
             try:
@@ -344,12 +353,17 @@ class _Reader(TreeWalker):
             if text and self.has_cdata and b"<![CDATA[" in etree.tostring(el, with_tail=False):
                 return text, DataHint.CDATA
             return text, DataHint.TEXT
+        return self.markup_data(el, self.context)
+
+    def markup_data(self, el: Any, context: dict[str | None, str]) -> tuple[DataValue, DataHint]:
+        """A Data holding elements: their canonical XML (``context``: the namespaces in scope
+        that are not part of it)."""
         out: list[str] = []
         text = el.text
         if text and not text.isspace():
             out.append(escape_text(text))
         for child in el:
-            self.serialize(child, self.context, 6, out)
+            self.serialize(child, context, 6, out)
             tail = child.tail
             if tail and not tail.isspace():
                 out.append(escape_text(tail))
@@ -482,6 +496,9 @@ class _Reader(TreeWalker):
                 if not self.leaf(child).strip():
                     raise self.fail("empty_data", child, "empty <Data/> as the status code")
                 code = self.once(code, self.number(child, "bad_code"), local, child)
+                if not STATUS_MIN <= code <= STATUS_MAX:
+                    # libdmclient answers 0 when it could not check the server: not a status.
+                    self.quirk("status_code_range", child, f"status code {code}")
             elif local == "NoResp":
                 no_resp = self.flag(child)
             elif local == "Item":
@@ -490,6 +507,11 @@ class _Reader(TreeWalker):
                 raise self.fail("unexpected_element", child, f"<{local}> in <Status>")
         if cmd_id is None:
             cmd_id = self.no_cmd_id(el)
+        if cmd_ref is None and cmd == "SyncHdr":
+            # The SyncHdr has no CmdID; it is always CmdRef 0 (dm-protocol.md 1.6), and OMA's
+            # own examples leave CmdRef out.
+            self.quirk("missing_cmd_ref", el, "SyncHdr Status without <CmdRef>")
+            cmd_ref = "0"
         for value, what in ((msg_ref, "MsgRef"), (cmd_ref, "CmdRef"),
                             (cmd, "Cmd"), (code, "Data")):
             if value is None:
@@ -653,23 +675,74 @@ class _Reader(TreeWalker):
             meta=values.get("Meta"),
         )
 
+    def namespace(self, ns: str | None, el: Any, missing_is_quirk: bool) -> str | None:
+        """Take ``ns`` (of ``el``) as the SyncML namespace of what follows; its VerDTD.
+        No namespace is the quirk ``namespace_missing`` on a ``<SyncML>`` root only: a
+        command list is written without one."""
+        ns_version: str | None = None
+        if ns is None:
+            if missing_is_quirk:
+                self.quirk("namespace_missing", el, "SyncML root without a namespace")
+        else:
+            ns_version = NS_VERSION.get(ns.lower())
+            if ns_version is None:
+                raise self.fail("bad_namespace", el, f"namespace {ns!r}")
+            if SYNCML_NS[ns_version] != ns:
+                self.quirk("namespace_case", el, f"namespace {ns!r}")
+        self.ns = ns
+        self.tag_prefix = "{" + ns + "}" if ns is not None else ""
+        self.context = {None: ns} if ns is not None else {}
+        return ns_version
+
+    def body(self, el: Any) -> tuple[list[Command], bool]:
+        """The commands of a SyncBody (or of a bare command list) and its Final."""
+        commands: list[Command] = []
+        final = False
+        for child_local, child in self.kids(el):
+            if final:
+                raise self.fail("unexpected_element", child, "element after <Final/>")
+            if child_local == "Final":
+                final = self.flag(child)
+            else:
+                commands.append(self.command(child_local, child, 1))
+        return commands, final
+
+    def command_list(self, root: Any, wrapped: bool) -> CommandList:
+        """A command list: ``root`` is ``<SyncML>`` (no SyncHdr), ``<SyncBody>``, or (bare
+        commands, ``wrapped``) the wrapper ``decode_commands`` put around them."""
+        self.root = root
+        ns, local = split(root.tag)
+        body = root
+        if wrapped:
+            first = next((child for child in root if isinstance(child.tag, str)), None)
+            if first is None:
+                raise self.fail("not_syncml", root, "no command")
+            self.namespace(split(first.tag)[0], first, False)
+        elif local == "SyncBody":
+            self.namespace(ns, root, False)
+        else:
+            self.namespace(ns, root, True)
+            found = None
+            for child_local, child in self.kids(root, ORDER_ROOT):
+                if child_local == "SyncBody":
+                    found = self.once(found, child, child_local, child)
+                elif child_local == "SyncHdr":
+                    raise self.fail("unexpected_element", child,
+                                    "a SyncHdr: a message, for decode(), not a command list")
+                else:
+                    raise self.fail("unexpected_element", child, f"<{child_local}> in <SyncML>")
+            if found is None:
+                raise self.missing(root, "SyncBody")
+            body = found
+        commands, final = self.body(body)
+        return CommandList(commands, final, self.quirks)
+
     def message(self, root: Any, doctype_public_id: str | None) -> Message:
         self.root = root
         ns, local = split(root.tag)
         if local != "SyncML":
             raise self.fail("not_syncml", root, f"root element <{local}>")
-        ns_version: str | None = None
-        if ns is None:
-            self.quirk("namespace_missing", root, "SyncML root without a namespace")
-        else:
-            ns_version = NS_VERSION.get(ns.lower())
-            if ns_version is None:
-                raise self.fail("bad_namespace", root, f"root namespace {ns!r}")
-            if SYNCML_NS[ns_version] != ns:
-                self.quirk("namespace_case", root, f"root namespace {ns!r}")
-        self.ns = ns
-        self.tag_prefix = "{" + ns + "}" if ns is not None else ""
-        self.context = {None: ns} if ns is not None else {}
+        ns_version = self.namespace(ns, root, True)
         header = body = None
         for child_local, child in self.kids(root, ORDER_ROOT):
             if child_local == "SyncHdr":
@@ -687,15 +760,7 @@ class _Reader(TreeWalker):
             declared.append(found.group(1) if found else None)
         if any(v is not None and v != hdr.ver_dtd for v in declared):
             self.quirk("version_mismatch", root, f"namespace/DOCTYPE vs VerDTD {hdr.ver_dtd}")
-        commands: list[Command] = []
-        final = False
-        for child_local, child in self.kids(body):
-            if final:
-                raise self.fail("unexpected_element", child, "element after <Final/>")
-            if child_local == "Final":
-                final = self.flag(child)
-            else:
-                commands.append(self.command(child_local, child, 1))
+        commands, final = self.body(body)
         return Message(header=hdr, commands=commands, final=final, quirks=self.quirks)
 
 
@@ -712,5 +777,59 @@ def read_xml(data: bytes, strict: bool, quirks: list[str], limits: Limits,
     try:
         root = etree.fromstring(data, parser())
     except etree.XMLSyntaxError as exc:
-        raise syntax_error(exc, data) from None
+        raise syntax_error(exc, data, limits) from None
     return _Reader(data, strict, quirks, limits, from_wbxml).message(root, doctype_public_id)
+
+
+_WRAP = b"<omadm-codec-commands>"
+_WRAP_END = b"</omadm-codec-commands>"
+_ROOTS = frozenset({b"SyncML", b"SyncBody"})
+_NAME = re.compile(rb"<(?:[A-Za-z_][A-Za-z0-9_.-]*:)?([A-Za-z_][A-Za-z0-9_.-]*)")
+
+
+def _first_element(data: bytes) -> tuple[int, bytes] | None:
+    """(offset, local name) of the first start tag after the prolog (declaration, comments,
+    PIs, a DOCTYPE), or None when there is none. The guard has vetted the prolog."""
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    end = len(data)
+    while pos < end:
+        lt = data.find(b"<", pos)
+        if lt < 0:
+            return None
+        if data.startswith(b"<?", lt):
+            close, skip = data.find(b"?>", lt + 2), 2
+        elif data.startswith(b"<!--", lt):
+            close, skip = data.find(b"-->", lt + 4), 3
+        elif data.startswith(b"<!", lt):
+            close, skip = data.find(b">", lt + 2), 1
+        else:
+            found = _NAME.match(data, lt)
+            return (lt, found.group(1)) if found else (lt, b"")
+        if close < 0:
+            return None
+        pos = close + skip
+    return None
+
+
+def read_commands(data: bytes, strict: bool, quirks: list[str], limits: Limits,
+                  from_wbxml: bool = False) -> CommandList:
+    """Parse prepared XML bytes holding a command list (see ``CommandList``): a ``<SyncML>``
+    or ``<SyncBody>`` root as it stands, bare commands inside a wrapper element inserted
+    before the first of them; offsets are given back in ``data``."""
+    first = _first_element(data)
+    if first is None:
+        raise DecodeError("not_syncml", len(data), "no element: no command")
+    at, local = first
+    wrapped = local not in _ROOTS
+    text = data[:at] + _WRAP + data[at:] + _WRAP_END if wrapped else data
+    try:
+        try:
+            root = etree.fromstring(text, parser())
+        except etree.XMLSyntaxError as exc:
+            raise syntax_error(exc, text) from None
+        return _Reader(text, strict, quirks, limits, from_wbxml).command_list(root, wrapped)
+    except DecodeError as exc:
+        if not wrapped or exc.offset < at:
+            raise
+        offset = max(at, exc.offset - len(_WRAP))
+        raise DecodeError(exc.reason, min(offset, len(data)), exc.detail) from None

@@ -7,7 +7,9 @@ checked on the way out (IDs are non-empty strings without whitespace, codes are 
 model that cannot be written raises ``EncodeError`` before any output is returned.
 
 ``for_wbxml=True`` writes the intermediate XML handed to ``xml_to_wbxml``: text that came as
-OPAQUE goes back as ``wbxml:opaque`` so that the WBXML encoder restores the OPAQUE kind.
+OPAQUE goes back as ``wbxml:opaque`` so that the WBXML encoder restores the OPAQUE kind, and
+markup (an ``XmlDocument`` other than an embedded TNDS / DevInf root) is marked
+``wbxml:opaque="markup"`` so that it travels as its text (see ``omadm_codec.wbxml._markup``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 from typing import Any
 
 from ..errors import EncodeError
-from ._schema import BAD_ID, ID_MAX, OPAQUE_NS, SYNCML_NS
+from ..wbxml import codepages
+from ._schema import BAD_ID, ID_MAX, OPAQUE_MARKUP, OPAQUE_NS, SYNCML_NS, nested_root
 from .model import (
     Alert,
     Command,
@@ -43,6 +46,37 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _VER_PROTO = re.compile(r"(DM|SyncML)/[0-9]+\.[0-9]+")
 _MI = ' xmlns="syncml:metinf">'
 _OPAQUE_OPEN = f'<Data xmlns:wbxml="{OPAQUE_NS}" wbxml:opaque="base64">'
+_MARKUP_OPEN = f'<Data xmlns:wbxml="{OPAQUE_NS}" wbxml:opaque="{OPAQUE_MARKUP}">'
+assert len(_MARKUP_OPEN) == len(_OPAQUE_OPEN)  # _fast_tokens bounds the XML by the latter
+
+
+def markup_travels_as_text(xml: str, ver_dtd: str) -> bool:
+    """Whether an ``XmlDocument`` goes into WBXML as its text (OPAQUE and the marker): it
+    holds an element, and it is not an embedded document WBXML nests (``nested_root``)."""
+    return "<" in xml and not nested_root(xml, ver_dtd)
+
+
+_TAG_NAME = re.compile(r"<([^\s/>!?]+)")
+_PAGE0_NAMES = {
+    "1.0": frozenset(codepages.SYNCML10.pages[0].values()),
+    "1.1": frozenset(codepages.SYNCML11.pages[0].values()),
+    "1.2": frozenset(codepages.SYNCML12.pages[0].values()),
+}
+
+
+def _check_extra_for_wbxml(xml: str, ver_dtd: str) -> None:
+    """A ``MetaExtra`` goes into WBXML (without a string table) only as SyncML elements of
+    the SyncML namespace: the encoder tokenises any name a code page knows whatever its
+    namespace, so an unknown MetInf child in another namespace would come back as a
+    different element (or not at all). Anything else is ``unknown_element``, not a silent
+    change."""
+    names = _TAG_NAME.findall(xml)
+    known = _PAGE0_NAMES.get(ver_dtd, _PAGE0_NAMES["1.2"])
+    bad = next((name for name in names if name not in known), None)
+    if bad is not None or "xmlns" in xml:
+        raise EncodeError("unknown_element", -1,
+                          f"<{bad or names[0]}> in Meta has no WBXML form (no code page holds "
+                          "it in its namespace)")
 
 
 def _esc(text: str) -> str:
@@ -89,9 +123,10 @@ def _code(value: Any, what: str) -> str:
 
 
 class _Writer:
-    def __init__(self, for_wbxml: bool) -> None:
+    def __init__(self, for_wbxml: bool, ver_dtd: str = "1.2") -> None:
         self.out: list[str] = []
         self.for_wbxml = for_wbxml
+        self.ver_dtd = ver_dtd  # the header's, once written: which markup WBXML nests
 
     def meta(self, meta: Meta) -> None:
         if not isinstance(meta, Meta):
@@ -127,6 +162,8 @@ class _Writer:
             w(f"<FreeMem>{_text(meta.mem.free_mem, 'FreeMem')}</FreeMem>"
               f"<FreeID>{_text(meta.mem.free_id, 'FreeID')}</FreeID></Mem>")
         for extra in meta.extra:
+            if self.for_wbxml:
+                _check_extra_for_wbxml(extra.xml, self.ver_dtd)
             w(extra.xml)
         w("</Meta>")
 
@@ -145,7 +182,10 @@ class _Writer:
         if isinstance(data, bytes):
             w(_OPAQUE_OPEN + base64.b64encode(data).decode("ascii") + "</Data>")
         elif isinstance(data, XmlDocument):
-            w("<Data>" + data.xml + "</Data>")
+            if self.for_wbxml and markup_travels_as_text(data.xml, self.ver_dtd):
+                w(_MARKUP_OPEN + data.xml + "</Data>")
+            else:
+                w("<Data>" + data.xml + "</Data>")
         elif isinstance(data, str):
             if _NOT_XML.search(data) or (self.for_wbxml and fmt != "bin" and (
                     item.data_hint is DataHint.OPAQUE or "\n" in data or "\r" in data)):
@@ -283,6 +323,7 @@ class _Writer:
             raise EncodeError("bad_version", -1, f"VerDTD {hdr.ver_dtd!r}")
         if not isinstance(hdr.ver_proto, str) or not _VER_PROTO.fullmatch(hdr.ver_proto):
             raise EncodeError("bad_version", -1, f"VerProto {hdr.ver_proto!r}")
+        self.ver_dtd = hdr.ver_dtd
         w = self.out.append
         w(f'<SyncML xmlns="{namespace}"><SyncHdr><VerDTD>{hdr.ver_dtd}</VerDTD>'
           f"<VerProto>{hdr.ver_proto}</VerProto>"
@@ -338,3 +379,24 @@ def write_command_xml(command: Command) -> bytes:
         return "".join(writer.out).encode("utf-8")
     except UnicodeEncodeError:
         raise EncodeError("invalid_char", -1, "a lone surrogate in the command") from None
+
+
+def write_commands_xml(commands: list[Command], final: bool, ver_dtd: str,
+                       for_wbxml: bool = False) -> bytes:
+    """A command list: ``<SyncML><SyncBody>`` without a SyncHdr, as ``write_xml`` writes a
+    body (``ver_dtd`` names the namespace)."""
+    namespace = SYNCML_NS.get(ver_dtd) if isinstance(ver_dtd, str) else None
+    if namespace is None:
+        raise EncodeError("bad_version", -1, f"VerDTD {ver_dtd!r}")
+    writer = _Writer(for_wbxml, ver_dtd)
+    writer.out.append(f'<?xml version="1.0" encoding="UTF-8"?><SyncML xmlns="{namespace}">'
+                      "<SyncBody>")
+    for command in commands:
+        writer.command(command, 1)
+    if final:
+        writer.out.append("<Final/>")
+    writer.out.append("</SyncBody></SyncML>")
+    try:
+        return "".join(writer.out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodeError("invalid_char", -1, "a lone surrogate in the commands") from None

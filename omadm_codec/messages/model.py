@@ -23,7 +23,8 @@ from typing import ClassVar, TypeAlias
 
 __all__ = [
     "ALERT_CODES", "DM_COMMANDS", "DS_COMMANDS", "MEDIA_TYPES", "STATUS_CODES",
-    "Add", "Alert", "Anchor", "Atomic", "Chal", "Command", "Copy", "Cred", "DataHint",
+    "Add", "Alert", "Anchor", "Atomic", "Chal", "Command", "CommandList", "Copy", "Cred",
+    "DataHint",
     "DataValue", "Delete", "Exec", "Get", "Item", "Map", "Mem", "Message", "Meta", "MetaExtra",
     "Put", "Replace", "Results", "Search", "Sequence", "Source", "Status", "Sync", "SyncHdr",
     "Target", "XmlDocument",
@@ -432,21 +433,47 @@ class Message:
     def iter_commands(self) -> Iterator[Command]:
         """Every command in body order, the children of Atomic / Sequence right after their
         container (depth first)."""
-        stack: list[Iterator[Command]] = [iter(self.commands)]
-        while stack:
-            command = next(stack[-1], None)
-            if command is None:
-                stack.pop()
-                continue
-            yield command
-            if isinstance(command, (Atomic, Sequence)):
-                stack.append(iter(command.commands))
+        return _walk(self.commands)
 
     def statuses_for(self, cmd_ref: str, msg_ref: str | None = None) -> list[Status]:
         """The Statuses answering command ``cmd_ref`` (``"0"``: the SyncHdr), optionally only
         those for message ``msg_ref``; several when Items had different outcomes."""
         return [c for c in self.commands if isinstance(c, Status) and c.cmd_ref == cmd_ref
                 and (msg_ref is None or c.msg_ref == msg_ref)]
+
+
+@dataclass(slots=True)
+class CommandList:
+    """DM commands without a SyncHdr: how MDM profiles and CSP examples are written
+    (``<SyncML><SyncBody>...`` with no header, a ``<SyncBody>`` alone, or bare
+    ``<Replace>...</Replace><Add>...``), read by ``messages.decode_commands`` and written by
+    ``messages.encode_commands``. The commands are the same classes as a ``Message``'s,
+    ready to be put into one for a device (they still need their CmdIDs checked).
+
+    ``final`` says whether ``<Final/>`` closed the list; ``quirks`` as in ``Message`` (not
+    part of equality).
+    """
+
+    commands: list[Command] = field(default_factory=list)
+    final: bool = False
+    quirks: list[str] = field(default_factory=list, compare=False)
+
+    def iter_commands(self) -> Iterator[Command]:
+        """Every command in order, the children of Atomic / Sequence right after their
+        container (depth first)."""
+        return _walk(self.commands)
+
+
+def _walk(commands: list[Command]) -> Iterator[Command]:
+    stack: list[Iterator[Command]] = [iter(commands)]
+    while stack:
+        command = next(stack[-1], None)
+        if command is None:
+            stack.pop()
+            continue
+        yield command
+        if isinstance(command, (Atomic, Sequence)):
+            stack.append(iter(command.commands))
 
 
 # --- code tables -------------------------------------------------------------------------

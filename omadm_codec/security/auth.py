@@ -306,6 +306,27 @@ def parse_hmac_header(value: str | bytes) -> HmacHeader:
     return HmacHeader(params["username"], params["mac"])
 
 
+def claimed_user(loc_name: str | None, cred: Credential | None,
+                 hmac_header: str | bytes | None) -> str | None:
+    """The account a message says it is from, verifying nothing: its LocName, else the user
+    inside auth-basic data, else the ``x-syncml-hmac`` username (None if nothing parses).
+    For counting failures per account, never for granting anything."""
+    if loc_name:
+        return loc_name
+    if cred is not None and cred.meta_type == META_BASIC:
+        try:
+            user = b64decode(cred.data, validate=True).partition(b":")[0].decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+        return user or None
+    if hmac_header is not None:
+        try:
+            return parse_hmac_header(hmac_header).username
+        except AuthenticationError:
+            return None
+    return None
+
+
 def verify_hmac(header: HmacHeader, secret: Secret | None, nonce: bytes, body: Buffer) -> bool:
     """True iff ``header.mac`` is the MAC of ``body`` for ``secret`` and ``nonce``.
 

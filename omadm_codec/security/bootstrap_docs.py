@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 from lxml import etree  # type: ignore[import-untyped]
 
 from ..errors import DecodeError, EncodeError
+from ..messages._lxml import clean_message
 from .w7 import DMACC_LEVELS, W7_LEVELS, AppAuth, W7Account
 
 CP_PUBLIC_ID = "-//WAPFORUM//DTD PROV 1.0//EN"
@@ -42,12 +43,12 @@ def _root(xml: str | bytes) -> Any:
         offset = 0
         for _ in range(max(line - 1, 0)):
             offset = data.find(b"\n", offset) + 1
-        raise DecodeError("xml_syntax", max(offset, 0), str(exc)) from None
+        raise DecodeError("malformed_xml", max(offset, 0), clean_message(exc)) from None
     if root is None:
-        raise DecodeError("xml_syntax", 0, "empty document")
+        raise DecodeError("malformed_xml", 0, "empty document")
     for node in root.iter():
         if isinstance(node, etree._Entity):
-            raise DecodeError("entity_reference", -1, "entities are not allowed")
+            raise DecodeError("forbidden_dtd", -1, "entity declarations are not allowed")
     return root
 
 
@@ -164,7 +165,7 @@ def _w7(app: Any) -> W7Account:
 def parse_cp(xml: str | bytes) -> list[W7Account]:
     """Every w7 APPLICATION characteristic of a ``wap-provisioningdoc`` (XML or WBXML).
 
-    Raises ``DecodeError``: ``xml_syntax``, ``not_provisioning``, ``missing_parm``,
+    Raises ``DecodeError``: ``malformed_xml``, ``not_provisioning``, ``missing_parm``,
     ``duplicate_parm``, ``bad_port``, ``bad_auth_level``, ``bad_nonce``, ``too_large``.
     """
     if isinstance(xml, (bytes, bytearray)) and xml[:1] in (b"\x01", b"\x02", b"\x03"):
@@ -343,7 +344,7 @@ def parse_dm(document: str | bytes) -> W7Account:
     """The account a DM-profile bootstrap adds (XML, or WBXML when it starts with a
     WBXML version octet). Reads Add/Replace items under ``./DMAcc/<x>``; one account only.
 
-    Raises ``DecodeError``: ``xml_syntax``, ``not_syncml``, ``no_account``,
+    Raises ``DecodeError``: ``malformed_xml``, ``not_syncml``, ``no_account``,
     ``several_accounts``, ``missing_parm``, ``bad_port``, ``bad_nonce``.
     """
     if isinstance(document, (bytes, bytearray)) and document[:1] in (b"\x01", b"\x02", b"\x03"):

@@ -53,12 +53,21 @@ class NonceManager:
         return (account, level)
 
     def issue(self, account: str, level: str = "CLCRED") -> bytes:
-        """A fresh random nonce, stored (unconsumed) as the one the peer must use next."""
+        """A fresh random nonce, stored (unconsumed) as the one the peer must use next. Only
+        for a peer that has authenticated (a challenge to anyone else: ``challenge_nonce``)."""
         key = self._key(account, level)
         nonce = self._token(self._size)
         if len(nonce) < MIN_NONCE_SIZE:
             raise ValueError("nonce source returned too few octets")
         self._slots[key] = StoredNonce(nonce)
+        return nonce
+
+    def challenge_nonce(self) -> bytes:
+        """A fresh random nonce from the same source, stored nowhere: what a challenge to a
+        peer that has not authenticated carries (it must not replace the stored one)."""
+        nonce = self._token(self._size)
+        if len(nonce) < MIN_NONCE_SIZE:
+            raise ValueError("nonce source returned too few octets")
         return nonce
 
     def get(self, account: str, level: str = "CLCRED") -> StoredNonce | None:

@@ -11,7 +11,8 @@ header). No sockets, no clock, no threads: time is passed in and ``next_timer()`
 from __future__ import annotations
 
 from . import events
-from ._common import CONTENT_TYPES, Outgoing
+from ._common import CONTENT_TYPES, DS_CONTENT_TYPES, Outgoing
+from .behaviour import DeviceBehaviour
 from .client import ClientSession
 from .events import (
     AlertReceived,
@@ -24,11 +25,12 @@ from .events import (
     SessionStarted,
 )
 from .executor import UiAlert, UiResponse
-from .server import ServerSession
+from .server import SESSION_QUIRKS, ServerSession
 from .states import TERMINAL, TRANSITIONS, Role, State, transition
 
 __all__ = [
-    "CONTENT_TYPES", "TERMINAL", "TRANSITIONS", "AlertReceived", "Authenticated",
+    "CONTENT_TYPES", "DS_CONTENT_TYPES", "TERMINAL", "TRANSITIONS", "AlertReceived",
+    "Authenticated", "DeviceBehaviour", "SESSION_QUIRKS",
     "AuthenticationFailed", "ClientSession", "CommandCompleted", "CommandExecuted",
     "CommandRefused", "Outgoing", "Role", "ServerSession", "SessionEnded", "SessionStarted",
     "State", "UiAlert", "UiResponse", "events", "transition",

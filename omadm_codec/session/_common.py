@@ -34,6 +34,11 @@ CONTENT_TYPES: dict[str, str] = {
     "xml": "application/vnd.syncml.dm+xml",
     "wbxml": "application/vnd.syncml.dm+wbxml",
 }
+DS_CONTENT_TYPES: dict[str, str] = {
+    "xml": "application/vnd.syncml+xml",
+    "wbxml": "application/vnd.syncml+wbxml",
+}
+"""The SyncML DS media types, which some DM clients post (the quirk ``ds_media_type``)."""
 ALERT_NEXT_MESSAGE = 1222
 ALERT_ABORT = 1223
 ALERT_NO_END_OF_DATA = 1225
@@ -64,9 +69,10 @@ def fmt_of(content_type: str | None, body: bytes) -> Format:
     return "xml"
 
 
-def decode_message(body: bytes, content_type: str | None, limits: Limits) -> Message:
+def decode_message(body: bytes, content_type: str | None, limits: Limits,
+                   strict: bool = False) -> Message:
     try:
-        return decode(body, content_type, limits=limits)
+        return decode(body, content_type, strict=strict, limits=limits)
     except DecodeError as exc:
         raise RemoteProtocolError("undecodable", f"{exc.reason}: {exc.detail}",
                                   status=400) from exc
@@ -239,6 +245,7 @@ def results_items(results: Iterable[Results]) -> list[Item]:
 
 __all__ = [
     "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "CONTENT_TYPES", "DEFAULT_LIMITS",
+    "DS_CONTENT_TYPES",
     "CmdIds", "EncodeError", "Format", "MessageSizer", "Outgoing", "abort_alert", "check_cmd_ids",
     "command_status", "decode_message", "encode_message", "fmt_of", "header_status",
     "item_text", "item_uri", "message_id", "meta_of", "walk",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..limits import Reservation
 from ..messages.model import Add, Command, Replace, Results
 from . import events as ev
 
@@ -34,21 +35,33 @@ class Pending:
             return True
         return bool(self.children) and any(child.busy() for child in self.children)
 
-    def event(self) -> ev.CommandCompleted:
+    def event(self, outcome: str = "") -> ev.CommandCompleted:
+        """The command's outcome: ``outcome`` if given, else ``no_status`` when no Status came
+        (status 0), else what the status says (``events.outcome_of``)."""
         status = self.statuses[0] if self.statuses else 0
+        if not outcome and not self.statuses:
+            outcome = "no_status"
         children = tuple(child.event() for child in self.children) if self.children else ()
         return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses), children, tuple(self.data))
+                                   tuple(self.statuses), children, tuple(self.data), outcome)
 
 
 @dataclass(slots=True)
 class Incoming:
-    """Results the device is sending in chunks (dm-protocol.md 1.8)."""
+    """Results the device is sending in chunks (dm-protocol.md 1.8). Invariant: ``received``
+    is the UTF-8 size of ``parts`` and never passes the server's MaxObjSize or the declared
+    ``expected`` size; once ``refused`` is set, nothing more is buffered and every further
+    chunk is answered with it."""
 
     pending: Pending
     first: Results
     expected: int | None
     parts: list[str] = field(default_factory=list)
+    received: int = 0
+    refused: int | None = None
+    """413 (over MaxObjSize or the memory budget) or 424 (past the declared Size)."""
+    reservation: Reservation = field(default_factory=Reservation)
+    """The bytes of ``parts``, held from the server's budget."""
 
 
 @dataclass(slots=True)

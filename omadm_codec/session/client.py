@@ -19,6 +19,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..messages.model import (
     Add,
     Alert,
+    Atomic,
     Command,
     Item,
     Message,
@@ -56,6 +57,7 @@ from ._common import (
     message_id,
 )
 from ._inflight import Chunks
+from .behaviour import SPEC, DeviceBehaviour
 from .executor import (
     STATUS_CHUNK_BUFFERED,
     STATUS_SIZE_MISMATCH,
@@ -81,6 +83,9 @@ class ClientSession:
 
     ``tree`` holds DevInfo and the account; ``server_id`` picks the account (default: the
     first). ``fmt`` is the encoding of the client's messages. ``ui`` answers UI alerts.
+    ``max_auth_attempts`` bounds the 401/407 answers taken before giving up (None: never
+    gives up). ``behaviour`` departs from the protocol as a real client does
+    (``DeviceBehaviour``; default: the protocol's).
     """
 
     role = Role.CLIENT
@@ -89,8 +94,10 @@ class ClientSession:
                  session_id: str | None = None, max_msg_size: int = 65536,
                  max_obj_size: int = 4 << 20, ui: UiCallback | None = None,
                  response_timeout: float = 60.0, max_retries: int = 2,
-                 max_auth_attempts: int = 3, limits: Limits = DEFAULT_LIMITS) -> None:
+                 max_auth_attempts: int | None = 3, limits: Limits = DEFAULT_LIMITS,
+                 behaviour: DeviceBehaviour = SPEC) -> None:
         self.tree = tree
+        self.behaviour = behaviour
         accounts = [a for a in tree.dm_accounts() if server_id in (None, a.server_id)]
         if not accounts:
             raise LocalProtocolError("no_account", f"no DMAcc account for {server_id!r}")
@@ -114,6 +121,9 @@ class ClientSession:
         self._server_msg_id = 0
         self._auth_attempts = 0
         self._authenticated = False
+        self._cred_sent_in: set[str] = set()  # MsgIDs of our messages that carried a Cred
+        self._cred_every_message = False
+        """The server answered our credentials 200, not 212: every message carries them."""
         self._pending: Outgoing | None = None
         self._last_sent: Outgoing | None = None
         self._sent_at: float | None = None
@@ -145,6 +155,11 @@ class ClientSession:
         self._outbox_ask_next = False
         self._refused_results: set[str] = set()
         """CmdIDs of the server's commands ``_split`` answered 413 in this ``receive``."""
+        self._answering: Message | None = None
+        """The server message the next message answers (for ``behaviour.rewrite``)."""
+        self._srv_verdict = behaviour.unverified_server_status
+        """With ``behaviour.unverified_server_status``: the last verdict on the server's
+        credentials, reported in every SyncHdr Status."""
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -154,10 +169,10 @@ class ClientSession:
 
     @classmethod
     def restore(cls, data: bytes, tree: DMTree, *, ui: UiCallback | None = None,
-                key: bytes | None = None) -> ClientSession:
+                key: bytes | None = None, behaviour: DeviceBehaviour = SPEC) -> ClientSession:
         """The session ``snapshot()`` saved, on ``tree``; ``SnapshotError`` if corrupt or
-        foreign."""
-        return client_restore(cls, data, tree, ui=ui, key=key)
+        foreign. ``behaviour`` (hooks are not in a snapshot) is given again."""
+        return client_restore(cls, data, tree, ui=ui, key=key, behaviour=behaviour)
 
     # -- starting -----------------------------------------------------------------------
 
@@ -252,10 +267,24 @@ class ClientSession:
 
     def _header(self) -> SyncHdr:
         clcred = self._clcred_entry
-        return SyncHdr(self.session_id, self._next_msg_id(),
-                       Target(self.server_uri), Source(self._dev_id(),
-                                                       clcred.name if clcred else None),
-                       meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=self.max_obj_size))
+        behaviour = self.behaviour
+        name = clcred.name if clcred and behaviour.send_loc_name else None
+        max_obj = self.max_obj_size if behaviour.announce_max_obj_size else None
+        hdr = SyncHdr(self.session_id, self._next_msg_id(),
+                      Target(self.server_uri), Source(self._dev_id(), name),
+                      meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=max_obj))
+        if self._cred_every_message:
+            self._add_cred(hdr)
+        return hdr
+
+    def _add_cred(self, hdr: SyncHdr) -> None:
+        clcred = self._clcred()
+        if clcred is not None and clcred.type == "BASIC":
+            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
+        elif clcred is not None and clcred.type == "DIGEST" and (
+                clcred.data or self.behaviour.credentials_before_nonce):
+            hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
+                                             clcred.data).to_model()
 
     def _dev_id(self) -> str:
         if self._dev_id_cache is None:
@@ -277,21 +306,29 @@ class ClientSession:
         return self._clcred_entry
 
     def _encode(self, msg: Message) -> Outgoing:
+        behaviour = self.behaviour
+        if behaviour.always_final and not msg.final:
+            msg = dataclasses.replace(msg, final=True, commands=[
+                c for c in msg.commands
+                if not (isinstance(c, Alert) and c.data == ALERT_NEXT_MESSAGE)])
+        if behaviour.rewrite is not None:
+            msg = behaviour.rewrite(msg, self._answering)
+        if msg.header.cred is not None:
+            self._cred_sent_in.add(msg.header.msg_id)
         body = encode_message(msg, self.fmt)
+        if behaviour.rewrite_body is not None:
+            body = behaviour.rewrite_body(body, self.fmt)
         hmac_value = None
         clcred = self._clcred()
-        if clcred is not None and clcred.type == "HMAC" and clcred.data:
+        if clcred is not None and clcred.type == "HMAC" and (
+                clcred.data or behaviour.credentials_before_nonce):
             hmac_value = auth.hmac_header(clcred.name, clcred.secret, clcred.data, body)
-        return Outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final, hmac_value)
+        media = (behaviour.media_types or CONTENT_TYPES)[self.fmt]
+        return Outgoing(body, media, msg.header.msg_id, msg.final, hmac_value)
 
     def _package1(self, statuses: list[Status | Results | Alert]) -> Outgoing:
         hdr = self._header()
-        clcred = self._clcred()
-        if clcred is not None and clcred.type == "BASIC":
-            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
-        elif clcred is not None and clcred.type == "DIGEST" and clcred.data:
-            hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
-                                             clcred.data).to_model()
+        self._add_cred(hdr)
         ids = CmdIds()
         commands: list[object] = []
         for status in statuses:
@@ -336,6 +373,7 @@ class ClientSession:
             raise
         self._server_msg_id = number
         self._retries = 0
+        self._answering = msg
         self.fmt = fmt_of(content_type, data)
         if msg.header.resp_uri:
             self.resp_uri = msg.header.resp_uri
@@ -348,8 +386,12 @@ class ClientSession:
             return events
         # 2. Whether the server authenticated itself to us (not judged on a reply that
         # refused our credentials: it carries no command to protect).
-        srv_code, srv_chal = (200, None) if retry else self._judge_server(msg, data, hmac,
-                                                                          events)
+        if retry:
+            # Nothing of this message runs: the server is not judged (a device reporting its
+            # verdict reports the last one).
+            srv_code, srv_chal = (200 if self._srv_verdict is None else self._srv_verdict), None
+        else:
+            srv_code, srv_chal = self._judge_server(msg, data, hmac, events)
         if self.state in TERMINAL:
             return events
         if any(isinstance(c, Alert) and c.data == ALERT_ABORT for c in msg.commands):
@@ -383,6 +425,10 @@ class ClientSession:
                 ctx.status(command, srv_code)
             else:
                 self._run(ctx, command, events)
+                if isinstance(command, Atomic) and not self.behaviour.atomic_status:
+                    ctx.out[start:] = [c for c in ctx.out[start:] if not (
+                        isinstance(c, Status) and c.cmd_ref == command.cmd_id
+                        and c.cmd == "Atomic")]
             groups.append(list(ctx.out[start:]))
         events.extend(ctx.events)
         if self._alerts:
@@ -440,7 +486,7 @@ class ClientSession:
                 command.cmd_id = str(number)  # unique within the message, in order
             return Message(hdr, commands, final=final and last)
 
-        limit = self.server_max_msg_size
+        limit = self.server_max_msg_size if self.behaviour.split else None
         if limit is None:
             return self._encode(build(old + new, True))
         sizer = MessageSizer(hdr, self.fmt)
@@ -619,6 +665,11 @@ class ClientSession:
             self._pkg1_alerts = []
             first = not self._authenticated
             self._authenticated = True
+            if clcred is not None and clcred.type in ("BASIC", "DIGEST") \
+                    and reply.msg_ref in self._cred_sent_in:
+                # PRO 2.4.1: 212 authenticates the session; 200 asks for the credentials
+                # again in the next message (with the Chal's NextNonce for md5).
+                self._cred_every_message = reply.data == 200
             if first:
                 events.append(ev.Authenticated(clcred.name if clcred else "", reply.data))
             if chal is not None and chal.next_nonce is not None and clcred is not None:
@@ -629,10 +680,19 @@ class ClientSession:
         if reply.data in (401, 407):
             events.append(ev.AuthenticationFailed(reply.data, "server_refused"))
             self._auth_attempts += 1
-            if (chal is None or self._authenticated or clcred is None
-                    or self._auth_attempts >= self.max_auth_attempts):
+            limit = self.max_auth_attempts
+            if ((chal is None and not self.behaviour.retry_without_challenge)
+                    or self._authenticated or clcred is None
+                    or (limit is not None and self._auth_attempts >= limit)):
                 events.extend(self._abort_now("auth_failed"))
                 return False
+            if chal is None:
+                return True  # the same package 1 again
+            wanted = auth.META_TO_AAUTH_TYPE.get(chal.meta_type)
+            if self.behaviour.follow_challenge_type and wanted and wanted != clcred.type:
+                # The server names the type it wants: use it from now on (as stored).
+                self.tree.device_replace(f"{clcred.uri}/AAuthType", wanted)
+                self._clcred_entry = clcred = dataclasses.replace(clcred, type=wanted)
             if chal.next_nonce is not None:
                 # Used for the retry; stored since this device keeps one nonce per account.
                 self.tree.device_replace(f"{clcred.uri}/AAuthData", chal.next_nonce, "bin")
@@ -651,6 +711,13 @@ class ClientSession:
                 cred = auth.Credential.from_model(msg.header.cred)
             except AuthenticationError:
                 cred = auth.Credential("invalid", "")
+        if self._srv_verdict is not None:
+            return self._verdict_on_server(msg, cred, hmac_value, body, events)
+        return self._decide(policy, msg, cred, hmac_value, body, events)
+
+    def _decide(self, policy: AuthPolicy, msg: Message, cred: auth.Credential | None,
+                hmac_value: str | None, body: bytes,
+                events: list[ev.Event]) -> tuple[int, object]:
         was = policy.accepted_type
         decision = policy.check(msg.header.source_name or self.server_id, cred,
                                 hmac_value, body)
@@ -670,7 +737,30 @@ class ClientSession:
         events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
         return decision.status, chal
 
+    def _verdict_on_server(self, msg: Message, cred: auth.Credential | None,
+                           hmac_value: str | None, body: bytes,
+                           events: list[ev.Event]) -> tuple[int, object]:
+        """``behaviour.unverified_server_status``: no challenge for a server whose credentials
+        cannot be checked here (none, or an HMAC this device does not check): the last verdict
+        stands. A Cred is judged by the policy: 212 (with the next nonce) or 401 + Chal."""
+        policy = self._server_policy
+        assert policy is not None and self._srv_verdict is not None
+        if cred is None or hmac_value is not None or (
+                self._srv is not None and self._srv.type == "HMAC"):
+            return self._srv_verdict, None
+        code, chal = self._decide(policy, msg, cred, None, body, events)
+        self._srv_verdict = 212 if code in (200, 212) else code
+        return self._srv_verdict, chal
+
     def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
+        if (not self.behaviour.large_objects and isinstance(command, Add | Replace)
+                and any(item.more_data for item in command.items)):
+            # MoreData ignored: the chunk is taken as the whole value.
+            items = [dataclasses.replace(item, more_data=False, meta=None if item.meta is None
+                                         else dataclasses.replace(item.meta, size=None))
+                     for item in command.items]
+            run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
+            return
         chunks = self._chunks
         item = command.items[0] if isinstance(command, Add | Replace) and len(
             command.items) == 1 else None

@@ -142,12 +142,34 @@ class AlertReceived:
     """The Correlator (the Exec it answers), if any."""
 
 
+OUTCOMES: dict[str, str] = {
+    "ok": "the device answered a 2xx status: the command did what was asked",
+    "failed": "the device answered a status outside 2xx (a refusal, an error, 304...)",
+    "no_status": "the device ended its package (Final) without a Status for the command "
+                 "(libdmclient never answers an Atomic); status 0",
+    "invalid_status": "the device answered a code outside 100-599 (libdmclient's 0: it "
+                      "could not check the server's credentials); nothing is known to have run",
+    "large_object_failed": "a chunked object was not taken whole: the device answered a "
+                           "chunk before the last with anything but 213 (libdmclient's 200 "
+                           "keeps the first chunk only) or refused it; the rest was not sent",
+}
+"""Every ``CommandCompleted.outcome``, with what it means."""
+
+
+def outcome_of(status: int) -> str:
+    """The outcome a status code alone gives (``ok``, ``failed`` or ``invalid_status``)."""
+    if not 100 <= status <= 599:
+        return "invalid_status"
+    return "ok" if 200 <= status <= 299 else "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class CommandCompleted:
     """One management command the server queued got its outcome from the device.
 
     For Atomic and Sequence, ``children`` holds one ``CommandCompleted`` per child, in order.
     A chunked large object completes once, with the status of its last chunk (213s hidden).
+    ``outcome`` names what happened (``OUTCOMES``); ``ok`` is True for ``ok`` only.
     """
 
     command: Command
@@ -162,6 +184,17 @@ class CommandCompleted:
     """Atomic / Sequence children."""
     data: tuple[str, ...] = ()
     """Status Item Data (a UI alert's answer: text typed, choices picked)."""
+    outcome: str = ""
+    """One of ``OUTCOMES``; given as ``""``, it is read from ``status`` (``outcome_of``)."""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", outcome_of(self.status))
+
+    @property
+    def ok(self) -> bool:
+        """True only if the device did what was asked (outcome ``ok``)."""
+        return self.outcome == "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +222,10 @@ class SessionEnded:
     """The session is over; nothing more will be sent or accepted."""
 
     reason: str
-    """``completed``, ``peer_abort``, ``local_abort``, ``auth_failed``, ``too_many_failures``,
-    ``timeout`` or a ``RemoteProtocolError`` reason."""
+    """``completed``, ``peer_abort``, ``local_abort``, ``auth_failed`` (with the reason of the
+    last failure in ``AuthenticationFailed``), ``timeout``, ``server_not_authenticated`` (the
+    device never accepted the server's credentials), a strict-mode refusal (``missing_status``,
+    ``chunk_status``) or a ``RemoteProtocolError`` reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +254,7 @@ Event = (
 __all__ = [
     "Aborted", "AlertReceived", "Authenticated", "AuthenticationFailed", "CommandCompleted",
     "CommandExecuted", "CommandRefused", "DuplicateReceived", "Event", "FinalSent",
-    "LargeObjectInterrupted",
+    "LargeObjectInterrupted", "OUTCOMES",
     "MessageReceived", "MessageSent", "PeerFinished", "ProtocolFailed", "SessionEnded",
-    "SessionStarted", "Started", "TimedOut",
+    "SessionStarted", "Started", "TimedOut", "outcome_of",
 ]

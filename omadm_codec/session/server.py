@@ -14,12 +14,21 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import functools
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
-from ..errors import AuthenticationError, LocalProtocolError, OmaDmError, RemoteProtocolError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..errors import (
+    AuthenticationError,
+    DecodeError,
+    ForeignMessage,
+    LocalProtocolError,
+    OmaDmError,
+    RemoteProtocolError,
+)
+from ..limits import DEFAULT_LIMITS, Limits, Reservation
+from ..messages import decode
 from ..messages.model import (
     Add,
     Alert,
@@ -51,7 +60,6 @@ from ._common import (
     Outgoing,
     check_cmd_ids,
     command_status,
-    decode_message,
     encode_message,
     fmt_of,
     header_status,
@@ -61,16 +69,38 @@ from ._common import (
     walk,
 )
 from ._inflight import Incoming, LargeObject, Pending
+from .guards import DEFAULT_GUARDS, SessionGuards
 from .snapshot import server_restore, server_snapshot
 from .states import TERMINAL, Role, State, transition
+
+SESSION_QUIRKS: dict[str, str] = {
+    "missing_loc_name": "credentials without SyncHdr/Source/LocName (auth-md5: the one account "
+                        "bound to the device; HMAC: the header's username). Strict: 401 + Chal",
+    "missing_status": "the device ended its package (Final) leaving commands without a Status: "
+                      "they end now as no_status. Strict: the session ends (1223)",
+    "chunk_status": "a 2xx other than 213 for a chunk before the last: the object fails "
+                    "(large_object_failed), the rest is not sent. Strict: the session ends",
+}
+"""Every deviation a lenient ``ServerSession`` absorbs beyond decoding (``messages.QUIRKS``),
+with what it does, lenient and strict (docs/interop.md)."""
 
 SESSION_ALERTS = frozenset({1200, 1201})
 CLIENT_ALERTS = frozenset({1224, 1226})
 # Statuses that must come back for the command to be known done; 213 only acknowledges a chunk.
 STATUS_CHUNK = 213
+ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-protocol.md 1.8)
+# Elements a command may take in a message from a peer that has not authenticated.
+PREAUTH_ELEMENTS_PER_COMMAND = 64
 
 
 _COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+@functools.lru_cache(maxsize=16)
+def _preauth_limits(limits: Limits, max_commands: int) -> Limits:
+    """``limits`` with the element count a peer that has not authenticated may send."""
+    return dataclasses.replace(limits, max_elements=min(
+        limits.max_elements, PREAUTH_ELEMENTS_PER_COMMAND * (max_commands + 2)))
 
 
 def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
@@ -105,10 +135,27 @@ class ServerSession:
 
     ``secret_lookup(username)`` returns the stored ``auth.secret_hash`` of a client, or None.
     ``aauth_type`` is the client authentication demanded (DIGEST, BASIC or HMAC), or a
-    callable giving it per account (called with the first message's Source LocName). The server
-    authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST (a Cred
-    until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every message), with the
-    SRVCRED nonce of the device kept in ``nonces``.
+    callable giving it per account (called with the first message's account, see below). The
+    server authenticates itself when ``server_secret`` is given: ``server_auth_type`` DIGEST or
+    BASIC (a Cred until the device accepts it) or HMAC (an ``x-syncml-hmac`` on every
+    message), with the SRVCRED nonce of the device kept in ``nonces``. ``guards`` bound what
+    a peer that has not authenticated can make the session do, and hold the components shared
+    by every session of the server (failure throttle, device ownership, memory budget).
+
+    Once the session has taken a message, it belongs to that message's SessionID and Source
+    LocURI, and once authenticated to that account: a message naming anything else, or one
+    that does not decode, raises ``ForeignMessage`` and changes nothing.
+
+    The account a message's credentials are checked against is its ``Source/LocName``. Real
+    clients omit it (libdmclient, docs/interop.md); then, as the quirk ``missing_loc_name``,
+    it is the ``username`` of the ``x-syncml-hmac`` header, or for auth-md5 the one account
+    ``accounts_for_device(device LocURI)`` gives (none or several: a challenge). auth-basic
+    needs no LocName: its Cred names the user.
+
+    ``strict=True`` absorbs nothing: a message showing a decode quirk (``messages.QUIRKS``)
+    is refused (400 + Alert 1223, the quirk's code as the reason), and each session quirk
+    (``SESSION_QUIRKS``) is refused as documented there. ``quirks`` lists what a lenient
+    session absorbed.
     """
 
     role = Role.SERVER
@@ -120,15 +167,20 @@ class ServerSession:
                  server_secret: str | None = None, server_auth_type: str = "DIGEST",
                  max_msg_size: int = 65536, max_failures: int = 3,
                  idle_timeout: float = 300.0, resp_uri: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, guards: SessionGuards = DEFAULT_GUARDS,
+                 strict: bool = False,
+                 accounts_for_device: Callable[[str], Collection[str]] | None = None,
+                 max_commands_per_message: int | None = None) -> None:
         self.server_id = server_id
         self.server_uri = server_uri
         self.nonces = nonces if nonces is not None else NonceManager()
         # A callable picks the type per account (from the first message's LocName).
         self._aauth_for = aauth_type if callable(aauth_type) else None
         self._secret_lookup = secret_lookup
+        self.guards = guards
         self.policy = AuthPolicy(aauth_type if isinstance(aauth_type, str) else "DIGEST",
-                                 secret_lookup, self.nonces, max_failures=max_failures)
+                                 secret_lookup, self.nonces, max_failures=max_failures,
+                                 per_message=guards.message_auth == "every_message")
         self.server_secret = server_secret
         self.server_auth_type = server_auth_type
         self.max_msg_size = max_msg_size
@@ -136,6 +188,20 @@ class ServerSession:
         self.resp_uri = resp_uri
         """Sent as RespURI in every message (the HTTP binding sets its per-session URL)."""
         self.limits = limits
+        self.strict = strict
+        self.accounts_for_device = accounts_for_device
+        """The accounts a device (by LocURI) may authenticate as, for credentials without
+        LocName; None: no such fallback."""
+        self.max_commands_per_message = max_commands_per_message
+        """At most this many queued commands per message (None: as many as MaxMsgSize lets
+        in). For clients that cannot split their reply (libdmclient fails above about 40 KB:
+        about 90 Gets)."""
+        self.quirks: list[str] = []
+        """Every deviation this session absorbed: the decode quirks of the messages it accepted
+        and the session quirks (``SESSION_QUIRKS``), each once, in the order met."""
+        self.end_reason: str | None = None
+        """Once the session ended: the reason its ``SessionEnded`` carried (``completed`` is
+        the one success)."""
         self.state = State.IDLE
         self.session_id: str | None = None
         self.device_id = ""
@@ -156,6 +222,10 @@ class ServerSession:
         self._reply_plan: str = "commands"
         self._client_statuses: list[tuple[Command, int]] = []
         self._server_authenticated = False
+        self._server_verdicts = 0
+        """SyncHdr Statuses the device sent for our messages; ``_server_accepted``: one was
+        200/212 (it checked and accepted our credentials)."""
+        self._server_accepted = False
         self._last_activity: float | None = None
         self._end_after_send: str | None = None
         self._resend = False
@@ -165,6 +235,8 @@ class ServerSession:
         self._incoming: Incoming | None = None
         self._acks: list[tuple[Results, int]] = []
         self._decision = AuthDecision(400)
+        self._interrupted: list[Item] = []  # objects cut off: Alert 1225 in the answer
+        self._continued = False  # this message carried the next chunk of ``_incoming``
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -176,10 +248,13 @@ class ServerSession:
     @classmethod
     def restore(cls, data: bytes, *, secret_lookup: Callable[[str], auth.Secret | None],
                 nonces: NonceManager | None = None, server_secret: str | None = None,
-                key: bytes | None = None) -> ServerSession:
+                key: bytes | None = None, guards: SessionGuards = DEFAULT_GUARDS,
+                accounts_for_device: Callable[[str], Collection[str]] | None = None
+                ) -> ServerSession:
         """The session ``snapshot()`` saved; ``SnapshotError`` if corrupt or foreign."""
         return server_restore(cls, data, secret_lookup=secret_lookup, nonces=nonces,
-                              server_secret=server_secret, key=key)
+                              server_secret=server_secret, key=key, guards=guards,
+                              accounts_for_device=accounts_for_device)
 
     # -- the application's side ---------------------------------------------------------
 
@@ -199,10 +274,24 @@ class ServerSession:
         return len(self._queue) + len(self._top) + (1 if self._large else 0)
 
     def next_timer(self) -> float | None:
-        """When ``handle_timer`` must run (idle deadline), or None."""
+        """When ``handle_timer`` must run (idle deadline), or None. A peer that has not
+        authenticated gets ``guards.preauth_idle_timeout``."""
         if self.state in (State.IDLE, State.WAIT) and self._last_activity is not None:
-            return self._last_activity + self.idle_timeout
+            idle = self.idle_timeout if self.username is not None else min(
+                self.idle_timeout, self.guards.preauth_idle_timeout)
+            return self._last_activity + idle
         return None
+
+    def expires_at(self) -> float | None:
+        """When whoever keeps this session between messages may stop keeping it: the
+        ``next_timer`` while it runs; once ended, the end of ``guards.retain_ended`` (a
+        retransmission of its last message is answered until then). None: it has taken no
+        message yet."""
+        if self._last_activity is None:
+            return None
+        if self.state in TERMINAL:
+            return self._last_activity + self.guards.retain_ended
+        return self.next_timer()
 
     def handle_timer(self, *, now: float) -> list[ev.Event]:
         """Time the session out if the idle deadline (``next_timer``) has passed at ``now``:
@@ -213,19 +302,8 @@ class ServerSession:
             return []
         self.state = transition(self.role, self.state, ev.TimedOut)
         self._ended_reported = True
+        self.end_reason = "timeout"
         return [ev.TimedOut(deadline), *self._drop_all(), ev.SessionEnded("timeout")]
-
-    def abandon(self, reason: str) -> list[ev.Event]:
-        """Give the session up at once (the server failed, or its message was refused): no
-        more messages. Returns ``CommandRefused`` for every command not answered (``sent``
-        telling which may have reached the device) and, once, ``SessionEnded(reason)``."""
-        if self.state not in TERMINAL:
-            self.state = transition(self.role, self.state, ev.Aborted)
-        events = self._drop_all(reason)
-        if not self._ended_reported:
-            self._ended_reported = True
-            events.append(ev.SessionEnded(reason))
-        return events
 
     def abort(self) -> None:
         """End the session with Alert 1223 in the next message (``data_to_send``)."""
@@ -233,49 +311,118 @@ class ServerSession:
             raise LocalProtocolError("session_over")
         self._end_after_send = "local_abort"
 
+    def abandon(self, reason: str) -> list[ev.Event]:
+        """End the session now, in any state, sending nothing (its server could not finish a
+        request: the caller drops the session). Returns ``CommandRefused`` for every command
+        it held (queued, sent and unanswered, a large object), then ``SessionEnded(reason)``;
+        nothing if the end was reported already."""
+        if self.state not in TERMINAL:
+            self.state = transition(self.role, self.state, ev.Aborted)
+        self._resend = False
+        self._reply_to = None
+        if self._ended_reported:
+            return []
+        self._ended_reported = True
+        self.end_reason = reason
+        later, self._later = self._later, []
+        return [*later, *self._drop_all(reason), ev.SessionEnded(reason)]
+
+    def decode(self, data: bytes, content_type: str | None = None) -> Message:
+        """``data`` decoded as this session will take it, changing nothing (it may run in
+        another thread, then be handed to ``receive(decoded=...)``). Before the peer
+        authenticated a message is bounded by ``guards.preauth_max_commands``
+        (``RemoteProtocolError("too_many_commands")``); ``"undecodable"`` otherwise."""
+        preauth = self.username is None
+        limits = _preauth_limits(self.limits, self.guards.preauth_max_commands) if preauth \
+            else self.limits
+        try:
+            msg = decode(data, content_type, limits=limits)
+        except DecodeError as exc:
+            if preauth and exc.reason == "too_many_elements":
+                raise RemoteProtocolError("too_many_commands", exc.reason) from exc
+            raise RemoteProtocolError("undecodable", f"{exc.reason}: {exc.detail}",
+                                      status=400) from exc
+        if preauth and len(msg.commands) > self.guards.preauth_max_commands:
+            raise RemoteProtocolError("too_many_commands", str(len(msg.commands)))
+        return msg
+
     # -- receiving ----------------------------------------------------------------------
 
     def receive(self, data: bytes, *, now: float, content_type: str | None = None,
-                hmac: str | None = None) -> list[ev.Event]:
+                hmac: str | None = None, peer: str | None = None,
+                decoded: Message | None = None) -> list[ev.Event]:
         """Take one client message. Afterwards ``data_to_send()`` gives the answer.
 
-        Raises ``RemoteProtocolError`` (session now ``ERROR``) for a message refused before
-        anything in it ran: undecodable, wrong SessionID, skipped or decreasing MsgID, a CmdID
-        collision. ``LocalProtocolError`` if an answer is still waiting to be sent."""
+        ``peer`` is the client's network address (failures are throttled per address too);
+        ``decoded`` is ``decode(data, content_type)`` if the caller already has it.
+
+        Raises ``ForeignMessage`` (nothing changed; ``.response`` is the refusal to send, if
+        any) for a message that does not decode on a session that has taken one already,
+        or that is not from this session's peer: another SessionID or Source LocURI, another
+        account, or credentials that fail where every message must carry them; and
+        ``ForeignMessage("session_over")`` for a new message after the session ended (its
+        ``.response``: 401 if the peer never authenticated, else 400, with Alert 1223). Raises
+        ``RemoteProtocolError`` (session now ``ERROR``) for a message refused before anything
+        in it ran: a first message that does not decode (or, unauthenticated, has too many
+        commands), a skipped or decreasing MsgID, a CmdID collision, in strict mode a decode
+        quirk (its code as the reason). ``LocalProtocolError`` if an answer is still waiting
+        to be sent."""
         if self.state is State.SEND:
             raise LocalProtocolError("answer_pending", "call data_to_send() first")
-        self._last_activity = now
         digest = hashlib.sha256(data).digest()
-        msg = None
+        fmt = fmt_of(content_type, data)
+        msg = decoded
+        decision: AuthDecision | None = None
         try:
-            msg = decode_message(data, content_type, self.limits)
+            if msg is None:
+                try:
+                    msg = self.decode(data, content_type)
+                except RemoteProtocolError as exc:
+                    if self._last_activity is not None:
+                        raise ForeignMessage(exc.reason, exc.detail) from exc
+                    raise
+            self._judge_peer(msg)
             number = message_id(msg)
-            if self.session_id is not None and msg.header.session_id != self.session_id:
-                raise RemoteProtocolError("session_id", msg.header.session_id, status=400)
             if number == self._client_msg_id and digest == self._last_digest \
                     and self._cached is not None:
+                self._last_activity = now
                 self.state = transition(self.role, self.state, ev.DuplicateReceived)
                 self._resend = True
                 return [ev.DuplicateReceived(msg.header.msg_id)]
             if self.state in TERMINAL:
-                raise LocalProtocolError("session_over", self.state.name)
+                # A client that retries after the end (libdmclient does, without limit) gets
+                # an answer it can read: 401 if it never authenticated, else 400, and 1223.
+                raise ForeignMessage("session_over", self.state.name,
+                                     status=401 if self.username is None else 400)
+            if self.strict and msg.quirks:
+                # The peer's message, readable, with a deviation strict mode does not absorb.
+                raise RemoteProtocolError(msg.quirks[0], "refused in strict mode", status=400)
+            if self.username is not None:
+                # An authenticated session: the message is judged as its peer's first.
+                decision = self._authenticate(msg, data, hmac, now, peer)
             if number != self._client_msg_id + 1:
                 raise RemoteProtocolError("msg_id_order", msg.header.msg_id, status=400)
             check_cmd_ids(msg)
             if not self.started and not any(
                     isinstance(c, Alert) and c.data in SESSION_ALERTS for c in msg.commands):
                 raise RemoteProtocolError("no_session_alert", status=400)
+        except ForeignMessage as exc:
+            if msg is not None and exc.status is not None:
+                exc.response = self._refusal(msg, exc.status, fmt)
+            raise exc from exc.__cause__
         except RemoteProtocolError as exc:
             if self.state not in TERMINAL:
                 self.state = transition(self.role, self.state, ev.ProtocolFailed)
+            self._last_activity = now
             if msg is not None and exc.status is not None:
-                exc.response = self._refusal(msg, exc.status, fmt_of(content_type, data))
+                exc.response = self._refusal(msg, exc.status, fmt)
             raise exc from exc.__cause__
+        self._last_activity = now
         self._client_msg_id = number
         self._last_digest = digest
         self.session_id = msg.header.session_id
         self.device_id = msg.header.source.loc_uri
-        self.fmt = fmt_of(content_type, data)
+        self.fmt = fmt
         if msg.header.meta is not None:
             if msg.header.meta.max_msg_size:
                 self.client_max_msg_size = msg.header.meta.max_msg_size
@@ -283,23 +430,15 @@ class ServerSession:
                 self.client_max_obj_size = msg.header.meta.max_obj_size
         self.state = transition(self.role, self.state, ev.MessageReceived)
         events: list[ev.Event] = [ev.MessageReceived(msg.header.msg_id, msg.final)]
+        for quirk in msg.quirks:
+            self._note(quirk)
         self._reply_to = msg
         self._client_statuses = []
         self._acks = []
         # 1. Credentials, before anything in the message is acted on.
-        cred = None
-        if msg.header.cred is not None:
-            try:
-                cred = auth.Credential.from_model(msg.header.cred)
-            except AuthenticationError:
-                cred = auth.Credential("invalid", "")
-        if self._aauth_for is not None and not self.started and self.policy.failures == 0:
-            self.policy = AuthPolicy(self._aauth_for(msg.header.source_name),
-                                     self._secret_lookup, self.nonces,
-                                     max_failures=self.policy.max_failures)
-            self._aauth_for = None
-        was = self.policy.accepted_type
-        decision = self.policy.check(msg.header.source_name, cred, hmac, data)
+        was = self.username
+        if decision is None:
+            decision = self._authenticate(msg, data, hmac, now, peer)
         self._decision = decision
         if not decision.authenticated:
             events.append(ev.AuthenticationFailed(decision.status, decision.reason or ""))
@@ -312,6 +451,12 @@ class ServerSession:
             events.append(ev.Authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages.
         events.extend(self._take_answers(msg))
+        if msg.final and self._incoming is None and not any(
+                isinstance(c, Alert) and c.data in (ALERT_NEXT_MESSAGE, ALERT_ABORT)
+                for c in msg.commands):
+            # The device's package is over: what it left unanswered never will be (an abort
+            # ends the session instead: its commands are refused as ``session_ended``).
+            events.extend(self._unanswered())
         # 3. The device's own commands.
         asks_next = False
         for command in msg.commands:
@@ -342,6 +487,124 @@ class ServerSession:
             self._reply_plan = "next_message"
         else:
             self._reply_plan = "commands"
+        return events
+
+    def _judge_peer(self, msg: Message) -> None:
+        """``ForeignMessage`` if ``msg`` is not from this session's peer (its SessionID and
+        Source LocURI, fixed by its first message; its account, once authenticated)."""
+        if self._last_activity is None:
+            return
+        hdr = msg.header
+        if self.session_id is not None and hdr.session_id != self.session_id:
+            raise ForeignMessage("session_id", hdr.session_id, status=400)
+        if hdr.source.loc_uri != self.device_id:
+            raise ForeignMessage("source", hdr.source.loc_uri, status=401)
+        if self.username is not None and hdr.source_name not in (None, self.username):
+            raise ForeignMessage("account", hdr.source_name or "", status=401)
+
+    def _authenticate(self, msg: Message, data: bytes, hmac: str | None, now: float,
+                      peer: str | None) -> AuthDecision:
+        """The policy's verdict on ``msg``, with the failure throttle and the device
+        ownership check around it. On an authenticated session a failing message is
+        ``ForeignMessage`` (the policy changed nothing)."""
+        cred = None
+        if msg.header.cred is not None:
+            try:
+                cred = auth.Credential.from_model(msg.header.cred)
+            except AuthenticationError:
+                cred = auth.Credential("invalid", "")
+        # The account to check against: LocName, or where a real client omits it, the one
+        # found another way (``_account``; quirk ``missing_loc_name``).
+        name, refused = self._account(msg, cred, hmac)
+        if self._aauth_for is not None and not self.started and self.policy.failures == 0:
+            self.policy = AuthPolicy(self._aauth_for(name),
+                                     self._secret_lookup, self.nonces,
+                                     max_failures=self.policy.max_failures,
+                                     per_message=self.policy.per_message)
+            self._aauth_for = None
+        throttle = self.guards.throttle
+        presented = cred is not None or hmac is not None
+        device = msg.header.source.loc_uri
+        account = self.username or name or auth.claimed_user(None, cred, hmac)
+        if throttle is not None and presented and throttle.retry_after(
+                now=now, account=account, device=device, address=peer) > 0:
+            # Locked: refused unverified, answered as a wrong password would be.
+            decision = self.policy.refuse(name, "throttled")
+        elif refused is not None:
+            decision = self.policy.refuse(name, refused)
+            if throttle is not None:
+                throttle.failed(now=now, account=account, device=device, address=peer)
+        else:
+            decision = self.policy.check(name, cred, hmac, data)
+            claim = self.guards.device_claim
+            if (decision.authenticated and self.username is None and claim is not None
+                    and not claim(decision.username or "", device)):
+                decision = self.policy.forbid("device_not_owned")
+            if throttle is not None and decision.authenticated and presented:
+                throttle.succeeded(now=now, account=decision.username, device=device,
+                                   address=peer)
+            elif throttle is not None and presented and not decision.authenticated:
+                throttle.failed(now=now, account=account, device=device, address=peer)
+        if decision.foreign:
+            raise ForeignMessage("credentials", decision.reason or "", status=decision.status)
+        return decision
+
+    def _note(self, code: str) -> bool:
+        """A deviation met: recorded in ``quirks`` and absorbed (True), or, in strict mode,
+        the session ends with Alert 1223 after this answer, the code its reason (False)."""
+        if self.strict:
+            if self._end_after_send is None:
+                self._end_after_send = code
+            return False
+        if code not in self.quirks:
+            self.quirks.append(code)
+        return True
+
+    def _account(self, msg: Message, cred: auth.Credential | None,
+                 hmac: str | None) -> tuple[str | None, str | None]:
+        """(the account the message's credentials are checked against, or None; the reason
+        to refuse them unread, or None)."""
+        name = msg.header.source_name
+        if name is not None or (cred is None and hmac is None) or (
+                cred is not None and hmac is not None):
+            return name, None  # (both at once: the policy ends the session)
+        if cred is not None and hmac is None and cred.meta_type != auth.META_MD5:
+            return None, None  # auth-basic names its user; anything else the policy refuses
+        if self.strict:
+            return None, "missing_loc_name"  # refused with a challenge, not an end
+        if hmac is not None:
+            try:
+                user = auth.parse_hmac_header(hmac).username
+            except AuthenticationError:
+                return None, None  # the policy judges the header itself
+            self._note("missing_loc_name")
+            return user, None
+        fits = (list(self.accounts_for_device(msg.header.source.loc_uri))
+                if self.accounts_for_device is not None else [])
+        if len(fits) != 1:
+            # No account, or several, fit the device: nothing to check the digest against.
+            return None, "missing_loc_name"
+        self._note("missing_loc_name")
+        return fits[0], None
+
+    def _unanswered(self) -> list[ev.Event]:
+        """At the device's Final: every command it was sent and did not answer ends now with
+        the outcome ``no_status`` (session quirk ``missing_status``)."""
+        left = [p for p in self._top if not p.statuses]
+        if not left:
+            return []
+        self._note("missing_status")
+        events: list[ev.Event] = []
+        for pending in left:
+            if pending.chunk or pending.is_last_chunk:
+                self._large = None  # a chunk never acknowledged: the object is not whole
+                events.append(ev.CommandCompleted(pending.command, 0, outcome="no_status"))
+            else:
+                events.append(pending.event("no_status"))
+        gone = {id(p) for p in left}
+        self._top = [p for p in self._top if id(p) not in gone]
+        self._pending = {k: p for k, p in self._pending.items()
+                         if id(self._root(p)) not in gone}
         return events
 
     def _refusal(self, msg: Message, code: int, fmt: Format) -> bytes:
@@ -383,6 +646,7 @@ class ServerSession:
         """Match each Status / Results to the command it answers; complete the commands."""
         header_reply = None
         last: Pending | None = None
+        self._continued = False
         for command in msg.commands:
             if isinstance(command, Status):
                 if command.cmd_ref == "0":
@@ -400,6 +664,10 @@ class ServerSession:
                 if pending is not None and pending.command.ELEMENT == "Get":
                     self._take_results(pending, command)
         events: list[ev.Event] = []
+        if self._incoming is not None and not self._continued:
+            # The device's message does not go on with the object it was sending.
+            self._interrupt()
+        events.extend(ev.LargeObjectInterrupted(item_uri(i)) for i in self._interrupted)
         if header_reply is not None:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
@@ -415,8 +683,15 @@ class ServerSession:
             elif pending.chunk and code == STATUS_CHUNK:
                 pass  # an acknowledged chunk: the object completes with its last chunk
             elif pending.chunk:
-                self._large = None  # a chunk failed: the rest is not sent
-                events.append(ev.CommandCompleted(pending.command, code, (), (code,)))
+                # Not 213: the device did not take this chunk as a part (a client that ignores
+                # MoreData answers 200 and keeps the chunk alone); the rest is not sent.
+                self._large = None
+                if 200 <= code <= 299:
+                    self._note("chunk_status")
+                outcome = ("large_object_failed" if ev.outcome_of(code) != "invalid_status"
+                           else "invalid_status")
+                events.append(ev.CommandCompleted(pending.command, code, (), (code,),
+                                                  outcome=outcome))
             else:
                 events.append(pending.event())
         self._top = keep
@@ -430,27 +705,54 @@ class ServerSession:
         return events
 
     def _take_results(self, pending: Pending, results: Results) -> None:
-        """Attach Results to their Get; chunks are buffered, acknowledged 213, and joined."""
+        """Attach Results to their Get; chunks are bounded (413 past ``max_obj_size`` or the
+        memory budget, 424 past the declared Size: nothing more is buffered), acknowledged
+        213, and joined. Results that are not the next chunk of an object in flight
+        interrupt it (Alert 1225) and are then taken as new."""
         item = results.items[0] if len(results.items) == 1 else None
         incoming = self._incoming
-        if incoming is None and (item is None or not item.more_data):
+        if incoming is not None and (incoming.pending is not pending or item is None):
+            self._interrupt()
+            incoming = None
+        if item is None or (incoming is None and not item.more_data):
             pending.results.append(results)
             return
-        assert item is not None
         if incoming is None:
             size = item.meta.size if item.meta is not None else None
-            incoming = self._incoming = Incoming(pending, results, size)
+            incoming = self._incoming = Incoming(
+                pending, results, size, reservation=Reservation(self.guards.incoming_budget))
             pending.receiving = True
-        incoming.parts.append(item_text(item))
+            if size is not None and size > self.guards.max_obj_size:
+                incoming.refused = 413  # refused before a byte is buffered
+        self._continued = True
+        if incoming.refused is None:
+            text = item_text(item)
+            size = len(text.encode("utf-8"))
+            total = incoming.received + size
+            if incoming.expected is not None and total > incoming.expected:
+                incoming.refused = 424
+            elif total > self.guards.max_obj_size or not incoming.reservation.grow(size):
+                incoming.refused = 413
+            else:
+                incoming.parts.append(text)
+                incoming.received = total
+            if incoming.refused is not None:
+                incoming.parts = []
+                incoming.reservation.release()
         if item.more_data:
-            self._acks.append((results, STATUS_CHUNK))
+            self._acks.append((results, incoming.refused or STATUS_CHUNK))
             return
         self._incoming = None
         pending.receiving = False
         whole = "".join(incoming.parts)
-        if incoming.expected is not None and len(whole.encode("utf-8")) != incoming.expected:
-            self._acks.append((results, 424))
-            pending.statuses.insert(0, 424)  # the object arrived damaged: not reported as data
+        incoming.reservation.release()
+        code = incoming.refused
+        if code is None and incoming.expected is not None and incoming.received != \
+                incoming.expected:
+            code = 424
+        if code is not None:
+            self._acks.append((results, code))
+            pending.statuses.insert(0, code)  # the object was refused: not reported as data
             return
         first_item = incoming.first.items[0]
         meta = first_item.meta
@@ -458,6 +760,23 @@ class ServerSession:
                       meta=Meta(format=meta.format, type=meta.type) if meta else None,
                       data=whole)
         pending.results.append(dataclasses.replace(incoming.first, items=[joined]))
+
+    def _interrupt(self) -> None:
+        """Drop the object arriving in chunks (it is not committed); Alert 1225 goes out with
+        the next answer, and its Get completes with whatever else answers it. An object the
+        server refused (413, 424) completes its Get with that code instead."""
+        incoming = self._incoming
+        if incoming is None:
+            return
+        self._incoming = None
+        incoming.pending.receiving = False
+        incoming.reservation.release()
+        if incoming.refused is not None:
+            # We refused it; the device rightly stopped sending it: it ends with our code.
+            incoming.pending.statuses.insert(0, incoming.refused)
+            return
+        first = incoming.first.items[0]
+        self._interrupted.append(Item(source=first.source, target=first.target))
 
     @staticmethod
     def _root(pending: Pending) -> Pending:
@@ -477,6 +796,9 @@ class ServerSession:
             self.nonces.offer(self.username, "SRVCRED", chal.next_nonce, authenticated=True)
         if status.data in (200, 212) and status.msg_ref in self._cred_sent_in:
             self._server_authenticated = True
+        self._server_verdicts += 1
+        if status.data in (200, 212):
+            self._server_accepted = True
 
     # -- sending ------------------------------------------------------------------------
 
@@ -507,11 +829,19 @@ class ServerSession:
         out, self._later = self._later, []
         if self.state is State.CLOSED and not self._ended_reported:
             self._ended_reported = True
-            out.append(ev.SessionEnded("completed"))
+            reason = "completed"
+            if (self.server_secret is not None and self._server_verdicts
+                    and not self._server_accepted):
+                # The device answered our messages but never accepted our credentials (it
+                # could not check them: libdmclient's Status 0); nothing it did is vouched for.
+                reason = "server_not_authenticated"
+            self.end_reason = reason
+            out.append(ev.SessionEnded(reason))
         elif self.state is State.ABORTED and not self._ended_reported:
             self._ended_reported = True
             out.extend(self._drop_all())
-            out.append(ev.SessionEnded(self._end_after_send or "aborted"))
+            self.end_reason = self._end_after_send or "aborted"
+            out.append(ev.SessionEnded(self.end_reason))
         return out
 
     def _drop_all(self, reason: str = "session_ended") -> list[ev.Event]:
@@ -522,7 +852,10 @@ class ServerSession:
         if self._large is not None:
             dropped.append(ev.CommandRefused(self._large.command, reason,
                                              sent=self._large.offset > 0))
+        if self._incoming is not None:
+            self._incoming.reservation.release()
         self._top, self._queue, self._large, self._pending = [], deque(), None, {}
+        self._incoming = None
         return list(dropped)
 
     def _next_msg_id(self) -> str:
@@ -533,7 +866,8 @@ class ServerSession:
         assert self._reply_to is not None and self.session_id is not None
         hdr = SyncHdr(self.session_id, self._next_msg_id(), Target(self.device_id),
                       Source(self.server_uri, self.server_id), resp_uri=self.resp_uri,
-                      meta=Meta(max_msg_size=self.max_msg_size))
+                      meta=Meta(max_msg_size=self.max_msg_size,
+                                max_obj_size=self.guards.max_obj_size))
         if (self.server_secret is not None and self.server_auth_type in ("DIGEST", "BASIC")
                 and not self._server_authenticated and self.username is not None):
             # Our credentials go in every message until the device accepts them.
@@ -554,6 +888,10 @@ class ServerSession:
         chal = decision.challenge.to_model() if decision.challenge is not None else None
         out: list[Command] = [header_status(msg.header, ids(), decision.status, chal)]
         if not decision.authenticated:
+            if not self.guards.preauth_command_statuses:
+                # The challenge alone (a deviation from PRO 2.4.1 the operator chose): one
+                # Status whatever the message carries.
+                return out
             for command in msg.commands:
                 if not isinstance(command, Status | Results):
                     out.append(command_status(msg.header.msg_id, command, ids(),
@@ -581,7 +919,13 @@ class ServerSession:
         ids = CmdIds()
         hdr = self._header()
         body = self._statuses(ids)
-        if self._end_after_send == "local_abort":
+        fixed = len(body)  # a message of Statuses alone (plus Final) ends the session
+        for item in self._interrupted:
+            body.append(Alert(ids(), ALERT_INTERRUPTED, items=[item]))
+        self._interrupted = []
+        if self._end_after_send is not None and self._end_after_send != "peer_abort":
+            # Every end the device did not ask for is told with 1223 (local abort, failed
+            # authentication, a strict-mode refusal): without it a 401 reads as "retry".
             body.append(Alert(ids(), ALERT_ABORT))
             return self._encode(Message(hdr, body, final=True)), False
         if self._reply_plan in ("auth_failed", "statuses") or self._end_after_send:
@@ -589,7 +933,6 @@ class ServerSession:
         if self._reply_plan == "next_message":
             body.append(Alert(ids(), ALERT_NEXT_MESSAGE))
             return self._encode(Message(hdr, body, final=False)), False
-        fixed = len(body)
         if self._large is not None:
             last = self._add_chunk(hdr, body, ids)
             final = last and not self._queue
@@ -630,6 +973,9 @@ class ServerSession:
         fixed = len(body)
         if not self._queue:
             return None
+        cap = self.max_commands_per_message
+        if cap is not None and len(self._queue) > cap:
+            return self._fill_capped(hdr, body, ids, cap)
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
@@ -689,6 +1035,19 @@ class ServerSession:
             self._later.append(ev.CommandRefused(command, "too_large"))
         return None
 
+    def _fill_capped(self, hdr: SyncHdr, body: list[Command], ids: CmdIds,
+                     cap: int) -> bytes | None:
+        """``_fill`` with at most ``cap`` queued commands in this message: the rest waits
+        for the next one (the device's reply to each message stays small)."""
+        rest = list(self._queue)[cap:]
+        for _ in rest:
+            self._queue.pop()
+        try:
+            self._fill(hdr, body, ids)
+        finally:
+            self._queue.extend(rest)
+        return None  # not Final: the rest follows
+
     def _unregister(self, msg_id: str, wire: Command) -> None:
         for command in walk([wire]):
             self._pending.pop((msg_id, command.cmd_id), None)
@@ -744,4 +1103,4 @@ class ServerSession:
         return last
 
 
-__all__ = ["ServerSession"]
+__all__ = ["SESSION_QUIRKS", "ServerSession"]

@@ -24,17 +24,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
+from ..limits import Reservation
 from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
 from ..security.nonces import NonceManager, StoredNonce
 from ._common import Outgoing
 from ._inflight import Chunks, Incoming, LargeObject, Pending
+from .behaviour import SPEC, DeviceBehaviour
 from .states import State
 
 if TYPE_CHECKING:
     from ..tree import DMTree
     from .client import ClientSession
     from .executor import UiCallback
+    from .guards import SessionGuards
     from .server import ServerSession
 
 MAGIC = b"omadm-codec-session\n"
@@ -221,7 +224,8 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
             "format": large.format, "type": large.type, "offset": large.offset},
         "incoming": None if incoming is None else {
             "key": incoming_key, "first": _commands_out([incoming.first]),
-            "expected": incoming.expected, "parts": incoming.parts},
+            "expected": incoming.expected, "parts": incoming.parts,
+            "received": incoming.received, "refused": incoming.refused},
         "msg_id": session._msg_id, "client_msg_id": session._client_msg_id,
         "last_digest": _b64(session._last_digest), "cached": _outgoing_out(session._cached),
         "end_after_send": session._end_after_send, "cred_sent_in":
@@ -230,26 +234,39 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "ended_reported": session._ended_reported,
         "policy": {"accepted_type": policy.accepted_type, "username": policy.username,
                    "failures": policy.failures, "ended": policy.ended,
-                   "max_failures": policy.max_failures},
+                   "max_failures": policy.max_failures,
+                   "pending_nonce": _b64(policy.pending_nonce), "challenged": policy.challenged},
+        "strict": session.strict, "quirks": list(session.quirks),
+        "max_commands_per_message": session.max_commands_per_message,
+        "end_reason": session.end_reason, "server_verdicts": session._server_verdicts,
+        "server_accepted": session._server_accepted,
     }
     return _seal("server", fields, key)
 
 
 def server_restore(cls: type[ServerSession], data: bytes, *,
                    secret_lookup: Callable[[str], Any], nonces: NonceManager | None = None,
-                   server_secret: str | None = None, key: bytes | None = None) -> ServerSession:
+                   server_secret: str | None = None, key: bytes | None = None,
+                   guards: SessionGuards | None = None,
+                   accounts_for_device: Callable[[str], Any] | None = None) -> ServerSession:
     """``ServerSession.restore``: a ``cls`` instance from ``server_snapshot`` bytes, with the secret
-    lookup, nonce store and server secret given again; ``SnapshotError`` if the bytes do not
-    verify, parse or validate."""
+    lookup, nonce store, server secret, guards and device binding given again; ``SnapshotError``
+    if the bytes do not verify, parse or validate."""
     r = _Reader(_open(data, "server", key))
     policy = r.get("policy", dict)
     p = _Reader(policy)
+    # Fields added after version 1 was fixed are optional: older snapshots still restore.
     session = cls(
         server_id=r.get("server_id", str), server_uri=r.get("server_uri", str),
         secret_lookup=secret_lookup, nonces=nonces, aauth_type=r.get("aauth_type", str),
         server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
         max_msg_size=r.get("max_msg_size", int), max_failures=p.get("max_failures", int),
-        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str))
+        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
+        strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device,
+        max_commands_per_message=r.opt("max_commands_per_message", int))
+    if guards is not None:
+        session.guards = guards
+        session.policy.per_message = guards.message_auth == "every_message"
     session.state = _state_in(r.get("state", str), {State.IDLE, State.WAIT, State.CLOSED,
                                                      State.ABORTED, State.ERROR})
     session.session_id = r.opt("session_id", str)
@@ -315,8 +332,13 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         first = _commands_in(ir.get("first", str))
         if target is None or len(first) != 1 or not isinstance(first[0], Results):
             raise SnapshotError("corrupt", "incoming results")
-        session._incoming = Incoming(target, first[0], ir.opt("expected", int),
-                                      [str(x) for x in ir.get("parts", list)])
+        parts = [str(x) for x in ir.get("parts", list)]
+        restored = Incoming(target, first[0], ir.opt("expected", int), parts,
+                            received=sum(len(x.encode("utf-8")) for x in parts),
+                            refused=ir.opt("refused", int),
+                            reservation=Reservation(session.guards.incoming_budget))
+        restored.reservation.adopt(restored.received)  # the bytes exist again, here
+        session._incoming = restored
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
     session._last_digest = _unb64(r.get("last_digest", str)) or b""
@@ -330,6 +352,12 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session.policy.username = p.opt("username", str)
     session.policy.failures = p.get("failures", int)
     session.policy.ended = p.get("ended", bool)
+    session.policy.pending_nonce = _unb64(p.opt("pending_nonce", str))
+    session.policy.challenged = bool(p.opt("challenged", bool))
+    session.quirks = [str(q) for q in (r.opt("quirks", list) or [])]
+    session.end_reason = r.opt("end_reason", str)
+    session._server_verdicts = r.opt("server_verdicts", int) or 0
+    session._server_accepted = bool(r.opt("server_accepted", bool))
     return session
 
 
@@ -349,6 +377,8 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
         "resp_uri": session.resp_uri, "alert_code": session.alert_code,
         "msg_id": session._msg_id, "server_msg_id": session._server_msg_id,
         "auth_attempts": session._auth_attempts, "authenticated": session._authenticated,
+        "cred_sent_in": sorted(session._cred_sent_in),
+        "cred_every_message": session._cred_every_message,
         "pending": _outgoing_out(session._pending), "last_sent": _outgoing_out(
             session._last_sent), "sent_at": session._sent_at, "retries": session._retries,
         "alerts": _commands_out(list(session._alerts)),
@@ -362,6 +392,7 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
         "outbox": [_commands_out(group) for group in session._outbox],
         "outbox_final": session._outbox_final, "outbox_ask_next": session._outbox_ask_next,
         "server_nonces": _nonces_out(session._server_nonces),
+        "srv_verdict": session._srv_verdict,
         "policy": None if policy is None else {
             "accepted_type": policy.accepted_type, "username": policy.username,
             "failures": policy.failures, "ended": policy.ended},
@@ -370,10 +401,11 @@ def client_snapshot(session: ClientSession, key: bytes | None = None) -> bytes:
 
 
 def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
-                   ui: UiCallback | None = None, key: bytes | None = None) -> ClientSession:
+                   ui: UiCallback | None = None, key: bytes | None = None,
+                   behaviour: DeviceBehaviour = SPEC) -> ClientSession:
     """``ClientSession.restore``: a ``cls`` instance from ``client_snapshot`` bytes on the device's
-    ``tree``, with its UI callback given again; ``SnapshotError`` if the bytes do not verify,
-    parse or validate."""
+    ``tree``, with its UI callback and ``behaviour`` given again; ``SnapshotError`` if the bytes
+    do not verify, parse or validate."""
     r = _Reader(_open(data, "client", key))
     fmt = r.get("fmt", str)
     if fmt not in ("xml", "wbxml"):
@@ -385,7 +417,7 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
             max_obj_size=r.get("max_obj_size", int), ui=ui,
             response_timeout=r.get("response_timeout", (int, float)),
             max_retries=r.get("max_retries", int),
-            max_auth_attempts=r.get("max_auth_attempts", int))
+            max_auth_attempts=r.opt("max_auth_attempts", int), behaviour=behaviour)
     except LocalProtocolError as exc:
         raise SnapshotError("foreign", "no such account in this tree") from exc
     session.state = _state_in(r.get("state", str), set(State))
@@ -395,6 +427,8 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
     session._server_msg_id = r.get("server_msg_id", int)
     session._auth_attempts = r.get("auth_attempts", int)
     session._authenticated = r.get("authenticated", bool)
+    session._cred_sent_in = {str(x) for x in r.fields.get("cred_sent_in") or []}
+    session._cred_every_message = bool(r.fields.get("cred_every_message", False))
     session._pending = _outgoing_in(r.fields.get("pending"))
     session._last_sent = _outgoing_in(r.fields.get("last_sent"))
     session._sent_at = r.opt("sent_at", (int, float))
@@ -417,6 +451,7 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
     session._outbox = [_commands_in(group) for group in r.get("outbox", list)]
     session._outbox_final = r.get("outbox_final", bool)
     session._outbox_ask_next = r.get("outbox_ask_next", bool)
+    session._srv_verdict = r.opt("srv_verdict", int)
     session._server_nonces._slots.clear()
     _nonces_in(r.fields.get("server_nonces"), session._server_nonces)
     policy = r.opt("policy", dict)

@@ -2,7 +2,9 @@
 ``outcomes DEVICE`` (wired into ``omadm_codec.tools.cli``).
 
 The one idea: the DM servers and the operator share one store (``--store redis://HOST:PORT/DB``
-or ``$OMADM_STORE``), so queuing work never touches a server process.
+or ``$OMADM_STORE``), so queuing work never touches a server process. Failures are one line
+(``cli_errors.run``): a missing or unusable store URL is a usage error (exit 2), a store that
+cannot be reached or an unreadable file a failure (exit 1).
 """
 
 from __future__ import annotations
@@ -11,40 +13,48 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ..errors import OmaDmError
+from .cli_errors import EXIT_USAGE, CliFailure, about
+from .cli_options import display, read_input
+
+STORE_SCHEMES = ("memory://", "redis://", "rediss://", "unix://", "redis+cluster://")
 
 
-def _store_url(args: argparse.Namespace) -> str | None:
-    url: str | None = args.store or os.environ.get("OMADM_STORE")
+def store_url(text: str) -> str:
+    """argparse ``type=`` for a store URL: one of ``STORE_SCHEMES`` (or ``memory``)."""
+    if text == "memory" or text.startswith(STORE_SCHEMES):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a store URL (memory://, redis://HOST:PORT/DB, rediss://..., "
+        "unix://PATH, redis+cluster://HOST:PORT)")
+
+
+def _shared_store(args: argparse.Namespace) -> str:
+    url: str | None = args.store or os.environ.get("OMADM_STORE") or None
+    if url is not None and url != "memory" and not url.startswith(STORE_SCHEMES):
+        raise CliFailure("OMADM_STORE", f"{url!r} is not a store URL (redis://HOST:PORT/DB, "
+                         "rediss://..., unix://PATH, redis+cluster://HOST:PORT)", EXIT_USAGE)
     if not url or url.startswith("memory"):
-        print("omadm-codec: give the servers' shared store: --store redis://HOST:PORT/DB "
-              "(or set OMADM_STORE); an in-process store cannot be reached from here",
-              file=sys.stderr)
-        return None
+        raise CliFailure("--store", "give the servers' shared store: --store "
+                         "redis://HOST:PORT/DB (or set OMADM_STORE); an in-process store "
+                         "cannot be reached from another process", EXIT_USAGE)
     return url
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """``omadm-codec enqueue DEVICE FILE``: queue the file's commands for the device."""
     from ..http.operator import DeviceQueues
-    from ..http.state import StateError
     from ..http.state_url import open_store
     from ..http.stored import commands_from_file
 
-    url = _store_url(args)
-    if url is None:
-        return 2
-    try:
-        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    url = _shared_store(args)
+    with about(display(args.file)):
+        data = read_input(args.file)
+    with about(display(args.file), data):
         commands = commands_from_file(data)
-    except (OSError, OmaDmError, UnicodeDecodeError) as exc:
-        print(f"omadm-codec enqueue: {args.file}: {exc}", file=sys.stderr)
-        return 1
 
     async def run() -> list[str]:
         store = open_store(url)
@@ -54,11 +64,8 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    try:
+    with about(url):
         ids = asyncio.run(run())
-    except StateError as exc:
-        print(f"omadm-codec enqueue: the store: {exc}", file=sys.stderr)
-        return 1
     names = ", ".join(c.ELEMENT for c in commands)
     print(f"queued for {args.device}: {names} (entries {', '.join(ids)})")
     return 0
@@ -71,13 +78,11 @@ def _when(stamp: float) -> str:
 def cmd_outcomes(args: argparse.Namespace) -> int:
     """``omadm-codec outcomes DEVICE``: every command of the device, its state and outcome."""
     from ..http.operator import DeviceQueues
-    from ..http.state import Entry, StateError
+    from ..http.state import Entry
     from ..http.state_url import open_store
     from ..http.stored import command_from_xml
 
-    url = _store_url(args)
-    if url is None:
-        return 2
+    url = _shared_store(args)
 
     async def run() -> list[Entry]:
         store = open_store(url)
@@ -86,11 +91,8 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    try:
+    with about(url):
         entries = asyncio.run(run())
-    except StateError as exc:
-        print(f"omadm-codec outcomes: the store: {exc}", file=sys.stderr)
-        return 1
     if args.json:
         rows: list[dict[str, Any]] = [
             {"id": e.entry_id, "state": e.state, "command": e.command, "key": e.key,
@@ -121,24 +123,44 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_state_commands(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``enqueue`` and ``outcomes`` to the command line's sub-commands."""
-    enqueue = sub.add_parser("enqueue", help="queue DM commands for a device (shared store)")
+    enqueue = sub.add_parser(
+        "enqueue", help="queue DM commands for a device in the servers' shared store",
+        description="Queue DM commands for a device's next session, in the state store the "
+                    "DM servers share (serve --store): no server process is touched. Each "
+                    "command is delivered once: queued -> sent -> done, or unknown when its "
+                    "session ends without an answer after it may have reached the device.",
+        epilog="example: omadm-codec enqueue IMEI:490154203237518 reboot.xml "
+               "--store redis://127.0.0.1:6379/0 --key reboot-2026-12-06")
     enqueue.add_argument("device", help="the device's DevId, e.g. IMEI:490154203237518")
-    enqueue.add_argument("file", help="a SyncML message or bare commands (XML), or - for stdin")
-    enqueue.add_argument("--store", help="the shared store, redis://HOST:PORT/DB "
-                         "(default: $OMADM_STORE)")
-    enqueue.add_argument("--key", help="idempotency key: the same key again queues nothing")
+    enqueue.add_argument("file", help="a SyncML message or bare DM commands (XML), or - for "
+                                      "standard input")
+    enqueue.add_argument("--store", type=store_url, metavar="URL",
+                         help="the servers' shared store, redis://HOST:PORT/DB (default: "
+                              "$OMADM_STORE)")
+    enqueue.add_argument("--key", metavar="KEY",
+                         help="idempotency key: the same key again queues nothing and prints "
+                              "the first call's entries (default: none)")
     enqueue.add_argument("--repeatable", action="store_true",
-                         help="safe to run twice: requeued instead of 'unknown' when a "
+                         help="safe to run twice: queued again instead of 'unknown' when a "
                               "session ends without its answer")
     enqueue.set_defaults(func=cmd_enqueue)
-    outcomes = sub.add_parser("outcomes", help="a device's commands: state and outcome")
-    outcomes.add_argument("device")
-    outcomes.add_argument("--store", help="the shared store (default: $OMADM_STORE)")
-    outcomes.add_argument("--history", action="store_true", help="every state change")
-    outcomes.add_argument("--json", action="store_true", help="machine-readable")
+    outcomes = sub.add_parser(
+        "outcomes", help="a device's queued commands: state and outcome",
+        description="Every command queued for a device in the servers' shared store: its "
+                    "state (queued, sent, done, unknown) and, once done, its Status.",
+        epilog="example: omadm-codec outcomes IMEI:490154203237518 --history "
+               "--store redis://127.0.0.1:6379/0")
+    outcomes.add_argument("device", help="the device's DevId, e.g. IMEI:490154203237518")
+    outcomes.add_argument("--store", type=store_url, metavar="URL",
+                          help="the servers' shared store, redis://HOST:PORT/DB (default: "
+                               "$OMADM_STORE)")
+    outcomes.add_argument("--history", action="store_true",
+                          help="every state change of each command, with its time (UTC)")
+    outcomes.add_argument("--json", action="store_true",
+                          help="one JSON array, every field of every command")
     outcomes.set_defaults(func=cmd_outcomes)
 
 
-__all__ = ["add_commands"]
+__all__ = ["STORE_SCHEMES", "add_state_commands", "cmd_enqueue", "cmd_outcomes", "store_url"]

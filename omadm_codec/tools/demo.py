@@ -56,39 +56,52 @@ if TYPE_CHECKING:
     from ..http import DMServerApp
 
 INITIAL_SERVER_NONCE = b"demo-initial-srv-nonce"
+"""The demo's fixed, publicly known SRVCRED nonce (with the simulator's fixed account and
+server password): for the demo on loopback only; ``serve`` uses none unless asked."""
 
 
-def describe(command: Command, indent: str = "") -> list[str]:
-    """One line per command (children indented), as the transcript prints them."""
+def describe(command: Command, indent: str = "", max_items: int = 3) -> list[str]:
+    """One line per command (children indented), as the transcript prints them: at most
+    ``max_items`` items each, and how many were left out (``+N more``)."""
     name = command.ELEMENT
     if isinstance(command, Status):
         extra = " +Chal" if command.chal is not None else ""
         return [f"{indent}Status {command.data} for {command.cmd} {command.cmd_ref}{extra}"]
     if isinstance(command, Results):
         values = ", ".join(item_uri(i) + ("" if i.data is None else f"={_short(i.data)}")
-                           for i in command.items[:3])
-        more = f" (+{len(command.items) - 3})" if len(command.items) > 3 else ""
-        return [f"{indent}Results for {command.cmd_ref}: {values}{more}"]
+                           for i in command.items[:max_items])
+        return [f"{indent}Results for {command.cmd_ref}: {values}"
+                f"{_more(len(command.items), max_items, ', ')}"]
     if isinstance(command, Alert):
-        texts = [_short(i.data) for i in command.items if i.data is not None]
-        return [f"{indent}Alert {command.data} {' '.join(texts)}".rstrip()]
+        texts = [_short(i.data) for i in command.items[:max_items] if i.data is not None]
+        return [f"{indent}Alert {command.data} {' '.join(texts)}".rstrip()
+                + _more(len(command.items), max_items, " ")]
     if isinstance(command, Atomic | Sequence):
         lines = [f"{indent}{name} {command.cmd_id}"]
         for child in command.commands:
-            lines.extend(describe(child, indent + "    "))
+            lines.extend(describe(child, indent + "    ", max_items))
         return lines
     items = getattr(command, "items", [])
-    parts = []
-    for item in items[:3]:
-        text = item_uri(item)
-        if item.source is not None and item.target is not None:
-            text = f"{item.source.loc_uri} -> {item.target.loc_uri}"
-        if item.data is not None and name != "Get":
-            text += f" = {_short(item.data)}"
-        if item.more_data:
-            text += " [MoreData]"
-        parts.append(text)
-    return [f"{indent}{name} {command.cmd_id} {'; '.join(parts)}"]
+    parts = [describe_item(item, name) for item in items[:max_items]]
+    return [f"{indent}{name} {command.cmd_id} {'; '.join(parts)}"
+            f"{_more(len(items), max_items, '; ')}".rstrip()]
+
+
+def describe_item(item: Item, command: str = "") -> str:
+    """One item: its URI (source -> target for Copy-like items), its data unless the
+    command is a Get, and ``[MoreData]``."""
+    text = item_uri(item)
+    if item.source is not None and item.target is not None:
+        text = f"{item.source.loc_uri} -> {item.target.loc_uri}"
+    if item.data is not None and command != "Get":
+        text += f" = {_short(item.data)}"
+    if item.more_data:
+        text += " [MoreData]"
+    return text
+
+
+def _more(count: int, shown: int, separator: str) -> str:
+    return f"{separator}+{count - shown} more" if count > shown else ""
 
 
 def _short(data: object, limit: int = 40) -> str:
@@ -164,8 +177,9 @@ def run_demo(*, fmt: str = "xml", show_messages: bool = False, out: TextIO = sys
                                  server_nonce=INITIAL_SERVER_NONCE), db)
             tree = load_tree(db)
             print(f"DM server: {url} (uvicorn, in-process thread)", file=out)
-            print(f"device: tree of {tree.node_count} nodes in {db.name} (SQLite); "
-                  "client auth syncml:auth-md5, server auth x-syncml-hmac", file=out)
+            print(f"device: tree of {tree.node_count} nodes, kept in a temporary SQLite file "
+                  "for this run; client auth syncml:auth-md5, server auth x-syncml-hmac",
+                  file=out)
             user = ScriptedUser([UiResponse(200), UiResponse(304)])
             client = ClientSession(tree, fmt=fmt, ui=user, max_msg_size=8192)  # type: ignore[arg-type]
             client.queue_alert(1226, [generic_alert_item()])
@@ -278,4 +292,4 @@ def _summary(out: TextIO, app: DemoServerApp, user: ScriptedUser,
         line("OK: every expected outcome happened")
 
 
-__all__ = ["Transcript", "describe", "run_demo"]
+__all__ = ["Transcript", "describe", "describe_item", "run_demo"]

@@ -20,13 +20,16 @@ from ..session import events as ev
 from ..tree import DMTree, Node
 from ..tree.acl import format_acl
 
+# The demo's fixed, publicly known identities and secrets: for the demo and the simulated
+# device on loopback only (``serve`` takes them only with ``--demo-credentials``).
 SERVER_ID = "omadm-demo-server"
 DEVICE_USER = "device-0001"
 DEVICE_SECRET = "device-secret-0001"
 SERVER_SECRET = "server-secret-0001"
+DEVICE_ID = "IMEI:490154203237518"
 
 
-def build_tree(*, dev_id: str = "IMEI:490154203237518", server_id: str = SERVER_ID,
+def build_tree(*, dev_id: str = DEVICE_ID, server_id: str = SERVER_ID,
                server_addr: str = "http://127.0.0.1/dm", client_name: str = DEVICE_USER,
                client_secret: str = DEVICE_SECRET, server_secret: str = SERVER_SECRET,
                client_auth: str = "DIGEST", server_auth: str = "DIGEST",
@@ -68,6 +71,40 @@ def build_tree(*, dev_id: str = "IMEI:490154203237518", server_id: str = SERVER_
         tree.device_add(uri, value, format=fmt)
     register_handlers(tree)
     return tree
+
+
+def configure_tree(tree: DMTree, *, dev_id: str | None = None, server_addr: str | None = None,
+                   client_name: str | None = None, client_secret: str | None = None,
+                   server_secret: str | None = None, client_auth: str | None = None,
+                   server_auth: str | None = None) -> list[str]:
+    """Set what is given (None: keep) on a tree ``build_tree`` made, e.g. one loaded from
+    SQLite: DevId and the first DM account's address, names, secrets and auth types. Returns
+    the names of the fields that changed. The ServerID is not settable here: the ACLs and the
+    nonces of the tree name it."""
+    account = next(tree.dm_accounts(), None)
+    if account is None or account.layout != "1.2":
+        raise ValueError("the tree has no DM 1.2 account to configure")
+    changes: list[tuple[str, str, str | None]] = [("dev_id", "./DevInfo/DevId", dev_id)]
+    address = tree.find(f"{account.uri}/AppAddr")
+    for name in (address.children or {}):
+        changes.append(("server_addr", f"{account.uri}/AppAddr/{name}/Addr", server_addr))
+        break
+    for entry in account.auth:
+        if entry.level == "CLCRED":
+            changes += [("client_name", f"{entry.uri}/AAuthName", client_name),
+                        ("client_secret", f"{entry.uri}/AAuthSecret", client_secret),
+                        ("client_auth", f"{entry.uri}/AAuthType", client_auth)]
+        elif entry.level == "SRVCRED":
+            changes += [("server_secret", f"{entry.uri}/AAuthSecret", server_secret),
+                        ("server_auth", f"{entry.uri}/AAuthType", server_auth)]
+    changed: list[str] = []
+    with tree.transaction():
+        for field_name, uri, value in changes:
+            if value is not None and tree.device_get(uri) != value:
+                tree.device_replace(uri, value)
+                if field_name not in changed:
+                    changed.append(field_name)
+    return changed
 
 
 def register_handlers(tree: DMTree) -> None:
@@ -224,6 +261,7 @@ def run_in_memory(client: ClientSession, server: ServerSession, *, app: ServerAp
 
 
 __all__ = [
-    "DEVICE_SECRET", "DEVICE_USER", "SERVER_ID", "SERVER_SECRET", "Exchange", "ScriptedUser",
-    "build_tree", "load_tree", "register_handlers", "run_in_memory", "save_tree",
+    "DEVICE_ID", "DEVICE_SECRET", "DEVICE_USER", "SERVER_ID", "SERVER_SECRET", "Exchange",
+    "ScriptedUser", "build_tree", "configure_tree", "load_tree", "register_handlers",
+    "run_in_memory", "save_tree",
 ]

@@ -280,6 +280,34 @@ def resolve(
     return node, parsed
 
 
+def get_leaf(
+    root: Any,
+    uri: str,
+    server_id: str,
+    max_depth: int = 0,
+    max_tot_len: int = 0,
+    max_seg_len: int = 0,
+    make: Any = None,
+) -> Any:
+    """``resolve(root, uri, "Get", server_id, ...)`` with the common Get finished here: for a
+    leaf holding a value, reached by a URI without a query, whose AccessType (``access``)
+    allows Get or is not described, and outside ``./Inbox``, returns ``make(value, format,
+    type)``; otherwise resolve's own ``(node, parsed)``, for the caller's full Get. Same
+    errors as resolve (the checks here only choose between the two answers)."""
+    found = resolve(root, uri, "Get", server_id, max_depth, max_tot_len, max_seg_len)
+    node, parsed = found
+    if parsed is not None or node.children is not None or node.value is None:
+        return found
+    if node.access is not None and "Get" not in node.access:
+        return found
+    top = node
+    while top.parent is not None and top.parent.parent is not None:
+        top = top.parent
+    if top.parent is not None and top.name == "Inbox":
+        return found
+    return make(node.value, node.format, node.type)
+
+
 __all__ = [
     "SEGMENT_SAFE",
     "NodeBase",
@@ -288,6 +316,7 @@ __all__ = [
     "check_name",
     "escape_segment",
     "format_uri",
+    "get_leaf",
     "normalize_uri",
     "parse_uri",
     "resolve",

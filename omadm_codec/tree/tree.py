@@ -442,7 +442,12 @@ class DMTree:
         """A leaf value, the child names of an interior node (joined by ``/``), a property
         (``?prop=``), or a list (``?list=Struct|StructData|TNDS...``)."""
         depth, total, seg = self._limits or self.uri_limits()
-        node, query = self._uri.resolve(self.root, uri, "Get", server_id, depth, total, seg)
+        # The URI twin finishes the common Get (a readable leaf outside ./Inbox, no query)
+        # and hands back resolve's (node, query) for everything else.
+        found = self._uri.get_leaf(self.root, uri, server_id, depth, total, seg, NodeValue)
+        if type(found) is NodeValue:
+            return found
+        node, query = found
         if node.access is not None and "Get" not in node.access:
             raise NotAllowed("access_type", uri)
         if node.parent is not None and self._in_inbox(node):

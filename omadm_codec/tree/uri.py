@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         check_name,
         escape_segment,
         format_uri,
+        get_leaf,
         normalize_uri,
         parse_uri,
         resolve,
@@ -26,6 +27,7 @@ else:
     check_name = _twin.check_name
     escape_segment = _twin.escape_segment
     format_uri = _twin.format_uri
+    get_leaf = _twin.get_leaf
     normalize_uri = _twin.normalize_uri
     parse_uri = _twin.parse_uri
     resolve = _twin.resolve
@@ -37,6 +39,7 @@ __all__ = [
     "check_name",
     "escape_segment",
     "format_uri",
+    "get_leaf",
     "normalize_uri",
     "parse_uri",
     "resolve",

@@ -3,7 +3,8 @@ WAP provisioning documents (PROV 1.0, with attribute tokens): ``xml_to_wbxml``, 
 
 Owns: the code pages as data (``codepages``), the XML byte scanner every XML reader here uses
 (twin ``_xmlscan``), the WBXML decoder (twin ``_decode``, with ``_decode_tables`` shared by both
-twins), the encoder (twin ``_encode``, with ``_encode_rules``), and the PROV wrapper (``prov``).
+twins), the encoder (twin ``_encode``, with ``_encode_rules``), foreign markup carried in a
+SyncML Data as OPAQUE text (``_markup``, shared by both twins), and the PROV wrapper (``prov``).
 May import: ``omadm_codec.errors``, ``limits``, ``_backend`` only.
 
 This package re-exports the active twins (see ``omadm_codec._backend``): the compiled

@@ -19,6 +19,14 @@ writes XML that is not well-formed; there we differ, on purpose:
   plain ASCII XML names, and duplicate or ``xmlns`` literal attributes;
 * unknown tag tokens (page-0 token 0x30 included) raise ``unknown_token`` (libwbxml writes
   ``<unknown>``); EXT_* raise ``unsupported_extension``; PIs are skipped;
+* a SyncML ``Data`` whose whole content is one OPAQUE followed by an empty inline string (the
+  marker ``_markup`` describes) and whose bytes are markup that stands alone is written as
+  that markup, in a Data marked ``xmlns:wbxml="urn:omadm-codec:wbxml" wbxml:opaque="markup"``
+  (libwbxml writes the text); its elements count towards ``max_depth`` and ``max_elements``
+  (those errors point at the OPAQUE); other bytes are written as the OPAQUE they are;
+* a LITERAL element may carry namespace declarations as LITERAL attributes (``xmlns``,
+  ``xmlns:p``): they are written when libxml2 would accept them, else ``invalid_text``; on a
+  tokenised element (whose namespace comes from its code page) they are ``invalid_text``;
 * attributes: in a language with attribute tables (PROV 1.0) a value is the start token's
   prefix followed by inline / table strings, entities, UTF-8 OPAQUE and value tokens, on the
   attribute code page (SWITCH_PAGE inside an attribute list; it persists across elements). An
@@ -51,7 +59,7 @@ from __future__ import annotations
 import base64
 
 from ..errors import DecodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
 from ._decode_tables import (
     C_CDATA,
     C_NEST_DEVINF,
@@ -89,6 +97,14 @@ from ._decode_tables import (
     tag_table,
     valid_entity,
     valid_name,
+)
+from ._markup import (
+    MARKUP_MARKER,
+    FragmentLimit,
+    NotMarkup,
+    check_fragment,
+    declaration_ok,
+    is_declaration,
 )
 from .codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES, Language
 
@@ -308,10 +324,13 @@ class _Decoder:
                 raise DecodeError("too_large", pos)
             return data[nxt:nxt + length], nxt + length, True
 
-        def literal_name(pos: int, tok_off: int) -> tuple[bytes, int]:
+        def literal_name(pos: int, tok_off: int, declaration: bool = False) -> tuple[bytes, int]:
+            """A LITERAL name; ``declaration``: ``xmlns:p`` is one too (a LITERAL element's
+            attribute)."""
             index, nxt = self.mb(pos, end)
             name = charset_to_utf8(table_string(index, pos), charset)
-            if name is None or not valid_name(name):
+            if name is None or not (valid_name(name) or (
+                    declaration and name.startswith(b"xmlns:") and valid_name(name[6:]))):
                 raise DecodeError("invalid_text", tok_off)
             return name, nxt
 
@@ -353,7 +372,9 @@ class _Decoder:
         attr_page = 0  # the attribute code page: separate from the tag page, kept across tags
         attr_starts, attr_values = lang.attr_start_by_token, lang.attr_value_by_token
 
-        def attributes(pos: int) -> int:
+        def attributes(pos: int, literal: bool) -> int:
+            """The attribute list of a start tag; ``literal``: the element is a LITERAL (it
+            may declare namespaces)."""
             nonlocal attr_page
             seen: set[bytes] = set()
             while True:
@@ -372,7 +393,7 @@ class _Decoder:
                 if tok in EXTENSIONS:
                     raise DecodeError("unsupported_extension", tok_off)
                 if tok == LITERAL:
-                    name, pos = literal_name(pos, tok_off)
+                    name, pos = literal_name(pos, tok_off, literal)
                     value = bytearray()
                 elif attr_starts:
                     start = attr_starts.get((attr_page, tok)) if tok < 0x80 else None
@@ -381,7 +402,8 @@ class _Decoder:
                     name, value = start[0].encode(), bytearray(start[1].encode())
                 else:
                     raise DecodeError("unknown_token", tok_off)
-                if name in seen or name == b"xmlns":
+                declaration = is_declaration(name)
+                if name in seen or (declaration and not literal):
                     raise DecodeError("invalid_text", tok_off)
                 seen.add(name)
                 while pos < end:
@@ -409,6 +431,8 @@ class _Decoder:
                         break
                     if len(value) > limits.max_opaque:
                         raise DecodeError("too_large", vtok_off)
+                if declaration and not declaration_ok(name, bytes(value)):
+                    raise DecodeError("invalid_text", tok_off)
                 out.extend(b" " + name + b'="' + _escape_attr(bytes(value)) + b'"')
 
         while True:
@@ -459,6 +483,13 @@ class _Decoder:
                 if value and top.cls in (C_NEST_DEVINF, C_NEST_DMTNDS):
                     if self.nested(top, pos - len(value), pos):
                         continue
+                if (top.kind == K_DATA and top.pending and top.capture is None
+                        and data[pos:pos + 1] == b"\x03"
+                        and data[pos + 1:pos + 2 + width] == b"\0" * width + b"\x01"):
+                    after = self.markup(top, value, tok_off)
+                    if after:
+                        pos += 1 + width
+                        continue
                 text = _opaque_text(value)
                 if text is not None:
                     self.text(top, text)
@@ -500,7 +531,7 @@ class _Decoder:
             else:
                 out += info.open
             if tok & 0x80:
-                pos = attributes(pos)
+                pos = attributes(pos, ident == LITERAL)
             element = _Element(info.close, info.page, info.kind)
             if info.kind == K_META and parent is not None and not parent.meta_seen:
                 parent.meta_seen = True
@@ -538,6 +569,23 @@ class _Decoder:
             self.newline(len(stack))
         out += element.close
 
+    def markup(self, data_element: _Element, value: bytes, tok_off: int) -> bool:
+        """The OPAQUE ``value`` followed by the marker, the whole content of a SyncML Data:
+        written as the markup it holds, when it is markup that stands alone."""
+        limits = self.limits
+        try:
+            elements = check_fragment(value, limits.max_depth - len(self.stack),
+                                      limits.max_elements - self.elements)
+        except NotMarkup:
+            return False
+        except FragmentLimit as exc:
+            raise DecodeError(exc.reason, tok_off) from None
+        self.elements += elements
+        data_element.pending = False
+        data_element.has_text = True
+        self.out += MARKUP_MARKER + b">" + value
+        return True
+
     def nested(self, data_element: _Element, start: int, end: int) -> bool:
         """Try ``data[start:end]`` as a nested document inside ``data_element``; undo on failure."""
         out_len, elements, depth = len(self.out), self.elements, len(self.stack)
@@ -566,7 +614,8 @@ def wbxml_to_xml(wbxml: bytes, *, indent: int | None = None,
         raise ValueError("indent must be None or 0..255 (as libwbxml's)")
     data = bytes(wbxml)
     if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size)
+        raise DecodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     decoder = _Decoder(data, indent, limits)
     decoder.document(0, len(data), 0)
     if indent is not None:

@@ -7,17 +7,24 @@ Everything else is the libwbxml rule set in shared/spec/libwbxml-encoding-rules.
 SWITCH_PAGE, STR_I for text and OPAQUE for CDATA, the ``Data`` classes (plain, opaque,
 opaque with LF -> CRLF, decided from the Meta/Type seen before the ``Data``), the Type
 rewrite, and embedded DevInf / MgmtTree written as nested WBXML documents inside OPAQUE.
-Attributes are written only for a language with attribute tables (PROV 1.0), right after the
-tag byte, by ``_encode_rules.encode_attributes`` (its comment block states the rules);
-SyncML never reaches that code.
+Attributes are written right after the tag byte: for a language with attribute tables (PROV
+1.0) by ``_encode_rules.encode_attributes`` (its comment block states the rules); in SyncML,
+DevInf and DDF documents, which have no attribute tokens, as LITERAL attributes with the
+string table and as the error ``unknown_attribute`` without it (``syncml_attributes``:
+libwbxml drops them, we never do). A SyncML ``Data`` marked ``wbxml:opaque="markup"`` holds
+foreign markup: its content is written verbatim as one OPAQUE and the marker ``03 00``
+(``_markup`` explains why).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from ..errors import EncodeError
 from ..limits import Limits
 from . import _encode_rules as common
 from ._encode_rules import CLS_PLAIN, CLS_VOBJECT, LangInfo
+from ._markup import MARKER, MARKUP_VALUE, FragmentLimit, NotMarkup, check_fragment
 from ._xmlscan_py import (
     EV_CDATA,
     EV_DOCTYPE,
@@ -43,10 +50,12 @@ class _Frame:
     """One open element."""
 
     __slots__ = ("local", "tag_pos", "content", "first", "cls", "tval", "tseen", "mval",
-                 "mseen", "gather", "b64", "offset")
+                 "mseen", "gather", "b64", "offset", "ns", "markup")
 
-    def __init__(self, local: bytes, tag_pos: int, offset: int) -> None:
+    def __init__(self, local: bytes, tag_pos: int, offset: int, ns: bytes) -> None:
         self.local = local
+        self.ns = ns                    # the element's namespace (a LITERAL child compares)
+        self.markup = False             # a Data marked wbxml:opaque="markup"
         self.tag_pos = tag_pos          # index of the tag byte in the body
         self.content = False            # content bit set (END owed)
         self.first = _KIND_NONE         # kind of the first child node
@@ -78,7 +87,9 @@ class _Encoder:
         self.keep = keep
         self.limits = limits
         self.out = bytearray()
-        self.records: list[tuple[int, int, bytes]] = []
+        # String-table records, flat (no tuple each: a flood of them stays small): position,
+        # string; a LITERAL's position as -1 - position (see _encode_rules.apply_string_table).
+        self.records: list[int | bytes] = []
         self.page = 0
         self.attr_page = 0
         self.frames: list[_Frame] = []
@@ -90,7 +101,7 @@ class _Encoder:
     def _str_i(self, text: bytes) -> None:
         out = self.out
         if self.string_table and len(text) > 3:
-            self.records.append((len(out), 0, text))
+            self.records += (len(out), text)
         out.append(0x03)
         out += text
         out.append(0x00)
@@ -125,6 +136,8 @@ class _Encoder:
                         self.info = common.select_language(fpi, sysid, sc.ns, sc.local, sc.offset)
                     self.is_syncml = self.info.is_syncml
                 self._start()
+                if self.frames and self.frames[-1].markup:
+                    self._markup(self.frames[-1])
             elif event == EV_END:
                 self._end()
                 if not self.frames and nested is not None:
@@ -168,11 +181,16 @@ class _Encoder:
                 return
         code = info.lookup(sc.ns, local)
         out = self.out
+        if self.gathering is not None and (code < 0 or sc.plain_attrs or any(
+                ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attrs)):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead.
+            self._flush_gathered()
         if code < 0:
             if not self.string_table:
                 raise EncodeError("unknown_element", sc.offset)
             tag_pos = len(out)
-            self.records.append((tag_pos, 1, local))
+            self.records += (-1 - tag_pos, local)
             out.append(0x04)
         else:
             page = code >> 8
@@ -182,46 +200,96 @@ class _Encoder:
                 self.page = page
             tag_pos = len(out)
             out.append(code & 0x3F)
-        frame = _Frame(local, tag_pos, sc.offset)
+        frame = _Frame(local, tag_pos, sc.offset, sc.ns)
         if local == b"Data" and self.is_syncml and parent is not None:
             grand = frames[-2] if len(frames) > 1 else None
             type_text = parent.mval if parent.mseen else None
             if type_text is None and grand is not None and grand.mseen:
                 type_text = grand.mval
             frame.cls = common.data_class(type_text, grand.local if grand is not None else None)
+        marker = others = False
         for attr_local, value, attr_ns in sc.attrs:
             if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                 frame.b64 = []
+                marker = True
+            elif attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == MARKUP_VALUE:
+                if not (local == b"Data" and self.is_syncml and parent is not None):
+                    raise EncodeError("unknown_attribute", sc.offset,
+                                      "wbxml:opaque=\"markup\" belongs on a SyncML <Data>")
+                frame.markup = True
+                marker = True
+            else:
+                others = True
         if info.attrs is not None:
             self._attributes(info.attrs, tag_pos, frame.b64 is not None)
+        elif code < 0 or others or sc.plain_attrs:
+            self._write_ops(tag_pos, common.syncml_attributes(
+                sc.data[sc.offset:sc.pos], sc.offset, code < 0, sc.ns,
+                parent.ns if parent is not None else b"", self.string_table, marker))
         frames.append(frame)
+
+    def _markup(self, frame: _Frame) -> None:
+        """A Data marked as holding markup (just started): its content, verbatim, as one
+        OPAQUE and the marker; the scanner still checks it (well-formedness, limits)."""
+        sc = self.sc
+        start = sc.pos
+        depth = 0
+        while True:
+            event = sc.next()
+            if event == EV_START:
+                depth += 1
+            elif event == EV_END:
+                if not depth:
+                    break
+                depth -= 1
+        content = sc.data[start:max(start, sc.offset)]
+        try:
+            check_fragment(content, 1 << 30, 1 << 30)
+        except NotMarkup:
+            raise EncodeError("bad_markup", frame.offset,
+                              "wbxml:opaque=\"markup\" on a Data that holds no markup that "
+                              "stands alone (an element, every prefix declared inside)") from None
+        except FragmentLimit as exc:
+            raise EncodeError(exc.reason, frame.offset) from None
+        self._mark(frame, _KIND_ELEMENT)
+        self._opaque(content)
+        self.out += MARKER
+        self._end()
 
     def _attributes(self, tables: common.AttrTables, tag_pos: int, marker: bool) -> None:
         """The start tag's attribute list after its tag byte (languages with attributes)."""
         sc = self.sc
         ops, self.attr_page = common.start_tag_attributes(
             tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table, marker)
-        if not ops:
-            return
+        self._write_ops(tag_pos, ops)
+
+    def _write_ops(self, tag_pos: int, ops: Iterable[tuple[int, bytes]]) -> None:
+        """An attribute list (``encode_attributes`` operations) after the tag byte."""
         out = self.out
-        out[tag_pos] |= 0x80
         for kind, payload in ops:
+            out[tag_pos] |= 0x80
             if kind == common.ATTR_RAW:
                 out += payload
             elif kind == common.ATTR_STRING:
                 self._str_i(payload)
             else:
-                self.records.append((len(out), 1, payload))
+                self.records += (-1 - len(out), payload)
                 out.append(0x04)
+
+    def _flush_gathered(self) -> None:
+        """Write what the gathering Data has gathered, as one OPAQUE, and stop gathering."""
+        frame = self.gathering
+        assert frame is not None
+        data = b"".join(frame.gather or ())
+        if len(data) > self.limits.max_opaque:
+            raise EncodeError("too_large", frame.offset)
+        self._opaque(data)
+        self.gathering = None
 
     def _end(self) -> None:
         frame = self.frames.pop()
         if frame is self.gathering:
-            data = b"".join(frame.gather or ())
-            if len(data) > self.limits.max_opaque:
-                raise EncodeError("too_large", frame.offset)
-            self._opaque(data)
-            self.gathering = None
+            self._flush_gathered()
         if frame.b64 is not None and frame.content:
             self._opaque(common.decode_base64(frame.b64, frame.offset))
         if frame.content:
@@ -303,10 +371,15 @@ def xml_to_wbxml(xml: bytes | str, *, wbxml_version: str = "1.3", string_table: 
                  keep_whitespace: bool = False, limits: Limits | None = None) -> bytes:
     """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
-    With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
-    repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
-    ``EncodeError`` (reason, byte offset) on bad input.
+    With ``string_table=False`` the bytes equal libwbxml's wherever libwbxml loses nothing;
+    nothing is ever dropped: an attribute in a SyncML, DevInf or DDF document (libwbxml drops
+    it) is the error ``unknown_attribute``, as an unknown element is ``unknown_element``.
+    ``string_table=True`` moves repeated text (longer than 3 bytes) into the string table and
+    writes unknown elements as LITERAL tags, attributes as LITERAL attribute starts with
+    inline-string values (and unknown PROV attributes as LITERAL attribute starts). A SyncML
+    ``Data`` marked ``wbxml:opaque="markup"`` (``wbxml_to_xml`` writes it) holds markup that
+    travels as its text: one OPAQUE and an empty string. Raises ``EncodeError`` (reason, byte
+    offset) on bad input.
     """
     version, limits = common.check_options(wbxml_version, limits)
     data, via_lxml = common.prepare_input(xml, limits)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Iterator
+from typing import cast
 
 from ..errors import EncodeError
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, over_input_size
 from . import codepages
 from .codepages import Language
 
@@ -89,7 +91,8 @@ def prepare_input(xml: bytes | str, limits: Limits) -> tuple[bytes, bool]:
     else:
         raise TypeError(f"xml must be bytes or str, not {type(xml).__name__}")
     if len(data) > limits.max_input_size:
-        raise EncodeError("too_large", limits.max_input_size)
+        raise EncodeError("too_large", limits.max_input_size,
+                          over_input_size(len(data), limits.max_input_size))
     if from_str or (data[:1] == b"<" and data[1:2] not in (b"?", b"\x00")) or not _needs_lxml(data):
         return data, False
     return _via_lxml(data, limits), True
@@ -108,6 +111,10 @@ def _needs_lxml(data: bytes) -> bool:
     return False
 
 
+_LXML_LOCATION = re.compile(r"(?:, line \d+, column \d+)|(?: \(<string>, line \d+\))"
+                            r"|(?: line \d+\b)")
+
+
 def _via_lxml(data: bytes, limits: Limits) -> bytes:
     from lxml import etree  # type: ignore[import-untyped]
 
@@ -122,12 +129,15 @@ def _via_lxml(data: bytes, limits: Limits) -> bytes:
         reason = "undefined_entity" if "not defined" in text else "malformed_xml"
         if "ENTITY" in text or "DOCTYPE" in text:
             reason = "forbidden_dtd"
-        raise EncodeError(reason, -1, text) from None
+        # libxml2's words without the location lxml adds (offsets here would be into the
+        # re-encoded text, so the error has none).
+        raise EncodeError(reason, -1, _LXML_LOCATION.sub("", exc.msg or text)) from None
     except (ValueError, LookupError) as exc:
         raise EncodeError("malformed_xml", -1, str(exc)) from None
     out: bytes = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=False)
     if len(out) > limits.max_input_size:
-        raise EncodeError("too_large", -1)
+        raise EncodeError("too_large", -1, "as UTF-8, the "
+                          + over_input_size(len(out), limits.max_input_size))
     return out
 
 
@@ -342,14 +352,83 @@ def tag_attributes(tag: bytes, offset: int, marker: bool) -> list[tuple[bytes, b
             if marker and name.endswith(b":opaque"):
                 continue
             raise EncodeError("unknown_attribute", offset)
-        value = double_quoted or single_quoted
-        if b"\r" in value:
-            value = value.replace(b"\r\n", b" ")
-        value = value.translate(_ATTR_WS)
-        if b"&" in value:
-            value = _REFERENCE.sub(_resolve, value)
-        attrs.append((name, value))
+        attrs.append((name, _normalise(double_quoted or single_quoted)))
     return attrs
+
+
+def _normalise(value: bytes) -> bytes:
+    """An attribute value as XML reads it: line ends and TAB as spaces, references resolved."""
+    if b"\r" in value:
+        value = value.replace(b"\r\n", b" ")
+    value = value.translate(_ATTR_WS)
+    if b"&" in value:
+        value = _REFERENCE.sub(_resolve, value)
+    return value
+
+
+# -- attributes in SyncML, DevInf and DDF documents --------------------------------------------
+# These languages have no attribute tokens, and libwbxml drops every attribute. We never drop
+# one (a deliberate difference, docs/foreign-payloads.md): with the string table an attribute is
+# written as a LITERAL attribute start (its name) and an inline string (its value, none when
+# empty), after the tag byte with the 0x80 bit; without the string table a LITERAL has nowhere
+# to point, so an attribute is the error ``unknown_attribute``, as an unknown element is
+# ``unknown_element``. A LITERAL element also carries the namespace declarations a reader
+# needs to put it back where it was: ``xmlns`` when its namespace is not its parent's, and the
+# ``xmlns:p`` declarations of its start tag. Prefixed names (``p:name``, ``xml:lang``) would
+# need a reader to track those prefixes: ``unknown_element`` / ``unknown_attribute``.
+# Namespace declarations on tokenised elements produce no bytes (their namespace is the code
+# page's), as in libwbxml; our own marker attributes (``wbxml:opaque``) are never written.
+
+
+def syncml_attributes(tag: bytes, offset: int, literal: bool, element_ns: bytes,
+                      parent_ns: bytes, string_table: bool,
+                      marker: bool) -> Iterator[tuple[int, bytes]]:
+    """The attribute list to write after the tag byte of the start tag ``tag`` (at ``offset``)
+    in a SyncML-family document, as ``encode_attributes`` operations (END included), yielded
+    one by one (a flood of attributes holds no list); nothing when nothing is to be written.
+    ``literal``: the element is written as a LITERAL; ``element_ns`` / ``parent_ns``: its
+    namespace and its parent element's (b"" at the root); ``marker``: the tag carries our
+    ``wbxml:opaque`` marker (skipped). Errors are raised as the operations are taken."""
+    if literal:
+        name_end = 1
+        while name_end < len(tag) and tag[name_end] not in b" \t\r\n/>":
+            name_end += 1
+        if b":" in tag[1:name_end]:
+            raise EncodeError("unknown_element", offset,
+                              "a prefixed name has no LITERAL form here")
+    written = False
+    if literal and string_table:
+        # Namespace declarations first: a reader needs them before the names.
+        if element_ns != parent_ns:
+            written = True
+            yield ATTR_LITERAL, b"xmlns"
+            if element_ns:
+                yield ATTR_STRING, element_ns
+        for found in _ATTRIBUTE.finditer(tag):
+            name = found.group(1)
+            if name.startswith(b"xmlns:"):
+                written = True
+                yield ATTR_LITERAL, name
+                yield ATTR_STRING, _normalise(found.group(2) or found.group(3) or b"")
+    for found in _ATTRIBUTE.finditer(tag):
+        name = found.group(1)
+        if name == b"xmlns" or name.startswith(b"xmlns:"):
+            continue
+        if b":" in name:
+            if marker and name.endswith(b":opaque"):
+                continue
+            raise EncodeError("unknown_attribute", offset,
+                              "a prefixed attribute has no LITERAL form here")
+        if not string_table:
+            raise EncodeError("unknown_attribute", offset,
+                              "an attribute needs string_table=True (libwbxml drops it)")
+        written = True
+        yield ATTR_LITERAL, name
+        value = _normalise(found.group(2) or found.group(3) or b"")
+        if value:
+            yield ATTR_STRING, value
+    if written:
+        yield ATTR_RAW, b"\x01"
 
 
 _OPS_CACHE: dict[tuple[AttrTables, bytes, int, bool, bool], tuple[list[tuple[int, bytes]], int]]
@@ -463,27 +542,36 @@ def _header(version: int, info: LangInfo, table: bytes) -> bytes:
     return bytes((version, 0, 0, CHARSET_UTF8)) + mb_u_int32(len(table)) + table
 
 
-def apply_string_table(body: bytes | bytearray, records: list[tuple[int, int, bytes]],
-                       base: int, limits: Limits) -> tuple[bytes, bytes]:
+def apply_string_table(body: bytes | bytearray, records: list[int | bytes],
+                       base: int, limits: Limits) -> tuple[bytes, bytearray]:
     """(table, new body): repeated long STR_I strings become STR_T; literals get an index.
 
-    ``records`` are (position in body, kind, string) in body order; kind 0 = a STR_I token
-    (``03 string 00``), kind 1 = a LITERAL tag byte whose index is still missing. ``base`` is
-    where our entries start in the table (after the FPI, if any). Linear: one dict pass.
+    ``records`` is flat, in body order: a position in body then a string, per record; the
+    position of a STR_I token (``03 string 00``) as it is, that of a LITERAL tag byte whose
+    index is still missing as ``-1 - position``. ``base`` is where our entries start in the
+    table (after the FPI, if any). Linear: one dict pass.
     """
+    # One dict: a string's count (>= 1), then, once it has its table entry, -1 - its index
+    # (a flood of LITERALs or strings holds one entry per distinct string, not two).
     counts: dict[bytes, int] = {}
-    for _, kind, text in records:
-        counts[text] = counts.get(text, 0) + (2 if kind else 1)
-    index: dict[bytes, int] = {}
+    places = cast("list[int]", records[::2])
+    texts = cast("list[bytes]", records[1::2])
+    for at, text in zip(places, texts, strict=True):
+        counts[text] = counts.get(text, 0) + (2 if at < 0 else 1)
     table = bytearray()
     out = bytearray()
     done = 0
-    for pos, kind, text in records:
-        if counts[text] < 2:
+    for at, text in zip(places, texts, strict=True):
+        kind = at < 0
+        pos = -1 - at if kind else at
+        found = counts[text]
+        if found == 1:
             continue
-        where = index.get(text)
-        if where is None:
-            where = index[text] = base + len(table)
+        if found < 0:
+            where = -1 - found
+        else:
+            where = base + len(table)
+            counts[text] = -1 - where
             table += text
             table.append(0)
         if kind:
@@ -497,5 +585,6 @@ def apply_string_table(body: bytes | bytearray, records: list[tuple[int, int, by
             done = pos + len(text) + 2
     out += body[done:]
     if len(table) + base > limits.max_string_table:
-        raise EncodeError("too_large", -1)
-    return bytes(table), bytes(out)
+        raise EncodeError("too_large", -1, f"a string table of {len(table) + base} bytes is over "
+                                           f"max_string_table = {limits.max_string_table}")
+    return bytes(table), out  # the caller joins it to the header: no copy here

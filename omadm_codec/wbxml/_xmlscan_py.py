@@ -90,6 +90,9 @@ class Scanner:
         """Namespaced attributes of a start tag: (local name, value, namespace URI). Attributes
         without a prefix are checked (syntax, duplicates, references) but not kept: SyncML
         defines none, libwbxml writes none, and a flood of them must cost no memory."""
+        self.plain_attrs = 0
+        """How many unprefixed attributes other than ``xmlns`` the start tag has (the encoder
+        refuses or writes them; the scanner keeps none)."""
         self.text = b""
         self.fpi: bytes | None = None
         self.sysid: bytes | None = None
@@ -97,6 +100,10 @@ class Scanner:
     @property
     def depth(self) -> int:
         return len(self.stack)
+
+    @property
+    def plain_attr_count(self) -> int:
+        return self.plain_attrs
 
     def _fail(self, reason: str, offset: int) -> EncodeError:
         return EncodeError(reason, offset)
@@ -306,6 +313,7 @@ class Scanner:
         i = match.end()
         attrs: list[tuple[bytes, bytes, bytes]] = []
         seen: set[bytes] | None = None
+        plain = 0
         while True:
             j = self._skip_ws(i, required=False)
             if j >= self.end:
@@ -332,6 +340,8 @@ class Scanner:
             # Only xmlns declarations and prefixed attributes are kept (see ``attrs``).
             if b":" in aname or aname == b"xmlns":
                 attrs.append((aname, value, b""))
+            else:
+                plain += 1
         self.elements += 1
         if self.elements > self.max_elements:
             raise self._fail("too_many_elements", pos)
@@ -345,6 +355,7 @@ class Scanner:
         self.root_seen = True
         self.name = name
         self.attrs = attrs
+        self.plain_attrs = plain
         self.offset = pos
         if data[j] == 0x2F:
             self.pos = j + 2

@@ -43,7 +43,7 @@ from omadm_codec.messages import _fast_vocab as share
 from omadm_codec.wbxml._encode_c import xml_to_wbxml as _xml_to_wbxml
 from omadm_codec.wbxml._decode_c import wbxml_to_xml as _wbxml_to_xml
 from omadm_codec.errors import DecodeError, EncodeError
-from omadm_codec.messages._schema import VER_PROTO
+from omadm_codec.messages._schema import STATUS_MAX, STATUS_MIN, VER_PROTO
 from omadm_codec.messages.model import (
     Alert, Anchor, Atomic, Chal, Cred, DataHint, Exec, Item, Mem, Message, Meta, MetaExtra,
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
@@ -174,7 +174,7 @@ cdef object _decode(bytes data, object limits, bint from_wbxml):
     cdef Scanner sc
     cdef _Build build
     cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
-    if len(data) > share.MAX_FAST_INPUT or not _lexical_ok(data):
+    if not _lexical_ok(data):
         return None
     # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
     # new objects of a large message trigger several) can free nothing of it, so it waits

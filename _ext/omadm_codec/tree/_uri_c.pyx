@@ -478,8 +478,6 @@ def acl_grants(acl, str command, str server_id):
     return _grants(acl, command, server_id)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def resolve(root, uri, str command, str server_id, Py_ssize_t max_depth=0,
             Py_ssize_t max_tot_len=0, Py_ssize_t max_seg_len=0):
     """Parse ``uri``, find its node under ``root``, check ``command`` in its effective ACL.
@@ -487,6 +485,175 @@ def resolve(root, uri, str command, str server_id, Py_ssize_t max_depth=0,
     Same contract as the pure twin: returns ``(node, parsed)`` with ``parsed`` None when the
     URI has no query; raises 400/414, then 404 (first missing name), then 425, in that order.
     """
+    return _resolve(root, uri, command, server_id, max_depth, max_tot_len, max_seg_len)
+
+
+# -- the common Get, finished here ---------------------------------------------------------------
+
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport Py_INCREF
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
+    void* PyType_GetSlot(PyTypeObject* type, int slot)
+    int Py_tp_alloc
+
+cdef extern from "structmember.h":
+    int T_OBJECT_EX   # what ``__slots__`` entries are
+    int READONLY
+
+cdef enum:
+    _ACCESS = 0
+    _PARENT = 1
+    _NAME = 2
+    _VALUE = 3
+    _FORMAT = 4
+    _TYPE = 5
+    _NODE_FIELDS = 6
+    _MAX_VALUE_FIELDS = 8
+
+cdef bint _slot_offsets(object cls, tuple names, Py_ssize_t* offsets) except -1:
+    """The slot offsets of ``names`` on ``cls`` (plain ``__slots__`` entries), or False."""
+    cdef PyMemberDef* member
+    cdef Py_ssize_t i
+    for i in range(len(names)):
+        descriptor = getattr(cls, names[i], None)
+        if type(descriptor).__name__ != "member_descriptor":
+            return False
+        member = (<PyMemberDescrObject*><PyObject*>descriptor).d_member
+        if member.type != T_OBJECT_EX or member.flags & READONLY:
+            return False
+        offsets[i] = member.offset
+    return True
+
+
+cdef inline PyObject* _slot(object obj, Py_ssize_t offset) noexcept:
+    """The slot at offset (NULL when unset)."""
+    return (<PyObject**>((<char*><PyObject*>obj) + offset))[0]
+
+
+# The node class last seen, with its slots' offsets (a process has one, two in tests).
+cdef object _node_type = None
+cdef Py_ssize_t _node_off[_NODE_FIELDS]
+cdef tuple _NODE_NAMES = ("access", "parent", "name", "value", "format", "type")
+# The value class last given (NodeValue): made by filling its slots, value/format/type first
+# and every later field from its dataclass default.
+cdef object _value_type = None
+cdef bint _value_direct = False
+cdef Py_ssize_t _value_count = 0
+cdef Py_ssize_t _value_off[_MAX_VALUE_FIELDS]
+cdef list _value_defaults = []
+
+
+cdef bint _learn_value(object make) except -1:
+    global _value_type, _value_direct, _value_count, _value_defaults
+    import dataclasses
+    _value_type = make
+    _value_direct = False
+    if (not isinstance(make, type) or not dataclasses.is_dataclass(make)
+            or hasattr(make, "__post_init__")
+            or PyType_GetSlot(<PyTypeObject*>make, Py_tp_alloc)
+            != PyType_GetSlot(<PyTypeObject*>object, Py_tp_alloc)):
+        return False
+    fields = dataclasses.fields(make)
+    if len(fields) < 3 or len(fields) > _MAX_VALUE_FIELDS or any(not f.init for f in fields):
+        return False
+    defaults = []
+    for f in fields[3:]:
+        if f.default is dataclasses.MISSING:
+            return False
+        defaults.append(f.default)
+    if not _slot_offsets(make, tuple(f.name for f in fields), _value_off):
+        return False
+    _value_count = len(fields)
+    _value_defaults = defaults
+    _value_direct = True
+    return True
+
+
+cdef object _make_value(object make, object value, object fmt, object typ):
+    """``make(value, fmt, typ)``, by filling the slots when the class allows."""
+    cdef Py_ssize_t i
+    cdef PyObject** slot
+    if make is not _value_type:
+        _learn_value(make)
+    if not _value_direct:
+        return make(value, fmt, typ)
+    obj = PyType_GenericAlloc(<PyTypeObject*>make, 0)
+    for i in range(_value_count):
+        item = value if i == 0 else fmt if i == 1 else typ if i == 2 else _value_defaults[i - 3]
+        Py_INCREF(item)
+        slot = <PyObject**>((<char*><PyObject*>obj) + _value_off[i])
+        slot[0] = <PyObject*>item  # a fresh object: every slot is still NULL
+    return obj
+
+
+def get_leaf(root, uri, str server_id, Py_ssize_t max_depth=0, Py_ssize_t max_tot_len=0,
+             Py_ssize_t max_seg_len=0, make=None):
+    """``resolve(root, uri, "Get", server_id, ...)`` with the common Get finished here: for a
+    leaf holding a value, reached by a URI without a query, whose AccessType (``access``)
+    allows Get or is not described, and outside ``./Inbox``, returns ``make(value, format,
+    type)``; otherwise resolve's own ``(node, parsed)``, for the caller's full Get. Same
+    errors as resolve (the checks here only choose between the two answers)."""
+    global _node_type
+    cdef PyObject* access
+    cdef PyObject* parent
+    cdef PyObject* up
+    cdef PyObject* top
+    cdef PyObject* name
+    cdef PyObject* value
+    cdef PyObject* fmt
+    cdef PyObject* typ
+    found = _resolve(root, uri, "Get", server_id, max_depth, max_tot_len, max_seg_len)
+    node, parsed = <tuple>found
+    if parsed is not None or not isinstance(node, NodeBase) or (<NodeBase>node).children is not None:
+        return found
+    if type(node) is not _node_type:
+        _node_type = None
+        if not _slot_offsets(type(node), _NODE_NAMES, _node_off):
+            return found
+        _node_type = type(node)
+    access = _slot(node, _node_off[_ACCESS])
+    value = _slot(node, _node_off[_VALUE])
+    fmt = _slot(node, _node_off[_FORMAT])
+    typ = _slot(node, _node_off[_TYPE])
+    parent = _slot(node, _node_off[_PARENT])
+    if access == NULL or value == NULL or fmt == NULL or typ == NULL or parent == NULL:
+        return found
+    if <object>value is None:
+        return found
+    if <object>access is not None and (type(<object>access) is not frozenset
+                                       or PySet_Contains(<object>access, "Get") != 1):
+        return found
+    # ./Inbox and below: the node's top-level ancestor (the root's child) is named Inbox.
+    top = <PyObject*>node
+    while parent != NULL and <object>parent is not None:
+        if type(<object>parent) is not _node_type:
+            return found
+        up = _slot(<object>parent, _node_off[_PARENT])
+        if up == NULL:
+            return found
+        if <object>up is None:
+            name = _slot(<object>top, _node_off[_NAME])
+            if name == NULL or <object>name == "Inbox":
+                return found
+            break
+        top = parent
+        parent = up
+    return _make_value(make, <object>value, <object>fmt, <object>typ)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef tuple _resolve(root, uri, str command, str server_id, Py_ssize_t max_depth,
+                    Py_ssize_t max_tot_len, Py_ssize_t max_seg_len):
     if not isinstance(uri, str):
         raise TypeError("uri must be str")
     cdef str text = _stripped(<str>uri)

@@ -15,7 +15,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy, memset
 
 from omadm_codec.wbxml._decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
 
@@ -25,9 +25,12 @@ from omadm_codec.wbxml._decode_tables import (
     LIMIT_REASONS, OPAQUE_MARKER, TABLE_BUDGET_BASE, TABLE_BUDGET_FACTOR, UTF16_CHARSETS,
     charset_to_utf8, nested_language_ok, prologue, tag_table, valid_entity, valid_name,
 )
+from omadm_codec.wbxml._markup import (
+    MARKUP_MARKER, FragmentLimit, NotMarkup, check_fragment, declaration_ok, is_declaration,
+)
 from omadm_codec.wbxml.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
-from omadm_codec.limits import DEFAULT_LIMITS
+from omadm_codec.limits import DEFAULT_LIMITS, over_input_size
 
 __all__ = ["wbxml_to_xml"]
 
@@ -63,16 +66,17 @@ cdef inline bint is_extension(unsigned char tok) noexcept:
 
 @cython.final
 cdef class _Tags:
-    """C arrays over one language's TagInfo table, slot = page * 64 + token."""
+    """C arrays over one language's TagInfo table, slot = page * 64 + token. Every tag string
+    is copied into a zero-padded PAD-byte slot here, so the decoder copies it PAD at a time."""
     cdef const char* open_p[NSLOTS]
     cdef Py_ssize_t open_n[NSLOTS]
     cdef const char* open_ns_p[NSLOTS]
     cdef Py_ssize_t open_ns_n[NSLOTS]
     cdef const char* close_p[NSLOTS]
     cdef Py_ssize_t close_n[NSLOTS]
+    cdef char strings[NSLOTS][3][PAD]
     cdef int kind[NSLOTS]
     cdef bint present[NSLOTS]
-    cdef object keep
     cdef object lang
     cdef bint root_xmlns
     cdef int rewrite
@@ -80,33 +84,49 @@ cdef class _Tags:
     cdef bytes prologue_indent
 
     def __init__(self, lang):
-        cdef int slot
+        cdef int slot, i
         self.lang = lang
-        self.keep = []
         self.root_xmlns = lang.root_xmlns
         self.rewrite = {"SYNCML10": 1, "SYNCML11": 1, "SYNCML12": 2}.get(lang.name, 0)
         self.prologue = prologue(lang, None)
         self.prologue_indent = prologue(lang, 0)
+        memset(self.strings, 0, sizeof(self.strings))
         for slot in range(NSLOTS):
             self.present[slot] = False
         for (page, token), info in tag_table(lang).items():
             slot = page * 64 + token
-            self.keep.append(info)
-            self.open_p[slot] = PyBytes_AS_STRING(info.open)
+            for i, text in enumerate((info.open, info.open_ns, info.close)):
+                if len(text) > PAD:  # the code pages' longest is 46 bytes
+                    raise ValueError(f"tag string longer than {PAD} bytes: {text!r}")
+                memcpy(self.strings[slot][i], PyBytes_AS_STRING(text), len(text))
+            self.open_p[slot] = self.strings[slot][0]
             self.open_n[slot] = len(info.open)
-            self.open_ns_p[slot] = PyBytes_AS_STRING(info.open_ns)
+            self.open_ns_p[slot] = self.strings[slot][1]
             self.open_ns_n[slot] = len(info.open_ns)
-            self.close_p[slot] = PyBytes_AS_STRING(info.close)
+            self.close_p[slot] = self.strings[slot][2]
             self.close_n[slot] = len(info.close)
             self.kind[slot] = info.kind
             self.present[slot] = True
 
 cdef dict _TAGS = {}
 cdef dict _FPI_SEEN = {}  # (string-table FPI bytes, charset) -> Language, for known FPIs
-cdef object _limits_seen = None
-cdef char* _scratch = NULL  # an idle output buffer, taken by one call at a time (GIL held)
-cdef Py_ssize_t _scratch_cap = 0
-cdef Py_ssize_t _SCRATCH_MAX = 8 * 1024 * 1024  # (the last Limits seen, its values clamped to C sizes)
+cdef object _limits_seen = None  # (the last Limits seen, its values clamped to C sizes)
+cdef Py_ssize_t _SCRATCH_MAX = 8 * 1024 * 1024  # largest output buffer an idle decoder keeps
+cdef bytes _PADDING = bytes(PAD)
+cdef Py_ssize_t _BUDGET_FACTOR = TABLE_BUDGET_FACTOR
+cdef Py_ssize_t _BUDGET_BASE = TABLE_BUDGET_BASE
+# DEFAULT_LIMITS is frozen: its values, read once, serve every call that passes no limits.
+cdef Py_ssize_t _DEF_INPUT = DEFAULT_LIMITS.max_input_size
+cdef Py_ssize_t _DEF_DEPTH = DEFAULT_LIMITS.max_depth
+cdef Py_ssize_t _DEF_TABLE = DEFAULT_LIMITS.max_string_table
+cdef Py_ssize_t _DEF_OPAQUE = DEFAULT_LIMITS.max_opaque
+cdef Py_ssize_t _DEF_ELEMENTS = DEFAULT_LIMITS.max_elements
+# The last public id seen in a header, with its language and tag tables (a DM server sees one
+# or two ids): the common header costs no dictionary lookup.
+cdef uint32_t _last_pid = 0
+cdef object _last_lang = None
+cdef _Tags _last_tags = None
+
 
 cdef _Tags tags_for(lang):
     cdef _Tags tags = _TAGS.get(lang.name)
@@ -145,29 +165,48 @@ cdef class _Decoder:
         self.stack = NULL
         self.depth = self.stack_cap = self.elements = 0
 
-    cdef int setup(self, bytes data, indent, limits) except -1:
+    cdef int setup(self, bytes data, Py_ssize_t indent, limits) except -1:
+        """Ready for one call (a reused decoder keeps its buffers: nothing else carries over).
+        ``limits`` None means DEFAULT_LIMITS."""
         self.data = data
         self.p = <const unsigned char*>PyBytes_AS_STRING(data)
-        self.table_budget = TABLE_BUDGET_FACTOR * len(data) + TABLE_BUDGET_BASE
-        self.indent = -1 if indent is None else indent
-        global _limits_seen
-        seen = _limits_seen
-        if seen is None or seen[0] is not limits:
-            seen = (limits, tuple(min(value, 1 << 62) for value in (
-                limits.max_depth, limits.max_string_table, limits.max_opaque,
-                limits.max_elements)))
-            _limits_seen = seen  # one reference swap: safe when threads share the cache
-        self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = seen[1]
-        # Write into the module's warm scratch buffer when no other call holds it: a fresh
-        # buffer per call costs a page fault per 4 KB of output, more than the decoding itself.
-        global _scratch, _scratch_cap
-        if _scratch != NULL:
-            self.out.ptr, self.out.cap = _scratch, _scratch_cap
-            _scratch, _scratch_cap = NULL, 0
-        need = 2 * len(data) + 512  # output is about 1-4x the input; it grows when needed
+        self.table_budget = _BUDGET_FACTOR * PyBytes_GET_SIZE(data) + _BUDGET_BASE
+        self.indent = indent
+        self.depth = self.elements = 0
+        self.capture.len = 0
+        self.out.len = 0
+        if limits is None:
+            self.max_depth, self.max_string_table = _DEF_DEPTH, _DEF_TABLE
+            self.max_opaque, self.max_elements = _DEF_OPAQUE, _DEF_ELEMENTS
+        else:
+            global _limits_seen
+            seen = _limits_seen
+            if seen is None or seen[0] is not limits:
+                seen = (limits, tuple(min(value, 1 << 62) for value in (
+                    limits.max_depth, limits.max_string_table, limits.max_opaque,
+                    limits.max_elements)))
+                _limits_seen = seen  # one reference swap: safe when threads share the cache
+            self.max_depth, self.max_string_table, self.max_opaque, self.max_elements = seen[1]
+        # Output is about 1-4x the input; it grows when needed. A reused decoder's buffer is
+        # warm: a fresh one per call costs a page fault per 4 KB, more than the decoding.
+        cdef Py_ssize_t need = 2 * PyBytes_GET_SIZE(data) + 512
         if self.out.cap < need:
-            buf_grow(&self.out, need - self.out.len)
+            buf_grow(&self.out, need)
         return 0
+
+    cdef void idle(self) noexcept:
+        """Drop what the call held (the input, literal names, converted text) and give back an
+        output buffer too large to keep."""
+        self.data = None
+        self.keep = None
+        self.held = None
+        self.p = NULL
+        if self.out.cap > _SCRATCH_MAX:
+            self.release()
+        if self.capture.cap > 65536:  # held-back Type text is short; a long one is not kept
+            free(self.capture.ptr)
+            self.capture.ptr = NULL
+            self.capture.len = self.capture.cap = 0
 
     def __dealloc__(self):
         self.release()
@@ -256,11 +295,15 @@ cdef class _Decoder:
         n[0] = PyBytes_GET_SIZE(text)
         return 0
 
-    cdef object literal_name(self, Py_ssize_t pos, Py_ssize_t tok_off, Py_ssize_t* nxt):
+    cdef object literal_name(self, Py_ssize_t pos, Py_ssize_t tok_off, Py_ssize_t* nxt,
+                             bint declaration=False):
+        """A LITERAL name; ``declaration``: ``xmlns:p`` is one too (a LITERAL element's
+        attribute)."""
         cdef uint32_t index
         nxt[0] = self.mb(pos, self.doc.end, &index)
         name = charset_to_utf8(self.table_bytes(index, pos), self.doc.charset)
-        if name is None or not valid_name(name):
+        if name is None or not (valid_name(name) or (
+                declaration and name.startswith(b"xmlns:") and valid_name(name[6:]))):
             raise DecodeError("invalid_text", tok_off)
         return name
 
@@ -352,6 +395,13 @@ cdef class _Decoder:
             if self.nested(nxt, after):
                 return after
             top = &self.stack[self.depth - 1]
+        if (top.kind == K_DATA and top.pending and not top.capturing
+                and after + 1 + self.doc.width < end and self.p[after] == STR_I
+                and self.p[after + 1] == 0 and self.p[after + self.doc.width] == 0
+                and self.p[after + 1 + self.doc.width] == END):
+            # Maybe markup carried as its text (the marker: an empty string after it).
+            if self.markup(top, nxt, after, tok_off):
+                return after + 1 + self.doc.width
         if n and not top.capturing and omadm_safe_text_len(s, n) == <size_t>n:
             # One pass instead of the UTF-8 check then the escaping (or CDATA) copy: every byte
             # is ASCII text with nothing to escape and no CR or '>' to split out of a CDATA
@@ -379,6 +429,26 @@ cdef class _Decoder:
         else:
             raise DecodeError("invalid_text", tok_off)
         return after
+
+    cdef bint markup(self, Elem* data_element, Py_ssize_t start, Py_ssize_t stop,
+                     Py_ssize_t tok_off) except -1:
+        """The OPAQUE data[start:stop] followed by the marker, the whole content of a SyncML
+        Data: written as the markup it holds, when it is markup that stands alone."""
+        value = self.data[start:stop]
+        try:
+            elements = check_fragment(value, self.max_depth - self.depth,
+                                      self.max_elements - self.elements)
+        except NotMarkup:
+            return False
+        except FragmentLimit as exc:
+            raise DecodeError(exc.reason, tok_off) from None
+        self.elements += elements
+        data_element.pending = False
+        data_element.has_text = True
+        buf_obj(&self.out, MARKUP_MARKER)
+        buf_byte(&self.out, b'>')
+        buf_obj(&self.out, value)
+        return True
 
     cdef object value_bytes(self, unsigned char tok, Py_ssize_t tok_off, Py_ssize_t pos,
                             Py_ssize_t* nxt):
@@ -414,9 +484,12 @@ cdef class _Decoder:
             raise DecodeError("invalid_text", tok_off)
         return self.data[at:at + value]
 
-    cdef Py_ssize_t attributes(self, Py_ssize_t pos) except -1:
+    cdef Py_ssize_t attributes(self, Py_ssize_t pos, bint literal) except -1:
+        """The attribute list of a start tag; ``literal``: the element is a LITERAL (it may
+        declare namespaces)."""
         cdef Py_ssize_t end = self.doc.end, tok_off, vtok_off, nxt
         cdef unsigned char tok, vtok
+        cdef bint declaration
         seen = set()
         attr_starts = self.lang.attr_start_by_token
         attr_values = self.lang.attr_value_by_token
@@ -437,7 +510,7 @@ cdef class _Decoder:
             if is_extension(tok):
                 raise DecodeError("unsupported_extension", tok_off)
             if tok == LITERAL:
-                name = self.literal_name(pos, tok_off, &nxt)
+                name = self.literal_name(pos, tok_off, &nxt, literal)
                 pos = nxt
                 value = bytearray()
             elif attr_starts:
@@ -448,7 +521,8 @@ cdef class _Decoder:
                 value = bytearray(start[1].encode())
             else:
                 raise DecodeError("unknown_token", tok_off)
-            if name in seen or name == b"xmlns":
+            declaration = is_declaration(name)
+            if name in seen or (declaration and not literal):
                 raise DecodeError("invalid_text", tok_off)
             seen.add(name)
             while pos < end:
@@ -475,6 +549,8 @@ cdef class _Decoder:
                     break
                 if len(value) > self.max_opaque:
                     raise DecodeError("too_large", vtok_off)
+            if declaration and not declaration_ok(name, bytes(value)):
+                raise DecodeError("invalid_text", tok_off)
             buf_byte(&self.out, b' ')
             buf_obj(&self.out, name)
             buf_put(&self.out, b'="', 2)
@@ -530,10 +606,16 @@ cdef class _Decoder:
         return 0
 
     cdef int document(self, Py_ssize_t start, Py_ssize_t end, int nested) except -1:
-        """Decode the document in ``data[start:end]``; ``nested`` is 0 or the Data class."""
+        """Decode the document in ``data[start:end]``; ``nested`` is 0 or the Data class.
+
+        The output has SLACK bytes of room at the top of each token, so the usual writes (a
+        ``>``, a tag string, ``/>``) need no capacity check; whatever writes more (text, an
+        indent, held-back Type text, attributes, a literal name) checks for itself, and the
+        room is ensured again before the start tag that may follow it."""
+        global _last_pid, _last_lang, _last_tags
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t pos = start, pid_off, fpi_off = 0, len_off, charset_off, tok_off
-        cdef Py_ssize_t depth, base, nxt
+        cdef Py_ssize_t depth, base, nxt, n
         cdef uint32_t public_id, fpi_index = 0, charset = 106, table_len
         cdef unsigned char version, tok, ident
         cdef int tag_page = 0, slot, page, kind
@@ -541,7 +623,7 @@ cdef class _Decoder:
         cdef Elem* parent
         cdef Elem* outer
         cdef Elem* e
-        cdef _Tags tags
+        cdef _Tags tags = None
         cdef const char* close_p
         cdef Py_ssize_t close_n
         if pos >= end:
@@ -555,6 +637,9 @@ cdef class _Decoder:
         if public_id == 0:
             fpi_off = pos
             pos = self.mb(pos, end, &fpi_index)
+        elif public_id == _last_pid and _last_tags is not None:
+            lang = _last_lang
+            tags = _last_tags
         else:
             lang = BY_PUBLIC_ID.get(public_id)
             if lang is None:
@@ -574,8 +659,12 @@ cdef class _Decoder:
         self.doc.table_start = pos
         self.doc.table_len = table_len
         self.doc.charset = charset
-        self.doc.width = 1 if charset == 106 or charset not in UTF16_CHARSETS else 2
-        self.doc.utf8 = charset == 106 or charset == 0
+        if charset == 106:
+            self.doc.width = 1
+            self.doc.utf8 = True
+        else:
+            self.doc.width = 1 if charset not in UTF16_CHARSETS else 2
+            self.doc.utf8 = charset == 0
         self.doc.attr_page = 0
         pos += table_len
         if lang is None:
@@ -591,7 +680,10 @@ cdef class _Decoder:
                     _FPI_SEEN[(raw, charset)] = lang
         if nested and not nested_language_ok(nested, lang):
             raise DecodeError("unknown_public_id", pid_off)
-        tags = tags_for(lang)
+        if tags is None:
+            tags = tags_for(lang)
+            if public_id != 0:
+                _last_pid, _last_lang, _last_tags = public_id, lang, tags
         self.tags = tags
         self.lang = lang
         self.root_xmlns = tags.root_xmlns
@@ -604,6 +696,8 @@ cdef class _Decoder:
                 if self.depth > base or not root_done:
                     raise DecodeError("truncated", end)
                 return 0
+            if self.out.len + SLACK > self.out.cap:
+                buf_grow(&self.out, SLACK)
             tok_off = pos
             tok = p[pos]
             pos += 1
@@ -612,17 +706,30 @@ cdef class _Decoder:
                     pos = self.skip_pi(pos)
                     continue
                 raise DecodeError("trailing_data", tok_off)
+            if tok == END:
+                if self.depth <= base:
+                    raise DecodeError("unbalanced_end", tok_off)
+                e = &self.stack[self.depth - 1]
+                if e.kind != K_TYPE and self.indent < 0:
+                    # close() without its Type and indent steps, SLACK bytes of room at hand.
+                    self.depth -= 1
+                    if e.pending:
+                        self.out.ptr[self.out.len] = b'/'
+                        self.out.ptr[self.out.len + 1] = b'>'
+                        self.out.len += 2
+                    elif e.close_n <= PAD:
+                        put_padded(&self.out, e.close, e.close_n)
+                    else:
+                        buf_put(&self.out, e.close, e.close_n)
+                else:
+                    self.close()
+                root_done = self.depth == base
+                continue
             if tok == SWITCH_PAGE:
                 if pos >= end:
                     raise DecodeError("truncated", end)
                 tag_page = p[pos]
                 pos += 1
-                continue
-            if tok == END:
-                if self.depth <= base:
-                    raise DecodeError("unbalanced_end", tok_off)
-                self.close()
-                root_done = self.depth == base
                 continue
             if tok == PI:
                 pos = self.skip_pi(pos)
@@ -633,6 +740,31 @@ cdef class _Decoder:
             if ident < LITERAL:
                 if self.depth <= base:
                     raise DecodeError("unknown_token", tok_off)
+                e = &self.stack[self.depth - 1]
+                if tok == STR_I and self.doc.utf8 and not e.capturing:
+                    # The usual string: plain ASCII up to its terminator, copied out as it is
+                    # (what content() writes for it; anything else goes there).
+                    n = omadm_plain_text_len(p + pos, end - pos)
+                    if pos + n < end and p[pos + n] == 0 and n <= self.max_opaque:
+                        if n:
+                            if e.pending:
+                                self.out.ptr[self.out.len] = b'>'
+                                self.out.len += 1
+                                e.pending = False
+                            if e.cls == C_CDATA:
+                                buf_put(&self.out, b"<![CDATA[", 9)
+                                buf_put(&self.out, <const char*>p + pos, n)
+                                buf_put(&self.out, b"]]>", 3)
+                            elif n <= 32 and pos + 32 <= end:
+                                # SLACK bytes of room: one fixed 32-byte move, no memcpy call
+                                # (the bytes after the string are the input's own).
+                                memcpy(self.out.ptr + self.out.len, p + pos, 32)
+                                self.out.len += n
+                            else:
+                                buf_put(&self.out, <const char*>p + pos, n)
+                            e.has_text = True
+                        pos += n + 1
+                        continue
                 pos = self.content(tok, tok_off, pos)
                 continue
             # A start tag: tokenised or literal.
@@ -641,12 +773,13 @@ cdef class _Decoder:
             if literal:
                 name = self.literal_name(pos, tok_off, &nxt)
                 pos = nxt
-                close = b"</" + name + b">"
+                # Zero-padded like the tables' strings (close_n stays the real length).
+                close = b"</" + name + b">" + _PADDING
                 if self.keep is None:
                     self.keep = []
                 self.keep.append(close)
                 close_p = PyBytes_AS_STRING(close)
-                close_n = len(close)
+                close_n = len(name) + 3
                 kind = K_OTHER
                 page = self.stack[self.depth - 1].page if in_doc else -1
                 slot = 0
@@ -666,20 +799,30 @@ cdef class _Decoder:
                 raise DecodeError("too_many_elements", tok_off)
             if self.depth:
                 outer = &self.stack[self.depth - 1]
-                self.open_content(outer)
-                if self.indent >= 0 and not outer.has_text:
-                    self.newline(depth - 1)
+                if outer.capturing:
+                    self.open_content(outer)
+                elif outer.pending:
+                    self.out.ptr[self.out.len] = b'>'
+                    self.out.len += 1
+                    outer.pending = False
+                if self.indent >= 0:
+                    if not outer.has_text:
+                        self.newline(depth - 1)
+                    if self.out.len + SLACK > self.out.cap:
+                        buf_grow(&self.out, SLACK)
                 outer.has_children = True
+                if self.out.len + SLACK > self.out.cap:  # the capture flush may have used it
+                    buf_grow(&self.out, SLACK)
             if literal:
                 buf_byte(&self.out, b'<')
                 buf_obj(&self.out, name)
             elif (not in_doc and self.root_xmlns) or (
                     in_doc and page != self.stack[self.depth - 1].page):
-                buf_put(&self.out, tags.open_ns_p[slot], tags.open_ns_n[slot])
+                put_padded(&self.out, tags.open_ns_p[slot], tags.open_ns_n[slot])
             else:
-                buf_put(&self.out, tags.open_p[slot], tags.open_n[slot])
+                put_padded(&self.out, tags.open_p[slot], tags.open_n[slot])
             if tok & 0x80:
-                pos = self.attributes(pos)
+                pos = self.attributes(pos, literal)
             first_meta = False
             if kind == K_META and in_doc and not self.stack[self.depth - 1].meta_seen:
                 self.stack[self.depth - 1].meta_seen = True
@@ -688,7 +831,10 @@ cdef class _Decoder:
                 buf_put(&self.out, b"/>", 2)
                 root_done = not in_doc
                 continue
-            self.push()
+            if self.depth == self.stack_cap:
+                self.push()
+            else:
+                self.depth += 1
             e = &self.stack[self.depth - 1]
             e.close = close_p
             e.close_n = close_n
@@ -737,20 +883,8 @@ cdef class _Decoder:
         buf_put(&self.out, el.close, el.close_n)
         return 0
 
-    cdef bytes result(self):
-        result = PyBytes_FromStringAndSize(self.out.ptr, self.out.len)
-        self.release()
-        return result
-
     cdef void release(self) noexcept:
-        """Give the output buffer back as the scratch buffer (or free it: one is kept)."""
-        global _scratch, _scratch_cap
-        if self.out.ptr == NULL:
-            return
-        if _scratch == NULL and self.out.cap <= _SCRATCH_MAX:
-            _scratch, _scratch_cap = self.out.ptr, self.out.cap
-        else:
-            free(self.out.ptr)
+        free(self.out.ptr)
         self.out.ptr = NULL
         self.out.len = self.out.cap = 0
 
@@ -793,21 +927,43 @@ cdef class _Decoder:
         return ok
 
 
+cdef _Decoder _idle = None  # a decoder no call is using, with its warm buffers (GIL held)
+
+
 def wbxml_to_xml(wbxml, *, indent=None, limits=None):
     """Decode a WBXML document to UTF-8 XML (compact, or pretty with ``indent`` spaces).
 
     Raises ``DecodeError`` with a ``reason`` and the absolute byte ``offset`` of the problem.
     """
-    if limits is None:
-        limits = DEFAULT_LIMITS
-    if indent is not None and not 0 <= indent <= 255:
-        raise ValueError("indent must be None or 0..255 (as libwbxml's)")
-    cdef bytes data = bytes(wbxml)
-    if len(data) > limits.max_input_size:
-        raise DecodeError("too_large", limits.max_input_size)
-    cdef _Decoder decoder = _Decoder.__new__(_Decoder)
-    decoder.setup(data, indent, limits)
-    decoder.document(0, len(data), 0)
+    global _idle
+    cdef Py_ssize_t max_input = _DEF_INPUT, ind = -1
+    cdef bytes data
+    cdef _Decoder decoder
+    if limits is DEFAULT_LIMITS:
+        limits = None
     if indent is not None:
+        if not 0 <= indent <= 255:
+            raise ValueError("indent must be None or 0..255 (as libwbxml's)")
+        ind = indent
+    data = <bytes>wbxml if type(wbxml) is bytes else bytes(wbxml)
+    if limits is not None:
+        max_input = min(limits.max_input_size, 1 << 62)
+    if PyBytes_GET_SIZE(data) > max_input:
+        limit = DEFAULT_LIMITS.max_input_size if limits is None else limits.max_input_size
+        raise DecodeError("too_large", limit, over_input_size(PyBytes_GET_SIZE(data), limit))
+    # Take the idle decoder (another thread entering meanwhile makes its own); an error leaves
+    # it to the garbage collector, a success puts it back.
+    decoder = _idle
+    if decoder is None:
+        decoder = _Decoder.__new__(_Decoder)
+    else:
+        _idle = None
+    decoder.setup(data, ind, limits)
+    decoder.document(0, PyBytes_GET_SIZE(data), 0)
+    if ind >= 0:
         buf_byte(&decoder.out, b'\n')
-    return decoder.result()
+    result = PyBytes_FromStringAndSize(decoder.out.ptr, decoder.out.len)
+    decoder.idle()
+    if _idle is None:
+        _idle = decoder
+    return result

@@ -16,6 +16,7 @@ cdef extern from "omadm_codec/wbxml/_decode_simd.h":
     size_t omadm_skip_unescaped(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_skip_cdata(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_safe_text_len(const unsigned char* s, size_t n) noexcept nogil
+    size_t omadm_plain_text_len(const unsigned char* s, size_t n) noexcept nogil
 
 
 cdef struct Buf:
@@ -76,6 +77,18 @@ cdef inline int buf_byte(Buf* b, char c) except -1:
 
 cdef inline int buf_obj(Buf* b, bytes s) except -1:
     return buf_put(b, PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
+
+
+cdef enum:
+    PAD = 48        # a tag string lives in a PAD-byte slot (zero-padded): copied PAD at a time
+    SLACK = 128     # room ensured before each token: '>' + a start tag + "/>" or an end tag
+
+
+cdef inline void put_padded(Buf* b, const char* s, Py_ssize_t n) noexcept:
+    """Append s[:n] (n <= PAD) whose storage has PAD readable bytes, with room for PAD
+    ensured: one fixed-size copy (a few vector moves) instead of a memcpy call."""
+    memcpy(b.ptr + b.len, s, PAD)
+    b.len += n
 
 
 # -- word-at-a-time tests (exact as booleans) ---------------------------------------------------

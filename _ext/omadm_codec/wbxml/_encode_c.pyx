@@ -9,7 +9,8 @@ growing C buffer, and the string table is counted with a C hash over the output 
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, memset
@@ -24,14 +25,44 @@ from omadm_codec.wbxml._xmlscan_c cimport (
     check_chars_c,
 )
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+
+
+cdef extern from "omadm_codec/wbxml/_scan_simd.h":
+    Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
+                              int* special, int* content) noexcept nogil
+    Py_ssize_t omadm_skip_indent(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+    Py_ssize_t omadm_ascii_name_end(const unsigned char* s, Py_ssize_t i,
+                                    Py_ssize_t n) noexcept nogil
+
+# ASCII bytes of XML names (a name with any other byte, or a prefix, is the scanner's).
+cdef unsigned char ASCII_NAME_START[256]
+cdef unsigned char ASCII_NAME[256]
+
+
+cdef void _init_names() noexcept:
+    cdef int c
+    for c in range(256):
+        ASCII_NAME_START[c] = (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+        ASCII_NAME[c] = ASCII_NAME_START[c] or (48 <= c <= 57) or c == 46 or c == 45
+
+
+_init_names()
 
 from omadm_codec.wbxml import _encode_rules as common
+from omadm_codec.wbxml._markup import (
+    MARKER, MARKUP_VALUE, FragmentLimit, NotMarkup, check_fragment,
+)
 from omadm_codec.errors import EncodeError
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
 # DEFAULT_LIMITS is frozen: read its values once.
-_DEFAULT_VALUES = (_DEFAULT_LIMITS.max_input_size, _DEFAULT_LIMITS.max_depth,
-                   _DEFAULT_LIMITS.max_elements, _DEFAULT_LIMITS.max_opaque)
+cdef object _DEFAULT_LIMITS_OBJ = _DEFAULT_LIMITS
+cdef Py_ssize_t _DEF_INPUT = _DEFAULT_LIMITS.max_input_size
+cdef Py_ssize_t _DEF_DEPTH = _DEFAULT_LIMITS.max_depth
+cdef Py_ssize_t _DEF_ELEMENTS = _DEFAULT_LIMITS.max_elements
+cdef Py_ssize_t _DEF_OPAQUE = _DEFAULT_LIMITS.max_opaque
 
 __all__ = ["xml_to_wbxml"]
 
@@ -59,10 +90,12 @@ cdef enum:
     # common.encode_attributes operation kinds (checked equal at import, below).
     ATTR_RAW = 0
     ATTR_STRING = 1
+    ATTR_LITERAL = 2
 
 cdef struct Slot:
     const unsigned char* name
     Py_ssize_t length
+    uint64_t w0, w1   # a name of up to 16 bytes, zero-padded: compared as two words
     int token
     int flags   # F_* of the tag name (the frame flags of elements with this name)
 
@@ -78,6 +111,8 @@ cdef struct Frame:
     bint tseen
     bint mseen
     bint b64
+    bint markup         # a Data marked wbxml:opaque="markup"
+    PyObject* ns        # the element's namespace (borrowed: the scanner keeps it while open)
 
 cdef Slot TABLE[NLANG][NPAGE][NSLOT]
 cdef bint HAS_PAGE[NLANG][NPAGE]
@@ -91,9 +126,71 @@ _NAME_FLAGS = {b"Data": F_DATA, b"Meta": F_META, b"Type": F_TYPE, b"Add": F_ADDR
                b"Replace": F_ADDREP}
 
 
+cdef uint64_t LOW_BYTES[9]  # LOW_BYTES[k]: the low k bytes of a word set
+
+
+cdef inline uint64_t load_word(const unsigned char* s) noexcept:
+    cdef uint64_t w
+    memcpy(&w, s, 8)
+    return w
+
+
+cdef inline unsigned int name_key(const unsigned char* s, Py_ssize_t n, uint64_t* w0,
+                                  uint64_t* w1, bint wide) noexcept:
+    """The tag-table hash of the name s[:n], and for n <= 16 its bytes as two zero-padded
+    words (little-endian order on every target: only equality and the hash use them; longer
+    names: FNV-1a, words 0, compared byte by byte). ``wide``: s[0:16] may be read (the name
+    lies well inside the input); else only s[:n] is."""
+    cdef uint64_t h
+    cdef unsigned char pad[16]
+    cdef Py_ssize_t k
+    if n > 16:
+        w0[0] = w1[0] = 0
+        return name_hash(s, n)
+    if not wide:
+        for k in range(16):
+            pad[k] = s[k] if k < n else 0
+        s = pad
+    if n <= 8:
+        w0[0] = load_word(s) & LOW_BYTES[n]
+        w1[0] = 0
+    else:
+        w0[0] = load_word(s)
+        w1[0] = load_word(s + 8) & LOW_BYTES[n - 8]
+    h = (w0[0] * 0x9E3779B97F4A7C15ULL) ^ (w1[0] * 0xC2B2AE3D27D4EB4FULL) ^ <uint64_t>n
+    return <unsigned int>(h >> 40)
+
+
+cdef inline bint same_name(const unsigned char* a, const unsigned char* b, Py_ssize_t n,
+                           const unsigned char* limit) noexcept:
+    """a[:n] == b[:n] for two names in one input ending at limit: a word at a time where
+    the words lie inside it."""
+    cdef uint64_t x
+    if n <= 8 and a + 8 <= limit and b + 8 <= limit:
+        x = load_word(a) ^ load_word(b)
+        return (x & LOW_BYTES[n]) == 0
+    if n <= 16 and a + 16 <= limit and b + 16 <= limit:
+        x = load_word(a) ^ load_word(b)
+        return x == 0 and ((load_word(a + 8) ^ load_word(b + 8)) & LOW_BYTES[n - 8]) == 0
+    return same_bytes(a, b, n)
+
+
+cdef void _init_words() noexcept:
+    cdef int k
+    cdef unsigned char probe[8]
+    for k in range(9):
+        memset(probe, 0, 8)
+        memset(probe, 0xFF, k)
+        memcpy(&LOW_BYTES[k], probe, 8)
+
+
+_init_words()
+
+
 cdef void _build_tables() except *:
     cdef int li, page, slot
     cdef bytes tag
+    cdef uint64_t w0, w1
     memset(TABLE, 0, sizeof(TABLE))
     memset(HAS_PAGE, 0, sizeof(HAS_PAGE))
     for li, name in enumerate(common.INFO):
@@ -103,50 +200,109 @@ cdef void _build_tables() except *:
             HAS_PAGE[li][page] = True
             for tag, token in tags.items():
                 _KEEP_ALIVE.append(tag)
-                slot = name_hash(tag, len(tag)) & (NSLOT - 1)
+                slot = name_key(tag, len(tag), &w0, &w1, False) & (NSLOT - 1)
                 while TABLE[li][page][slot].name != NULL:
                     slot = (slot + 1) & (NSLOT - 1)
                 TABLE[li][page][slot].name = tag
                 TABLE[li][page][slot].length = len(tag)
+                TABLE[li][page][slot].w0 = w0
+                TABLE[li][page][slot].w1 = w1
                 TABLE[li][page][slot].token = token
                 TABLE[li][page][slot].flags = _NAME_FLAGS.get(tag, 0)
 
 
 _build_tables()
-assert (common.ATTR_RAW, common.ATTR_STRING) == (ATTR_RAW, ATTR_STRING)
+assert (common.ATTR_RAW, common.ATTR_STRING, common.ATTR_LITERAL) == (
+    ATTR_RAW, ATTR_STRING, ATTR_LITERAL)
 for _name, _li in LANG_INDEX.items():
     for _version in common.VERSIONS.values():
         _HEADERS[_li * 4 + _version] = common.header(_version, common.INFO[_name], b"")
 
-# The last root without a DOCTYPE that chose a language: (namespace, root name, LangInfo).
-_last_root = (None, None, None)
+
+@cython.final
+cdef class _Lang:
+    """One LangInfo's fields as the encoder reads them (C fields: no attribute lookups)."""
+    cdef object info
+    cdef int li
+    cdef bint is_syncml
+    cdef dict ns_page
+    cdef object attrs
+    cdef Py_ssize_t base          # string-table offset of entry 0 (after a stored FPI)
+    # The last default namespaces looked up in ns_page, with their pages (documents of one
+    # language repeat two or three): held references, compared by identity.
+    cdef PyObject* seen_ns[4]     # owned references (see page_of), NULL when unused
+    cdef int seen_page[4]
+    cdef int seen_next
+    cdef tuple headers            # header bytes without a string table, by version byte
+
+    def __init__(self, info):
+        cdef int k
+        self.info = info
+        self.li = LANG_INDEX[info.name]
+        self.is_syncml = info.is_syncml
+        self.ns_page = info.ns_page
+        self.attrs = info.attrs
+        self.base = 0 if info.public_id else len(info.fpi) + 1
+        self.headers = tuple(_HEADERS[self.li * 4 + version] for version in range(4))
+        self.seen_next = 0
+        for k in range(4):
+            self.seen_ns[k] = NULL
+
+    cdef inline int page_of(self, object ns) except -2:
+        """ns_page.get(ns, 0), remembered for the last four namespace objects."""
+        cdef int k, page
+        for k in range(4):
+            if self.seen_ns[k] == <PyObject*>ns:
+                return self.seen_page[k]
+        page = self.ns_page.get(ns, 0)
+        k = self.seen_next
+        Py_INCREF(ns)
+        Py_XDECREF(self.seen_ns[k])
+        self.seen_ns[k] = <PyObject*>ns
+        self.seen_page[k] = page
+        self.seen_next = (k + 1) & 3
+        return page
 
 
-cdef object root_language(object fpi, object sysid, Scanner sc):
-    global _last_root
+cdef dict _LANGS = {name: _Lang(info) for name, info in common.INFO.items()}
+
+# The last root without a DOCTYPE that chose a language: namespace, root name, _Lang.
+cdef object _last_ns = None
+cdef bytes _last_name = None
+cdef _Lang _last_lang = None
+
+
+cdef _Lang root_language(object fpi, object sysid, Scanner sc):
+    global _last_ns, _last_name, _last_lang
     cdef bytes local
-    if fpi is None and sysid is None:
-        ns, name, info = _last_root
-        if (info is not None and ns == sc.ns_uri and len(<bytes>name) == sc.local_len
-                and same_bytes(<const unsigned char*>(<char*><bytes>name), sc.local_ptr,
-                               sc.local_len)):
-            return info
+    cdef _Lang lang = _last_lang
+    if fpi is None and sysid is None and lang is not None:
+        if ((_last_ns is sc.ns_uri or _last_ns == sc.ns_uri)
+                and PyBytes_GET_SIZE(_last_name) == sc.local_len
+                and same_bytes(<const unsigned char*>PyBytes_AS_STRING(_last_name),
+                               sc.local_ptr, sc.local_len)):
+            return lang
     local = PyBytes_FromStringAndSize(<char*>sc.local_ptr, sc.local_len)
     info = common.select_language(fpi, sysid, sc.ns_uri, local, sc.offset)
+    lang = _LANGS[info.name]
     if fpi is None and sysid is None:
-        _last_root = (sc.ns_uri, local, info)
-    return info
+        # No Python code runs between these writes, nor between the reads above (the GIL is
+        # held throughout): the three always agree.
+        _last_ns, _last_name = sc.ns_uri, local
+        _last_lang = lang
+    return lang
 
 
 cdef inline int table_lookup(int li, int page, const unsigned char* s, Py_ssize_t n,
-                             unsigned int h) noexcept:
+                             unsigned int h, uint64_t w0, uint64_t w1) noexcept:
     cdef int slot = h & (NSLOT - 1)
     cdef Slot* entry
     while True:
         entry = &TABLE[li][page][slot]
         if entry.name == NULL:
             return -1
-        if entry.length == n and same_bytes(entry.name, s, n):
+        if entry.length == n and entry.w0 == w0 and entry.w1 == w1 and (
+                n <= 16 or same_bytes(entry.name, s, n)):
             return entry.token | entry.flags << 16
         slot = (slot + 1) & (NSLOT - 1)
 
@@ -241,6 +397,7 @@ cdef class Encoder:
     cdef bint string_table, keep, is_syncml
     cdef object limits
     cdef object info
+    cdef _Lang lang
     cdef int li
     cdef Buf out
     cdef Buf gbuf       # gathered character data of an opaque-class Data
@@ -268,16 +425,52 @@ cdef class Encoder:
 
     cdef int setup(self, Scanner sc, int version, bint string_table, bint keep,
                    object limits, Py_ssize_t max_opaque) except -1:
+        """Ready for one document; a reused encoder keeps only its buffers' memory."""
         self.sc = sc
         self.version = version
         self.string_table = string_table
         self.keep = keep
         self.limits = limits
+        self.info = None
+        self.lang = None
+        self.li = 0
+        self.is_syncml = False
+        self.out.len = self.gbuf.len = self.bbuf.len = self.spliced.len = 0
         self.gathering = -1
-        self.last_first = -1
+        self.gather_ptr = NULL
+        self.gather_len = 0
+        self.gather_direct = False
+        self.page = self.attr_page = 0
+        self.attr_tables = None
         self.max_opaque = max_opaque
+        self.depth = 0
+        self.last_ns = None
+        self.last_first = -1
+        self.ns_page = None
+        self.nrec = 0
+        self.literals = None
         # WBXML is smaller than its XML: one allocation covers the usual document.
         return buf_grow(&self.out, sc.end - sc.pos + 64)
+
+    cdef void idle(self) noexcept:
+        """Drop what the call held; give back buffers too large to keep."""
+        self.literals = None
+        if self.out.cap > _KEEP_MAX:
+            free(self.out.data)
+            self.out.data = NULL
+            self.out.len = self.out.cap = 0
+        if self.gbuf.cap > _KEEP_MAX:
+            free(self.gbuf.data)
+            self.gbuf.data = NULL
+            self.gbuf.len = self.gbuf.cap = 0
+        if self.spliced.cap > _KEEP_MAX:
+            free(self.spliced.data)
+            self.spliced.data = NULL
+            self.spliced.len = self.spliced.cap = 0
+        if self.bbuf.cap > _KEEP_MAX:
+            free(self.bbuf.data)
+            self.bbuf.data = NULL
+            self.bbuf.len = self.bbuf.cap = 0
 
     def __dealloc__(self):
         free(self.out.data)
@@ -373,7 +566,16 @@ cdef class Encoder:
             frame.first = kind
         return 0
 
-    cdef Frame* push_frame(self) except NULL:
+    cdef inline Frame* push_frame(self) except NULL:
+        cdef Frame* frame
+        if self.depth >= self.cap:
+            self.grow_frames()
+        frame = &self.frames[self.depth]
+        memset(frame, 0, sizeof(Frame))
+        self.depth += 1
+        return frame
+
+    cdef int grow_frames(self) except -1:
         cdef Py_ssize_t cap
         cdef Frame* fresh
         if self.depth >= self.cap:
@@ -383,9 +585,7 @@ cdef class Encoder:
                 raise MemoryError()
             self.frames = fresh
             self.cap = cap
-        memset(&self.frames[self.depth], 0, sizeof(Frame))
-        self.depth += 1
-        return &self.frames[self.depth - 1]
+        return 0
 
     # -- driver -------------------------------------------------------------------------------
     cdef bytes run(self, object fpi, object sysid, object nested):
@@ -393,10 +593,7 @@ cdef class Encoder:
         cdef int event
         self.info = nested
         if nested is not None:
-            self.li = LANG_INDEX[nested.name]
-            self.is_syncml = nested.is_syncml
-            self.ns_page = nested.ns_page
-            self.attr_tables = nested.attrs
+            self.use_language(_LANGS[nested.name])
             event = EVENT_START
         else:
             event = sc.next_event()
@@ -406,12 +603,10 @@ cdef class Encoder:
                     self.on_text(sc.text_ptr, sc.text_len)
             elif event == EVENT_START:
                 if self.depth == 0 and self.info is None:
-                    self.info = root_language(fpi, sysid, sc)
-                    self.li = LANG_INDEX[self.info.name]
-                    self.is_syncml = self.info.is_syncml
-                    self.ns_page = self.info.ns_page
-                    self.attr_tables = self.info.attrs
-                self.on_start()
+                    self.use_language(root_language(fpi, sysid, sc))
+                self.on_start(sc)
+                if self.depth and self.frames[self.depth - 1].markup:
+                    self.on_markup()
             elif event == EVENT_END:
                 self.on_end()
                 if self.depth == 0 and nested is not None:
@@ -423,12 +618,157 @@ cdef class Encoder:
                 sysid = sc.sysid
             else:
                 break
-            event = sc.next_event()
+            event = self.next_fast(sc)
         return self.finish()
+
+    # -- the scanner's usual syntax, read here ----------------------------------------------
+    cdef inline int next_fast(self, Scanner sc) except -1:
+        """``self.sc.next_event()`` for the usual syntax, read here with the scanner's state
+        kept exactly as it keeps it: a start tag with an ASCII name and no attribute but
+        ``xmlns="..."``, an end tag right after its name, a text run with no ``]``, ``&`` or
+        CR that ends at a tag. Anything else (a comment, a PI, CDATA, a reference, prefixes,
+        other attributes, a limit reached, an error) is left to the scanner from the same
+        position, so events, errors and offsets are the scanner's own."""
+        cdef const unsigned char* p = sc.p
+        cdef Py_ssize_t pos = sc.pos, end = sc.end, i, j, lt, d
+        cdef int special = 0, content = 0
+        cdef unsigned char c
+        cdef Frame* frame
+        if sc.pending_end:
+            sc.pending_end = False
+            return self.pop_fast(sc, sc.offset)
+        if pos + 1 >= end:
+            return sc.next_event()
+        c = p[pos]
+        if c != 0x3C:
+            if sc.depth == 0:
+                return sc.next_event()
+            # Indentation (space, TAB, LF up to a tag) is most runs: a plain loop finds it.
+            lt = omadm_skip_indent(p, pos, end)
+            if lt >= end or p[lt] != 0x3C:
+                lt = omadm_text_run(p, lt, end, &special, &content)
+            if (special or lt + 1 >= end or p[lt + 1] == 0x21 or p[lt + 1] == 0x3F
+                    or lt - pos > sc.max_text):
+                return sc.next_event()
+            sc.pos = lt
+            if not content and not self.keep and self.gathering < 0:
+                # Whitespace only, to be trimmed away: of what on_text does, only mark()
+                # remains, where nothing else applies (plain Data class, no base64 marker,
+                # not the first content of a Type).
+                if self.depth == 0:
+                    pos = lt
+                else:
+                    frame = &self.frames[self.depth - 1]
+                    if (frame.cls == CLS_PLAIN and not frame.b64 and not (
+                            frame.first == KIND_NONE and frame.flags & F_TYPE)):
+                        self.mark(frame, KIND_TEXT)
+                        pos = lt
+                if pos == lt:
+                    c = p[pos + 1]  # the run ended at a tag ('<' then neither '!' nor '?')
+                    if c != 0x2F:
+                        return self.start_fast(sc, pos)
+                    return self.end_fast(sc, pos)
+            sc.text_ptr = p + pos
+            sc.text_len = lt - pos
+            sc.offset = pos
+            return EVENT_TEXT
+        c = p[pos + 1]
+        if c == 0x2F:
+            return self.end_fast(sc, pos)
+        return self.start_fast(sc, pos)
+
+    cdef inline int end_fast(self, Scanner sc, Py_ssize_t pos) except -1:
+        """The end tag at pos (``</``), as next_fast reads it."""
+        cdef const unsigned char* p = sc.p
+        cdef Py_ssize_t d = sc.depth, i
+        if d == 0:
+            sc.pos = pos
+            return sc.next_event()
+        i = pos + 2 + sc.name_len[d - 1]
+        if (i < sc.end and p[i] == 0x3E and same_name(
+                p + pos + 2, p + sc.name_at[d - 1], sc.name_len[d - 1], p + sc.end)):
+            sc.pos = i + 1
+            return self.pop_fast(sc, pos)
+        sc.pos = pos
+        return sc.next_event()
+
+    cdef inline int start_fast(self, Scanner sc, Py_ssize_t pos) except -1:
+        """The start tag at pos (``<`` then not ``/``), as next_fast reads it. The name is not
+        hashed here: lookup() hashes it its own way (sc.local_hash is left as it was)."""
+        cdef const unsigned char* p = sc.p
+        cdef Py_ssize_t end = sc.end, i, j, d
+        cdef unsigned char c = p[pos + 1]
+        sc.pos = pos
+        if not ASCII_NAME_START[c] or sc.root_done:
+            return sc.next_event()
+        i = omadm_ascii_name_end(p, pos + 1, end)
+        if i + 1 >= end:
+            return sc.next_event()
+        c = p[i]
+        value = None
+        if c == 0x3E or (c == 0x2F and p[i + 1] == 0x3E):
+            j = i
+        elif (i + 8 < end and c == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
+                and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
+            # The scanner makes this same call at this point (its errors are the same).
+            value = sc.attr_value(i + 7, True)
+            j = sc.pos
+            if not (j + 1 < end and (p[j] == 0x3E or (p[j] == 0x2F and p[j + 1] == 0x3E))):
+                sc.pos = pos
+                return sc.next_event()
+        else:
+            return sc.next_event()
+        d = sc.depth
+        if sc.elements >= sc.max_elements or d >= sc.max_depth or d >= sc.cap:
+            sc.pos = pos  # the scanner raises the limit (or grows its arrays)
+            return sc.next_event()
+        sc.elements += 1
+        if value is not None:
+            sc.keep_namespace(value)
+            sc.cur_ns = value
+        if sc.attr_list is not None:
+            sc.attr_list = None
+        sc.plain_attrs = 0
+        if sc.ns_uri is not sc.cur_ns:
+            sc.ns_uri = sc.cur_ns
+        sc.local_ptr = p + pos + 1
+        sc.local_len = i - pos - 1
+        sc.name_at[d] = pos + 1
+        sc.name_len[d] = i - pos - 1
+        sc.ns_at[d] = <PyObject*>sc.cur_ns
+        sc.depth = d + 1
+        sc.root_seen = True
+        sc.offset = pos
+        if p[j] == 0x2F:
+            sc.pos = j + 2
+            sc.pending_end = True
+        else:
+            sc.pos = j + 1
+        return EVENT_START
+
+    cdef inline int pop_fast(self, Scanner sc, Py_ssize_t pos) except -1:
+        """The scanner's pop_element, inline where no namespace frame or root ends."""
+        cdef Py_ssize_t d = sc.depth
+        if d <= 1 or sc.ns_top == d:
+            return sc.pop_element(pos)
+        sc.depth = d - 1
+        if sc.ns_at[d - 2] != <PyObject*>sc.cur_ns:
+            sc.cur_ns = <object>sc.ns_at[d - 2]
+        sc.offset = pos
+        return EVENT_END
+
+    cdef int use_language(self, _Lang lang) except -1:
+        self.lang = lang
+        self.info = lang.info
+        self.li = lang.li
+        self.is_syncml = lang.is_syncml
+        self.ns_page = lang.ns_page
+        self.attr_tables = lang.attrs
+        return 0
 
     cdef bytes finish(self):
         info = self.info
-        cdef Py_ssize_t base = 0 if info.public_id else len(info.fpi) + 1
+        cdef Py_ssize_t base = self.lang.base
         cdef bytes table = b""
         cdef bytes head
         cdef object body
@@ -443,7 +783,7 @@ cdef class Encoder:
         if table:
             head = common.header(self.version, info, table)
         else:
-            head = _HEADERS[self.li * 4 + self.version]
+            head = <bytes>self.lang.headers[self.version]
         result = PyBytes_FromStringAndSize(NULL, len(head) + src.len)
         dest = <char*>result
         memcpy(dest, <char*>head, len(head))
@@ -575,28 +915,28 @@ cdef class Encoder:
         finally:
             free(table.data)
 
-    cdef int lookup(self, object ns, const unsigned char* s, Py_ssize_t n,
-                    unsigned int h) except -2:
+    cdef inline int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
         """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
-        h is name_hash(s, n)."""
+        s[:n] lies in the scanner's input."""
         cdef int first, page, token
+        cdef uint64_t w0, w1
+        cdef unsigned int h = name_key(s, n, &w0, &w1, s + 16 <= self.sc.p + self.sc.end)
         if ns is not self.last_ns:
-            self.last_first = self.ns_page.get(ns, 0)
+            self.last_first = self.lang.page_of(ns)
             self.last_ns = ns
         first = self.last_first
         if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
-            token = table_lookup(self.li, first, s, n, h)
+            token = table_lookup(self.li, first, s, n, h, w0, w1)
             if token >= 0:
                 return first << 8 | token
         for page in range(NPAGE):
             if page != first and HAS_PAGE[self.li][page]:
-                token = table_lookup(self.li, page, s, n, h)
+                token = table_lookup(self.li, page, s, n, h, w0, w1)
                 if token >= 0:
                     return page << 8 | token
         return -1
 
-    cdef int on_start(self) except -1:
-        cdef Scanner sc = self.sc
+    cdef int on_start(self, Scanner sc) except -1:
         cdef Frame* parent = NULL
         cdef Frame* grand = NULL
         cdef Frame* frame
@@ -604,6 +944,7 @@ cdef class Encoder:
         cdef Py_ssize_t n = sc.local_len, tag_pos
         cdef int code, page, tv, flags
         cdef Encoder child
+        cdef bint marker = False, others = False
         if self.depth:
             parent = &self.frames[self.depth - 1]
             if parent.b64:
@@ -612,7 +953,18 @@ cdef class Encoder:
                 parent.tseen = True
                 parent.tval = TV_OTHER
             self.mark(parent, KIND_ELEMENT)
-        code = self.lookup(sc.ns_uri, local, n, sc.local_hash)
+        code = self.lookup(sc.ns_uri, local, n)
+        if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
+                sc.attr_list is not None and any(
+                    ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead. (A
+            # nested DevInf / MgmtTree is not foreign: libwbxml's order is kept for it.)
+            if not (code < 0 and parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12))):
+                self.flush_gathered()
+                parent = &self.frames[self.depth - 1]
         if code < 0:
             # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
             if parent != NULL and self.is_syncml and (
@@ -649,6 +1001,7 @@ cdef class Encoder:
         frame.tag_pos = tag_pos
         frame.offset = sc.offset
         frame.flags = flags
+        frame.ns = <PyObject*>sc.ns_uri
         # frames may have moved (realloc): refetch the ancestors.
         if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
             parent = &self.frames[self.depth - 2]
@@ -669,23 +1022,73 @@ cdef class Encoder:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
                     frame.b64 = True
                     self.bbuf.len = 0
+                    marker = True
+                elif (attr_ns == common.MARKER_NS and attr_local == b"opaque"
+                        and value == MARKUP_VALUE):
+                    if not (frame.flags & F_DATA and self.is_syncml and self.depth >= 2):
+                        raise EncodeError("unknown_attribute", sc.offset,
+                                          "wbxml:opaque=\"markup\" belongs on a SyncML <Data>")
+                    frame.markup = True
+                    marker = True
+                else:
+                    others = True
         if self.attr_tables is not None:
             self.attributes(tag_pos, frame.b64)
+        elif code < 0 or others or sc.plain_attrs:
+            # A LITERAL, or attributes in a language without attribute tokens (rare: Python).
+            self.write_ops(tag_pos, common.syncml_attributes(
+                sc.data[sc.offset:sc.pos], sc.offset, code < 0, sc.ns_uri,
+                <object>self.frames[self.depth - 2].ns if self.depth >= 2 else b"",
+                self.string_table, marker))
         return 0
+
+    cdef int on_markup(self) except -1:
+        """A Data marked as holding markup (just started): its content, verbatim, as one
+        OPAQUE and the marker; the scanner still checks it (well-formedness, limits)."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t start = sc.pos, stop, depth = 0
+        cdef int event
+        cdef Frame* frame
+        while True:
+            event = sc.next_event()
+            if event == EVENT_START:
+                depth += 1
+            elif event == EVENT_END:
+                if not depth:
+                    break
+                depth -= 1
+        stop = sc.offset if sc.offset > start else start
+        frame = &self.frames[self.depth - 1]
+        content = sc.data[start:stop]
+        try:
+            check_fragment(content, 1 << 30, 1 << 30)
+        except NotMarkup:
+            raise EncodeError("bad_markup", frame.offset,
+                              "wbxml:opaque=\"markup\" on a Data that holds no markup that "
+                              "stands alone (an element, every prefix declared inside)") from None
+        except FragmentLimit as exc:
+            raise EncodeError(exc.reason, frame.offset) from None
+        self.mark(frame, KIND_ELEMENT)
+        self.opaque(<const unsigned char*>(<char*><bytes>content), len(content), False)
+        buf_add(&self.out, <const unsigned char*>(<char*><bytes>MARKER), len(MARKER))
+        return self.on_end()
 
     cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
         """The start tag's attribute list after its tag byte (languages with attributes; the
         rules and the work are in common.encode_attributes)."""
         cdef Scanner sc = self.sc
-        cdef bytes payload
-        cdef int kind
         ops, self.attr_page = common.start_tag_attributes(
             self.attr_tables, sc.data, sc.offset, sc.pos, self.attr_page, self.string_table,
             marker)
-        if not ops:
-            return 0
-        self.out.data[tag_pos] |= 0x80
+        return self.write_ops(tag_pos, ops)
+
+    cdef int write_ops(self, Py_ssize_t tag_pos, object ops) except -1:
+        """An attribute list (common.encode_attributes operations, a list or an iterator)
+        after the tag byte."""
+        cdef bytes payload
+        cdef int kind
         for kind, payload in ops:
+            self.out.data[tag_pos] |= 0x80
             if kind == ATTR_RAW:
                 buf_add(&self.out, <const unsigned char*>(<char*>payload), len(payload))
             elif kind == ATTR_STRING:
@@ -698,18 +1101,24 @@ cdef class Encoder:
                 buf_byte(&self.out, 0x04)
         return 0
 
+    cdef int flush_gathered(self) except -1:
+        """Write what the gathering Data has gathered, as one OPAQUE, and stop gathering."""
+        if not self.gather_direct:
+            self.gather_ptr = self.gbuf.data
+            self.gather_len = self.gbuf.len
+        if self.gather_len > self.max_opaque:
+            raise EncodeError("too_large", self.frames[self.gathering].offset)
+        self.opaque(self.gather_ptr, self.gather_len, False)
+        self.gathering = -1
+        self.gather_direct = False
+        return 0
+
     cdef int on_end(self) except -1:
         cdef Frame* frame = &self.frames[self.depth - 1]
         cdef Frame* parent
         self.depth -= 1
         if self.gathering == self.depth:
-            if not self.gather_direct:
-                self.gather_ptr = self.gbuf.data
-                self.gather_len = self.gbuf.len
-            if self.gather_len > self.max_opaque:
-                raise EncodeError("too_large", frame.offset)
-            self.opaque(self.gather_ptr, self.gather_len, False)
-            self.gathering = -1
+            self.flush_gathered()
         if frame.b64 and frame.content:
             data = common.decode_base64(
                 [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
@@ -787,24 +1196,35 @@ _PLAIN_DECLARATIONS = tuple(
 """XML declarations that name no encoding or UTF-8: no lxml detour needed."""
 
 
+cdef Encoder _idle = None  # an encoder (with its scanner) no call is using (GIL held)
+cdef Py_ssize_t _KEEP_MAX = 8 * 1024 * 1024  # largest buffer an idle encoder keeps
+
+
 def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespace=False,
                  limits=None):
     """Encode a SyncML DM XML document (DevInf, MetInf, DDF and PROV 1.0 too) as WBXML.
 
-    With ``string_table=False`` the bytes equal libwbxml's. ``string_table=True`` moves
-    repeated text (longer than 3 bytes) into the string table and writes unknown elements as
-    LITERAL tags (and unknown PROV attributes as LITERAL attribute starts). Raises
-    ``EncodeError`` (reason, byte offset) on bad input.
+    With ``string_table=False`` the bytes equal libwbxml's wherever libwbxml loses nothing;
+    nothing is ever dropped: an attribute in a SyncML, DevInf or DDF document (libwbxml drops
+    it) is the error ``unknown_attribute``, as an unknown element is ``unknown_element``.
+    ``string_table=True`` moves repeated text (longer than 3 bytes) into the string table and
+    writes unknown elements as LITERAL tags, attributes as LITERAL attribute starts with
+    inline-string values (and unknown PROV attributes as LITERAL attribute starts). A SyncML
+    ``Data`` marked ``wbxml:opaque="markup"`` (``wbxml_to_xml`` writes it) holds markup that
+    travels as its text: one OPAQUE and an empty string. Raises ``EncodeError`` (reason, byte
+    offset) on bad input.
     """
+    global _idle
     cdef bytes data
-    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque
+    cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque, n
     cdef bint via_lxml = False
     cdef Scanner scanner
     cdef Encoder encoder
+    cdef const char* head
     if limits is None and wbxml_version == "1.3":
         version = 3
-        limits = _DEFAULT_LIMITS
-        max_input, max_depth, max_elements, max_opaque = _DEFAULT_VALUES
+        limits = _DEFAULT_LIMITS_OBJ
+        max_input, max_depth, max_elements, max_opaque = _DEF_INPUT, _DEF_DEPTH, _DEF_ELEMENTS, _DEF_OPAQUE
     else:
         version, limits = common.check_options(wbxml_version, limits)
         max_input = limits.max_input_size
@@ -813,23 +1233,41 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
         max_opaque = limits.max_opaque
     # The usual input: UTF-8 bytes starting with a tag or with one of the common UTF-8
     # declarations; everything else takes the general (Python) path.
-    if (type(xml) is bytes and len(<bytes>xml) > 1 and (<bytes>xml)[0] == 0x3C
-            and len(<bytes>xml) <= max_input
-            and (((<bytes>xml)[1] != 0x3F and (<bytes>xml)[1] != 0)
+    if type(xml) is bytes:
+        n = PyBytes_GET_SIZE(xml)
+        head = PyBytes_AS_STRING(xml)
+    else:
+        n = 0
+    if (n > 1 and head[0] == 0x3C and n <= max_input
+            and ((head[1] != 0x3F and head[1] != 0)
                  or (<bytes>xml).startswith(_PLAIN_DECLARATIONS))):
         data = xml
     else:
         data, via_lxml = common.prepare_input(xml, limits)
-    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        check_chars_c(<const unsigned char*>(<char*>data), start, len(data))
-        scanner = Scanner.__new__(Scanner)
-        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+    n = PyBytes_GET_SIZE(data)
+    head = PyBytes_AS_STRING(data)
+    start = 3 if n >= 3 and memcmp(head, b"\xef\xbb\xbf", 3) == 0 else 0
+    # Take the idle encoder (another thread entering meanwhile makes its own); an error
+    # leaves it to the garbage collector, a success puts it back.
+    encoder = _idle
+    if encoder is None:
         encoder = Encoder.__new__(Encoder)
-        encoder.setup(scanner, version, bool(string_table), bool(keep_whitespace), limits,
-                      max_opaque)
-        return encoder.run(None, None, None)
+        scanner = Scanner.__new__(Scanner)
+    else:
+        _idle = None
+        scanner = encoder.sc
+    try:
+        check_chars_c(<const unsigned char*>head, start, n)
+        scanner.setup(data, start, max_depth, max_elements, max_opaque)
+        encoder.setup(scanner, version, string_table is True or bool(string_table),
+                      keep_whitespace is True or bool(keep_whitespace), limits, max_opaque)
+        result = encoder.run(None, None, None)
     except EncodeError as exc:
         if via_lxml:
             raise EncodeError(exc.reason, -1, exc.detail) from None
         raise
+    encoder.idle()
+    scanner.idle()
+    if _idle is None:
+        _idle = encoder
+    return result

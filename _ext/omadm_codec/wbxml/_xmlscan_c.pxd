@@ -49,12 +49,14 @@ cdef class Scanner:
     cdef unsigned int local_hash   # FNV-1a (_xmlbuf.pxd) of the local name, after any prefix
     cdef object ns_uri
     cdef list attr_list          # namespaced attributes: (local, value, namespace URI)
+    cdef Py_ssize_t plain_attrs  # unprefixed attributes other than xmlns (checked, not kept)
     cdef const unsigned char* text_ptr
     cdef Py_ssize_t text_len
     cdef readonly object fpi, sysid
 
     cdef int setup(self, bytes data, Py_ssize_t start, Py_ssize_t max_depth,
                    Py_ssize_t max_elements, Py_ssize_t max_text) except -1
+    cdef void idle(self) noexcept
     cdef int next_event(self) except -1
     cdef object fail(self, str reason, Py_ssize_t offset)
     cdef int text_piece(self, Py_ssize_t pos, Py_ssize_t stop, int mode,
@@ -76,6 +78,7 @@ cdef class Scanner:
     cdef tuple resolve_prefixed(self, bytes qname, Py_ssize_t pos)
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1
+    cdef int keep_namespace(self, object value) except -1
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1
     cdef int end_tag(self, Py_ssize_t pos) except -1
     cdef int pop_element(self, Py_ssize_t pos) except -1

@@ -19,6 +19,12 @@ from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
 from omadm_codec.errors import EncodeError
 
+
+cdef extern from "omadm_codec/wbxml/_scan_simd.h":
+    Py_ssize_t omadm_skip_xml_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
+    Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
+                              int* special, int* content) noexcept nogil
+
 __all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
            "check_chars"]
 
@@ -33,7 +39,6 @@ EV_DOCTYPE = EVENT_DOCTYPE
 cdef unsigned char NAME_START[256]
 cdef unsigned char NAME_CHAR[256]
 cdef unsigned char IS_WS[256]
-cdef unsigned char TEXT_SPECIAL[256]  # bytes that need the slow text path: ] & CR
 
 
 cdef void _init_classes():
@@ -42,7 +47,6 @@ cdef void _init_classes():
         NAME_START[c] = (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c == 58 or c >= 128
         NAME_CHAR[c] = NAME_START[c] or (48 <= c <= 57) or c == 46 or c == 45
         IS_WS[c] = c == 32 or c == 9 or c == 13 or c == 10
-        TEXT_SPECIAL[c] = c == 0x5D or c == 0x26 or c == 0x0D
 
 
 _init_classes()
@@ -64,6 +68,23 @@ cdef int remember_namespace(bytes value) except -1:
         _ns_cache_next = (_ns_cache_next + 1) % 16
     return 0
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
+
+
+cdef inline unsigned char _predefined(const unsigned char* s, Py_ssize_t n) noexcept:
+    """The character of the predefined entity named s[:n] (amp, lt, gt, quot, apos), else 0:
+    what _PREDEFINED holds, without a bytes object and a dict lookup per reference."""
+    if n == 3 and s[0] == b'a' and s[1] == b'm' and s[2] == b'p':
+        return b'&'
+    if n == 2 and s[1] == b't':
+        if s[0] == b'l':
+            return b'<'
+        if s[0] == b'g':
+            return b'>'
+    if n == 4 and memcmp(s, b"quot", 4) == 0:
+        return b'"'
+    if n == 4 and memcmp(s, b"apos", 4) == 0:
+        return b"'"
+    return 0
 
 
 cdef inline Py_ssize_t k_name_len(const unsigned char* p, Py_ssize_t at,
@@ -89,6 +110,9 @@ cdef Py_ssize_t check_chars_c(const unsigned char* p, Py_ssize_t start,
     cdef uint64_t word, controls
     cdef unsigned char c
     while i < end:
+        i += omadm_skip_xml_ascii(p + i, end - i)
+        if i >= end:
+            break
         if i + 8 <= end:
             memcpy(&word, p + i, 8)
             # Eight ASCII bytes whose only control characters are TAB, LF or CR. With no high
@@ -168,11 +192,33 @@ cdef class Scanner:
         self.max_depth = max_depth
         self.max_elements = max_elements
         self.max_text = max_text
-        self.ns_frames = [_BASE_FRAME]
+        # A reused scanner (see idle) keeps its C arrays' memory, nothing else.
+        if self.ns_frames is None or len(self.ns_frames) != 1:
+            self.ns_frames = [_BASE_FRAME]
+        self.ns_top = 0
         self.cur_ns = b""
         self.ns_uri = b""
         self.attr_list = None
+        self.depth = self.elements = self.nattr = self.offset = 0
+        self.root_seen = self.root_done = self.pending_end = self.seen_doctype = False
+        self.local_ptr = self.text_ptr = NULL
+        self.local_len = self.text_len = 0
+        self.scratch.len = 0
+        if self.ns_keep is not None and len(self.ns_keep) > 16:
+            self.ns_keep = None  # kept across documents while short (see keep_namespace)
+        self.pending_attrs = self.pending_default = None
+        if self.fpi is not None or self.sysid is not None:
+            self.fpi = self.sysid = None
         return 0
+
+    cdef void idle(self) noexcept:
+        """Drop what the document held, for reuse by the next setup."""
+        self.data = None
+        self.p = NULL
+        if self.scratch.cap > 8 * 1024 * 1024:
+            free(self.scratch.data)
+            self.scratch.data = NULL
+            self.scratch.len = self.scratch.cap = 0
 
     def __dealloc__(self):
         free(self.attr_at)
@@ -191,8 +237,7 @@ cdef class Scanner:
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t pos, lt, close, run_start = -1
         cdef int mode = 0  # 0: no text yet, 1: text points into the input, 2: into scratch
-        cdef int nxt
-        cdef Py_ssize_t stop
+        cdef int nxt, special_c, content_c
         cdef bint special
         if self.pending_end:
             self.pending_end = False
@@ -208,18 +253,10 @@ cdef class Scanner:
             if p[pos] != 0x3C:
                 if run_start < 0:
                     run_start = pos
-                # Short runs (the usual case) in one table-driven loop; long ones by memchr.
-                special = False
-                lt = pos
-                stop = end if end - pos < 64 else pos + 64
-                while lt < stop and p[lt] != 0x3C:
-                    special |= TEXT_SPECIAL[p[lt]]
-                    lt += 1
-                if lt == stop and stop < end:
-                    lt = find1(p, lt, end, 0x3C)
-                    if lt < 0:
-                        lt = end
-                    special = True
+                # The run up to the next '<', and whether a ']', '&' or CR is in it (SSE2).
+                special_c = content_c = 0
+                lt = omadm_text_run(p, pos, end, &special_c, &content_c)
+                special = special_c != 0
                 mode = self.text_piece(pos, lt, mode, special)
                 self.pos = lt
                 continue
@@ -350,6 +387,10 @@ cdef class Scanner:
                 enc[2] = 0x80 | ((cp >> 6) & 0x3F)
                 enc[3] = 0x80 | (cp & 0x3F)
                 buf_add(out, enc, 4)
+            return semi + 1
+        c = _predefined(p + amp + 1, semi - amp - 1)
+        if c:
+            buf_add(out, &c, 1)
             return semi + 1
         value = _PREDEFINED.get(PyBytes_FromStringAndSize(<char*>p + amp + 1, semi - amp - 1))
         if value is None:
@@ -490,8 +531,11 @@ cdef class Scanner:
         # Most tags end right after the name; only the others touch Python objects.
         if i < end and (p[i] == 0x3E or (p[i] == 0x2F and i + 1 < end and p[i + 1] == 0x3E)):
             j = i
-            self.pending_attrs = None
-            self.pending_default = None
+            if self.pending_attrs is not None:
+                self.pending_attrs = None
+            if self.pending_default is not None:
+                self.pending_default = None
+            self.plain_attrs = 0
         elif (i + 8 < end and p[i] == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
                 and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
             # Just ` xmlns="..."` (every MetInf element): the same steps as parse_attrs.
@@ -500,6 +544,7 @@ cdef class Scanner:
             if j < end and (p[j] == 0x3E or (p[j] == 0x2F and j + 1 < end and p[j + 1] == 0x3E)):
                 self.pending_attrs = None
                 self.pending_default = value
+                self.plain_attrs = 0
             else:
                 j = self.parse_attrs(pos, i)
         else:
@@ -510,13 +555,11 @@ cdef class Scanner:
         if self.depth >= self.max_depth:
             raise self.fail("too_deep", pos)
         if self.pending_default is not None:
-            if self.ns_keep is None:
-                self.ns_keep = []
-            self.ns_keep.append(self.pending_default)  # keeps ns_at's borrowed pointers valid
+            self.keep_namespace(self.pending_default)
             self.cur_ns = self.pending_default
         if self.pending_attrs is not None:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
-        else:
+        elif self.attr_list is not None:
             self.attr_list = None
         self.resolve_element(pos + 1, name_end, colon, pos)
         self.push_name(pos + 1, name_end - pos - 1)
@@ -542,6 +585,7 @@ cdef class Scanner:
         cdef bint has_default = False, is_default, prefixed
         cdef int c
         self.nattr = 0
+        self.plain_attrs = 0
         while True:
             j = self.skip_ws(i, False)
             if j >= end:
@@ -579,6 +623,8 @@ cdef class Scanner:
                 if attrs is None:
                     attrs = []
                 attrs.append((aname, value, b""))
+            else:
+                self.plain_attrs += 1
         self.pending_attrs = attrs
         self.pending_default = default_value
         return j
@@ -719,7 +765,8 @@ cdef class Scanner:
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1:
         if colon < 0:
-            self.ns_uri = self.cur_ns
+            if self.ns_uri is not self.cur_ns:
+                self.ns_uri = self.cur_ns
             self.local_ptr = self.p + start
             self.local_len = stop - start
             return 0
@@ -728,6 +775,22 @@ cdef class Scanner:
         self.ns_uri = ns
         self.local_ptr = self.p + colon + 1
         self.local_len = stop - colon - 1
+        return 0
+
+    cdef int keep_namespace(self, object value) except -1:
+        """Own ``value`` for as long as ns_at may point to it (ns_at's pointers are borrowed).
+        Namespace values are mostly the same cached objects, so one among the last four owned
+        is not added again (four: constant work per tag, whatever the document): the list
+        stays a handful long, and is reused by the next document."""
+        cdef Py_ssize_t k, n
+        if self.ns_keep is None:
+            self.ns_keep = [value]
+            return 0
+        n = len(self.ns_keep)
+        for k in range(n - 1, n - 5 if n > 4 else -1, -1):
+            if <PyObject*>self.ns_keep[k] == <PyObject*>value:
+                return 0
+        self.ns_keep.append(value)
         return 0
 
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1:
@@ -758,6 +821,15 @@ cdef class Scanner:
     cdef int end_tag(self, Py_ssize_t pos) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t i = pos + 2, j, n
+        if self.depth:
+            # The usual end tag: the open element's name then '>' (what the loop below accepts
+            # too, with the same result).
+            n = self.name_len[self.depth - 1]
+            j = pos + 2 + n
+            if (j < self.end and p[j] == 0x3E
+                    and memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) == 0):
+                self.pos = j + 1
+                return self.pop_element(pos)
         if i >= self.end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)
         while i < self.end and NAME_CHAR[p[i]]:
@@ -803,6 +875,10 @@ cdef class Scanner:
     @property
     def attrs(self):
         return list(self.attr_list) if self.attr_list is not None else []
+
+    @property
+    def plain_attr_count(self):
+        return self.plain_attrs
 
     @property
     def text(self):

@@ -59,7 +59,7 @@ from ...wbxml.codepages import (
     SYNCML12,
     Language,
 )
-from .._fast_vocab import MAX_FAST_INPUT
+from .._fast_vocab import MAX_FAST_TEXT
 from .._guard import MAX_TAG
 
 __all__ = ["EV_OPAQUE", "WbxmlEvents", "WbxmlGiveUp"]
@@ -67,11 +67,6 @@ __all__ = ["EV_OPAQUE", "WbxmlEvents", "WbxmlGiveUp"]
 EV_OPAQUE = 6
 
 _OUTER = (SYNCML10, SYNCML11, SYNCML12)
-# wbxml_to_xml's per-byte growth at worst (an escaped '"' is 6 bytes, a CR inside CDATA 17),
-# and per element, for the bound that keeps the XML it would write within MAX_FAST_INPUT.
-_TEXT_GROWTH = 6
-_CDATA_GROWTH = 17
-_ELEMENT_COST = 100
 
 
 class WbxmlGiveUp(Exception):
@@ -157,7 +152,9 @@ class WbxmlEvents:
         self.max_depth = max_depth
         self.elements = 0
         self.table_budget = TABLE_BUDGET_FACTOR * len(data) + TABLE_BUDGET_BASE
-        self.xml_budget = MAX_FAST_INPUT - 300  # the prologue wbxml_to_xml writes
+        # Text bytes since the last element start or end: one text node of the hub's XML,
+        # which must stay under libxml2's node limit (MAX_FAST_TEXT) for the path to vouch.
+        self.run = 0
         self.stack: list[_Open] = []
         self.docs: list[_Doc] = []
         self.pending_end = False
@@ -290,8 +287,8 @@ class WbxmlEvents:
         if len(stack) >= self.max_depth:
             raise _giveup()
         self.elements += 1
-        self.xml_budget -= _ELEMENT_COST
-        if self.elements > self.limits.max_elements or self.xml_budget < 0:
+        self.run = 0
+        if self.elements > self.limits.max_elements:
             raise _giveup()
         parent = stack[-1] if stack else None
         element = _Open(tag.kind)
@@ -329,11 +326,14 @@ class WbxmlEvents:
             stack[-3].type_code = classify_type(text)
         if not text:
             return self.close()
+        if len(text) >= MAX_FAST_TEXT:
+            raise _giveup()
         self.text = rewrite_type(self.doc.lang, text)
         self.pending_end = True
         return EV_TEXT
 
     def close(self) -> int:
+        self.run = 0
         self.stack.pop()
         doc = self.doc
         if len(self.stack) == doc.base:
@@ -373,6 +373,8 @@ class WbxmlEvents:
                 raise _giveup()
             raw = data[pos:pos + length]
             self.pos = pos + length
+            if data[pos + length:pos + length + 2] == b"\x03\x00":
+                raise _giveup()  # maybe markup carried as its text: the hub decides
             if top.kind == K_NEXTNONCE:
                 text = base64.b64encode(raw)
             elif raw and top.cls in (C_NEST_DEVINF, C_NEST_DMTNDS):
@@ -388,13 +390,10 @@ class WbxmlEvents:
             top.capture.append(text)
             return 0
         top.pending = False
-        if top.cls == C_CDATA:
-            self.xml_budget -= _CDATA_GROWTH * len(text)
-            if len(text) > MAX_TAG and b"<" in text:
-                raise _giveup()  # the guard's tag_too_long would see '<' in the CDATA
-        else:
-            self.xml_budget -= _TEXT_GROWTH * len(text)
-        if self.xml_budget < 0:
+        if top.cls == C_CDATA and len(text) > MAX_TAG and b"<" in text:
+            raise _giveup()  # the guard's tag_too_long would see '<' in the CDATA
+        self.run += len(text)
+        if self.run >= MAX_FAST_TEXT:
             raise _giveup()
         self.text = text
         return EV_CDATA if top.cls == C_CDATA else EV_TEXT
@@ -407,8 +406,7 @@ class WbxmlEvents:
                 or self.data[pos] != END):
             raise _giveup()
         top.pending = False
-        self.xml_budget -= 2 * len(raw) + 100
-        if self.xml_budget < 0:
+        if (len(raw) + 2) // 3 * 4 >= MAX_FAST_TEXT:  # the hub's base64 text
             raise _giveup()
         self.offset = tok_off
         self.text = raw

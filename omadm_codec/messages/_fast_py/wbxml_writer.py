@@ -25,7 +25,7 @@ from .._fast_tokens import (
     TABLES,
     TYPE_CLASS,
     Fallback,
-    nested_document,
+    embedded_data,
     over_limits,
     reference_encode_wbxml,
 )
@@ -254,12 +254,14 @@ class _Tokens:
         if isinstance(data, bytes):
             self.binary(data)
         elif isinstance(data, XmlDocument):
-            nested, size, elements = nested_document(data.xml, self.ver_dtd,
-                                                     open_elements + 1, xml_to_wbxml)
+            payload, marker, size, elements = embedded_data(data.xml, self.ver_dtd,
+                                                            open_elements + 1, xml_to_wbxml)
             self.raw_len += size
             self.raw_elements += elements
             pos = self.open("Data")
-            self.opaque(nested)
+            self.opaque(payload)
+            if marker:  # markup as its text: the empty string after it says so
+                self.out += b"\x03\x00"
             self.close(pos)
         elif isinstance(data, str):
             if _NOT_XML.search(data) or (fmt != "bin" and (

@@ -1,6 +1,9 @@
 # The recursive-descent builder (included by _fast_c.pyx): the compiled twin of
 # omadm_codec/messages/_fast_py/build.py's _Build, method for method, on the scanner's C fields.
 
+cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
@@ -12,6 +15,9 @@ cdef class _Build:
     cdef object ns
     cdef Buf mark   # embedded markup being serialized (Data, unknown MetInf children)
     cdef Buf run    # the text run of the element being serialized
+    # XML source: text and CDATA bytes since the last tag. libxml2 makes one node of at most
+    # this much, and refuses a node of MAX_FAST_TEXT bytes (without huge_tree).
+    cdef Py_ssize_t text_run
 
     def __dealloc__(self):
         free(self.mark.data)
@@ -20,9 +26,17 @@ cdef class _Build:
     # --- events --------------------------------------------------------------------------
 
     cdef inline int next_ev(self) except -1:
+        cdef int ev
         if self.wbxml:
-            return self.wb.next_event()
-        return self.sc.next_event()
+            return self.wb.next_event()  # the token source keeps its own count
+        ev = self.sc.next_event()
+        if ev == EVENT_TEXT or ev == EVENT_CDATA:
+            self.text_run += self.sc.text_len
+            if self.text_run >= _NODE_LIMIT:
+                raise _GiveUp()  # libxml2 would refuse the node: the reference path reports
+        else:
+            self.text_run = 0
+        return ev
 
     cdef int code(self) noexcept:
         """The code of the current start tag's local name (N_OTHER if not one of ours)."""
@@ -565,6 +579,8 @@ cdef class _Build:
                 chal = self.chal()
             elif code == N_Data and value is None:
                 value = self.number()
+                if not STATUS_MIN <= value <= STATUS_MAX:
+                    raise _GiveUp()  # the quirk status_code_range: the reference reader's
             elif code == N_NoResp:
                 no_resp = self.flag()
             elif code == N_Item:

@@ -29,11 +29,8 @@ cdef enum:
     LANG_DEVINF = 2
     LANG_MGMTTREE = 3
 
-cdef Py_ssize_t _MAX_FAST_INPUT = share.MAX_FAST_INPUT
+cdef Py_ssize_t _MAX_FAST_TEXT = share.MAX_FAST_TEXT
 cdef Py_ssize_t _GUARD_MAX_TAG = share.MAX_TAG
-# wbxml_to_xml's per-byte growth at worst (an escaped '"' is 6 bytes, a CR inside CDATA 17),
-# and per element: the bound that keeps the XML it would write within MAX_FAST_INPUT.
-cdef Py_ssize_t _TEXT_GROWTH = 6, _CDATA_GROWTH = 17, _ELEMENT_COST = 100
 cdef Py_ssize_t _TABLE_BUDGET_FACTOR = wbc.TABLE_BUDGET_FACTOR
 cdef Py_ssize_t _TABLE_BUDGET_BASE = wbc.TABLE_BUDGET_BASE
 cdef bytes _DEVINF_XML = wbc.DEVINF_XML
@@ -175,7 +172,10 @@ cdef class _WbxmlEvents:
     cdef bytes data
     cdef const unsigned char* p
     cdef Py_ssize_t pos, max_depth, max_elements, max_opaque, max_table, elements, depth
-    cdef Py_ssize_t table_budget, xml_budget
+    cdef Py_ssize_t table_budget
+    # Text bytes since the last element start or end: one text node of the hub's XML, which
+    # must stay under libxml2's node limit (MAX_FAST_TEXT) for the path to vouch.
+    cdef Py_ssize_t run
     cdef int code       # event field: the N_* code of the start tag's name
     cdef _Doc doc, outer
     cdef _Tags tags, outer_tags
@@ -207,7 +207,7 @@ cdef class _WbxmlEvents:
             self.open_cap = limits.max_depth + 1
         self.pos = self.elements = self.depth = 0
         self.table_budget = _TABLE_BUDGET_FACTOR * len(data) + _TABLE_BUDGET_BASE
-        self.xml_budget = _MAX_FAST_INPUT - 300  # the prologue wbxml_to_xml writes
+        self.run = 0
         self.nested_open = self.pending_end = self.root_done = False
         self.capture.len = 0
         self.hold = None
@@ -365,8 +365,8 @@ cdef class _WbxmlEvents:
         if kind < 0 or self.depth >= self.max_depth:
             raise _GiveUp()
         self.elements += 1
-        self.xml_budget -= _ELEMENT_COST
-        if self.elements > self.max_elements or self.xml_budget < 0:
+        self.run = 0
+        if self.elements > self.max_elements:
             raise _GiveUp()
         element = &self.open[self.depth]
         element.kind = kind
@@ -421,6 +421,8 @@ cdef class _WbxmlEvents:
             self.open[self.depth - 3].type_code = wtext.classify_type_c(<const char*>text, n)
         if n == 0:
             return self.close()
+        if n >= _MAX_FAST_TEXT:
+            raise _GiveUp()
         if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, wbc.DEVINF_WBXML):
             text = <const unsigned char*>(<char*>_DEVINF_XML)
             n = len(_DEVINF_XML)
@@ -433,6 +435,7 @@ cdef class _WbxmlEvents:
         return EVENT_TEXT
 
     cdef int close(self) except -1:
+        self.run = 0
         self.depth -= 1
         if self.depth == self.doc.base:
             if self.doc.base == 0:
@@ -475,6 +478,9 @@ cdef class _WbxmlEvents:
             if length > end - pos or length > self.max_opaque:
                 raise _GiveUp()
             self.pos = pos + length
+            if (self.pos + 1 < end and self.p[self.pos] == 0x03
+                    and self.p[self.pos + 1] == 0):
+                raise _GiveUp()  # maybe markup carried as its text: the hub decides
             if top.kind == 5:  # K_NEXTNONCE: base64, as libwbxml writes it
                 self.hold = b64encode(self.data[pos:pos + length])
                 self.sc.text_ptr = <const unsigned char*>(<char*>self.hold)
@@ -496,14 +502,11 @@ cdef class _WbxmlEvents:
             buf_add(&self.capture, self.sc.text_ptr, self.sc.text_len)
             return 0
         top.pending = False
-        if top.cls == 1:  # C_CDATA
-            self.xml_budget -= _CDATA_GROWTH * self.sc.text_len
-            if self.sc.text_len > _GUARD_MAX_TAG and find1(self.sc.text_ptr, 0,
-                                                            self.sc.text_len, 0x3C) >= 0:
-                raise _GiveUp()  # the guard's tag_too_long would see '<' in the CDATA
-        else:
-            self.xml_budget -= _TEXT_GROWTH * self.sc.text_len
-        if self.xml_budget < 0:
+        if top.cls == 1 and self.sc.text_len > _GUARD_MAX_TAG and find1(
+                self.sc.text_ptr, 0, self.sc.text_len, 0x3C) >= 0:  # C_CDATA
+            raise _GiveUp()  # the guard's tag_too_long would see '<' in the CDATA
+        self.run += self.sc.text_len
+        if self.run >= _MAX_FAST_TEXT:
             raise _GiveUp()
         return EVENT_CDATA if top.cls == 1 else EVENT_TEXT
 
@@ -514,8 +517,7 @@ cdef class _WbxmlEvents:
                 or self.p[self.pos] != 0x01):
             raise _GiveUp()
         top.pending = False
-        self.xml_budget -= 2 * self.sc.text_len + 100
-        if self.xml_budget < 0:
+        if (self.sc.text_len + 2) // 3 * 4 >= _MAX_FAST_TEXT:  # the hub's base64 text
             raise _GiveUp()
         self.sc.offset = tok_off
         return EVENT_OPAQUE

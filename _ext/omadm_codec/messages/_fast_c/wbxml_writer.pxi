@@ -19,7 +19,7 @@ from omadm_codec.limits import DEFAULT_LIMITS as _TK_LIMITS
 
 _TkFallback = _tk_share.Fallback
 _TK_REWRITE = _tk_common.REWRITE
-_TK_NESTED = _tk_share.nested_document
+_TK_EMBEDDED = _tk_share.embedded_data
 _TK_VERSIONS = tuple(_tk_share.TABLES)          # VerDTD per version index
 _TK_HEADERS = tuple(t.header for t in _tk_share.TABLES.values())
 
@@ -421,12 +421,14 @@ cdef class _Tokens:
         elif isinstance(data, bytes):
             return self.binary(data)
         elif isinstance(data, XmlDocument):
-            nested, size, elements = _TK_NESTED(data.xml, self.ver_dtd, open_elements + 1,
-                                                _xml_to_wbxml)
+            nested, marker, size, elements = _TK_EMBEDDED(data.xml, self.ver_dtd,
+                                                          open_elements + 1, _xml_to_wbxml)
             self.raw_len += size
             self.raw_elements += elements
             pos = self.open(E_Data)
             self.opaque(<const unsigned char*>(<char*>nested), len(nested))
+            if marker:  # markup as its text: the empty string after it says so
+                buf_add(&self.out, <const unsigned char*>b"\x03\x00", 2)
             return self.close(pos)
         elif isinstance(data, str):
             text = data

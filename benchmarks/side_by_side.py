@@ -1,0 +1,174 @@
+"""Old commit against new, side by side in one run: each side in its own subprocess with its own
+``PYTHONPATH``, the runs interleaved (old, new, old, new, ...) so both see the same machine.
+
+    python benchmarks/side_by_side.py tree --base ../base
+    python benchmarks/side_by_side.py tree --base ../base312 --python python3.12
+
+``--base`` is a checkout of the commit to compare against with its extensions built in place
+(``git worktree add ../base 2c882d0 && cd ../base && python setup.py build_ext --inplace``),
+built for the interpreter given by ``--python``. Both sides must run their compiled twins:
+a side that reports another backend stops the run. Prints one line per run and the ratio of
+the best rates (new / old).
+
+``tree``: ``DMTree.get`` on random readable leaves of a 10,000-node device tree (the tree of
+``bench_tree.py``), through the public API only, so the same code drives both commits.
+
+``codec``: ``wbxml_to_xml`` and ``xml_to_wbxml`` (the public functions) on every corpus message,
+calls per second; for the large messages, the check that they did not get slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NEW = HERE.parent
+
+TREE_WORKER = r'''
+import json, random, sys, time
+import omadm_codec
+from omadm_codec.tree import DMTree, add_dm_account
+
+SRV = "srv1.example"
+assert omadm_codec.BACKEND == "cython", omadm_codec.BACKEND
+
+
+def build():
+    tree = DMTree.with_standard_objects(dev_id="IMEI:493005100592800", man="Acme", mod="X1",
+                                        server_id=SRV, max_depth=16, max_tot_len=255,
+                                        max_seg_len=64)
+    for number in (2, 3):
+        add_dm_account(tree, f"srv{number}example", server_id=f"srv{number}.example",
+                       addr=f"https://dm{number}.example/", port=443)
+    tree.device_add("./Vendor", format="node", acl=f"Add={SRV}&Get=*&Replace={SRV}")
+    group = 0
+    while tree.node_count < 10_000:
+        tree.device_add(f"./Vendor/Acme/Group{group}", format="node",
+                        acl=f"Get={SRV}&Replace={SRV}" if group % 3 == 0 else "")
+        for leaf in range(50):
+            if tree.node_count >= 10_000:
+                break
+            tree.device_add(f"./Vendor/Acme/Group{group}/Setting{leaf}", str(leaf * group),
+                            format="int")
+        group += 1
+    assert tree.node_count == 10_000
+    return tree
+
+
+def leaves(node, path):
+    if node.children is None:
+        yield "./" + "/".join(path)
+        return
+    for name, child in node.children.items():
+        yield from leaves(child, path + (name,))
+
+
+tree = build()
+readable = []
+for uri in leaves(tree.root, ()):
+    try:
+        tree.get(uri, SRV)
+    except Exception:
+        continue
+    readable.append(uri)
+rng = random.Random(4711)
+uris = [rng.choice(readable) for _ in range(2000)]
+uris = [uri[2:] if i % 4 == 0 else uri for i, uri in enumerate(uris)]
+get = tree.get
+# Short rounds (100 Gets, well inside a scheduler time slice on a shared machine, for the old
+# side as for the new), cycling through the 2,000 URIs: the rate is 2,000 over the sum of each
+# chunk's best time.
+chunks = [uris[k:k + 100] for k in range(0, len(uris), 100)]
+best = [float("inf")] * len(chunks)
+deadline = time.perf_counter() + float(sys.argv[1])
+rounds = 0
+while rounds < 5 * len(chunks) or time.perf_counter() < deadline:
+    k = rounds % len(chunks)
+    start = time.perf_counter()
+    for uri in chunks[k]:
+        get(uri, SRV)
+    best[k] = min(best[k], time.perf_counter() - start)
+    rounds += 1
+print(json.dumps({"rates": {"DMTree.get": len(uris) / sum(best)}, "rounds": rounds,
+                  "python": sys.version.split()[0], "twin": tree._uri.__name__}))
+'''
+
+CODEC_WORKER = r'''
+import json, sys, time
+from pathlib import Path
+import omadm_codec
+from omadm_codec import wbxml_to_xml, xml_to_wbxml
+
+assert omadm_codec.BACKEND == "cython", omadm_codec.BACKEND
+corpus = Path(sys.argv[2])
+seconds = float(sys.argv[1])
+rates = {}
+for path in sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size):
+    xml = path.read_bytes()
+    wbxml = path.with_suffix(".wbxml").read_bytes()
+    for name, fn, data in (("decode", wbxml_to_xml, wbxml), ("encode", xml_to_wbxml, xml)):
+        calls = max(1, int(2e4 // len(data)))  # rounds of ~2 ms at most: inside a time slice
+        best = float("inf")
+        deadline = time.perf_counter() + seconds / 22
+        rounds = 0
+        while rounds < 3 or time.perf_counter() < deadline:
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn(data)
+            best = min(best, (time.perf_counter() - start) / calls)
+            rounds += 1
+        rates[f"{name} {path.stem}"] = 1 / best
+print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
+                  "twin": wbxml_to_xml.__module__}))
+'''
+
+WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER}
+
+
+def run_side(kind: str, python: str, path: Path, seconds: float) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(path), OMADM_CODEC_REQUIRE_EXT="1")
+    env.pop("OMADM_CODEC_PUREPYTHON", None)
+    corpus = NEW.parent / "shared" / "corpus"  # as benchmarks/conftest.py chooses it
+    if not corpus.is_dir():  # pragma: no cover - depends on the checkout
+        corpus = NEW / "tests" / "corpus"
+    out = subprocess.run([python, "-c", WORKERS[kind], str(seconds), str(corpus)], env=env,
+                         check=True, capture_output=True, text=True, cwd=str(path)).stdout
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=sorted(WORKERS))
+    parser.add_argument("--base", type=Path, default=NEW.parent / "base",
+                        help="checkout of the old commit, extensions built (default ../base)")
+    parser.add_argument("--new", type=Path, default=NEW, help="this checkout (default)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for both sides")
+    parser.add_argument("--runs", type=int, default=4, help="runs per side, interleaved")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per run")
+    args = parser.parse_args(argv)
+    best: dict[str, dict[str, float]] = {"old": {}, "new": {}}
+    for run in range(args.runs):
+        for side, path in (("old", args.base), ("new", args.new)):
+            result = run_side(args.kind, args.python, path.resolve(), args.seconds)
+            rates: dict[str, float] = result["rates"]  # type: ignore[assignment]
+            for name, rate in rates.items():
+                best[side][name] = max(best[side].get(name, 0.0), rate)
+            shown = ", ".join(f"{name} {rate:,.0f}/s" for name, rate in list(rates.items())[:2])
+            print(f"run {run + 1} {side}: {shown}{' ...' if len(rates) > 2 else ''} "
+                  f"({result['python']}, {result['twin']})", flush=True)
+    print(f"\n| {args.kind} (calls/s, best run of each) | old | new | new / old |")
+    print("|---|---:|---:|---:|")
+    for name, old_rate in best["old"].items():
+        new_rate = best["new"][name]
+        print(f"| {name} | {old_rate:,.0f} | {new_rate:,.0f} | **{new_rate / old_rate:.2f}x** |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Connection-level guards for the HTTP server (``HttpLimits``), and the uvicorn h11 protocol
+that enforces them (``guarded_protocol``).
+
+The one idea: a connection holds a descriptor and memory whether or not it ever sends a
+request, so each is bounded in time and in number before any application code runs:
+
+- at most ``max_connections`` at once (and ``max_connections_per_client`` per address): one
+  over the cap is answered ``503`` with ``Retry-After`` at once and closed, so the server
+  never runs out of descriptors (accept failing with EMFILE is what floods a log and locks
+  every device out);
+- a request's head must arrive within ``header_timeout`` seconds of its first byte (or of
+  the connection); ``408`` and close otherwise (the body's own timeout is the application's,
+  ``DMServerApp(body_timeout=)``);
+- an idle keep-alive connection closes after ``keepalive_timeout``;
+- every accepted socket gets ``TCP_NODELAY`` (a response written in two parts must not wait
+  for the client's delayed ACK: about 40 ms per request otherwise).
+
+uvicorn (``http`` extra) is imported only when the protocol class is built.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+RESERVED_DESCRIPTORS = 64
+"""Descriptors kept free for everything but client connections (logs, listeners, files)."""
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n"
+           b"Content-Length: 0\r\n\r\n")
+TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """Bounds on connections; the defaults are in docs/limits.md."""
+
+    header_timeout: float = 10.0
+    """Seconds from a request's first byte (or the connection) to the end of its head."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection is kept."""
+    max_connections: int | None = None
+    """Open connections at once; None: ``min(1000, descriptor limit - 64)``."""
+    max_connections_per_client: int | None = None
+    """Open connections from one address (None: no cap of its own; many devices may share
+    one address behind a carrier NAT)."""
+    max_header_bytes: int = 16 << 10
+    """Largest request head (h11's incomplete-event cap)."""
+    backlog: int = 128
+    """Listen queue length."""
+    graceful_timeout: float = 10.0
+    """Seconds requests in flight may take to finish at shutdown."""
+
+    def connection_cap(self) -> int:
+        """The connection cap in force: ``max_connections``, or derived from this process's
+        descriptor limit."""
+        if self.max_connections is not None:
+            return self.max_connections
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return 1000
+        return max(1, min(1000, soft - RESERVED_DESCRIPTORS))
+
+
+def raise_descriptor_limit() -> int:
+    """Raise this process's soft descriptor limit to its hard limit; returns the new soft
+    limit (unchanged if it cannot be raised)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def guarded_protocol(limits: HttpLimits) -> type[Any]:
+    """A uvicorn ``H11Protocol`` subclass enforcing ``limits`` (pass as ``Config(http=...)``).
+    Each call makes a new class: its per-address counts belong to one server."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    cap = limits.connection_cap()
+    per_client = limits.max_connections_per_client
+    by_client: Counter[str] = Counter()
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer: Any = None
+        _counted: str | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            host = self.client[0] if self.client else ""
+            if len(self.connections) > cap or (
+                    per_client is not None and by_client[host] >= per_client):
+                transport.write(REFUSED)
+                transport.close()
+                return
+            if per_client is not None:
+                by_client[host] += 1
+                self._counted = host
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_timer()
+            if self._counted is not None:
+                by_client[self._counted] -= 1
+                if by_client[self._counted] <= 0:
+                    del by_client[self._counted]
+                self._counted = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE and self._header_timer is None:
+                self._arm_header_timer()  # a new request's head starts arriving
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:
+                self._cancel_header_timer()  # the head is in
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            self._header_timer = self.loop.call_later(limits.header_timeout,
+                                                      self._header_timed_out)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_timed_out(self) -> None:
+            self._header_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.write(TIMED_OUT)
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
+__all__ = ["HttpLimits", "guarded_protocol", "raise_descriptor_limit"]

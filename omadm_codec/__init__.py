@@ -29,6 +29,7 @@ from .errors import (
     TreeAddressError,
     TreeError,
     ValueTooLarge,
+    WBXMLParseError,
 )
 from .limits import Limits
 from .messages import (
@@ -62,6 +63,7 @@ __all__ = [
     "TreeAddressError",
     "TreeError",
     "ValueTooLarge",
+    "WBXMLParseError",
     "command_size",
     "decode",
     "decode_commands",

@@ -153,9 +153,9 @@ def test_quirks_and_their_offsets() -> None:
     # A CmdID placeholder that is no ID (whitespace in it).
     (GET.replace("9", "$Cmd ID$").encode(), "bad_id", GET.index("<CmdID>")),
     # Unclosed element inside Data (Microsoft's enterprise-app-management page).
-    # (libxml2 notices the mismatch after </Data>: offset 62, as decode() reports it.)
+    # (the shared scanner points at the mismatched </Data>: offset 55, as decode() does.)
     (b"<Exec><CmdID>1</CmdID><Item><Data><License Content=\"x\"></Data></Item></Exec>",
-     "xml_syntax", 62),
+     "malformed_xml", 55),
     # Something after Final.
     (b"<SyncBody><Final/>" + GET.encode() + b"</SyncBody>", "unexpected_element", 18),
     (b"", "not_syncml", 0),
@@ -166,7 +166,7 @@ def test_refusals_carry_reason_and_offset(xml: bytes, reason: str, at: int) -> N
         with pytest.raises(DecodeError) as info:
             decode_commands(xml, strict=strict)
         assert (info.value.reason, info.value.offset) == (reason, at), info.value
-    if reason == "xml_syntax":  # one root: the offset decode() gives too
+    if reason == "malformed_xml":  # one root: the offset decode() gives too
         with pytest.raises(DecodeError) as info:
             omadm_codec.decode(xml)
         assert (info.value.reason, info.value.offset) == (reason, at)
@@ -179,7 +179,7 @@ def test_limits_and_types() -> None:
     deep = b"<Atomic><CmdID>1</CmdID>" * 70 + GET.encode() + b"</Atomic>" * 70
     with pytest.raises(DecodeError) as info:
         decode_commands(deep)
-    assert info.value.reason in ("too_deep", "xml_syntax")
+    assert info.value.reason in ("too_deep", "malformed_xml")
     with pytest.raises(DecodeError) as info:
         decode_commands(GET.encode(), "text/html")
     assert info.value.reason == "unsupported_content_type"

@@ -94,10 +94,12 @@ def test_first_challenge_is_keyed_on_an_account(name: str, transport: str) -> No
     assert answer.status == 200
     ours, theirs = replay.comparable(answer), R.captured_model(captured)
     assert ours.header == theirs.header
-    # The challenge (type and nonce) the client then answered; since issue 13 a message from
-    # a peer that has not authenticated gets the SyncHdr Status alone, not one per command.
+    # The challenge (type and nonce) the client then answered, and a Status for each of its
+    # commands (PRO 2.4.1), as the captured server answered.
     assert R.header_status(ours) == R.header_status(theirs)
-    assert [c.ELEMENT for c in ours.commands] == ["Status"]
+    assert [(c.ELEMENT, getattr(c, "cmd_ref", None), getattr(c, "cmd", None))
+            for c in ours.commands] == [(c.ELEMENT, getattr(c, "cmd_ref", None),
+                                         getattr(c, "cmd", None)) for c in theirs.commands]
 
 
 # -- L1 / Q12: the DS media type -----------------------------------------------------------

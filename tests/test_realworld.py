@@ -66,7 +66,7 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
     "mattrax-ms-mdm-basic-3.xml": ("decode", ok(), ok()),
     # the root start tag lacks its '<'
     "msdocs-alljoynmanagement-csp-1.xml":
-        ("commands", err("xml_syntax", 39), err("xml_syntax", 39)),
+        ("commands", err("malformed_xml", 39), err("malformed_xml", 39)),
     "msdocs-alljoynmanagement-csp-2.xml": ("commands", ok(), ok()),
     "msdocs-alljoynmanagement-csp-3.xml": ("commands", ok(), ok()),
     "msdocs-bitlocker-csp-1.xml":
@@ -79,7 +79,7 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
         ("commands", err("bad_namespace", 57), err("bad_namespace", 57)),
     # the root's xmlns is quoted with &#39; entities
     "msdocs-disconnecting-from-mdm-unenrollment-1.xml":
-        ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+        ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     "msdocs-dynamicmanagement-csp-1.xml":
         ("commands", ok("namespace_missing"), err("namespace_missing", 0)),
     "msdocs-dynamicmanagement-csp-2.xml":
@@ -147,15 +147,15 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
     # a '...' placeholder for the body
     "omaspec-24-1.xml": ("decode", err("unexpected_text", 305), err("unexpected_text", 305)),
     # curly quotes around attribute values
-    "omaspec-24-2.xml": ("decode", err("xml_syntax", 576), err("xml_syntax", 576)),
+    "omaspec-24-2.xml": ("decode", err("malformed_xml", 576), err("malformed_xml", 576)),
     # curly quotes around attribute values
-    "omaspec-24-3.xml": ("decode", err("xml_syntax", 328), err("xml_syntax", 328)),
+    "omaspec-24-3.xml": ("decode", err("malformed_xml", 328), err("malformed_xml", 328)),
     # a '...' placeholder in a Status
     "omaspec-24-4.xml": ("decode", err("unexpected_text", 317), err("unexpected_text", 317)),
     # curly quotes around attribute values
-    "omaspec-24-5.xml": ("decode", err("xml_syntax", 390), err("xml_syntax", 390)),
+    "omaspec-24-5.xml": ("decode", err("malformed_xml", 390), err("malformed_xml", 390)),
     # curly quotes around attribute values
-    "omaspec-24-6.xml": ("decode", err("xml_syntax", 588), err("xml_syntax", 588)),
+    "omaspec-24-6.xml": ("decode", err("malformed_xml", 588), err("malformed_xml", 588)),
     "omaspec-26-1.xml": ("decode", ok(), ok()),
     "omaspec-26-10.xml": ("decode", ok("element_order"), err("element_order", 386)),
     # the Cred Data is a comment placeholder
@@ -173,17 +173,17 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
     "omaspec-26-9.xml":
         ("decode", ok("element_order", "missing_cmd_ref"), err("element_order", 396)),
     # curly quotes around the root's xmlns
-    "omaspec-41-1.xml": ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+    "omaspec-41-1.xml": ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     # curly quotes around the root's xmlns
-    "omaspec-41-2.xml": ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+    "omaspec-41-2.xml": ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     # curly quotes around the root's xmlns
-    "omaspec-41-3.xml": ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+    "omaspec-41-3.xml": ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     # curly quotes around the root's xmlns
-    "omaspec-41-4.xml": ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+    "omaspec-41-4.xml": ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     # curly quotes around the root's xmlns
-    "omaspec-41-5.xml": ("decode", err("xml_syntax", 14), err("xml_syntax", 14)),
+    "omaspec-41-5.xml": ("decode", err("malformed_xml", 14), err("malformed_xml", 14)),
     # a comment opened with an em dash
-    "omaspec-51-1.xml": ("decode", err("xml_syntax", 334), err("xml_syntax", 334)),
+    "omaspec-51-1.xml": ("decode", err("malformed_xml", 333), err("malformed_xml", 333)),
     # '...' placeholders for the header and body
     "omaspec-appendix-1.xml": ("decode", err("unexpected_text", 37), err("unexpected_text", 37)),
     # '...' placeholders for the header and body
@@ -197,13 +197,13 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
         ("commands", err("unexpected_element", 54), err("element_order", 144)),
     # prefix A undeclared (Fleet binds it in its envelope)
     "fragments/fleet-sample-atomic_install_msi.xml":
-        ("commands", err("xml_syntax", 454), err("xml_syntax", 454)),
+        ("commands", err("malformed_xml", 445), err("malformed_xml", 445)),
     # prefix A undeclared (Fleet binds it in its envelope)
     "fragments/fleet-sample-disable_date_time.xml":
-        ("commands", err("xml_syntax", 161), err("xml_syntax", 161)),
+        ("commands", err("malformed_xml", 152), err("malformed_xml", 152)),
     # prefix A undeclared (Fleet binds it in its envelope)
     "fragments/fleet-sample-disable_defender_realtime_scanning.xml":
-        ("commands", err("xml_syntax", 171), err("xml_syntax", 171)),
+        ("commands", err("malformed_xml", 162), err("malformed_xml", 162)),
     "fragments/fleet-sample-get_device_name.xml": ("commands", ok(), ok()),
     "fragments/fleet-sample-get_hardware_version.xml": ("commands", ok(), ok()),
     "fragments/fleet-sample-get_local_time.xml": ("commands", ok(), ok()),
@@ -234,7 +234,7 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
     "fragments/msdocs-enterprise-app-management-frag7.xml": ("commands", ok(), ok()),
     # <License ...> is never closed
     "fragments/msdocs-enterprise-app-management-frag8.xml":
-        ("commands", err("xml_syntax", 323), err("xml_syntax", 323)),
+        ("commands", err("malformed_xml", 316), err("malformed_xml", 316)),
     "fragments/msdocs-enterprise-app-management-frag9.xml": ("commands", ok(), ok()),
     "fragments/msdocs-enterprisedesktopappmanagement-csp-frag1.xml": ("commands", ok(), ok()),
     "fragments/msdocs-nodecache-csp-frag1.xml": ("commands", ok(), ok()),
@@ -260,10 +260,10 @@ EXPECTED: dict[str, tuple[str, Outcome, Outcome]] = {
         ("commands", ok(), ok()),
     # page prose around a SyncBody
     "fragments/omaspec-appendix-body1.xml":
-        ("commands", err("xml_syntax", 2366), err("xml_syntax", 2366)),
+        ("commands", err("malformed_xml", 2366), err("malformed_xml", 2366)),
     # page prose around a SyncBody
     "fragments/omaspec-appendix-body2.xml":
-        ("commands", err("xml_syntax", 2322), err("xml_syntax", 2322)),
+        ("commands", err("malformed_xml", 2322), err("malformed_xml", 2322)),
     "fragments/syncmlviewer-examples-body1.xml":
         ("commands", ok("whitespace", "metinf_namespace"), err("whitespace", 94)),
 }

@@ -414,7 +414,8 @@ class DMServerApp:
         peer = str(client[0]) if client else None
         throttle = self.config.guards.throttle
         if throttle is not None and peer is not None:
-            wait = throttle.retry_after(now=time.monotonic(), address=peer)
+            # The sessions' clock (wall-clock: a snapshot may be restored in another worker).
+            wait = throttle.retry_after(now=time.time(), address=peer)
             if wait > 0:  # a dict lookup: a locked address costs nothing more
                 return 429, [*CLOSE, ("retry-after", str(math.ceil(wait)))], b"", headers
         content_type = headers.get("content-type", "")

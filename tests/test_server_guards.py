@@ -6,9 +6,11 @@ attacked over HTTP in ``tests/test_attacks.py``; these pin the rules and the num
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import logging
+from typing import Any
 
 import pytest
 from attack_server import (
@@ -25,7 +27,7 @@ from attack_server import (
 )
 
 from omadm_codec.errors import ForeignMessage, RemoteProtocolError
-from omadm_codec.http import DeviceOwnership, DMServerApp, MemoryState
+from omadm_codec.http import DeviceOwnership, DMServerApp, MemoryState, ServerConfig
 from omadm_codec.http.logs import RateLimitFilter
 from omadm_codec.http.registry import run_now
 from omadm_codec.http.state import SessionCommit
@@ -366,6 +368,44 @@ def test_tiers_are_counted_apart_and_ended_sessions_leave_them() -> None:
     assert run_now(store.session_count("auth")) == 0 and store.alive("auth")
     clock[0] = 31.0  # the strangers' TTL is over: counted no more, and gone
     assert run_now(store.session_count("preauth")) == 0 and len(store) == 1
+
+
+def _post(app: DMServerApp, body: bytes, path: str = "/dm") -> int:
+    """One POST through the ASGI app, in process; the HTTP status."""
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "scheme": "http",
+             "headers": [(b"content-type", b"application/vnd.syncml.dm+xml")],
+             "client": ("127.0.0.9", 1000), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+def test_strangers_past_their_cap_evict_only_strangers() -> None:
+    """The app at the strangers' cap (issue 13 item 6): each new stranger takes the place of
+    the least recently active one (every one is answered, with a challenge), the
+    authenticated session stays; past the authenticated cap a new authentication is 503."""
+    config = ServerConfig(server_id="srv", secret_lookup=SECRETS.get, aauth_type="BASIC")
+    app = DMServerApp(config, max_sessions=1, max_preauth_sessions=3)
+    for device in (DEVICE_ID, "IMEI:other"):  # so that each session runs on after package 1
+        app.registry.enqueue(device, [Get("0", [Item(target=Target(LOG_URI))])])
+    assert _post(app, pkg1()) == 200
+    statuses = [_post(app, pkg1(cred=False, dev_id=f"IMEI:{n}", session_id=f"B{n}"))
+                for n in range(10)]
+    assert statuses == [200] * 10
+    store = app.store
+    assert isinstance(store, MemoryState)
+    assert run_now(store.session_count("preauth")) == 3
+    assert run_now(store.session_count("auth")) == 1 and len(store) == 4
+    other = pkg1("other", "other-pw", dev_id="IMEI:other", session_id="C1")
+    assert _post(app, other) == 503  # room for one authenticated session: nobody evicted
+    assert run_now(store.session_count("auth")) == 1
 
 
 def test_expiry_takes_only_what_is_due_in_batches() -> None:

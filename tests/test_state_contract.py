@@ -134,6 +134,24 @@ def test_session_versions_and_ttl(engine: Callable[[], StateStore]) -> None:
     run(engine, body)
 
 
+def test_the_least_recent_session_of_a_tier_is_evicted(
+        engine: Callable[[], StateStore]) -> None:
+    async def body(store: StateStore) -> None:
+        assert await store.session_evict("preauth") is None
+        tokens = [new_token(f"{DEV}-{n}") for n in range(3)]
+        for n, token in enumerate(tokens):
+            await store.session_commit(token, commit(snapshot=b"s", ttl=30 + n, tier="preauth",
+                                                     device=f"{DEV}-{n}"))
+        kept = new_token(DEV)
+        await store.session_commit(kept, commit(snapshot=b"a", tier="auth"))
+        assert await store.session_evict("preauth") == tokens[0]
+        assert await store.session_open(tokens[0], "w1", 1000) is None
+        assert await store.session_count("preauth") == 2
+        assert await store.session_count("auth") == 1  # another tier is never touched
+        assert await store.session_open(kept, "w1", 1000) is not None
+    run(engine, body)
+
+
 def test_a_commit_through_a_token_of_another_device_is_refused(
         engine: Callable[[], StateStore]) -> None:
     async def body(store: StateStore) -> None:

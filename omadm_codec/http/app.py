@@ -151,8 +151,9 @@ class DMServerApp:
     read. Bodies of ``offload_min`` bytes or more are decoded and answered in a worker thread,
     so they do not stall the event loop (other clients). At most ``max_sessions`` running
     authenticated sessions and ``max_preauth_sessions`` sessions not yet authenticated are
-    live (None: no cap): a new one beyond its cap gets 503 with ``Retry-After``, and nothing
-    live is ever evicted for it.
+    live (None: no cap): past the first cap a new authentication gets 503 with
+    ``Retry-After`` (nothing authenticated is ever evicted); past the second the least
+    recently active stranger makes room for the new one.
 
     The RespURI is ``base_url`` + ``path`` + ``/s/<token>``; without ``base_url`` it is built
     from the address the request arrived on (the listening socket), never from the request's
@@ -220,8 +221,9 @@ class DMServerApp:
         """Live authenticated sessions at most: a new authentication beyond it gets 503 with
         Retry-After (None: no cap)."""
         self.max_preauth_sessions = max_preauth_sessions
-        """Live sessions not yet authenticated at most: a new one beyond it gets 503 (None:
-        no cap; with neither cap, sessions are not counted at all)."""
+        """Live sessions not yet authenticated at most: beyond it the least recently active
+        of them is evicted for a new one (None: no cap; with neither cap, sessions are not
+        counted at all)."""
         # The application of each live session, by RespURI token (local stores only).
         self._apps: dict[str, ServerApp] = {}
         # The bytes of large objects in flight each live session holds in this process (its
@@ -704,7 +706,7 @@ class DMServerApp:
         entering = self._tier(session)
         if entering in ("auth", "preauth") and (
                 record is None or (entering == "auth" and not was_auth)):
-            if await self._full(entering):  # the cap: refused before anything is written
+            if await self._full(entering) and not await self._make_room(entering, record):
                 self.log.warning("session cap reached (%s): a new session was refused", entering)
                 if record is None:
                     return _busy(5)
@@ -768,6 +770,21 @@ class DMServerApp:
         """Whether a session entering ``tier`` would pass its cap."""
         cap = {"auth": self.max_sessions, "preauth": self.max_preauth_sessions}.get(tier or "")
         return cap is not None and await self.store.session_count(tier or "") >= cap
+
+    async def _make_room(self, tier: str | None, record: SessionRecord | None) -> bool:
+        """At the cap of strangers, a new one takes the place of the least recently active
+        (it has authenticated nothing, so nothing of value is lost); an authenticated session
+        is never evicted. True if room was made."""
+        if tier != "preauth" or record is not None:
+            return False
+        token = await self.store.session_evict("preauth")
+        if token is None:
+            return False
+        self._apps.pop(token, None)
+        held = self._held.pop(token, None)
+        if held is not None:
+            held.release()
+        return True
 
     async def _swap(self, nonces: RequestNonces) -> None:
         for account, swaps in nonces.swaps().items():

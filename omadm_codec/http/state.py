@@ -295,6 +295,12 @@ class StateStore(Protocol):
         """Live sessions of ``tier`` (``preauth`` or ``auth``), expired ones not counted."""
         ...
 
+    async def session_evict(self, tier: str) -> str | None:
+        """Drop the live session of ``tier`` whose TTL ends first (the least recently
+        active: a stranger making room for a new one, issue 13); returns its token, or None
+        if the tier is empty. Its commands in flight, if any, are settled by ``reap``."""
+        ...
+
     # device queues and outcomes
     async def enqueue(self, device_id: str, commands: Sequence[str], *, key: str | None = None,
                       repeatable: bool = False, now: float) -> list[str]:

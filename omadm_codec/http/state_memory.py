@@ -86,6 +86,7 @@ class MemoryState:
         keeps using it, pre-seeded nonces included)."""
         self._sessions: dict[str, _Session] = {}
         self._tiers: dict[str, int] = {}
+        self._order: dict[str, OrderedDict[str, None]] = {}  # tier -> tokens, least recent first
         self._expiry: list[tuple[float, str]] = []  # (expires, token), lazily deleted
         self._devices: dict[str, _Device] = {}
         self._reap: list[tuple[float, str, str]] = []  # (when, device, token)
@@ -117,6 +118,7 @@ class MemoryState:
         found = self._sessions.pop(token, None)
         if found is not None and found.tier is not None:
             self._tiers[found.tier] -= 1
+            self._order[found.tier].pop(token, None)
 
     def alive(self, token: str) -> bool:
         """Whether the session of ``token`` is stored and not expired (this process only)."""
@@ -187,6 +189,7 @@ class MemoryState:
                                              commit.tier, expires)
             if commit.tier is not None:
                 self._tiers[commit.tier] = self._tiers.get(commit.tier, 0) + 1
+                self._order.setdefault(commit.tier, OrderedDict())[token] = None
             heapq.heappush(self._expiry, (expires, token))
             if len(self._expiry) > 2 * len(self._sessions) + 65_536:
                 # Entries of sessions committed again wait for their deadline; past this
@@ -227,6 +230,18 @@ class MemoryState:
         while self.purge():
             pass
         return self._tiers.get(tier, 0)
+
+    async def session_evict(self, tier: str) -> str | None:
+        order = self._order.get(tier)
+        now = self.clock()
+        while order:
+            token = next(iter(order))
+            live = self._live(token, now)  # an expired one leaves the order by itself
+            if live is not None:
+                self._drop(token)
+                return token
+            order.pop(token, None)
+        return None
 
     # -- device queues --------------------------------------------------------------------------
 

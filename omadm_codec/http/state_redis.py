@@ -528,6 +528,21 @@ class RedisState:
                                       int(time.time() * 1000)), ("ZCARD", key)])
         return int(count)
 
+    async def session_evict(self, tier: str) -> str | None:
+        import time
+
+        key = f"omadm:tier:{tier}"
+        _, popped = await self._many([("ZREMRANGEBYSCORE", key, "-inf",
+                                       int(time.time() * 1000)), ("ZPOPMIN", key)])
+        if not popped:
+            return None
+        first = popped[0]  # [member, score] (RESP), or [(member, score)] (redis-py)
+        token = _text(first[0] if isinstance(first, (tuple, list)) else first)
+        if token_tag(token) is not None:
+            # Its own slot (a cluster): a request of it in flight then loses its commit.
+            await self._many([("DEL", _session_key(token))])
+        return token
+
     # -- device queues --------------------------------------------------------------------------
 
     async def enqueue(self, device_id: str, commands: Sequence[str], *, key: str | None = None,

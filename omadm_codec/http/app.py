@@ -702,7 +702,7 @@ class DMServerApp:
         except (StateUnavailable, _Redo):
             raise
         except Exception:  # noqa: BLE001 - any failure inside still gets a defined answer
-            return await self._failed(session, record, name, app, delivering, nonces)
+            return await self._failed(session, record, name, app, batches, delivering, nonces)
         entering = self._tier(session)
         if entering in ("auth", "preauth") and (
                 record is None or (entering == "auth" and not was_auth)):
@@ -832,7 +832,8 @@ class DMServerApp:
 
     async def _failed(self, session: ServerSession, record: SessionRecord | None,
                       name: Callable[[ServerSession], str], app: ServerApp | None,
-                      delivering: list[ev.Event], nonces: RequestNonces) -> _Outcome:
+                      batches: list[list[ev.Event]], delivering: list[ev.Event],
+                      nonces: RequestNonces) -> _Outcome:
         """Something inside the server failed on this message: logged, answered 500, and
         the session dropped. Commands the device answered in this message are recorded; the
         rest (and any the device left without a Status in the batch the application failed
@@ -844,10 +845,15 @@ class DMServerApp:
             return _Outcome(reply, None, [])  # nothing was claimed: the queue is as it was
         try:
             events: list[ev.Event] = []
-            for event in delivering:
-                if isinstance(event, ev.CommandCompleted) and event.outcome == "no_status":
+            failing = {id(e) for e in delivering}
+            taken: set[int] = set()
+            for event in (e for batch in [*batches, delivering] for e in batch):
+                if not isinstance(event, ev.CommandCompleted) or id(event) in taken:
+                    continue
+                taken.add(id(event))
+                if event.outcome == "no_status" and id(event) in failing:
                     events.append(ev.CommandRefused(event.command, "internal_error", sent=True))
-                elif isinstance(event, ev.CommandCompleted):
+                else:
                     events.append(event)
             dropped = session.abandon("internal_error")
             try:

@@ -529,6 +529,8 @@ class RedisState:
         return int(count)
 
     async def session_evict(self, tier: str) -> str | None:
+        """Drop the live session of ``tier`` whose TTL ends first (``StateStore``): the
+        tier's sorted set is scored by expiry, so that is its first member."""
         import time
 
         key = f"omadm:tier:{tier}"

@@ -48,7 +48,7 @@ import time
 from typing import Any
 
 from omadm_codec import BACKEND, xml_to_wbxml
-from omadm_codec.http import DeviceRegistry, DMServerApp, MemorySessionStore, ServerConfig
+from omadm_codec.http import DeviceRegistry, DMServerApp, ServerConfig
 from omadm_codec.messages.model import Get, Item, Target
 from omadm_codec.security.throttle import ThrottleRules
 from omadm_codec.session import events as ev
@@ -130,11 +130,9 @@ def serve(accounts: int, max_unauthenticated: int, offload_min: int) -> None:
         for event in events:
             if isinstance(event, ev.AuthenticationFailed):
                 reasons[event.reason] = reasons.get(event.reason, 0) + 1
-        registry(session, events)
 
-    store = MemorySessionStore(max_unauthenticated=max_unauthenticated)
-    dm = DMServerApp(config, registry=registry, store=store, app_factory=lambda: app,
-                     offload_min=offload_min)
+    dm = DMServerApp(config, registry=registry, app_factory=lambda: app,
+                     max_preauth_sessions=max_unauthenticated, offload_min=offload_min)
     lag = [0.0]
 
     async def monitor() -> None:
@@ -152,7 +150,7 @@ def serve(accounts: int, max_unauthenticated: int, offload_min: int) -> None:
             with open("/proc/self/status") as fh:
                 rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
             body = json.dumps({"rss_kib": rss, "store": len(dm.store),
-                               "unauthenticated": getattr(dm.store, "unauthenticated", None),
+                               "unauthenticated": getattr(dm.store, "_tiers", {}).get("preauth"),
                                "reasons": reasons, "lag_ms": round(lag[0] * 1000, 1)}).encode()
             if scope.get("query_string") == b"reset":
                 lag[0] = 0.0

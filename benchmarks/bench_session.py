@@ -10,9 +10,12 @@ In memory (pytest-benchmark, one run measures everything it compares):
 Packages split over several messages (small MaxMsgSize on both sides):
 ``python benchmarks/bench_session.py split``.
 
-Over HTTP: ``python benchmarks/bench_session.py http --devices 1000`` starts the server in a
-subprocess (uvicorn, one worker) and runs the devices here, with ``--concurrency`` threads;
-it prints sessions per second and checks that every queued command got its outcome.
+Over HTTP: ``python benchmarks/bench_session.py http --devices 1000`` starts the server in
+subprocesses (uvicorn with httptools/uvloop; ``--workers N`` processes on one port with
+SO_REUSEPORT, ``--store redis`` on a ``redis-server`` it starts) and the devices in
+``--clients`` other processes of ``--concurrency`` threads each; it prints sessions per
+second, p50/p99 per message, server CPU per session against the server's share of the same
+session in memory, and checks that every queued command got its outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -191,58 +195,375 @@ if pytest is not None:
 # -- over HTTP ---------------------------------------------------------------------------------
 
 
-def _serve(port: int, devices: int, fmt: str) -> None:
-    """The server process: one uvicorn worker; every device gets the 20 commands."""
+class _TimedServer:
+    """A ``ServerSession`` whose receive / data_to_send / take_events are timed: the server's
+    share of an in-memory session (what the HTTP tier's cost is compared with)."""
+
+    def __init__(self, session: ServerSession) -> None:
+        self._session = session
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def _timed(self, name: str, *args: Any, **kw: Any) -> Any:
+        # CPU time, not wall time: on a shared machine a preempted call is not slower.
+        start = time.process_time()
+        try:
+            return getattr(self._session, name)(*args, **kw)
+        finally:
+            self.seconds += time.process_time() - start
+
+    def receive(self, *args: Any, **kw: Any) -> Any:
+        return self._timed("receive", *args, **kw)
+
+    def data_to_send(self) -> Any:
+        return self._timed("data_to_send")
+
+    def take_events(self) -> Any:
+        return self._timed("take_events")
+
+
+def server_session_cost(fmt: str, rounds: int = 100, runs: int = 10) -> float:
+    """CPU seconds of server-side work per in-memory session (BASIC client auth, no server
+    auth, 20 commands: the HTTP benchmark's session), the best of ``runs`` runs."""
+    tree = build_tree(dev_id="IMEI:000000000000000", client_name="dev0", client_secret="pw",
+                      client_auth="BASIC", server_auth="NONE")
+    stored = {"dev0": auth.secret_hash("dev0", "pw")}
+
+    def app(server: ServerSession, events: list[ev.Event]) -> None:
+        for event in events:
+            if isinstance(event, ev.SessionStarted):
+                server.send_commands(twenty_commands())
+
+    best = float("inf")
+    for _ in range(runs):
+        total = 0.0
+        for _ in range(rounds):
+            server = _TimedServer(ServerSession(
+                server_id=SERVER_ID, server_uri="http://127.0.0.1/dm", secret_lookup=stored.get,
+                aauth_type="BASIC"))
+            run_in_memory(ClientSession(tree, fmt=fmt), server, app=app)  # type: ignore[arg-type]
+            total += server.seconds
+        best = min(best, total / rounds)
+    return best
+
+
+def _user(index: int) -> str:
+    """Device ``index``'s account: names of one length, so a recorded session can be
+    replayed for any device by replacing equal-length strings."""
+    return f"dev{index:06d}"
+
+
+def _substitutions(index: int) -> list[tuple[bytes, bytes]]:
+    import base64
+
+    return [(b"IMEI:000000000000000", f"IMEI:{index:015d}".encode()),
+            (base64.b64encode(b"dev000000:pw"),
+             base64.b64encode(f"{_user(index)}:pw".encode())),
+            (b"dev000000", _user(index).encode())]
+
+
+TOKEN = re.compile(rb"/dm/s/([A-Za-z0-9_-]{32}(?:\.[0-9a-f]{16})?)")
+
+
+def record_session(base: str, fmt: str) -> dict[str, Any]:
+    """The device messages of one whole session of device 0 (BASIC, no server auth, 20
+    commands), recorded against an in-process server answering as ``base`` would: what
+    ``--replay`` devices send, with their own DevId, account and session token put in."""
+    import asyncio
+
+    from omadm_codec.http import DMServerApp, ServerConfig
+
+    config = ServerConfig(server_id=SERVER_ID, secret_lookup={
+        _user(0): auth.secret_hash(_user(0), "pw")}.get, aauth_type="BASIC")
+    dm = DMServerApp(config, base_url=base)
+    dm.registry.enqueue("IMEI:000000000000000", twenty_commands())
+    tree = build_tree(dev_id="IMEI:000000000000000", client_name=_user(0), client_secret="pw",
+                      client_auth="BASIC", server_auth="NONE", server_addr=f"{base}/dm")
+    client = ClientSession(tree, fmt=fmt, session_id="1A2B")  # type: ignore[arg-type]
+    client.start(now=0.0)
+    sent: list[str] = []
+    token = ""
+
+    async def post(path: str, body: bytes, content_type: str) -> tuple[str, bytes]:
+        out: list[Any] = []
+        queue = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> Any:
+            return queue.pop(0)
+
+        async def send(message: Any) -> None:
+            out.append(message)
+        await dm({"type": "http", "method": "POST", "path": path, "scheme": "http",
+                  "headers": [(b"content-type", content_type.encode())]}, receive, send)
+        assert out[0]["status"] == 200, out[0]["status"]
+        headers = {k.decode(): v.decode() for k, v in out[0]["headers"]}
+        return headers["content-type"], out[1]["body"]
+
+    while (message := client.data_to_send(now=0.0)) is not None:
+        path = "/dm" + client.resp_uri.split("/dm", 1)[1] if client.resp_uri else "/dm"
+        sent.append(message.body.hex())
+        content_type, body = asyncio.run(post(path, message.body, message.content_type))
+        found = TOKEN.search(body)
+        if found and not token:
+            token = found.group(1).decode()
+        client.receive(body, now=0.0, content_type=content_type)
+    assert client.state.name == "CLOSED" and token
+    return {"messages": sent, "token": token, "content_type": CONTENT_TYPE[fmt]}
+
+
+CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
+                "wbxml": "application/vnd.syncml.dm+wbxml"}
+
+
+def _replay(base: str, first: int, last: int, concurrency: int, template: dict[str, Any]
+            ) -> None:
+    """A client process replaying the recorded session for devices ``first..last-1``: the
+    devices cost next to nothing, so the server is what is measured (the server's own
+    checks, and the outcomes in its store, say whether every session really ran)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    indexes = list(range(first, last))
+    messages = [bytes.fromhex(m) for m in template["messages"]]
+    old_token = template["token"].encode()
+    headers = {"content-type": template["content_type"]}
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while True:
+            with lock:
+                if not indexes:
+                    break
+                index = indexes.pop(0)
+            bodies = messages
+            for old, new in _substitutions(index):
+                bodies = [b.replace(old, new) for b in bodies]
+            token = None
+            try:
+                for body in bodies:
+                    path = "/dm" if token is None else f"/dm/s/{token.decode()}"
+                    if token is not None:
+                        body = body.replace(old_token, token)
+                    start = time.perf_counter()
+                    conn.request("POST", path, body, headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    latencies.append(time.perf_counter() - start)
+                    if response.status != 200:
+                        raise RuntimeError(f"HTTP {response.status}")
+                    if token is None:
+                        found = TOKEN.search(data)
+                        if found is None:
+                            raise RuntimeError("no RespURI in the answer")
+                        token = found.group(1)
+            except Exception as exc:  # noqa: BLE001 - counted as a lost session
+                failures.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"latencies": latencies, "failures": failures[:5],
+                      "failed": len(failures), "executed": -1}))
+
+
+def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
+    """One server worker: uvicorn (httptools and uvloop when installed) on ``port``; with
+    the in-process store it queues the 20 commands of every device itself."""
+    import socket
+
     import uvicorn
 
-    from omadm_codec.http import DeviceRegistry, DMServerApp, ServerConfig
+    from omadm_codec.http import DMServerApp, ServerConfig
 
-    registry = DeviceRegistry()
-    for index in range(devices):
-        registry.secrets[f"dev{index}"] = auth.secret_hash(f"dev{index}", "pw")
-    config = ServerConfig(server_id=SERVER_ID, secret_lookup=registry.secrets.get,
-                          aauth_type="BASIC")
-    completed = [0]
+    secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
+    config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
+    if store_url == "memory":
+        dm = DMServerApp(config)
+        try:
+            from omadm_codec.http.registry import run_now
+            from omadm_codec.http.stored import command_xml
+        except ImportError:  # a tree without the state store (measuring main)
+            for index in range(devices):
+                dm.registry.enqueue(f"IMEI:{index:015d}", twenty_commands())
+        else:
+            texts = [command_xml(c) for c in twenty_commands()]  # encoded once for all
+            for index in range(devices):
+                run_now(dm.store.enqueue(f"IMEI:{index:015d}", texts, now=time.time()))
+    else:
+        from omadm_codec.http import open_store
 
-    def app_factory() -> Any:
-        def app(session: ServerSession, events: list[ev.Event]) -> None:
-            for event in events:
-                if isinstance(event, ev.SessionStarted):
-                    session.send_commands(twenty_commands())
-                elif isinstance(event, ev.CommandCompleted):
-                    completed[0] += 1
-        return app
+        dm = DMServerApp(config, store=open_store(store_url),
+                         seal_key=bytes.fromhex(os.environ["OMADM_SEAL_KEY"]))
 
-    dm = DMServerApp(config, app_factory=app_factory)
-
-    async def status(scope: Any, receive: Any, send: Any) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/stats":
-            body = json.dumps({"completed": completed[0],
-                               "sessions": dm.sessions_completed}).encode()
+            done = -1
+            if store_url == "memory":
+                done = sum(len(v) for v in dm.registry.outcomes.values())
+            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed,
+                               "done": done}).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
             return
         await dm(scope, receive, send)
 
-    uvicorn.run(status, host="127.0.0.1", port=port, log_level="warning", workers=1,
-                access_log=False)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    config_ = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                             backlog=2048)
+    uvicorn.Server(config_).run(sockets=[sock])
 
 
-def http_report(devices: int, concurrency: int, fmt: str) -> dict[str, Any]:
-    import socket
-
+def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> None:
+    """A client process: devices ``first..last-1``, ``concurrency`` threads; prints JSON
+    (per-message latencies, failures, commands the devices ran)."""
     import httpx
 
     from omadm_codec.http import run_http_session
 
+    latencies: list[float] = []
+    failures: list[str] = []
+    executed = [0]
+    lock = threading.Lock()
+    indexes = list(range(first, last))
+
+    class Timed(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            start = time.perf_counter()
+            response = super().handle_request(request)
+            response.read()
+            latencies.append(time.perf_counter() - start)
+            return response
+
+    # The devices' trees are built before the clock starts (a tree costs more than a session).
+    trees = {index: build_tree(dev_id=f"IMEI:{index:015d}", client_name=_user(index),
+                               client_secret="pw", client_auth="BASIC", server_auth="NONE",
+                               server_addr=f"{base}/dm") for index in indexes}
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go": every client process is ready
+
+    def worker() -> None:
+        with httpx.Client(transport=Timed(), timeout=30) as http:
+            while True:
+                with lock:
+                    if not indexes:
+                        return
+                    index = indexes.pop(0)
+                client = ClientSession(trees[index], fmt=fmt)  # type: ignore[arg-type]
+                try:
+                    events = run_http_session(client, f"{base}/dm", http=http)
+                except Exception as exc:  # noqa: BLE001 - counted as a lost session
+                    failures.append(repr(exc))
+                    continue
+                with lock:
+                    executed[0] += sum(1 for e in events if isinstance(e, ev.CommandExecuted))
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"latencies": latencies, "failures": failures[:5],
+                      "failed": len(failures), "executed": executed[0]}))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
+    import shutil
+    import socket
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("--store redis needs redis-server (Debian package redis-server)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port),
-                               "--devices", str(devices)], env=dict(os.environ))
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir",
+                                tmp, "--save", "", "--appendonly", "no", "--loglevel",
+                                "warning"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
+                workers: int = 1, clients: int = 2, redis_url: str | None = None,
+                replay: bool = False) -> dict[str, Any]:
+    import asyncio
+    import secrets
+    import socket
+    import tempfile
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tmp = tempfile.TemporaryDirectory(prefix="omadm-bench-")
+    redis_process = None
+    store_url = "memory"
+    if store == "redis":
+        if redis_url is None:
+            redis_process, redis_url = _start_redis(tmp.name)
+        store_url = redis_url
+        from omadm_codec.http import DeviceQueues, open_store
+
+        async def fill() -> None:
+            state = open_store(store_url)
+            try:
+                client: Any = state.client  # type: ignore[attr-defined]
+                await client.execute_command("FLUSHDB")
+                from omadm_codec.http.stored import command_xml
+
+                texts = [command_xml(c) for c in twenty_commands()]
+                for index in range(devices):
+                    await state.enqueue(f"IMEI:{index:015d}", texts, now=time.time())
+            finally:
+                await state.close()
+        asyncio.run(fill())
+    elif workers > 1:
+        raise SystemExit("several workers need --store redis")
+    env = dict(os.environ, OMADM_SEAL_KEY=secrets.token_hex(32))
+    servers = [subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port),
+                                 "--devices", str(devices), "--store", store_url]
+                                + (["--reuse-port"] if workers > 1 else []), env=env)
+               for _ in range(workers)]
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300
         while True:
             try:
                 httpx.get(f"{base}/stats", timeout=1)
@@ -251,46 +572,74 @@ def http_report(devices: int, concurrency: int, fmt: str) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.1)
-        trees = [build_tree(dev_id=f"IMEI:{index:015d}", client_name=f"dev{index}",
-                            client_secret="pw", client_auth="BASIC", server_auth="NONE",
-                            server_addr=f"{base}/dm") for index in range(devices)]
-        outcomes = [0] * devices
-        failures: list[str] = []
-        next_index = [0]
-        lock = threading.Lock()
-
-        def worker() -> None:
-            with httpx.Client(timeout=30) as http:
-                while True:
-                    with lock:
-                        index = next_index[0]
-                        next_index[0] += 1
-                    if index >= devices:
-                        return
-                    client = ClientSession(trees[index], fmt=fmt)  # type: ignore[arg-type]
-                    try:
-                        events = run_http_session(client, f"{base}/dm", http=http)
-                    except Exception as exc:  # noqa: BLE001 - counted as a lost session
-                        failures.append(repr(exc))
-                        continue
-                    outcomes[index] = sum(1 for e in events if isinstance(e, ev.CommandExecuted))
-
+        time.sleep(0.5 * workers)  # every worker listening
+        bounds = [devices * k // clients for k in range(clients + 1)]
+        extra: list[str] = []
+        if replay:
+            template = os.path.join(tmp.name, "session.json")
+            with open(template, "w") as out:
+                json.dump(record_session(base, fmt), out)
+            extra = ["--replay", template]
+        runs = [subprocess.Popen([sys.executable, __file__, "devices", "--base", base,
+                                  "--first", str(bounds[k]), "--last", str(bounds[k + 1]),
+                                  "--concurrency", str(concurrency), "--format", fmt, *extra],
+                                 stdout=subprocess.PIPE, stdin=subprocess.PIPE, env=env)
+                for k in range(clients)]
+        for run in runs:
+            assert run.stdout is not None and run.stdout.readline().strip() == b"ready"
+        cpu_before = {s.pid: _cpu_seconds(s.pid) for s in servers}
+        redis_before = _cpu_seconds(redis_process.pid) if redis_process else 0.0
         start = time.perf_counter()
-        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write(b"go\n")
+            run.stdin.flush()
+        results = [json.loads(run.communicate()[0]) for run in runs]
         elapsed = time.perf_counter() - start
-        stats = httpx.get(f"{base}/stats", timeout=5).json()
+        cpu = sum(_cpu_seconds(s.pid) - cpu_before[s.pid] for s in servers)
+        redis_cpu = (_cpu_seconds(redis_process.pid) - redis_before) if redis_process else 0.0
+        if store == "redis":
+            async def count() -> int:
+                state = open_store(store_url)
+                try:
+                    queues = DeviceQueues(state)
+                    done = 0
+                    for index in range(devices):
+                        done += sum(1 for e in await queues.entries(f"IMEI:{index:015d}")
+                                    if e.state == "done")
+                    return done
+                finally:
+                    await state.close()
+            server_outcomes = asyncio.run(count())
+        else:
+            server_outcomes = httpx.get(f"{base}/stats", timeout=10).json()["done"]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    return {"backend": BACKEND, "fmt": fmt, "devices": devices, "concurrency": concurrency,
-            "seconds": round(elapsed, 2), "sessions_per_s": round(devices / elapsed, 1),
-            "device_side_outcomes": sum(outcomes), "server_side_outcomes": stats["completed"],
-            "expected_outcomes": devices * 20, "failed_sessions": len(failures),
-            "sessions_completed_by_server": stats["sessions"]}
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=20)
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait(10)
+        tmp.cleanup()
+    latencies = sorted(x for r in results for x in r["latencies"])
+    failed = sum(r["failed"] for r in results)
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
+
+    sessions = devices - failed
+    return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers,
+            "devices": devices, "client_processes": clients, "replay": replay,
+            "concurrency_per_client": concurrency, "seconds": round(elapsed, 2),
+            "sessions_per_s": round(sessions / elapsed, 1),
+            "messages": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "server_cpu_ms_per_session": round(cpu / max(sessions, 1) * 1e3, 3),
+            "redis_cpu_ms_per_session": round(redis_cpu / max(sessions, 1) * 1e3, 3),
+            "device_side_outcomes": sum(r["executed"] for r in results),
+            "server_side_outcomes": server_outcomes, "expected_outcomes": devices * 20,
+            "failed_sessions": failed,
+            "failures": [f for r in results for f in r["failures"]][:3]}
 
 
 def main() -> None:
@@ -300,20 +649,52 @@ def main() -> None:
     sub.add_parser("split")
     http = sub.add_parser("http")
     http.add_argument("--devices", type=int, default=1000)
-    http.add_argument("--concurrency", type=int, default=8)
+    http.add_argument("--concurrency", type=int, default=8, help="threads per client process")
+    http.add_argument("--clients", type=int, default=2, help="device processes")
     http.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
+    http.add_argument("--store", default="memory", choices=["memory", "redis"])
+    http.add_argument("--workers", type=int, default=1)
+    http.add_argument("--redis-url", help="an existing Redis (default: start one)")
+    http.add_argument("--replay", action="store_true",
+                      help="devices replay one recorded session (server-bound load)")
+    cost = sub.add_parser("server-cost")
+    cost.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
     serve = sub.add_parser("serve")
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--devices", type=int, default=1000)
+    serve.add_argument("--store", default="memory")
+    serve.add_argument("--reuse-port", action="store_true")
+    devices = sub.add_parser("devices")
+    devices.add_argument("--base", required=True)
+    devices.add_argument("--first", type=int, required=True)
+    devices.add_argument("--last", type=int, required=True)
+    devices.add_argument("--concurrency", type=int, default=8)
+    devices.add_argument("--format", default="wbxml")
+    devices.add_argument("--replay", help="a recorded session (JSON) to replay")
     args = parser.parse_args()
     if args.mode == "memory":
         print(json.dumps(memory_report(), indent=2))
     elif args.mode == "split":
         print(json.dumps(split_report(), indent=2))
     elif args.mode == "http":
-        print(json.dumps(http_report(args.devices, args.concurrency, args.format), indent=2))
+        report = http_report(args.devices, args.concurrency, args.format, args.store,
+                             args.workers, args.clients, args.redis_url, args.replay)
+        report["in_memory_server_ms_per_session"] = round(
+            server_session_cost(args.format) * 1e3, 3)
+        report["http_over_memory_cpu"] = round(
+            report["server_cpu_ms_per_session"] / report["in_memory_server_ms_per_session"], 2)
+        print(json.dumps(report, indent=2))
+    elif args.mode == "server-cost":
+        print(json.dumps({"backend": BACKEND, "fmt": args.format,
+                          "server_ms_per_session": server_session_cost(args.format) * 1e3}))
+    elif args.mode == "devices":
+        if args.replay:
+            with open(args.replay) as source:
+                _replay(args.base, args.first, args.last, args.concurrency, json.load(source))
+        else:
+            _devices(args.base, args.first, args.last, args.concurrency, args.format)
     else:
-        _serve(args.port, args.devices, "wbxml")
+        _serve(args.port, args.devices, args.store, args.reuse_port)
 
 
 if __name__ == "__main__":

@@ -259,8 +259,9 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
       speak for, handed to ``DeviceRegistry.add_account`` when it takes them (issue 13, item 4;
       absent or null: the first device the account authenticates with);
     - ``queue``: ``{DevId: [{cmd: Get|Replace, uri, data?, format?}]}`` queued in the registry;
-    - ``max_sessions``, ``max_unauthenticated``: the session store's caps (authenticated,
-      and not yet authenticated sessions);
+    - ``max_sessions``, ``max_unauthenticated``: the session caps (authenticated, and not yet
+      authenticated sessions): ``DMServerApp(max_sessions=, max_preauth_sessions=)`` on the
+      state store, ``MemorySessionStore``'s caps on the code before it;
     - ``message_auth``, ``max_obj_size``, ``incoming_budget``: the sessions' guards;
     - ``http``: ``HttpLimits`` fields for the runner (e.g. ``max_connections``);
     - ``base_lock``: the throttle's first lock in seconds, for every kind of key (a long one
@@ -272,7 +273,8 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
     - ``slow_alert``: seconds the application takes on a Generic Alert whose item data is
       ``slow`` (a request in flight, for shutdown tests).
     """
-    from omadm_codec.http import DeviceRegistry, DMServerApp, MemorySessionStore, ServerConfig
+    import omadm_codec.http as http_module
+    from omadm_codec.http import DeviceRegistry, DMServerApp, ServerConfig
     from omadm_codec.session import AlertReceived
 
     nonces_module = _first("omadm_codec.security.nonces", "omadm_codec.nonces")
@@ -286,8 +288,15 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
         else:
             registry.add_account(account["user"], account["password"])
         nonces.reset_resync(account["user"], "SRVCRED", SRV_NONCE)
+    # On the durable queue (issue 15) a command that may have reached the device goes back to
+    # the queue only if it is safe to repeat: these Gets and Replaces are, and say so.
+    repeatable = "repeatable" in inspect.signature(registry.enqueue).parameters
     for dev_id, specs in config["queue"].items():
-        registry.enqueue(dev_id, [_command(spec) for spec in specs])
+        commands = [_command(spec) for spec in specs]
+        if repeatable:
+            registry.enqueue(dev_id, commands, repeatable=True)
+        else:
+            registry.enqueue(dev_id, commands)
     server_config = ServerConfig(server_id=SERVER_ID, secret_lookup=registry.secrets.get,
                                  server_secret=SERVER_SECRET,
                                  aauth_type=config["client_auth"],
@@ -310,10 +319,17 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
         guards["incoming_budget"] = MemoryBudget(config["incoming_budget"])
     if guards:
         server_config.guards = dataclasses.replace(server_config.guards, **guards)
-    store = None
+    caps: dict[str, Any] = {}
     if config.get("max_sessions") is not None or config.get("max_unauthenticated") is not None:
-        store = MemorySessionStore(max_sessions=config.get("max_sessions") or 100_000,
-                                   max_unauthenticated=config.get("max_unauthenticated"))
+        max_sessions = config.get("max_sessions") or 100_000
+        max_unauthenticated = config.get("max_unauthenticated")
+        if hasattr(http_module, "MemorySessionStore"):  # the code before the state store
+            caps["store"] = http_module.MemorySessionStore(
+                max_sessions=max_sessions, max_unauthenticated=max_unauthenticated)
+        else:
+            caps.update(max_sessions=max_sessions, max_preauth_sessions=(
+                max_unauthenticated if max_unauthenticated is not None
+                else min(10_000, max_sessions)))
     marker = config.get("fail_on_alert")
     slow = config.get("slow_alert")
     factory = None
@@ -328,10 +344,11 @@ def build_app(config: dict[str, Any]) -> tuple[Any, Any]:
                         raise RuntimeError("the application failed (test: fail_on_alert)")
                     if slow is not None and "slow" in data:
                         time.sleep(slow)
-                registry(session, events)
+                if callable(registry):  # before issue 15 the registry was the application
+                    registry(session, events)
             return app
-    dm = DMServerApp(server_config, registry=registry, store=store, app_factory=factory,
-                     base_url=config.get("base_url"))
+    dm = DMServerApp(server_config, registry=registry, app_factory=factory,
+                     base_url=config.get("base_url"), **caps)
 
     def state() -> dict[str, Any]:
         outcomes = {}

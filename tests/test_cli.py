@@ -58,9 +58,20 @@ def free_port() -> int:
 # -- usage errors: exit 2 ------------------------------------------------------------------
 
 @pytest.mark.parametrize(("args", "expected"), [
-    ((), "no command given: choose one of convert, decode, demo, device, encode, inspect, "
-         "loadtest, "
-         "serve, wbxml2xml, xml2wbxml (see 'omadm-codec --help')"),
+    ((), "no command given: choose one of convert, decode, demo, device, encode, enqueue, "
+         "inspect, loadtest, outcomes, serve, wbxml2xml, xml2wbxml (see 'omadm-codec --help')"),
+    (("serve", "--store", "postgres://db"), "--store: 'postgres://db' is not a store URL "
+     "(memory://, redis://HOST:PORT/DB, rediss://..., unix://PATH, redis+cluster://HOST:PORT) "
+     "(see 'omadm-codec serve --help')"),
+    (("serve", "--workers", "2", "--demo-credentials", "--port", "0"),
+     "--workers: several workers need a shared store (--store redis://HOST:PORT/DB)"),
+    (("serve", "--workers", "0"), r"--workers: .*\(see 'omadm-codec serve --help'\)"),
+    (("outcomes", "IMEI:1", "--store", "memory://"),
+     "--store: give the servers' shared store: --store redis://HOST:PORT/DB (or set "
+     "OMADM_STORE); an in-process store cannot be reached from another process"),
+    (("enqueue", "IMEI:1", "f.xml", "--store", "http://x"), "--store: 'http://x' is not a "
+     "store URL (memory://, redis://HOST:PORT/DB, rediss://..., unix://PATH, "
+     "redis+cluster://HOST:PORT) (see 'omadm-codec enqueue --help')"),
     (("frobnicate",), r"COMMAND: invalid choice: 'frobnicate' \(choose from .*\) "
                       r"\(see 'omadm-codec --help'\)"),
     (("decode",), "decode: the following arguments are required: file (see 'omadm-codec "

@@ -11,10 +11,9 @@ httpx = pytest.importorskip("httpx")
 from omadm_codec.http import (  # noqa: E402
     DeviceRegistry,
     DMServerApp,
-    MemorySessionStore,
+    MemoryState,
     ServerConfig,
     ServerThread,
-    SnapshotSessionStore,
     run_http_session,
 )
 from omadm_codec.messages.model import Get, Item, Target  # noqa: E402
@@ -46,8 +45,7 @@ def config(server_auth: str = "HMAC") -> ServerConfig:
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])
 @pytest.mark.parametrize("server_auth", ["DIGEST", "HMAC"])
-@pytest.mark.parametrize("store_kind", ["memory", "snapshot"])
-def test_demo_script_over_http(fmt: str, server_auth: str, store_kind: str) -> None:
+def test_demo_script_over_http(fmt: str, server_auth: str) -> None:
     apps: list[DemoServerApp] = []
 
     def factory() -> DemoServerApp:
@@ -55,9 +53,7 @@ def test_demo_script_over_http(fmt: str, server_auth: str, store_kind: str) -> N
         return apps[-1]
 
     cfg = config(server_auth)
-    saved: dict[str, bytes] = {}
-    store = MemorySessionStore() if store_kind == "memory" else SnapshotSessionStore(
-        cfg, b"store-key", saved)
+    store = MemoryState()
     app = DMServerApp(cfg, app_factory=factory, store=store)
     with ServerThread(app, timeout=10) as server:
         url = f"{server.url}/dm"
@@ -75,9 +71,9 @@ def test_demo_script_over_http(fmt: str, server_auth: str, store_kind: str) -> N
     assert len(client.resp_uri.rsplit("/", 1)[1]) >= 32
     assert all(ct.startswith(f"application/vnd.syncml.dm+{fmt}") for ct in seen)
     assert len(store) == 1
-    if store_kind == "snapshot":
-        # What the HTTP tier kept is sealed bytes, not an object.
-        assert all(isinstance(v, bytes) for v in saved.values())
+    # What the HTTP tier kept is a sealed snapshot, not an object.
+    kept = next(iter(store._sessions.values())).snapshot
+    assert isinstance(kept, bytes) and kept.startswith(b"omadm-codec-session\n")
 
 
 def test_registry_queue_and_refusals() -> None:
@@ -95,7 +91,7 @@ def test_registry_queue_and_refusals() -> None:
         events = run_http_session(ClientSession(tree), url, timeout=10)
         assert any(isinstance(e, ev.SessionEnded) and e.reason == "completed" for e in events)
         outcome = registry.outcomes[dev_id][0]
-        assert outcome.command is get and outcome.status == 200
+        assert outcome.command == get and outcome.status == 200
         assert outcome.results[0].items[0].data == "AX-5 Pro"
         with httpx.Client(timeout=5) as http:
             assert http.get(url).status_code == 405
@@ -130,8 +126,9 @@ def test_idle_sessions_time_out_in_the_store() -> None:
     cfg = config()
     cfg.secret_lookup = registry.secrets.get
     cfg.idle_timeout = 5.0
-    store = MemorySessionStore()
-    app = DMServerApp(cfg, registry=registry, store=store)
+    store = registry.state
+    assert isinstance(store, MemoryState)
+    app = DMServerApp(cfg, registry=registry)
     with ServerThread(app, timeout=10) as server:
         url = f"{server.url}/dm"
         tree = build_tree(server_addr=url, server_auth="HMAC", server_nonce=NONCE)
@@ -145,12 +142,16 @@ def test_idle_sessions_time_out_in_the_store() -> None:
             reply = http.post(url, content=first.body,
                               headers={"content-type": first.content_type})
         assert reply.status_code == 200 and len(store) == 1
-    # The device went away after the challenge; past the idle timeout the sweep ends it.
+    # The device went away after the challenge; past the idle timeout its session is gone
+    # with its TTL (nothing was sent in it, so the queue is as it was).
+    import asyncio
     import time
 
-    assert app.sweep(time.monotonic() + 1) == 0
-    assert app.sweep(time.monotonic() + 60) == 1
-    assert len(store) == 0 and app.sessions_failed == 1
+    assert store.alive(client.resp_uri.rsplit("/", 1)[1]) if client.resp_uri else True
+    store.clock = lambda: time.time() + 60
+    assert asyncio.run(app.reap()) == 0
+    assert len(store) == 0
+    assert [c.ELEMENT for c in registry.queues[dev_id]] == ["Get"]
 
 
 @pytest.mark.parametrize("fmt", ["xml", "wbxml"])

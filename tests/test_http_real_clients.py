@@ -11,10 +11,9 @@ httpx = pytest.importorskip("httpx")
 
 from omadm_codec.http import (  # noqa: E402
     DMServerApp,
-    MemorySessionStore,
+    MemoryState,
     ServerConfig,
     ServerThread,
-    SnapshotSessionStore,
     run_http_session,
 )
 from omadm_codec.messages import decode, encode  # noqa: E402
@@ -47,14 +46,16 @@ def device(url: str, fmt: str = "xml", profile: profiles.Libdmclient = profiles.
     return profiles.libdmclient_session(tree, fmt=fmt, profile=profile)
 
 
-@pytest.mark.parametrize("store_kind", ["memory", "snapshot"])
+@pytest.mark.parametrize("store_kind", ["memory", "sealed"])
 def test_a_post_after_the_end_is_answered_and_counted_once(store_kind: str) -> None:
     """After the session ended, the device's retransmission gets the cached answer and a new
     message gets a DM answer (400 + 1223): never an empty 409, never a second count."""
     cfg = make_config()
-    store = MemorySessionStore() if store_kind == "memory" else SnapshotSessionStore(
-        cfg, b"key", {})
-    app = DMServerApp(cfg, path=profiles.LIBDMCLIENT_PATH, store=store,
+    # The state store keeps sealed snapshots either way: its default, and a given store and
+    # seal key (as every worker of a shared store is given).
+    store = None if store_kind == "memory" else MemoryState(nonces=cfg.nonces)
+    key = None if store_kind == "memory" else b"k" * 32
+    app = DMServerApp(cfg, path=profiles.LIBDMCLIENT_PATH, store=store, seal_key=key,
                       app_factory=lambda: one_get)
     sent = []
     with ServerThread(app, timeout=10) as server, httpx.Client(timeout=10) as http:

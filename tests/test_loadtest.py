@@ -138,7 +138,7 @@ class FleetRun:
                     self.stats.record(result)
                     self.results.append((device.spec, result))
             self.stats.ended = time.time()
-            self.timed_out = self.app.sweep(now=time.monotonic() + 3600)
+            self.timed_out = self.app.sweep(now=time.time() + 3600)
 
 
 @pytest.fixture(scope="module")

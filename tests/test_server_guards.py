@@ -1,12 +1,16 @@
 """The server's guards in process, without sockets (issue 13): the failure throttle, the
-tiered session store and its deadline heap, device ownership, what a session refuses without
-changing, large objects in, the memory budget and the log limiter. The same behaviours are
+session caps' counts and the expiry heap of the in-process state store, device ownership,
+what a session refuses without changing, large objects in, the memory budget and the log
+limiter. The same behaviours are
 attacked over HTTP in ``tests/test_attacks.py``; these pin the rules and the numbers."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import inspect
 import logging
+from typing import Any
 
 import pytest
 from attack_server import (
@@ -23,8 +27,10 @@ from attack_server import (
 )
 
 from omadm_codec.errors import ForeignMessage, RemoteProtocolError
-from omadm_codec.http import DeviceOwnership, MemorySessionStore, StoreFull
+from omadm_codec.http import DeviceOwnership, DMServerApp, MemoryState, ServerConfig
 from omadm_codec.http.logs import RateLimitFilter
+from omadm_codec.http.registry import run_now
+from omadm_codec.http.state import SessionCommit
 from omadm_codec.limits import MemoryBudget, Reservation
 from omadm_codec.messages import decode
 from omadm_codec.messages.model import Get, Item, Target
@@ -337,55 +343,95 @@ def stranger(n: int, now: float = 0.0) -> ServerSession:
     return session
 
 
-def test_strangers_evict_only_strangers() -> None:
-    evicted: list[str] = []
-    store = MemorySessionStore(max_sessions=2, max_unauthenticated=3,
-                               on_evict=lambda token, _: evicted.append(token))
-    store.put("auth", authenticated())
+def _commit(store: MemoryState, token: str, tier: str | None, now: float, ttl: float,
+            version: int = 0, owner: str = "new", snapshot: bytes | None = b"s") -> None:
+    run_now(store.session_commit(token, SessionCommit(
+        device_id=f"dev-{token}", version=version, owner=owner, snapshot=snapshot, ttl=ttl,
+        now=now, tier=tier)))
+
+
+def test_tiers_are_counted_apart_and_ended_sessions_leave_them() -> None:
+    """The session caps' counts (issue 13 item 6 on the state store): strangers and
+    authenticated sessions are counted apart, an ended session (kept for retransmissions)
+    leaves its count at once, a deleted or expired one too. What the app does at a cap
+    (503, nothing evicted) is attacked over HTTP in ``test_attacks.py`` (item 6)."""
+    clock = [0.0]
+    store = MemoryState(clock=lambda: clock[0])
+    _commit(store, "auth", "auth", 0.0, 300.0)
     for n in range(10):
-        store.put(f"s{n}", stranger(n))
-    assert store.get("auth") is not None and store.unauthenticated == 3
-    assert evicted == [f"s{n}" for n in range(7)]
-    store.put("auth2", authenticated())
-    with pytest.raises(StoreFull):
-        store.put("auth3", authenticated())
-    assert len(store) == 5
+        _commit(store, f"s{n}", "preauth", 0.0, 30.0)
+    assert run_now(store.session_count("preauth")) == 10
+    assert run_now(store.session_count("auth")) == 1
+    record = run_now(store.session_open("auth", "me", 1000))
+    assert record is not None
+    _commit(store, "auth", "ended", 0.0, 60.0, version=record.version, owner="me")
+    assert run_now(store.session_count("auth")) == 0 and store.alive("auth")
+    clock[0] = 31.0  # the strangers' TTL is over: counted no more, and gone
+    assert run_now(store.session_count("preauth")) == 0 and len(store) == 1
 
 
-def test_ended_sessions_make_room() -> None:
-    store = MemorySessionStore(max_sessions=1)
-    first = authenticated()
-    store.put("a", first)
-    first.abandon("timeout")
-    store.put("a", first)  # ended: kept for retransmissions, out of the running tier
-    store.put("b", authenticated())
-    assert store.get("a") is first and store.get("b") is not None
+def _post(app: DMServerApp, body: bytes, path: str = "/dm") -> int:
+    """One POST through the ASGI app, in process; the HTTP status."""
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "scheme": "http",
+             "headers": [(b"content-type", b"application/vnd.syncml.dm+xml")],
+             "client": ("127.0.0.9", 1000), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+def test_strangers_past_their_cap_evict_only_strangers() -> None:
+    """The app at the strangers' cap (issue 13 item 6): each new stranger takes the place of
+    the least recently active one (every one is answered, with a challenge), the
+    authenticated session stays; past the authenticated cap a new authentication is 503."""
+    config = ServerConfig(server_id="srv", secret_lookup=SECRETS.get, aauth_type="BASIC")
+    app = DMServerApp(config, max_sessions=1, max_preauth_sessions=3)
+    for device in (DEVICE_ID, "IMEI:other"):  # so that each session runs on after package 1
+        app.registry.enqueue(device, [Get("0", [Item(target=Target(LOG_URI))])])
+    assert _post(app, pkg1()) == 200
+    statuses = [_post(app, pkg1(cred=False, dev_id=f"IMEI:{n}", session_id=f"B{n}"))
+                for n in range(10)]
+    assert statuses == [200] * 10
+    store = app.store
+    assert isinstance(store, MemoryState)
+    assert run_now(store.session_count("preauth")) == 3
+    assert run_now(store.session_count("auth")) == 1 and len(store) == 4
+    other = pkg1("other", "other-pw", dev_id="IMEI:other", session_id="C1")
+    assert _post(app, other) == 503  # room for one authenticated session: nobody evicted
+    assert run_now(store.session_count("auth")) == 1
 
 
 def test_expiry_takes_only_what_is_due_in_batches() -> None:
-    store = MemorySessionStore()
+    clock = [0.0]
+    store = MemoryState(clock=lambda: clock[0])
     for n in range(600):
-        store.put(f"s{n}", stranger(n, now=float(n % 2)))  # due at 30 or 31
-    store.put("auth", authenticated())  # due at 300
-    assert store.next_deadline() == 30
-    assert store.expire(29.0) == []
-    first = store.expire(31.5, limit=256)
-    assert len(first) == 256 and all(e[2][-1] == ev.SessionEnded("timeout") for e in first)
-    busy = store.expire(31.5, limit=256, busy=lambda token: token == "s1")
-    assert len(busy) == 255 and store.get("s1") is not None  # looked at again a second later
-    store.expire(31.5)
-    assert len(store) == 2 and store.next_deadline() == 32.5
-    store.expire(40.0)
-    assert len(store) == 1 and store.next_deadline() == 300
+        _commit(store, f"s{n}", "preauth", float(n % 2), 30.0)  # due at 30 or 31
+    _commit(store, "auth", "auth", 0.0, 300.0)
+    clock[0] = 29.0
+    assert store.purge() == 0
+    clock[0] = 31.5
+    assert [store.purge(256), store.purge(256), store.purge(256), store.purge(256)] == [
+        256, 256, 88, 0]
+    assert len(store) == 1 and store.alive("auth")
 
 
 def test_the_heap_stays_bounded() -> None:
-    store = MemorySessionStore()
-    session = authenticated()
-    for n in range(200_000):
-        store.put(f"t{n}", session)
-        store.delete(f"t{n}")
-    assert len(store._heap) < 70_000
+    store = MemoryState(clock=lambda: 0.0)
+    version = 0
+    for _ in range(200_000):  # one long session: a deadline per commit, all in the future
+        if version:
+            record = run_now(store.session_open("t", "me", 1000))
+            assert record is not None
+        _commit(store, "t", "auth", 0.0, 300.0, version=version, owner="me")
+        version += 1
+    assert len(store._expiry) < 70_000
 
 
 # -- ownership, budget, log limiter ------------------------------------------------------------
@@ -445,8 +491,9 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert rules.account == rules.device == ThrottleRule(5, 3600.0, 1.0, 900.0)
     assert rules.address == ThrottleRule(50, 3600.0, 1.0, 900.0)
     assert (rules.max_keys, rules.trust_for) == (65_536, 86_400.0)
-    store = MemorySessionStore()
-    assert (store.max_sessions, store.max_unauthenticated) == (100_000, 10_000)
+    caps = inspect.signature(DMServerApp).parameters
+    assert (caps["max_sessions"].default, caps["max_preauth_sessions"].default) == (
+        100_000, 10_000)
     limits = HttpLimits()
     assert (limits.header_timeout, limits.keepalive_timeout, limits.max_connections,
             limits.max_connections_per_client, limits.max_header_bytes, limits.backlog,

@@ -31,10 +31,19 @@ def client_tls_context(ca_file: str | None = None, certfile: str | None = None,
     return context
 
 
+def _retry_after(value: str | None, ceiling: float) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds only), at most ``ceiling``."""
+    try:
+        return min(max(float(value or "1"), 0.0), ceiling)
+    except ValueError:
+        return min(1.0, ceiling)
+
+
 def run_http_session(client: ClientSession, url: str, *, http: Any = None,
                      verify: ssl.SSLContext | bool = True, timeout: float = 10.0,
                      max_messages: int = 500, trace: Trace | None = None,
-                     compress: bool = False) -> list[ev.Event]:
+                     compress: bool = False, busy_retries: int = 5,
+                     max_retry_after: float = 10.0) -> list[ev.Event]:
     """Run ``client`` against the DM server at ``url`` until the session ends.
 
     ``http`` is an ``httpx.Client`` to reuse (else one is made with ``verify``). Every POST is
@@ -43,7 +52,9 @@ def run_http_session(client: ClientSession, url: str, *, http: Any = None,
     for protocol failures and ``httpx.HTTPError`` for transport failures that outlast the
     retries. ``compress`` gzips request bodies of at least ``COMPRESS_MIN`` bytes
     (``Content-Encoding: gzip``; the ``x-syncml-hmac`` stays over the DM message); compressed
-    responses are undone by httpx.
+    responses are undone by httpx. A 503 (server busy or its store unreachable) is retried
+    with the same message after its ``Retry-After`` (at most ``max_retry_after`` seconds),
+    ``busy_retries`` times per message.
     """
     import httpx
 
@@ -71,6 +82,13 @@ def run_http_session(client: ClientSession, url: str, *, http: Any = None,
                 headers["content-encoding"] = "gzip"
             try:
                 response = http.post(client.resp_uri or url, content=content, headers=headers)
+                for _ in range(busy_retries):
+                    if response.status_code != 503:
+                        break
+                    time.sleep(_retry_after(response.headers.get("retry-after"),
+                                            max_retry_after))
+                    response = http.post(client.resp_uri or url, content=content,
+                                         headers=headers)
             except httpx.TimeoutException:
                 deadline = client.next_timer()
                 events.extend(client.handle_timer(now=deadline if deadline else 0.0))

@@ -1,18 +1,36 @@
 """Device accounts, which devices each account may speak for, per-device command queues and
-outcomes: the default server application."""
+outcomes: the operator's view of the state store a ``DMServerApp`` serves from.
+
+Two ways in: the coroutines of ``DeviceQueues`` (any store, any process) and, on the
+in-process store only, the plain methods and dictionaries below (``enqueue``, ``outcomes``,
+``queues``), kept for scripts and tests that run the server in their own process.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ..messages.model import Command
 from ..security import auth
-from ..session import ServerSession
 from ..session import events as ev
+from .operator import DeviceQueues
+from .state import Account, StateStore
+from .state_memory import MemoryState
+from .stored import command_from_xml, completed_from_entry
 
-# Commands refused for these reasons can never reach the device: they are not queued again.
-UNDELIVERABLE = frozenset({"too_large", "max_obj_size"})
+T = TypeVar("T")
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine of the in-process store, which never waits for anything."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("this store does I/O: use the coroutines (DeviceQueues) instead")
 
 
 @dataclass(slots=True)
@@ -79,55 +97,81 @@ class DeviceOwnership:
         self.bound.pop(account, None)
 
 
-@dataclass(slots=True)
 class DeviceRegistry:
-    """Device accounts and the per-device command queue the server application fills.
+    """Device accounts and the per-device durable command queues of a store.
 
-    ``enqueue(device_id, commands)`` queues commands for the device's next session (keyed by
-    its DevInfo DevId, the SyncHdr Source LocURI); ``outcomes[device_id]`` collects the
-    ``CommandCompleted`` events of its sessions. Commands a session could not finish (it
-    timed out, was aborted, or failed inside the server) go back to the head of their
-    device's queue, in order: delivery is at least once.
+    ``secrets`` maps a client user name to its stored ``auth.secret_hash`` (give
+    ``secrets.get`` as ``ServerConfig.secret_lookup``); ``add_account`` also records the
+    account (and the DevIds it may manage) in the store. ``enqueue(device_id, commands)``
+    queues commands for the device's next session (keyed by its DevInfo DevId, the SyncHdr
+    Source LocURI); ``outcomes[device_id]`` gives the ``CommandCompleted`` of its commands,
+    in queue order. The plain methods need the in-process store; ``queues_api`` works on any.
+
+    ``ownership`` says which devices each account may speak for (``claim`` is the
+    ``SessionGuards.device_claim`` of a server using this registry): an account created with
+    ``devices`` speaks for those only; one created without, for exactly one, the first it
+    authenticates with (bound in this process).
     """
 
-    secrets: dict[str, str] = field(default_factory=dict)
-    """Client user name -> stored ``auth.secret_hash``."""
-    queues: dict[str, list[Command]] = field(default_factory=dict)
-    outcomes: dict[str, list[ev.CommandCompleted]] = field(default_factory=dict)
-    ownership: DeviceOwnership = field(default_factory=DeviceOwnership)
+    def __init__(self, secrets: dict[str, str] | None = None, *,
+                 state: StateStore | None = None) -> None:
+        self.secrets: dict[str, str] = secrets if secrets is not None else {}
+        self.state: StateStore = state if state is not None else MemoryState()
+        self.queues_api = DeviceQueues(self.state)
+        self.ownership = DeviceOwnership()
 
     def add_account(self, username: str, password: str,
                     devices: Iterable[str] | None = None) -> None:
         """Create (or reset) an account, keeping ``auth.secret_hash(username, password)``, never
         the password. ``devices``: the DevIds it may speak for; None: exactly one, the first it
-        authenticates with; empty: none."""
-        self.secrets[username] = auth.secret_hash(username, password)
+        authenticates with; empty: none. ``ValueError`` if one of them belongs to another
+        account."""
+        secret = auth.secret_hash(username, password)
         if devices is None:
             self.ownership.forget(username)
         else:
+            devices = list(devices)
             self.ownership.allow(username, devices)
+        self.secrets[username] = secret
+        account = Account(username, secret, None if devices is None else frozenset(devices))
+        if self.state.local:
+            run_now(self.state.put_account(account))
 
     def claim(self, account: str, device_id: str) -> bool:
         """The ``SessionGuards.device_claim`` of servers using this registry."""
         return self.ownership.claim(account, device_id)
 
-    def enqueue(self, device_id: str, commands: list[Command]) -> None:
-        """Queue ``commands`` for the next session of the device whose DevId is ``device_id``."""
-        self.queues.setdefault(device_id, []).extend(commands)
+    def enqueue(self, device_id: str, commands: list[Command], *, key: str | None = None,
+                repeatable: bool = False) -> list[str]:
+        """Queue commands for the device's next session; returns their entry ids."""
+        return run_now(self.queues_api.enqueue(device_id, commands, key=key,
+                                               repeatable=repeatable))
 
-    def __call__(self, session: ServerSession, events: list[ev.Event]) -> None:
-        """The default server application: hand the device its queue, record outcomes, take
-        back what a session could not deliver."""
-        back: list[Command] = []
-        for event in events:
-            if isinstance(event, ev.SessionStarted):
-                queued = self.queues.pop(event.device_id, [])
-                if queued:
-                    session.send_commands(queued)
-            elif isinstance(event, ev.CommandCompleted):
-                self.outcomes.setdefault(session.device_id, []).append(event)
-            elif isinstance(event, ev.CommandRefused) and event.reason not in UNDELIVERABLE:
-                back.append(event.command)
-        if back and session.device_id:
-            queue = self.queues.setdefault(session.device_id, [])
-            queue[:0] = back
+    @property
+    def outcomes(self) -> dict[str, list[ev.CommandCompleted]]:
+        """Device -> the outcomes of its finished commands (a fresh dict on every read)."""
+        out: dict[str, list[ev.CommandCompleted]] = {}
+        for device_id in self._devices():
+            done = [c for c in (completed_from_entry(e) for e in run_now(
+                self.state.entries(device_id))) if c is not None]
+            if done:
+                out[device_id] = done
+        return out
+
+    @property
+    def queues(self) -> dict[str, list[Command]]:
+        """Device -> its commands still queued (a fresh dict on every read)."""
+        out: dict[str, list[Command]] = {}
+        for device_id in self._devices():
+            queued = [command_from_xml(e.command) for e in run_now(self.state.queued(device_id))]
+            if queued:
+                out[device_id] = queued
+        return out
+
+    def _devices(self) -> list[str]:
+        if not isinstance(self.state, MemoryState):
+            raise RuntimeError("this store does I/O: use registry.queues_api (DeviceQueues)")
+        return self.state.devices()
+
+
+__all__ = ["DeviceOwnership", "DeviceRegistry", "run_now"]

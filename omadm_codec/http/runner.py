@@ -31,12 +31,16 @@ class TlsConfig:
     client_ca: str | None = None
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to (host, port), created as ``IPPROTO_TCP`` so that asyncio sets
-    ``TCP_NODELAY`` on every connection it accepts (it checks the protocol number)."""
+    ``TCP_NODELAY`` on every connection it accepts (it checks the protocol number).
+    ``reuse_port``: several worker processes listen on one port (``SO_REUSEPORT``: the
+    kernel spreads the connections)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:
@@ -99,7 +103,7 @@ class ServerThread:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
                  tls: TlsConfig | None = None, timeout: float = 10.0,
                  log_level: str = "warning", limits: HttpLimits | None = None,
-                 trusted_proxies: str | None = None) -> None:
+                 trusted_proxies: str | None = None, reuse_port: bool = False) -> None:
         import uvicorn
 
         if not 0 <= port <= 65535:
@@ -109,7 +113,7 @@ class ServerThread:
         self.limits = limits if limits is not None else HttpLimits()
         install_log_limits()
         try:
-            self.sock = listening_socket(host, port)
+            self.sock = listening_socket(host, port, reuse_port=reuse_port)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, f"{host}:{port}") from None
         self.port = self.sock.getsockname()[1]

@@ -7,9 +7,11 @@ the harness's process for tests (``build_app``), or as its own process (``python
 omadm_codec.loadtest.selfserver``, one uvicorn worker, no gevent) so that its CPU time is its
 own. ``GET /_loadtest/stats`` answers what the server saw, with its process CPU time.
 
-The session store comes from a URL (``make_store``): ``memory`` (default) is the in-process
-store; ``redis://...`` is the seam for the Redis store of issue 15, used as soon as
-``omadm_codec.http.stores`` offers ``store_from_url(url, config)``.
+The state store comes from a URL (``make_store``): ``memory`` (default) is the in-process
+store. A shared store (``redis://...``) is refused here: this server hands every session its
+commands from an application in its own process, which needs the in-process store; to load a
+server on Redis, run ``omadm-codec serve --store redis://... --workers N``, queue its commands
+with ``omadm-codec enqueue`` and point the harness at it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..http import DMServerApp, MemorySessionStore, ServerConfig, SessionStore
-from ..http import stores as store_module
+from ..http import DMServerApp, MemoryState, ServerConfig, StateStore
 from ..messages.model import Command, Get, Item, Meta, Replace, Target
 from ..security import auth
 from ..security.nonces import NonceManager
@@ -51,18 +52,17 @@ def standard_commands() -> list[Command]:
     return gets + replaces
 
 
-def make_store(url: str | None, config: ServerConfig) -> SessionStore:
-    """The session store named by ``url``: None or ``memory``, or ``redis://`` (issue 15)."""
-    if url in (None, "", "memory"):
-        return MemorySessionStore()
+def make_store(url: str | None, config: ServerConfig) -> StateStore:
+    """The state store named by ``url``: None or ``memory`` (the in-process store, sharing
+    ``config.nonces``). A shared store is refused (``SelfServerError``): see the module."""
+    if url in (None, "", "memory", "memory://"):
+        return MemoryState(nonces=config.nonces)
     assert url is not None
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        factory: Callable[[str, ServerConfig], SessionStore] | None = getattr(
-            store_module, "store_from_url", None)
-        if factory is None:
-            raise SelfServerError("--store redis://: this build has no Redis session store "
-                                  "yet (issue 15); use --store memory")
-        return factory(url, config)
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+        raise SelfServerError("--store redis://: the self server gives each session its "
+                              "commands from an in-process application; to load a server on "
+                              "Redis run 'omadm-codec serve --store URL --workers N', queue "
+                              "with 'omadm-codec enqueue' and point the harness at it")
     raise SelfServerError(f"--store: unknown store URL {url!r} (memory or redis://...)")
 
 

@@ -230,13 +230,18 @@ class SessionEnded:
 
 @dataclass(frozen=True, slots=True)
 class CommandRefused:
-    """The server session could not send a queued command (it never reached the device)."""
+    """The server session gave up on a queued command: it could not be sent, or its session
+    ended before the device answered it (``sent`` says which)."""
 
     command: Command
     """The command as queued."""
     reason: str
     """``max_obj_size`` (bigger than the device accepts), ``too_large`` (cannot be split to
-    fit MaxMsgSize), ``session_ended``."""
+    fit MaxMsgSize), ``session_ended``, ``interrupted`` (the device cut a large object off),
+    or the reason given to ``ServerSession.abandon``."""
+    sent: bool = False
+    """True if the command was in a message already built (it may have reached the device,
+    so running it again is not known to be safe); False if it provably never left."""
 
 
 Event = (

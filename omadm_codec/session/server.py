@@ -636,7 +636,8 @@ class ServerSession:
             if self._large is not None:
                 events.append(ev.LargeObjectInterrupted(item_uri(alert.items[0])
                                                         if alert.items else ""))
-                events.append(ev.CommandRefused(self._large.command, "interrupted"))
+                events.append(ev.CommandRefused(self._large.command, "interrupted",
+                                                sent=True))
                 self._large = None
             return 200, events, False
         return 406, [], False
@@ -844,10 +845,13 @@ class ServerSession:
         return out
 
     def _drop_all(self, reason: str = "session_ended") -> list[ev.Event]:
-        dropped = [ev.CommandRefused(p.command, reason) for p in self._top]
-        dropped += [ev.CommandRefused(c, reason) for c in self._queue]
+        # Sent (may have reached the device) or never sent: the application decides whether
+        # a command may run again from that.
+        dropped = [ev.CommandRefused(p.command, reason, sent=True) for p in self._top]
+        dropped += [ev.CommandRefused(c, reason, sent=False) for c in self._queue]
         if self._large is not None:
-            dropped.append(ev.CommandRefused(self._large.command, reason))
+            dropped.append(ev.CommandRefused(self._large.command, reason,
+                                             sent=self._large.offset > 0))
         if self._incoming is not None:
             self._incoming.reservation.release()
         self._top, self._queue, self._large, self._pending = [], deque(), None, {}

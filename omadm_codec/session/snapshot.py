@@ -190,9 +190,12 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     if session.state is State.SEND or session._later:
         raise LocalProtocolError("mid_exchange", "snapshot between messages only")
     tops: list[Command] = [p.command for p in session._top]
+    keys_of: dict[int, list[list[str]]] = {}  # one pass: a session holds many pending
+    for k, p in session._pending.items():
+        keys_of.setdefault(id(p), []).append(list(k))
 
     def tree(pending: Pending) -> dict[str, Any]:
-        keys = [list(k) for k, p in session._pending.items() if p is pending]
+        keys = keys_of.get(id(pending), [])
         return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
                 "receiving": pending.receiving,
                 "last": pending.is_last_chunk, "data": pending.data,
@@ -283,19 +286,27 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         raise SnapshotError("corrupt", "pending")
 
     def build(node: object, command: Command, parent: Pending | None) -> Pending:
+        # Checked inline, not through _Reader: a session may hold hundreds of these.
         if not isinstance(node, dict):
             raise SnapshotError("corrupt", "pending node")
-        n = _Reader(node)
-        pending = Pending(command, parent, chunk=n.get("chunk", bool),
-                           is_last_chunk=n.get("last", bool),
-                           receiving=n.get("receiving", bool))
-        pending.statuses = [int(s) for s in n.get("statuses", list)]
-        pending.data = [str(d) for d in n.get("data", list)]
-        for k in n.get("keys", list):
-            if not (isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k)):
+        chunk, last, receiving = node.get("chunk"), node.get("last"), node.get("receiving")
+        statuses, data, keys = node.get("statuses"), node.get("data"), node.get("keys")
+        children = node.get("children")
+        if not (type(chunk) is bool and type(last) is bool and type(receiving) is bool
+                and type(statuses) is list and type(data) is list and type(keys) is list
+                and type(children) is list):
+            raise SnapshotError("corrupt", "pending node")
+        pending = Pending(command, parent, chunk=chunk, is_last_chunk=last,
+                          receiving=receiving)
+        if not all(type(x) is int for x in statuses) or not all(type(x) is str for x in data):
+            raise SnapshotError("corrupt", "pending statuses")
+        pending.statuses = statuses
+        pending.data = data
+        for k in keys:
+            if not (type(k) is list and len(k) == 2 and type(k[0]) is str
+                    and type(k[1]) is str):
                 raise SnapshotError("corrupt", "pending key")
             session._pending[(k[0], k[1])] = pending
-        children = n.get("children", list)
         subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
         if len(children) != len(subcommands):
             raise SnapshotError("corrupt", "pending children")

@@ -2,7 +2,8 @@
 runs through (``cli_errors.run``: one-line errors, exit 2 for usage, 1 for failures).
 
 Sub-commands live where their work is: ``convert`` here; ``demo``, ``serve``, ``device``,
-``decode``, ``encode``, ``inspect`` in ``cli_session``; libwbxml's ``xml2wbxml`` and
+``decode``, ``encode``, ``inspect`` in ``cli_session``; the operator's ``enqueue`` and
+``outcomes`` on a shared state store in ``cli_state``; libwbxml's ``xml2wbxml`` and
 ``wbxml2xml`` in ``cli_wbxml``. Each is a thin shell over the public API.
 """
 
@@ -104,9 +105,11 @@ def build_parser(extra_commands: Sequence[AddCommand] = ()) -> argparse.Argument
     add_limit_options(conv)
     conv.set_defaults(func=_convert)
     from .cli_session import add_commands
+    from .cli_state import add_state_commands
     from .cli_wbxml import add_wbxml_commands
 
     add_commands(sub)
+    add_state_commands(sub)
     add_wbxml_commands(sub)
     for add in extra_commands:
         add(sub)

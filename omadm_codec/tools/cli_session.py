@@ -9,6 +9,7 @@ process exit status; failures are raised and worded by ``cli_errors.run``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
 import re
@@ -34,6 +35,7 @@ from .cli_options import (
     read_input,
     write_output,
 )
+from .cli_state import store_url
 
 
 def _need_http() -> bool:
@@ -108,22 +110,96 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(fmt=args.format, show_messages=args.show_messages, timeout=args.timeout)
 
 
+def _seal_key(args: argparse.Namespace) -> bytes | None:
+    """The snapshot seal key every worker shares: --seal-key-file, else $OMADM_SEAL_KEY
+    (hex), else None."""
+    if args.seal_key_file:
+        data = Path(args.seal_key_file).read_bytes().strip()
+        try:
+            return bytes.fromhex(data.decode("ascii"))
+        except ValueError:
+            return data
+    text = os.environ.get("OMADM_SEAL_KEY")
+    return bytes.fromhex(text) if text else None
+
+
+def _serve_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    """``serve --workers N``: N worker processes on one port (SO_REUSEPORT), restarted if one
+    dies, stopped together; they share the store and the seal key."""
+    import secrets
+    import signal
+    import subprocess
+
+    env = dict(os.environ)
+    if _seal_key(args) is None:
+        env["OMADM_SEAL_KEY"] = secrets.token_hex(32)
+    command = [sys.executable, "-m", "omadm_codec", *argv, "--workers", "1", "--reuse-port",
+               "--quiet-banner"]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env)
+
+    workers = [spawn() for _ in range(args.workers)]
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"DM server on http://{args.host}:{args.port}{args.path} with {args.workers} "
+          f"workers (pids {', '.join(str(w.pid) for w in workers)}), store {args.store}; "
+          "Ctrl-C to stop", flush=True)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while not stop and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.2)
+            for index, worker in enumerate(workers):
+                if worker.poll() is not None:
+                    print(f"worker {worker.pid} exited ({worker.returncode}); restarting",
+                          file=sys.stderr, flush=True)
+                    workers[index] = spawn()
+    except KeyboardInterrupt:
+        pass
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``omadm-codec serve``: run a DM server over HTTP(S) until interrupted (or ``--duration``);
     print how many sessions completed and failed."""
     if not _need_http():
         return 2
-    from ..http import (
-        DMServerApp,
-        HttpLimits,
-        MemorySessionStore,
-        ServerConfig,
-        ServerThread,
-        TlsConfig,
-    )
+    if args.workers > 1:
+        if args.store in (None, "memory", "memory://"):
+            raise CliFailure("--workers", "several workers need a shared store (--store "
+                                          "redis://HOST:PORT/DB)", EXIT_USAGE)
+        # Each child is given --workers 1 (and the rest of this command line).
+        cleaned, skip = [], False
+        for arg in sys.argv[1:]:
+            if skip:
+                skip = False
+                continue
+            if arg == "--workers":
+                skip = True
+                continue
+            if arg.startswith("--workers="):
+                continue
+            cleaned.append(arg)
+        return _serve_workers(args, cleaned)
+    from ..http import DMServerApp, HttpLimits, ServerConfig, ServerThread, TlsConfig
     from ..http.connections import raise_descriptor_limit
+    from ..http.state import Account, NonceSwap
+    from ..http.state_url import open_store
     from ..security import auth
-    from ..security.nonces import NonceManager
+    from ..security.nonces import NonceManager, StoredNonce
     from ..session import CommandCompleted, SessionEnded
     from .demo import INITIAL_SERVER_NONCE
     from .demo_scenario import DemoServerApp
@@ -162,29 +238,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_secret=None if args.server_auth == "NONE" else server_password,
         aauth_type=args.client_auth,
         server_auth_type="DIGEST" if args.server_auth == "NONE" else args.server_auth,
-        nonces=nonces, strict=args.strict, accounts_for_device=device_binding(accounts),
+        nonces=nonces, idle_timeout=args.idle_timeout, strict=args.strict,
+        accounts_for_device=device_binding(accounts),
         max_commands_per_message=args.max_commands_per_message)
     config.guards = dataclasses.replace(config.guards, message_auth=args.message_auth)
 
-    def logged() -> DemoServerApp:
-        script = DemoServerApp()
+    def log_events(session: Any, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, CommandCompleted):
+                print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status} "
+                      f"{event.outcome}", flush=True)
+            elif isinstance(event, SessionEnded):
+                quirks = (f"; quirks absorbed: {', '.join(session.quirks)}"
+                          if session.quirks else "")
+                print(f"  {session.device_id}: session ended ({event.reason}){quirks}",
+                      flush=True)
 
-        def app(session: Any, events: list[Any]) -> None:
-            script(session, events)
-            for event in events:
-                if isinstance(event, CommandCompleted):
-                    print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status} "
-                          f"{event.outcome}", flush=True)
-                elif isinstance(event, SessionEnded):
-                    quirks = (f"; quirks absorbed: {', '.join(session.quirks)}"
-                              if session.quirks else "")
-                    print(f"  {session.device_id}: session ended ({event.reason}){quirks}",
-                          flush=True)
-        return app  # type: ignore[return-value]
+    shared = args.store not in (None, "memory", "memory://")
+    caps = {"max_sessions": args.max_sessions,
+            "max_preauth_sessions": args.max_unauthenticated_sessions}
+    if shared:
+        key = _seal_key(args)
+        if key is None:
+            raise CliFailure("--seal-key-file", "a shared store needs the snapshot seal key "
+                             "every worker shares: --seal-key-file FILE or OMADM_SEAL_KEY=<hex>",
+                             EXIT_USAGE)
+        store = open_store(args.store)
 
-    store = MemorySessionStore(args.max_sessions, args.max_unauthenticated_sessions)
-    app = DMServerApp(config, path=args.path, app_factory=logged, store=store,
-                      base_url=args.public_url, body_timeout=args.body_timeout)
+        async def seed() -> None:
+            # The accounts given here go into the store, so every worker and the operator
+            # see them; a pre-shared server nonce only where none is stored yet.
+            try:
+                for account in accounts:
+                    devices = None if account.device is None else frozenset({account.device})
+                    await store.put_account(Account(account.user, secret_of[account.user],
+                                                    devices))
+                    if server_nonce is not None:
+                        await store.swap_nonces(account.user, [NonceSwap(
+                            "SRVCRED", None, StoredNonce(server_nonce, issued_here=False))])
+            finally:
+                await store.close()
+
+        with about(args.store):
+            asyncio.run(seed())
+        store = open_store(args.store)  # a fresh client for the server's own event loop
+        app = DMServerApp(config, path=args.path, store=store, seal_key=key,
+                          observers=[log_events], base_url=args.public_url,
+                          body_timeout=args.body_timeout, **caps)
+    else:
+        def logged() -> DemoServerApp:
+            script = DemoServerApp()
+
+            def app(session: Any, events: list[Any]) -> None:
+                script(session, events)
+                log_events(session, events)
+            return app  # type: ignore[return-value]
+
+        app = DMServerApp(config, path=args.path, app_factory=logged,
+                          base_url=args.public_url, body_timeout=args.body_timeout, **caps)
     tls = TlsConfig(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     raise_descriptor_limit()  # the connection cap is then kept below the new limit
     limits = HttpLimits(header_timeout=args.header_timeout,
@@ -192,16 +303,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         max_connections=args.max_connections,
                         graceful_timeout=args.graceful_timeout)
     with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
-                      trusted_proxies=args.trusted_proxies) as server:
-        print(f"DM server on {server.url}{app.path} (server id {config.server_id}; accounts: "
-              f"{', '.join(a.user for a in accounts)}; client auth {args.client_auth}, server "
-              f"auth {args.server_auth}); Ctrl-C to stop", flush=True)
-        if demo:
-            print("  using the demo's publicly known credentials and initial nonce: for the "
-                  "simulated device on this machine only", flush=True)
-        if generated:
-            print(f"  server password (generated; the device's SRVCRED secret): "
-                  f"{server_password}", flush=True)
+                      trusted_proxies=args.trusted_proxies, reuse_port=args.reuse_port) as server:
+        if args.quiet_banner:
+            print(f"worker {os.getpid()} on {server.url}{app.path}", flush=True)
+        else:
+            print(f"DM server on {server.url}{app.path} (server id {config.server_id}; "
+                  f"accounts: {', '.join(a.user for a in accounts)}; client auth "
+                  f"{args.client_auth}, server auth {args.server_auth}; store: "
+                  f"{args.store or 'memory'}); Ctrl-C to stop", flush=True)
+            if demo:
+                print("  using the demo's publicly known credentials and initial nonce: for "
+                      "the simulated device on this machine only", flush=True)
+            if generated:
+                print(f"  server password (generated; the device's SRVCRED secret): "
+                      f"{server_password}", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         # SIGTERM (a service manager stopping us) drains like Ctrl-C: leaving the ``with``
         # stops accepting and lets requests in flight finish (--graceful-timeout).
@@ -523,6 +638,26 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
                         help="authenticated sessions kept at once")
     limits.add_argument("--max-unauthenticated-sessions", type=int, default=10_000,
                         help="sessions of peers that have not authenticated kept at once")
+    state = serve.add_argument_group("shared state and workers (docs/scaling.md)")
+    state.add_argument("--store", type=store_url, default=None, metavar="URL",
+                       help="where sessions, nonces, accounts, queues and outcomes live: "
+                            "memory:// (default: this process, with the demo's management "
+                            "script), redis://HOST:PORT/DB or redis+cluster://HOST:PORT "
+                            "(shared by every worker; queue commands with 'omadm-codec "
+                            "enqueue', read them with 'omadm-codec outcomes')")
+    state.add_argument("--workers", type=bounded_int(1, 256), default=1, metavar="N",
+                       help="worker processes on one port (SO_REUSEPORT), restarted if one "
+                            "dies; more than 1 needs --store")
+    state.add_argument("--seal-key-file", metavar="FILE",
+                       help="the key sealing stored session snapshots, shared by every worker "
+                            "(default: $OMADM_SEAL_KEY, hex; --workers makes one for its "
+                            "workers)")
+    state.add_argument("--idle-timeout", type=positive_float, default=300.0,
+                       metavar="SECONDS", help="how long a silent session lives (its TTL in "
+                                               "the store)")
+    state.add_argument("--reuse-port", action="store_true",
+                       help="bind with SO_REUSEPORT (several serve processes on one port)")
+    state.add_argument("--quiet-banner", action="store_true", help=argparse.SUPPRESS)
     protocol = serve.add_argument_group("protocol")
     protocol.add_argument("--strict", action="store_true",
                           help="absorb no client deviation (docs/interop.md: each quirk "

@@ -216,19 +216,18 @@ def _hmac_session(server_app: DMServerApp, tree: DMTree, url: str, fmt: str,
     """Session 2: the operator switches the device's account to ``x-syncml-hmac``, so every
     message now carries a MAC both ways (the nonce is the one session 1's 212 left with the
     device). Returns what went wrong, if anything."""
-    from ..http import DeviceRegistry, run_http_session
+    from ..http import run_http_session
 
     print("\n== session 2: client auth switched to x-syncml-hmac "
           "(every message MAC-protected both ways)", file=out)
-    registry = DeviceRegistry(secrets={DEVICE_USER: auth.secret_hash(DEVICE_USER,
-                                                                    DEVICE_SECRET)})
+    registry = server_app.registry
     dev_id = str(tree.device_get("./DevInfo/DevId"))
+    # The same server, now with its durable command queue (no script) and HMAC demanded of
+    # this device.
     registry.enqueue(dev_id, [
         Get("1", [Item(target=Target("./DevInfo/Mod"))]),
         Replace("2", [Item(target=Target("./Vendor/Acme/Settings/WifiEnabled"),
                            meta=Meta(format="bool"), data="false")])])
-    # The same server, now with a plain command queue and HMAC demanded of this device.
-    server_app.registry = registry
     server_app.app_factory = None
     server_app.config.aauth_type = "HMAC"
     account = next(tree.dm_accounts())

@@ -1,0 +1,71 @@
+"""Delivering a device's durable command queue through its sessions: which entries a session
+takes, and what each session event does to them (the ``claim``/``complete``/``release`` of the
+request's ``SessionCommit``).
+
+The one idea: a queued command goes into the session as a copy whose CmdID names its entry
+(``omadm-q:<id>``; the session puts fresh CmdIDs on the wire and keeps this one, snapshots
+included), so every ``CommandCompleted``/``CommandRefused`` finds its entry again in any
+worker. Commands an application queued itself carry no such CmdID and are left alone.
+"""
+
+from __future__ import annotations
+
+from ..messages.model import Command
+from ..session import ServerSession
+from ..session import events as ev
+from .state import Release
+from .stored import commands_from_xml, outcomes_json, refused_json
+
+QUEUE_TAG = "omadm-q:"
+NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
+"""Refusals that would repeat in every session: the command is done, refused."""
+
+
+def entry_id_of(command: Command) -> str | None:
+    """The queue entry a session's command came from, or None (the application's own)."""
+    cmd_id = command.cmd_id or ""
+    return cmd_id[len(QUEUE_TAG):] if cmd_id.startswith(QUEUE_TAG) else None
+
+
+class Delivery:
+    """The queue changes of one request."""
+
+    def __init__(self) -> None:
+        self.claim: list[str] = []
+        self.complete: list[tuple[str, str]] = []
+        self.release: list[Release] = []
+
+    def take(self, session: ServerSession, entries: list[tuple[str, str]]) -> None:
+        """Hand the device its queued entries, (entry id, command XML) each; they are
+        claimed when the request commits."""
+        if not entries:
+            return
+        commands = commands_from_xml([text for _, text in entries])
+        for (entry_id, _), command in zip(entries, commands, strict=True):
+            command.cmd_id = QUEUE_TAG + entry_id
+            self.claim.append(entry_id)
+        session.send_commands(commands)
+
+    def feed(self, events: list[ev.Event]) -> None:
+        """What a batch of session events does to the queue: a ``CommandCompleted`` records
+        the outcome, a ``CommandRefused`` releases the command (``unknown`` if it was sent,
+        else ``queued``; done and refused if no session could ever send it)."""
+        done = [(entry_id, e) for e in events if isinstance(e, ev.CommandCompleted)
+                and (entry_id := entry_id_of(e.command)) is not None]
+        if done:
+            texts = outcomes_json([e for _, e in done])
+            self.complete.extend((entry_id, text) for (entry_id, _), text in
+                                 zip(done, texts, strict=True))
+        for event in events:
+            if isinstance(event, ev.CommandRefused):
+                entry_id = entry_id_of(event.command)
+                if entry_id is None:
+                    continue
+                if event.reason in NEVER_SENDABLE:
+                    self.complete.append((entry_id, refused_json(event.reason)))
+                else:
+                    self.release.append(Release(entry_id, "unknown" if event.sent else "queued",
+                                                event.reason))
+
+
+__all__ = ["NEVER_SENDABLE", "QUEUE_TAG", "Delivery", "entry_id_of"]

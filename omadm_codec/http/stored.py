@@ -1,0 +1,168 @@
+"""Commands and outcomes as the state store keeps them: a command is the canonical XML of one
+DM command (the codec's own format, never pickle), an outcome is JSON.
+
+``command_xml``/``command_from_xml`` convert one command; ``commands_from_file`` reads what an
+operator hands ``omadm-codec enqueue`` (a SyncML message, one bare command, or several);
+``outcome_json`` records a ``CommandCompleted`` and ``completed_from_entry`` gives it back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ..errors import DecodeError
+from ..messages import decode, encode
+from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, Status, SyncHdr
+from ..messages.model import Target as TargetModel
+from ..session import events as ev
+from .state import Entry
+
+_ENVELOPE = ('<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+             '<VerProto>DM/1.2</VerProto><SessionID>0</SessionID><MsgID>1</MsgID>'
+             '<Target><LocURI>store</LocURI></Target><Source><LocURI>store</LocURI></Source>'
+             '</SyncHdr><SyncBody>{}</SyncBody></SyncML>')
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.S)
+_DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*>", re.S)
+
+
+def _wrap(commands: list[Command]) -> Message:
+    return Message(SyncHdr("0", "1", TargetModel("store"), Source("store")), commands)
+
+
+def command_xml(command: Command) -> str:
+    """One command as canonical XML (its own element, no envelope)."""
+    text = encode(_wrap([command])).decode("utf-8")
+    start = text.index("<SyncBody>") + len("<SyncBody>")
+    end = text.rindex("</SyncBody>")
+    return text[start:end]
+
+
+def command_from_xml(text: str) -> Command:
+    """The one command ``command_xml`` wrote; ``DecodeError`` if it is not exactly one."""
+    commands = decode(_ENVELOPE.format(text).encode("utf-8")).commands
+    if len(commands) != 1:
+        raise DecodeError("not_one_command", -1, f"{len(commands)} commands")
+    return commands[0]
+
+
+def commands_from_xml(texts: list[str]) -> list[Command]:
+    """Many stored commands in one decode (a session takes a whole queue at once);
+    ``DecodeError`` unless each text is exactly one command."""
+    commands = decode(_ENVELOPE.format("".join(texts)).encode("utf-8")).commands
+    if len(commands) != len(texts):
+        raise DecodeError("not_one_command", -1, f"{len(commands)} for {len(texts)}")
+    return commands
+
+
+def commands_from_file(data: bytes) -> list[Command]:
+    """The management commands of an operator's file: a whole SyncML message (its SyncBody),
+    or one or more bare command elements (``<Get>...</Get><Replace>...</Replace>``). Commands
+    without a CmdID are numbered 1, 2, ... (the session renumbers them on the wire anyway).
+    Status and Results are not commands a server sends: ``DecodeError``."""
+    text = data.decode("utf-8-sig")
+    if "<SyncML" in text:
+        commands = decode(data).commands
+    else:
+        body = _DOCTYPE.sub("", _DECLARATION.sub("", text, count=1), count=1)
+        prefix = len(_ENVELOPE.split("{}")[0].encode("utf-8"))
+        skipped = len(data) - len(body.encode("utf-8"))  # BOM, declaration, DOCTYPE
+        try:
+            commands = decode(_ENVELOPE.format(body).encode("utf-8")).commands
+        except DecodeError as exc:
+            # Offsets of the operator's file, not of the envelope added around it.
+            offset = exc.offset - prefix + skipped if exc.offset >= prefix else -1
+            raise DecodeError(exc.reason, min(offset, len(data)), exc.detail) from exc
+    if not commands:
+        raise DecodeError("no_commands", -1, "the file holds no DM command")
+    for index, command in enumerate(commands, 1):
+        if isinstance(command, Status | Results):
+            raise DecodeError("not_a_command", -1, f"{command.ELEMENT} is not sent by a server")
+        if not command.cmd_id:
+            command.cmd_id = str(index)
+    return commands
+
+
+def commands_xml(commands: list[Command]) -> list[str]:
+    """``command_xml`` of each command, in one encode: a command's canonical XML ends with
+    the first closing tag of its element that follows it, which no escaped text can hold
+    (Atomic and Sequence may nest their own kind: those are encoded one by one)."""
+    if not commands or any(isinstance(c, Atomic | Sequence) for c in commands):
+        return [command_xml(c) for c in commands]
+    text = encode(_wrap(commands)).decode("utf-8")
+    body = text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
+    out = []
+    start = 0
+    for command in commands:
+        close = f"</{command.ELEMENT}>"
+        end = body.index(close, start) + len(close)
+        out.append(body[start:end])
+        start = end
+    return out
+
+
+def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
+    """The outcome record; ``results`` holds the XML of every Results of ``event`` and its
+    children, in walk order (consumed from the front)."""
+    out: dict[str, Any] = {
+        "status": event.status, "item_statuses": list(event.item_statuses),
+        "data": list(event.data),
+        "results": [results.pop(0) for _ in event.results],
+    }
+    for name in ("outcome", "ok"):  # richer outcomes, where the session reports them
+        value = getattr(event, name, None)
+        if value is not None:
+            out[name] = value
+    if event.children:
+        out["children"] = [_outcome(child, results) for child in event.children]
+    return out
+
+
+def _all_results(event: ev.CommandCompleted) -> list[Results]:
+    found = list(event.results)
+    for child in event.children:
+        found += _all_results(child)
+    return found
+
+
+def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
+    """``outcome_json`` of each event, with every Results among them encoded at once."""
+    texts = commands_xml([r for e in events for r in _all_results(e)])
+    return [json.dumps(_outcome(e, texts), separators=(",", ":")) for e in events]
+
+
+def outcome_json(event: ev.CommandCompleted) -> str:
+    """The JSON recorded when a queued command completes."""
+    return outcomes_json([event])[0]
+
+
+def refused_json(reason: str) -> str:
+    """The JSON recorded for a command the session could not send at all (``too_large``,
+    ``max_obj_size``): it is done, with no status from the device."""
+    return json.dumps({"status": 0, "refused": reason, "item_statuses": [], "data": [],
+                       "results": []}, separators=(",", ":"))
+
+
+def _completed(command: Command, outcome: dict[str, Any]) -> ev.CommandCompleted:
+    results = tuple(r for r in (command_from_xml(x) for x in outcome.get("results", []))
+                    if isinstance(r, Results))
+    subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
+    children = tuple(_completed(c, o) for c, o in zip(subcommands, outcome.get("children", []),
+                                                       strict=False))
+    return ev.CommandCompleted(command, int(outcome.get("status", 0)), results,
+                               tuple(int(s) for s in outcome.get("item_statuses", [])),
+                               children, tuple(str(d) for d in outcome.get("data", [])))
+
+
+def completed_from_entry(entry: Entry) -> ev.CommandCompleted | None:
+    """The ``CommandCompleted`` a ``done`` entry recorded (its command as enqueued), or None
+    if the entry is not done."""
+    if entry.state != "done" or entry.outcome is None:
+        return None
+    return _completed(command_from_xml(entry.command), entry.outcome)
+
+
+__all__ = ["command_from_xml", "command_xml", "commands_from_file", "commands_from_xml",
+           "commands_xml", "completed_from_entry", "outcome_json", "outcomes_json",
+           "refused_json"]

@@ -1,0 +1,114 @@
+"""Commands and outcomes as the state store keeps them (``omadm_codec.http.stored``): the
+operator's file formats, one encode for many commands equal to one each, and an outcome that
+comes back as the ``CommandCompleted`` it recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from omadm_codec.errors import DecodeError
+from omadm_codec.http.state import Entry, outcome_detail
+from omadm_codec.http.stored import (
+    command_from_xml,
+    command_xml,
+    commands_from_file,
+    commands_from_xml,
+    commands_xml,
+    completed_from_entry,
+    outcome_json,
+    refused_json,
+)
+from omadm_codec.messages.model import (
+    Atomic,
+    Exec,
+    Get,
+    Item,
+    Meta,
+    Replace,
+    Results,
+    Source,
+    Target,
+)
+from omadm_codec.session import events as ev
+
+GET = Get("1", [Item(target=Target("./DevInfo/Mod"))])
+REPLACE = Replace("2", [Item(target=Target("./A/B"), meta=Meta(format="int"), data="4")])
+
+
+def test_one_command_round_trips() -> None:
+    for command in (GET, REPLACE, Exec("3", [Item(target=Target("./Ops/Reboot"))]),
+                    Atomic("4", [REPLACE, GET])):
+        text = command_xml(command)
+        assert text.startswith(f"<{command.ELEMENT}>") and "SyncBody" not in text
+        assert command_from_xml(text) == command
+    assert commands_from_xml([command_xml(GET), command_xml(REPLACE)]) == [GET, REPLACE]
+    with pytest.raises(DecodeError):
+        command_from_xml(command_xml(GET) * 2)
+    with pytest.raises(DecodeError):
+        commands_from_xml([command_xml(GET) * 2])
+
+
+def test_many_results_in_one_encode_equal_one_each() -> None:
+    results = [Results(str(i), str(i), [Item(source=Source(f"./x/{i}"),
+                                               data=f"a</Results><Results>{i}")],
+                       msg_ref="2") for i in range(1, 6)]
+    assert commands_xml(results) == [command_xml(r) for r in results]
+    nested = [Atomic("1", [Atomic("2", [GET])]), GET]
+    assert commands_xml(nested) == [command_xml(c) for c in nested]  # type: ignore[arg-type]
+    assert commands_xml([]) == []
+
+
+@pytest.mark.parametrize("data", [
+    b"<Get><CmdID>1</CmdID><Item><Target><LocURI>./DevInfo/Mod</LocURI></Target></Item></Get>",
+    b'<?xml version="1.0"?>\n<Get><Item><Target><LocURI>./DevInfo/Mod</LocURI></Target>'
+    b"</Item></Get>",
+    b"\xef\xbb\xbf<Get><Item><Target><LocURI>./DevInfo/Mod</LocURI></Target></Item></Get>",
+])
+def test_operator_files_bare_commands(data: bytes) -> None:
+    (command,) = commands_from_file(data)
+    assert isinstance(command, Get) and command.cmd_id == "1"
+    assert command.items[0].target is not None
+    assert command.items[0].target.loc_uri == "./DevInfo/Mod"
+
+
+def test_operator_files_a_whole_message_and_refusals() -> None:
+    message = (b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2'
+               b"</VerProto><SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>d</LocURI>"
+               b"</Target><Source><LocURI>s</LocURI></Source></SyncHdr><SyncBody>"
+               + command_xml(GET).encode() + command_xml(REPLACE).encode()
+               + b"<Final/></SyncBody></SyncML>")
+    assert commands_from_file(message) == [GET, REPLACE]
+    for bad, reason in ((b"", None), (b"<Get><CmdID>1</CmdID><Item></Get>", None),
+                        (b"<Results><CmdID>1</CmdID><CmdRef>1</CmdRef><Item><Source><LocURI>"
+                         b"./a</LocURI></Source><Data>x</Data></Item></Results>",
+                         "not_a_command")):
+        with pytest.raises(DecodeError) as error:
+            commands_from_file(bad)
+        if reason:
+            assert error.value.reason == reason
+        assert error.value.offset <= len(bad)
+
+
+def test_an_outcome_comes_back_as_recorded() -> None:
+    results = Results("5", "1", [Item(source=Source("./DevInfo/Mod"), data="AX-5 Pro")],
+                      msg_ref="2")
+    atomic = Atomic("7", [REPLACE, GET])
+    done = ev.CommandCompleted(atomic, 200, (), (200,), (
+        ev.CommandCompleted(REPLACE, 200, (), (200,)),
+        ev.CommandCompleted(GET, 200, (results,), (200,))), ("text",))
+    text = outcome_json(done)
+    assert outcome_detail(text) == "200"
+    entry = Entry("1", "IMEI:1", command_xml(atomic), "done", None, None, False, 0.0, (),
+                  json.loads(text))
+    again = completed_from_entry(entry)
+    assert again is not None
+    assert again == done
+    refused = refused_json("too_large")
+    assert outcome_detail(refused) == "too_large"
+    back = completed_from_entry(Entry("2", "IMEI:1", command_xml(GET), "done", None, None,
+                                      False, 0.0, (), json.loads(refused)))
+    assert back is not None and back.status == 0
+    assert completed_from_entry(Entry("3", "IMEI:1", command_xml(GET), "queued", None, None,
+                                      False, 0.0, (), None)) is None

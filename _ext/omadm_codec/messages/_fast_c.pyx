@@ -19,7 +19,9 @@ and ``model.pxi`` (``_Shape``: model objects by slot).
 
 cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from omadm_codec.wbxml._xmlscan_c cimport (
     EVENT_CDATA,
@@ -36,6 +38,8 @@ from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 
 
 cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
     int PyGC_Enable()
     int PyGC_Disable()
 
@@ -76,6 +80,62 @@ cdef inline bint _is_ws(unsigned char c) noexcept:
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+
+
+DEF LEAF_SLOTS = 1024  # a power of two
+DEF LEAF_MAX = 24      # longer leaves are rarely repeated: made fresh
+cdef PyObject* _leaf_val[LEAF_SLOTS]      # owned references; NULL: empty
+cdef unsigned char _leaf_key[LEAF_SLOTS][LEAF_MAX]
+cdef unsigned char _leaf_len[LEAF_SLOTS]
+cdef bint _leaf_plain[LEAF_SLOTS]
+
+
+cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain):
+    """The text ``p[:n]`` as a str, and in ``plain`` whether ``_plain`` holds for it.
+
+    Short leaves (IDs, codes, versions, formats, URIs of a few bytes) repeat across messages,
+    so up to LEAF_MAX bytes are kept in a direct-mapped table keyed by the bytes: a hit makes
+    no object (str is immutable; only identity shows it). Printable ASCII, most SyncML text,
+    is copied into a compact str with no UTF-8 decoder. ``cache`` is off for values a caller
+    should not find kept after the message (credentials, nonces)."""
+    cdef Py_ssize_t i, slot = 0
+    cdef unsigned int h = 2166136261u
+    cdef unsigned char c
+    cdef bint ascii = True, pl = True
+    cdef str s
+    if cache and n <= LEAF_MAX:
+        for i in range(n):
+            h = (h ^ p[i]) * 16777619u
+        slot = (h ^ (h >> 15)) & (LEAF_SLOTS - 1)
+        if (_leaf_len[slot] == n and _leaf_val[slot] != NULL
+                and memcmp(_leaf_key[slot], p, n) == 0):
+            plain[0] = _leaf_plain[slot]
+            return <str>_leaf_val[slot]
+    for i in range(n):
+        c = p[i]
+        if c >= 0x80:
+            ascii = pl = False
+            break
+        if c <= 0x20 or c == 0x7F:
+            pl = False
+    if ascii:
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+    else:
+        s = PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+        pl = _plain(s)
+    plain[0] = pl
+    if cache and n <= LEAF_MAX:
+        Py_XDECREF(_leaf_val[slot])
+        Py_INCREF(s)
+        _leaf_val[slot] = <PyObject*>s
+        memcpy(_leaf_key[slot], p, n)
+        _leaf_len[slot] = <unsigned char>n
+        _leaf_plain[slot] = pl
+    return s
+
+
+cdef list _SMALL_INTS = list(range(4096))  # codes and sizes below this: no new int object
 
 
 cdef bint _plain(str s):

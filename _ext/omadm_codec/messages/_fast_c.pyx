@@ -53,7 +53,7 @@ from omadm_codec.messages.model import (
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
 )
 
-__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
+__all__ = ["decode_bytes", "decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
            "encode_wbxml", "encode_xml"]
 
 include "_fast_c/names.pxi"
@@ -72,6 +72,17 @@ _OPAQUE = DataHint.OPAQUE
 
 class _GiveUp(Exception):
     """Not a message the fast path vouches for: the reference path decides."""
+
+
+cdef inline bint _same(const unsigned char* a, const unsigned char* b, Py_ssize_t n) noexcept:
+    """``memcmp(a, b, n) == 0`` for the short names and leaves compared here, without the call."""
+    cdef Py_ssize_t i
+    if n > 32:
+        return memcmp(a, b, n) == 0
+    for i in range(n):
+        if a[i] != b[i]:
+            return False
+    return True
 
 
 cdef inline bint _is_ws(unsigned char c) noexcept:
@@ -108,7 +119,7 @@ cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain
             h = (h ^ p[i]) * 16777619u
         slot = (h ^ (h >> 15)) & (LEAF_SLOTS - 1)
         if (_leaf_len[slot] == n and _leaf_val[slot] != NULL
-                and memcmp(_leaf_key[slot], p, n) == 0):
+                and _same(_leaf_key[slot], p, n)):
             plain[0] = _leaf_plain[slot]
             return <str>_leaf_val[slot]
     for i in range(n):
@@ -157,8 +168,20 @@ include "_fast_c/lex.pxi"
 def decode_xml(bytes data not None, object limits):
     """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
     (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
-    if len(data) > limits.max_input_size:
+    if len(data) > _c_limits(limits).max_input_size:
         return None
+    return _decode(data, limits, False)
+
+
+def decode_bytes(bytes data not None, object limits):
+    """``decode_wbxml`` or ``decode_xml`` as the first bytes tell (``messages._sniff``): the
+    model, or ``None`` (also for input over ``max_input_size``)."""
+    cdef const unsigned char* p = <const unsigned char*>(<char*>data)
+    cdef Py_ssize_t n = len(data)
+    if n > _c_limits(limits).max_input_size:
+        return None
+    if n and p[0] <= 3 and not (n >= 2 and p[0] == 0 and p[1] == 0x3C):
+        return decode_wbxml(data, limits)
     return _decode(data, limits, False)
 
 
@@ -230,33 +253,50 @@ def decode_wbxml_via_xml(bytes data not None, object limits):
     return _decode(xml, limits, True)
 
 
-cdef object _decode(bytes data, object limits, bint from_wbxml):
+cdef _Build _spare_xml = None
+"""An XML-path builder with its Scanner (which keeps its C arrays), kept between calls the
+way ``_spare_build`` is: taken before any Python code can run, put back at the end."""
+
+
+cdef object _decode(bytes data, object py_limits, bint from_wbxml):
+    global _spare_xml
     cdef Scanner sc
     cdef _Build build
-    cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    cdef _Limits limits = _c_limits(py_limits)  # max_depth there is capped at MAX_FAST_DEPTH
     if not _lexical_ok(data):
         return None
+    build = _spare_xml
+    _spare_xml = None
+    if build is None:
+        build = _Build.__new__(_Build)
+        build.sc = Scanner.__new__(Scanner)
+    sc = build.sc
+    build.p = <const unsigned char*>(<char*>data)
+    build.end = len(data)
+    build.max_depth = limits.max_depth_raw
+    build.max_opaque = limits.max_opaque
+    build.from_wbxml = from_wbxml
+    build.ns = None
+    build.text_run = 0
+    build.mark.len = build.run.len = 0  # a give-up may leave a run behind
     # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
     # new objects of a large message trigger several) can free nothing of it, so it waits
     # until the decode is done.
     cdef int gc_was_enabled = PyGC_Disable()
     try:
         check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
-        sc = Scanner.__new__(Scanner)
-        sc.setup(data, 0, max_depth, limits.max_elements, limits.max_opaque)
-        build = _Build.__new__(_Build)
-        build.sc = sc
-        build.p = <const unsigned char*>(<char*>data)
-        build.end = len(data)
-        build.max_depth = limits.max_depth
-        build.max_opaque = limits.max_opaque
-        build.from_wbxml = from_wbxml
+        sc.setup(data, 0, limits.max_depth, limits.max_elements, limits.max_opaque)
         return build.message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None
     finally:
         if gc_was_enabled:
             PyGC_Enable()
+        sc.idle()
+        build.p = NULL
+        _shrink(&build.mark)
+        _shrink(&build.run)
+        _spare_xml = build
 
 
 include "_fast_c/xml_writer.pxi"

@@ -4,6 +4,14 @@
 cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 
 
+cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
+
+
+cdef void _remember_ver_proto(object value):
+    global _ver_proto_ok
+    _ver_proto_ok = value
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
@@ -52,7 +60,7 @@ cdef class _Build:
             if code == 0:
                 return N_OTHER
             if (_slot_hash[slot] == h and _name_len[code] == sc.local_len
-                    and memcmp(_name_ptr[code], sc.local_ptr, sc.local_len) == 0):
+                    and _same(_name_ptr[code], sc.local_ptr, sc.local_len)):
                 return code
             slot = (slot + 1) % SLOTS
 
@@ -746,8 +754,12 @@ cdef class _Build:
         if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
                 or target is None or source is None):
             raise _GiveUp()
-        if ver_dtd not in VERSIONS or VER_PROTO.fullmatch(ver_proto) is None:
+        if ver_dtd not in VERSIONS:
             raise _GiveUp()
+        if ver_proto is not _ver_proto_ok:  # a cached leaf: the regex runs once for it
+            if VER_PROTO.fullmatch(ver_proto) is None:
+                raise _GiveUp()
+            _remember_ver_proto(ver_proto)
         return _SYNC_HDR.make10(session_id, msg_id, target, source, ver_dtd, ver_proto,
                                resp_uri, no_resp, cred, meta)
 

@@ -141,11 +141,21 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
     ``content_type`` (parameters such as ``charset`` ignored) picks the encoding; without it
     the bytes are sniffed. Raises ``DecodeError`` with a ``.reason`` code on bad input.
     """
-    quirks: list[str] = []
     msg: Message | None
+    if content_type is None and type(data) is bytes:
+        # The common call: no content type (so no quirk from it), and the fast path, which
+        # vouches for clean messages only (no quirk, no error: strict does not matter), sniffs
+        # the bytes itself. Its result already has ``quirks == []``.
+        msg = (_codec or _fast()).decode_bytes(data, limits)
+        if msg is not None:
+            return msg
+        fast_tried = True
+    else:
+        fast_tried = False
+    quirks: list[str] = []
     data, fmt = _format(data, content_type, strict, quirks, "decode")
     if fmt == "wbxml":
-        if len(data) <= limits.max_input_size:
+        if not fast_tried and len(data) <= limits.max_input_size:
             msg = (_codec or _fast()).decode_wbxml(data, limits)
             if msg is not None:
                 msg.quirks = quirks
@@ -153,10 +163,11 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
         return _decode_wbxml(data, strict, quirks, limits)
     # The fast path vouches for clean messages only (no quirk, no error); for anything else
     # it returns None and the lxml reference path below gives the verdict.
-    msg = (_codec or _fast()).decode_xml(data, limits)
-    if msg is not None:
-        msg.quirks = quirks
-        return msg
+    if not fast_tried:
+        msg = (_codec or _fast()).decode_xml(data, limits)
+        if msg is not None:
+            msg.quirks = quirks
+            return msg
     prepared = prepare_xml(data, strict, quirks, limits.max_input_size)
     return read_xml(prepared.data, strict, quirks, limits, prepared.doctype_public_id)
 

@@ -19,7 +19,9 @@ and ``model.pxi`` (``_Shape``: model objects by slot).
 
 cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcmp
+from libc.string cimport memchr, memcmp, memcpy
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from omadm_codec.wbxml._xmlscan_c cimport (
     EVENT_CDATA,
@@ -36,6 +38,8 @@ from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 
 
 cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
     int PyGC_Enable()
     int PyGC_Disable()
 
@@ -50,7 +54,7 @@ from omadm_codec.messages.model import (
     Results, Sequence, Source, Status, SyncHdr, Target, XmlDocument,
 )
 
-__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
+__all__ = ["decode_bytes", "decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
            "encode_wbxml", "encode_xml"]
 
 include "_fast_c/names.pxi"
@@ -71,12 +75,79 @@ class _GiveUp(Exception):
     """Not a message the fast path vouches for: the reference path decides."""
 
 
+cdef inline bint _same(const unsigned char* a, const unsigned char* b, Py_ssize_t n) noexcept:
+    """``memcmp(a, b, n) == 0`` for the short names and leaves compared here, without the call."""
+    cdef Py_ssize_t i
+    if n > 32:
+        return memcmp(a, b, n) == 0
+    for i in range(n):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
 cdef inline bint _is_ws(unsigned char c) noexcept:
     return c == 0x20 or c == 0x09 or c == 0x0A or c == 0x0D
 
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+
+
+DEF LEAF_SLOTS = 1024  # a power of two
+DEF LEAF_MAX = 24      # longer leaves are rarely repeated: made fresh
+cdef PyObject* _leaf_val[LEAF_SLOTS]      # owned references; NULL: empty
+cdef unsigned char _leaf_key[LEAF_SLOTS][LEAF_MAX]
+cdef unsigned char _leaf_len[LEAF_SLOTS]
+cdef bint _leaf_plain[LEAF_SLOTS]
+
+
+cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain):
+    """The text ``p[:n]`` as a str, and in ``plain`` whether ``_plain`` holds for it.
+
+    Short leaves (IDs, codes, versions, formats, URIs of a few bytes) repeat across messages,
+    so up to LEAF_MAX bytes are kept in a direct-mapped table keyed by the bytes: a hit makes
+    no object (str is immutable; only identity shows it). Printable ASCII, most SyncML text,
+    is copied into a compact str with no UTF-8 decoder. ``cache`` is off for values a caller
+    should not find kept after the message (credentials, nonces)."""
+    cdef Py_ssize_t i, slot = 0
+    cdef unsigned int h = 2166136261u
+    cdef unsigned char c
+    cdef bint ascii = True, pl = True
+    cdef str s
+    if cache and n <= LEAF_MAX:
+        for i in range(n):
+            h = (h ^ p[i]) * 16777619u
+        slot = (h ^ (h >> 15)) & (LEAF_SLOTS - 1)
+        if (_leaf_len[slot] == n and _leaf_val[slot] != NULL
+                and _same(_leaf_key[slot], p, n)):
+            plain[0] = _leaf_plain[slot]
+            return <str>_leaf_val[slot]
+    for i in range(n):
+        c = p[i]
+        if c >= 0x80:
+            ascii = pl = False
+            break
+        if c <= 0x20 or c == 0x7F:
+            pl = False
+    if ascii:
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+    else:
+        s = PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+        pl = _plain(s)
+    plain[0] = pl
+    if cache and n <= LEAF_MAX:
+        Py_XDECREF(_leaf_val[slot])
+        Py_INCREF(s)
+        _leaf_val[slot] = <PyObject*>s
+        memcpy(_leaf_key[slot], p, n)
+        _leaf_len[slot] = <unsigned char>n
+        _leaf_plain[slot] = pl
+    return s
+
+
+cdef list _SMALL_INTS = list(range(4096))  # codes and sizes below this: no new int object
 
 
 cdef bint _plain(str s):
@@ -98,8 +169,20 @@ include "_fast_c/lex.pxi"
 def decode_xml(bytes data not None, object limits):
     """The model of a clean SyncML DM XML message, or ``None``: the reference path decides
     (a quirk, an error, or a construct outside the fast path). The result has no quirks."""
-    if len(data) > limits.max_input_size:
+    if len(data) > _c_limits(limits).max_input_size:
         return None
+    return _decode(data, limits, False)
+
+
+def decode_bytes(bytes data not None, object limits):
+    """``decode_wbxml`` or ``decode_xml`` as the first bytes tell (``messages._sniff``): the
+    model, or ``None`` (also for input over ``max_input_size``)."""
+    cdef const unsigned char* p = <const unsigned char*>(<char*>data)
+    cdef Py_ssize_t n = len(data)
+    if n > _c_limits(limits).max_input_size:
+        return None
+    if n and p[0] <= 3 and not (n >= 2 and p[0] == 0 and p[1] == 0x3C):
+        return decode_wbxml(data, limits)
     return _decode(data, limits, False)
 
 
@@ -171,33 +254,50 @@ def decode_wbxml_via_xml(bytes data not None, object limits):
     return _decode(xml, limits, True)
 
 
-cdef object _decode(bytes data, object limits, bint from_wbxml):
+cdef _Build _spare_xml = None
+"""An XML-path builder with its Scanner (which keeps its C arrays), kept between calls the
+way ``_spare_build`` is: taken before any Python code can run, put back at the end."""
+
+
+cdef object _decode(bytes data, object py_limits, bint from_wbxml):
+    global _spare_xml
     cdef Scanner sc
     cdef _Build build
-    cdef Py_ssize_t max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    cdef _Limits limits = _c_limits(py_limits)  # max_depth there is capped at MAX_FAST_DEPTH
     if not _lexical_ok(data):
         return None
+    build = _spare_xml
+    _spare_xml = None
+    if build is None:
+        build = _Build.__new__(_Build)
+        build.sc = Scanner.__new__(Scanner)
+    sc = build.sc
+    build.p = <const unsigned char*>(<char*>data)
+    build.end = len(data)
+    build.max_depth = limits.max_depth_raw
+    build.max_opaque = limits.max_opaque
+    build.from_wbxml = from_wbxml
+    build.ns = None
+    build.text_run = 0
+    build.mark.len = build.run.len = 0  # a give-up may leave a run behind
     # The model is acyclic: a cyclic collection in the middle of a decode (the thousands of
     # new objects of a large message trigger several) can free nothing of it, so it waits
     # until the decode is done.
     cdef int gc_was_enabled = PyGC_Disable()
     try:
         check_chars_c(<const unsigned char*>(<char*>data), 0, len(data))
-        sc = Scanner.__new__(Scanner)
-        sc.setup(data, 0, max_depth, limits.max_elements, limits.max_opaque)
-        build = _Build.__new__(_Build)
-        build.sc = sc
-        build.p = <const unsigned char*>(<char*>data)
-        build.end = len(data)
-        build.max_depth = limits.max_depth
-        build.max_opaque = limits.max_opaque
-        build.from_wbxml = from_wbxml
+        sc.setup(data, 0, limits.max_depth, limits.max_elements, limits.max_opaque)
         return build.message()
     except (_GiveUp, EncodeError, UnicodeDecodeError):
         return None
     finally:
         if gc_was_enabled:
             PyGC_Enable()
+        sc.idle()
+        build.p = NULL
+        _shrink(&build.mark)
+        _shrink(&build.run)
+        _spare_xml = build
 
 
 include "_fast_c/xml_writer.pxi"

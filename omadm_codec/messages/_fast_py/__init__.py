@@ -8,6 +8,7 @@ tokens); the XML writer is the reference one (``messages._writer``).
 from __future__ import annotations
 
 from .build import (
+    decode_bytes,
     decode_wbxml,
     decode_wbxml_tokens,
     decode_wbxml_via_xml,
@@ -17,5 +18,5 @@ from .build import (
 )
 from .wbxml_writer import encode_wbxml_tokens
 
-__all__ = ["decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml", "decode_xml",
-           "encode_wbxml", "encode_wbxml_tokens", "encode_xml"]
+__all__ = ["decode_bytes", "decode_wbxml", "decode_wbxml_tokens", "decode_wbxml_via_xml",
+           "decode_xml", "encode_wbxml", "encode_wbxml_tokens", "encode_xml"]

@@ -785,6 +785,16 @@ def decode_xml(data: bytes, limits: Limits) -> Message | None:
     return _decode(data, limits, False)
 
 
+def decode_bytes(data: bytes, limits: Limits) -> Message | None:
+    """``decode_wbxml`` or ``decode_xml`` as the first bytes tell (``messages._sniff``): the
+    model, or ``None`` (also for input over ``max_input_size``)."""
+    if len(data) > limits.max_input_size:
+        return None
+    if data and data[0] <= 3 and data[:2] != b"\x00<":
+        return decode_wbxml(data, limits)
+    return _decode(data, limits, False)
+
+
 def decode_wbxml(data: bytes, limits: Limits) -> Message | None:
     """Like ``decode_xml`` for WBXML: the model built straight from the tokens
     (``decode_wbxml_tokens``) or, where that path does not vouch, through this twin's

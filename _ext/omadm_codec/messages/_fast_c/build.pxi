@@ -4,6 +4,14 @@
 cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 
 
+cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
+
+
+cdef void _remember_ver_proto(object value):
+    global _ver_proto_ok
+    _ver_proto_ok = value
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
@@ -18,6 +26,7 @@ cdef class _Build:
     # XML source: text and CDATA bytes since the last tag. libxml2 makes one node of at most
     # this much, and refuses a node of MAX_FAST_TEXT bytes (without huge_tree).
     cdef Py_ssize_t text_run
+    cdef bint plain  # set by leaf(): its text is printable ASCII without spaces
 
     def __dealloc__(self):
         free(self.mark.data)
@@ -51,7 +60,7 @@ cdef class _Build:
             if code == 0:
                 return N_OTHER
             if (_slot_hash[slot] == h and _name_len[code] == sc.local_len
-                    and memcmp(_name_ptr[code], sc.local_ptr, sc.local_len) == 0):
+                    and _same(_name_ptr[code], sc.local_ptr, sc.local_len)):
                 return code
             slot = (slot + 1) % SLOTS
 
@@ -143,32 +152,39 @@ cdef class _Build:
                 raise _GiveUp()
             self.skip_blank()
 
-    cdef str leaf(self):
+    cdef str leaf(self, bint cache=True):
+        """The element's text (``self.plain``: whether ``_plain`` holds for it); ``cache``
+        as ``_leaf_str`` takes it."""
         cdef Scanner sc = self.sc
         cdef int ev = self.next_ev()
         cdef str text
         if ev == EVENT_END:
+            self.plain = True
             return ""
         if ev != EVENT_TEXT and ev != EVENT_CDATA:
             raise _GiveUp()
-        text = _str(sc.text_ptr, sc.text_len)
-        while True:
-            ev = self.next_ev()
-            if ev == EVENT_END:
-                return text
+        text = _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+        ev = self.next_ev()
+        if ev == EVENT_END:
+            return text
+        while True:  # more than one text node: rare
             if ev != EVENT_TEXT and ev != EVENT_CDATA:
                 raise _GiveUp()
             text += _str(sc.text_ptr, sc.text_len)
+            ev = self.next_ev()
+            if ev == EVENT_END:
+                self.plain = _plain(text)
+                return text
 
     cdef str token(self):
         cdef str text = self.leaf()
-        if not _plain(text) and text.strip() != text:
+        if not self.plain and text.strip() != text:
             raise _GiveUp()
         return text
 
     cdef str ident(self, bint allow_empty=False):
         cdef str value = self.leaf()
-        cdef bint plain = _plain(value)  # token()'s check inlined: _plain computed once
+        cdef bint plain = self.plain
         if not plain and value.strip() != value:
             raise _GiveUp()
         if plain and value and len(value) <= 256:
@@ -193,6 +209,8 @@ cdef class _Build:
             if ch < 0x30 or ch > 0x39:
                 raise _GiveUp()
             result = result * 10 + (<long long>ch - 48)
+        if result < 4096:
+            return _SMALL_INTS[result]
         return result
 
     cdef int rank(self, int* ranks, int code, int last) except -1:
@@ -294,12 +312,15 @@ cdef class _Build:
         cdef int code
         cdef unsigned long long seen = 0, bit
         cdef object ns
-        meta = _META.make((False, None, None, None, None, None, None, None, None, None, [],
-                           None, []))
+        cdef bint field_level = False
+        cdef list emi = [], extra = []
+        cdef dict parts
+        fmt = type_ = mark = size = anchor = version = next_nonce = max_msg = max_obj = None
+        mem = None
         while True:
             code = self.meta_child()
             if code < 0:
-                return meta
+                break
             ns = sc.ns_uri
             if code < N_FieldLevel or code > N_Mem or (ns is not METINF_NS and ns != METINF_NS):
                 if (N_FieldLevel <= code <= N_Mem and (not ns or ns == self.ns
@@ -308,48 +329,46 @@ cdef class _Build:
                 local = _str(sc.local_ptr, sc.local_len)
                 self.mark.len = 0
                 self.serialize(ns, self.ns, 4)
-                meta.extra.append(_META_EXTRA.make((local, _str(self.mark.data, self.mark.len))))
+                extra.append(_META_EXTRA.make2(local, _str(self.mark.data, self.mark.len)))
                 continue
             if code != N_EMI:
                 bit = 1ULL << (code - N_FieldLevel)
                 if seen & bit:
                     raise _GiveUp()
                 seen |= bit
-            self.metinf(meta, code)
-
-    cdef int metinf(self, object meta, int code) except -1:
-        cdef dict parts
-        if code == N_Format:
-            meta.format = self.leaf()
-        elif code == N_Type:
-            meta.type = self.leaf()
-        elif code == N_Mark:
-            meta.mark = self.leaf()
-        elif code == N_Size:
-            meta.size = self.number()
-        elif code == N_MaxMsgSize:
-            meta.max_msg_size = self.number()
-        elif code == N_MaxObjSize:
-            meta.max_obj_size = self.number()
-        elif code == N_NextNonce:
-            meta.next_nonce = self.leaf()
-        elif code == N_Version:
-            meta.version = self.leaf()
-        elif code == N_EMI:
-            meta.emi.append(self.leaf())
-        elif code == N_FieldLevel:
-            meta.field_level = self.flag()
-        elif code == N_Anchor:
-            parts = self.sub_leaves(N_Last, N_Next, N_OTHER)
-            if N_Next not in parts:
-                raise _GiveUp()
-            meta.anchor = _ANCHOR.make((parts[N_Next], parts.get(N_Last)))
-        else:  # Mem
-            parts = self.sub_leaves(N_SharedMem, N_FreeMem, N_FreeID)
-            if N_FreeMem not in parts or N_FreeID not in parts:
-                raise _GiveUp()
-            meta.mem = _MEM.make((parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts))
-        return 0
+            # Each MetInf element at most once (``seen``), EMI repeated: the model's fields.
+            if code == N_Format:
+                fmt = self.leaf()
+            elif code == N_Type:
+                type_ = self.leaf()
+            elif code == N_Mark:
+                mark = self.leaf()
+            elif code == N_Size:
+                size = self.number()
+            elif code == N_MaxMsgSize:
+                max_msg = self.number()
+            elif code == N_MaxObjSize:
+                max_obj = self.number()
+            elif code == N_NextNonce:
+                next_nonce = self.leaf(False)
+            elif code == N_Version:
+                version = self.leaf()
+            elif code == N_EMI:
+                emi.append(self.leaf())
+            elif code == N_FieldLevel:
+                field_level = self.flag()
+            elif code == N_Anchor:
+                parts = self.sub_leaves(N_Last, N_Next, N_OTHER)
+                if N_Next not in parts:
+                    raise _GiveUp()
+                anchor = _ANCHOR.make2(parts[N_Next], parts.get(N_Last))
+            else:  # Mem
+                parts = self.sub_leaves(N_SharedMem, N_FreeMem, N_FreeID)
+                if N_FreeMem not in parts or N_FreeID not in parts:
+                    raise _GiveUp()
+                mem = _MEM.make3(parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts)
+        return _META.make13(field_level, fmt, type_, mark, size, anchor, version, next_nonce,
+                            max_msg, max_obj, emi, mem, extra)
 
     cdef dict sub_leaves(self, int a, int b, int c):
         cdef dict parts = {}
@@ -362,7 +381,8 @@ cdef class _Build:
                 raise _GiveUp()
             parts[code] = self.leaf()
 
-    cdef tuple loc(self):
+    cdef object loc(self, _Shape shape):
+        """A Target or Source (``shape``) from LocURI and LocName."""
         cdef int code, last = 0
         uri = name = None
         while True:
@@ -378,7 +398,7 @@ cdef class _Build:
                 raise _GiveUp()
         if uri is None:
             raise _GiveUp()
-        return uri, name
+        return shape.make2(uri, name)
 
     cdef str parent_uri(self):
         cdef int code
@@ -420,7 +440,7 @@ cdef class _Build:
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)
-                    return _XML_DOCUMENT.make((_str(self.mark.data, self.mark.len),)), _MARKUP
+                    return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len)), _MARKUP
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
                 if self.from_wbxml and fmt == "bin":
@@ -455,9 +475,9 @@ cdef class _Build:
                 break
             last = self.rank(R_ITEM, code, last)
             if code == N_Target and target is None:
-                target = _TARGET.make(self.loc())
+                target = self.loc(_TARGET)
             elif code == N_Source and source is None:
-                source = _SOURCE.make(self.loc())
+                source = self.loc(_SOURCE)
             elif code == N_SourceParent and source_parent is None:
                 source_parent = self.parent_uri()
             elif code == N_TargetParent and target_parent is None:
@@ -472,8 +492,8 @@ cdef class _Build:
                 more_data = self.flag()
             else:
                 raise _GiveUp()
-        return _ITEM.make((target, source, source_parent, target_parent, meta, data, more_data,
-                           hint))
+        return _ITEM.make8(target, source, source_parent, target_parent, meta, data, more_data,
+                            hint)
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -499,7 +519,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or not items:
             raise _GiveUp()
-        return (<_Shape>ITEM_SHAPES[kind]).make((cmd_id, items, meta, no_resp))
+        return (<_Shape>ITEM_SHAPES[kind]).make4(cmd_id, items, meta, no_resp)
 
     cdef object alert(self):
         cdef int code, last = 0
@@ -525,7 +545,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None:
             raise _GiveUp()
-        return _ALERT.make((cmd_id, value, correlator, items, no_resp))
+        return _ALERT.make5(cmd_id, value, correlator, items, no_resp)
 
     cdef object exec_(self):
         cdef int code, last = 0
@@ -551,7 +571,7 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or not items:
             raise _GiveUp()
-        return _EXEC.make((cmd_id, items, meta, correlator, no_resp))
+        return _EXEC.make5(cmd_id, items, meta, correlator, no_resp)
 
     cdef object status(self):
         cdef int code, last = 0
@@ -589,8 +609,8 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or msg_ref is None or cmd_ref is None or cmd is None or value is None:
             raise _GiveUp()
-        return _STATUS.make((cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs,
-                             chal, items, no_resp))
+        return _STATUS.make10(cmd_id, msg_ref, cmd_ref, cmd, value, target_refs, source_refs,
+                             chal, items, no_resp)
 
     cdef object results(self):
         cdef int code, last = 0
@@ -622,8 +642,8 @@ cdef class _Build:
                 raise _GiveUp()
         if cmd_id is None or cmd_ref is None or not items:
             raise _GiveUp()
-        return _RESULTS.make((cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref,
-                              no_resp))
+        return _RESULTS.make8(cmd_id, cmd_ref, items, msg_ref, meta, target_ref, source_ref,
+                              no_resp)
 
     cdef object container(self, int kind, int depth):
         cdef int code, last = 0
@@ -647,7 +667,7 @@ cdef class _Build:
                 commands.append(self.command(code, depth + 1))
         if cmd_id is None or not commands:
             raise _GiveUp()
-        return (_ATOMIC if kind == N_Atomic else _SEQUENCE).make((cmd_id, commands, meta, no_resp))
+        return (_ATOMIC if kind == N_Atomic else _SEQUENCE).make4(cmd_id, commands, meta, no_resp)
 
     cdef object command(self, int code, int depth):
         if code == N_Status:
@@ -678,12 +698,12 @@ cdef class _Build:
             if code == N_Meta and meta is None:
                 meta = self.meta()
             elif code == N_Data and data is None:
-                data = self.leaf()
+                data = self.leaf(False)
             else:
                 raise _GiveUp()
         if not data:
             raise _GiveUp()
-        return _CRED.make((data, meta))
+        return _CRED.make2(data, meta)
 
     cdef object chal(self):
         cdef int code
@@ -697,7 +717,7 @@ cdef class _Build:
             meta = self.meta()
         if meta is None:
             raise _GiveUp()
-        return _CHAL.make((meta,))
+        return _CHAL.make1(meta)
 
     cdef object header(self):
         cdef int code, last = 0
@@ -718,9 +738,9 @@ cdef class _Build:
             elif code == N_MsgID and msg_id is None:
                 msg_id = self.ident()
             elif code == N_Target and target is None:
-                target = _TARGET.make(self.loc())
+                target = self.loc(_TARGET)
             elif code == N_Source and source is None:
-                source = _SOURCE.make(self.loc())
+                source = self.loc(_SOURCE)
             elif code == N_RespURI and resp_uri is None:
                 resp_uri = self.token()
             elif code == N_NoResp:
@@ -734,10 +754,14 @@ cdef class _Build:
         if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
                 or target is None or source is None):
             raise _GiveUp()
-        if ver_dtd not in VERSIONS or VER_PROTO.fullmatch(ver_proto) is None:
+        if ver_dtd not in VERSIONS:
             raise _GiveUp()
-        return _SYNC_HDR.make((session_id, msg_id, target, source, ver_dtd, ver_proto,
-                               resp_uri, no_resp, cred, meta))
+        if ver_proto is not _ver_proto_ok:  # a cached leaf: the regex runs once for it
+            if VER_PROTO.fullmatch(ver_proto) is None:
+                raise _GiveUp()
+            _remember_ver_proto(ver_proto)
+        return _SYNC_HDR.make10(session_id, msg_id, target, source, ver_dtd, ver_proto,
+                               resp_uri, no_resp, cred, meta)
 
     cdef object message(self):
         cdef Scanner sc = self.sc
@@ -782,4 +806,4 @@ cdef class _Build:
                 commands.append(self.command(code, 1))
         if self.child() != -1 or self.next_ev() != EVENT_EOF:
             raise _GiveUp()
-        return _MESSAGE.make((hdr, commands, final, []))
+        return _MESSAGE.make4(hdr, commands, final, [])

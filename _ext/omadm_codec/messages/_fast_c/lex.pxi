@@ -1,9 +1,9 @@
 # Included by _fast_c.pyx: the byte-level checks the XML fast path makes before it scans
 # (the compiled side of ``share.lexical_ok``), and the namespace URI form it accepts.
 #
-# The one idea: memchr walks over the rare bytes '?' and '!' find the rare constructs
-# (comments, processing instructions) that need the full Python check; the common message has
-# none. Only an input longer than the guard's MAX_TAG needs the walk that bounds start tags.
+# The one idea: one memchr walk over '<' finds the rare constructs (comments, processing
+# instructions) that need the full Python check, which the common message has none of, and,
+# only in an input longer than the guard's MAX_TAG, bounds the start tags.
 
 cdef inline bint _alnum(unsigned char c) noexcept:
     return (0x30 <= c <= 0x39) or (0x41 <= (c & 0xDF) <= 0x5A)
@@ -32,11 +32,11 @@ cdef Py_ssize_t _ns_uri_end(const unsigned char* p, Py_ssize_t i, Py_ssize_t end
 
 
 cdef bint _lexical_ok(bytes data):
-    """``share.lexical_ok`` with a C pre-pass: memchr walks over the rare bytes '?' and '!'
-    find whether any comment or processing instruction (past the common declarations) needs
-    the full check; only an input over MAX_TAG bytes can hold a start tag that long."""
+    """``share.lexical_ok`` with a C pre-pass: one memchr walk over '<' finds whether any
+    comment or processing instruction (past the common declarations) needs the full check;
+    only an input over MAX_TAG bytes can hold a start tag that long."""
     cdef const unsigned char* p = <const unsigned char*>(<char*>data)
-    cdef Py_ssize_t n = len(data), i = 0, k, start
+    cdef Py_ssize_t n = len(data), i = 0, k
     cdef unsigned char c
     cdef const unsigned char* hit
     cdef bytes decl
@@ -50,27 +50,10 @@ cdef bint _lexical_ok(bytes data):
                 break
         else:
             return share.lexical_ok(data)
-    start = i
-    while i < n:  # '<?': a processing instruction
-        hit = <const unsigned char*>memchr(p + i, 0x3F, n - i)
-        if hit == NULL:
-            break
-        i = hit - p
-        if i > start and p[i - 1] == 0x3C:
-            return share.lexical_ok(data)
-        i += 1
-    i = start
-    while i < n:  # '<!-': a comment
-        hit = <const unsigned char*>memchr(p + i, 0x21, n - i)
-        if hit == NULL:
-            break
-        i = hit - p
-        if i > start and p[i - 1] == 0x3C and i + 1 < n and p[i + 1] == 0x2D:
-            return share.lexical_ok(data)
-        i += 1
-    if n <= _MAX_TAG:
-        return True
-    i = start
+    # One walk over '<': '<?' (a processing instruction) and '<!-' (a comment) need the
+    # full check; past MAX_TAG bytes, a start tag (or '<x' inside CDATA) is bounded by it.
+    # The runs scanned for a tag end at the next '<', so every '<' is seen and the pass
+    # stays linear.
     while i < n:
         hit = <const unsigned char*>memchr(p + i, 0x3C, n - i)
         if hit == NULL:
@@ -79,9 +62,9 @@ cdef bint _lexical_ok(bytes data):
         if i >= n:
             return True
         c = p[i]
-        if c == 0x5F or c == 0x3A or (0x41 <= (c & 0xDF) <= 0x5A):
-            # A start tag (or '<x' inside CDATA): the guard's MAX_TAG bound. The runs scanned
-            # here end at the next '<', so the whole pass stays linear.
+        if c == 0x3F or (c == 0x21 and i + 1 < n and p[i + 1] == 0x2D):
+            return share.lexical_ok(data)
+        if n > _MAX_TAG and (c == 0x5F or c == 0x3A or (0x41 <= (c & 0xDF) <= 0x5A)):
             k = i + 1
             while k < n and p[k] != 0x3C and p[k] != 0x3E:
                 k += 1

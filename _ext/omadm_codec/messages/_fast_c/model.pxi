@@ -68,16 +68,90 @@ cdef class _Shape:
     cdef object make(self, tuple values):
         """``cls(*values)``, ``values`` holding every field in order."""
         cdef Py_ssize_t i
-        cdef PyObject** slot
+        cdef PyObject* v[_MAX_FIELDS]
         if not self.direct or len(values) != self.count:
             return self.cls(*values)
-        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
         for i in range(self.count):
-            value = values[i]
-            Py_INCREF(value)
+            v[i] = <PyObject*>values[i]
+        return self.fill(v, self.count)
+
+    cdef inline object fill(self, PyObject** values, Py_ssize_t n):
+        """A new object with its ``n`` slots from ``values`` (``direct`` and ``n == count``);
+        the ``makeN`` below pass their arguments this way, with no tuple in between."""
+        cdef Py_ssize_t i
+        cdef PyObject** slot
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        for i in range(n):
+            Py_INCREF(<object>values[i])
             slot = <PyObject**>((<char*><PyObject*>obj) + self.offsets[i])
-            slot[0] = <PyObject*>value  # a fresh object: every slot is still NULL
+            slot[0] = values[i]  # a fresh object: every slot is still NULL
         return obj
+
+    cdef object make1(self, object a):
+        cdef PyObject* v[1]
+        if not self.direct or self.count != 1:
+            return self.cls(a)
+        v[0] = <PyObject*>a
+        return self.fill(v, 1)
+
+    cdef object make2(self, object a, object b):
+        cdef PyObject* v[2]
+        if not self.direct or self.count != 2:
+            return self.cls(a, b)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b
+        return self.fill(v, 2)
+
+    cdef object make3(self, object a, object b, object c):
+        cdef PyObject* v[3]
+        if not self.direct or self.count != 3:
+            return self.cls(a, b, c)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c
+        return self.fill(v, 3)
+
+    cdef object make4(self, object a, object b, object c, object d):
+        cdef PyObject* v[4]
+        if not self.direct or self.count != 4:
+            return self.cls(a, b, c, d)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c; v[3] = <PyObject*>d
+        return self.fill(v, 4)
+
+    cdef object make5(self, object a, object b, object c, object d, object e):
+        cdef PyObject* v[5]
+        if not self.direct or self.count != 5:
+            return self.cls(a, b, c, d, e)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c; v[3] = <PyObject*>d
+        v[4] = <PyObject*>e
+        return self.fill(v, 5)
+
+    cdef object make8(self, object a, object b, object c, object d, object e, object f,
+                      object g, object h):
+        cdef PyObject* v[8]
+        if not self.direct or self.count != 8:
+            return self.cls(a, b, c, d, e, f, g, h)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c; v[3] = <PyObject*>d
+        v[4] = <PyObject*>e; v[5] = <PyObject*>f; v[6] = <PyObject*>g; v[7] = <PyObject*>h
+        return self.fill(v, 8)
+
+    cdef object make10(self, object a, object b, object c, object d, object e, object f,
+                       object g, object h, object i, object j):
+        cdef PyObject* v[10]
+        if not self.direct or self.count != 10:
+            return self.cls(a, b, c, d, e, f, g, h, i, j)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c; v[3] = <PyObject*>d
+        v[4] = <PyObject*>e; v[5] = <PyObject*>f; v[6] = <PyObject*>g; v[7] = <PyObject*>h
+        v[8] = <PyObject*>i; v[9] = <PyObject*>j
+        return self.fill(v, 10)
+
+    cdef object make13(self, object a, object b, object c, object d, object e, object f,
+                       object g, object h, object i, object j, object k, object l, object m):
+        cdef PyObject* v[13]
+        if not self.direct or self.count != 13:
+            return self.cls(a, b, c, d, e, f, g, h, i, j, k, l, m)
+        v[0] = <PyObject*>a; v[1] = <PyObject*>b; v[2] = <PyObject*>c; v[3] = <PyObject*>d
+        v[4] = <PyObject*>e; v[5] = <PyObject*>f; v[6] = <PyObject*>g; v[7] = <PyObject*>h
+        v[8] = <PyObject*>i; v[9] = <PyObject*>j; v[10] = <PyObject*>k; v[11] = <PyObject*>l
+        v[12] = <PyObject*>m
+        return self.fill(v, 13)
 
 
 cdef _Shape _MESSAGE = _Shape(Message)

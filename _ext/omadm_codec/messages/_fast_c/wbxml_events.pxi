@@ -124,6 +124,7 @@ cdef class _Limits:
     """A ``Limits`` as C integers, the depth capped at MAX_FAST_DEPTH (libxml2's)."""
     cdef object source
     cdef Py_ssize_t max_input_size, max_depth, max_elements, max_opaque, max_string_table
+    cdef Py_ssize_t max_depth_raw  # the Limits' own (the builder's depth checks use it)
 
 
 cdef _Limits _last_limits = None
@@ -139,7 +140,8 @@ cdef _Limits _c_limits(object limits):
     found = _Limits.__new__(_Limits)
     found.source = limits
     found.max_input_size = limits.max_input_size
-    found.max_depth = min(limits.max_depth, share.MAX_FAST_DEPTH)
+    found.max_depth_raw = limits.max_depth
+    found.max_depth = min(found.max_depth_raw, share.MAX_FAST_DEPTH)
     found.max_elements = limits.max_elements
     found.max_opaque = limits.max_opaque
     found.max_string_table = limits.max_string_table

@@ -42,6 +42,7 @@ from ._common import (
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
+    ANSWERS,
     CONTENT_TYPES,
     CmdIds,
     Format,
@@ -52,6 +53,7 @@ from ._common import (
     encode_message,
     fmt_of,
     header_status,
+    id_text,
     item_text,
     item_uri,
     message_id,
@@ -71,6 +73,7 @@ from .states import TERMINAL, Role, State, transition
 
 DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
 STATUS_RESULTS_TOO_LARGE = 413
+_OBJECTS = (Add, Replace)  # what may arrive in chunks
 
 
 def _lone(group: list[Command]) -> bool:
@@ -98,10 +101,12 @@ class ClientSession:
                  behaviour: DeviceBehaviour = SPEC) -> None:
         self.tree = tree
         self.behaviour = behaviour
-        accounts = [a for a in tree.dm_accounts() if server_id in (None, a.server_id)]
-        if not accounts:
+        # The first account that fits: the accounts after it are not read.
+        account = next((a for a in tree.dm_accounts() if server_id in (None, a.server_id)),
+                       None)
+        if account is None:
             raise LocalProtocolError("no_account", f"no DMAcc account for {server_id!r}")
-        self.account: DMAccount = accounts[0]
+        self.account: DMAccount = account
         self.server_id = self.account.server_id
         self.fmt: Format = fmt
         self.session_id = session_id or format(secrets.randbelow(0xFFFF) + 1, "X")
@@ -319,7 +324,10 @@ class ClientSession:
         if behaviour.rewrite_body is not None:
             body = behaviour.rewrite_body(body, self.fmt)
         hmac_value = None
-        clcred = self._clcred()
+        # The nonce is read from the tree (``_clcred``) only where HMAC needs it; the type
+        # read from the entry already held is the one ``_clcred`` would give.
+        held = self._clcred_entry
+        clcred = self._clcred() if held is not None and held.type == "HMAC" else None
         if clcred is not None and clcred.type == "HMAC" and (
                 clcred.data or behaviour.credentials_before_nonce):
             hmac_value = auth.hmac_header(clcred.name, clcred.secret, clcred.data, body)
@@ -409,7 +417,7 @@ class ClientSession:
         if msg.header.meta is not None and msg.header.meta.max_msg_size:
             self.server_max_msg_size = msg.header.meta.max_msg_size
         ctx = new_context(self.tree, self.server_id, msg.header.msg_id, ids, self.ui)
-        managed = [c for c in msg.commands if not isinstance(c, Status | Results)]
+        managed = [c for c in msg.commands if not isinstance(c, ANSWERS)]
         # One group per answered command (its Status, its Results, a container's children):
         # a group never straddles two messages, so the server completes it at once.
         groups: list[list[Command]] = []
@@ -429,7 +437,7 @@ class ClientSession:
                     ctx.out[start:] = [c for c in ctx.out[start:] if not (
                         isinstance(c, Status) and c.cmd_ref == command.cmd_id
                         and c.cmd == "Atomic")]
-            groups.append(list(ctx.out[start:]))
+            groups.append(ctx.out[start:])  # a new list already
         events.extend(ctx.events)
         if self._alerts:
             groups.append(list(self._alerts))
@@ -483,7 +491,7 @@ class ClientSession:
             if last and ask_next:
                 commands.append(Alert("0", ALERT_NEXT_MESSAGE))
             for number, command in enumerate(commands, 1):
-                command.cmd_id = str(number)  # unique within the message, in order
+                command.cmd_id = id_text(number)  # unique within the message, in order
             return Message(hdr, commands, final=final and last)
 
         limit = self.server_max_msg_size if self.behaviour.split else None
@@ -586,7 +594,7 @@ class ClientSession:
                                              msg_ref=str(int(hdr_status.msg_ref) + rounds))
             saved = [command.cmd_id for command in part]
             for number, command in enumerate(part, 2):
-                command.cmd_id = str(number)
+                command.cmd_id = id_text(number)
             try:
                 return len(encode_message(Message(header, [status, *part]), self.fmt))
             finally:
@@ -753,7 +761,7 @@ class ClientSession:
         return self._srv_verdict, chal
 
     def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
-        if (not self.behaviour.large_objects and isinstance(command, Add | Replace)
+        if (not self.behaviour.large_objects and isinstance(command, _OBJECTS)
                 and any(item.more_data for item in command.items)):
             # MoreData ignored: the chunk is taken as the whole value.
             items = [dataclasses.replace(item, more_data=False, meta=None if item.meta is None
@@ -762,7 +770,7 @@ class ClientSession:
             run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
             return
         chunks = self._chunks
-        item = command.items[0] if isinstance(command, Add | Replace) and len(
+        item = command.items[0] if isinstance(command, _OBJECTS) and len(
             command.items) == 1 else None
         if chunks is not None and (item is None or item_uri(item) != chunks.uri):
             # Something else arrived before the last chunk: the object is dropped (1225).
@@ -771,9 +779,9 @@ class ClientSession:
             ctx.out.append(Alert(ctx.ids(), ALERT_NO_END_OF_DATA,
                                  items=[Item(target=Target(chunks.uri))]))
             chunks = None
-        if item is not None and (item.more_data or chunks is not None
-                                 or self._refused_uri == item_uri(item)):
-            assert isinstance(command, Add | Replace)
+        if item is not None and (item.more_data or chunks is not None or (
+                self._refused_uri is not None and self._refused_uri == item_uri(item))):
+            assert isinstance(command, _OBJECTS)
             self._chunk(ctx, command, item)
             return
         run_command(ctx, command)

@@ -99,9 +99,10 @@ class _Context:
 
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
-        status = command_status(self.msg_id, command, self.ids(), code, refs)
-        if data:
-            status.items = [Item(data=value) for value in data]
+        # ``command_status``, written out: this runs once per command answered.
+        status = Status(self.ids(), self.msg_id, command.cmd_id, command.ELEMENT, code,
+                        refs or [], [], None, [Item(data=value) for value in data] if data
+                        else [])
         self.out.append(status)
         self.events.append(CommandExecuted(command, code, parent))
         return status
@@ -355,7 +356,7 @@ def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
     try:
         with ctx.tree.transaction():
             for index, child in enumerate(atomic.commands):
-                if isinstance(child, Get | Atomic):
+                if isinstance(child, (Get, Atomic)):
                     ctx.status(child, 500, parent="Atomic")
                     code = 500
                 else:
@@ -402,7 +403,7 @@ def _run_sequence(ctx: _Context, sequence: Sequence) -> int:
         if stopped:
             ctx.status(child, STATUS_NOT_EXECUTED, parent="Sequence")
             continue
-        if isinstance(child, Atomic | Sequence):
+        if isinstance(child, (Atomic, Sequence)):
             code = run_command(ctx, child)
         else:
             code = run_command(ctx, child, "Sequence")

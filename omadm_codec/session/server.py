@@ -53,6 +53,7 @@ from ._common import (
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
+    ANSWERS,
     CONTENT_TYPES,
     CmdIds,
     Format,
@@ -91,9 +92,11 @@ STATUS_CHUNK = 213
 ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-protocol.md 1.8)
 # Elements a command may take in a message from a peer that has not authenticated.
 PREAUTH_ELEMENTS_PER_COMMAND = 64
+_CONTAINERS = (Atomic, Sequence)
+_OBJECTS = (Add, Replace)  # what may be sent in chunks
 
 
-_COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_COPIERS: dict[type, Callable[[Command], Command]] = {}
 
 
 @functools.lru_cache(maxsize=16)
@@ -115,19 +118,29 @@ def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
     return names if slots == set(names) else None
 
 
+def _copier(cls: type, sample: Command) -> Callable[[Command], Command]:
+    """A function making the shallow copy of a ``cls``: for a plain slotted dataclass, its
+    fields assigned one by one in code made for the class (no loop, no ``getattr``); else
+    ``copy.copy``."""
+    names = _copied_fields(cls, sample)
+    if names is None:
+        return copy.copy
+    lines = ["def copier(command):", "    wire = new(cls)"]
+    lines += [f"    wire.{name} = command.{name}" for name in names]
+    lines.append("    return wire")
+    scope: dict[str, object] = {"new": cls.__new__, "cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
+    copier: Callable[[Command], Command] = scope["copier"]  # type: ignore[assignment]
+    return copier
+
+
 def _shallow_copy(command: Command) -> Command:
     """``copy.copy(command)``, without the generic reduce protocol for the model's classes."""
     cls = type(command)
-    try:
-        names = _COPIED_FIELDS[cls]
-    except KeyError:
-        names = _COPIED_FIELDS[cls] = _copied_fields(cls, command)
-    if names is None:
-        return copy.copy(command)
-    wire: Command = cls.__new__(cls)
-    for name in names:
-        setattr(wire, name, getattr(command, name))
-    return wire
+    copier = _COPIERS.get(cls)
+    if copier is None:
+        copier = _COPIERS[cls] = _copier(cls, command)
+    return copier(command)
 
 
 class ServerSession:
@@ -264,7 +277,7 @@ class ServerSession:
         if self.state in TERMINAL:
             raise LocalProtocolError("session_over")
         for command in commands:
-            if isinstance(command, Status | Results):
+            if isinstance(command, ANSWERS):
                 raise LocalProtocolError("not_a_command", command.ELEMENT)
             self._queue.append(command)
 
@@ -460,7 +473,7 @@ class ServerSession:
         # 3. The device's own commands.
         asks_next = False
         for command in msg.commands:
-            if isinstance(command, Status | Results):
+            if isinstance(command, ANSWERS):
                 continue
             code = 200
             if isinstance(command, Alert):
@@ -672,7 +685,8 @@ class ServerSession:
         requeue: list[Command] = []
         keep: list[Pending] = []
         for pending in self._top:
-            if not pending.statuses or pending.busy():
+            if not pending.statuses or pending.receiving or (pending.children
+                                                             and pending.busy()):
                 keep.append(pending)
                 continue
             code = pending.statuses[0]
@@ -889,7 +903,7 @@ class ServerSession:
                 # Status whatever the message carries.
                 return out
             for command in msg.commands:
-                if not isinstance(command, Status | Results):
+                if not isinstance(command, ANSWERS):
                     out.append(command_status(msg.header.msg_id, command, ids(),
                                               decision.status))
             return out
@@ -947,7 +961,7 @@ class ServerSession:
         # A shallow copy: the application's object keeps its own CmdID and children.
         wire = _shallow_copy(command)
         wire.cmd_id = ids()
-        if isinstance(wire, Atomic | Sequence):
+        if isinstance(wire, _CONTAINERS):
             wire.commands = []
             for child in command.commands:  # type: ignore[union-attr]
                 child_wire, child_pending = self._number(child, ids, msg_id, pending)
@@ -1050,7 +1064,7 @@ class ServerSession:
 
     @staticmethod
     def _chunkable(command: Command) -> bool:
-        return (isinstance(command, Add | Replace) and len(command.items) == 1
+        return (isinstance(command, _OBJECTS) and len(command.items) == 1
                 and command.items[0].data is not None)
 
     def _start_large(self, command: Add | Replace) -> None:

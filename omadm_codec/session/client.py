@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
+from typing import cast
 
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -437,7 +438,7 @@ class ClientSession:
                     ctx.out[start:] = [c for c in ctx.out[start:] if not (
                         isinstance(c, Status) and c.cmd_ref == command.cmd_id
                         and c.cmd == "Atomic")]
-            groups.append(ctx.out[start:])  # a new list already
+            groups.append(cast("list[Command]", ctx.out[start:]))  # a new list already
         events.extend(ctx.events)
         if self._alerts:
             groups.append(list(self._alerts))

@@ -387,8 +387,19 @@ class ClientSession:
         if msg.header.resp_uri:
             self.resp_uri = msg.header.resp_uri
         events: list[ev.Event] = []
-        statuses = [c for c in msg.commands if isinstance(c, Status)]
-        header_reply = next((s for s in statuses if s.cmd_ref == "0"), None)
+        # One pass sorts the message: the SyncHdr Status, the commands to run, an abort.
+        header_reply: Status | None = None
+        managed: list[Command] = []
+        aborted = False
+        for command in msg.commands:
+            if isinstance(command, ANSWERS):
+                if header_reply is None and isinstance(command, Status) \
+                        and command.cmd_ref == "0":
+                    header_reply = command
+                continue
+            managed.append(command)
+            if isinstance(command, Alert) and command.data == ALERT_ABORT:
+                aborted = True
         # 1. How the server judged our credentials.
         retry = self._judge_our_credentials(header_reply, events)
         if self.state in TERMINAL:
@@ -403,7 +414,7 @@ class ClientSession:
             srv_code, srv_chal = self._judge_server(msg, data, hmac, events)
         if self.state in TERMINAL:
             return events
-        if any(isinstance(c, Alert) and c.data == ALERT_ABORT for c in msg.commands):
+        if aborted:
             events.append(ev.MessageReceived(msg.header.msg_id, msg.final))
             events.extend(self._abort_now("peer_abort"))
             return events
@@ -418,12 +429,12 @@ class ClientSession:
         if msg.header.meta is not None and msg.header.meta.max_msg_size:
             self.server_max_msg_size = msg.header.meta.max_msg_size
         ctx = new_context(self.tree, self.server_id, msg.header.msg_id, ids, self.ui)
-        managed = [c for c in msg.commands if not isinstance(c, ANSWERS)]
         # One group per answered command (its Status, its Results, a container's children):
         # a group never straddles two messages, so the server completes it at once.
         groups: list[list[Command]] = []
         asked_next = False
         owed = 0  # lone Statuses this message adds: those for the server's 1222s
+        atomic_status = self.behaviour.atomic_status
         for command in managed:
             start = len(ctx.out)
             if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
@@ -434,7 +445,7 @@ class ClientSession:
                 ctx.status(command, srv_code)
             else:
                 self._run(ctx, command, events)
-                if isinstance(command, Atomic) and not self.behaviour.atomic_status:
+                if not atomic_status and isinstance(command, Atomic):
                     ctx.out[start:] = [c for c in ctx.out[start:] if not (
                         isinstance(c, Status) and c.cmd_ref == command.cmd_id
                         and c.cmd == "Atomic")]
@@ -762,17 +773,18 @@ class ClientSession:
         return self._srv_verdict, chal
 
     def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
-        if (not self.behaviour.large_objects and isinstance(command, _OBJECTS)
-                and any(item.more_data for item in command.items)):
-            # MoreData ignored: the chunk is taken as the whole value.
-            items = [dataclasses.replace(item, more_data=False, meta=None if item.meta is None
-                                         else dataclasses.replace(item.meta, size=None))
-                     for item in command.items]
-            run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
-            return
+        item = None
+        if isinstance(command, _OBJECTS):
+            if not self.behaviour.large_objects and any(i.more_data for i in command.items):
+                # MoreData ignored: the chunk is taken as the whole value.
+                items = [dataclasses.replace(i, more_data=False, meta=None if i.meta is None
+                                             else dataclasses.replace(i.meta, size=None))
+                         for i in command.items]
+                run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
+                return
+            if len(command.items) == 1:
+                item = command.items[0]
         chunks = self._chunks
-        item = command.items[0] if isinstance(command, _OBJECTS) and len(
-            command.items) == 1 else None
         if chunks is not None and (item is None or item_uri(item) != chunks.uri):
             # Something else arrived before the last chunk: the object is dropped (1225).
             self._chunks = None

@@ -319,6 +319,11 @@ def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
         ctx.status(command, 412, parent=parent)
         return 412
     run_item = _item_runner(type(command))
+    if len(items) == 1:
+        # One item: one Status, no TargetRef (``_statuses`` with one outcome).
+        code = run_item(ctx, command, items[0])
+        ctx.status(command, code, None, parent)
+        return code
     outcomes = [(run_item(ctx, command, item), item_uri(item)) for item in items]
     return _statuses(ctx, command, outcomes, parent)
 

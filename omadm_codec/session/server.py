@@ -94,6 +94,7 @@ ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-proto
 PREAUTH_ELEMENTS_PER_COMMAND = 64
 _CONTAINERS = (Atomic, Sequence)
 _OBJECTS = (Add, Replace)  # what may be sent in chunks
+_NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
 
 _COPIERS: dict[type, Callable[[Command], Command]] = {}
@@ -132,6 +133,14 @@ def _copier(cls: type, sample: Command) -> Callable[[Command], Command]:
     exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
     copier: Callable[[Command], Command] = scope["copier"]  # type: ignore[assignment]
     return copier
+
+
+def _asks_next_or_aborts(commands: list[Command]) -> bool:
+    """An Alert 1222 or 1223 among ``commands`` (a plain loop: no generator per message)."""
+    for command in commands:
+        if isinstance(command, Alert) and command.data in _NEXT_OR_ABORT:
+            return True
+    return False
 
 
 def _shallow_copy(command: Command) -> Command:
@@ -464,9 +473,7 @@ class ServerSession:
             events.append(ev.Authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages.
         events.extend(self._take_answers(msg))
-        if msg.final and self._incoming is None and not any(
-                isinstance(c, Alert) and c.data in (ALERT_NEXT_MESSAGE, ALERT_ABORT)
-                for c in msg.commands):
+        if msg.final and self._incoming is None and not _asks_next_or_aborts(msg.commands):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
@@ -659,12 +666,13 @@ class ServerSession:
         header_reply = None
         last: Pending | None = None
         self._continued = False
+        sent = self._pending.get
         for command in msg.commands:
             if isinstance(command, Status):
                 if command.cmd_ref == "0":
                     header_reply = command
                     continue
-                pending = self._pending.get((command.msg_ref, command.cmd_ref))
+                pending = sent((command.msg_ref, command.cmd_ref))
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
                 pending.statuses.append(command.data)
@@ -672,7 +680,7 @@ class ServerSession:
                     pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
                 last = pending
             elif isinstance(command, Results):
-                pending = self._pending.get((command.msg_ref or "", command.cmd_ref)) or last
+                pending = sent((command.msg_ref or "", command.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
                     self._take_results(pending, command)
         events: list[ev.Event] = []
@@ -989,21 +997,22 @@ class ServerSession:
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
-        registered: list[tuple[Command, Pending, Command]] = []
+        pendings: list[Pending] = []
+        number = self._number
         for command in self._queue:
-            wire, pending = self._number(command, ids, hdr.msg_id, None)
+            wire, pending = number(command, ids, hdr.msg_id, None)
             trial.append(wire)
-            registered.append((command, pending, wire))
+            pendings.append(pending)
         encoded = self._encoded_if_fits(hdr, trial, True)
         if encoded is not None:
             body[:] = trial
-            self._top.extend(p for _, p, _ in registered)
+            self._top.extend(pendings)
             self._queue.clear()
             return encoded
         # Otherwise one at a time; forget the numbering done above. A command is taken on
         # the upper bound of the message's size where that suffices, else by encoding (which
         # re-anchors the running size): the same commands as encoding every candidate.
-        for _, _, wire in registered:
+        for wire in trial[fixed:]:
             self._unregister(hdr.msg_id, wire)
         ids.next = mark
         sizer = MessageSizer(hdr, self.fmt)

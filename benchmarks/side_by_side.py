@@ -15,6 +15,14 @@ the best rates (new / old).
 
 ``codec``: ``wbxml_to_xml`` and ``xml_to_wbxml`` (the public functions) on every corpus message,
 calls per second; for the large messages, the check that they did not get slower.
+
+``session``: whole DM sessions in memory as ``benchmarks/bench_session.py`` runs them (one
+device, one server, md5 client authentication, 20 commands: 10 Gets and 10 Replaces; package
+1 to the Final-only package 4), WBXML and XML, sessions per second of the thread's CPU time
+(``time.thread_time``) in rounds of 4 sessions; every round checks that all 80 commands were
+completed. Both the server and the device side run in the timed loop, each from its own commit.
+
+    python benchmarks/side_by_side.py session --base ../base --runs 5
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
     if len(command.items) == 1:
         uri = item_uri(command.items[0])
         code, found = _get_items(ctx, uri)
-        ctx.status(command, code, [], parent)
+        ctx.status(command, code, None, parent)
         if found and code in (200, 217):
             ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
         return
@@ -239,7 +239,7 @@ def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],
     """One Status when every item answered alike, else one per item (with TargetRef)."""
     if len(outcomes) == 1:
         code = outcomes[0][0]
-        ctx.status(command, code, [], parent)
+        ctx.status(command, code, None, parent)
         return code
     codes = {code for code, _ in outcomes}
     if len(codes) <= 1:

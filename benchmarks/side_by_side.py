@@ -15,6 +15,14 @@ the best rates (new / old).
 
 ``codec``: ``wbxml_to_xml`` and ``xml_to_wbxml`` (the public functions) on every corpus message,
 calls per second; for the large messages, the check that they did not get slower.
+
+``session``: whole DM sessions in memory as ``benchmarks/bench_session.py`` runs them (one
+device, one server, md5 client authentication, 20 commands: 10 Gets and 10 Replaces; package
+1 to the Final-only package 4), WBXML and XML, sessions per second of the thread's CPU time
+(``time.thread_time``) in rounds of 4 sessions; every round checks that all 80 commands were
+completed. Both the server and the device side run in the timed loop, each from its own commit.
+
+    python benchmarks/side_by_side.py session --base ../base --runs 5
 """
 
 from __future__ import annotations
@@ -127,7 +135,79 @@ print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
                   "twin": wbxml_to_xml.__module__}))
 '''
 
-WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER}
+SESSION_WORKER = r'''
+import json, statistics, sys, time
+import omadm_codec
+try:  # the layout after issue 14: one package per layer
+    from omadm_codec.messages.model import Get, Item, Meta, Replace, Target
+    from omadm_codec.security import auth
+    from omadm_codec.security.nonces import NonceManager
+    from omadm_codec.tools.simulator import (DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree,
+                                             run_in_memory)
+except ImportError:  # the flat layout of 2c882d0
+    from omadm_codec import auth
+    from omadm_codec.model import Get, Item, Meta, Replace, Target
+    from omadm_codec.nonces import NonceManager
+    from omadm_codec.simulator import (DEVICE_SECRET, DEVICE_USER, SERVER_ID, build_tree,
+                                       run_in_memory)
+from omadm_codec.session import ClientSession, ServerSession
+from omadm_codec.session import events as ev
+
+assert omadm_codec.BACKEND == "cython", omadm_codec.BACKEND
+seconds = float(sys.argv[1])
+STORED = {DEVICE_USER: auth.secret_hash(DEVICE_USER, DEVICE_SECRET)}
+
+
+def twenty_commands():  # as benchmarks/bench_session.py: 10 Gets, 10 Replaces
+    gets = [Get("0", [Item(target=Target("./Vendor/Acme/Settings/Ringtone"))])
+            for _ in range(10)]
+    replaces = [Replace("0", [Item(target=Target("./Vendor/Acme/Settings/Brightness"),
+                                   meta=Meta(format="int"), data=str(40 + i))])
+                for i in range(10)]
+    return gets + replaces
+
+
+rates = {}
+for fmt in ("wbxml", "xml"):
+    tree = build_tree(server_auth="NONE")
+    nonces = NonceManager()
+    completed = [0]
+
+    def app(server, events):
+        for event in events:
+            if isinstance(event, ev.SessionStarted):
+                server.send_commands(twenty_commands())
+            elif isinstance(event, ev.CommandCompleted):
+                completed[0] += 1
+
+    def session():
+        server = ServerSession(server_id=SERVER_ID, server_uri="http://127.0.0.1/dm",
+                               secret_lookup=STORED.get, nonces=nonces)
+        client = ClientSession(tree, fmt=fmt)
+        return run_in_memory(client, server, app=app)
+
+    first = session()  # takes the md5 challenge; the timed sessions reuse the nonce
+    done = session()
+    assert len(done.messages) == 4, len(done.messages)
+    # Rounds of 4 sessions (about 1-2 ms, inside a scheduler time slice), timed in the
+    # thread's CPU time; the rate is from the median round (the best round is printed too).
+    per_round = 4
+    times = []
+    deadline = time.perf_counter() + seconds / 2
+    while len(times) < 50 or time.perf_counter() < deadline:
+        before = completed[0]
+        start = time.thread_time()
+        for _ in range(per_round):
+            session()
+        times.append((time.thread_time() - start) / per_round)
+        assert completed[0] - before == 20 * per_round, completed[0] - before
+    rates[f"sessions/s {fmt}, median round"] = 1 / statistics.median(times)
+    rates[f"sessions/s {fmt}, best round"] = 1 / min(times)
+print(json.dumps({"rates": rates, "rounds": len(times), "python": sys.version.split()[0],
+                  "twin": omadm_codec.BACKEND}))
+'''
+
+WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER, "session": SESSION_WORKER}
 
 
 def run_side(kind: str, python: str, path: Path, seconds: float) -> dict[str, object]:

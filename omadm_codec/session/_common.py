@@ -90,15 +90,18 @@ def message_id(msg: Message) -> int:
     return int(text)
 
 
+_CONTAINERS = (Atomic, Sequence)
+# Built once: ``isinstance(x, A | B)`` would build a union object on every call.
+ANSWERS = (Status, Results)
+"""What answers a command (never itself answered): Status and Results."""
+
+
 def walk(commands: Iterable[Command]) -> Iterator[Command]:
     """Every command, containers before their children."""
     for command in commands:
         yield command
-        if isinstance(command, Atomic | Sequence):
+        if isinstance(command, _CONTAINERS):
             yield from walk(command.commands)
-
-
-_CONTAINERS = (Atomic, Sequence)
 
 
 def check_cmd_ids(msg: Message) -> None:
@@ -116,7 +119,7 @@ def check_cmd_ids(msg: Message) -> None:
         if cmd_id in seen or cmd_id == "" or cmd_id == "0":
             raise RemoteProtocolError("cmd_id_collision", repr(cmd_id), status=400)
         seen.add(cmd_id)
-        if isinstance(command, Atomic | Sequence):
+        if isinstance(command, _CONTAINERS):
             stack.extend(reversed(command.commands))
 
 
@@ -175,6 +178,14 @@ class MessageSizer:
         return size - 10 * count - 3
 
 
+_ID_TEXTS = tuple(str(number) for number in range(1024))  # the usual CmdIDs, made once
+
+
+def id_text(number: int) -> str:
+    """``str(number)``; the usual CmdIDs are not made anew each time."""
+    return _ID_TEXTS[number] if 0 <= number < 1024 else str(number)
+
+
 class CmdIds:
     """CmdID allocator for one outgoing message (1, 2, 3, ...)."""
 
@@ -185,8 +196,8 @@ class CmdIds:
 
     def __call__(self) -> str:
         value = self.next
-        self.next += 1
-        return str(value)
+        self.next = value + 1
+        return _ID_TEXTS[value] if value < 1024 else str(value)
 
 
 def header_status(received: SyncHdr, cmd_id: str, code: int, chal: object = None) -> Status:
@@ -244,9 +255,9 @@ def results_items(results: Iterable[Results]) -> list[Item]:
 
 
 __all__ = [
-    "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "CONTENT_TYPES", "DEFAULT_LIMITS",
-    "DS_CONTENT_TYPES",
+    "ALERT_ABORT", "ALERT_NEXT_MESSAGE", "ALERT_NO_END_OF_DATA", "ANSWERS", "CONTENT_TYPES",
+    "DEFAULT_LIMITS", "DS_CONTENT_TYPES",
     "CmdIds", "EncodeError", "Format", "MessageSizer", "Outgoing", "abort_alert", "check_cmd_ids",
     "command_status", "decode_message", "encode_message", "fmt_of", "header_status",
-    "item_text", "item_uri", "message_id", "meta_of", "walk",
+    "id_text", "item_text", "item_uri", "message_id", "meta_of", "walk",
 ]

@@ -39,8 +39,9 @@ class Pending:
         """The command's outcome: ``outcome`` if given, else ``no_status`` when no Status came
         (status 0), else what the status says (``events.outcome_of``)."""
         status = self.statuses[0] if self.statuses else 0
-        if not outcome and not self.statuses:
-            outcome = "no_status"
+        if not outcome:
+            # Given here, not left to ``CommandCompleted`` (a frozen field set a second time).
+            outcome = ev.outcome_of(status) if self.statuses else "no_status"
         children = tuple(child.event() for child in self.children) if self.children else ()
         return ev.CommandCompleted(self.command, status, tuple(self.results),
                                    tuple(self.statuses), children, tuple(self.data), outcome)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
+from typing import cast
 
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -42,6 +43,7 @@ from ._common import (
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
+    ANSWERS,
     CONTENT_TYPES,
     CmdIds,
     Format,
@@ -52,6 +54,7 @@ from ._common import (
     encode_message,
     fmt_of,
     header_status,
+    id_text,
     item_text,
     item_uri,
     message_id,
@@ -71,6 +74,7 @@ from .states import TERMINAL, Role, State, transition
 
 DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
 STATUS_RESULTS_TOO_LARGE = 413
+_OBJECTS = (Add, Replace)  # what may arrive in chunks
 
 
 def _lone(group: list[Command]) -> bool:
@@ -98,10 +102,12 @@ class ClientSession:
                  behaviour: DeviceBehaviour = SPEC) -> None:
         self.tree = tree
         self.behaviour = behaviour
-        accounts = [a for a in tree.dm_accounts() if server_id in (None, a.server_id)]
-        if not accounts:
+        # The first account that fits: the accounts after it are not read.
+        account = next((a for a in tree.dm_accounts() if server_id in (None, a.server_id)),
+                       None)
+        if account is None:
             raise LocalProtocolError("no_account", f"no DMAcc account for {server_id!r}")
-        self.account: DMAccount = accounts[0]
+        self.account: DMAccount = account
         self.server_id = self.account.server_id
         self.fmt: Format = fmt
         self.session_id = session_id or format(secrets.randbelow(0xFFFF) + 1, "X")
@@ -319,7 +325,10 @@ class ClientSession:
         if behaviour.rewrite_body is not None:
             body = behaviour.rewrite_body(body, self.fmt)
         hmac_value = None
-        clcred = self._clcred()
+        # The nonce is read from the tree (``_clcred``) only where HMAC needs it; the type
+        # read from the entry already held is the one ``_clcred`` would give.
+        held = self._clcred_entry
+        clcred = self._clcred() if held is not None and held.type == "HMAC" else None
         if clcred is not None and clcred.type == "HMAC" and (
                 clcred.data or behaviour.credentials_before_nonce):
             hmac_value = auth.hmac_header(clcred.name, clcred.secret, clcred.data, body)
@@ -378,8 +387,19 @@ class ClientSession:
         if msg.header.resp_uri:
             self.resp_uri = msg.header.resp_uri
         events: list[ev.Event] = []
-        statuses = [c for c in msg.commands if isinstance(c, Status)]
-        header_reply = next((s for s in statuses if s.cmd_ref == "0"), None)
+        # One pass sorts the message: the SyncHdr Status, the commands to run, an abort.
+        header_reply: Status | None = None
+        managed: list[Command] = []
+        aborted = False
+        for command in msg.commands:
+            if isinstance(command, ANSWERS):
+                if header_reply is None and isinstance(command, Status) \
+                        and command.cmd_ref == "0":
+                    header_reply = command
+                continue
+            managed.append(command)
+            if isinstance(command, Alert) and command.data == ALERT_ABORT:
+                aborted = True
         # 1. How the server judged our credentials.
         retry = self._judge_our_credentials(header_reply, events)
         if self.state in TERMINAL:
@@ -394,7 +414,7 @@ class ClientSession:
             srv_code, srv_chal = self._judge_server(msg, data, hmac, events)
         if self.state in TERMINAL:
             return events
-        if any(isinstance(c, Alert) and c.data == ALERT_ABORT for c in msg.commands):
+        if aborted:
             events.append(ev.MessageReceived(msg.header.msg_id, msg.final))
             events.extend(self._abort_now("peer_abort"))
             return events
@@ -409,12 +429,12 @@ class ClientSession:
         if msg.header.meta is not None and msg.header.meta.max_msg_size:
             self.server_max_msg_size = msg.header.meta.max_msg_size
         ctx = new_context(self.tree, self.server_id, msg.header.msg_id, ids, self.ui)
-        managed = [c for c in msg.commands if not isinstance(c, Status | Results)]
         # One group per answered command (its Status, its Results, a container's children):
         # a group never straddles two messages, so the server completes it at once.
         groups: list[list[Command]] = []
         asked_next = False
         owed = 0  # lone Statuses this message adds: those for the server's 1222s
+        atomic_status = self.behaviour.atomic_status
         for command in managed:
             start = len(ctx.out)
             if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
@@ -425,11 +445,11 @@ class ClientSession:
                 ctx.status(command, srv_code)
             else:
                 self._run(ctx, command, events)
-                if isinstance(command, Atomic) and not self.behaviour.atomic_status:
+                if not atomic_status and isinstance(command, Atomic):
                     ctx.out[start:] = [c for c in ctx.out[start:] if not (
                         isinstance(c, Status) and c.cmd_ref == command.cmd_id
                         and c.cmd == "Atomic")]
-            groups.append(list(ctx.out[start:]))
+            groups.append(cast("list[Command]", ctx.out[start:]))  # a new list already
         events.extend(ctx.events)
         if self._alerts:
             groups.append(list(self._alerts))
@@ -483,7 +503,7 @@ class ClientSession:
             if last and ask_next:
                 commands.append(Alert("0", ALERT_NEXT_MESSAGE))
             for number, command in enumerate(commands, 1):
-                command.cmd_id = str(number)  # unique within the message, in order
+                command.cmd_id = id_text(number)  # unique within the message, in order
             return Message(hdr, commands, final=final and last)
 
         limit = self.server_max_msg_size if self.behaviour.split else None
@@ -586,7 +606,7 @@ class ClientSession:
                                              msg_ref=str(int(hdr_status.msg_ref) + rounds))
             saved = [command.cmd_id for command in part]
             for number, command in enumerate(part, 2):
-                command.cmd_id = str(number)
+                command.cmd_id = id_text(number)
             try:
                 return len(encode_message(Message(header, [status, *part]), self.fmt))
             finally:
@@ -753,17 +773,18 @@ class ClientSession:
         return self._srv_verdict, chal
 
     def _run(self, ctx: _Context, command: Command, events: list[ev.Event]) -> None:
-        if (not self.behaviour.large_objects and isinstance(command, Add | Replace)
-                and any(item.more_data for item in command.items)):
-            # MoreData ignored: the chunk is taken as the whole value.
-            items = [dataclasses.replace(item, more_data=False, meta=None if item.meta is None
-                                         else dataclasses.replace(item.meta, size=None))
-                     for item in command.items]
-            run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
-            return
+        item = None
+        if isinstance(command, _OBJECTS):
+            if not self.behaviour.large_objects and any(i.more_data for i in command.items):
+                # MoreData ignored: the chunk is taken as the whole value.
+                items = [dataclasses.replace(i, more_data=False, meta=None if i.meta is None
+                                             else dataclasses.replace(i.meta, size=None))
+                         for i in command.items]
+                run_command(ctx, type(command)(command.cmd_id, items, meta=command.meta))
+                return
+            if len(command.items) == 1:
+                item = command.items[0]
         chunks = self._chunks
-        item = command.items[0] if isinstance(command, Add | Replace) and len(
-            command.items) == 1 else None
         if chunks is not None and (item is None or item_uri(item) != chunks.uri):
             # Something else arrived before the last chunk: the object is dropped (1225).
             self._chunks = None
@@ -771,9 +792,9 @@ class ClientSession:
             ctx.out.append(Alert(ctx.ids(), ALERT_NO_END_OF_DATA,
                                  items=[Item(target=Target(chunks.uri))]))
             chunks = None
-        if item is not None and (item.more_data or chunks is not None
-                                 or self._refused_uri == item_uri(item)):
-            assert isinstance(command, Add | Replace)
+        if item is not None and (item.more_data or chunks is not None or (
+                self._refused_uri is not None and self._refused_uri == item_uri(item))):
+            assert isinstance(command, _OBJECTS)
             self._chunk(ctx, command, item)
             return
         run_command(ctx, command)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from ..messages.model import Command, Item, Results
 
+_set = object.__setattr__  # how a frozen dataclass sets its own fields
+
 # -- moves (keys of the transition table) ------------------------------------------------------
 
 
@@ -187,9 +189,20 @@ class CommandCompleted:
     outcome: str = ""
     """One of ``OUTCOMES``; given as ``""``, it is read from ``status`` (``outcome_of``)."""
 
-    def __post_init__(self) -> None:
-        if not self.outcome:
-            object.__setattr__(self, "outcome", outcome_of(self.status))
+    def __init__(self, command: Command, status: int, results: tuple[Results, ...] = (),
+                 item_statuses: tuple[int, ...] = (),
+                 children: tuple[CommandCompleted, ...] = (), data: tuple[str, ...] = (),
+                 outcome: str = "") -> None:
+        # Written out (``dataclass`` keeps an ``__init__`` the class has): the generated one
+        # looks ``object.__setattr__`` up per field and then runs a ``__post_init__``; a
+        # server makes one of these per command.
+        _set(self, "command", command)
+        _set(self, "status", status)
+        _set(self, "results", results)
+        _set(self, "item_statuses", item_statuses)
+        _set(self, "children", children)
+        _set(self, "data", data)
+        _set(self, "outcome", outcome or outcome_of(status))
 
     @property
     def ok(self) -> bool:
@@ -207,6 +220,12 @@ class CommandExecuted:
     """The status it answered (213 for a buffered chunk)."""
     parent: str | None = None
     """``Atomic`` / ``Sequence`` when the command was one of their children."""
+
+    def __init__(self, command: Command, status: int, parent: str | None = None) -> None:
+        # Written out, as ``CommandCompleted``'s: a device makes one per command it runs.
+        _set(self, "command", command)
+        _set(self, "status", status)
+        _set(self, "parent", parent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,10 @@ class _Context:
 
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
-        status = command_status(self.msg_id, command, self.ids(), code, refs)
-        if data:
-            status.items = [Item(data=value) for value in data]
+        # ``command_status``, written out: this runs once per command answered.
+        status = Status(self.ids(), self.msg_id, command.cmd_id, command.ELEMENT, code,
+                        refs or [], [], None, [Item(data=value) for value in data] if data
+                        else [])
         self.out.append(status)
         self.events.append(CommandExecuted(command, code, parent))
         return status
@@ -216,7 +217,7 @@ def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
     if len(command.items) == 1:
         uri = item_uri(command.items[0])
         code, found = _get_items(ctx, uri)
-        ctx.status(command, code, [], parent)
+        ctx.status(command, code, None, parent)
         if found and code in (200, 217):
             ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
         return
@@ -238,7 +239,7 @@ def _statuses(ctx: _Context, command: Command, outcomes: list[tuple[int, str]],
     """One Status when every item answered alike, else one per item (with TargetRef)."""
     if len(outcomes) == 1:
         code = outcomes[0][0]
-        ctx.status(command, code, [], parent)
+        ctx.status(command, code, None, parent)
         return code
     codes = {code for code, _ in outcomes}
     if len(codes) <= 1:
@@ -318,6 +319,11 @@ def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
         ctx.status(command, 412, parent=parent)
         return 412
     run_item = _item_runner(type(command))
+    if len(items) == 1:
+        # One item: one Status, no TargetRef (``_statuses`` with one outcome).
+        code = run_item(ctx, command, items[0])
+        ctx.status(command, code, None, parent)
+        return code
     outcomes = [(run_item(ctx, command, item), item_uri(item)) for item in items]
     return _statuses(ctx, command, outcomes, parent)
 
@@ -355,7 +361,7 @@ def _run_atomic(ctx: _Context, atomic: Atomic) -> int:
     try:
         with ctx.tree.transaction():
             for index, child in enumerate(atomic.commands):
-                if isinstance(child, Get | Atomic):
+                if isinstance(child, (Get, Atomic)):
                     ctx.status(child, 500, parent="Atomic")
                     code = 500
                 else:
@@ -402,7 +408,7 @@ def _run_sequence(ctx: _Context, sequence: Sequence) -> int:
         if stopped:
             ctx.status(child, STATUS_NOT_EXECUTED, parent="Sequence")
             continue
-        if isinstance(child, Atomic | Sequence):
+        if isinstance(child, (Atomic, Sequence)):
             code = run_command(ctx, child)
         else:
             code = run_command(ctx, child, "Sequence")

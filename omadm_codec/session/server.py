@@ -53,6 +53,7 @@ from ._common import (
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
+    ANSWERS,
     CONTENT_TYPES,
     CmdIds,
     Format,
@@ -91,9 +92,12 @@ STATUS_CHUNK = 213
 ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-protocol.md 1.8)
 # Elements a command may take in a message from a peer that has not authenticated.
 PREAUTH_ELEMENTS_PER_COMMAND = 64
+_CONTAINERS = (Atomic, Sequence)
+_OBJECTS = (Add, Replace)  # what may be sent in chunks
+_NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
 
-_COPIED_FIELDS: dict[type, tuple[str, ...] | None] = {}
+_COPIERS: dict[type, Callable[[Command], Command]] = {}
 
 
 @functools.lru_cache(maxsize=16)
@@ -115,19 +119,37 @@ def _copied_fields(cls: type, sample: object) -> tuple[str, ...] | None:
     return names if slots == set(names) else None
 
 
+def _copier(cls: type, sample: Command) -> Callable[[Command], Command]:
+    """A function making the shallow copy of a ``cls``: for a plain slotted dataclass, its
+    fields assigned one by one in code made for the class (no loop, no ``getattr``); else
+    ``copy.copy``."""
+    names = _copied_fields(cls, sample)
+    if names is None:
+        return copy.copy
+    lines = ["def copier(command):", "    wire = new(cls)"]
+    lines += [f"    wire.{name} = command.{name}" for name in names]
+    lines.append("    return wire")
+    scope: dict[str, object] = {"new": cls.__new__, "cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
+    copier: Callable[[Command], Command] = scope["copier"]  # type: ignore[assignment]
+    return copier
+
+
+def _asks_next_or_aborts(commands: list[Command]) -> bool:
+    """An Alert 1222 or 1223 among ``commands`` (a plain loop: no generator per message)."""
+    for command in commands:
+        if isinstance(command, Alert) and command.data in _NEXT_OR_ABORT:
+            return True
+    return False
+
+
 def _shallow_copy(command: Command) -> Command:
     """``copy.copy(command)``, without the generic reduce protocol for the model's classes."""
     cls = type(command)
-    try:
-        names = _COPIED_FIELDS[cls]
-    except KeyError:
-        names = _COPIED_FIELDS[cls] = _copied_fields(cls, command)
-    if names is None:
-        return copy.copy(command)
-    wire: Command = cls.__new__(cls)
-    for name in names:
-        setattr(wire, name, getattr(command, name))
-    return wire
+    copier = _COPIERS.get(cls)
+    if copier is None:
+        copier = _COPIERS[cls] = _copier(cls, command)
+    return copier(command)
 
 
 class ServerSession:
@@ -264,7 +286,7 @@ class ServerSession:
         if self.state in TERMINAL:
             raise LocalProtocolError("session_over")
         for command in commands:
-            if isinstance(command, Status | Results):
+            if isinstance(command, ANSWERS):
                 raise LocalProtocolError("not_a_command", command.ELEMENT)
             self._queue.append(command)
 
@@ -451,16 +473,14 @@ class ServerSession:
             events.append(ev.Authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages.
         events.extend(self._take_answers(msg))
-        if msg.final and self._incoming is None and not any(
-                isinstance(c, Alert) and c.data in (ALERT_NEXT_MESSAGE, ALERT_ABORT)
-                for c in msg.commands):
+        if msg.final and self._incoming is None and not _asks_next_or_aborts(msg.commands):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
         # 3. The device's own commands.
         asks_next = False
         for command in msg.commands:
-            if isinstance(command, Status | Results):
+            if isinstance(command, ANSWERS):
                 continue
             code = 200
             if isinstance(command, Alert):
@@ -647,12 +667,13 @@ class ServerSession:
         header_reply = None
         last: Pending | None = None
         self._continued = False
+        sent = self._pending.get
         for command in msg.commands:
             if isinstance(command, Status):
                 if command.cmd_ref == "0":
                     header_reply = command
                     continue
-                pending = self._pending.get((command.msg_ref, command.cmd_ref))
+                pending = sent((command.msg_ref, command.cmd_ref))
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
                 pending.statuses.append(command.data)
@@ -660,7 +681,7 @@ class ServerSession:
                     pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
                 last = pending
             elif isinstance(command, Results):
-                pending = self._pending.get((command.msg_ref or "", command.cmd_ref)) or last
+                pending = sent((command.msg_ref or "", command.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
                     self._take_results(pending, command)
         events: list[ev.Event] = []
@@ -673,7 +694,8 @@ class ServerSession:
         requeue: list[Command] = []
         keep: list[Pending] = []
         for pending in self._top:
-            if not pending.statuses or pending.busy():
+            if not pending.statuses or pending.receiving or (pending.children
+                                                             and pending.busy()):
                 keep.append(pending)
                 continue
             code = pending.statuses[0]
@@ -893,7 +915,7 @@ class ServerSession:
                 # Status whatever the message carries.
                 return out
             for command in msg.commands:
-                if not isinstance(command, Status | Results):
+                if not isinstance(command, ANSWERS):
                     out.append(command_status(msg.header.msg_id, command, ids(),
                                               decision.status))
             return out
@@ -951,7 +973,7 @@ class ServerSession:
         # A shallow copy: the application's object keeps its own CmdID and children.
         wire = _shallow_copy(command)
         wire.cmd_id = ids()
-        if isinstance(wire, Atomic | Sequence):
+        if isinstance(wire, _CONTAINERS):
             wire.commands = []
             for child in command.commands:  # type: ignore[union-attr]
                 child_wire, child_pending = self._number(child, ids, msg_id, pending)
@@ -979,21 +1001,22 @@ class ServerSession:
         mark = ids.next
         # Common case first: everything fits.
         trial = list(body)
-        registered: list[tuple[Command, Pending, Command]] = []
+        pendings: list[Pending] = []
+        number = self._number
         for command in self._queue:
-            wire, pending = self._number(command, ids, hdr.msg_id, None)
+            wire, pending = number(command, ids, hdr.msg_id, None)
             trial.append(wire)
-            registered.append((command, pending, wire))
+            pendings.append(pending)
         encoded = self._encoded_if_fits(hdr, trial, True)
         if encoded is not None:
             body[:] = trial
-            self._top.extend(p for _, p, _ in registered)
+            self._top.extend(pendings)
             self._queue.clear()
             return encoded
         # Otherwise one at a time; forget the numbering done above. A command is taken on
         # the upper bound of the message's size where that suffices, else by encoding (which
         # re-anchors the running size): the same commands as encoding every candidate.
-        for _, _, wire in registered:
+        for wire in trial[fixed:]:
             self._unregister(hdr.msg_id, wire)
         ids.next = mark
         sizer = MessageSizer(hdr, self.fmt)
@@ -1054,7 +1077,7 @@ class ServerSession:
 
     @staticmethod
     def _chunkable(command: Command) -> bool:
-        return (isinstance(command, Add | Replace) and len(command.items) == 1
+        return (isinstance(command, _OBJECTS) and len(command.items) == 1
                 and command.items[0].data is not None)
 
     def _start_large(self, command: Add | Replace) -> None:

@@ -553,6 +553,15 @@ class DMTree:
         stored, stored_format = coerce_value(value, fmt, self.max_value_size)
         # Everything that can fail (the clock too) is done: the writes below cannot.
         tstamp = format_tstamp(self.clock())
+        if self._journal is None and node.name not in _LIMIT_NAMES:
+            # What ``_set`` does when nothing is journaled and no limit can change.
+            node.value = stored
+            node.format = stored_format
+            if type is not None:
+                node.type = type
+            node.verno = (node.verno + 1) & _U16
+            node.tstamp = tstamp
+            return
         self._set(node, "value", stored)
         self._set(node, "format", stored_format)
         if type is not None:

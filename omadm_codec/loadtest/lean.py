@@ -95,6 +95,8 @@ class LeanProfile:
     server_id: str
     clcred: AuthEntry | None
     devinfo: list[tuple[str, str]]
+    hmac_secret: str | None = None
+    """``B64(H(user:password))`` of an HMAC account, computed once (not per message)."""
 
     @classmethod
     def of(cls, tree: DMTree, server_id: str) -> LeanProfile | None:
@@ -107,8 +109,11 @@ class LeanProfile:
         for leaf in DEVINFO_LEAVES:
             value = tree.device_get(f"./DevInfo/{leaf}")
             devinfo.append((f"./DevInfo/{leaf}", value if isinstance(value, str) else ""))
+        clcred = account.credentials("CLCRED")
+        secret = auth.secret_hash(clcred.name, clcred.secret) \
+            if clcred is not None and clcred.type == "HMAC" else None
         return cls(devinfo[0][1], account.addresses[0].addr if account.addresses else "",
-                   account.server_id, account.credentials("CLCRED"), devinfo)
+                   account.server_id, clcred, devinfo, secret)
 
 
 @dataclass(slots=True)
@@ -168,10 +173,11 @@ class LeanSession:
         body = encode(msg, self.fmt)
         hmac_value = None
         clcred = self.profile.clcred
-        if clcred is not None and clcred.type == "HMAC":
+        secret = self.profile.hmac_secret
+        if clcred is not None and secret is not None:
             nonce = self._nonce()
             if nonce:
-                hmac_value = auth.hmac_header(clcred.name, clcred.secret, nonce, body)
+                hmac_value = auth.hmac_header_from_secret(clcred.name, secret, nonce, body)
         return (Outgoing(body, self.content_type, msg.header.msg_id, msg.final, hmac_value),
                 describe_sent(msg))
 
@@ -284,8 +290,9 @@ class LeanSession:
             return self._handoff(reply, msg, out, sent, "credentials_every_message")
         if not msg.final:
             return self._handoff(reply, msg, out, sent, "not_final")
-        if managed and _overlapping(managed):
-            return self._handoff(reply, msg, out, sent, "overlap")
+        doubt = _doubt(managed) if managed else None
+        if doubt is not None:
+            return self._handoff(reply, msg, out, sent, doubt)
         # Accepted: from here on the lean path answers this message.
         previous = (self.server_msg_id, self.resp_uri, self.server_max_msg_size,
                     self.authenticated)
@@ -310,12 +317,6 @@ class LeanSession:
                 item.source.loc_uri if item.source is not None else "")
             if isinstance(command, Get):
                 status, found = _get(tree, server_id, uri)
-                if status < 0:
-                    # An interior node's listing: the client's to build. Re-running this
-                    # message's commands there gives the same answers (no overlap).
-                    (self.server_msg_id, self.resp_uri, self.server_max_msg_size,
-                     self.authenticated) = previous
-                    return self._handoff(reply, msg, out, sent, "listing")
                 answers.append(Status("0", msg_ref, command.cmd_id, "Get", status))
                 counted.append(("Get", status))
                 if found is not None and status in (200, 217):
@@ -348,25 +349,33 @@ def _header_status(received: SyncHdr, cmd_id: str) -> Status:
                   source_refs=[received.source.loc_uri])
 
 
-def _overlapping(commands: list[Get | Replace]) -> bool:
-    """Whether a Get and a Replace of the message touch the same node (or one is inside the
-    other), or a URI names a property: the lean path then does not run the message."""
-    gets: list[str] = []
-    replaces: list[str] = []
+def _doubt(commands: list[Get | Replace]) -> str | None:
+    """Why the lean path leaves these commands to the client: a URI naming a property or
+    none (``property``), or a Get and a Replace touching the same node, or one inside the
+    other (``overlap``); None when it runs them."""
+    gets: set[str] = set()
+    replaces: set[str] = set()
     for command in commands:
         item = command.items[0]
         uri = item.target.loc_uri if item.target is not None else ""
         if "?" in uri or not uri:
-            return True
-        (gets if isinstance(command, Get) else replaces).append(uri.rstrip("/"))
-    if not gets or not replaces:
-        return False
-    for written in replaces:
-        for read in gets:
-            if read == written or read.startswith(written + "/") \
-                    or written.startswith(read + "/"):
-                return True
-    return False
+            return "property"
+        (gets if isinstance(command, Get) else replaces).add(uri.rstrip("/"))
+    if gets and replaces and (gets & replaces or _ancestors(gets) & replaces
+                              or _ancestors(replaces) & gets):
+        return "overlap"
+    return None
+
+
+def _ancestors(uris: set[str]) -> set[str]:
+    out: set[str] = set()
+    for uri in uris:
+        while True:
+            uri = uri.rpartition("/")[0]
+            if not uri or uri in out:
+                break
+            out.add(uri)
+    return out
 
 
 def _get(tree: DMTree, server_id: str, uri: str) -> tuple[int, Item | None]:
@@ -378,7 +387,8 @@ def _get(tree: DMTree, server_id: str, uri: str) -> tuple[int, Item | None]:
     except TreeError as exc:
         return exc.status, None
     if value.items:
-        return -1, None  # an interior node's listing: left to the client (see ``_answer``)
+        # Only a ``?list=`` Get has items, and a URI with a property never gets here.
+        raise AssertionError(f"a Get of {uri} with items on the lean path")
     data = value.value
     if isinstance(data, bytes):
         wire_format, data = "b64", base64.b64encode(data).decode("ascii")

@@ -24,7 +24,7 @@ from ..tools.simulator import build_tree
 from ..tree import DMTree
 from .conformance import SentMessage, Violation, check_answer, describe_sent
 from .fleet import AUTH_TYPES, DeviceSpec
-from .lean import MAX_RETRIES, Handoff, LeanProfile, LeanSession
+from .lean import MAX_MESSAGES, MAX_RETRIES, Handoff, LeanProfile, LeanSession
 from .mix import FleetMix
 from .transport import Reply, Transport, TransportError
 
@@ -34,8 +34,6 @@ LARGE_OBJECT_URI = "./Vendor/Acme/Logs/Dump"
 LARGE_OBJECT_TYPE = "org.omadm-codec.loadtest.largeobject"
 """The 1226 Type a large-object device announces its dump with (Source: ``LARGE_OBJECT_URI``);
 a server that Gets the URI receives it in chunks."""
-MAX_MESSAGES = 200
-"""Messages one session may take before it is cut (``no_end``)."""
 
 
 @dataclass(slots=True)

@@ -58,9 +58,15 @@ MAX_OBJ_SIZE = 4 << 20
 """``ClientSession``'s default MaxObjSize, announced in every SyncHdr."""
 MAX_RETRIES = 2
 """Re-sends of one message after a timeout (``ClientSession``'s default)."""
+MAX_MESSAGES = 200
+"""Messages one session may take before it is cut (``no_end``)."""
 MAX_AUTH_ATTEMPTS = 3
 """401/407 answers taken before giving up (``ClientSession``'s default)."""
 Format = Literal["xml", "wbxml"]
+SESSION_PLACEHOLDER = "LEANSESSIONPLACEHOLDER"
+"""The SessionID a cached answer is encoded with (never a real one: those are hex)."""
+MAX_CACHED_ANSWERS = 16
+"""Answers kept per device (a server varying its commands clears them)."""
 
 
 @dataclass(slots=True)
@@ -97,6 +103,8 @@ class LeanProfile:
     devinfo: list[tuple[str, str]]
     hmac_secret: str | None = None
     """``B64(H(user:password))`` of an HMAC account, computed once (not per message)."""
+    answers: dict[object, tuple[bytes, SentMessage]] = field(default_factory=dict)
+    """Encoded answers by shape, SessionID left as ``SESSION_PLACEHOLDER``."""
 
     @classmethod
     def of(cls, tree: DMTree, server_id: str) -> LeanProfile | None:
@@ -161,25 +169,30 @@ class LeanSession:
 
     def _header(self) -> SyncHdr:
         self.msg_id += 1
+        return self._header_of(self.session_id, self.msg_id)
+
+    def _header_of(self, session_id: str, msg_id: int) -> SyncHdr:
         profile = self.profile
         name = profile.clcred.name if profile.clcred is not None else None
-        return SyncHdr(self.session_id, str(self.msg_id), Target(profile.server_uri),
+        return SyncHdr(session_id, str(msg_id), Target(profile.server_uri),
                        Source(profile.dev_id, name),
                        meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=MAX_OBJ_SIZE))
+
+    def _hmac(self, body: bytes) -> str | None:
+        """The ``x-syncml-hmac`` value for ``body`` (HMAC accounts with a nonce)."""
+        clcred = self.profile.clcred
+        secret = self.profile.hmac_secret
+        if clcred is None or secret is None:
+            return None
+        nonce = self._nonce()
+        return auth.hmac_header_from_secret(clcred.name, secret, nonce, body) if nonce else None
 
     def _encode(self, msg: Message) -> tuple[Outgoing, SentMessage]:
         if msg.header.cred is not None:
             self.cred_sent_in.add(msg.header.msg_id)
         body = encode(msg, self.fmt)
-        hmac_value = None
-        clcred = self.profile.clcred
-        secret = self.profile.hmac_secret
-        if clcred is not None and secret is not None:
-            nonce = self._nonce()
-            if nonce:
-                hmac_value = auth.hmac_header_from_secret(clcred.name, secret, nonce, body)
-        return (Outgoing(body, self.content_type, msg.header.msg_id, msg.final, hmac_value),
-                describe_sent(msg))
+        return (Outgoing(body, self.content_type, msg.header.msg_id, msg.final,
+                         self._hmac(body)), describe_sent(msg))
 
     def package1(self, statuses: list[Status]) -> tuple[Outgoing, SentMessage]:
         """Package 1 (Alert 1201, DevInfo, credentials), after ``statuses``."""
@@ -211,8 +224,6 @@ class LeanSession:
         """Run the session: package 1, then each answer, until it ends, ``post`` gives no
         answer (outcome None: the caller recorded why), or a ``Handoff``."""
         out, sent = self.package1([])
-        from .device import MAX_MESSAGES
-
         for _ in range(MAX_MESSAGES):
             answer = post(out, sent)
             if answer is None:
@@ -306,28 +317,19 @@ class LeanSession:
             self.server_max_msg_size = hdr.meta.max_msg_size
         if not managed:
             return None  # nothing to answer but the SyncHdr: the session is over
-        answers: list[Command] = [_header_status(hdr, "1")]
-        counted: list[tuple[str, int]] = []
+        done: list[tuple[Get | Replace, int, Item | None]] = []
         server_id = self.profile.server_id
         tree = self.tree
-        msg_ref = hdr.msg_id
         for command in managed:
             item = command.items[0]
             uri = item.target.loc_uri if item.target is not None else (
                 item.source.loc_uri if item.source is not None else "")
             if isinstance(command, Get):
                 status, found = _get(tree, server_id, uri)
-                answers.append(Status("0", msg_ref, command.cmd_id, "Get", status))
-                counted.append(("Get", status))
-                if found is not None and status in (200, 217):
-                    answers.append(Results("0", command.cmd_id, [found], msg_ref=msg_ref))
+                done.append((command, status, found if status in (200, 217) else None))
             else:
-                status = _replace(tree, server_id, uri, item, command)
-                answers.append(Status("0", msg_ref, command.cmd_id, "Replace", status))
-                counted.append(("Replace", status))
-        for index, command in enumerate(answers, 1):
-            command.cmd_id = str(index)
-        answer = self._encode(Message(self._header(), answers, final=True))
+                done.append((command, _replace(tree, server_id, uri, item, command), None))
+        answer = self._answer_message(hdr, done)
         limit = self.server_max_msg_size
         if limit is not None and len(answer[0].body) > limit:
             # The client splits what does not fit; it re-runs this message's commands,
@@ -337,9 +339,51 @@ class LeanSession:
                      self.authenticated) = previous
             return self._handoff(reply, msg, out, sent, "split")
         statuses = self.device_statuses
-        for key in counted:
+        for command, status, _ in done:
+            key = (command.ELEMENT, status)
             statuses[key] = statuses.get(key, 0) + 1
         return answer
+
+    def _answer_message(self, hdr: SyncHdr, done: list[tuple[Get | Replace, int, Item | None]]
+                        ) -> tuple[Outgoing, SentMessage]:
+        """The answer to the commands ``done`` ran (a Status each, Results for a Get that
+        found its node): built and encoded once per device and shape, with the SessionID
+        left as a placeholder; later sessions fill in theirs (the SessionID is an inline
+        string in both encodings, so the bytes around it do not change)."""
+        self.msg_id += 1
+        key = (hdr.msg_id, self.msg_id, hdr.target.loc_uri, hdr.source.loc_uri,
+               tuple((command.cmd_id, command.ELEMENT, status, None if found is None else (
+                   found.source.loc_uri if found.source is not None else "",
+                   found.meta.format if found.meta is not None else None,
+                   found.meta.type if found.meta is not None else None, found.data))
+                     for command, status, found in done))
+        cached = self.profile.answers.get(key)
+        if cached is None:
+            msg_ref = hdr.msg_id
+            answers: list[Command] = [_header_status(hdr, "1")]
+            for command, status, found in done:
+                answers.append(Status("0", msg_ref, command.cmd_id, command.ELEMENT, status))
+                if found is not None:
+                    answers.append(Results("0", command.cmd_id, [found], msg_ref=msg_ref))
+            for index, answer in enumerate(answers, 1):
+                answer.cmd_id = str(index)
+            header = self._header_of(SESSION_PLACEHOLDER, self.msg_id)
+            msg = Message(header, answers, final=True)
+            body = encode(msg, self.fmt)
+            if body.count(SESSION_PLACEHOLDER.encode("ascii")) != 1:
+                # The placeholder also in a value: this answer is built for this session only.
+                header.session_id = self.session_id
+                body = encode(msg, self.fmt)
+                return Outgoing(body, self.content_type, str(self.msg_id), True,
+                                self._hmac(body)), describe_sent(msg)
+            if len(self.profile.answers) >= MAX_CACHED_ANSWERS:
+                self.profile.answers.clear()
+            cached = self.profile.answers[key] = (body, describe_sent(msg))
+        template, sent = cached
+        body = template.replace(SESSION_PLACEHOLDER.encode("ascii"),
+                                self.session_id.encode("ascii"), 1)
+        return Outgoing(body, self.content_type, str(self.msg_id), True,
+                        self._hmac(body)), sent
 
 
 def _header_status(received: SyncHdr, cmd_id: str) -> Status:
@@ -419,4 +463,4 @@ def _replace(tree: DMTree, server_id: str, uri: str, item: Item, command: Comman
     return 200
 
 
-__all__ = ["MAX_RETRIES", "Handoff", "LeanOutcome", "LeanProfile", "LeanSession"]
+__all__ = ["MAX_MESSAGES", "MAX_RETRIES", "Handoff", "LeanOutcome", "LeanProfile", "LeanSession"]

@@ -24,10 +24,11 @@ answers and the same tree.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from ..errors import AuthenticationError, TreeError
 from ..messages import encode
@@ -64,6 +65,9 @@ MAX_AUTH_ATTEMPTS = 3
 """401/407 answers taken before giving up (``ClientSession``'s default)."""
 Format = Literal["xml", "wbxml"]
 SESSION_PLACEHOLDER = "LEANSESSIONPLACEHOLDER"
+CRED_PLACEHOLDER = "LEANCRED"
+"""Repeated to the credential's length in a cached package 1 (base64 never holds it there:
+the count is checked)."""
 """The SessionID a cached answer is encoded with (never a real one: those are hex)."""
 MAX_CACHED_ANSWERS = 16
 """Answers kept per device (a server varying its commands clears them)."""
@@ -105,6 +109,9 @@ class LeanProfile:
     """``B64(H(user:password))`` of an HMAC account, computed once (not per message)."""
     answers: dict[object, tuple[bytes, SentMessage]] = field(default_factory=dict)
     """Encoded answers by shape, SessionID left as ``SESSION_PLACEHOLDER``."""
+    package1: dict[object, tuple[bytes, SentMessage]] = field(default_factory=dict)
+    """Encoded first packages 1 by MsgID and credential, SessionID and credential text left
+    as placeholders."""
 
     @classmethod
     def of(cls, tree: DMTree, server_id: str) -> LeanProfile | None:
@@ -195,16 +202,51 @@ class LeanSession:
                          self._hmac(body)), describe_sent(msg))
 
     def package1(self, statuses: list[Status]) -> tuple[Outgoing, SentMessage]:
-        """Package 1 (Alert 1201, DevInfo, credentials), after ``statuses``."""
-        hdr = self._header()
+        """Package 1 (Alert 1201, DevInfo, credentials), after ``statuses``. The first one of
+        a session is encoded once per device, MsgID and credential type, with the SessionID
+        and the credential text (same length: an md5 digest, or the device's own basic
+        credential) filled in per session."""
         clcred = self.profile.clcred
+        cred = None
         if clcred is not None and clcred.type == "BASIC":
-            hdr.cred = auth.build_credential("BASIC", clcred.name, clcred.secret).to_model()
+            cred = auth.build_credential("BASIC", clcred.name, clcred.secret)
         elif clcred is not None and clcred.type == "DIGEST":
             nonce = self._nonce()
             if nonce:
-                hdr.cred = auth.build_credential("DIGEST", clcred.name, clcred.secret,
-                                                 nonce).to_model()
+                cred = auth.build_credential("DIGEST", clcred.name, clcred.secret, nonce)
+        if statuses or (cred is not None and len(cred.data) < 16):
+            return self._package1_message(statuses, cred, self.session_id)
+        self.msg_id += 1
+        key = (self.msg_id, None if cred is None else (cred.meta_type, len(cred.data)))
+        cached = self.profile.package1.get(key)
+        if cached is None:
+            self.msg_id -= 1
+            placeholder = None if cred is None else (CRED_PLACEHOLDER * 8)[:len(cred.data)]
+            template, sent = self._package1_message(
+                [], None if cred is None else auth.Credential(cred.meta_type, placeholder or ""),
+                SESSION_PLACEHOLDER)
+            cached = (template.body, sent)
+            if template.body.count(SESSION_PLACEHOLDER.encode("ascii")) != 1 or (
+                    placeholder is not None
+                    and template.body.count(placeholder.encode("ascii")) != 1):
+                self.msg_id -= 1
+                return self._package1_message([], cred, self.session_id)
+            self.profile.package1[key] = cached
+        body = cached[0].replace(SESSION_PLACEHOLDER.encode("ascii"),
+                                 self.session_id.encode("ascii"), 1)
+        if cred is not None:
+            body = body.replace((CRED_PLACEHOLDER * 8)[:len(cred.data)].encode("ascii"),
+                                cred.data.encode("ascii"), 1)
+            self.cred_sent_in.add(str(self.msg_id))
+        return (Outgoing(body, self.content_type, str(self.msg_id), True, self._hmac(body)),
+                cached[1])
+
+    def _package1_message(self, statuses: list[Status], cred: auth.Credential | None,
+                          session_id: str) -> tuple[Outgoing, SentMessage]:
+        self.msg_id += 1
+        hdr = self._header_of(session_id, self.msg_id)
+        if cred is not None:
+            hdr.cred = cred.to_model()
         commands: list[Command] = []
         number = 0
         for status in statuses:
@@ -263,14 +305,16 @@ class LeanSession:
             if cmd_id in ids or cmd_id in ("", "0"):
                 return self._handoff(reply, msg, out, sent, "cmd_id")
             ids.add(cmd_id)
-            if isinstance(command, Status):
-                if header_reply is None and command.cmd_ref == "0":
-                    header_reply = command
-            elif isinstance(command, Results):
+            kind = type(command)  # exact types: a subclass is the client's to judge
+            if kind is Status:
+                if header_reply is None and cast(Status, command).cmd_ref == "0":
+                    header_reply = cast(Status, command)
+            elif kind is Results:
                 pass  # a client runs no Results
-            elif isinstance(command, Get | Replace) and type(command) in (Get, Replace) \
-                    and len(command.items) == 1 and not command.items[0].more_data:
-                managed.append(command)
+            elif (kind is Get or kind is Replace) and len(
+                    items := cast("Get | Replace", command).items) == 1 \
+                    and not items[0].more_data:
+                managed.append(cast("Get | Replace", command))
             else:
                 return self._handoff(reply, msg, out, sent, "command")
         if header_reply is None:
@@ -424,8 +468,6 @@ def _ancestors(uris: set[str]) -> set[str]:
 
 def _get(tree: DMTree, server_id: str, uri: str) -> tuple[int, Item | None]:
     """A Get of one item, as the executor runs it: (status, the Results item)."""
-    import base64
-
     try:
         value = tree.get(uri, server_id)
     except TreeError as exc:

@@ -5,7 +5,9 @@ The one idea: ``SimulatedDevice.run_session(transport)`` is the whole device loo
 under Locust's gevent client and under a plain blocking one: ``data_to_send`` -> POST ->
 ``conformance.check_answer`` -> ``receive``, with the fault applied on the way, and a
 ``SessionResult`` holding everything the statistics need. It never raises for anything the
-server does; a caller's bug (``LocalProtocolError``) does propagate.
+server does; a caller's bug (``LocalProtocolError``) does propagate. An honest device runs
+its sessions on the lean path (``lean``) until a server message needs a ``ClientSession``,
+which then takes over at that point.
 """
 
 from __future__ import annotations

@@ -59,7 +59,6 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
     environment = Environment(user_classes=[user], events=locust.events,
                               host=url)
     runner = environment.create_local_runner()
-    run.prepare()
     threshold = fatal_after if fatal_after is not None else min(len(fleet), 10)
     stop = {"requested": False}
 
@@ -67,22 +66,29 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
         stop["requested"] = True
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    # Every message allocates thousands of short-lived objects; at the default gen-0
-    # threshold (700) the collector runs every few messages and walks every device's tree:
-    # 15-20% of the harness's CPU (measured). Collections stay, just rarer.
     thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)
-    # What exists now (the devices' trees, Locust, the modules) lives as long as the run: out
-    # of the collector's sight, so a full collection walks only what sessions allocate.
-    gc.collect()
-    gc.freeze()
-    cpu_start = _cpu()
     stats = run.stats
+    cpu_start = _cpu()
     stats.started = time.time()
     started = time.monotonic()
     stopped_by, fatal = "duration", None
-    bar = _Bar(duration, max_sessions, console) if progress else None
+    bar: _Bar | None = None
     try:
+        # Inside the ``try``: a Ctrl-C while the devices are built still writes a report.
+        run.prepare()
+        # Every message allocates thousands of short-lived objects; at the default gen-0
+        # threshold (700) the collector runs every few messages and walks every device's
+        # tree: 15-20% of the harness's CPU (measured). Collections stay, just rarer.
+        gc.set_threshold(50_000, 50, 100)
+        # What exists now (the devices' trees, Locust, the modules) lives as long as the run:
+        # out of the collector's sight, so a full collection walks only what sessions
+        # allocate.
+        gc.collect()
+        gc.freeze()
+        bar = _Bar(duration, max_sessions, console) if progress else None
+        cpu_start = _cpu()
+        stats.started = time.time()
+        started = time.monotonic()
         runner.start(len(fleet), spawn_rate=rate or float(len(fleet)))
         while True:
             gevent.sleep(0.2)

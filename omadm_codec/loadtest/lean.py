@@ -7,10 +7,13 @@ of the common kind (no fault, no queued alert, no large object, no server creden
 meets a narrow repertoire in practice: a SyncHdr Status (200/212, or 401/407 with a Chal before
 it authenticated), Statuses, and single-item Gets and Replaces in a Final message. For those,
 ``LeanSession`` answers exactly as ``ClientSession`` would, byte for byte (the differential test
-replays recorded sessions through both): the same messages built from the same model objects,
-the same tree calls as the executor (``DMTree.get`` / ``replace`` as the server, so ACLs,
-formats and errors are the tree's), the same credentials and HMAC per message. Each answer is
-decoded once, by ``conformance.check_answer`` (the compiled codec), and that message is reused.
+replays recorded sessions through both): the same messages, built from the same model objects
+and encoded once per device and shape with the SessionID (and package 1's credential text)
+filled in per session; the same tree calls as the executor (``DMTree.get`` / ``replace`` as
+the server, so ACLs, formats and errors are the tree's); the same credentials and HMAC per
+message, the nonce of every Chal stored in the tree. Each server message is decoded once, by
+``conformance.check_answer`` (the compiled codec), and that message is reused. DevInfo is read
+once per device (its ACL lets no server change it).
 
 Anything else (another command, a chunk, a message without Final, a header or MsgID the client
 would refuse, an answer over the server's MaxMsgSize, a server switching encodings) is not

@@ -3,9 +3,12 @@ worker spends per session, measured in the same run (issue 16: harness <= 0.5 x 
 
 Each run is ``omadm-codec loadtest --self N`` with think time 0 and the standard 20-command
 mix: our server in its own process (one uvicorn worker, in-memory store), the harness in
-another (Locust's local runner, one process). The harness's CPU time is its process CPU over
-the run; the server's is its process CPU over the same window (read by the server itself,
-``/_loadtest/stats``). Both are divided by the sessions the run completed.
+another (Locust's local runner, one process). The harness's CPU time is its process CPU from
+the start of the load to the stop rule (the devices' trees are built before it, once per
+device; Locust's shutdown comes after it); the server's is its process CPU over the whole run
+(read by the server itself, ``/_loadtest/stats``). Each is divided by the sessions completed
+in its window. The machine's load average is printed before and after: the ratio is what
+two processes sharing the same cores measured, not an absolute.
 
     python benchmarks/bench_loadtest.py [--devices 50] [--duration 15] [--repeat 3]
 
@@ -62,8 +65,11 @@ def main() -> None:
                         help="share of WBXML devices (default: the default mix's 0.5)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
+    before = os.getloadavg()
     rows = [one_run(args.devices, args.duration, args.wbxml) for _ in range(args.repeat)]
-    print(f"backend: {rows[0]['backend']}, {args.devices} devices, {args.duration:g} s per run")
+    after = os.getloadavg()
+    print(f"backend: {rows[0]['backend']}, {args.devices} devices, {args.duration:g} s per run; "
+          f"load average {before[0]:.2f} before, {after[0]:.2f} after")
     print("| run | sessions | sessions/s (one harness process) | harness CPU ms/session "
           "| server CPU ms/session | harness / server |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -630,3 +630,216 @@ def test_devices_check_the_servers_credentials(server_auth: str) -> None:
         result = SimulatedDevice(Fleet(wrong, 1)[0], f"{server.url}/dm",
                                  wrong).run_session(transport)
     assert result.outcome == "auth_failed" and result.violations == [], result
+
+
+# -- the lean session of an honest device ------------------------------------------------------
+
+
+class _Recording:
+    """A transport that keeps every request and its answer."""
+
+    def __init__(self, transport: HttpxTransport) -> None:
+        self.transport = transport
+        self.log: list[tuple[str, bytes, dict[str, str], Any]] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Any:
+        reply = self.transport.post(url, body, headers, name)
+        self.log.append((url, body, dict(headers), reply))
+        return reply
+
+
+class _Replaying:
+    """A transport that expects exactly the recorded requests and gives the recorded answers."""
+
+    def __init__(self, log: list[tuple[str, bytes, dict[str, str], Any]]) -> None:
+        self.log = list(log)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Any:
+        assert self.log, "a request more than the ClientSession sent"
+        want_url, want_body, want_headers, reply = self.log.pop(0)
+        assert (url, headers) == (want_url, want_headers)
+        assert body == want_body, (body[:300], want_body[:300])
+        return reply
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+@pytest.mark.parametrize("auth_kind", ["basic", "md5", "hmac"])
+def test_the_lean_session_sends_what_a_client_session_sends(fmt: str, auth_kind: str) -> None:
+    """Byte for byte: a device on a ClientSession runs sessions against our server (the first
+    one is challenged for md5 and HMAC); the same device on the lean path, given the same
+    SessionIDs and the recorded answers, sends the same requests and counts the same."""
+    mix = FleetMix(wbxml=1.0 if fmt == "wbxml" else 0.0, auth={auth_kind: 1},
+                   generic_alert=0.0, think_time=(0, 0))
+    fleet = Fleet(mix, 1)
+    app, _ = build_app(fleet)
+    with ServerThread(app) as server, HttpxTransport() as transport:
+        full = SimulatedDevice(fleet[0], f"{server.url}/dm", mix, lean=False)
+        lean = SimulatedDevice(fleet[0], f"{server.url}/dm", mix)
+        assert lean.lean and not full.lean
+        for number in range(3):
+            recording = _Recording(transport)
+            expected = full.run_session(recording, session_id=f"5E{number}")
+            replay = _Replaying(recording.log)
+            got = lean.run_session(replay, session_id=f"5E{number}")
+            assert replay.log == []
+            assert expected.outcome == got.outcome == "completed"
+            assert got.violations == expected.violations == []
+            assert got.device_statuses == expected.device_statuses
+            assert got.server_statuses == expected.server_statuses
+            assert [(e.package, e.http_status, e.sent, e.received) for e in got.exchanges] == \
+                [(e.package, e.http_status, e.sent, e.received) for e in expected.exchanges]
+    assert lean.handoffs == {}
+
+
+def _odd_commands(kind: str) -> Any:
+    from omadm_codec.loadtest.selfserver import standard_commands
+    from omadm_codec.messages.model import Add, Get, Item, Meta, Replace, Target
+
+    def commands() -> list[Any]:
+        extra = {
+            "command": [Add("0", [Item(target=Target("./Vendor/Acme/Settings/Volume"),
+                                       meta=Meta(format="int"), data="5")])],
+            "interior": [Get("0", [Item(target=Target("./Vendor/Acme/Logs"))])],
+            "property": [Get("0", [Item(target=Target("./Vendor/Acme/Logs?list=Struct"))])],
+            "overlap": [Replace("0", [Item(target=Target("./Vendor/Acme/Settings/Ringtone"),
+                                           data="jazz")])],
+        }[kind]
+        return standard_commands() + extra
+    return commands
+
+
+@pytest.mark.parametrize("kind", ["command", "interior", "property", "overlap"])
+def test_a_lean_session_hands_over_what_it_does_not_answer(kind: str) -> None:
+    """A server message outside the lean repertoire (an Add, a Get naming a property, a Get
+    and a Replace of one node) goes to a ClientSession set to the same point: the session ends
+    as a ClientSession's would, with the same statuses and no violation. A Get of an interior
+    node (its child list) the lean path answers itself, the same way."""
+    mix = FleetMix(auth={"md5": 1}, generic_alert=0.0, think_time=(0, 0))
+    results = {}
+    for lean in (True, False):
+        fleet = Fleet(mix, 2)
+        app, _ = build_app(fleet, commands=_odd_commands(kind))
+        with ServerThread(app) as server, HttpxTransport() as transport:
+            device = SimulatedDevice(fleet[0], f"{server.url}/dm", mix, lean=lean)
+            runs = [device.run_session(transport) for _ in range(2)]
+        for result in runs:
+            assert result.outcome == "completed" and result.violations == [], result
+        results[lean] = [r.device_statuses for r in runs], device.handoffs
+    assert results[True][0] == results[False][0]
+    assert results[True][1] == ({} if kind == "interior" else {kind: 2})
+    assert results[False][1] == {}
+
+
+def test_a_server_switching_the_session_id_is_caught_on_the_lean_path() -> None:
+    """What a ClientSession refuses, the lean path hands to one, which refuses it: the same
+    ``protocol`` violation as before the lean path."""
+
+    class WrongSession(BrokenServer):
+        def breach(self, body: bytes, content_type: str, first: bool) -> bytes:
+            if not first:
+                return body
+            msg = decode(body, content_type)
+            msg.header.session_id = "BAD"
+            return encode(msg, "wbxml" if "wbxml" in content_type else "xml")
+
+    mix = FleetMix(auth={"basic": 1}, generic_alert=0.0, think_time=(0, 0))
+    fleet = Fleet(mix, 2)
+    app, _ = build_app(fleet)
+    with ServerThread(WrongSession(app, "session_id")) as server, \
+            HttpxTransport(timeout=5) as transport:
+        device = SimulatedDevice(fleet[0], f"{server.url}/dm", mix)
+        result = device.run_session(transport)
+    assert device.handoffs == {"header": 1}
+    assert result.outcome == "violation"
+    assert [v.kind for v in result.violations] == ["protocol"]
+    assert "session_id" in result.violations[0].example
+
+
+# -- the devices' HTTP/1.1 client --------------------------------------------------------------
+
+
+class _RawServer:
+    """A TCP server answering each request with the next canned bytes (None: close at once)."""
+
+    def __init__(self, answers: list[bytes | None]) -> None:
+        import socket
+
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                while self.answers:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if not data:
+                        break
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    self.requests.append(head + b"\r\n\r\n" + body)
+                    answer = self.answers.pop(0)
+                    if answer is None:
+                        break  # close without answering
+                    conn.sendall(answer)
+                    if b"connection: close" in answer.lower():
+                        break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_http1_reads_lengths_chunks_close_and_recovers_a_stale_connection() -> None:
+    from omadm_codec.loadtest.http1 import Connection, ProtocolError, Target
+
+    ok = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.syncml.dm+xml\r\n"
+          b"x-syncml-hmac: algorithm=MD5, username=\"s\", mac=AAAA\r\nContent-Length: 5\r\n\r\n"
+          b"hello")
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n")
+    closing = b"HTTP/1.0 500 Oops\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nboom"
+    # 100 Continue, then the answer; a stale keep-alive connection (closed with no answer) is
+    # re-opened once for the same request.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + ok
+    server = _RawServer([ok, chunked, None, interim, closing, b"garbage\r\n\r\n"])
+    try:
+        target = Target.parse(f"http://127.0.0.1:{server.port}/dm/s/x?y=1")
+        assert (target.path, target.host_header) == ("/dm/s/x?y=1", f"127.0.0.1:{server.port}")
+        connection = Connection(target, timeout=5)
+        first = connection.post(target, b"one", {"content-type": "a/b"})
+        assert (first.status, first.body, first.content_type) == \
+            (200, b"hello", "application/vnd.syncml.dm+xml")
+        assert first.hmac is not None and first.hmac.startswith("algorithm=MD5")
+        assert connection.post(target, b"two", {}).body == b"abcde"
+        third = connection.post(target, b"three", {})  # the stale connection, then a new one
+        assert third.body == b"hello"
+        failed = connection.post(target, b"four", {})
+        assert (failed.status, failed.body, failed.content_type) == (500, b"boom", "text/plain")
+        with pytest.raises(ProtocolError):
+            connection.post(target, b"five", {})
+        assert [r.split(b"\r\n\r\n")[1] for r in server.requests] == \
+            [b"one", b"two", b"three", b"three", b"four", b"five"]
+        assert server.requests[0].startswith(b"POST /dm/s/x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+        with pytest.raises(ValueError):
+            connection.post(target, b"x", {"x-a": "b\r\nInjected: 1"})
+        for bad in ("ftp://h/x", "http://", "http://h:port/x"):
+            with pytest.raises(ValueError):
+                Target.parse(bad)
+    finally:
+        server.close()

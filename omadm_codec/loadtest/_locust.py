@@ -26,6 +26,7 @@ from typing import Any
 from .conformance import KINDS
 from .device import SimulatedDevice
 from .fleet import Fleet
+from .http1 import Connection, Target
 from .mix import FleetMix
 from .stats import FleetStats
 from .transport import Reply, TransportError, classify, tls_context
@@ -37,6 +38,10 @@ class ProtocolViolation(Exception):
 
 class SessionFailed(Exception):
     """How a session that did not complete shows in Locust's failure table."""
+
+
+PREPARED_DEVICES = 5000
+"""Devices ``FleetRun.prepare`` builds before a run (about 3 ms each)."""
 
 
 @dataclass(slots=True)
@@ -61,9 +66,23 @@ class FleetRun:
         if position >= len(self.fleet):
             return None
         self.taken += 1
+        if self.taken <= len(self.devices):
+            return self.devices[self.taken - 1]  # built by ``prepare``
         device = SimulatedDevice(self.fleet[position], self.url, self.fleet.mix)
         self.devices.append(device)
         return device
+
+    def prepare(self, limit: int = PREPARED_DEVICES) -> None:
+        """Build the first ``limit`` devices this process drives, trees included, before
+        the run: a device's tree is built once, not per session, so a short run's CPU time
+        per session should not carry it (the rest are built as their Users start)."""
+        while len(self.devices) < limit:
+            position = self.offset + self.stride * len(self.devices)
+            if position >= len(self.fleet):
+                break
+            device = SimulatedDevice(self.fleet[position], self.url, self.fleet.mix)
+            device.tree  # noqa: B018 - built now, not in the first session
+            self.devices.append(device)
 
     def tls(self) -> ssl.SSLContext | None:
         """The devices' TLS context, made after gevent patched ``ssl`` (so it is gevent's)."""
@@ -89,68 +108,55 @@ class HttpStatusError(Exception):
 
 
 class LocustTransport:
-    """POSTs on geventhttpclient (the client under Locust's ``FastHttpUser``), one keep-alive
-    connection per server, each request fired as a Locust ``request`` event under its
-    package name.
+    """POSTs on our lean HTTP/1.1 client (``http1``; gevent's sockets under Locust), one
+    keep-alive connection per server, each request fired as a Locust ``request`` event under
+    its package name.
 
-    Why not the User's ``FastHttpSession``: its cookie jar, redirect handling and per-request
-    context cost about as much CPU as the device's whole DM session (measured: 1.38 ms per
-    session through it, 0.88 ms directly); a harness must not be the bottleneck."""
+    Why not the User's ``FastHttpSession``, nor geventhttpclient under it: the session's cookie
+    jar, redirects and per-request context cost as much CPU as the device's whole DM session
+    (1.38 ms per session through it, 0.88 ms on geventhttpclient directly), and
+    geventhttpclient's header objects and connection pool still about 0.1 ms per request
+    (profiled); a harness must not be the bottleneck."""
 
     def __init__(self, environment: Any, *, tls: ssl.SSLContext | None = None,
                  timeout: float = 10.0) -> None:
         self.fire = environment.events.request.fire
         self.tls = tls
         self.timeout = timeout
-        self.clients: dict[tuple[str, str, int], Any] = {}
-
-    def _client(self, scheme: str, host: str, port: int) -> Any:
-        from geventhttpclient import HTTPClient
-
-        key = (scheme, host, port)
-        client = self.clients.get(key)
-        if client is None:
-            kwargs: dict[str, Any] = {}
-            if scheme == "https":
-                context = self.tls if self.tls is not None else ssl.create_default_context()
-                kwargs.update(ssl=True, ssl_context_factory=lambda: context)
-            client = self.clients[key] = HTTPClient(
-                host, port, concurrency=1, connection_timeout=self.timeout,
-                network_timeout=self.timeout, **kwargs)
-        return client
+        self.connections: dict[tuple[str, str, int], Connection] = {}
+        self.targets: dict[str, Target] = {}
 
     def post(self, url: str, body: bytes, headers: dict[str, str], name: str) -> Reply:
-        scheme, _, rest = url.partition("://")
-        netloc, slash, path = rest.partition("/")
-        host, colon, port = netloc.rpartition(":")
-        if not colon or "]" in port:
-            host, port = netloc, "443" if scheme == "https" else "80"
-        host = host.strip("[]")
         start = time.perf_counter()
         try:
-            client = self._client(scheme, host, int(port))
-            response = client.request("POST", slash + path, body=body, headers=headers)
-            try:
-                content = response.read()
-            finally:
-                response.release()
+            target = self.targets.get(url)
+            if target is None:
+                target = Target.parse(url)
+                if len(self.targets) > 64:
+                    self.targets.clear()  # a server handing out a new RespURI per session
+                self.targets[url] = target
+            key = (target.scheme, target.host, target.port)
+            connection = self.connections.get(key)
+            if connection is None:
+                connection = self.connections[key] = Connection(
+                    target, timeout=self.timeout, tls=self.tls)
+            answer = connection.post(target, body, headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed TransportError
             elapsed = time.perf_counter() - start
             self.fire(request_type="POST", name=name, response_time=elapsed * 1e3,
                       response_length=0, exception=exc, context={})
             raise classify(exc) from exc
         elapsed = time.perf_counter() - start
-        status = response.status_code
+        status = answer.status
         self.fire(request_type="POST", name=name, response_time=elapsed * 1e3,
-                  response_length=len(content), context={},
+                  response_length=len(answer.body), context={},
                   exception=None if status == 200 else HttpStatusError(f"HTTP {status}"))
-        return Reply(status, response.get("content-type", "") or "", content,
-                     response.get("x-syncml-hmac"), elapsed)
+        return Reply(status, answer.content_type, answer.body, answer.hmac, elapsed)
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
-        self.clients.clear()
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
 
 
 def _run_from_options(environment: Any) -> FleetRun:

@@ -172,9 +172,10 @@ def _run(args: argparse.Namespace, fleet: Any, url: str, server: SelfServer | No
                        console=console)
     stats = result.stats
     sessions = max(1, stats.sessions)
+    harness_ms = result.harness_cpu_seconds / max(1, result.measured_sessions) * 1e3
     meta.update(stopped_by=result.stopped_by, locust=result.locust,
                 harness_cpu_seconds=result.harness_cpu_seconds,
-                harness_cpu_ms_per_session=result.harness_cpu_seconds / sessions * 1e3)
+                harness_cpu_ms_per_session=harness_ms)
     if server is not None and server_before is not None:
         try:
             after = server.stats()
@@ -184,7 +185,8 @@ def _run(args: argparse.Namespace, fleet: Any, url: str, server: SelfServer | No
             cpu = after["cpu_seconds"] - server_before["cpu_seconds"]
             meta.update(server_stats=after, server_cpu_seconds=cpu,
                         server_cpu_ms_per_session=cpu / sessions * 1e3,
-                        harness_to_server_cpu=result.harness_cpu_seconds / cpu if cpu else None)
+                        harness_to_server_cpu=harness_ms / (cpu / sessions * 1e3)
+                        if cpu else None)
     if result.stopped_by == "fatal":
         status, verdict = EXIT_FATAL, f"stopped: {result.fatal}"
     elif stats.sessions == 0 and result.stopped_by != "interrupted":

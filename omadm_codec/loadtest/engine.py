@@ -28,6 +28,11 @@ class EngineResult:
     """``duration``, ``max_sessions``, ``fleet_done``, ``fatal``, ``interrupted``."""
     fatal: str | None = None
     harness_cpu_seconds: float = 0.0
+    """The harness process's CPU time from the start of the load to the stop rule (Locust's
+    own shutdown after it, which walks every frame's module with ``inspect.stack()``, is no
+    session's work)."""
+    measured_sessions: int = 0
+    """Sessions the run had finished when ``harness_cpu_seconds`` was read."""
     locust: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,18 +66,29 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
         stop["requested"] = True
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    # Every message allocates thousands of short-lived objects; at the default gen-0
-    # threshold (700) the collector runs every few messages and walks every device's tree:
-    # 15-20% of the harness's CPU (measured). Collections stay, just rarer.
     thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)
-    cpu_start = _cpu()
     stats = run.stats
+    cpu_start = _cpu()
     stats.started = time.time()
     started = time.monotonic()
     stopped_by, fatal = "duration", None
-    bar = _Bar(duration, max_sessions, console) if progress else None
+    bar: _Bar | None = None
     try:
+        # Inside the ``try``: a Ctrl-C while the devices are built still writes a report.
+        run.prepare()
+        # Every message allocates thousands of short-lived objects; at the default gen-0
+        # threshold (700) the collector runs every few messages and walks every device's
+        # tree: 15-20% of the harness's CPU (measured). Collections stay, just rarer.
+        gc.set_threshold(50_000, 50, 100)
+        # What exists now (the devices' trees, Locust, the modules) lives as long as the run:
+        # out of the collector's sight, so a full collection walks only what sessions
+        # allocate.
+        gc.collect()
+        gc.freeze()
+        bar = _Bar(duration, max_sessions, console) if progress else None
+        cpu_start = _cpu()
+        stats.started = time.time()
+        started = time.monotonic()
         runner.start(len(fleet), spawn_rate=rate or float(len(fleet)))
         while True:
             gevent.sleep(0.2)
@@ -97,13 +113,15 @@ def run_fleet(fleet: Fleet, url: str, *, duration: float, max_sessions: int | No
     except KeyboardInterrupt:
         stopped_by = "interrupted"
     finally:
+        cpu_end, measured = _cpu(), stats.sessions
         runner.quit()
         signal.signal(signal.SIGTERM, previous)
         gc.set_threshold(*thresholds)
+        gc.unfreeze()
         stats.ended = time.time()
         if bar is not None:
             bar.close(stats, time.monotonic() - started)
-    return EngineResult(stats, stopped_by, fatal, _cpu() - cpu_start,
+    return EngineResult(stats, stopped_by, fatal, cpu_end - cpu_start, measured,
                         locust_user.locust_summary(environment))
 
 

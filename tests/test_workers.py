@@ -126,7 +126,7 @@ def test_a_session_alternates_between_two_workers(redis_url: str) -> None:
         assert [p for p, _, _ in steer.log] == [ports[n % 2] for n in range(len(steer.log))]
         # Every message after the first went to the session's RespURI, on either worker.
         assert all("/dm/s/" in path for _, path, _ in steer.log[1:])
-        assert "Exec -> 200" in workers.output()
+        assert "Exec -> 200" in workers.wait_output("Exec -> 200")
     done = assert_done_once(redis_url, 3)
     assert done[0].outcome is not None and "AX-5 Pro" in done[0].outcome["results"][0]
 

@@ -115,6 +115,15 @@ class Workers:
     def output(self) -> str:
         return "\n".join(line for w in self.workers for line in w.output)
 
+    def wait_output(self, text: str, timeout: float = 15.0) -> str:
+        """The workers' output once it holds ``text`` (their lines arrive through a reader
+        thread, after the answer that caused them may already be back)."""
+        deadline = time.monotonic() + timeout
+        while text not in (out := self.output()):
+            assert time.monotonic() < deadline, out
+            time.sleep(0.02)
+        return out
+
     def __exit__(self, *exc: object) -> None:
         for worker in self.workers:
             if worker.alive():

@@ -49,6 +49,13 @@ def _need_http() -> bool:
     return True
 
 
+def _say(text: str) -> None:
+    """One line to standard output in one write: ``serve --workers N`` runs N processes on one
+    pipe, and ``print`` writes the text and its newline apart (unbuffered, they interleave)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _need_together(args: argparse.Namespace, main: str, others: tuple[str, ...]) -> None:
     """A usage error when an option of ``others`` is given without ``main`` (a TLS key
     without its certificate would otherwise be ignored, silently)."""
@@ -147,9 +154,9 @@ def _serve_workers(args: argparse.Namespace, argv: list[str]) -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, on_signal)
-    print(f"DM server on http://{args.host}:{args.port}{args.path} with {args.workers} "
-          f"workers (pids {', '.join(str(w.pid) for w in workers)}), store {args.store}; "
-          "Ctrl-C to stop", flush=True)
+    _say(f"DM server on http://{args.host}:{args.port}{args.path} with {args.workers} "
+         f"workers (pids {', '.join(str(w.pid) for w in workers)}), store {args.store}; "
+         "Ctrl-C to stop")
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
         while not stop and (deadline is None or time.monotonic() < deadline):
@@ -246,13 +253,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def log_events(session: Any, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, CommandCompleted):
-                print(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status} "
-                      f"{event.outcome}", flush=True)
+                _say(f"  {session.device_id}: {event.command.ELEMENT} -> {event.status} "
+                     f"{event.outcome}")
             elif isinstance(event, SessionEnded):
                 quirks = (f"; quirks absorbed: {', '.join(session.quirks)}"
                           if session.quirks else "")
-                print(f"  {session.device_id}: session ended ({event.reason}){quirks}",
-                      flush=True)
+                _say(f"  {session.device_id}: session ended ({event.reason}){quirks}")
 
     shared = args.store not in (None, "memory", "memory://")
     caps = {"max_sessions": args.max_sessions,
@@ -305,18 +311,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
                       trusted_proxies=args.trusted_proxies, reuse_port=args.reuse_port) as server:
         if args.quiet_banner:
-            print(f"worker {os.getpid()} on {server.url}{app.path}", flush=True)
+            _say(f"worker {os.getpid()} on {server.url}{app.path}")
         else:
-            print(f"DM server on {server.url}{app.path} (server id {config.server_id}; "
-                  f"accounts: {', '.join(a.user for a in accounts)}; client auth "
-                  f"{args.client_auth}, server auth {args.server_auth}; store: "
-                  f"{args.store or 'memory'}); Ctrl-C to stop", flush=True)
+            _say(f"DM server on {server.url}{app.path} (server id {config.server_id}; "
+                 f"accounts: {', '.join(a.user for a in accounts)}; client auth "
+                 f"{args.client_auth}, server auth {args.server_auth}; store: "
+                 f"{args.store or 'memory'}); Ctrl-C to stop")
             if demo:
-                print("  using the demo's publicly known credentials and initial nonce: for "
-                      "the simulated device on this machine only", flush=True)
+                _say("  using the demo's publicly known credentials and initial nonce: for "
+                     "the simulated device on this machine only")
             if generated:
-                print(f"  server password (generated; the device's SRVCRED secret): "
-                      f"{server_password}", flush=True)
+                _say(f"  server password (generated; the device's SRVCRED secret): "
+                     f"{server_password}")
         deadline = None if args.duration is None else time.monotonic() + args.duration
         # SIGTERM (a service manager stopping us) drains like Ctrl-C: leaving the ``with``
         # stops accepting and lets requests in flight finish (--graceful-timeout).
@@ -424,7 +430,7 @@ def cmd_device(args: argparse.Namespace) -> int:
     tree, note = _device_tree(args, db)
     verify = client_tls_context(args.ca, args.cert, args.key) if args.url.lower().startswith(
         "https") else True
-    print(f"device {tree.device_get('./DevInfo/DevId')}: tree {db} ({note})", flush=True)
+    _say(f"device {tree.device_get('./DevInfo/DevId')}: tree {db} ({note})")
     client = ClientSession(tree, fmt=args.format,
                            ui=ScriptedUser([UiResponse(200), UiResponse(304)]))
     transcript = Transcript(sys.stdout, args.show_messages)

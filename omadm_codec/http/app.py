@@ -448,7 +448,10 @@ class DMServerApp:
             return 404, list(UNKNOWN_HEADERS), UNKNOWN_SESSION, headers
         # Before authentication a message is small: a new session's is bounded before a byte
         # of it is read; a live session's once its snapshot says whether it authenticated.
-        limit = self.preauth_max_body if token is None else self.max_body
+        limit = self.max_body
+        if token is None or (isinstance(self.store, MemoryState)
+                             and self.store.tier_of(token) == "preauth"):
+            limit = self.preauth_max_body  # in process, known before reading: a dict lookup
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():

@@ -121,6 +121,12 @@ class MemoryState:
             self._tiers[found.tier] -= 1
             self._order[found.tier].pop(token, None)
 
+    def tier_of(self, token: str) -> str | None:
+        """The tier the session of ``token`` is counted in (``preauth``, ``auth``), or None
+        (no such session, ended, or not counted); this process only, without waiting."""
+        found = self._sessions.get(token)
+        return None if found is None else found.tier
+
     def alive(self, token: str) -> bool:
         """Whether the session of ``token`` is stored and not expired (this process only)."""
         return self._live(token, self.clock()) is not None

@@ -488,6 +488,29 @@ def test_item08_declared_huge_body_is_refused_without_waiting() -> None:
     assert got.startswith(b"HTTP/1.1 413") or got == b""
 
 
+def test_item05_a_challenged_session_takes_small_bodies_only() -> None:
+    """A stranger opens a session (package 1, no credentials: challenged) and posts to its
+    RespURI a body over the pre-authentication bound: 413 from the ``Content-Length`` header,
+    before a byte of it is read (not after reading up to the authenticated bound, 256 KiB per
+    connection)."""
+    from urllib.parse import urlsplit
+
+    first = message("C1", 1, "http://127.0.0.1/dm", "IMEI:000000000000055",
+                    alert(1, 1201) + devinfo(2, "IMEI:000000000000055"), loc_name=DEVICE_USER)
+    with start_cli(*SERVE_ACCOUNT) as server:
+        with httpx.Client(timeout=10) as http:
+            response = http.post(server.dm, content=first, headers={"content-type": DM_XML})
+        msg = decode(response.content, response.headers["content-type"])
+        assert header_status(msg).data in (401, 407)
+        path = urlsplit(msg.header.resp_uri).path
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {DM_XML}\r\n"
+                f"Content-Length: {100 << 10}\r\n\r\n").encode()
+        sock = _raw(server.port, head)
+        got = _closed_or_answered_within(sock, 3)
+    assert got is not None, "a challenged session's 100 KiB body is waited for"
+    assert got.startswith(b"HTTP/1.1 413"), got[:40]
+
+
 def test_item08_slow_headers_and_body_time_out() -> None:
     """A request whose headers never end, and one whose body stalls after 100 of 1,000 bytes,
     are both dropped (408 or close) within the read timeouts (defaults up to 10 s; the test

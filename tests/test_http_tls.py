@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,64 @@ def test_mutual_tls_needs_a_client_certificate_from_the_ca(pki: Path) -> None:
                                 httpx.RemoteProtocolError)):
                 _session(url, registry, context)
         assert app.sessions_completed == 1
+
+
+def _closed_within(sock: Any, seconds: float) -> bool:
+    """True if the peer closes ``sock`` within ``seconds`` (EOF or reset)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        sock.close()
+
+
+def test_a_stalled_tls_handshake_is_closed_after_the_handshake_timeout(pki: Path) -> None:
+    """An attacker opening connections and never finishing the handshake holds each
+    descriptor for ``handshake_timeout`` at most (asyncio's own default is 60 s, and the
+    connection cap cannot count a connection still in its handshake), and an honest device
+    is served meanwhile."""
+    import socket
+
+    from omadm_codec.http import HttpLimits
+
+    app, registry, tls = _server(pki, mutual=False)
+    with ServerThread(app, tls=tls, timeout=10,
+                      limits=HttpLimits(handshake_timeout=0.5)) as server:
+        stalled = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+        stalled[0].sendall(b"\x16\x03\x01\x00\xff\x01")  # a ClientHello begun, never ended
+        url = f"{server.url}/dm"
+        assert _session(url, registry, client_tls_context(str(pki / "ca.crt"))).state \
+            is State.CLOSED
+        assert all(_closed_within(sock, 5.0) for sock in stalled)
+
+
+@pytest.mark.parametrize("engine", ["asyncio", "uvloop"])
+def test_the_bounded_loop_gives_every_tls_server_the_handshake_timeout(
+        pki: Path, engine: str) -> None:
+    import asyncio
+    import socket
+    import ssl
+
+    from omadm_codec.http.connections import handshake_bounded_loop_factory
+
+    base = None
+    if engine == "uvloop":
+        base = pytest.importorskip("uvloop").new_event_loop
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki / "server.crt"), str(pki / "server.key"))
+
+    async def main() -> bool:
+        server = await asyncio.get_running_loop().create_server(
+            asyncio.Protocol, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        sock = socket.create_connection(("127.0.0.1", port))
+        closed = await asyncio.to_thread(_closed_within, sock, 5.0)
+        server.close()
+        return closed
+
+    with asyncio.Runner(loop_factory=handshake_bounded_loop_factory(base, 0.3)) as runner:
+        assert runner.run(main())

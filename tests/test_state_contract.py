@@ -358,6 +358,42 @@ def test_accounts_own_their_devices(engine: Callable[[], StateStore]) -> None:
     run(engine, body)
 
 
+def test_an_account_without_devices_binds_exactly_one(engine: Callable[[], StateStore]) -> None:
+    """What ``claim_device`` answers, for every worker alike: an account created with devices
+    speaks for those; one created without binds the first device it claims, and only that
+    one; a device another account owns is refused; the store's unknown accounts get nothing;
+    two claims racing bind one device."""
+    async def body(store: StateStore) -> None:
+        await store.put_account(Account("alice", "hash-a", frozenset({DEV})))
+        await store.put_account(Account("open", "hash-o"))
+        await store.put_account(Account("late", "hash-l"))
+        assert await store.claim_device("alice", DEV)
+        assert not await store.claim_device("alice", OTHER)
+        assert not await store.claim_device("nobody", OTHER)
+        assert not await store.claim_device("open", DEV)  # alice's
+        assert await store.device_owner(OTHER) is None
+        assert await store.claim_device("open", OTHER)
+        assert await store.claim_device("open", OTHER)  # again: its device
+        assert await store.device_owner(OTHER) == "open"
+        assert not await store.claim_device("late", OTHER)  # open's now
+        assert not await store.claim_device("open", "IMEI:3")  # exactly one
+        await store.put_account(Account("open", "hash-o2"))  # re-seeded: still bound
+        assert not await store.claim_device("open", "IMEI:3")
+        assert await store.claim_device("open", OTHER)
+        assert await store.device_owner("IMEI:3") is None
+        won = await asyncio.gather(*(store.claim_device("late", f"IMEI:{n}")
+                                     for n in range(4, 12)))
+        assert won.count(True) == 1
+        await store.delete_account("open")
+        assert await store.device_owner(OTHER) is None
+        await store.put_account(Account("open", "hash-o3"))
+        assert await store.claim_device("open", "IMEI:3")  # a new account binds afresh
+        await store.put_account(Account("open", "hash-o4", frozenset({OTHER})))
+        assert await store.device_owner("IMEI:3") is None  # a fixed set replaces the binding
+        assert await store.claim_device("open", OTHER)
+    run(engine, body)
+
+
 def test_throttle_records(engine: Callable[[], StateStore]) -> None:
     async def body(store: StateStore) -> None:
         rule = ThrottleRule(free_failures=3, window=60, base_lock=1.0, max_lock=5)

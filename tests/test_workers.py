@@ -479,3 +479,88 @@ def test_serve_workers_n_supervises_its_workers(redis_url: str) -> None:
     for pid in pids[1:]:
         with pytest.raises(OSError):  # the parent stopped its workers
             os.kill(pid, 0)
+
+
+def test_password_guesses_count_on_every_worker(redis_url: str) -> None:
+    """An attacker spreads wrong passwords over the workers (here: all on worker 0); the
+    failure records live in the store, so worker 1 refuses the right password too, unverified
+    and answered as a wrong one. Each worker counting alone would give N times the guesses,
+    and the lock would not hold anywhere but where it was earned."""
+    from attack_server import (
+        DEVICE_ID,
+        DEVICE_SECRET,
+        DM_XML,
+        alert,
+        basic_cred,
+        cred_xml,
+        devinfo,
+        message,
+    )
+
+    def package1(password: str, number: int) -> bytes:
+        return message(format(number + 1, "X"), 1, "http://127.0.0.1/dm", DEVICE_ID,
+                       alert(1, 1201) + devinfo(2, DEVICE_ID), loc_name=DEVICE_USER,
+                       cred=cred_xml("BASIC", basic_cred(DEVICE_USER, password)))
+
+    def guess(http: Any, url: str, password: str, number: int) -> int:
+        response = http.post(url, content=package1(password, number),
+                             headers={"content-type": DM_XML})
+        assert response.status_code == 200, response.status_code
+        return header_status(response.content)
+
+    flush(redis_url)
+    with Workers(redis_url, 2, args=("--client-auth", "BASIC")) as workers, \
+            httpx.Client(timeout=10) as http:
+        wrong = [guess(http, workers.url(0), f"guess-{n}", n) for n in range(8)]
+        right = guess(http, workers.url(1), DEVICE_SECRET, 100)
+        again = guess(http, workers.url(1), "guess-again", 101)
+    assert all(code == 401 for code in wrong), wrong
+    assert right == again == 401, (
+        f"worker 1 verified the right password after 8 failures on worker 0 ({right})")
+
+
+def test_devices_stay_with_their_accounts_on_every_worker(redis_url: str) -> None:
+    """Issue 13 item 4 on N workers: which devices an account may speak for is decided by the
+    store, not by each worker's memory. Mallory (a valid account) claims alice's device on
+    another worker than alice ever used and gets nothing of its queue; an account created
+    without a DevId binds its first device once for all workers, so it cannot bind a second
+    one on the other worker."""
+    from attack_server import DM_XML, alert, basic_cred, cred_xml, devinfo, message
+
+    alice_device = "IMEI:100000000000001"
+
+    def package1(user: str, password: str, device_id: str, number: int) -> bytes:
+        return message(format(number + 1, "X"), 1, "http://127.0.0.1/dm", device_id,
+                       alert(1, 1201) + devinfo(2, device_id), loc_name=user,
+                       cred=cred_xml("BASIC", basic_cred(user, password)))
+
+    def start(http: Any, url: str, user: str, password: str, device_id: str,
+              number: int) -> tuple[int, list[str]]:
+        response = http.post(url, content=package1(user, password, device_id, number),
+                             headers={"content-type": DM_XML})
+        assert response.status_code == 200, response.status_code
+        msg = decode(response.content)
+        return header_status(response.content), [c.ELEMENT for c in msg.commands]
+
+    def queued(device_id: str) -> list[str]:
+        return on_store(redis_url, lambda s: DeviceQueues(s).entries(device_id))  # type: ignore[no-any-return]
+
+    flush(redis_url)
+    accounts = ("--account", f"alice:alice-pass:{alice_device}",
+                "--account", "mallory:mallory-pass", "--client-auth", "BASIC")
+    with Workers(redis_url, 2, args=accounts) as workers, httpx.Client(timeout=10) as http:
+        on_store(redis_url, lambda s: DeviceQueues(s).enqueue(alice_device, [Replace(
+            "1", [Item(target=Target("./Vendor/Acme/Mail/Password"), data="imap.secret")])]))
+        stolen = start(http, workers.url(1), "mallory", "mallory-pass", alice_device, 1)
+        mine = start(http, workers.url(0), "mallory", "mallory-pass", "IMEI:200000000000002", 2)
+        second = start(http, workers.url(1), "mallory", "mallory-pass",
+                       "IMEI:300000000000003", 3)
+        again = start(http, workers.url(1), "mallory", "mallory-pass", "IMEI:200000000000002",
+                      4)
+        alice = start(http, workers.url(0), "alice", "alice-pass", alice_device, 5)
+    assert stolen[0] in (401, 403) and "Replace" not in stolen[1], stolen
+    assert mine[0] == 212 and again[0] == 212, (mine, again)
+    assert second[0] in (401, 403), (
+        f"an account without a DevId bound a second device on the other worker: {second}")
+    assert alice[0] == 212 and "Replace" in alice[1], alice
+    assert [e.state for e in queued(alice_device)] == ["sent"]

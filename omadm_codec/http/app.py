@@ -39,11 +39,13 @@ from ..limits import Reservation
 from ..security import auth
 from ..session import CONTENT_TYPES, DS_CONTENT_TYPES, ServerSession
 from ..session import events as ev
+from ..session.guards import SessionGuards
 from ..session.states import TERMINAL
 from .config import ServerApp, ServerConfig
 from .credentials import AccountMissing, RequestNonces, RequestSecrets
 from .delivery import Delivery
 from .logs import install_log_limits
+from .ownership import ClaimMissing, RequestClaim
 from .registry import DeviceRegistry, run_now
 from .state import (
     AuthState,
@@ -53,10 +55,12 @@ from .state import (
     SessionRecord,
     StateStore,
     StateUnavailable,
+    ThrottleState,
     new_token,
     token_tag,
 )
 from .state_memory import MemoryState
+from .throttling import RequestThrottle, ThrottleMissing, read_missing
 from .wire import (
     BODY_TIMEOUT,
     COMPRESS_MIN,
@@ -94,6 +98,17 @@ queued command taken meanwhile by another worker) before it answers 503."""
 
 class _Redo(Exception):
     """Run the request again from the stored state (nothing was written)."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Reads:
+    """What one request read from a shared store for its session's guards (failure records,
+    device claims), kept across its runs."""
+
+    records: dict[tuple[str, str], ThrottleState | None] = dataclasses.field(
+        default_factory=dict)
+    trusted: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    claims: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
 
 
 class _TimedOut(Exception):
@@ -195,8 +210,10 @@ class DMServerApp:
                 raise ValueError("session caps must be >= 1 (or None: no cap)")
         self.store = store
         self.registry = registry
-        if config.guards.device_claim is None:
-            # The registry says which devices each account may speak for.
+        self._claims_by_registry = config.guards.device_claim is None
+        if self._claims_by_registry:
+            # The registry says which devices each account may speak for (on a shared
+            # store: the store, for the accounts it holds).
             config.guards = dataclasses.replace(config.guards, device_claim=self._claim)
         self.app_factory = app_factory
         self.observers = list(observers)
@@ -431,7 +448,10 @@ class DMServerApp:
             return 404, list(UNKNOWN_HEADERS), UNKNOWN_SESSION, headers
         # Before authentication a message is small: a new session's is bounded before a byte
         # of it is read; a live session's once its snapshot says whether it authenticated.
-        limit = self.preauth_max_body if token is None else self.max_body
+        limit = self.max_body
+        if token is None or (isinstance(self.store, MemoryState)
+                             and self.store.tier_of(token) == "preauth"):
+            limit = self.preauth_max_body  # in process, known before reading: a dict lookup
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -497,13 +517,14 @@ class DMServerApp:
         base = self.base_url or self._local_base(scope)
         app = self.app_factory() if self.app_factory is not None else None
 
-        def make(secret_lookup: RequestSecrets, nonces: RequestNonces) -> ServerSession:
+        def make(secret_lookup: RequestSecrets, nonces: RequestNonces,
+                 guards: SessionGuards) -> ServerSession:
             return ServerSession(
                 server_id=config.server_id, server_uri=f"{base}{self.path}",
                 secret_lookup=secret_lookup, nonces=nonces, aauth_type=config.aauth_type,
                 server_secret=config.server_secret, server_auth_type=config.server_auth_type,
                 max_msg_size=config.max_msg_size, idle_timeout=config.idle_timeout,
-                guards=config.guards, strict=config.strict,
+                guards=guards, strict=config.strict,
                 accounts_for_device=config.accounts_for_device,
                 max_commands_per_message=config.max_commands_per_message)
 
@@ -514,10 +535,11 @@ class DMServerApp:
 
         loaded: dict[str, AuthState] = {}
         queued: dict[str, list[tuple[str, str]]] = {}
+        reads = _Reads()
         for _ in range(MAX_RUNS):
             try:
                 return await self._run(make, name, None, app, body, content_type, hmac, peer,
-                                       loaded, queued)
+                                       loaded, queued, reads)
             except _Redo:
                 continue
         return _busy(1)
@@ -547,22 +569,24 @@ class DMServerApp:
         config = self.config
         app = self._apps.get(token)
 
-        def restore(secret_lookup: RequestSecrets, nonces: RequestNonces) -> ServerSession:
+        def restore(secret_lookup: RequestSecrets, nonces: RequestNonces,
+                    guards: SessionGuards) -> ServerSession:
             held = self._held.pop(token, None)
             if held is not None:
                 held.release()  # the restored session adopts its bytes again
             return ServerSession.restore(record.snapshot, secret_lookup=secret_lookup,
                                          nonces=nonces, server_secret=config.server_secret,
-                                         key=self.seal_key, guards=config.guards,
+                                         key=self.seal_key, guards=guards,
                                          accounts_for_device=config.accounts_for_device)
 
         done = None
         try:
             loaded: dict[str, AuthState] = {}
+            reads = _Reads()
             for _ in range(MAX_RUNS):
                 try:
                     done = await self._run(restore, lambda _s: token, record, app, body,
-                                           content_type, hmac, peer, loaded, {})
+                                           content_type, hmac, peer, loaded, {}, reads)
                     return done
                 except _Redo:
                     continue
@@ -579,6 +603,13 @@ class DMServerApp:
                     await self.store.session_release(token, owner)
                 except StateUnavailable:
                     pass  # the lock expires by itself
+
+    async def _load_into(self, loaded: dict[str, AuthState], account: str) -> None:
+        loaded[account] = await self.store.load_auth(account)
+
+    async def _queue_into(self, queued: dict[str, list[tuple[str, str]]],
+                          device_id: str) -> None:
+        queued[device_id] = await self.store.claimable(device_id)
 
     def _needs_auth_state(self, session: ServerSession) -> bool:
         """Whether this message of ``session`` will touch its account's nonces (so they are
@@ -608,26 +639,40 @@ class DMServerApp:
         if session._incoming is not None:
             session._incoming.reservation.release()
 
-    async def _run(self, make: Callable[[RequestSecrets, RequestNonces], ServerSession],
+    async def _run(self, make: Callable[[RequestSecrets, RequestNonces, SessionGuards],
+                                        ServerSession],
                    name: Callable[[ServerSession], str], record: SessionRecord | None,
                    app: ServerApp | None, body: bytes, content_type: str,
                    hmac: str | None, peer: str | None, loaded: dict[str, AuthState],
-                   queued: dict[str, list[tuple[str, str]]]) -> _Outcome:
+                   queued: dict[str, list[tuple[str, str]]], reads: _Reads) -> _Outcome:
         """Run the session on one message and commit; ``_Redo`` if it must run again (with
-        ``loaded``, the accounts read so far, and ``queued``, a device's queue read ahead,
-        kept)."""
+        ``loaded``, the accounts read so far, ``queued``, a device's queue read ahead, and
+        ``reads``, the failure records read, kept)."""
         store = self.store
         load = None
         if isinstance(store, MemoryState):  # read on the spot: no second run of the session
             def load(user: str) -> AuthState:
                 return run_now(store.load_auth(user))
         nonces = RequestNonces(loaded, load, like=self.config.nonces)
-        session = make(RequestSecrets(loaded, self.config.secret_lookup, nonces), nonces)
+        guards = self.config.guards
+        throttle = None
+        if not store.local:
+            # Failures count, and devices are bound, in the store, for every worker.
+            claim = guards.device_claim
+            if self._claims_by_registry:
+                claim = RequestClaim(loaded, reads.claims, self._claim)
+            if guards.throttle is not None:
+                throttle = RequestThrottle(guards.throttle, reads.records, reads.trusted)
+            guards = dataclasses.replace(guards, throttle=throttle, device_claim=claim)
+        session = make(RequestSecrets(loaded, self.config.secret_lookup, nonces), nonces,
+                       guards)
         kept = False
         try:
             done = await self._exchange(session, name, record, app, body, content_type, hmac,
                                         peer, loaded, queued, nonces)
             kept = done.committed and done.session is session
+            if throttle is not None:
+                await throttle.flush(store, self.log)
             return done
         finally:
             if not kept:
@@ -674,6 +719,27 @@ class DMServerApp:
             if after:
                 batches.append(after)
                 delivery.feed(after)
+        except ThrottleMissing as missing:
+            # The failure records of the keys the message names (and, for package 1, its
+            # account and queue: the run that follows needs them) in one round.
+            throttle = session.guards.throttle
+            assert isinstance(throttle, RequestThrottle)
+            reads = [read_missing(store, throttle.local, missing, throttle.records,
+                                  throttle.trusted)]
+            account = next((k for kind, k in missing.keys if kind == "account"), None)
+            if account is not None and account not in loaded:
+                reads.append(self._load_into(loaded, account))
+            if record is None and session.device_id and session.device_id not in queued:
+                reads.append(self._queue_into(queued, session.device_id))
+            await asyncio.gather(*reads)
+            raise _Redo() from missing
+        except ClaimMissing as missing:
+            # Verified: the account binds its one device now (or learns it is another's).
+            reads_of = session.guards.device_claim
+            assert isinstance(reads_of, RequestClaim)
+            reads_of.claims[(missing.account, missing.device)] = await store.claim_device(
+                missing.account, missing.device)
+            raise _Redo() from missing
         except AccountMissing as missing:
             if record is None and session.device_id and session.device_id not in queued:
                 # Package 1: read the account and the device's queue in one round trip.

@@ -13,15 +13,20 @@ request, so each is bounded in time and in number before any application code ru
   ``DMServerApp(body_timeout=)``);
 - an idle keep-alive connection closes after ``keepalive_timeout``;
 - every accepted socket gets ``TCP_NODELAY`` (a response written in two parts must not wait
-  for the client's delayed ACK: about 40 ms per request otherwise).
+  for the client's delayed ACK: about 40 ms per request otherwise);
+- under TLS, the handshake must end within ``handshake_timeout`` seconds (asyncio's default
+  is 60 s, and a connection still in its handshake is not yet seen by the protocol, so the
+  cap above cannot count it: the time bound is what frees its descriptor).
 
 uvicorn (``http`` extra) is imported only when the protocol class is built.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +45,8 @@ class HttpLimits:
     """Seconds from a request's first byte (or the connection) to the end of its head."""
     keepalive_timeout: float = 5.0
     """Seconds an idle keep-alive connection is kept."""
+    handshake_timeout: float = 10.0
+    """Seconds a TLS handshake may take (from the accept)."""
     max_connections: int | None = None
     """Open connections at once; None: ``min(1000, descriptor limit - 64)``."""
     max_connections_per_client: int | None = None
@@ -78,6 +85,27 @@ def raise_descriptor_limit() -> int:
         except (ValueError, OSError):
             pass
     return soft
+
+
+def handshake_bounded_loop_factory(base: Callable[[], asyncio.AbstractEventLoop] | None,
+                                   timeout: float) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A loop factory making the loops of ``base`` (uvicorn's choice: uvloop or asyncio;
+    None: asyncio's), whose TLS servers bound the handshake to ``timeout`` seconds.
+
+    uvicorn creates its servers without ``ssl_handshake_timeout``; a subclass of the loop is
+    the one place that sees every ``create_server`` call without copying uvicorn's start-up.
+    """
+    probe = (base or asyncio.new_event_loop)()
+    loop_class = type(probe)
+    probe.close()
+
+    class HandshakeBoundedLoop(loop_class):  # type: ignore[valid-type,misc]
+        async def create_server(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("ssl") is not None and kwargs.get("ssl_handshake_timeout") is None:
+                kwargs["ssl_handshake_timeout"] = timeout
+            return await super().create_server(*args, **kwargs)
+
+    return HandshakeBoundedLoop
 
 
 def guarded_protocol(limits: HttpLimits) -> type[Any]:
@@ -151,4 +179,5 @@ def guarded_protocol(limits: HttpLimits) -> type[Any]:
     return GuardedH11Protocol
 
 
-__all__ = ["HttpLimits", "guarded_protocol", "raise_descriptor_limit"]
+__all__ = ["HttpLimits", "guarded_protocol", "handshake_bounded_loop_factory",
+           "raise_descriptor_limit"]

@@ -9,6 +9,7 @@ of this host), with the file as ``filename`` (a TLS file missing, unreadable or 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 import ssl
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .connections import HttpLimits, guarded_protocol
+from .connections import HttpLimits, guarded_protocol, handshake_bounded_loop_factory
 from .logs import install_log_limits
 
 
@@ -130,6 +131,7 @@ class ServerThread:
             h11_max_incomplete_event_size=self.limits.max_header_bytes,
             forwarded_allow_ips=trusted_proxies, **kwargs)
         self.server = uvicorn.Server(config)
+        self.tls = tls
         self.scheme = "https" if tls is not None else "http"
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{self.scheme}://{shown}:{self.port}"
@@ -139,7 +141,14 @@ class ServerThread:
 
     def _serve(self) -> None:
         try:
-            self.server.run(sockets=[self.sock])
+            if self.tls is None:
+                self.server.run(sockets=[self.sock])
+            else:
+                # What ``Server.run`` does, on loops that bound the TLS handshake.
+                factory = handshake_bounded_loop_factory(
+                    self.server.config.get_loop_factory(), self.limits.handshake_timeout)
+                with asyncio.Runner(loop_factory=factory) as runner:
+                    runner.run(self.server.serve(sockets=[self.sock]))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller by __enter__
             self.failure = exc
 

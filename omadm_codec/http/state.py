@@ -353,6 +353,14 @@ class StateStore(Protocol):
         """The account that owns ``device_id``, or None."""
         ...
 
+    async def claim_device(self, username: str, device_id: str) -> bool:
+        """Whether the account may speak for ``device_id`` (False for an account the store
+        does not hold): one created with devices, for those; one created without, for
+        exactly one, the first it claims, bound now (atomically: two workers binding two
+        devices at once bind one). A binding survives ``put_account`` with no devices again
+        (a worker re-seeding its accounts at start-up), and ends with the account."""
+        ...
+
     # throttling
     async def throttle_fail(self, kind: str, key: str, now: float,
                             rule: ThrottleRule) -> ThrottleState:

@@ -91,6 +91,7 @@ class MemoryState:
         self._devices: dict[str, _Device] = {}
         self._reap: list[tuple[float, str, str]] = []  # (when, device, token)
         self._accounts: dict[str, Account] = {}
+        self._bound: dict[str, str] = {}  # account created without devices -> its one device
         self._nonces: dict[tuple[str, str], StoredNonce] = self.nonces._slots
         self._throttle: dict[str, OrderedDict[str, ThrottleState]] = {}
         self._rules: dict[tuple[str, str], ThrottleRule] = {}
@@ -119,6 +120,12 @@ class MemoryState:
         if found is not None and found.tier is not None:
             self._tiers[found.tier] -= 1
             self._order[found.tier].pop(token, None)
+
+    def tier_of(self, token: str) -> str | None:
+        """The tier the session of ``token`` is counted in (``preauth``, ``auth``), or None
+        (no such session, ended, or not counted); this process only, without waiting."""
+        found = self._sessions.get(token)
+        return None if found is None else found.tier
 
     def alive(self, token: str) -> bool:
         """Whether the session of ``token`` is stored and not expired (this process only)."""
@@ -366,6 +373,11 @@ class MemoryState:
         for device_id in (old.devices or ()) if old is not None else ():
             if device_id not in (account.devices or ()):
                 self._devices[device_id].owner = None
+        bound = self._bound.get(account.username)
+        if bound is not None and account.devices is not None:
+            self._bound.pop(account.username)  # a fixed set replaces the binding
+            if bound not in account.devices:
+                self._devices[bound].owner = None
         for device_id in account.devices or ():
             self._devices.setdefault(device_id, _Device()).owner = account.username
         self._accounts[account.username] = account
@@ -374,12 +386,30 @@ class MemoryState:
         old = self._accounts.pop(username, None)
         for device_id in (old.devices or ()) if old is not None else ():
             self._devices[device_id].owner = None
+        bound = self._bound.pop(username, None)
+        if bound is not None and self._devices[bound].owner == username:
+            self._devices[bound].owner = None
         for level in LEVELS:
             self._nonces.pop((username, level), None)
 
     async def device_owner(self, device_id: str) -> str | None:
         device = self._devices.get(device_id)
         return None if device is None else device.owner
+
+    async def claim_device(self, username: str, device_id: str) -> bool:
+        account = self._accounts.get(username)
+        if account is None:
+            return False
+        if account.devices is not None:
+            return device_id in account.devices
+        owner = self._devices.get(device_id, _Device()).owner
+        if owner is not None:
+            return owner == username
+        if username in self._bound:
+            return False  # its one device is another
+        self._bound[username] = device_id
+        self._devices.setdefault(device_id, _Device()).owner = username
+        return True
 
     # -- throttling ----------------------------------------------------------------------------
 

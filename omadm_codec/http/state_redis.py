@@ -13,7 +13,7 @@ keys of one hash tag, so it is one shard's single step on a cluster too:
   session)
 - ``omadm:{T}:q:<device>`` the device's queued entry ids (a sorted set by id: a command put
   back goes back to its place)
-- ``omadm:{A}:a:<user>``   an account: hash ``secret devices n:CLCRED n:SRVCRED``
+- ``omadm:{A}:a:<user>``   an account: hash ``secret devices bound n:CLCRED n:SRVCRED``
 - ``omadm:t:<kind>:<key>`` a throttle record (PEXPIRE: forgotten after its window)
 - ``omadm:{A}:trust:<user>:<address>`` an (account, address) trusted after a success
 - ``omadm:tier:<tier>``    live session tokens by expiry (the session caps count them)
@@ -278,6 +278,27 @@ if cur then return '=' end
 return ''
 """
 
+# KEYS: account. ARGV: device. Binds the device to an account created without devices;
+# returns 'new' (bound now), 'same' (already its device), 'fixed:<json>' (the account has a set)
+# or 'no' (no such account, or bound to another device).
+_BIND = """
+local f = redis.call('HMGET', KEYS[1], 'secret', 'devices', 'bound')
+if not f[1] then return 'no' end
+if f[2] and f[2] ~= '*' then return 'fixed:' .. f[2] end
+if f[3] then
+  if f[3] == ARGV[1] then return 'same' end
+  return 'no'
+end
+redis.call('HSET', KEYS[1], 'bound', ARGV[1])
+return 'new'
+"""
+
+# KEYS: account. ARGV: device. Undoes a binding of _BIND (the device was another's).
+_UNBIND = """
+if redis.call('HGET', KEYS[1], 'bound') == ARGV[1] then redis.call('HDEL', KEYS[1], 'bound') end
+return 1
+"""
+
 _DISOWN = """
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('HDEL', KEYS[1], 'owner') end
 return 1
@@ -376,6 +397,7 @@ class RedisState:
             ("open", _OPEN), ("release", _RELEASE), ("commit", _COMMIT),
             ("enqueue", _ENQUEUE), ("queued", _QUEUED), ("claimable", _CLAIMABLE),
             ("forget", _FORGET), ("reap", _REAP), ("swap", _SWAP), ("own", _OWN),
+            ("bind", _BIND), ("unbind", _UNBIND),
             ("disown", _DISOWN), ("throttle", _THROTTLE))}
         self._down = _unavailable()
 
@@ -672,20 +694,47 @@ class RedisState:
                 if device_id not in (account.devices or ()):
                     await self._script("disown", [_device_keys(device_id)[0]],
                                        [account.username])
+        key = self._account_key(account.username)
+        if account.devices is not None:
+            # A fixed set replaces the binding of an account created without one.
+            bound = await self._command("HGET", key, "bound")
+            if bound is not None:
+                await self._command("HDEL", key, "bound")
+                if _text(bound) not in account.devices:
+                    await self._script("disown", [_device_keys(_text(bound))[0]],
+                                       [account.username])
         devices = "*" if account.devices is None else json.dumps(sorted(account.devices))
-        await self._command("HSET", self._account_key(account.username), "secret",
-                            account.secret, "devices", devices)
+        await self._command("HSET", key, "secret", account.secret, "devices", devices)
 
     async def delete_account(self, username: str) -> None:
         old = await self.load_auth(username)
         if old.account is not None:
             for device_id in (old.account.devices or ()):
                 await self._script("disown", [_device_keys(device_id)[0]], [username])
+        bound = await self._command("HGET", self._account_key(username), "bound")
+        if bound is not None:
+            await self._script("disown", [_device_keys(_text(bound))[0]], [username])
         await self._command("DEL", self._account_key(username))
 
     async def device_owner(self, device_id: str) -> str | None:
         got = await self._command("HGET", _device_keys(device_id)[0], "owner")
         return None if got is None else _text(got)
+
+    async def claim_device(self, username: str, device_id: str) -> bool:
+        # Cross-shard: bind on the account first, then own the device (the account's
+        # binding undone if the device is another's).
+        key = self._account_key(username)
+        got = _text(await self._script("bind", [key], [device_id]))
+        if got.startswith("fixed:"):
+            return device_id in json.loads(got[len("fixed:"):])
+        if got == "no":
+            return False
+        owner = _text(await self._script("own", [_device_keys(device_id)[0]], [username]))
+        if owner in ("", "="):
+            return True
+        if got == "new":
+            await self._script("unbind", [key], [device_id])
+        return False
 
     # -- throttling ----------------------------------------------------------------------------
 

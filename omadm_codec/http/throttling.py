@@ -75,13 +75,18 @@ class RequestThrottle(Throttle):
 
     def succeeded(self, *, now: float, account: str | None = None, device: str | None = None,
                   address: str | None = None) -> None:
+        # Only what changes is written: a record read as absent needs no clearing, and a
+        # trust is renewed once it has run a tenth of its time (no write per session).
         self.now = now
-        if account is not None:
-            self.cleared.append(("account", account))
-            if address is not None and self.rules.trust_for > 0:
-                self.trusts.append((account, address, now + self.rules.trust_for))
-        if device is not None:
-            self.cleared.append(("device", device))
+        for kind, key in (("account", account), ("device", device)):
+            if key is None or getattr(self.rules, kind) is None:
+                continue  # a kind turned off keeps no records
+            if self.records.get((kind, key), _UNREAD) is not None:
+                self.cleared.append((kind, key))
+        if account is not None and address is not None and self.rules.trust_for > 0:
+            until = now + self.rules.trust_for
+            if self.trusted.get((account, address), 0.0) < until - self.rules.trust_for / 10:
+                self.trusts.append((account, address, until))
 
     async def flush(self, store: StateStore, log: logging.Logger) -> None:
         """Write what the run recorded; a store that fails is logged (the answer is made:
@@ -119,6 +124,8 @@ async def read_missing(store: StateStore, local: Throttle, missing: ThrottleMiss
         trusted[missing.pair] = await store.throttle_trusted_until(*missing.pair)
 
 
+_UNREAD = ThrottleState(0, 0.0, 0.0)
+"""Stands for a record this request did not read (cleared to be sure)."""
 _NO_TABLE = MemoryFailureTable(1)
 """The table a ``RequestThrottle`` never uses (it reads ``records``)."""
 

@@ -184,8 +184,12 @@ def _judge(sent: SentMessage, msg: Message, where: str) -> list[Violation]:
     return found
 
 
-MEMO_ENTRIES = 8
-"""Answers one device's memo keeps (by the message they answer and the media type)."""
+MEMO_KNOWN = 4
+"""Learned answers one device's memo keeps (by the message they answer and the media type;
+the standard session needs two), the oldest dropped first."""
+MEMO_SEEN = 2
+"""Answers not learned yet one device's memo keeps, the oldest dropped first: each holds a
+decoded message, so a server whose answers never repeat costs two messages per device."""
 MAX_SPAN_TRIES = 64
 """Places of a varying value tried when learning where it sits in an answer."""
 _SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_.~:?"
@@ -312,16 +316,18 @@ class AnswerMemo:
         if seen is not None and seen.sent is not sent:
             seen = None
         record = _Seen(sent, body, msg, tuple(violations))
-        if len(self.seen) >= MEMO_ENTRIES and key not in self.seen:
-            self.seen.clear()
+        self.seen.pop(key, None)
+        if len(self.seen) >= MEMO_SEEN:
+            del self.seen[next(iter(self.seen))]
         self.seen[key] = record
         if seen is None or len(seen.body) != len(body) or seen.violations != record.violations:
             return
         known = _learn(seen.body, seen.msg, body, msg)
         if known is None:
             return
-        if len(self.known) >= MEMO_ENTRIES and key not in self.known:
-            self.known.clear()
+        self.known.pop(key, None)
+        if len(self.known) >= MEMO_KNOWN:
+            del self.known[next(iter(self.known))]
         self.known[key] = _Known(sent, len(body), known[0], known[1], msg, record.violations)
         del self.seen[key]
 

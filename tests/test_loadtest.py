@@ -921,66 +921,6 @@ class _RawServer:
         self.sock.close()
 
 
-_TIMER_CHILD = """
-from gevent import monkey
-monkey.patch_all()
-import socket, sys, time
-import gevent
-from omadm_codec.loadtest.http1 import Connection, Target
-from omadm_codec.loadtest.transport import classify
-
-silent = socket.socket()
-silent.bind(("127.0.0.1", 0))
-silent.listen(4)
-held = []
-gevent.spawn(lambda: held.append(silent.accept()))
-target = Target.parse(f"http://127.0.0.1:{silent.getsockname()[1]}/dm")
-connection = Connection(target, timeout=0.3, timer=gevent.Timeout(0.3, TimeoutError))
-began = time.monotonic()
-try:
-    connection.post(target, b"x", {})
-except TimeoutError as exc:
-    assert classify(exc).kind == "timeout"
-    assert 0.25 < time.monotonic() - began < 3, time.monotonic() - began
-else:
-    raise AssertionError("no timeout from a silent server")
-assert connection.sock is None  # closed on the way out
-
-answering = socket.socket()
-answering.bind(("127.0.0.1", 0))
-answering.listen(4)
-
-def serve():
-    conn, _ = answering.accept()
-    for _ in range(2):
-        data = b""
-        while not data.endswith(b"x"):
-            data += conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
-    time.sleep(2)
-
-gevent.spawn(serve)
-target = Target.parse(f"http://127.0.0.1:{answering.getsockname()[1]}/dm")
-connection = Connection(target, timeout=0.3, timer=gevent.Timeout(0.3, TimeoutError))
-assert connection.post(target, b"x", {}).body == b"ok"
-gevent.sleep(0.6)  # the timer was disarmed: nothing fires while idle
-assert connection.post(target, b"x", {}).body == b"ok"  # and it is armed again
-print("OK")
-"""
-
-
-def test_http1_request_timer_under_gevent() -> None:
-    """Under Locust (gevent), one timer per connection bounds each whole request: a silent
-    server is a ``timeout``, the connection is closed, and the timer, disarmed after an
-    answer, fires nothing while the connection is idle and is armed again by the next
-    request. (In a child process: gevent must not patch the test process.)"""
-    if importlib.util.find_spec("gevent") is None:
-        pytest.skip("gevent is not installed (the loadtest extra)")
-    done = subprocess.run([sys.executable, "-c", _TIMER_CHILD], capture_output=True,
-                          text=True, env=_env(), timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == "OK", done.stderr[-2000:]
-
-
 def test_http1_reads_lengths_chunks_close_and_recovers_a_stale_connection() -> None:
     from omadm_codec.loadtest.http1 import Connection, ProtocolError, Target
 

@@ -120,13 +120,9 @@ class LocustTransport:
 
     def __init__(self, environment: Any, *, tls: ssl.SSLContext | None = None,
                  timeout: float = 10.0) -> None:
-        import gevent  # Locust's engine: already imported with it
-
         self.fire = environment.events.request.fire
         self.tls = tls
         self.timeout = timeout
-        self.timer_factory = gevent.Timeout
-        """One ``gevent.Timeout`` per connection, armed per request (``http1.Connection``)."""
         self.connections: dict[tuple[str, str, int], Connection] = {}
         self.targets: dict[str, Target] = {}
 
@@ -143,8 +139,7 @@ class LocustTransport:
             connection = self.connections.get(key)
             if connection is None:
                 connection = self.connections[key] = Connection(
-                    target, timeout=self.timeout, tls=self.tls,
-                    timer=self.timer_factory(self.timeout, TimeoutError))
+                    target, timeout=self.timeout, tls=self.tls)
             answer = connection.post(target, body, headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed TransportError
             elapsed = time.perf_counter() - start

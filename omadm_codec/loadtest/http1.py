@@ -17,7 +17,6 @@ from __future__ import annotations
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 MAX_HEADER_BYTES = 64 * 1024
 """An answer whose header block is larger is refused (``ProtocolError``)."""
@@ -71,32 +70,15 @@ class Target:
         return cls(scheme, host.strip("[]"), int(port), path.partition("#")[0], netloc)
 
 
-class RequestTimer(Protocol):
-    """A time limit on a whole request that ``start`` arms and ``cancel`` disarms, raising
-    ``TimeoutError`` in the waiting code when it expires (``gevent.Timeout(seconds,
-    TimeoutError)``)."""
-
-    def start(self) -> Any: ...
-
-    def cancel(self) -> Any: ...
-
-
 class Connection:
     """One keep-alive connection to ``target``'s server (opened on first use, re-opened
-    after the server closed it).
-
-    The time limit: ``timeout`` on every read and write (the socket's own), or with a
-    ``timer``, ``timeout`` once on the whole request (connecting aside) and none on the
-    socket. Under gevent the socket's own limit makes a ``Timeout`` object per wait (one or
-    two per request, about 4% of the harness's CPU); one timer per connection, armed per
-    request, does not."""
+    after the server closed it)."""
 
     def __init__(self, target: Target, *, timeout: float,
-                 tls: ssl.SSLContext | None = None, timer: RequestTimer | None = None) -> None:
+                 tls: ssl.SSLContext | None = None) -> None:
         self.scheme, self.host, self.port = target.scheme, target.host, target.port
         self.timeout = timeout
         self.tls = tls
-        self.timer = timer
         self.sock: socket.socket | None = None
         self._buffer = b""
 
@@ -106,8 +88,6 @@ class Connection:
         if self.scheme == "https":
             context = self.tls if self.tls is not None else ssl.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=self.host)
-        if self.timer is not None:
-            sock.settimeout(None)  # the request's timer bounds every wait from here
         self._buffer = b""
         return sock
 
@@ -122,16 +102,6 @@ class Connection:
 
     def post(self, target: Target, body: bytes, headers: dict[str, str]) -> Answer:
         """POST ``body`` to ``target`` with ``headers`` (values without CR/LF)."""
-        timer = self.timer
-        if timer is None:
-            return self._post(target, body, headers)
-        timer.start()
-        try:
-            return self._post(target, body, headers)
-        finally:
-            timer.cancel()
-
-    def _post(self, target: Target, body: bytes, headers: dict[str, str]) -> Answer:
         lines = [f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
                  f"Content-Length: {len(body)}\r\n"]
         for name, value in headers.items():
@@ -305,4 +275,4 @@ class _StaleConnection(Exception):
 
 
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "Answer", "Connection", "ProtocolError",
-           "RequestTimer", "Target"]
+           "Target"]

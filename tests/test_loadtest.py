@@ -827,6 +827,16 @@ def test_the_answer_memo_is_exact(fmt: str) -> None:
         assert memo.recall(sent, content_type, other) is None
         msg, found = check(other)
         assert msg == decode(other, content_type)
+    # A value the two learned answers shared is not a span: a later answer must repeat it.
+    memo = AnswerMemo()
+    check(body("1A2B", "http://dm.example/s/tokenSAME", "bm9uY2UxMTExMTExMTE="))
+    check(body("77C0", "http://dm.example/s/tokenSAME", "Zm9vYmFyYmF6cXV4eHg="))
+    assert len(memo.known) == 1
+    assert memo.recall(sent, content_type, body(
+        "F00D", "http://dm.example/s/tokenSAME", "cXV4cXV4cXV4cXV4cXU=")) is not None
+    moved = body("F00D", "http://dm.example/s/tokenMOVE", "cXV4cXV4cXV4cXV4cXU=")
+    assert memo.recall(sent, content_type, moved) is None
+    assert check(moved)[0] == decode(moved, content_type)
     # A SessionID span holding markup is not read as a value.
     if fmt == "xml":
         hostile = third.replace(b"<SessionID>F00D<", b"<SessionID>F<!D<")

@@ -345,6 +345,10 @@ def _learn(first: bytes, first_msg: Message, second: bytes, second_msg: Message
             if value is not other:
                 return None
             continue
+        if value == other:
+            # Not seen to vary: no span (a span is only where two values were seen), so the
+            # value is among the fixed bytes, and a later answer must repeat it.
+            continue
         raw, raw_other = value.encode("utf-8"), other.encode("utf-8")
         if len(raw) != len(raw_other) or not raw or raw.translate(None, _SAFE_BYTES) \
                 or raw_other.translate(None, _SAFE_BYTES):

@@ -676,7 +676,7 @@ def test_the_lean_session_sends_what_a_client_session_sends(fmt: str, auth_kind:
         full = SimulatedDevice(fleet[0], f"{server.url}/dm", mix, lean=False)
         lean = SimulatedDevice(fleet[0], f"{server.url}/dm", mix)
         assert lean.lean and not full.lean
-        for number in range(3):
+        for number in range(5):  # from the third on, the memo answers (below)
             recording = _Recording(transport)
             expected = full.run_session(recording, session_id=f"5E{number}")
             replay = _Replaying(recording.log)
@@ -689,6 +689,7 @@ def test_the_lean_session_sends_what_a_client_session_sends(fmt: str, auth_kind:
             assert [(e.package, e.http_status, e.sent, e.received) for e in got.exchanges] == \
                 [(e.package, e.http_status, e.sent, e.received) for e in expected.exchanges]
     assert lean.handoffs == {}
+    assert lean._memo.known, "the answer memo never learned an answer"
 
 
 def _odd_commands(kind: str) -> Any:
@@ -753,6 +754,133 @@ def test_a_server_switching_the_session_id_is_caught_on_the_lean_path() -> None:
     assert result.outcome == "violation"
     assert [v.kind for v in result.violations] == ["protocol"]
     assert "session_id" in result.violations[0].example
+
+
+# -- the answer memo (an answer decoded once per device and shape) ----------------------------
+
+
+def _server_answer(session_id: str, resp_uri: str, nonce: str, code: int = 200,
+                   value: str = "ring") -> Any:
+    from omadm_codec.messages.model import (
+        Chal,
+        Get,
+        Item,
+        Message,
+        Meta,
+        Replace,
+        Source,
+        SyncHdr,
+        Target,
+    )
+
+    header = SyncHdr(session_id, "1", Target("IMEI:1"), Source("http://dm.example/dm"),
+                     resp_uri=resp_uri)
+    return Message(header, [
+        Status("1", "1", "0", "SyncHdr", code, chal=Chal(Meta(
+            format="b64", type="syncml:auth-md5", next_nonce=nonce))),
+        Status("2", "1", "1", "Alert", 200), Status("3", "1", "2", "Replace", 200),
+        Get("4", [Item(target=Target("./DevInfo/Mod"))]),
+        Replace("5", [Item(target=Target("./Vendor/Acme/Ring"), data=value)])], final=True)
+
+
+@pytest.mark.parametrize("fmt", ["xml", "wbxml"])
+def test_the_answer_memo_is_exact(fmt: str) -> None:
+    """An answer is learned from two full decodes that differ only in SessionID, RespURI and
+    nonce; a third with new such values comes back as its full decode would, with the same
+    findings. Anything else (another byte outside those values, another length, markup in a
+    value) is decoded in full."""
+    from omadm_codec.loadtest.conformance import AnswerMemo, SentMessage, check_answer
+
+    content_type = f"application/vnd.syncml.dm+{fmt}"
+    sent = SentMessage("1", (("0", "SyncHdr"), ("1", "Alert"), ("2", "Replace"), ("3", "Get")),
+                       (), "pkg1")
+    memo = AnswerMemo()
+
+    def check(body: bytes) -> tuple[Any, list[Any]]:
+        found: list[Any] = []
+        return check_answer(sent, 200, content_type, body, 65536, found, memo=memo), found
+
+    def body(*args: Any, **kwargs: Any) -> bytes:
+        return encode(_server_answer(*args, **kwargs), fmt)
+
+    first = body("1A2B", "http://dm.example/s/tokenAAAA", "bm9uY2UxMTExMTExMTE=")
+    second = body("77C0", "http://dm.example/s/tokenBBBB", "Zm9vYmFyYmF6cXV4eHg=")
+    check(first)
+    assert not memo.known
+    check(second)
+    assert len(memo.known) == 1  # learned: the two differ only in the three values
+    third = body("F00D", "http://dm.example/s/token-c_D", "cXV4cXV4cXV4cXV4cXU=")
+    msg, found = check(third)
+    assert memo.recall(sent, content_type, third) is not None
+    assert msg == decode(third, content_type)
+    assert msg.header.session_id == "F00D" and [v.kind for v in found] == ["missing_status"]
+    assert msg.commands[0].chal.meta.next_nonce == "cXV4cXV4cXV4cXV4cXU="
+    # The memo's own message is left as learned (the answer is a copy where it differs).
+    assert memo.known[id(sent), content_type].msg.header.session_id == "77C0"
+    # Each of these decodes in full (the memo does not recall it), and is judged as such.
+    others = [
+        body("F00D", "http://dm.example/s/tokenCCCC", "cXV4cXV4cXV4cXV4cXU=", code=212),
+        body("F00D", "http://dm.example/s/tokenCCCC", "cXV4cXV4cXV4cXV4cXU=", value="rang"),
+        body("F00DD", "http://dm.example/s/tokenCCCC", "cXV4cXV4cXV4cXV4cXU="),
+        body("F00D", "http://dm.example/s/tokenCCC&", "cXV4cXV4cXV4cXV4cXU=")]
+    for other in others:
+        assert memo.recall(sent, content_type, other) is None
+        msg, found = check(other)
+        assert msg == decode(other, content_type)
+    # A value the two learned answers shared is not a span: a later answer must repeat it.
+    memo = AnswerMemo()
+    check(body("1A2B", "http://dm.example/s/tokenSAME", "bm9uY2UxMTExMTExMTE="))
+    check(body("77C0", "http://dm.example/s/tokenSAME", "Zm9vYmFyYmF6cXV4eHg="))
+    assert len(memo.known) == 1
+    assert memo.recall(sent, content_type, body(
+        "F00D", "http://dm.example/s/tokenSAME", "cXV4cXV4cXV4cXV4cXU=")) is not None
+    moved = body("F00D", "http://dm.example/s/tokenMOVE", "cXV4cXV4cXV4cXV4cXU=")
+    assert memo.recall(sent, content_type, moved) is None
+    assert check(moved)[0] == decode(moved, content_type)
+    # A SessionID span holding markup is not read as a value.
+    if fmt == "xml":
+        hostile = third.replace(b"<SessionID>F00D<", b"<SessionID>F<!D<")
+        assert len(hostile) == len(third)
+        memo.known.clear()
+        check(first)
+        check(second)
+        assert memo.recall(sent, content_type, hostile) is None
+
+
+def test_a_memoised_answer_counts_its_violations_every_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that breaks the protocol the same way in every session: the lean device
+    recalls its answers from the memo after two sessions and still counts every breach, as
+    many as a device on a ClientSession (no memo) counts."""
+    from omadm_codec.loadtest.conformance import AnswerMemo
+
+    recalled = 0
+    recall = AnswerMemo.recall
+
+    def counting(self: AnswerMemo, *args: Any) -> Any:
+        nonlocal recalled
+        known = recall(self, *args)
+        recalled += known is not None
+        return known
+
+    monkeypatch.setattr(AnswerMemo, "recall", counting)
+    mix = FleetMix(auth={"md5": 1}, generic_alert=0.0, think_time=(0, 0))
+    counts = {}
+    for lean in (True, False):
+        fleet = Fleet(mix, 1)
+        app, _ = build_app(fleet)
+        stats = FleetStats()
+        with ServerThread(BrokenServer(app, "msg_ref")) as server, \
+                HttpxTransport(timeout=5) as transport:
+            device = SimulatedDevice(fleet[0], f"{server.url}/dm", mix, lean=lean)
+            for number in range(6):
+                # SessionIDs of one length (a random one is shorter 1 time in 16, and an
+                # answer of another length is decoded in full, not recalled).
+                stats.record(device.run_session(transport, session_id=f"7E{number:02X}"))
+        counts[lean] = {kind: entry["count"] for kind, entry in stats.violations.items()}
+        assert stats.sessions == 6
+    assert recalled >= 3
+    assert counts[True] == counts[False] and counts[True]["msg_ref"] >= 6, counts
 
 
 # -- the devices' HTTP/1.1 client --------------------------------------------------------------

@@ -183,10 +183,15 @@ def _run(args: argparse.Namespace, fleet: Any, url: str, server: SelfServer | No
             after = None
         if after is not None:
             cpu = after["cpu_seconds"] - server_before["cpu_seconds"]
+            # The server's CPU over its window, per session it completed in that window (its
+            # own count: the sessions the harness had not finished reading at the stop were
+            # still the server's work).
+            served = after["sessions_completed"] - server_before["sessions_completed"]
+            per_session = cpu / (served if served > 0 else sessions) * 1e3
             meta.update(server_stats=after, server_cpu_seconds=cpu,
-                        server_cpu_ms_per_session=cpu / sessions * 1e3,
-                        harness_to_server_cpu=harness_ms / (cpu / sessions * 1e3)
-                        if cpu else None)
+                        server_sessions_completed=served,
+                        server_cpu_ms_per_session=per_session,
+                        harness_to_server_cpu=harness_ms / per_session if cpu else None)
     if result.stopped_by == "fatal":
         status, verdict = EXIT_FATAL, f"stopped: {result.fatal}"
     elif stats.sessions == 0 and result.stopped_by != "interrupted":

@@ -12,10 +12,21 @@ a ``Violation`` of one kind (``KINDS``) with a one-line example.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from ..errors import DecodeError
 from ..messages import decode
-from ..messages.model import Alert, Atomic, Message, Results, Sequence, Status
+from ..messages.model import (
+    Alert,
+    Atomic,
+    Chal,
+    Message,
+    Meta,
+    Results,
+    Sequence,
+    Status,
+    SyncHdr,
+)
 
 DM_TYPES = ("application/vnd.syncml.dm+xml", "application/vnd.syncml.dm+wbxml")
 ALERT_NEXT_MESSAGE = 1222
@@ -97,9 +108,15 @@ def _has_chunk(msg: Message) -> bool:
 
 
 def check_answer(sent: SentMessage, status: int, content_type: str, body: bytes,
-                 max_msg_size: int, found: list[Violation]) -> Message | None:
+                 max_msg_size: int, found: list[Violation], *,
+                 memo: AnswerMemo | None = None) -> Message | None:
     """Judge one server answer to ``sent``; append what is wrong to ``found``. Returns the
-    decoded message, or None when there is no DM message to go on with."""
+    decoded message, or None when there is no DM message to go on with.
+
+    With a ``memo`` (one per device), an answer that repeats one already judged, byte for
+    byte but for its SessionID, RespURI and nonces, is not decoded again: its message and
+    findings are the memo's (``AnswerMemo``). The message returned then shares its commands
+    with the memo: callers read it, never change it."""
     where = f"answer to MsgID {sent.msg_id} ({sent.package})"
     if status != 200:
         found.append(Violation("http_status", f"HTTP {status} as the {where}"))
@@ -113,12 +130,29 @@ def check_answer(sent: SentMessage, status: int, content_type: str, body: bytes,
     if len(body) > max_msg_size:
         found.append(Violation("over_max_msg_size",
                                f"{len(body)} bytes > MaxMsgSize {max_msg_size} in the {where}"))
+    if memo is not None:
+        known = memo.recall(sent, content_type, body)
+        if known is not None:
+            msg, violations = known
+            found.extend(violations)
+            return msg
     try:
         msg = decode(body, content_type)
     except DecodeError as exc:
         found.append(Violation("undecodable", f"{exc.reason} at byte {exc.offset} in the "
                                               f"{where}"))
         return None
+    judged = _judge(sent, msg, where)
+    found.extend(judged)
+    if memo is not None:
+        memo.learn(sent, content_type, body, msg, judged)
+    return msg
+
+
+def _judge(sent: SentMessage, msg: Message, where: str) -> list[Violation]:
+    """What is wrong in ``msg`` as the answer to ``sent`` (Statuses, Final): a function of
+    the two alone, so a memo may keep it."""
+    found: list[Violation] = []
     expected = dict(sent.commands)
     expected.update(sent.optional)
     answered: set[str] = set()
@@ -147,8 +181,211 @@ def check_answer(sent: SentMessage, status: int, content_type: str, body: bytes,
             isinstance(c, Alert) and c.data == ALERT_NEXT_MESSAGE for c in msg.commands):
         found.append(Violation("final_missing", f"MsgID {msg.header.msg_id} has no Final, no "
                                                 f"1222 and no chunk ({where})"))
-    return msg
+    return found
 
 
-__all__ = ["DM_TYPES", "KINDS", "SentMessage", "Violation", "check_answer", "describe_sent",
-           "media_type"]
+MEMO_KNOWN = 4
+"""Learned answers one device's memo keeps (by the message they answer and the media type;
+the standard session needs two), the oldest dropped first."""
+MEMO_SEEN = 2
+"""Answers not learned yet one device's memo keeps, the oldest dropped first: each holds a
+decoded message, so a server whose answers never repeat costs two messages per device."""
+MAX_SPAN_TRIES = 64
+"""Places of a varying value tried when learning where it sits in an answer."""
+_SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_.~:?"
+"""The bytes a varying value may hold: text as-is in XML and in a WBXML inline string (no
+markup, reference, space or NUL)."""
+_Path = tuple[str, int]
+"""Where a varying value sits in a message: (``session_id``, 0), (``resp_uri``, 0), or
+(``next_nonce``, index of the Status among the commands)."""
+_Gap = tuple[int, int, bytes]
+"""Bytes an answer must hold from ``start`` to ``end`` to be a learned one."""
+
+
+def _varying(msg: Message) -> list[tuple[_Path, str | None]]:
+    """The values a server may change from one session (or message) to the next without
+    changing what an answer says: the SessionID, the RespURI, each Status's NextNonce."""
+    header = msg.header
+    out: list[tuple[_Path, str | None]] = [(("session_id", 0), header.session_id),
+                                           (("resp_uri", 0), header.resp_uri)]
+    for index, command in enumerate(msg.commands):
+        if type(command) is Status and command.chal is not None:
+            out.append((("next_nonce", index), command.chal.meta.next_nonce))
+    return out
+
+
+def _with_values(msg: Message, values: dict[_Path, str]) -> Message:
+    """A copy of ``msg`` with the varying ``values`` set (the rest shared). Written out, not
+    ``copy.copy``: that goes through ``__reduce_ex__``, several times slower on slots."""
+    hdr = msg.header
+    session_id, resp_uri = hdr.session_id, hdr.resp_uri
+    commands = msg.commands
+    for (kind, index), value in values.items():
+        if kind == "session_id":
+            session_id = value
+        elif kind == "resp_uri":
+            resp_uri = value
+        else:
+            if commands is msg.commands:
+                commands = list(commands)
+            old = cast(Status, commands[index])
+            assert old.chal is not None
+            meta = old.chal.meta
+            commands[index] = Status(
+                old.cmd_id, old.msg_ref, old.cmd_ref, old.cmd, old.data, old.target_refs,
+                old.source_refs, Chal(Meta(
+                    meta.field_level, meta.format, meta.type, meta.mark, meta.size, meta.anchor,
+                    meta.version, value, meta.max_msg_size, meta.max_obj_size, meta.emi,
+                    meta.mem, meta.extra)), old.items, old.no_resp)
+    header = SyncHdr(session_id, hdr.msg_id, hdr.target, hdr.source, hdr.ver_dtd,
+                     hdr.ver_proto, resp_uri, hdr.no_resp, hdr.cred, hdr.meta)
+    return Message(header, commands, msg.final)
+
+
+@dataclass(slots=True)
+class _Known:
+    """An answer learned: where its varying values sit (start, end, path; in order), its
+    bytes between them, the message as first seen and its findings."""
+
+    sent: SentMessage
+    length: int
+    spans: tuple[tuple[int, int, _Path], ...]
+    gaps: tuple[tuple[int, bytes], ...]
+    """(start, bytes) the answer holds between the spans."""
+    msg: Message
+    violations: tuple[Violation, ...]
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The last answer decoded for a key, not learned yet."""
+
+    sent: SentMessage
+    body: bytes
+    msg: Message
+    violations: tuple[Violation, ...]
+
+
+class AnswerMemo:
+    """One device's answers already judged, so that a server sending the same answer in every
+    session, but for its SessionID, RespURI and nonces, is decoded once per device and shape,
+    not once per message.
+
+    The one idea, and why it is exact: an answer is learned only from two answers to the same
+    message (the same ``SentMessage``, the same media type), both decoded in full and judged
+    alike, of the same length, whose bytes differ only inside the spans that hold their
+    SessionID, RespURI and NextNonces (each value's bytes as they are, of the same length, of
+    bytes that are text as-is in both encodings: ``_SAFE_BYTES``), and whose messages are equal but
+    for those values: so each span is that value's text and nothing else. A later answer is
+    taken as known only if it has that length, the same bytes outside the spans, and safe
+    bytes inside them; it gets the learned message with its own values read from the spans,
+    and the same findings (they depend on the message and ``sent`` alone, never on those
+    values; the size check is made on every answer). Anything else is decoded and judged in
+    full. A session handed to a ``ClientSession`` decodes every answer itself."""
+
+    __slots__ = ("known", "seen")
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[int, str], _Known] = {}
+        self.seen: dict[tuple[int, str], _Seen] = {}
+
+    def recall(self, sent: SentMessage, content_type: str, body: bytes
+               ) -> tuple[Message, tuple[Violation, ...]] | None:
+        """The message and findings of ``body`` if it is a learned answer with new values in
+        its spans; None else."""
+        known = self.known.get((id(sent), content_type))
+        if known is None or known.sent is not sent or len(body) != known.length:
+            return None
+        for start, fixed in known.gaps:
+            if not body.startswith(fixed, start):
+                return None
+        values: dict[_Path, str] = {}
+        for start, end, path in known.spans:
+            raw = body[start:end]
+            if raw.translate(None, _SAFE_BYTES):
+                return None  # a byte outside _SAFE_BYTES
+            values[path] = raw.decode("ascii")
+        return _with_values(known.msg, values), known.violations
+
+    def learn(self, sent: SentMessage, content_type: str, body: bytes, msg: Message,
+              violations: list[Violation]) -> None:
+        """Record a fully judged answer; learn it when it repeats the last one so recorded
+        but for its varying values (class docstring)."""
+        key = (id(sent), content_type)  # the entry holds ``sent``: the id is not reused
+        seen = self.seen.get(key)
+        if seen is not None and seen.sent is not sent:
+            seen = None
+        record = _Seen(sent, body, msg, tuple(violations))
+        self.seen.pop(key, None)
+        if len(self.seen) >= MEMO_SEEN:
+            del self.seen[next(iter(self.seen))]
+        self.seen[key] = record
+        if seen is None or len(seen.body) != len(body) or seen.violations != record.violations:
+            return
+        known = _learn(seen.body, seen.msg, body, msg)
+        if known is None:
+            return
+        self.known.pop(key, None)
+        if len(self.known) >= MEMO_KNOWN:
+            del self.known[next(iter(self.known))]
+        self.known[key] = _Known(sent, len(body), known[0], known[1], msg, record.violations)
+        del self.seen[key]
+
+
+def _learn(first: bytes, first_msg: Message, second: bytes, second_msg: Message
+           ) -> tuple[tuple[tuple[int, int, _Path], ...], tuple[tuple[int, bytes], ...]] | None:
+    """The spans of the varying values and the fixed bytes between them, if ``second`` is
+    ``first`` with other varying values (``AnswerMemo``); None else."""
+    one, two = _varying(first_msg), _varying(second_msg)
+    if [path for path, _ in one] != [path for path, _ in two]:
+        return None
+    spans: list[tuple[int, int, _Path]] = []
+    for (path, value), (_, other) in zip(one, two, strict=True):
+        if value is None or other is None:
+            if value is not other:
+                return None
+            continue
+        if value == other:
+            # Not seen to vary: no span (a span is only where two values were seen), so the
+            # value is among the fixed bytes, and a later answer must repeat it.
+            continue
+        raw, raw_other = value.encode("utf-8"), other.encode("utf-8")
+        if len(raw) != len(raw_other) or not raw or raw.translate(None, _SAFE_BYTES) \
+                or raw_other.translate(None, _SAFE_BYTES):
+            return None
+        start = _place(first, raw, second, raw_other)
+        if start is None:
+            return None
+        spans.append((start, start + len(raw), path))
+    spans.sort()
+    gaps: list[_Gap] = []
+    at = 0
+    for start, end, _ in spans:
+        if start < at:
+            return None  # overlapping spans
+        gaps.append((at, start, first[at:start]))
+        at = end
+    gaps.append((at, len(first), first[at:]))
+    if any(second[a:b] != fixed for a, b, fixed in gaps):
+        return None
+    # Equal but for the varying values: the first's values put into the second.
+    if first_msg.quirks != second_msg.quirks or _with_values(
+            second_msg, {path: value for path, value in one if value is not None}) != first_msg:
+        return None
+    return tuple(spans), tuple((start, fixed) for start, end, fixed in gaps if start < end)
+
+
+def _place(first: bytes, raw: bytes, second: bytes, raw_other: bytes) -> int | None:
+    """Where ``first`` holds ``raw`` and ``second`` holds ``raw_other`` (None: nowhere)."""
+    start = first.find(raw)
+    tries = 0
+    while start >= 0 and tries < MAX_SPAN_TRIES:
+        if second[start:start + len(raw_other)] == raw_other:
+            return start
+        start = first.find(raw, start + 1)
+        tries += 1
+    return None
+
+
+__all__ = ["DM_TYPES", "KINDS", "AnswerMemo", "SentMessage", "Violation", "check_answer",
+           "describe_sent", "media_type"]

@@ -24,7 +24,7 @@ from ..session import ClientSession, Outgoing, State, UiAlert, UiResponse
 from ..session import events as ev
 from ..tools.simulator import build_tree
 from ..tree import DMTree
-from .conformance import SentMessage, Violation, check_answer, describe_sent
+from .conformance import AnswerMemo, SentMessage, Violation, check_answer, describe_sent
 from .fleet import AUTH_TYPES, DeviceSpec
 from .lean import MAX_MESSAGES, MAX_RETRIES, Handoff, LeanProfile, LeanSession
 from .mix import FleetMix
@@ -125,6 +125,8 @@ class SimulatedDevice:
         """Whether sessions run on the lean path (``lean``): an honest device with nothing
         queued and no server credentials to check; the others always use a ClientSession."""
         self._profile: LeanProfile | None = None
+        self._memo = AnswerMemo()
+        """The lean path's answers already judged (``conformance.AnswerMemo``)."""
         self._headers = {"accept": ACCEPT, "accept-charset": "UTF-8", "user-agent": USER_AGENT,
                          "cache-control": "no-store"}
         self.handoffs: dict[str, int] = {}
@@ -202,6 +204,7 @@ class SimulatedDevice:
                               session_id=session_id)
         violations = result.violations
         exchanges = result.exchanges
+        memo = self._memo
 
         def post(out: Outgoing, sent: SentMessage) -> tuple[Reply, Message] | None:
             body = out.body
@@ -222,7 +225,7 @@ class SimulatedDevice:
             exchanges.append(Exchange(sent.package, reply.elapsed, reply.status, len(body),
                                       len(reply.body)))
             msg = check_answer(sent, reply.status, reply.content_type, reply.body,
-                               spec.max_msg_size, violations)
+                               spec.max_msg_size, violations, memo=memo)
             if msg is None:
                 result.outcome = "violation"
                 return None

@@ -28,9 +28,11 @@ class ProtocolError(ConnectionError):
     """The server's answer is not HTTP/1.x as this client reads it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
-    """One HTTP answer: status, the headers a device reads, the body."""
+    """One HTTP answer: status, the headers a device reads, the body. (Not frozen: a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``, and one is made
+    per request.)"""
 
     status: int
     content_type: str
@@ -112,7 +114,7 @@ class Connection:
         if self.sock is None:
             self.sock = self._open()
         try:
-            self.sock.sendall(request)
+            self._send(request)
             return self._read()
         except _StaleConnection:
             # The server closed the idle keep-alive connection before reading this request
@@ -123,7 +125,7 @@ class Connection:
                     from None
             self.sock = self._open()
             try:
-                self.sock.sendall(request)
+                self._send(request)
                 return self._read()
             except _StaleConnection:
                 self.close()
@@ -135,6 +137,17 @@ class Connection:
         except BaseException:
             self.close()
             raise
+
+    def _send(self, data: bytes) -> None:
+        # ``send``, not ``sendall``: gevent's ``sendall`` asks the kernel for SO_SNDBUF
+        # (getsockopt) on every call and slices the data by it; a request goes out in one
+        # ``send`` nearly always (profiled: 3% of the harness's CPU).
+        assert self.sock is not None
+        sent = self.sock.send(data)
+        if sent < len(data):
+            view = memoryview(data)[sent:]
+            while view:
+                view = view[self.sock.send(view):]
 
     def _recv(self) -> bytes:
         assert self.sock is not None

@@ -30,9 +30,10 @@ class TransportError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
-    """One HTTP answer."""
+    """One HTTP answer (not frozen: one is made per request, and a frozen dataclass's
+    ``__init__`` costs twice as much)."""
 
     status: int
     content_type: str

@@ -53,6 +53,8 @@ class RequestThrottle(Throttle):
 
     def retry_after(self, *, now: float, account: str | None = None, device: str | None = None,
                     address: str | None = None) -> float:
+        """As ``Throttle.retry_after``, from the records read (``ThrottleMissing`` names
+        every key not read yet, with the trusted pair)."""
         keys = self._keys(account, device, address)
         pair = (account, address) if account is not None and address is not None else None
         missing = [(kind, key) for kind, key, _ in keys if (kind, key) not in self.records]
@@ -70,11 +72,14 @@ class RequestThrottle(Throttle):
 
     def failed(self, *, now: float, account: str | None = None, device: str | None = None,
                address: str | None = None) -> None:
+        """One failure under every key given, written by ``flush`` (as the store's atomic
+        increment: no read needed)."""
         self.now = now
         self.failures.extend(self._keys(account, device, address))
 
     def succeeded(self, *, now: float, account: str | None = None, device: str | None = None,
                   address: str | None = None) -> None:
+        """As ``Throttle.succeeded``, written by ``flush``."""
         # Only what changes is written: a record read as absent needs no clearing, and a
         # trust is renewed once it has run a tenth of its time (no write per session).
         self.now = now

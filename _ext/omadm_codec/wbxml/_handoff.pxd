@@ -12,8 +12,9 @@
 #
 # Not a bare release and re-take of the lock (`with nogil: pass`): the release wakes a waiting
 # thread, which often takes the lock at once, but when it does not it starts its switch
-# interval anew, never asks, and may wait for the whole call (measured: a 1 ms ticker late by
-# 1 ms usually, and by 30-100 ms now and then, on a loaded machine).
+# interval anew, never asks, and may wait for the whole call (measured in a synthetic 200 ms
+# loop releasing every 0.05-2 ms, at load 5 on two cores: a 1 ms ticker late by under 1 ms
+# usually, and by 16-106 ms in some runs).
 #
 # Invariant at every call site: no pointer into a Python object that another thread could
 # change or free. The inputs are bytes (immutable, and referenced by the caller for the whole
@@ -23,5 +24,5 @@
 # may raise (a signal handler's KeyboardInterrupt in the main thread): call sites propagate.
 
 cdef enum:
-    HANDOFF_EVERY = 2048     # events or tags; a power of two: about 0.3 ms on one core
-    HANDOFF_COMMANDS = 128   # commands and items (the XML writer): about 0.5 ms
+    HANDOFF_EVERY = 2048     # events or tags; a power of two: 0.06-0.1 ms of decoding (measured)
+    HANDOFF_COMMANDS = 128   # commands and items (the XML writer): some 10,000 bytes of XML

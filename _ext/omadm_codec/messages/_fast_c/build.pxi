@@ -27,7 +27,7 @@ cdef class _Build:
     # this much, and refuses a node of MAX_FAST_TEXT bytes (without huge_tree).
     cdef Py_ssize_t text_run
     cdef bint plain  # set by leaf(): its text is printable ASCII without spaces
-    cdef unsigned int steps  # events read, for handoff() (kept across calls)
+    cdef unsigned int steps  # events read, for the switch point (kept across calls)
 
     def __dealloc__(self):
         free(self.mark.data)

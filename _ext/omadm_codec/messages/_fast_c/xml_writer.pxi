@@ -130,7 +130,7 @@ cdef class _Writer:
     cdef Buf out
     cdef bint for_wbxml
     cdef bint surrogate   # a lone surrogate in an unchecked field: invalid_char at the end
-    cdef unsigned int steps  # commands and items written, for handoff()
+    cdef unsigned int steps  # commands and items written, for the switch point
 
     cdef inline int step(self) except -1:
         self.steps += 1

@@ -26,7 +26,8 @@ runner, one event loop), the attackers and probes here, over loopback:
     refused by an account lock (decoded, no digest), one ordinary challenge (407), and one
     unauthenticated message at the limits (16 KiB, 32 commands): the event loop's work per
     request. For an authenticated message at the body limit (256 KiB of dense WBXML), which
-    is handled off the loop, the longest step that holds the interpreter: its decode.
+    is handled off the loop, the longest step that holds the interpreter: its decode, and the
+    longest another thread waits for the interpreter during it (a 1 ms ticker's lateness).
 
 Every mode prints JSON. Figures depend on the machine and its load; run each more than once.
 """
@@ -450,7 +451,7 @@ def cost(rounds: int) -> dict[str, Any]:
 
         return asyncio.run(many())
 
-    from omadm_codec.messages import decode
+    from omadm_codec.messages import decode, encode
 
     user, dev_id = "acct-0", f"IMEI:{0:015d}"
     big = xml_to_wbxml(message("B", 2, dev_id, user, "",
@@ -460,6 +461,15 @@ def cost(rounds: int) -> dict[str, Any]:
         started = time.perf_counter()
         decode(big)
         decodes.append(time.perf_counter() - started)
+    held = [_held(lambda: decode(big)) for _ in range(max(3, rounds // 200))]
+    # The same ticker while this thread sleeps as long (the lock free): the machine's own
+    # lateness, to subtract by eye.
+    asleep = [_held(lambda: time.sleep(statistics.median(decodes)))
+              for _ in range(max(3, rounds // 200))]
+    model = decode(big)
+    stretches = {"decode": [_stretch(lambda: decode(big)) for _ in range(max(3, rounds // 200))],
+                 "encode_wbxml": [_stretch(lambda: encode(model, "wbxml"))
+                                  for _ in range(max(3, rounds // 200))]}
     return {"backend": BACKEND,
             "address_locked_429_us": round(run(challenge, "10.9.9.9") * 1e6, 1),
             "account_locked_401_us": round(run(locked, "10.1.1.1") * 1e6, 1),
@@ -468,7 +478,89 @@ def cost(rounds: int) -> dict[str, Any]:
             "preauth_at_limits_bytes": len(at_limit),
             "auth_limit_decode_ms": {"bytes": len(big),
                                      "median": round(statistics.median(decodes) * 1000, 1),
-                                     "max": round(max(decodes) * 1000, 1)}}
+                                     "max": round(max(decodes) * 1000, 1)},
+            # The longest another thread waited for the interpreter during that decode: the
+            # worst lateness of a 1 ms ticker, per decode (its result kept, so that freeing
+            # the model is not counted); the switch interval bounds what Python code holds.
+            "auth_limit_decode_held_ms": {
+                "switch_interval_ms": round(sys.getswitchinterval() * 1000, 1),
+                "median": round(statistics.median(h for h, _ in held) * 1000, 1),
+                "max": round(max(h for h, _ in held) * 1000, 1),
+                "decode_median": round(statistics.median(d for _, d in held) * 1000, 1),
+                "asleep_median": round(statistics.median(h for h, _ in asleep) * 1000, 1),
+                "asleep_max": round(max(h for h, _ in asleep) * 1000, 1)},
+            # Compiled twins: the stretches of the call between two of its switch points
+            # (where a waiting thread is handed the lock), its start and its end: the median
+            # stretch, and the longest per call (median and worst over the calls). None for
+            # the pure twins (Python code: the interpreter's own switch points).
+            "auth_limit_stretch_ms": {name: _stretches(runs) for name, runs in stretches.items()}}
+
+
+def _stretches(runs: list[tuple[float, float] | None]) -> dict[str, float] | None:
+    """``_stretch`` over several calls: the typical stretch, and the longest per call."""
+    got = [run for run in runs if run is not None]
+    if not got:
+        return None
+    return {"typical": round(statistics.median(typical for typical, _ in got) * 1000, 2),
+            "longest_median": round(statistics.median(longest for _, longest in got) * 1000, 2),
+            "longest_max": round(max(longest for _, longest in got) * 1000, 2)}
+
+
+def _stretch(call: Any) -> tuple[float, float] | None:
+    """(the median, the longest) time ``call()`` ran without reaching a switch point of the
+    compiled twins (``omadm_codec.wbxml._switch``), from its start to its end; None for the
+    pure twins. Each compiled module's ``_switch_point`` is replaced by a stamp for the call.
+    On a loaded machine the longest includes the thread's own preemptions (it holds the lock
+    then too)."""
+    if BACKEND != "cython":
+        return None
+    names = ("omadm_codec.messages._fast_c", "omadm_codec.wbxml._decode_c",
+             "omadm_codec.wbxml._encode_c")
+    # (A build from before the switch points has none: the whole call is one stretch.)
+    modules = [sys.modules[name] for name in names
+               if hasattr(sys.modules.get(name), "_switch_point")]
+    stamps: list[float] = []
+    originals = [module._switch_point for module in modules]  # type: ignore[attr-defined]
+    for module in modules:
+        module._switch_point = lambda: stamps.append(time.perf_counter())  # type: ignore[attr-defined]
+    try:
+        started = time.perf_counter()
+        result = call()
+        ended = time.perf_counter()
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module._switch_point = original  # type: ignore[attr-defined]
+    del result
+    marks = [started, *stamps, ended]
+    gaps = [after - before for before, after in zip(marks, marks[1:], strict=False)]
+    return statistics.median(gaps), max(gaps)
+
+
+def _held(call: Any) -> tuple[float, float]:
+    """(the worst lateness of a thread ticking every 1 ms while ``call()`` runs, the call's
+    duration). The ticker waits for the interpreter lock whenever ``call`` holds it."""
+    stop = threading.Event()
+    late = [0.0]
+
+    def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            time.sleep(0.001)
+            now = time.perf_counter()
+            late[0] = max(late[0], now - last - 0.001)
+            last = now
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    time.sleep(0.02)
+    late[0] = 0.0
+    started = time.perf_counter()
+    result = call()
+    took = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    del result
+    return late[0], took
 
 
 def _preauth_at_limit() -> bytes:

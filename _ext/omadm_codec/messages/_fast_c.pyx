@@ -35,6 +35,7 @@ from omadm_codec.wbxml._xmlscan_c cimport (
 )
 from libc.stdlib cimport free, realloc
 from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
+from omadm_codec.wbxml._handoff cimport HANDOFF_COMMANDS, HANDOFF_EVERY
 
 
 cdef extern from "Python.h":
@@ -46,6 +47,7 @@ cdef extern from "Python.h":
 from omadm_codec.messages import _fast_vocab as share
 from omadm_codec.wbxml._encode_c import xml_to_wbxml as _xml_to_wbxml
 from omadm_codec.wbxml._decode_c import wbxml_to_xml as _wbxml_to_xml
+from omadm_codec.wbxml._switch import switch_point as _switch_point
 from omadm_codec.errors import DecodeError, EncodeError
 from omadm_codec.messages._check import shown
 from omadm_codec.messages._schema import STATUS_MAX, STATUS_MIN, VER_PROTO

@@ -18,6 +18,7 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcpy, memset
 
 from omadm_codec.wbxml._decode_text cimport *  # Buf, Elem, Doc and the inline byte helpers
+from omadm_codec.wbxml._handoff cimport HANDOFF_EVERY
 
 import binascii
 
@@ -31,6 +32,7 @@ from omadm_codec.wbxml._markup import (
 from omadm_codec.wbxml.codepages import BY_FPI, BY_PUBLIC_ID, CHARSETS, FPI_ALIASES
 from omadm_codec.errors import DecodeError
 from omadm_codec.limits import DEFAULT_LIMITS, over_input_size
+from omadm_codec.wbxml._switch import switch_point as _switch_point
 
 __all__ = ["wbxml_to_xml"]
 
@@ -797,6 +799,8 @@ cdef class _Decoder:
             self.elements += 1
             if self.elements > self.max_elements:
                 raise DecodeError("too_many_elements", tok_off)
+            if (self.elements & (HANDOFF_EVERY - 1)) == 0:
+                _switch_point()  # a large document: other threads run now and then (_handoff.pxd)
             if self.depth:
                 outer = &self.stack[self.depth - 1]
                 if outer.capturing:

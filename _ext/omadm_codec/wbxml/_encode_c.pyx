@@ -25,6 +25,7 @@ from omadm_codec.wbxml._xmlscan_c cimport (
     check_chars_c,
 )
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
+from omadm_codec.wbxml._handoff cimport HANDOFF_EVERY
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -55,6 +56,7 @@ from omadm_codec.wbxml._markup import (
     MARKER, MARKUP_VALUE, FragmentLimit, NotMarkup, check_fragment,
 )
 from omadm_codec.errors import EncodeError
+from omadm_codec.wbxml._switch import switch_point as _switch_point
 from omadm_codec.limits import DEFAULT_LIMITS as _DEFAULT_LIMITS
 
 # DEFAULT_LIMITS is frozen: read its values once.
@@ -591,6 +593,7 @@ cdef class Encoder:
     cdef bytes run(self, object fpi, object sysid, object nested):
         cdef Scanner sc = self.sc
         cdef int event
+        cdef unsigned int steps = 0
         self.info = nested
         if nested is not None:
             self.use_language(_LANGS[nested.name])
@@ -618,6 +621,9 @@ cdef class Encoder:
                 sysid = sc.sysid
             else:
                 break
+            steps += 1
+            if (steps & (HANDOFF_EVERY - 1)) == 0:
+                _switch_point()  # a large document: other threads run now and then (_handoff.pxd)
             event = self.next_fast(sc)
         return self.finish()
 

@@ -27,6 +27,7 @@ cdef class _Build:
     # this much, and refuses a node of MAX_FAST_TEXT bytes (without huge_tree).
     cdef Py_ssize_t text_run
     cdef bint plain  # set by leaf(): its text is printable ASCII without spaces
+    cdef unsigned int steps  # events read, for the switch point (kept across calls)
 
     def __dealloc__(self):
         free(self.mark.data)
@@ -36,6 +37,9 @@ cdef class _Build:
 
     cdef inline int next_ev(self) except -1:
         cdef int ev
+        self.steps += 1
+        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+            _switch_point()  # a large message: other threads run now and then (_handoff.pxd)
         if self.wbxml:
             return self.wb.next_event()  # the token source keeps its own count
         ev = self.sc.next_event()

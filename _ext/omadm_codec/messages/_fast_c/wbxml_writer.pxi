@@ -146,6 +146,8 @@ cdef class _Tokens:
         self.elements += 1
         self.out.data[self.out.len] = <unsigned char>(code & 0x3F)
         self.out.len += 1
+        if (self.elements & (HANDOFF_EVERY - 1)) == 0:
+            _switch_point()  # a large message: other threads run now and then (_handoff.pxd)
         return self.out.len - 1
 
     cdef inline int close(self, Py_ssize_t pos) except -1:

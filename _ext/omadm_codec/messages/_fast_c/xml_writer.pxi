@@ -130,6 +130,13 @@ cdef class _Writer:
     cdef Buf out
     cdef bint for_wbxml
     cdef bint surrogate   # a lone surrogate in an unchecked field: invalid_char at the end
+    cdef unsigned int steps  # commands and items written, for the switch point
+
+    cdef inline int step(self) except -1:
+        self.steps += 1
+        if (self.steps & (HANDOFF_COMMANDS - 1)) == 0:
+            _switch_point()  # a large message: other threads run now and then (_handoff.pxd)
+        return 0
 
     def __dealloc__(self):
         free(self.out.data)
@@ -294,6 +301,7 @@ cdef class _Writer:
         return _put(&self.out, "</Data>", 7)
 
     cdef int item(self, object item, object command_meta) except -1:
+        self.step()
         if not isinstance(item, Item):
             raise EncodeError("bad_value", -1, "items must hold Item objects")
         _put(&self.out, "<Item>", 6)
@@ -347,6 +355,7 @@ cdef class _Writer:
 
     cdef int command(self, object command, int depth) except -1:
         cdef str name
+        self.step()
         if depth > 64:
             raise EncodeError("too_deep", -1, "Atomic/Sequence nested too deep")
         if isinstance(command, _ItemCommand):

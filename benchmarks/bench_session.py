@@ -11,7 +11,8 @@ Packages split over several messages (small MaxMsgSize on both sides):
 ``python benchmarks/bench_session.py split``.
 
 Over HTTP: ``python benchmarks/bench_session.py http --devices 1000`` starts the server in
-subprocesses (uvicorn with httptools/uvloop; ``--workers N`` processes on one port with
+subprocesses (uvicorn on uvloop with the HTTP protocol ``omadm-codec serve`` runs, or
+``--http httptools``; ``--workers N`` processes on one port with
 SO_REUSEPORT, ``--store redis`` on a ``redis-server`` it starts) and the devices in
 ``--clients`` other processes of ``--concurrency`` threads each; it prints sessions per
 second, p50/p99 per message, server CPU per session against the server's share of the same
@@ -335,6 +336,7 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
     headers = {"content-type": template["content_type"]}
     print("ready", flush=True)
     sys.stdin.readline()
+    cpu_start = time.process_time()
 
     def worker() -> None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -376,12 +378,20 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
     for thread in threads:
         thread.join()
     print(json.dumps({"latencies": latencies, "failures": failures[:5],
-                      "failed": len(failures), "executed": -1}))
+                      "failed": len(failures), "executed": -1,
+                      "cpu_s": time.process_time() - cpu_start}))
 
 
-def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
-    """One server worker: uvicorn (httptools and uvloop when installed) on ``port``; with
-    the in-process store it queues the 20 commands of every device itself."""
+HTTP_PROTOCOLS = ("serve", "httptools")
+"""``serve``: the HTTP protocol ``omadm-codec serve`` and ``ServerThread`` run (issue 13's
+connection guards); ``httptools``: uvicorn's C parser without those guards (for comparison)."""
+
+
+def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
+           http: str = "serve") -> None:
+    """One server worker: uvicorn (uvloop when installed) on ``port`` with the HTTP protocol
+    ``http`` (``HTTP_PROTOCOLS``); with the in-process store it queues the 20 commands of
+    every device itself."""
     import socket
 
     import uvicorn
@@ -425,9 +435,29 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
+    options: dict[str, Any] = {"http": "httptools"}
+    if http == "serve":
+        from omadm_codec.http import HttpLimits
+        from omadm_codec.http.connections import guarded_protocol
+
+        limits = HttpLimits()
+        options = {"http": guarded_protocol(limits),
+                   "timeout_keep_alive": limits.keepalive_timeout,
+                   "h11_max_incomplete_event_size": limits.max_header_bytes}
     config_ = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                             backlog=2048)
-    uvicorn.Server(config_).run(sockets=[sock])
+                             backlog=2048, **options)
+    server = uvicorn.Server(config_)
+    profile_to = os.environ.get("OMADM_BENCH_PROFILE")
+    if profile_to:  # where a worker's CPU goes (cProfile, written at exit: one file per pid)
+        import cProfile
+        import signal
+
+        # uvicorn raises the SIGTERM it caught again after shutdown: let it return instead.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        cProfile.runctx("server.run(sockets=[sock])", globals(), locals(),
+                        f"{profile_to}.{os.getpid()}")
+    else:
+        server.run(sockets=[sock])
 
 
 def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> None:
@@ -457,6 +487,7 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
                                server_addr=f"{base}/dm") for index in indexes}
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every client process is ready
+    cpu_start = time.process_time()
 
     def worker() -> None:
         with httpx.Client(transport=Timed(), timeout=30) as http:
@@ -480,7 +511,8 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
     for thread in threads:
         thread.join()
     print(json.dumps({"latencies": latencies, "failures": failures[:5],
-                      "failed": len(failures), "executed": executed[0]}))
+                      "failed": len(failures), "executed": executed[0],
+                      "cpu_s": time.process_time() - cpu_start}))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -497,6 +529,7 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("--store redis needs redis-server (Debian package redis-server)")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -521,7 +554,7 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                 workers: int = 1, clients: int = 2, redis_url: str | None = None,
-                replay: bool = False) -> dict[str, Any]:
+                replay: bool = False, http: str = "serve") -> dict[str, Any]:
     import asyncio
     import secrets
     import socket
@@ -529,6 +562,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
 
     import httpx
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -558,7 +592,8 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         raise SystemExit("several workers need --store redis")
     env = dict(os.environ, OMADM_SEAL_KEY=secrets.token_hex(32))
     servers = [subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port),
-                                 "--devices", str(devices), "--store", store_url]
+                                 "--devices", str(devices), "--store", store_url,
+                                 "--http", http]
                                 + (["--reuse-port"] if workers > 1 else []), env=env)
                for _ in range(workers)]
     base = f"http://127.0.0.1:{port}"
@@ -629,13 +664,16 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
 
     sessions = devices - failed
-    return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers,
+    return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers, "http": http,
             "devices": devices, "client_processes": clients, "replay": replay,
             "concurrency_per_client": concurrency, "seconds": round(elapsed, 2),
             "sessions_per_s": round(sessions / elapsed, 1),
             "messages": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
             "server_cpu_ms_per_session": round(cpu / max(sessions, 1) * 1e3, 3),
             "redis_cpu_ms_per_session": round(redis_cpu / max(sessions, 1) * 1e3, 3),
+            "client_cpu_ms_per_session": round(sum(r["cpu_s"] for r in results)
+                                               / max(sessions, 1) * 1e3, 3),
+            "load_average_before": load_before,
             "device_side_outcomes": sum(r["executed"] for r in results),
             "server_side_outcomes": server_outcomes, "expected_outcomes": devices * 20,
             "failed_sessions": failed,
@@ -655,6 +693,8 @@ def main() -> None:
     http.add_argument("--store", default="memory", choices=["memory", "redis"])
     http.add_argument("--workers", type=int, default=1)
     http.add_argument("--redis-url", help="an existing Redis (default: start one)")
+    http.add_argument("--http", default="serve", choices=HTTP_PROTOCOLS,
+                      help="the workers' HTTP protocol (default: what omadm-codec serve runs)")
     http.add_argument("--replay", action="store_true",
                       help="devices replay one recorded session (server-bound load)")
     cost = sub.add_parser("server-cost")
@@ -664,6 +704,7 @@ def main() -> None:
     serve.add_argument("--devices", type=int, default=1000)
     serve.add_argument("--store", default="memory")
     serve.add_argument("--reuse-port", action="store_true")
+    serve.add_argument("--http", default="serve", choices=HTTP_PROTOCOLS)
     devices = sub.add_parser("devices")
     devices.add_argument("--base", required=True)
     devices.add_argument("--first", type=int, required=True)
@@ -678,7 +719,8 @@ def main() -> None:
         print(json.dumps(split_report(), indent=2))
     elif args.mode == "http":
         report = http_report(args.devices, args.concurrency, args.format, args.store,
-                             args.workers, args.clients, args.redis_url, args.replay)
+                             args.workers, args.clients, args.redis_url, args.replay,
+                             args.http)
         report["in_memory_server_ms_per_session"] = round(
             server_session_cost(args.format) * 1e3, 3)
         report["http_over_memory_cpu"] = round(
@@ -694,7 +736,7 @@ def main() -> None:
         else:
             _devices(args.base, args.first, args.last, args.concurrency, args.format)
     else:
-        _serve(args.port, args.devices, args.store, args.reuse_port)
+        _serve(args.port, args.devices, args.store, args.reuse_port, args.http)
 
 
 if __name__ == "__main__":

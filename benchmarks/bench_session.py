@@ -529,7 +529,6 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("--store redis needs redis-server (Debian package redis-server)")
-    load_before = [round(x, 2) for x in os.getloadavg()]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -382,9 +382,11 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
                       "cpu_s": time.process_time() - cpu_start}))
 
 
-HTTP_PROTOCOLS = ("serve", "httptools")
-"""``serve``: the HTTP protocol ``omadm-codec serve`` and ``ServerThread`` run (issue 13's
-connection guards); ``httptools``: uvicorn's C parser without those guards (for comparison)."""
+HTTP_PROTOCOLS = ("serve", "serve-h11", "httptools")
+"""``serve``: the HTTP protocol ``omadm-codec serve`` and ``ServerThread`` run by default
+(issue 13's connection guards, on httptools when it is installed); ``serve-h11``: the same
+guards on h11 (``HttpLimits(parser="h11")``, main before this change); ``httptools``:
+uvicorn's own protocol, without the guards."""
 
 
 def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
@@ -436,11 +438,11 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     options: dict[str, Any] = {"http": "httptools"}
-    if http == "serve":
+    if http.startswith("serve"):
         from omadm_codec.http import HttpLimits
         from omadm_codec.http.connections import guarded_protocol
 
-        limits = HttpLimits()
+        limits = HttpLimits(parser="h11" if http == "serve-h11" else "auto")
         options = {"http": guarded_protocol(limits),
                    "timeout_keep_alive": limits.keepalive_timeout,
                    "h11_max_incomplete_event_size": limits.max_header_bytes}

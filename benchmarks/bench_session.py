@@ -285,6 +285,7 @@ def record_session(base: str, fmt: str) -> dict[str, Any]:
     client = ClientSession(tree, fmt=fmt, session_id="1A2B")  # type: ignore[arg-type]
     client.start(now=0.0)
     sent: list[str] = []
+    answers: list[str] = []
     token = ""
 
     async def post(path: str, body: bytes, content_type: str) -> tuple[str, bytes]:
@@ -306,12 +307,14 @@ def record_session(base: str, fmt: str) -> dict[str, Any]:
         path = "/dm" + client.resp_uri.split("/dm", 1)[1] if client.resp_uri else "/dm"
         sent.append(message.body.hex())
         content_type, body = asyncio.run(post(path, message.body, message.content_type))
+        answers.append(body.hex())
         found = TOKEN.search(body)
         if found and not token:
             token = found.group(1).decode()
         client.receive(body, now=0.0, content_type=content_type)
     assert client.state.name == "CLOSED" and token
-    return {"messages": sent, "token": token, "content_type": CONTENT_TYPE[fmt]}
+    return {"messages": sent, "answers": answers, "token": token,
+            "content_type": CONTENT_TYPE[fmt]}
 
 
 CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
@@ -402,7 +405,17 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
 
     secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
     config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
-    if store_url == "memory":
+    floor: list[bytes] = []
+    if store_url.startswith("floor:"):
+        # The HTTP tier's floor: the same requests answered with the recorded answers (same
+        # bytes both ways), no DM work and no store.
+        with open(store_url[len("floor:"):]) as source:
+            template = json.load(source)
+        floor = [bytes.fromhex(a) for a in template["answers"]]
+        headers = [(b"content-type", template["content_type"].encode()),
+                   (b"cache-control", b"no-store")]
+        dm: Any = None
+    elif store_url == "memory":
         dm = DMServerApp(config)
         try:
             from omadm_codec.http.registry import run_now
@@ -425,10 +438,20 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
             done = -1
             if store_url == "memory":
                 done = sum(len(v) for v in dm.registry.outcomes.values())
-            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed,
+            elif floor:
+                done = 0
+            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed if dm else -1,
                                "done": done}).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
+            return
+        if floor and scope["type"] == "http":
+            while (await receive()).get("more_body"):
+                pass
+            answer = floor[0] if scope["path"] == "/dm" else floor[-1]
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                *headers, (b"content-length", str(len(answer)).encode())]})
+            await send({"type": "http.response.body", "body": answer})
             return
         await dm(scope, receive, send)
 
@@ -442,7 +465,8 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
         from omadm_codec.http import HttpLimits
         from omadm_codec.http.connections import guarded_protocol
 
-        limits = HttpLimits(parser="h11" if http == "serve-h11" else "auto")
+        # (``serve`` passes no parser: a tree from before ``HttpLimits.parser`` runs too.)
+        limits = HttpLimits(parser="h11") if http == "serve-h11" else HttpLimits()
         options = {"http": guarded_protocol(limits),
                    "timeout_keep_alive": limits.keepalive_timeout,
                    "h11_max_incomplete_event_size": limits.max_header_bytes}
@@ -589,6 +613,12 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             finally:
                 await state.close()
         asyncio.run(fill())
+    elif store == "floor":
+        if not replay:
+            raise SystemExit("--store floor answers recorded sessions: it needs --replay")
+        store_url = "floor:" + os.path.join(tmp.name, "session.json")
+        with open(store_url[len("floor:"):], "w") as out:
+            json.dump(record_session(f"http://127.0.0.1:{port}", fmt), out)
     elif workers > 1:
         raise SystemExit("several workers need --store redis")
     env = dict(os.environ, OMADM_SEAL_KEY=secrets.token_hex(32))
@@ -613,8 +643,9 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         extra: list[str] = []
         if replay:
             template = os.path.join(tmp.name, "session.json")
-            with open(template, "w") as out:
-                json.dump(record_session(base, fmt), out)
+            if store != "floor":  # (the floor's servers answer the one recorded already)
+                with open(template, "w") as out:
+                    json.dump(record_session(base, fmt), out)
             extra = ["--replay", template]
         runs = [subprocess.Popen([sys.executable, __file__, "devices", "--base", base,
                                   "--first", str(bounds[k]), "--last", str(bounds[k + 1]),
@@ -691,7 +722,8 @@ def main() -> None:
     http.add_argument("--concurrency", type=int, default=8, help="threads per client process")
     http.add_argument("--clients", type=int, default=2, help="device processes")
     http.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
-    http.add_argument("--store", default="memory", choices=["memory", "redis"])
+    http.add_argument("--store", default="memory", choices=["memory", "redis", "floor"],
+                      help="floor: no DM work, the recorded answers (the HTTP tier's cost)")
     http.add_argument("--workers", type=int, default=1)
     http.add_argument("--redis-url", help="an existing Redis (default: start one)")
     http.add_argument("--http", default="serve", choices=HTTP_PROTOCOLS,

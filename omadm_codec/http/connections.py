@@ -223,7 +223,7 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
     max_head = limits.max_header_bytes
     by_client: Counter[str] = Counter()
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_timer: Any = None
         _counted: str | None = None
         _in_head = True

@@ -346,8 +346,9 @@ class StateStore(Protocol):
     async def start_reads(self, username: str, device_id: str,
                           tiers: Sequence[str] = ()) -> StartReads:
         """``load_auth(username)``, ``claimable(device_id)`` and ``session_count`` of each
-        of ``tiers``, in one round trip (a new session's first message). Reads only: each
-        part is as fresh as the call, like the three calls made at once."""
+        of ``tiers``, in one round trip (a new session's first message). It changes nothing
+        but what ``session_count`` forgets (expired sessions); each part is as fresh as the
+        call, like the three calls made at once."""
         ...
 
     # nonces and accounts

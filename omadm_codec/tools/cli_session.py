@@ -642,7 +642,7 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
                         default="auto",
                         help="the HTTP/1.1 parser, both behind the same connection guards: "
                              "httptools (C, less CPU per request) or h11 (pure Python); "
-                             "auto (default): httptools if installed")
+                             "auto: httptools if installed (default: auto)")
     limits.add_argument("--max-connections", type=int, default=None,
                         help="open connections at once (default: min(1000, descriptors - 64))")
     limits.add_argument("--max-sessions", type=int, default=100_000,

@@ -11,7 +11,8 @@ Packages split over several messages (small MaxMsgSize on both sides):
 ``python benchmarks/bench_session.py split``.
 
 Over HTTP: ``python benchmarks/bench_session.py http --devices 1000`` starts the server in
-subprocesses (uvicorn with httptools/uvloop; ``--workers N`` processes on one port with
+subprocesses (uvicorn on uvloop with the HTTP protocol ``omadm-codec serve`` runs, or
+``--http httptools``; ``--workers N`` processes on one port with
 SO_REUSEPORT, ``--store redis`` on a ``redis-server`` it starts) and the devices in
 ``--clients`` other processes of ``--concurrency`` threads each; it prints sessions per
 second, p50/p99 per message, server CPU per session against the server's share of the same
@@ -284,6 +285,7 @@ def record_session(base: str, fmt: str) -> dict[str, Any]:
     client = ClientSession(tree, fmt=fmt, session_id="1A2B")  # type: ignore[arg-type]
     client.start(now=0.0)
     sent: list[str] = []
+    answers: list[str] = []
     token = ""
 
     async def post(path: str, body: bytes, content_type: str) -> tuple[str, bytes]:
@@ -305,12 +307,14 @@ def record_session(base: str, fmt: str) -> dict[str, Any]:
         path = "/dm" + client.resp_uri.split("/dm", 1)[1] if client.resp_uri else "/dm"
         sent.append(message.body.hex())
         content_type, body = asyncio.run(post(path, message.body, message.content_type))
+        answers.append(body.hex())
         found = TOKEN.search(body)
         if found and not token:
             token = found.group(1).decode()
         client.receive(body, now=0.0, content_type=content_type)
     assert client.state.name == "CLOSED" and token
-    return {"messages": sent, "token": token, "content_type": CONTENT_TYPE[fmt]}
+    return {"messages": sent, "answers": answers, "token": token,
+            "content_type": CONTENT_TYPE[fmt]}
 
 
 CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
@@ -335,6 +339,7 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
     headers = {"content-type": template["content_type"]}
     print("ready", flush=True)
     sys.stdin.readline()
+    cpu_start = time.process_time()
 
     def worker() -> None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -376,12 +381,22 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
     for thread in threads:
         thread.join()
     print(json.dumps({"latencies": latencies, "failures": failures[:5],
-                      "failed": len(failures), "executed": -1}))
+                      "failed": len(failures), "executed": -1,
+                      "cpu_s": time.process_time() - cpu_start}))
 
 
-def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
-    """One server worker: uvicorn (httptools and uvloop when installed) on ``port``; with
-    the in-process store it queues the 20 commands of every device itself."""
+HTTP_PROTOCOLS = ("serve", "serve-h11", "httptools")
+"""``serve``: the HTTP protocol ``omadm-codec serve`` and ``ServerThread`` run by default
+(issue 13's connection guards, on httptools when it is installed); ``serve-h11``: the same
+guards on h11 (``HttpLimits(parser="h11")``, main before this change); ``httptools``:
+uvicorn's own protocol, without the guards."""
+
+
+def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
+           http: str = "serve") -> None:
+    """One server worker: uvicorn (uvloop when installed) on ``port`` with the HTTP protocol
+    ``http`` (``HTTP_PROTOCOLS``); with the in-process store it queues the 20 commands of
+    every device itself."""
     import socket
 
     import uvicorn
@@ -390,7 +405,17 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
 
     secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
     config = ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get, aauth_type="BASIC")
-    if store_url == "memory":
+    floor: list[bytes] = []
+    if store_url.startswith("floor:"):
+        # The HTTP tier's floor: the same requests answered with the recorded answers (same
+        # bytes both ways), no DM work and no store.
+        with open(store_url[len("floor:"):]) as source:
+            template = json.load(source)
+        floor = [bytes.fromhex(a) for a in template["answers"]]
+        headers = [(b"content-type", template["content_type"].encode()),
+                   (b"cache-control", b"no-store")]
+        dm: Any = None
+    elif store_url == "memory":
         dm = DMServerApp(config)
         try:
             from omadm_codec.http.registry import run_now
@@ -413,10 +438,20 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
             done = -1
             if store_url == "memory":
                 done = sum(len(v) for v in dm.registry.outcomes.values())
-            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed,
+            elif floor:
+                done = 0
+            body = json.dumps({"pid": os.getpid(), "sessions": dm.sessions_completed if dm else -1,
                                "done": done}).encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": body})
+            return
+        if floor and scope["type"] == "http":
+            while (await receive()).get("more_body"):
+                pass
+            answer = floor[0] if scope["path"] == "/dm" else floor[-1]
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                *headers, (b"content-length", str(len(answer)).encode())]})
+            await send({"type": "http.response.body", "body": answer})
             return
         await dm(scope, receive, send)
 
@@ -425,9 +460,30 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool) -> None:
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
+    options: dict[str, Any] = {"http": "httptools"}
+    if http.startswith("serve"):
+        from omadm_codec.http import HttpLimits
+        from omadm_codec.http.connections import guarded_protocol
+
+        # (``serve`` passes no parser: a tree from before ``HttpLimits.parser`` runs too.)
+        limits = HttpLimits(parser="h11") if http == "serve-h11" else HttpLimits()
+        options = {"http": guarded_protocol(limits),
+                   "timeout_keep_alive": limits.keepalive_timeout,
+                   "h11_max_incomplete_event_size": limits.max_header_bytes}
     config_ = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                             backlog=2048)
-    uvicorn.Server(config_).run(sockets=[sock])
+                             backlog=2048, **options)
+    server = uvicorn.Server(config_)
+    profile_to = os.environ.get("OMADM_BENCH_PROFILE")
+    if profile_to:  # where a worker's CPU goes (cProfile, written at exit: one file per pid)
+        import cProfile
+        import signal
+
+        # uvicorn raises the SIGTERM it caught again after shutdown: let it return instead.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        cProfile.runctx("server.run(sockets=[sock])", globals(), locals(),
+                        f"{profile_to}.{os.getpid()}")
+    else:
+        server.run(sockets=[sock])
 
 
 def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> None:
@@ -457,6 +513,7 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
                                server_addr=f"{base}/dm") for index in indexes}
     print("ready", flush=True)
     sys.stdin.readline()  # "go": every client process is ready
+    cpu_start = time.process_time()
 
     def worker() -> None:
         with httpx.Client(transport=Timed(), timeout=30) as http:
@@ -480,7 +537,8 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
     for thread in threads:
         thread.join()
     print(json.dumps({"latencies": latencies, "failures": failures[:5],
-                      "failed": len(failures), "executed": executed[0]}))
+                      "failed": len(failures), "executed": executed[0],
+                      "cpu_s": time.process_time() - cpu_start}))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -521,7 +579,7 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                 workers: int = 1, clients: int = 2, redis_url: str | None = None,
-                replay: bool = False) -> dict[str, Any]:
+                replay: bool = False, http: str = "serve") -> dict[str, Any]:
     import asyncio
     import secrets
     import socket
@@ -529,6 +587,7 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
 
     import httpx
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -554,11 +613,18 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             finally:
                 await state.close()
         asyncio.run(fill())
+    elif store == "floor":
+        if not replay:
+            raise SystemExit("--store floor answers recorded sessions: it needs --replay")
+        store_url = "floor:" + os.path.join(tmp.name, "session.json")
+        with open(store_url[len("floor:"):], "w") as out:
+            json.dump(record_session(f"http://127.0.0.1:{port}", fmt), out)
     elif workers > 1:
         raise SystemExit("several workers need --store redis")
     env = dict(os.environ, OMADM_SEAL_KEY=secrets.token_hex(32))
     servers = [subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port),
-                                 "--devices", str(devices), "--store", store_url]
+                                 "--devices", str(devices), "--store", store_url,
+                                 "--http", http]
                                 + (["--reuse-port"] if workers > 1 else []), env=env)
                for _ in range(workers)]
     base = f"http://127.0.0.1:{port}"
@@ -577,8 +643,9 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         extra: list[str] = []
         if replay:
             template = os.path.join(tmp.name, "session.json")
-            with open(template, "w") as out:
-                json.dump(record_session(base, fmt), out)
+            if store != "floor":  # (the floor's servers answer the one recorded already)
+                with open(template, "w") as out:
+                    json.dump(record_session(base, fmt), out)
             extra = ["--replay", template]
         runs = [subprocess.Popen([sys.executable, __file__, "devices", "--base", base,
                                   "--first", str(bounds[k]), "--last", str(bounds[k + 1]),
@@ -629,13 +696,16 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3, 2)
 
     sessions = devices - failed
-    return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers,
+    return {"backend": BACKEND, "fmt": fmt, "store": store, "workers": workers, "http": http,
             "devices": devices, "client_processes": clients, "replay": replay,
             "concurrency_per_client": concurrency, "seconds": round(elapsed, 2),
             "sessions_per_s": round(sessions / elapsed, 1),
             "messages": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
             "server_cpu_ms_per_session": round(cpu / max(sessions, 1) * 1e3, 3),
             "redis_cpu_ms_per_session": round(redis_cpu / max(sessions, 1) * 1e3, 3),
+            "client_cpu_ms_per_session": round(sum(r["cpu_s"] for r in results)
+                                               / max(sessions, 1) * 1e3, 3),
+            "load_average_before": load_before,
             "device_side_outcomes": sum(r["executed"] for r in results),
             "server_side_outcomes": server_outcomes, "expected_outcomes": devices * 20,
             "failed_sessions": failed,
@@ -652,9 +722,12 @@ def main() -> None:
     http.add_argument("--concurrency", type=int, default=8, help="threads per client process")
     http.add_argument("--clients", type=int, default=2, help="device processes")
     http.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
-    http.add_argument("--store", default="memory", choices=["memory", "redis"])
+    http.add_argument("--store", default="memory", choices=["memory", "redis", "floor"],
+                      help="floor: no DM work, the recorded answers (the HTTP tier's cost)")
     http.add_argument("--workers", type=int, default=1)
     http.add_argument("--redis-url", help="an existing Redis (default: start one)")
+    http.add_argument("--http", default="serve", choices=HTTP_PROTOCOLS,
+                      help="the workers' HTTP protocol (default: what omadm-codec serve runs)")
     http.add_argument("--replay", action="store_true",
                       help="devices replay one recorded session (server-bound load)")
     cost = sub.add_parser("server-cost")
@@ -664,6 +737,7 @@ def main() -> None:
     serve.add_argument("--devices", type=int, default=1000)
     serve.add_argument("--store", default="memory")
     serve.add_argument("--reuse-port", action="store_true")
+    serve.add_argument("--http", default="serve", choices=HTTP_PROTOCOLS)
     devices = sub.add_parser("devices")
     devices.add_argument("--base", required=True)
     devices.add_argument("--first", type=int, required=True)
@@ -678,7 +752,8 @@ def main() -> None:
         print(json.dumps(split_report(), indent=2))
     elif args.mode == "http":
         report = http_report(args.devices, args.concurrency, args.format, args.store,
-                             args.workers, args.clients, args.redis_url, args.replay)
+                             args.workers, args.clients, args.redis_url, args.replay,
+                             args.http)
         report["in_memory_server_ms_per_session"] = round(
             server_session_cost(args.format) * 1e3, 3)
         report["http_over_memory_cpu"] = round(
@@ -694,7 +769,7 @@ def main() -> None:
         else:
             _devices(args.base, args.first, args.last, args.concurrency, args.format)
     else:
-        _serve(args.port, args.devices, args.store, args.reuse_port)
+        _serve(args.port, args.devices, args.store, args.reuse_port, args.http)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,57 @@ def test_release_unknown_or_back_in_place(engine: Callable[[], StateStore]) -> N
     run(engine, body)
 
 
+def test_one_commit_claims_answers_and_releases_in_order(
+        engine: Callable[[], StateStore]) -> None:
+    """The commit applies claim, complete, release in that order (the Redis engine reads and
+    writes every entry once): a command claimed and answered in one commit is done, one
+    claimed and released is back in its place, a second answer in the commit is ignored,
+    and the history details are the engines' shared rule (``outcome_detail``)."""
+    async def body(store: StateStore) -> None:
+        now = time.time()
+        await store.enqueue(DEV, ["<A/>", "<B/>", "<C/>", "<D/>"], now=now)
+        token = new_token(DEV)
+        done = '{"status":200,"item_statuses":[]}'
+        refused = '{"status":0,"refused":"too_large","item_statuses":[]}'
+        await store.session_commit(token, commit(
+            claim=["1", "2", "3"],
+            complete=[("1", done), ("1", '{"status":500}'), ("2", refused), ("4", done)],
+            release=[Release("3", "queued", "never_sent"), Release("4", "unknown", "x")]))
+        entries = {e.entry_id: e for e in await store.entries(DEV)}
+        assert [h[1:] for h in entries["1"].history] == [
+            ("queued", ""), ("sent", session_ref(token)), ("done", "200")]
+        assert entries["1"].outcome == {"status": 200, "item_statuses": []}
+        assert entries["2"].state == "done" and entries["2"].history[-1][1:] == (
+            "done", "too_large")
+        assert entries["3"].state == "queued" and entries["3"].history[-1][1:] == (
+            "queued", "never_sent")
+        assert entries["4"].state == "queued" and len(entries["4"].history) == 1
+        assert [e.entry_id for e in await store.queued(DEV)] == ["3", "4"]
+        # Nothing of it stays in flight: a later reap of the session changes nothing.
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None
+        await store.session_commit(token, commit(version=1, snapshot=None))
+        assert await store.reap(time.time() + 3600) == 0
+    run(engine, body)
+
+
+def test_start_reads_are_the_three_reads(engine: Callable[[], StateStore]) -> None:
+    async def body(store: StateStore) -> None:
+        await store.put_account(Account("dev", "secret", frozenset({DEV})))
+        await store.swap_nonces("dev", [NonceSwap("CLCRED", None,
+                                                  StoredNonce(b"n1", False, True))])
+        await store.enqueue(DEV, ["<A/>", "<B/>"], now=time.time())
+        await store.session_commit(new_token(OTHER), commit(device=OTHER, tier="preauth"))
+        reads = await store.start_reads("dev", DEV, ("auth", "preauth"))
+        assert reads.auth == await store.load_auth("dev")
+        assert reads.auth.account is not None and reads.auth.account.secret == "secret"
+        assert reads.claimable == await store.claimable(DEV) == [("1", "<A/>"), ("2", "<B/>")]
+        assert reads.counts == {"auth": 0, "preauth": 1}
+        nobody = await store.start_reads("nobody", OTHER)
+        assert nobody.auth.account is None and nobody.claimable == [] and nobody.counts == {}
+    run(engine, body)
+
+
 def test_reap_releases_commands_of_expired_sessions(engine: Callable[[], StateStore]) -> None:
     async def body(store: StateStore) -> None:
         now = time.time()

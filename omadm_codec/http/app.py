@@ -109,6 +109,8 @@ class _Reads:
         default_factory=dict)
     trusted: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
     claims: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Session counts of the capped tiers, read ahead with a new session's account."""
 
 
 class _TimedOut(Exception):
@@ -611,6 +613,16 @@ class DMServerApp:
                           device_id: str) -> None:
         queued[device_id] = await self.store.claimable(device_id)
 
+    async def _start_into(self, loaded: dict[str, AuthState],
+                          queued: dict[str, list[tuple[str, str]]], counts: dict[str, int],
+                          account: str, device_id: str) -> None:
+        """Package 1: the account, the device's queue and the session counts the caps will
+        ask for, in one round trip."""
+        reads = await self.store.start_reads(account, device_id, self._capped_tiers())
+        loaded[account] = reads.auth
+        queued[device_id] = reads.claimable
+        counts.update(reads.counts)
+
     def _needs_auth_state(self, session: ServerSession) -> bool:
         """Whether this message of ``session`` will touch its account's nonces (so they are
         read before it runs, not discovered missing half-way): every message of an HMAC
@@ -647,7 +659,7 @@ class DMServerApp:
                    queued: dict[str, list[tuple[str, str]]], reads: _Reads) -> _Outcome:
         """Run the session on one message and commit; ``_Redo`` if it must run again (with
         ``loaded``, the accounts read so far, ``queued``, a device's queue read ahead, and
-        ``reads``, the failure records read, kept)."""
+        ``reads``, the failure records, device claims and session counts read, kept)."""
         store = self.store
         load = None
         if isinstance(store, MemoryState):  # read on the spot: no second run of the session
@@ -669,7 +681,7 @@ class DMServerApp:
         kept = False
         try:
             done = await self._exchange(session, name, record, app, body, content_type, hmac,
-                                        peer, loaded, queued, nonces)
+                                        peer, loaded, queued, nonces, reads.counts)
             kept = done.committed and done.session is session
             if throttle is not None:
                 await throttle.flush(store, self.log)
@@ -682,7 +694,7 @@ class DMServerApp:
                         record: SessionRecord | None, app: ServerApp | None, body: bytes,
                         content_type: str, hmac: str | None, peer: str | None,
                         loaded: dict[str, AuthState], queued: dict[str, list[tuple[str, str]]],
-                        nonces: RequestNonces) -> _Outcome:
+                        nonces: RequestNonces, counts: dict[str, int]) -> _Outcome:
         store = self.store
         user = session.username
         was_auth = user is not None
@@ -727,10 +739,16 @@ class DMServerApp:
             reads = [read_missing(store, throttle.local, missing, throttle.records,
                                   throttle.trusted)]
             account = next((k for kind, k in missing.keys if kind == "account"), None)
-            if account is not None and account not in loaded:
-                reads.append(self._load_into(loaded, account))
-            if record is None and session.device_id and session.device_id not in queued:
-                reads.append(self._queue_into(queued, session.device_id))
+            starting = (record is None and bool(session.device_id)
+                        and session.device_id not in queued)
+            if starting and account is not None and account not in loaded:
+                reads.append(self._start_into(loaded, queued, counts, account,
+                                              session.device_id))
+            else:
+                if account is not None and account not in loaded:
+                    reads.append(self._load_into(loaded, account))
+                if starting:
+                    reads.append(self._queue_into(queued, session.device_id))
             await asyncio.gather(*reads)
             raise _Redo() from missing
         except ClaimMissing as missing:
@@ -742,11 +760,8 @@ class DMServerApp:
             raise _Redo() from missing
         except AccountMissing as missing:
             if record is None and session.device_id and session.device_id not in queued:
-                # Package 1: read the account and the device's queue in one round trip.
-                state, entries = await asyncio.gather(
-                    store.load_auth(missing.account), store.claimable(session.device_id))
-                loaded[missing.account] = state
-                queued[session.device_id] = entries
+                await self._start_into(loaded, queued, counts, missing.account,
+                                       session.device_id)
             else:
                 loaded[missing.account] = await store.load_auth(missing.account)
             raise _Redo() from missing
@@ -772,7 +787,8 @@ class DMServerApp:
         entering = self._tier(session)
         if entering in ("auth", "preauth") and (
                 record is None or (entering == "auth" and not was_auth)):
-            if await self._full(entering) and not await self._make_room(entering, record):
+            if (await self._full(entering, counts if record is None else {})
+                    and not await self._make_room(entering, record)):
                 self.log.warning("session cap reached (%s): a new session was refused", entering)
                 if record is None:
                     return _busy(5)
@@ -832,10 +848,24 @@ class DMServerApp:
             return "ended"
         return "auth" if session.username else "preauth"
 
-    async def _full(self, tier: str | None) -> bool:
-        """Whether a session entering ``tier`` would pass its cap."""
+    def _capped_tiers(self) -> tuple[str, ...]:
+        """The tiers whose sessions are capped (their counts are read ahead at package 1)."""
+        return tuple(tier for tier, cap in (("auth", self.max_sessions),
+                                            ("preauth", self.max_preauth_sessions))
+                     if cap is not None)
+
+    async def _full(self, tier: str | None, counts: dict[str, int]) -> bool:
+        """Whether a session entering ``tier`` would pass its cap. ``counts``: the tier
+        counts read ahead with the new session's account (one round trip less); a cap is
+        never exact across workers anyway (a count, then a commit), so a count read one
+        session run earlier bounds the same way."""
         cap = {"auth": self.max_sessions, "preauth": self.max_preauth_sessions}.get(tier or "")
-        return cap is not None and await self.store.session_count(tier or "") >= cap
+        if cap is None:
+            return False
+        count = counts.pop(tier or "", None)
+        if count is None:
+            count = await self.store.session_count(tier or "")
+        return count >= cap
 
     async def _make_room(self, tier: str | None, record: SessionRecord | None) -> bool:
         """At the cap of strangers, a new one takes the place of the least recently active

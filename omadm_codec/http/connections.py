@@ -1,5 +1,5 @@
-"""Connection-level guards for the HTTP server (``HttpLimits``), and the uvicorn h11 protocol
-that enforces them (``guarded_protocol``).
+"""Connection-level guards for the HTTP server (``HttpLimits``), and the uvicorn protocols
+(httptools or h11) that enforce them (``guarded_protocol``).
 
 The one idea: a connection holds a descriptor and memory whether or not it ever sends a
 request, so each is bounded in time and in number before any application code runs:
@@ -18,6 +18,15 @@ request, so each is bounded in time and in number before any application code ru
   is 60 s, and a connection still in its handshake is not yet seen by the protocol, so the
   cap above cannot count it: the time bound is what frees its descriptor).
 
+Two parsers enforce the same guards (``HttpLimits.parser``): uvicorn's httptools protocol
+(llhttp, in C; the default when ``httptools`` is installed, as the ``http`` extra does) and its
+h11 protocol (pure Python: 0.1-0.2 ms more CPU per request, docs/performance.md).
+httptools has no head-size cap of its own: the head is counted here (the request line and
+every header as they complete, exactly; a header line still arriving by the bytes of the
+reads it spans), so a head over ``max_header_bytes`` gets 400 and close; one that never ends
+holds at most one read more (256 KB) until then. (h11 caps only a head still incomplete
+after a read: a whole head in one read is taken up to that read's size.)
+
 uvicorn (``http`` extra) is imported only when the protocol class is built.
 """
 
@@ -28,7 +37,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 RESERVED_DESCRIPTORS = 64
 """Descriptors kept free for everything but client connections (logs, listeners, files)."""
@@ -58,6 +67,19 @@ class HttpLimits:
     """Listen queue length."""
     graceful_timeout: float = 10.0
     """Seconds requests in flight may take to finish at shutdown."""
+    parser: Literal["auto", "h11", "httptools"] = "auto"
+    """The HTTP/1.1 parser: ``httptools`` (C; the ``httptools`` package, in the ``http``
+    extra), ``h11`` (pure Python), or ``auto``: httptools when it is installed, else h11."""
+
+    def parser_in_force(self) -> str:
+        """``h11`` or ``httptools``: ``parser``, with ``auto`` resolved."""
+        if self.parser != "auto":
+            return self.parser
+        try:
+            import httptools  # noqa: F401
+        except ImportError:
+            return "h11"
+        return "httptools"
 
     def connection_cap(self) -> int:
         """The connection cap in force: ``max_connections``, or derived from this process's
@@ -109,8 +131,14 @@ def handshake_bounded_loop_factory(base: Callable[[], asyncio.AbstractEventLoop]
 
 
 def guarded_protocol(limits: HttpLimits) -> type[Any]:
-    """A uvicorn ``H11Protocol`` subclass enforcing ``limits`` (pass as ``Config(http=...)``).
+    """A uvicorn protocol class enforcing ``limits`` (pass as ``Config(http=...)``): its
+    ``HttpToolsProtocol`` or its ``H11Protocol``, as ``limits.parser_in_force()`` says.
     Each call makes a new class: its per-address counts belong to one server."""
+    parser = limits.parser_in_force()
+    if parser == "httptools":
+        return _guarded_httptools(limits)
+    if parser != "h11":
+        raise ValueError(f"parser must be 'auto', 'h11' or 'httptools', not {parser!r}")
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -177,6 +205,119 @@ def guarded_protocol(limits: HttpLimits) -> type[Any]:
                 self.transport.close()
 
     return GuardedH11Protocol
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside a parser callback: httptools stops and uvicorn answers 400 and closes."""
+
+
+def _guarded_httptools(limits: HttpLimits) -> type[Any]:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError as exc:  # said plainly to the operator
+        raise ImportError("the httptools parser needs httptools: pip install httptools"
+                          ) from exc
+
+    cap = limits.connection_cap()
+    per_client = limits.max_connections_per_client
+    max_head = limits.max_header_bytes
+    by_client: Counter[str] = Counter()
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        _header_timer: Any = None
+        _counted: str | None = None
+        _in_head = True
+        """Between a request's first byte (or the connection) and the end of its head."""
+        _head_size = 0
+        """Bytes of the current head's request line and headers completed so far."""
+        _pending = 0
+        """Bytes of reads since the last completed part of the head (a header arriving)."""
+        _progress = False
+        """A part of the head completed during the read being parsed."""
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            host = self.client[0] if self.client else ""
+            if len(self.connections) > cap or (
+                    per_client is not None and by_client[host] >= per_client):
+                transport.write(REFUSED)
+                transport.close()
+                return
+            if per_client is not None:
+                by_client[host] += 1
+                self._counted = host
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_timer()
+            if self._counted is not None:
+                by_client[self._counted] -= 1
+                if by_client[self._counted] <= 0:
+                    del by_client[self._counted]
+                self._counted = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            self._progress = False
+            super().data_received(data)
+            if not self._in_head or self.transport.is_closing():
+                return
+            # The head is still arriving: what this read added to a part not yet complete
+            # (not counted in a read where a part completed: its tail is unknown).
+            self._pending = 0 if self._progress else self._pending + len(data)
+            if self._head_size + self._pending > max_head:
+                self.send_400_response("Request head too large.")
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head, self._head_size, self._pending = True, 0, 0
+            self._progress = True
+            if self._header_timer is None:
+                self._arm_header_timer()  # a new request's head starts arriving
+
+        def _grow(self, size: int) -> None:
+            self._head_size += size
+            self._pending = 0
+            self._progress = True
+            if self._head_size > max_head:
+                raise _HeadTooLarge()
+
+        def on_url(self, url: bytes) -> None:
+            self._grow(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._grow(len(name) + len(value) + 4)  # ": " and CRLF
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._cancel_header_timer()  # the head is in
+            super().on_headers_complete()
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            self._header_timer = self.loop.call_later(limits.header_timeout,
+                                                      self._header_timed_out)
+
+        def _cancel_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_timed_out(self) -> None:
+            self._header_timer = None
+            if self._in_head and not self.transport.is_closing():
+                self.transport.write(TIMED_OUT)
+                self.transport.close()
+
+    return GuardedHttpToolsProtocol
 
 
 __all__ = ["HttpLimits", "guarded_protocol", "handshake_bounded_loop_factory",

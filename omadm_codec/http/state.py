@@ -222,6 +222,18 @@ class AuthState:
 
 
 @dataclass(frozen=True, slots=True)
+class StartReads:
+    """What a new session's first message needs from the store, read together (one round
+    trip): its account, its device's queue, and the session counts of the capped tiers."""
+
+    auth: AuthState
+    claimable: list[tuple[str, str]]
+    """As ``claimable(device_id)``."""
+    counts: dict[str, int]
+    """tier -> ``session_count(tier)`` for each tier asked for."""
+
+
+@dataclass(frozen=True, slots=True)
 class NonceSwap:
     """Replace the (account, ``level``) slot by ``new`` only if it is still ``expected``
     (None: no slot)."""
@@ -329,6 +341,14 @@ class StateStore(Protocol):
     async def reap(self, now: float, limit: int = 256) -> int:
         """Release the commands of sessions that expired (TTL) with commands in flight;
         returns how many commands changed state."""
+        ...
+
+    async def start_reads(self, username: str, device_id: str,
+                          tiers: Sequence[str] = ()) -> StartReads:
+        """``load_auth(username)``, ``claimable(device_id)`` and ``session_count`` of each
+        of ``tiers``, in one round trip (a new session's first message). It changes nothing
+        but what ``session_count`` forgets (expired sessions); each part is as fresh as the
+        call, like the three calls made at once."""
         ...
 
     # nonces and accounts
@@ -454,7 +474,8 @@ def check_throttle_kind(kind: str) -> None:
 __all__ = [
     "ENTRY_STATES", "MAX_CLAIM", "THROTTLE_KINDS", "Account", "AuthState", "DeviceOwned",
     "Entry", "EntryState", "NonceSwap", "Release", "SessionBusy", "SessionCommit",
-    "SessionConflict", "SessionRecord", "StateError", "StateStore", "StateUnavailable",
+    "SessionConflict", "SessionRecord", "StartReads", "StateError", "StateStore",
+    "StateUnavailable",
     "ThrottleRule", "ThrottleState", "account_tag", "device_tag", "documented_by", "new_token",
     "next_throttle",
     "nonce_from_json", "nonce_to_json", "outcome_detail", "session_ref", "token_tag",

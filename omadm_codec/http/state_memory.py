@@ -25,6 +25,7 @@ from .state import (
     SessionCommit,
     SessionConflict,
     SessionRecord,
+    StartReads,
     StateStore,
     ThrottleRule,
     ThrottleState,
@@ -344,6 +345,11 @@ class MemoryState:
         return changed
 
     # -- nonces and accounts --------------------------------------------------------------------
+
+    async def start_reads(self, username: str, device_id: str,
+                          tiers: Sequence[str] = ()) -> StartReads:
+        return StartReads(await self.load_auth(username), await self.claimable(device_id),
+                          {tier: await self.session_count(tier) for tier in tiers})
 
     async def load_auth(self, username: str) -> AuthState:
         nonces = {level: self._nonces[(username, level)] for level in LEVELS

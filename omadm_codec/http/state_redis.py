@@ -47,6 +47,7 @@ from .state import (
     SessionCommit,
     SessionConflict,
     SessionRecord,
+    StartReads,
     StateStore,
     StateUnavailable,
     ThrottleRule,
@@ -97,6 +98,9 @@ return 1
 
 # KEYS: session, device, queue. ARGV: token version owner has_snap snap ttl_ms device tier now
 # nclaim ids... ncomplete (id outcome)... nrelease (id to reason)...
+# Every entry field it reads is read in one HMGET and every field it writes is written in one
+# HSET (chunked): the rules run on Lua tables in the order claim, complete, release, exactly as
+# one command per field would (a command claimed and answered in one commit is done).
 _COMMIT = _LUA_HISTORY + """
 local s, d, q = KEYS[1], KEYS[2], KEYS[3]
 local token, version, owner = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -111,12 +115,43 @@ else
   if cur[3] ~= owner or tonumber(cur[4]) <= ms then return {'conflict', 'lock'} end
 end
 if cur[2] and cur[2] ~= dev then return {'conflict', 'device'} end
-local i = 10
-local nclaim = tonumber(ARGV[i])
-for k = 1, nclaim do
-  if redis.call('HGET', d, 's:' .. ARGV[i + k]) ~= 'queued' then
-    return {'conflict', 'claimed'}
+local CHUNK = 1000
+local function chunks(list, fn)
+  for a = 1, #list, CHUNK do
+    fn(unpack(list, a, math.min(a + CHUNK - 1, #list)))
   end
+end
+local ci = 10
+local nclaim = tonumber(ARGV[ci])
+local ki = ci + nclaim + 1
+local ncomplete = tonumber(ARGV[ki])
+local ri = ki + 1 + 2 * ncomplete
+local nrelease = tonumber(ARGV[ri])
+-- every entry this commit touches: state, session, history, repeatable, read at once
+local ids, known = {}, {}
+local function touch(id)
+  if not known[id] then known[id] = true; table.insert(ids, id) end
+end
+for k = 1, nclaim do touch(ARGV[ci + k]) end
+for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k]) end
+for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k]) end
+local S, T, H, R = {}, {}, {}, {}
+for a = 1, #ids, CHUNK / 4 do
+  local fields = {}
+  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
+    local id = ids[b]
+    table.insert(fields, 's:' .. id); table.insert(fields, 't:' .. id)
+    table.insert(fields, 'h:' .. id); table.insert(fields, 'r:' .. id)
+  end
+  local got = redis.call('HMGET', d, unpack(fields))
+  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
+    local o = 4 * (b - a)
+    local id = ids[b]
+    S[id], T[id], H[id], R[id] = got[o + 1], got[o + 2], got[o + 3], got[o + 4]
+  end
+end
+for k = 1, nclaim do
+  if S[ARGV[ci + k]] ~= 'queued' then return {'conflict', 'claimed'} end
 end
 if ARGV[4] == '1' then
   redis.call('HSET', s, 'snap', ARGV[5], 'ver', version + 1, 'dev', dev, 'tier', tier)
@@ -125,42 +160,65 @@ if ARGV[4] == '1' then
 else
   redis.call('DEL', s)
 end
+local out = {}  -- field, value, ... for the one HSET at the end
+local dirty = {}
+local function hist_line(id, state, detail)
+  local line = '[' .. now .. ',' .. cjson.encode(state) .. ',' .. cjson.encode(detail) .. ']'
+  if H[id] then line = H[id] .. '\\n' .. line end
+  H[id] = line
+  dirty[id] = true
+end
 local fkey = 'f:' .. token
 local inflight = {}
 local old = redis.call('HGET', d, fkey)
 if old then for id in string.gmatch(old, '%S+') do inflight[id] = true end end
-for k = 1, nclaim do
-  local id = ARGV[i + k]
-  redis.call('HSET', d, 's:' .. id, 'sent', 't:' .. id, token)
-  redis.call('ZREM', q, id)
-  hist(d, id, now, 'sent', string.sub(redis.sha1hex(token), 1, 12))
-  inflight[id] = true
+if nclaim > 0 then
+  local ref = string.sub(redis.sha1hex(token), 1, 12)
+  local claimed = {}
+  for k = 1, nclaim do
+    local id = ARGV[ci + k]
+    S[id], T[id] = 'sent', token
+    hist_line(id, 'sent', ref)
+    inflight[id] = true
+    table.insert(claimed, id)
+  end
+  chunks(claimed, function(...) redis.call('ZREM', q, ...) end)
 end
-i = i + nclaim + 1
-local ncomplete = tonumber(ARGV[i])
 for k = 0, ncomplete - 1 do
-  local id, outcome = ARGV[i + 1 + 2 * k], ARGV[i + 2 + 2 * k]
-  if redis.call('HGET', d, 's:' .. id) == 'sent' and redis.call('HGET', d, 't:' .. id) == token then
-    redis.call('HSET', d, 's:' .. id, 'done', 'o:' .. id, outcome)
-    local ok, decoded = pcall(cjson.decode, outcome)
+  local id, outcome = ARGV[ki + 1 + 2 * k], ARGV[ki + 2 + 2 * k]
+  if S[id] == 'sent' and T[id] == token then
+    S[id] = 'done'
+    table.insert(out, 'o:' .. id); table.insert(out, outcome)
+    -- as state.outcome_detail: the refusal, else the status, off the front of the JSON
     local detail = ''
-    if ok and type(decoded) == 'table' then
-      detail = tostring(decoded['refused'] or decoded['status'] or '')
+    local status, rest = string.match(outcome, '^{"status":(%-?%d+)()')
+    if status then
+      detail = string.match(outcome, '^,"refused":"([^"\\\\]*)"', rest) or status
     end
-    hist(d, id, now, 'done', detail)
+    hist_line(id, 'done', detail)
     inflight[id] = nil
   end
 end
-i = i + 1 + 2 * ncomplete
-local nrelease = tonumber(ARGV[i])
 for k = 0, nrelease - 1 do
-  local id, to, reason = ARGV[i + 1 + 3 * k], ARGV[i + 2 + 3 * k], ARGV[i + 3 + 3 * k]
-  if redis.call('HGET', d, 's:' .. id) == 'sent' and redis.call('HGET', d, 't:' .. id) == token then
-    if redis.call('HEXISTS', d, 'r:' .. id) == 1 then to = 'queued' end
-    redis.call('HSET', d, 's:' .. id, to)
+  local id, to, reason = ARGV[ri + 1 + 3 * k], ARGV[ri + 2 + 3 * k], ARGV[ri + 3 + 3 * k]
+  if S[id] == 'sent' and T[id] == token then
+    if R[id] then to = 'queued' end
+    S[id] = to
     if to == 'queued' then redis.call('ZADD', q, tonumber(id), id) end
-    hist(d, id, now, to, reason)
+    hist_line(id, to, reason)
     inflight[id] = nil
+  end
+end
+for _, id in ipairs(ids) do
+  if dirty[id] then
+    table.insert(out, 's:' .. id); table.insert(out, S[id])
+    table.insert(out, 'h:' .. id); table.insert(out, H[id])
+    if T[id] then table.insert(out, 't:' .. id); table.insert(out, T[id]) end
+  end
+end
+if #out > 0 then
+  for a = 1, #out, CHUNK do
+    redis.call('HSET', d, unpack(out, a, math.min(a + CHUNK - 1, #out)))
   end
 end
 local left = {}
@@ -542,13 +600,32 @@ class RedisState:
         if _text(got[0]) == "conflict":
             raise SessionConflict(_text(got[1]))
 
-    async def session_count(self, tier: str) -> int:
+    @staticmethod
+    def _count_commands(tier: str) -> list[tuple[Any, ...]]:
+        """Forget the tier's expired sessions, then count the rest (two replies)."""
         import time
 
         key = f"omadm:tier:{tier}"
-        _, count = await self._many([("ZREMRANGEBYSCORE", key, "-inf",
-                                      int(time.time() * 1000)), ("ZCARD", key)])
+        return [("ZREMRANGEBYSCORE", key, "-inf", int(time.time() * 1000)), ("ZCARD", key)]
+
+    async def session_count(self, tier: str) -> int:
+        _, count = await self._many(self._count_commands(tier))
         return int(count)
+
+    async def start_reads(self, username: str, device_id: str,
+                          tiers: Sequence[str] = ()) -> StartReads:
+        device, queue = _device_keys(device_id)
+        commands: list[tuple[Any, ...]] = [
+            ("HGETALL", self._account_key(username)),
+            ("EVALSHA", self._scripts["claimable"][1], 2, device, queue, MAX_CLAIM)]
+        for tier in tiers:
+            commands += self._count_commands(tier)
+        replies = await self._many(commands)
+        flat = replies[1]
+        return StartReads(
+            self._auth_from(username, replies[0]),
+            [(_text(flat[k]), _text(flat[k + 1])) for k in range(0, len(flat), 2)],
+            {tier: int(replies[3 + 2 * n]) for n, tier in enumerate(tiers)})
 
     async def session_evict(self, tier: str) -> str | None:
         """Drop the live session of ``tier`` whose TTL ends first (``StateStore``): the
@@ -654,7 +731,13 @@ class RedisState:
         return f"omadm:{{{account_tag(username)}}}:a:{username}"
 
     async def load_auth(self, username: str) -> AuthState:
-        fields = _pairs(await self._command("HGETALL", self._account_key(username)))
+        return self._auth_from(username,
+                               await self._command("HGETALL", self._account_key(username)))
+
+    @staticmethod
+    def _auth_from(username: str, reply: Any) -> AuthState:
+        """The ``AuthState`` of an account hash's HGETALL reply."""
+        fields = _pairs(reply)
         nonces = {}
         for level in LEVELS:
             slot = nonce_from_json(fields.get(f"n:{level}"))

@@ -599,7 +599,9 @@ cdef class Encoder:
             self.use_language(_LANGS[nested.name])
             event = EVENT_START
         else:
-            event = sc.next_event()
+            # next_fast reads a first start tag as the scanner would (anything before it, a
+            # declaration, DOCTYPE, comment or whitespace, it leaves to the scanner).
+            event = self.next_fast(sc)
         while True:
             if event == EVENT_TEXT:
                 if self.depth:
@@ -1223,6 +1225,7 @@ def xml_to_wbxml(xml, *, wbxml_version="1.3", string_table=False, keep_whitespac
     global _idle
     cdef bytes data
     cdef Py_ssize_t start, max_input, max_depth, max_elements, max_opaque, n
+    cdef int version
     cdef bint via_lxml = False
     cdef Scanner scanner
     cdef Encoder encoder

@@ -10,6 +10,7 @@ Element names on the stack are (offset, length) pairs into the input.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
@@ -18,6 +19,12 @@ from libc.string cimport memcmp, memcpy, memset
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
 from omadm_codec.errors import EncodeError
+
+
+cdef extern from "Python.h":
+    # On a borrowed PyObject* (Cython's own declarations take an object: a reference each).
+    Py_ssize_t _bytes_size "PyBytes_GET_SIZE"(PyObject* o) noexcept
+    const char* _bytes_data "PyBytes_AS_STRING"(PyObject* o) noexcept
 
 
 cdef extern from "omadm_codec/wbxml/_scan_simd.h":
@@ -55,8 +62,9 @@ XML_NS_URI = b"http://www.w3.org/XML/1998/namespace"
 _BASE_FRAME = (0, {b"xml": XML_NS_URI})
 # Namespace URIs seen in xmlns="..." (bytes are immutable, so sharing across calls is safe).
 # A small ring: a document full of odd URIs can only evict, never grow it.
-_NS_CACHE = []
+cdef list _NS_CACHE = []
 cdef int _ns_cache_next = 0
+cdef Py_ssize_t _ns_cache_hit = 0  # the entry found last: a document repeats one or two URIs
 
 
 cdef int remember_namespace(bytes value) except -1:
@@ -67,6 +75,25 @@ cdef int remember_namespace(bytes value) except -1:
         _NS_CACHE[_ns_cache_next] = value
         _ns_cache_next = (_ns_cache_next + 1) % 16
     return 0
+
+
+cdef inline bint _is_bytes_of(PyObject* item, const unsigned char* s, Py_ssize_t n) noexcept:
+    return (_bytes_size(item) == n
+            and memcmp(_bytes_data(item), <const char*>s, <size_t>n) == 0)
+
+
+cdef object cached_namespace(const unsigned char* s, Py_ssize_t n):
+    """The cached URI equal to s[:n], or None. Borrowed list items, no reference counting
+    until the hit is returned (the GIL is held: nothing changes the list meanwhile)."""
+    global _ns_cache_hit
+    cdef Py_ssize_t k, m = PyList_GET_SIZE(_NS_CACHE)
+    if _ns_cache_hit < m and _is_bytes_of(PyList_GET_ITEM(_NS_CACHE, _ns_cache_hit), s, n):
+        return <object>PyList_GET_ITEM(_NS_CACHE, _ns_cache_hit)
+    for k in range(m):
+        if _is_bytes_of(PyList_GET_ITEM(_NS_CACHE, k), s, n):
+            _ns_cache_hit = k
+            return <object>PyList_GET_ITEM(_NS_CACHE, k)
+    return None
 _PREDEFINED = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
 
 
@@ -706,9 +733,9 @@ cdef class Scanner:
         n = close - k - 1
         if cacheable and find1(p, k + 1, close, 0x26) < 0:
             # Namespace URIs repeat (xmlns on every MetInf element): reuse the bytes object.
-            for cached in _NS_CACHE:
-                if len(<bytes>cached) == n and memcmp(<char*><bytes>cached, p + k + 1, n) == 0:
-                    return cached
+            cached = cached_namespace(p + k + 1, n)
+            if cached is not None:
+                return cached
         out.len = 0
         i = k + 1
         while i < close:

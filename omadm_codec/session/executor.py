@@ -33,7 +33,7 @@ from ..messages.model import (
     Status,
 )
 from ..tree import DMTree
-from ._common import CmdIds, command_status, item_uri, meta_of
+from ._common import _ID_TEXTS, CmdIds, command_status, id_text, item_uri, meta_of
 from .events import CommandExecuted
 
 UI_ALERTS = frozenset({1100, 1101, 1102, 1103, 1104})
@@ -99,8 +99,13 @@ class _Context:
 
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
-        # ``command_status``, written out: this runs once per command answered.
-        status = Status(self.ids(), self.msg_id, command.cmd_id, command.ELEMENT, code,
+        # ``command_status``, written out (the CmdID counter too): this runs once per
+        # command answered.
+        ids = self.ids
+        number = ids.next
+        ids.next = number + 1
+        status = Status(id_text(number) if number >= 1024 else _ID_TEXTS[number],
+                        self.msg_id, command.cmd_id, command.ELEMENT, code,
                         refs or [], [], None, [Item(data=value) for value in data] if data
                         else [])
         self.out.append(status)
@@ -207,19 +212,28 @@ def _get_items(ctx: _Context, uri: str) -> tuple[int, list[Item]]:
         wire_format, data = "b64", base64.b64encode(data).decode("ascii")
     else:
         wire_format = value.format
-    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets.
-    return value.status, [Item(source=Source(uri),
-                               meta=Meta(format=wire_format, type=value.type or None),
-                               data=data)]
+    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets. Positional (once per Get): Item
+    # (target, source, source_parent, target_parent, meta, data) and Meta (field_level,
+    # format, type, mark, size, anchor, version, next_nonce, max_msg_size, max_obj_size, emi,
+    # mem, extra), its lists given rather than made by the default factories.
+    meta = Meta(False, wire_format, value.type or None, None, None, None, None, None, None,
+                None, [], None, [])
+    return value.status, [Item(None, Source(uri), None, None, meta, data)]
 
 
 def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
-    if len(command.items) == 1:
-        uri = item_uri(command.items[0])
+    items = command.items
+    if len(items) == 1:
+        item = items[0]
+        target = item.target  # ``item_uri``, written out
+        if target is not None:
+            uri = target.loc_uri
+        else:
+            uri = item.source.loc_uri if item.source is not None else ""
         code, found = _get_items(ctx, uri)
         ctx.status(command, code, None, parent)
-        if found and code in (200, 217):
-            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
+        if found and (code == 200 or code == 217):
+            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, ctx.msg_id))
         return
     outcomes = [(_get_items(ctx, item_uri(item)), item_uri(item)) for item in command.items]
     _statuses(ctx, command, [(code, uri) for (code, _), uri in outcomes], parent)

@@ -136,10 +136,25 @@ def _item_add(ctx: _Context, command: Command, item: Item) -> int:
 
 
 def _item_replace(ctx: _Context, command: Command, item: Item) -> int:
-    meta = meta_of(item, getattr(command, "meta", None))
-    value, fmt, mime = _value_of(item, meta)
+    meta = item.meta
+    if meta is None:  # ``meta_of`` without a call when the item has no Meta of its own
+        meta = getattr(command, "meta", None)
+    elif getattr(command, "meta", None) is not None:
+        meta = meta_of(item, getattr(command, "meta", None))
+    data = item.data
+    if isinstance(data, str):  # ``_value_of``'s common case, written out
+        value: str | bytes | None = data
+        fmt = meta.format if meta is not None and meta.format else "chr"
+        mime = meta.type if meta is not None else None
+    else:
+        value, fmt, mime = _value_of(item, meta)
+    target = item.target  # ``item_uri``, written out
+    if target is not None:
+        uri = target.loc_uri
+    else:
+        uri = item.source.loc_uri if item.source is not None else ""
     try:
-        ctx.tree.replace(item_uri(item), ctx.server_id, value,
+        ctx.tree.replace(uri, ctx.server_id, value,
                          fmt if meta and meta.format else None, mime)
     except TreeError as exc:
         return exc.status
@@ -332,7 +347,7 @@ def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
     if not items:
         ctx.status(command, 412, parent=parent)
         return 412
-    run_item = _item_runner(type(command))
+    run_item = _ITEM_RUNNERS.get(type(command)) or _item_runner(type(command))
     if len(items) == 1:
         # One item: one Status, no TargetRef (``_statuses`` with one outcome).
         code = run_item(ctx, command, items[0])

@@ -87,7 +87,8 @@ def _forget_random_pool() -> None:
     _random_pool.clear()  # a forked process draws its own: no SessionID shared with the parent
 
 
-os.register_at_fork(after_in_child=_forget_random_pool)
+if hasattr(os, "register_at_fork"):  # POSIX only; elsewhere there is no fork to copy it
+    os.register_at_fork(after_in_child=_forget_random_pool)
 
 
 def _new_session_id() -> str:

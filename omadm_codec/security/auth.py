@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .._backend import active
 from ..errors import AuthenticationError, EncodeError
 from ..limits import DEFAULT_LIMITS
+from ..messages.model import Chal, Cred, Meta  # not inside ``to_model``: 2 µs per call there
 
 if TYPE_CHECKING:
     from . import _digest_py as _digest
@@ -151,8 +152,6 @@ class Credential:
 
     def to_model(self) -> Any:
         """This credential as an ``omadm_codec.messages.model.Cred`` (for ``SyncHdr.cred``)."""
-        from ..messages.model import Cred, Meta
-
         return Cred(self.data, Meta(format=self.format, type=self.meta_type))
 
     @classmethod
@@ -185,8 +184,6 @@ class Challenge:
 
     def to_model(self) -> Any:
         """This challenge as an ``omadm_codec.messages.model.Chal`` (for the SyncHdr Status)."""
-        from ..messages.model import Chal, Meta
-
         return Chal(Meta(format=self.format, type=self.meta_type,
                          next_nonce=self.next_nonce_b64))
 

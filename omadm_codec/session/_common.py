@@ -17,6 +17,8 @@ from ..errors import DecodeError, EncodeError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages import decode, encode
 from ..messages.model import (
+    DM_COMMANDS,
+    DS_COMMANDS,
     Alert,
     Atomic,
     Command,
@@ -96,6 +98,11 @@ ANSWERS = (Status, Results)
 """What answers a command (never itself answered): Status and Results."""
 
 
+_FLAT = frozenset(cls for cls in (*DM_COMMANDS.values(), *DS_COMMANDS.values())
+                  if not issubclass(cls, _CONTAINERS))
+"""The model's command classes that hold no commands (a subclass is checked the long way)."""
+
+
 def walk(commands: Iterable[Command]) -> Iterator[Command]:
     """Every command, containers before their children."""
     for command in commands:
@@ -109,7 +116,7 @@ def check_cmd_ids(msg: Message) -> None:
     commands = msg.commands
     top = {command.cmd_id for command in commands}
     if (len(top) == len(commands) and "" not in top and "0" not in top
-            and not any(isinstance(command, _CONTAINERS) for command in commands)):
+            and _FLAT.issuperset(map(type, commands))):
         return  # the common flat message; anything else is walked below (its first fault named)
     seen: set[str] = set()
     stack = list(reversed(msg.commands))

@@ -30,6 +30,23 @@ class Pending:
     receiving: bool = False
     """A Get whose Results are arriving in chunks (it completes with the last one)."""
 
+    def __init__(self, command: Command, parent: Pending | None = None,
+                 children: list[Pending] | None = None, statuses: list[int] | None = None,
+                 results: list[Results] | None = None, data: list[str] | None = None,
+                 chunk: bool = False, is_last_chunk: bool = False,
+                 receiving: bool = False) -> None:
+        # Written out (one per command sent): the generated one called ``list`` for each of
+        # the four default factories.
+        self.command = command
+        self.parent = parent
+        self.children = [] if children is None else children
+        self.statuses = [] if statuses is None else statuses
+        self.results = [] if results is None else results
+        self.data = [] if data is None else data
+        self.chunk = chunk
+        self.is_last_chunk = is_last_chunk
+        self.receiving = receiving
+
     def busy(self) -> bool:
         if self.receiving:
             return True
@@ -38,13 +55,22 @@ class Pending:
     def event(self, outcome: str = "") -> ev.CommandCompleted:
         """The command's outcome: ``outcome`` if given, else ``no_status`` when no Status came
         (status 0), else what the status says (``events.outcome_of``)."""
-        status = self.statuses[0] if self.statuses else 0
+        statuses = self.statuses
+        status = statuses[0] if statuses else 0
         if not outcome:
-            # Given here, not left to ``CommandCompleted`` (a frozen field set a second time).
-            outcome = ev.outcome_of(status) if self.statuses else "no_status"
-        children = tuple(child.event() for child in self.children) if self.children else ()
-        return ev.CommandCompleted(self.command, status, tuple(self.results),
-                                   tuple(self.statuses), children, tuple(self.data), outcome)
+            # Given here, not left to ``CommandCompleted`` (a frozen field set a second time);
+            # ``events.outcome_of`` written out (once per command).
+            if not statuses:
+                outcome = "no_status"
+            elif 200 <= status <= 299:
+                outcome = "ok"
+            else:
+                outcome = "failed" if 100 <= status <= 599 else "invalid_status"
+        children = tuple([child.event() for child in self.children]) if self.children else ()
+        return ev.CommandCompleted(self.command, status,
+                                   tuple(self.results) if self.results else (),
+                                   tuple(statuses), children,
+                                   tuple(self.data) if self.data else (), outcome)
 
 
 @dataclass(slots=True)

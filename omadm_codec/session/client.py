@@ -11,9 +11,9 @@ commands run only after the server authenticated.
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 from collections.abc import Callable
-from typing import cast
 
 from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -22,6 +22,7 @@ from ..messages.model import (
     Alert,
     Atomic,
     Command,
+    Get,
     Item,
     Message,
     Meta,
@@ -40,6 +41,7 @@ from ..tree import DMAccount, DMTree
 from ..tree.standard import AuthEntry
 from . import events as ev
 from ._common import (
+    _ID_TEXTS,
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
@@ -73,8 +75,34 @@ from .snapshot import client_restore, client_snapshot
 from .states import TERMINAL, Role, State, transition
 
 DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
+_DEVINFO_URIS = tuple(f"./DevInfo/{leaf}" for leaf in DEVINFO_LEAVES)
 STATUS_RESULTS_TOO_LARGE = 413
 _OBJECTS = (Add, Replace)  # what may arrive in chunks
+
+
+_random_pool = bytearray()
+
+
+def _forget_random_pool() -> None:
+    _random_pool.clear()  # a forked process draws its own: no SessionID shared with the parent
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; elsewhere there is no fork to copy it
+    os.register_at_fork(after_in_child=_forget_random_pool)
+
+
+def _new_session_id() -> str:
+    """A random SessionID, 1 to FFFF in hex (uniform, as ``secrets.randbelow(0xFFFF) + 1``).
+    The OS random bytes are fetched 512 at a time: one ``getrandom`` per 256 sessions, not
+    one per session."""
+    while True:
+        try:  # each ``pop`` is atomic: threads never draw the same bytes
+            value = _random_pool.pop() << 8 | _random_pool.pop()
+        except IndexError:
+            _random_pool.extend(secrets.token_bytes(512))
+            continue
+        if value:
+            return format(value, "X")
 
 
 def _lone(group: list[Command]) -> bool:
@@ -110,7 +138,7 @@ class ClientSession:
         self.account: DMAccount = account
         self.server_id = self.account.server_id
         self.fmt: Format = fmt
-        self.session_id = session_id or format(secrets.randbelow(0xFFFF) + 1, "X")
+        self.session_id = session_id or _new_session_id()
         self.max_msg_size = max_msg_size
         self.max_obj_size = max_obj_size
         self.ui = ui
@@ -267,18 +295,18 @@ class ClientSession:
         self.state = transition(self.role, self.state, ev.Aborted)
         return out
 
-    def _next_msg_id(self) -> str:
-        self._msg_id += 1
-        return str(self._msg_id)
-
     def _header(self) -> SyncHdr:
         clcred = self._clcred_entry
         behaviour = self.behaviour
         name = clcred.name if clcred and behaviour.send_loc_name else None
         max_obj = self.max_obj_size if behaviour.announce_max_obj_size else None
-        hdr = SyncHdr(self.session_id, self._next_msg_id(),
-                      Target(self.server_uri), Source(self._dev_id(), name),
-                      meta=Meta(max_msg_size=self.max_msg_size, max_obj_size=max_obj))
+        self._msg_id += 1
+        # Meta positional (max_msg_size and max_obj_size are its 9th and 10th fields), its
+        # lists given: no keyword parsing nor default factories once per message.
+        meta = Meta(False, None, None, None, None, None, None, None, self.max_msg_size,
+                    max_obj, [], None, [])
+        hdr = SyncHdr(self.session_id, str(self._msg_id), Target(self.server_uri),
+                      Source(self._dev_id(), name), "1.2", "DM/1.2", None, False, None, meta)
         if self._cred_every_message:
             self._add_cred(hdr)
         return hdr
@@ -308,7 +336,9 @@ class ClientSession:
             nonce = nonce.encode("utf-8")
         if nonce == entry.data:
             return entry
-        self._clcred_entry = dataclasses.replace(entry, data=nonce or b"")
+        # ``dataclasses.replace(entry, data=...)``, written out: the nonce changes every session.
+        self._clcred_entry = type(entry)(entry.uri, entry.level, entry.type, entry.name,
+                                         entry.secret, nonce or b"")
         return self._clcred_entry
 
     def _encode(self, msg: Message) -> Outgoing:
@@ -345,11 +375,14 @@ class ClientSession:
             commands.append(status)
         commands.append(Alert(ids(), self.alert_code))
         items = []
-        for leaf in DEVINFO_LEAVES:
-            value = self.tree.device_get(f"./DevInfo/{leaf}")
-            items.append(Item(source=Source(f"./DevInfo/{leaf}"),
-                              meta=Meta(format="chr", type="text/plain"),
-                              data=value if isinstance(value, str) else ""))
+        device_get = self.tree.device_get
+        for uri in _DEVINFO_URIS:
+            value = device_get(uri)
+            # Positional, as in ``_header``: Meta(format="chr", type="text/plain").
+            meta = Meta(False, "chr", "text/plain", None, None, None, None, None, None, None,
+                        [], None, [])
+            items.append(Item(None, Source(uri), None, None, meta,
+                              value if isinstance(value, str) else ""))
         commands.append(Replace(ids(), items))
         # Alerts of package 1 stay until it is accepted: a challenged package 1 is re-sent whole.
         self._pkg1_alerts.extend(self._alerts)
@@ -443,13 +476,15 @@ class ClientSession:
                 owed += 1
             elif srv_code not in (200, 212):
                 ctx.status(command, srv_code)
+            elif isinstance(command, Get) and self._chunks is None:
+                run_command(ctx, command)  # what ``_run`` does with a Get: no object in flight
             else:
                 self._run(ctx, command, events)
                 if not atomic_status and isinstance(command, Atomic):
                     ctx.out[start:] = [c for c in ctx.out[start:] if not (
                         isinstance(c, Status) and c.cmd_ref == command.cmd_id
                         and c.cmd == "Atomic")]
-            groups.append(cast("list[Command]", ctx.out[start:]))  # a new list already
+            groups.append(ctx.out[start:])  # type: ignore[arg-type] # a new list already
         events.extend(ctx.events)
         if self._alerts:
             groups.append(list(self._alerts))
@@ -477,8 +512,9 @@ class ClientSession:
                          if isinstance(e, ev.CommandExecuted) and e.command.cmd_id in refused
                          else e for e in events]
         sizes = self._group_sizes
-        self._group_sizes = {id(group): sizes[id(group)] for group in self._outbox
-                             if id(group) in sizes and sizes[id(group)][0] is group}
+        if sizes:
+            self._group_sizes = {id(group): sizes[id(group)] for group in self._outbox
+                                 if id(group) in sizes and sizes[id(group)][0] is group}
         return events
 
     def _split(self, hdr: SyncHdr, hdr_status: Status, old: list[list[Command]],
@@ -502,8 +538,10 @@ class ClientSession:
                 commands.extend(group)
             if last and ask_next:
                 commands.append(Alert("0", ALERT_NEXT_MESSAGE))
-            for number, command in enumerate(commands, 1):
-                command.cmd_id = id_text(number)  # unique within the message, in order
+            number = 0
+            for command in commands:  # unique within the message, in order
+                number += 1
+                command.cmd_id = _ID_TEXTS[number] if number < 1024 else str(number)
             return Message(hdr, commands, final=final and last)
 
         limit = self.server_max_msg_size if self.behaviour.split else None

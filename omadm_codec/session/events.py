@@ -7,11 +7,10 @@ gets them in order from ``receive()`` (and ``handle_timer()``). The first group 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..messages.model import Command, Item, Results
-
-_set = object.__setattr__  # how a frozen dataclass sets its own fields
 
 # -- moves (keys of the transition table) ------------------------------------------------------
 
@@ -195,14 +194,18 @@ class CommandCompleted:
                  outcome: str = "") -> None:
         # Written out (``dataclass`` keeps an ``__init__`` the class has): the generated one
         # looks ``object.__setattr__`` up per field and then runs a ``__post_init__``; a
-        # server makes one of these per command.
-        _set(self, "command", command)
-        _set(self, "status", status)
-        _set(self, "results", results)
-        _set(self, "item_statuses", item_statuses)
-        _set(self, "children", children)
-        _set(self, "data", data)
-        _set(self, "outcome", outcome or outcome_of(status))
+        # server makes one of these per command. Each field is set through its slot's own
+        # descriptor (``_COMPLETED_SETTERS``): ``object.__setattr__`` by name took a third
+        # longer.
+        (set_command, set_status, set_results, set_item_statuses, set_children, set_data,
+         set_outcome) = _COMPLETED_SETTERS
+        set_command(self, command)
+        set_status(self, status)
+        set_results(self, results)
+        set_item_statuses(self, item_statuses)
+        set_children(self, children)
+        set_data(self, data)
+        set_outcome(self, outcome or outcome_of(status))
 
     @property
     def ok(self) -> bool:
@@ -223,9 +226,23 @@ class CommandExecuted:
 
     def __init__(self, command: Command, status: int, parent: str | None = None) -> None:
         # Written out, as ``CommandCompleted``'s: a device makes one per command it runs.
-        _set(self, "command", command)
-        _set(self, "status", status)
-        _set(self, "parent", parent)
+        set_command, set_status, set_parent = _EXECUTED_SETTERS
+        set_command(self, command)
+        set_status(self, status)
+        set_parent(self, parent)
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None],
+                                                                ...]:
+    """The ``__set__`` of each named slot of ``cls`` (a frozen dataclass refuses
+    ``setattr``; its slots' descriptors do not, and are what ``object.__setattr__`` finds)."""
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_COMPLETED_SETTERS = _slot_setters(CommandCompleted, ("command", "status", "results",
+                                                      "item_statuses", "children", "data",
+                                                      "outcome"))
+_EXECUTED_SETTERS = _slot_setters(CommandExecuted, ("command", "status", "parent"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from ..messages.model import (
     Status,
 )
 from ..tree import DMTree
-from ._common import CmdIds, command_status, item_uri, meta_of
+from ._common import _ID_TEXTS, CmdIds, command_status, id_text, item_uri, meta_of
 from .events import CommandExecuted
 
 UI_ALERTS = frozenset({1100, 1101, 1102, 1103, 1104})
@@ -99,8 +99,13 @@ class _Context:
 
     def status(self, command: Command, code: int, refs: list[str] | None = None,
                parent: str | None = None, data: tuple[str, ...] = ()) -> Status:
-        # ``command_status``, written out: this runs once per command answered.
-        status = Status(self.ids(), self.msg_id, command.cmd_id, command.ELEMENT, code,
+        # ``command_status``, written out (the CmdID counter too): this runs once per
+        # command answered.
+        ids = self.ids
+        number = ids.next
+        ids.next = number + 1
+        status = Status(id_text(number) if number >= 1024 else _ID_TEXTS[number],
+                        self.msg_id, command.cmd_id, command.ELEMENT, code,
                         refs or [], [], None, [Item(data=value) for value in data] if data
                         else [])
         self.out.append(status)
@@ -131,10 +136,25 @@ def _item_add(ctx: _Context, command: Command, item: Item) -> int:
 
 
 def _item_replace(ctx: _Context, command: Command, item: Item) -> int:
-    meta = meta_of(item, getattr(command, "meta", None))
-    value, fmt, mime = _value_of(item, meta)
+    meta = item.meta
+    if meta is None:  # ``meta_of`` without a call when the item has no Meta of its own
+        meta = getattr(command, "meta", None)
+    elif getattr(command, "meta", None) is not None:
+        meta = meta_of(item, getattr(command, "meta", None))
+    data = item.data
+    if isinstance(data, str):  # ``_value_of``'s common case, written out
+        value: str | bytes | None = data
+        fmt = meta.format if meta is not None and meta.format else "chr"
+        mime = meta.type if meta is not None else None
+    else:
+        value, fmt, mime = _value_of(item, meta)
+    target = item.target  # ``item_uri``, written out
+    if target is not None:
+        uri = target.loc_uri
+    else:
+        uri = item.source.loc_uri if item.source is not None else ""
     try:
-        ctx.tree.replace(item_uri(item), ctx.server_id, value,
+        ctx.tree.replace(uri, ctx.server_id, value,
                          fmt if meta and meta.format else None, mime)
     except TreeError as exc:
         return exc.status
@@ -207,19 +227,28 @@ def _get_items(ctx: _Context, uri: str) -> tuple[int, list[Item]]:
         wire_format, data = "b64", base64.b64encode(data).decode("ascii")
     else:
         wire_format = value.format
-    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets.
-    return value.status, [Item(source=Source(uri),
-                               meta=Meta(format=wire_format, type=value.type or None),
-                               data=data)]
+    # ``value.status``: 217 on DM 1.3 inherited-ACL Gets. Positional (once per Get): Item
+    # (target, source, source_parent, target_parent, meta, data) and Meta (field_level,
+    # format, type, mark, size, anchor, version, next_nonce, max_msg_size, max_obj_size, emi,
+    # mem, extra), its lists given rather than made by the default factories.
+    meta = Meta(False, wire_format, value.type or None, None, None, None, None, None, None,
+                None, [], None, [])
+    return value.status, [Item(None, Source(uri), None, None, meta, data)]
 
 
 def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
-    if len(command.items) == 1:
-        uri = item_uri(command.items[0])
+    items = command.items
+    if len(items) == 1:
+        item = items[0]
+        target = item.target  # ``item_uri``, written out
+        if target is not None:
+            uri = target.loc_uri
+        else:
+            uri = item.source.loc_uri if item.source is not None else ""
         code, found = _get_items(ctx, uri)
         ctx.status(command, code, None, parent)
-        if found and code in (200, 217):
-            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, msg_ref=ctx.msg_id))
+        if found and (code == 200 or code == 217):
+            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, ctx.msg_id))
         return
     outcomes = [(_get_items(ctx, item_uri(item)), item_uri(item)) for item in command.items]
     _statuses(ctx, command, [(code, uri) for (code, _), uri in outcomes], parent)
@@ -318,7 +347,7 @@ def _run_items(ctx: _Context, command: Command, parent: str | None) -> int:
     if not items:
         ctx.status(command, 412, parent=parent)
         return 412
-    run_item = _item_runner(type(command))
+    run_item = _ITEM_RUNNERS.get(type(command)) or _item_runner(type(command))
     if len(items) == 1:
         # One item: one Status, no TargetRef (``_statuses`` with one outcome).
         code = run_item(ctx, command, items[0])

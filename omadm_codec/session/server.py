@@ -683,7 +683,12 @@ class ServerSession:
             elif isinstance(command, Results):
                 pending = sent((command.msg_ref or "", command.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
-                    self._take_results(pending, command)
+                    items = command.items
+                    if (self._incoming is None and len(items) == 1
+                            and not items[0].more_data):
+                        pending.results.append(command)  # ``_take_results``' common case
+                    else:
+                        self._take_results(pending, command)
         events: list[ev.Event] = []
         if self._incoming is not None and not self._continued:
             # The device's message does not go on with the object it was sending.
@@ -880,16 +885,16 @@ class ServerSession:
         self._incoming = None
         return list(dropped)
 
-    def _next_msg_id(self) -> str:
-        self._msg_id += 1
-        return str(self._msg_id)
-
     def _header(self) -> SyncHdr:
         assert self._reply_to is not None and self.session_id is not None
-        hdr = SyncHdr(self.session_id, self._next_msg_id(), Target(self.device_id),
-                      Source(self.server_uri, self.server_id), resp_uri=self.resp_uri,
-                      meta=Meta(max_msg_size=self.max_msg_size,
-                                max_obj_size=self.guards.max_obj_size))
+        self._msg_id += 1
+        # Meta positional (max_msg_size and max_obj_size are its 9th and 10th fields), its
+        # lists given: no keyword parsing nor default factories once per message.
+        meta = Meta(False, None, None, None, None, None, None, None, self.max_msg_size,
+                    self.guards.max_obj_size, [], None, [])
+        hdr = SyncHdr(self.session_id, str(self._msg_id), Target(self.device_id),
+                      Source(self.server_uri, self.server_id), "1.2", "DM/1.2",
+                      self.resp_uri, False, None, meta)
         if (self.server_secret is not None and self.server_auth_type in ("DIGEST", "BASIC")
                 and not self._server_authenticated and self.username is not None):
             # Our credentials go in every message until the device accepts them.
@@ -999,25 +1004,34 @@ class ServerSession:
         if cap is not None and len(self._queue) > cap:
             return self._fill_capped(hdr, body, ids, cap)
         mark = ids.next
-        # Common case first: everything fits.
-        trial = list(body)
+        # Common case first: everything fits. The wire copies go straight into ``body`` (cut
+        # back below if they do not fit); a plain command is numbered here, not in ``_number``.
         pendings: list[Pending] = []
-        number = self._number
+        msg_id = hdr.msg_id
+        table = self._pending
+        copiers = _COPIERS
         for command in self._queue:
-            wire, pending = number(command, ids, hdr.msg_id, None)
-            trial.append(wire)
+            if isinstance(command, _CONTAINERS):
+                wire, pending = self._number(command, ids, msg_id, None)
+            else:
+                pending = Pending(command)
+                copier = copiers.get(type(command))
+                wire = copier(command) if copier is not None else _shallow_copy(command)
+                cmd_id = wire.cmd_id = ids()
+                table[(msg_id, cmd_id)] = pending
+            body.append(wire)
             pendings.append(pending)
-        encoded = self._encoded_if_fits(hdr, trial, True)
+        encoded = self._encoded_if_fits(hdr, body, True)
         if encoded is not None:
-            body[:] = trial
             self._top.extend(pendings)
             self._queue.clear()
             return encoded
         # Otherwise one at a time; forget the numbering done above. A command is taken on
         # the upper bound of the message's size where that suffices, else by encoding (which
         # re-anchors the running size): the same commands as encoding every candidate.
-        for wire in trial[fixed:]:
-            self._unregister(hdr.msg_id, wire)
+        for wire in body[fixed:]:
+            self._unregister(msg_id, wire)
+        del body[fixed:]
         ids.next = mark
         sizer = MessageSizer(hdr, self.fmt)
         limit = self.client_max_msg_size

@@ -42,6 +42,7 @@ from .nodes import (
     node_class,
     subtree_size,
 )
+from .standard import accounts  # not inside ``dm_accounts``: 2 µs per call there
 from .uri import ParsedUri
 
 if TYPE_CHECKING:
@@ -111,8 +112,6 @@ class DMTree:
 
     def dm_accounts(self) -> Iterator[DMAccount]:
         """The DM server accounts in the tree (DM 1.2 and DM 1.1 layouts), device-side."""
-        from .standard import accounts
-
         return accounts(self)
 
     # -- limits and lookup --------------------------------------------------------------

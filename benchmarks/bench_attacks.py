@@ -115,8 +115,9 @@ def post_raw(port: int, path: str, body: bytes, content_type: str = DM_XML,
 # -- the server (subprocess) -------------------------------------------------------------------
 
 
-def serve(accounts: int, max_unauthenticated: int, offload_min: int) -> None:
+def serve(accounts: int, max_unauthenticated: int, offload_min: int, settle: bool) -> None:
     from omadm_codec.http import ServerThread
+    from omadm_codec.http.runner import settle_heap
 
     registry = DeviceRegistry()
     for n in range(accounts):
@@ -160,6 +161,8 @@ def serve(accounts: int, max_unauthenticated: int, offload_min: int) -> None:
             return
         await dm(scope, receive, send)
 
+    if settle:
+        settle_heap()  # as omadm-codec serve does
     with ServerThread(asgi) as server:
         print(f"READY {server.port}", flush=True)
         sys.stdin.read()
@@ -167,11 +170,11 @@ def serve(accounts: int, max_unauthenticated: int, offload_min: int) -> None:
 
 class Server:
     def __init__(self, accounts: int = 0, max_unauthenticated: int = 10_000,
-                 offload_min: int = 64 << 10) -> None:
+                 offload_min: int = 64 << 10, settle: bool = True) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "serve", "--accounts", str(accounts),
              "--max-unauthenticated", str(max_unauthenticated),
-             "--offload-min", str(offload_min)],
+             "--offload-min", str(offload_min), *([] if settle else ["--no-settle-heap"])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ))
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
@@ -291,10 +294,11 @@ def _probe(port: int, stop: threading.Event, out: list[float]) -> None:
             time.sleep(0.005)
 
 
-def stall(seconds: float, offload_min: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"backend": BACKEND, "offload_min": offload_min}
+def stall(seconds: float, offload_min: int, settle: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"backend": BACKEND, "offload_min": offload_min,
+                           "settle_heap": settle, "load_average": os.getloadavg()[0]}
     preauth = _preauth_at_limit()
-    with Server(accounts=1, offload_min=offload_min) as server:
+    with Server(accounts=1, offload_min=offload_min, settle=settle) as server:
         out["idle"] = _while(server, seconds, lambda stop: stop.wait())
         out["preauth_message_bytes"] = len(preauth)
         out["preauth"] = _while(server, seconds, lambda stop: _flood_until(
@@ -583,6 +587,8 @@ def main() -> None:
     s.add_argument("--offload-min", type=int, default=64 << 10,
                    help="bodies from this size are handled off the event loop (compare with "
                         "a size above the body limit: everything on the loop)")
+    s.add_argument("--no-settle-heap", action="store_true",
+                   help="the server skips serve's gc.freeze at start-up (for comparison)")
     m = sub.add_parser("memory")
     m.add_argument("--strangers", type=int, default=20_000)
     m.add_argument("--authenticated", type=int, default=2_000)
@@ -593,12 +599,15 @@ def main() -> None:
     v.add_argument("--accounts", type=int, default=0)
     v.add_argument("--max-unauthenticated", type=int, default=10_000)
     v.add_argument("--offload-min", type=int, default=64 << 10)
+    v.add_argument("--no-settle-heap", action="store_true")
     args = parser.parse_args()
     if args.mode == "serve":
-        serve(args.accounts, args.max_unauthenticated, args.offload_min)
+        serve(args.accounts, args.max_unauthenticated, args.offload_min,
+              not args.no_settle_heap)
         return
     result = {"guesses": lambda: guesses(args.seconds),
-              "stall": lambda: stall(args.seconds, args.offload_min),
+              "stall": lambda: stall(args.seconds, args.offload_min,
+                                     not args.no_settle_heap),
               "memory": lambda: memory(args.strangers, args.authenticated, args.cap),
               "cost": lambda: cost(args.rounds)}[args.mode]()
     print(json.dumps(result, indent=2))

@@ -88,6 +88,20 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     return str(exc.reason or exc).split(" (_ssl.c:")[0].replace("_", " ").lower()
 
 
+def settle_heap() -> None:
+    """For a process that is about to serve (``omadm-codec serve`` calls it once, after its
+    start-up): collect, then move everything alive into the collector's permanent generation
+    (``gc.freeze``), so a full collection no longer walks the modules, tables and accounts
+    of start-up. Such a collection holds the interpreter lock for its whole walk; with a
+    worker thread creating tens of thousands of objects per large message, it was the
+    event loop's longest wait (docs/security.md, "Event-loop stall at the limits"). Not for a
+    library's host process: what is frozen is never collected, even once it is garbage."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1 and a free port, in a daemon thread.
 

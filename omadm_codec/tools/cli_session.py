@@ -203,6 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_workers(args, cleaned)
     from ..http import DMServerApp, HttpLimits, ServerConfig, ServerThread, TlsConfig
     from ..http.connections import raise_descriptor_limit
+    from ..http.runner import settle_heap
     from ..http.state import Account, NonceSwap
     from ..http.state_url import open_store
     from ..security import auth
@@ -308,6 +309,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         keepalive_timeout=args.keepalive_timeout,
                         max_connections=args.max_connections,
                         graceful_timeout=args.graceful_timeout, parser=args.http_parser)
+    settle_heap()
     with ServerThread(app, host=args.host, port=args.port, tls=tls, limits=limits,
                       trusted_proxies=args.trusted_proxies, reuse_port=args.reuse_port) as server:
         if args.quiet_banner:

@@ -130,6 +130,73 @@ def handshake_bounded_loop_factory(base: Callable[[], asyncio.AbstractEventLoop]
     return HandshakeBoundedLoop
 
 
+class _ConnectionGuards:
+    """What both guarded protocols do alike (mixed in before uvicorn's protocol class):
+    TCP_NODELAY and the connection caps when a connection is made, and the head timer. A
+    subclass sets ``_limits``, ``_cap`` and ``_by_client`` (one server's counts) and says
+    whether a request's head is still arriving (``_head_pending``)."""
+
+    _limits: HttpLimits
+    _cap: int
+    _by_client: Counter[str]
+    _header_timer: Any = None
+    _counted: str | None = None
+    # uvicorn's protocol provides these.
+    client: Any
+    connections: Any
+    loop: Any
+    transport: Any
+
+    def _admit(self, transport: Any) -> None:
+        """After ``connection_made``: no Nagle delay, then the caps (over one: 503 at once
+        and closed), then the head timer."""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        host = self.client[0] if self.client else ""
+        per_client = self._limits.max_connections_per_client
+        if len(self.connections) > self._cap or (
+                per_client is not None and self._by_client[host] >= per_client):
+            transport.write(REFUSED)
+            transport.close()
+            return
+        if per_client is not None:
+            self._by_client[host] += 1
+            self._counted = host
+        self._arm_header_timer()
+
+    def _release(self) -> None:
+        """Before ``connection_lost``: the timer and this connection's count go."""
+        self._cancel_header_timer()
+        if self._counted is not None:
+            self._by_client[self._counted] -= 1
+            if self._by_client[self._counted] <= 0:
+                del self._by_client[self._counted]
+            self._counted = None
+
+    def _head_pending(self) -> bool:
+        raise NotImplementedError
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self._limits.header_timeout,
+                                                  self._header_timed_out)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self._head_pending() and not self.transport.is_closing():
+            self.transport.write(TIMED_OUT)
+            self.transport.close()
+
+
 def guarded_protocol(limits: HttpLimits) -> type[Any]:
     """A uvicorn protocol class enforcing ``limits`` (pass as ``Config(http=...)``): its
     ``HttpToolsProtocol`` or its ``H11Protocol``, as ``limits.parser_in_force()`` says.
@@ -143,39 +210,17 @@ def guarded_protocol(limits: HttpLimits) -> type[Any]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     cap = limits.connection_cap()
-    per_client = limits.max_connections_per_client
     by_client: Counter[str] = Counter()
 
-    class GuardedH11Protocol(H11Protocol):
-        _header_timer: Any = None
-        _counted: str | None = None
+    class GuardedH11Protocol(_ConnectionGuards, H11Protocol):
+        _limits, _cap, _by_client = limits, cap, by_client
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
-            host = self.client[0] if self.client else ""
-            if len(self.connections) > cap or (
-                    per_client is not None and by_client[host] >= per_client):
-                transport.write(REFUSED)
-                transport.close()
-                return
-            if per_client is not None:
-                by_client[host] += 1
-                self._counted = host
-            self._arm_header_timer()
+            self._admit(transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_header_timer()
-            if self._counted is not None:
-                by_client[self._counted] -= 1
-                if by_client[self._counted] <= 0:
-                    del by_client[self._counted]
-                self._counted = None
+            self._release()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -188,21 +233,8 @@ def guarded_protocol(limits: HttpLimits) -> type[Any]:
             if self.conn.their_state is not h11.IDLE:
                 self._cancel_header_timer()  # the head is in
 
-        def _arm_header_timer(self) -> None:
-            self._cancel_header_timer()
-            self._header_timer = self.loop.call_later(limits.header_timeout,
-                                                      self._header_timed_out)
-
-        def _cancel_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _header_timed_out(self) -> None:
-            self._header_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.write(TIMED_OUT)
-                self.transport.close()
+        def _head_pending(self) -> bool:
+            return self.conn.their_state is h11.IDLE
 
     return GuardedH11Protocol
 
@@ -219,13 +251,11 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
                           ) from exc
 
     cap = limits.connection_cap()
-    per_client = limits.max_connections_per_client
     max_head = limits.max_header_bytes
     by_client: Counter[str] = Counter()
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
-        _header_timer: Any = None
-        _counted: str | None = None
+    class GuardedHttpToolsProtocol(_ConnectionGuards, HttpToolsProtocol):
+        _limits, _cap, _by_client = limits, cap, by_client
         _in_head = True
         """Between a request's first byte (or the connection) and the end of its head."""
         _head_size = 0
@@ -237,30 +267,10 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:
-                    pass
-            host = self.client[0] if self.client else ""
-            if len(self.connections) > cap or (
-                    per_client is not None and by_client[host] >= per_client):
-                transport.write(REFUSED)
-                transport.close()
-                return
-            if per_client is not None:
-                by_client[host] += 1
-                self._counted = host
-            self._arm_header_timer()
+            self._admit(transport)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_header_timer()
-            if self._counted is not None:
-                by_client[self._counted] -= 1
-                if by_client[self._counted] <= 0:
-                    del by_client[self._counted]
-                self._counted = None
+            self._release()
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
@@ -301,21 +311,8 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
             self._cancel_header_timer()  # the head is in
             super().on_headers_complete()
 
-        def _arm_header_timer(self) -> None:
-            self._cancel_header_timer()
-            self._header_timer = self.loop.call_later(limits.header_timeout,
-                                                      self._header_timed_out)
-
-        def _cancel_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _header_timed_out(self) -> None:
-            self._header_timer = None
-            if self._in_head and not self.transport.is_closing():
-                self.transport.write(TIMED_OUT)
-                self.transport.close()
+        def _head_pending(self) -> bool:
+            return self._in_head
 
     return GuardedHttpToolsProtocol
 

@@ -12,6 +12,7 @@ from test_session import make_server, make_tree  # noqa: I001
 from omadm_codec.errors import LocalProtocolError, SnapshotError
 from omadm_codec.messages.model import Alert
 from omadm_codec.session import ClientSession, ServerSession, State, UiResponse
+from omadm_codec.session.events import CommandCompleted
 from omadm_codec.session.snapshot import MAGIC
 from omadm_codec.tools.demo_scenario import DemoServerApp, generic_alert_item
 from omadm_codec.tools.simulator import ScriptedUser
@@ -100,3 +101,99 @@ def test_server_snapshot_only_between_messages() -> None:
     server.receive(_client_msg("1", "1", [Alert("1", 1201)]), now=0)
     with pytest.raises(LocalProtocolError):
         server.snapshot()
+
+
+def _in_flight_server() -> tuple[ServerSession, bytes, ClientSession]:
+    """A server with an Atomic and two plain commands in flight (its package 2 sent), and the
+    device that will answer them."""
+    from omadm_codec.messages.model import Atomic, Get, Item, Replace, Target
+
+    tree = make_tree(client_auth="BASIC")
+    server = make_server(client_auth="BASIC")
+    client = ClientSession(tree)
+    client.start(now=0)
+    out = client.data_to_send(now=0)
+    assert out is not None
+    server.receive(out.body, now=0, content_type=out.content_type)
+    server.send_commands([
+        Get("0", [Item(target=Target("./DevInfo/Mod"))]),
+        Atomic("0", [Replace("0", [Item(target=Target("./DevInfo/Lang"), data="fr")])]),
+        Get("0", [Item(target=Target("./DevInfo/Man"))])])
+    reply = server.data_to_send()
+    client.receive(reply.body, now=0, content_type=reply.content_type)
+    return server, server.snapshot(b"k"), client
+
+
+def _as_version_1(blob: bytes, key: bytes) -> bytes:
+    """``blob`` rewritten as version 1 wrote it: every in-flight command as a whole node."""
+    import hmac
+
+    document = json.loads(blob.split(b"\n", 2)[2])
+
+    def whole(node: object) -> object:
+        if isinstance(node, list):
+            return {"keys": [node], "statuses": [], "chunk": False, "receiving": False,
+                    "last": False, "data": [], "children": []}
+        assert isinstance(node, dict)
+        return {**node, "children": [whole(c) for c in node["children"]]}
+
+    document["version"] = 1
+    document["fields"]["pending"] = [whole(n) for n in document["fields"]["pending"]]
+    payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    return MAGIC + hmac.digest(key, payload, "sha256").hex().encode() + b"\n" + payload
+
+
+def test_plain_commands_in_flight_are_written_as_their_key() -> None:
+    server, blob, _client = _in_flight_server()
+    pending = json.loads(blob.split(b"\n", 2)[2])["fields"]["pending"]
+    assert [type(node).__name__ for node in pending] == ["list", "dict", "list"]
+    assert isinstance(pending[1]["children"][0], list)  # a plain child of the Atomic too
+
+
+def test_version_1_snapshots_still_restore_and_answer_alike() -> None:
+    server, blob, client = _in_flight_server()
+    answer = client.data_to_send(now=0)
+    assert answer is not None
+    lookup = server.policy._lookup
+    replies, outcomes = [], []
+    for sealed in (blob, _as_version_1(blob, b"k")):
+        restored = ServerSession.restore(sealed, secret_lookup=lookup, nonces=server.nonces,
+                                         server_secret="server-secret-0001", key=b"k")
+        events = restored.receive(answer.body, now=0, content_type=answer.content_type)
+        outcomes.append([(e.command.ELEMENT, e.status, [c.status for c in e.children])
+                         for e in events if isinstance(e, CommandCompleted)])
+        replies.append(restored.data_to_send().body)
+        assert restored.snapshot(b"k") == ServerSession.restore(
+            restored.snapshot(b"k"), secret_lookup=lookup, nonces=server.nonces,
+            server_secret="server-secret-0001", key=b"k").snapshot(b"k")
+    assert replies[0] == replies[1]
+    assert outcomes[0] == outcomes[1]
+    assert [element for element, _status, _children in outcomes[0]] == ["Get", "Atomic", "Get"]
+    assert outcomes[0][0][1] == 200 and outcomes[0][1][2] != []  # answered, child included
+
+
+@pytest.mark.parametrize("node", [["1"], ["1", 2], ["1", "2", "3"], "1,2"])
+def test_a_bad_key_for_a_command_in_flight_is_refused(node: object) -> None:
+    import hmac
+
+    server, blob, _client = _in_flight_server()
+    document = json.loads(blob.split(b"\n", 2)[2])
+    document["fields"]["pending"][0] = node
+    payload = json.dumps(document).encode()
+    sealed = MAGIC + hmac.digest(b"k", payload, "sha256").hex().encode() + b"\n" + payload
+    with pytest.raises(SnapshotError) as info:
+        ServerSession.restore(sealed, secret_lookup=server.policy._lookup, key=b"k")
+    assert info.value.reason == "corrupt"
+
+
+def test_a_container_written_as_a_key_is_refused() -> None:
+    import hmac
+
+    server, blob, _client = _in_flight_server()
+    document = json.loads(blob.split(b"\n", 2)[2])
+    document["fields"]["pending"][1] = document["fields"]["pending"][1]["keys"][0]
+    payload = json.dumps(document).encode()
+    sealed = MAGIC + hmac.digest(b"k", payload, "sha256").hex().encode() + b"\n" + payload
+    with pytest.raises(SnapshotError) as info:
+        ServerSession.restore(sealed, secret_lookup=server.policy._lookup, key=b"k")
+    assert info.value.reason == "corrupt"

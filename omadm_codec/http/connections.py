@@ -131,8 +131,9 @@ def handshake_bounded_loop_factory(base: Callable[[], asyncio.AbstractEventLoop]
 
 
 class _ConnectionGuards:
-    """What both guarded protocols do alike (mixed in before uvicorn's protocol class):
-    TCP_NODELAY and the connection caps when a connection is made, and the head timer. A
+    """What both guarded protocols do alike (mixed in before uvicorn's protocol class, so its
+    ``connection_made`` / ``connection_lost`` wrap uvicorn's): TCP_NODELAY and the connection
+    caps when a connection is made, the count given back when it is lost, and the head timer. A
     subclass sets ``_limits``, ``_cap`` and ``_by_client`` (one server's counts) and says
     whether a request's head is still arriving (``_head_pending``)."""
 
@@ -147,9 +148,17 @@ class _ConnectionGuards:
     loop: Any
     transport: Any
 
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._admit(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+        super().connection_lost(exc)  # type: ignore[misc]
+
     def _admit(self, transport: Any) -> None:
-        """After ``connection_made``: no Nagle delay, then the caps (over one: 503 at once
-        and closed), then the head timer."""
+        """After uvicorn's ``connection_made``: no Nagle delay, then the caps (over one: 503
+        at once and closed), then the head timer."""
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -169,7 +178,7 @@ class _ConnectionGuards:
         self._arm_header_timer()
 
     def _release(self) -> None:
-        """Before ``connection_lost``: the timer and this connection's count go."""
+        """Before uvicorn's ``connection_lost``: the timer and this connection's count go."""
         self._cancel_header_timer()
         if self._counted is not None:
             self._by_client[self._counted] -= 1
@@ -215,14 +224,6 @@ def guarded_protocol(limits: HttpLimits) -> type[Any]:
     class GuardedH11Protocol(_ConnectionGuards, H11Protocol):
         _limits, _cap, _by_client = limits, cap, by_client
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._admit(transport)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._release()
-            super().connection_lost(exc)
-
         def data_received(self, data: bytes) -> None:
             if self.conn.their_state is h11.IDLE and self._header_timer is None:
                 self._arm_header_timer()  # a new request's head starts arriving
@@ -264,14 +265,6 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
         """Bytes of reads since the last completed part of the head (a header arriving)."""
         _progress = False
         """A part of the head completed during the read being parsed."""
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._admit(transport)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._release()
-            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             self._progress = False

@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from .server import ServerSession
 
 MAGIC = b"omadm-codec-session\n"
-VERSION = 1
+VERSION = 2
+"""The format written. Version 2 writes a plain in-flight command (one key, nothing
+received, no children) as its key alone; version 1 snapshots still restore."""
+READABLE = frozenset((1, VERSION))
 MAX_SNAPSHOT = 64 << 20
 
 
@@ -51,9 +54,14 @@ MAX_SNAPSHOT = 64 << 20
 def _seal(role: str, fields: dict[str, Any], key: bytes | None) -> bytes:
     payload = json.dumps({"version": VERSION, "role": role, "fields": fields},
                          separators=(",", ":"), sort_keys=True).encode("utf-8")
-    tag = (hmac.new(key, payload, hashlib.sha256) if key is not None
-           else hashlib.sha256(payload)).hexdigest().encode("ascii")
-    return MAGIC + tag + b"\n" + payload
+    return MAGIC + _tag(payload, key) + b"\n" + payload
+
+
+def _tag(payload: bytes, key: bytes | None) -> bytes:
+    # ``hmac.digest``: the one-shot C call (``hmac.new`` builds two hash objects in Python).
+    digest = (hmac.digest(key, payload, "sha256") if key is not None
+              else hashlib.sha256(payload).digest())
+    return digest.hex().encode("ascii")
 
 
 def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
@@ -64,9 +72,7 @@ def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
     tag, sep, payload = bytes(data[len(MAGIC):]).partition(b"\n")
     if not sep:
         raise SnapshotError("corrupt", "truncated")
-    expected = (hmac.new(key, payload, hashlib.sha256) if key is not None
-                else hashlib.sha256(payload)).hexdigest().encode("ascii")
-    if not hmac.compare_digest(tag, expected):
+    if not hmac.compare_digest(tag, _tag(payload, key)):
         raise SnapshotError("corrupt", "checksum or key does not match")
     try:
         document = json.loads(payload)
@@ -74,7 +80,7 @@ def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
         raise SnapshotError("corrupt", "not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("fields"), dict):
         raise SnapshotError("corrupt", "bad layout")
-    if document.get("version") != VERSION:
+    if document.get("version") not in READABLE:
         raise SnapshotError("version", repr(document.get("version")))
     if document.get("role") != role:
         raise SnapshotError("foreign", f"a {document.get('role')!r} snapshot, not {role!r}")
@@ -194,8 +200,13 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     for k, p in session._pending.items():
         keys_of.setdefault(id(p), []).append(list(k))
 
-    def tree(pending: Pending) -> dict[str, Any]:
+    def tree(pending: Pending) -> dict[str, Any] | list[str]:
         keys = keys_of.get(id(pending), [])
+        if (len(keys) == 1 and not pending.statuses and not pending.data
+                and not pending.children and not pending.chunk and not pending.receiving
+                and not pending.is_last_chunk
+                and not isinstance(pending.command, Atomic | Sequence)):
+            return keys[0]  # the common in-flight command: sent, nothing back yet
         return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
                 "receiving": pending.receiving,
                 "last": pending.is_last_chunk, "data": pending.data,
@@ -287,6 +298,13 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
 
     def build(node: object, command: Command, parent: Pending | None) -> Pending:
         # Checked inline, not through _Reader: a session may hold hundreds of these.
+        if type(node) is list:  # a plain command in flight: its one key
+            if not (len(node) == 2 and type(node[0]) is str and type(node[1]) is str
+                    and not isinstance(command, Atomic | Sequence)):
+                raise SnapshotError("corrupt", "pending key")
+            pending = Pending(command, parent)
+            session._pending[(node[0], node[1])] = pending
+            return pending
         if not isinstance(node, dict):
             raise SnapshotError("corrupt", "pending node")
         chunk, last, receiving = node.get("chunk"), node.get("last"), node.get("receiving")
@@ -466,5 +484,5 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
     return session
 
 
-__all__ = ["MAGIC", "VERSION", "client_restore", "client_snapshot", "server_restore",
+__all__ = ["MAGIC", "READABLE", "VERSION", "client_restore", "client_snapshot", "server_restore",
            "server_snapshot"]

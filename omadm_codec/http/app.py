@@ -570,10 +570,23 @@ class DMServerApp:
             return _unknown()
         config = self.config
         app = self._apps.get(token)
+        # In process, the object the last commit snapshotted goes on (no restore); taken
+        # out of the store, so a run that does not commit leaves the snapshot to the next.
+        live = (self.store.take_live(token, record.version)
+                if isinstance(self.store, MemoryState) else None)
 
         def restore(secret_lookup: RequestSecrets, nonces: RequestNonces,
                     guards: SessionGuards) -> ServerSession:
+            nonlocal live
             held = self._held.pop(token, None)
+            if live is not None:
+                # Its large object's bytes are the held ones (the same reservation). Only
+                # the first run may use it: a redo restores the state before this request.
+                session, live = live, None
+                session.rebind(secret_lookup=secret_lookup, nonces=nonces,
+                               server_secret=config.server_secret, guards=guards,
+                               accounts_for_device=config.accounts_for_device)
+                return session
             if held is not None:
                 held.release()  # the restored session adopts its bytes again
             return ServerSession.restore(record.snapshot, secret_lookup=secret_lookup,
@@ -818,6 +831,8 @@ class DMServerApp:
         if record is None and app is not None and not ended:
             self._apps[token] = app
         self._keep(token, session)
+        if not ended and isinstance(store, MemoryState):
+            store.keep_live(token, commit.version + 1, session)
         if ended and not was_over:
             self._apps.pop(token, None)
             if session.end_reason == "completed":

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..security.nonces import LEVELS, NonceManager, StoredNonce
 from .state import (
@@ -36,6 +37,9 @@ from .state import (
     session_ref,
 )
 
+if TYPE_CHECKING:
+    from ..session import ServerSession
+
 
 @dataclass(slots=True)
 class _Session:
@@ -46,6 +50,9 @@ class _Session:
     expires: float
     lock_owner: str | None = None
     lock_until: float = 0.0
+    live: ServerSession | None = None
+    """The session object whose snapshot this is (``keep_live``): it lives and dies with
+    this record (expiry, eviction, the next commit, the end)."""
 
 
 @dataclass(slots=True)
@@ -161,6 +168,24 @@ class MemoryState:
             raise SessionBusy(token, found.lock_until - now)
         found.lock_owner, found.lock_until = owner, now + lock_ms / 1000
         return SessionRecord(found.snapshot, found.version, found.device_id, owner)
+
+    def keep_live(self, token: str, version: int, session: ServerSession) -> None:
+        """Keep ``session``, the object the commit that made ``version`` snapshotted, with
+        that record, so the next request may go on with it instead of restoring the snapshot
+        (this process only; a record at another version keeps nothing)."""
+        found = self._sessions.get(token)
+        if found is not None and found.version == version:
+            found.live = session
+
+    def take_live(self, token: str, version: int) -> ServerSession | None:
+        """The object ``keep_live`` kept with the record of ``token`` at ``version``, taken
+        out: a request that does not commit puts nothing back, so the next one restores the
+        snapshot (the state before it). None if there is none."""
+        found = self._sessions.get(token)
+        if found is None or found.version != version:
+            return None
+        session, found.live = found.live, None
+        return session
 
     async def session_release(self, token: str, owner: str) -> None:
         found = self._sessions.get(token)

@@ -270,3 +270,19 @@ def test_the_object_lives_and_dies_with_its_record() -> None:
     assert run_now(store.session_count("preauth")) == 1
     assert run_now(store.session_evict("preauth")) == "b"
     assert len(store) == 0 and run_now(store.session_count("preauth")) == 0
+
+
+def test_the_objects_kept_are_bounded() -> None:
+    """Past ``max_live`` the least recently kept object goes (its session restores its
+    snapshot next time): memory stays bounded whatever the session count."""
+    store = MemoryState(max_live=2)
+    kept = {token: stranger_record(store, token, 0.0, ttl=1e9) for token in "abc"}
+    assert [t for t, r in store._sessions.items() if r.live is not None] == ["b", "c"]
+    assert store.take_live("a", 1) is None and store.take_live("b", 1) is kept["b"]
+    store.keep_live("b", 1, kept["b"])
+    stranger_record(store, "d", 0.0, ttl=1e9)  # "c" is now the least recently kept
+    assert [t for t, r in store._sessions.items() if r.live is not None] == ["b", "d"]
+    assert len(store._kept) == 2
+    nothing = MemoryState(max_live=0)
+    stranger_record(nothing, "a", 0.0, ttl=1e9)
+    assert nothing.take_live("a", 1) is None and not nothing._kept

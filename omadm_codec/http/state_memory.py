@@ -81,14 +81,19 @@ class _Device:
 class MemoryState:
     """The in-process ``StateStore``. ``clock`` is wall-clock seconds (``time.time``), the
     same clock the HTTP tier gives sessions, so a restored snapshot's timers stay right.
-    ``max_throttle_keys`` bounds each throttle kind (least recently used dropped first)."""
+    ``max_throttle_keys`` bounds each throttle kind (least recently used dropped first).
+    ``max_live`` bounds the session objects kept between requests (``keep_live``; a few tens
+    of KB each while commands are in flight): past it, the least recently kept gives its
+    object up, and its next request restores the snapshot."""
 
     local = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 max_throttle_keys: int = 65_536, nonces: NonceManager | None = None) -> None:
+                 max_throttle_keys: int = 65_536, nonces: NonceManager | None = None,
+                 max_live: int = 10_000) -> None:
         self.clock = clock
         self.max_throttle_keys = max_throttle_keys
+        self.max_live = max_live
         self.nonces = nonces if nonces is not None else NonceManager()
         """The nonce slots are this manager's (a server configured with a ``NonceManager``
         keeps using it, pre-seeded nonces included)."""
@@ -96,6 +101,7 @@ class MemoryState:
         self._tiers: dict[str, int] = {}
         self._order: dict[str, OrderedDict[str, None]] = {}  # tier -> tokens, least recent first
         self._expiry: list[tuple[float, str]] = []  # (expires, token), lazily deleted
+        self._kept: OrderedDict[str, None] = OrderedDict()  # tokens holding a live object
         self._devices: dict[str, _Device] = {}
         self._reap: list[tuple[float, str, str]] = []  # (when, device, token)
         self._accounts: dict[str, Account] = {}
@@ -124,6 +130,7 @@ class MemoryState:
         return found
 
     def _drop(self, token: str) -> None:
+        self._kept.pop(token, None)
         found = self._sessions.pop(token, None)
         if found is not None and found.tier is not None:
             self._tiers[found.tier] -= 1
@@ -174,8 +181,13 @@ class MemoryState:
         that record, so the next request may go on with it instead of restoring the snapshot
         (this process only; a record at another version keeps nothing)."""
         found = self._sessions.get(token)
-        if found is not None and found.version == version:
-            found.live = session
+        if found is None or found.version != version:
+            return
+        found.live = session
+        self._kept[token] = None
+        while len(self._kept) > self.max_live:
+            oldest, _ = self._kept.popitem(last=False)
+            self._sessions[oldest].live = None
 
     def take_live(self, token: str, version: int) -> ServerSession | None:
         """The object ``keep_live`` kept with the record of ``token`` at ``version``, taken
@@ -185,6 +197,7 @@ class MemoryState:
         if found is None or found.version != version:
             return None
         session, found.live = found.live, None
+        self._kept.pop(token, None)
         return session
 
     async def session_release(self, token: str, owner: str) -> None:

@@ -11,7 +11,10 @@ session, and commits the new snapshot together with what the session did to the 
 durable queue, in one atomic step. So any worker process (``uvicorn --workers N``, several
 ``omadm-codec serve`` on one port, any balancer) can take any request of any session, and a
 worker killed mid-request loses nothing: the device's retransmission finds the snapshot as it
-was before that request.
+was before that request. With the in-process store (one worker by definition), the object a
+commit snapshotted is kept next to its snapshot and the next request goes on with it instead
+of restoring the snapshot; a request that does not commit never puts it back, so the
+snapshot stays what a failed request falls back to (``MemoryState.keep_live``).
 
 Every request ends in a defined answer: what the session refuses is a DM refusal or a 4xx;
 anything that goes wrong inside the server is logged (rate-limited), answered 500, and the

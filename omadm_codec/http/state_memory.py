@@ -1,6 +1,8 @@
 """``MemoryState``: the ``StateStore`` in this process (the default: nothing to install, one
 worker). The same rules as the Redis engine, on dicts; expiry runs off heaps of deadlines, a
-bounded batch at a time, so no request ever walks the whole store.
+bounded batch at a time, so no request ever walks the whole store. One thing more than Redis:
+a session's object may be kept with its snapshot between requests (``keep_live``), so the
+HTTP tier need not restore it; it goes with the record.
 """
 
 from __future__ import annotations

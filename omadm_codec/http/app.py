@@ -11,10 +11,7 @@ session, and commits the new snapshot together with what the session did to the 
 durable queue, in one atomic step. So any worker process (``uvicorn --workers N``, several
 ``omadm-codec serve`` on one port, any balancer) can take any request of any session, and a
 worker killed mid-request loses nothing: the device's retransmission finds the snapshot as it
-was before that request. With the in-process store (one worker by definition), the object a
-commit snapshotted is kept next to its snapshot and the next request goes on with it instead
-of restoring the snapshot; a request that does not commit never puts it back, so the
-snapshot stays what a failed request falls back to (``MemoryState.keep_live``).
+was before that request.
 
 Every request ends in a defined answer: what the session refuses is a DM refusal or a 4xx;
 anything that goes wrong inside the server is logged (rate-limited), answered 500, and the
@@ -573,23 +570,10 @@ class DMServerApp:
             return _unknown()
         config = self.config
         app = self._apps.get(token)
-        # In process, the object the last commit snapshotted goes on (no restore); taken
-        # out of the store, so a run that does not commit leaves the snapshot to the next.
-        live = (self.store.take_live(token, record.version)
-                if isinstance(self.store, MemoryState) else None)
 
         def restore(secret_lookup: RequestSecrets, nonces: RequestNonces,
                     guards: SessionGuards) -> ServerSession:
-            nonlocal live
             held = self._held.pop(token, None)
-            if live is not None:
-                # Its large object's bytes are the held ones (the same reservation). Only
-                # the first run may use it: a redo restores the state before this request.
-                session, live = live, None
-                session.rebind(secret_lookup=secret_lookup, nonces=nonces,
-                               server_secret=config.server_secret, guards=guards,
-                               accounts_for_device=config.accounts_for_device)
-                return session
             if held is not None:
                 held.release()  # the restored session adopts its bytes again
             return ServerSession.restore(record.snapshot, secret_lookup=secret_lookup,
@@ -834,8 +818,6 @@ class DMServerApp:
         if record is None and app is not None and not ended:
             self._apps[token] = app
         self._keep(token, session)
-        if not ended and isinstance(store, MemoryState):
-            store.keep_live(token, commit.version + 1, session)
         if ended and not was_over:
             self._apps.pop(token, None)
             if session.end_reason == "completed":

@@ -1,8 +1,6 @@
 """``MemoryState``: the ``StateStore`` in this process (the default: nothing to install, one
 worker). The same rules as the Redis engine, on dicts; expiry runs off heaps of deadlines, a
-bounded batch at a time, so no request ever walks the whole store. One thing more than Redis:
-a session's object may be kept with its snapshot between requests (``keep_live``), so the
-HTTP tier need not restore it; it goes with the record.
+bounded batch at a time, so no request ever walks the whole store.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..security.nonces import LEVELS, NonceManager, StoredNonce
 from .state import (
@@ -39,9 +36,6 @@ from .state import (
     session_ref,
 )
 
-if TYPE_CHECKING:
-    from ..session import ServerSession
-
 
 @dataclass(slots=True)
 class _Session:
@@ -52,9 +46,6 @@ class _Session:
     expires: float
     lock_owner: str | None = None
     lock_until: float = 0.0
-    live: ServerSession | None = None
-    """The session object whose snapshot this is (``keep_live``): it lives and dies with
-    this record (expiry, eviction, the next commit, the end)."""
 
 
 @dataclass(slots=True)
@@ -83,19 +74,14 @@ class _Device:
 class MemoryState:
     """The in-process ``StateStore``. ``clock`` is wall-clock seconds (``time.time``), the
     same clock the HTTP tier gives sessions, so a restored snapshot's timers stay right.
-    ``max_throttle_keys`` bounds each throttle kind (least recently used dropped first).
-    ``max_live`` bounds the session objects kept between requests (``keep_live``; a few tens
-    of KB each while commands are in flight): past it, the least recently kept gives its
-    object up, and its next request restores the snapshot."""
+    ``max_throttle_keys`` bounds each throttle kind (least recently used dropped first)."""
 
     local = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 max_throttle_keys: int = 65_536, nonces: NonceManager | None = None,
-                 max_live: int = 10_000) -> None:
+                 max_throttle_keys: int = 65_536, nonces: NonceManager | None = None) -> None:
         self.clock = clock
         self.max_throttle_keys = max_throttle_keys
-        self.max_live = max_live
         self.nonces = nonces if nonces is not None else NonceManager()
         """The nonce slots are this manager's (a server configured with a ``NonceManager``
         keeps using it, pre-seeded nonces included)."""
@@ -103,7 +89,6 @@ class MemoryState:
         self._tiers: dict[str, int] = {}
         self._order: dict[str, OrderedDict[str, None]] = {}  # tier -> tokens, least recent first
         self._expiry: list[tuple[float, str]] = []  # (expires, token), lazily deleted
-        self._kept: OrderedDict[str, None] = OrderedDict()  # tokens holding a live object
         self._devices: dict[str, _Device] = {}
         self._reap: list[tuple[float, str, str]] = []  # (when, device, token)
         self._accounts: dict[str, Account] = {}
@@ -132,7 +117,6 @@ class MemoryState:
         return found
 
     def _drop(self, token: str) -> None:
-        self._kept.pop(token, None)
         found = self._sessions.pop(token, None)
         if found is not None and found.tier is not None:
             self._tiers[found.tier] -= 1
@@ -177,30 +161,6 @@ class MemoryState:
             raise SessionBusy(token, found.lock_until - now)
         found.lock_owner, found.lock_until = owner, now + lock_ms / 1000
         return SessionRecord(found.snapshot, found.version, found.device_id, owner)
-
-    def keep_live(self, token: str, version: int, session: ServerSession) -> None:
-        """Keep ``session``, the object the commit that made ``version`` snapshotted, with
-        that record, so the next request may go on with it instead of restoring the snapshot
-        (this process only; a record at another version keeps nothing)."""
-        found = self._sessions.get(token)
-        if found is None or found.version != version:
-            return
-        found.live = session
-        self._kept[token] = None
-        while len(self._kept) > self.max_live:
-            oldest, _ = self._kept.popitem(last=False)
-            self._sessions[oldest].live = None
-
-    def take_live(self, token: str, version: int) -> ServerSession | None:
-        """The object ``keep_live`` kept with the record of ``token`` at ``version``, taken
-        out: a request that does not commit puts nothing back, so the next one restores the
-        snapshot (the state before it). None if there is none."""
-        found = self._sessions.get(token)
-        if found is None or found.version != version:
-            return None
-        session, found.live = found.live, None
-        self._kept.pop(token, None)
-        return session
 
     async def session_release(self, token: str, owner: str) -> None:
         found = self._sessions.get(token)

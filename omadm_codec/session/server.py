@@ -278,27 +278,6 @@ class ServerSession:
                               server_secret=server_secret, key=key, guards=guards,
                               accounts_for_device=accounts_for_device)
 
-    def rebind(self, *, secret_lookup: Callable[[str], auth.Secret | None],
-               nonces: NonceManager | None = None, server_secret: str | None = None,
-               guards: SessionGuards = DEFAULT_GUARDS,
-               accounts_for_device: Callable[[str], Collection[str]] | None = None) -> None:
-        """Give this session, kept alive between messages instead of snapshotted, the
-        per-message collaborators ``restore`` would give a restored copy (same arguments):
-        afterwards it behaves as ``restore(snapshot())`` with them would. Between messages
-        only."""
-        if self.state is State.SEND or self._later:
-            raise LocalProtocolError("mid_exchange", "rebind between messages only")
-        self.nonces = nonces if nonces is not None else NonceManager()
-        self._secret_lookup = secret_lookup
-        self.server_secret = server_secret
-        self.accounts_for_device = accounts_for_device
-        self.guards = guards
-        # A restored session has its account's type already (the snapshot's is a string).
-        self._aauth_for = None
-        self.policy._lookup = secret_lookup
-        self.policy._nonces = self.nonces
-        self.policy.per_message = guards.message_auth == "every_message"
-
     # -- the application's side ---------------------------------------------------------
 
     def send_commands(self, commands: Iterable[Command]) -> None:

@@ -345,6 +345,63 @@ CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
                 "wbxml": "application/vnd.syncml.dm+wbxml"}
 
 
+def app_cost(devices: int, fmt: str) -> dict[str, Any]:
+    """CPU per session of ``DMServerApp`` alone on the in-process store: the recorded session
+    replayed for ``devices`` devices one after the other through the ASGI callable (no
+    sockets, no HTTP parser, no event-loop wake-ups), each request timed. Between the
+    ``--store floor`` figure (the HTTP tier alone) and ``--store memory`` (both), with far
+    less noise than either on a shared machine."""
+    import asyncio
+
+    from omadm_codec.http import DMServerApp, ServerConfig
+    from omadm_codec.http.registry import run_now
+    from omadm_codec.http.stored import command_xml
+
+    template = record_session("http://127.0.0.1:8000", fmt)
+    messages = [bytes.fromhex(m) for m in template["messages"]]
+    content_type = template["content_type"].encode()
+    secrets_ = {_user(index): auth.secret_hash(_user(index), "pw") for index in range(devices)}
+    dm = DMServerApp(ServerConfig(server_id=SERVER_ID, secret_lookup=secrets_.get,
+                                  aauth_type="BASIC"))
+    texts = [command_xml(c) for c in twenty_commands()]
+    for index in range(devices):
+        run_now(dm.store.enqueue(f"IMEI:{index:015d}", texts, now=time.time()))
+
+    async def post(path: str, body: bytes) -> bytes:
+        out: list[Any] = []
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            out.append(message)
+        await dm({"type": "http", "method": "POST", "path": path, "scheme": "http",
+                  "headers": [(b"content-type", content_type)], "client": ("127.0.0.1", 1),
+                  "server": ("127.0.0.1", 8000)}, receive, send)
+        assert out[0]["status"] == 200, out[0]["status"]
+        return bytes(out[1]["body"])
+
+    async def run() -> float:
+        cpu = 0.0
+        for index in range(devices):
+            path = "/dm"
+            for message in messages:
+                for old, new in _substitutions(index):
+                    message = message.replace(old, new)
+                start = time.process_time()
+                answer = await post(path, message)
+                cpu += time.process_time() - start
+                found = TOKEN.search(answer)
+                if found and path == "/dm":
+                    path = "/dm/s/" + found.group(1).decode()
+        return cpu
+
+    cpu = asyncio.run(run())
+    assert dm.sessions_completed == devices, dm.sessions_completed
+    return {"backend": BACKEND, "fmt": fmt, "devices": devices,
+            "app_cpu_ms_per_session": round(cpu / devices * 1e3, 3)}
+
+
 def _replay(base: str, first: int, last: int, concurrency: int, template: dict[str, Any]
             ) -> None:
     """A client process replaying the recorded session for devices ``first..last-1``: the
@@ -754,6 +811,9 @@ def main() -> None:
                       help="the workers' HTTP protocol (default: what omadm-codec serve runs)")
     http.add_argument("--replay", action="store_true",
                       help="devices replay one recorded session (server-bound load)")
+    app = sub.add_parser("app-cost", help="DMServerApp alone, in process (no HTTP)")
+    app.add_argument("--devices", type=int, default=2000)
+    app.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
     cost = sub.add_parser("server-cost")
     cost.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
     serve = sub.add_parser("serve")
@@ -787,6 +847,8 @@ def main() -> None:
         report["http_over_whole_session_cpu"] = round(
             report["server_cpu_ms_per_session"] / report["in_memory_whole_session_ms"], 2)
         print(json.dumps(report, indent=2))
+    elif args.mode == "app-cost":
+        print(json.dumps(app_cost(args.devices, args.format)))
     elif args.mode == "server-cost":
         print(json.dumps({"backend": BACKEND, "fmt": args.format,
                           "server_ms_per_session": server_session_cost(args.format) * 1e3}))

@@ -172,6 +172,31 @@ def test_version_1_snapshots_still_restore_and_answer_alike() -> None:
     assert outcomes[0][0][1] == 200 and outcomes[0][1][2] != []  # answered, child included
 
 
+def test_snapshot_and_restore_leave_no_reference_cycle() -> None:
+    """A restored session, snapshotted again, is freed by reference counting alone: a cycle
+    through it (a recursive closure of the restore held the session) would keep a server's
+    sessions alive until the cyclic collector ran, promoted meanwhile and walked again by
+    every full collection. (An Atomic's pending tree links parent and child both ways:
+    that cycle is its own.)"""
+    import gc
+    import weakref
+
+    server, blob, _client = _in_flight_server()
+    lookup = server.policy._lookup
+    gc.collect()
+    gc.disable()
+    try:
+        restored = ServerSession.restore(blob, secret_lookup=lookup, nonces=server.nonces,
+                                         server_secret="server-secret-0001", key=b"k")
+        assert restored.snapshot(b"k") == blob
+        assert restored._top[1].children  # the Atomic: a tree with a child, both ways
+        gone = weakref.ref(restored)
+        del restored
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("node", [["1"], ["1", 2], ["1", "2", "3"], "1,2"])
 def test_a_bad_key_for_a_command_in_flight_is_refused(node: object) -> None:
     import hmac

@@ -112,3 +112,14 @@ def test_an_outcome_comes_back_as_recorded() -> None:
     assert back is not None and back.status == 0
     assert completed_from_entry(Entry("3", "IMEI:1", command_xml(GET), "queued", None, None,
                                       False, 0.0, (), None)) is None
+
+
+@pytest.mark.parametrize("value", [
+    {"status": 200, "item_statuses": [], "data": ["AX-5 Pro"], "results": ["<Results/>"]},
+    {"status": -1, "data": ["é \" \\ \n \u2028 \U0001f600"], "ok": True, "outcome": None,
+     "n": [1.5, -0.0, 10**20], "children": [{"status": 215, "children": []}]},
+])
+def test_outcomes_are_encoded_as_compact_json_dumps_would(value: object) -> None:
+    from omadm_codec.http.stored import _encode_compact
+
+    assert _encode_compact(value) == json.dumps(value, separators=(",", ":"))

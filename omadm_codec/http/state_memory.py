@@ -208,10 +208,11 @@ class MemoryState:
             if not (commit.claim or commit.complete or commit.release):
                 return
             device = self._devices.setdefault(commit.device_id, _Device())
+        ref = session_ref(token) or ""  # a hash: once per commit, not per command
         for entry_id in commit.claim:
             entry = device.entries[entry_id]
             entry.state, entry.session = "sent", token
-            entry.history.append((commit.now, "sent", session_ref(token) or ""))
+            entry.history.append((commit.now, "sent", ref))
         for entry_id, outcome in commit.complete:
             entry = device.entries.get(entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:

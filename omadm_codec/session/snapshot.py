@@ -190,6 +190,65 @@ def _nonces_in(rows: object, nonces: NonceManager) -> None:
 # -- server -------------------------------------------------------------------------------------
 
 
+# The two recursive helpers below live at module level: a nested function that calls itself
+# holds itself in its closure, a reference cycle that kept every snapshotted or restored
+# session's objects alive until the cyclic collector ran (promoted meanwhile, walked again).
+
+
+def _tree_out(pending: Pending, keys_of: dict[int, list[list[str]]]
+              ) -> dict[str, Any] | list[str]:
+    """One pending command (its children within) as snapshot data."""
+    keys = keys_of.get(id(pending), [])
+    if (len(keys) == 1 and not pending.statuses and not pending.data
+            and not pending.children and not pending.chunk and not pending.receiving
+            and not pending.is_last_chunk
+            and not isinstance(pending.command, Atomic | Sequence)):
+        return keys[0]  # the common in-flight command: sent, nothing back yet
+    return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
+            "receiving": pending.receiving,
+            "last": pending.is_last_chunk, "data": pending.data,
+            "children": [_tree_out(child, keys_of) for child in pending.children]}
+
+
+def _tree_in(node: object, command: Command, parent: Pending | None,
+             into: dict[tuple[str, str], Pending]) -> Pending:
+    """The ``Pending`` of one ``_tree_out`` node, its keys entered in ``into``."""
+    # Checked inline, not through _Reader: a session may hold hundreds of these.
+    if type(node) is list:  # a plain command in flight: its one key
+        if not (len(node) == 2 and type(node[0]) is str and type(node[1]) is str
+                and not isinstance(command, Atomic | Sequence)):
+            raise SnapshotError("corrupt", "pending key")
+        pending = Pending(command, parent)
+        into[(node[0], node[1])] = pending
+        return pending
+    if not isinstance(node, dict):
+        raise SnapshotError("corrupt", "pending node")
+    chunk, last, receiving = node.get("chunk"), node.get("last"), node.get("receiving")
+    statuses, data, keys = node.get("statuses"), node.get("data"), node.get("keys")
+    children = node.get("children")
+    if not (type(chunk) is bool and type(last) is bool and type(receiving) is bool
+            and type(statuses) is list and type(data) is list and type(keys) is list
+            and type(children) is list):
+        raise SnapshotError("corrupt", "pending node")
+    pending = Pending(command, parent, chunk=chunk, is_last_chunk=last,
+                      receiving=receiving)
+    if not all(type(x) is int for x in statuses) or not all(type(x) is str for x in data):
+        raise SnapshotError("corrupt", "pending statuses")
+    pending.statuses = statuses
+    pending.data = data
+    for k in keys:
+        if not (type(k) is list and len(k) == 2 and type(k[0]) is str
+                and type(k[1]) is str):
+            raise SnapshotError("corrupt", "pending key")
+        into[(k[0], k[1])] = pending
+    subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
+    if len(children) != len(subcommands):
+        raise SnapshotError("corrupt", "pending children")
+    pending.children = [_tree_in(c, s, pending, into) for c, s in
+                        zip(children, subcommands, strict=True)]
+    return pending
+
+
 def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     """``ServerSession.snapshot``: the session as sealed bytes (HMAC-SHA256 with ``key``, else
     SHA-256); ``LocalProtocolError("mid_exchange")`` while a message is being answered."""
@@ -199,18 +258,6 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     keys_of: dict[int, list[list[str]]] = {}  # one pass: a session holds many pending
     for k, p in session._pending.items():
         keys_of.setdefault(id(p), []).append(list(k))
-
-    def tree(pending: Pending) -> dict[str, Any] | list[str]:
-        keys = keys_of.get(id(pending), [])
-        if (len(keys) == 1 and not pending.statuses and not pending.data
-                and not pending.children and not pending.chunk and not pending.receiving
-                and not pending.is_last_chunk
-                and not isinstance(pending.command, Atomic | Sequence)):
-            return keys[0]  # the common in-flight command: sent, nothing back yet
-        return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
-                "receiving": pending.receiving,
-                "last": pending.is_last_chunk, "data": pending.data,
-                "children": [tree(child) for child in pending.children]}
 
     large = session._large
     policy = session.policy
@@ -229,7 +276,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "client_max_msg_size": session.client_max_msg_size,
         "client_max_obj_size": session.client_max_obj_size, "started": session.started,
         "queue": _commands_out(list(session._queue)), "top": _commands_out(tops),
-        "pending": [tree(p) for p in session._top],
+        "pending": [_tree_out(p, keys_of) for p in session._top],
         "large": None if large is None else {
             "command": _commands_out([large.command]), "text": large.text,
             "format": large.format, "type": large.type, "offset": large.offset},
@@ -296,43 +343,8 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     if len(trees) != len(tops):
         raise SnapshotError("corrupt", "pending")
 
-    def build(node: object, command: Command, parent: Pending | None) -> Pending:
-        # Checked inline, not through _Reader: a session may hold hundreds of these.
-        if type(node) is list:  # a plain command in flight: its one key
-            if not (len(node) == 2 and type(node[0]) is str and type(node[1]) is str
-                    and not isinstance(command, Atomic | Sequence)):
-                raise SnapshotError("corrupt", "pending key")
-            pending = Pending(command, parent)
-            session._pending[(node[0], node[1])] = pending
-            return pending
-        if not isinstance(node, dict):
-            raise SnapshotError("corrupt", "pending node")
-        chunk, last, receiving = node.get("chunk"), node.get("last"), node.get("receiving")
-        statuses, data, keys = node.get("statuses"), node.get("data"), node.get("keys")
-        children = node.get("children")
-        if not (type(chunk) is bool and type(last) is bool and type(receiving) is bool
-                and type(statuses) is list and type(data) is list and type(keys) is list
-                and type(children) is list):
-            raise SnapshotError("corrupt", "pending node")
-        pending = Pending(command, parent, chunk=chunk, is_last_chunk=last,
-                          receiving=receiving)
-        if not all(type(x) is int for x in statuses) or not all(type(x) is str for x in data):
-            raise SnapshotError("corrupt", "pending statuses")
-        pending.statuses = statuses
-        pending.data = data
-        for k in keys:
-            if not (type(k) is list and len(k) == 2 and type(k[0]) is str
-                    and type(k[1]) is str):
-                raise SnapshotError("corrupt", "pending key")
-            session._pending[(k[0], k[1])] = pending
-        subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
-        if len(children) != len(subcommands):
-            raise SnapshotError("corrupt", "pending children")
-        pending.children = [build(c, s, pending) for c, s in
-                            zip(children, subcommands, strict=True)]
-        return pending
-
-    session._top = [build(t, c, None) for t, c in zip(trees, tops, strict=True)]
+    session._top = [_tree_in(t, c, None, session._pending)
+                    for t, c in zip(trees, tops, strict=True)]
     large = r.opt("large", dict)
     if large is not None:
         lr = _Reader(large)

@@ -554,6 +554,12 @@ def _serve(port: int, devices: int, store_url: str, reuse_port: bool,
     config_ = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                              backlog=2048, **options)
     server = uvicorn.Server(config_)
+    try:  # as ``omadm-codec serve`` does before it serves (a tree without it: skipped)
+        from omadm_codec.http.runner import settle_heap
+    except ImportError:  # pragma: no cover - measuring an older tree
+        pass
+    else:
+        settle_heap()
     profile_to = os.environ.get("OMADM_BENCH_PROFILE")
     if profile_to:  # where a worker's CPU goes (cProfile, written at exit: one file per pid)
         import cProfile

@@ -9,7 +9,7 @@ only and are not counted; imports inside functions are.
 
 from __future__ import annotations
 
-BASE: tuple[str, ...] = ("errors", "limits", "_backend", "_layers")
+BASE: tuple[str, ...] = ("errors", "limits", "_backend", "_layers", "_json")
 """Modules directly in ``omadm_codec/`` that every layer may import."""
 
 LAYERS: tuple[str, ...] = ("wbxml", "messages", "tree", "security", "session", "http", "compat",

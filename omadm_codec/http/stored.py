@@ -8,11 +8,10 @@ operator hands ``omadm-codec enqueue`` (a SyncML message, one bare command, or s
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from typing import Any
 
+from .._json import dumps
 from ..errors import DecodeError
 from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, Status, SyncHdr
@@ -127,36 +126,10 @@ def _all_results(event: ev.CommandCompleted) -> list[Results]:
     return found
 
 
-# One encoder for every outcome: ``json.dumps`` with options builds a new one per call, which
-# cost more than the encoding (20 outcomes a session).
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
-def _compact_encoder() -> Callable[[Any], str]:
-    """``_COMPACT.encode``, or the same C encoder built once: ``encode`` builds one per call,
-    about half the cost of a small outcome. Outcomes are acyclic (no circular check)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _COMPACT.encode
-    try:
-        encoder = make(None, _COMPACT.default, json.encoder.encode_basestring_ascii, None,
-                       ":", ",", False, False, True)
-        probe: dict[str, Any] = {"status": 200, "data": ["\u00e9\"<"], "n": [-1.5, None, True]}
-        if "".join(encoder(probe, 0)) != _COMPACT.encode(probe):
-            return _COMPACT.encode
-    except (TypeError, ValueError):  # another interpreter's signature: the plain way
-        return _COMPACT.encode
-    return lambda value: "".join(encoder(value, 0))
-
-
-_encode_compact = _compact_encoder()
-
-
 def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     """``outcome_json`` of each event, with every Results among them encoded at once."""
     texts = commands_xml([r for e in events for r in _all_results(e)])
-    encode = _encode_compact
-    return [encode(_outcome(e, texts)) for e in events]
+    return [dumps(_outcome(e, texts)) for e in events]
 
 
 def outcome_json(event: ev.CommandCompleted) -> str:
@@ -167,8 +140,8 @@ def outcome_json(event: ev.CommandCompleted) -> str:
 def refused_json(reason: str) -> str:
     """The JSON recorded for a command the session could not send at all (``too_large``,
     ``max_obj_size``): it is done, with no status from the device."""
-    return json.dumps({"status": 0, "refused": reason, "item_statuses": [], "data": [],
-                       "results": []}, separators=(",", ":"))
+    return dumps({"status": 0, "refused": reason, "item_statuses": [], "data": [],
+                  "results": []})
 
 
 def _completed(command: Command, outcome: dict[str, Any]) -> ev.CommandCompleted:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._json import dumps_sorted, loads
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
 from ..limits import Reservation
 from ..messages import decode, encode
@@ -52,8 +52,8 @@ MAX_SNAPSHOT = 64 << 20
 
 
 def _seal(role: str, fields: dict[str, Any], key: bytes | None) -> bytes:
-    payload = json.dumps({"version": VERSION, "role": role, "fields": fields},
-                         separators=(",", ":"), sort_keys=True).encode("utf-8")
+    payload = dumps_sorted({"version": VERSION, "role": role, "fields": fields},
+                           floats_in=fields)
     return MAGIC + _tag(payload, key) + b"\n" + payload
 
 
@@ -75,7 +75,7 @@ def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
     if not hmac.compare_digest(tag, _tag(payload, key)):
         raise SnapshotError("corrupt", "checksum or key does not match")
     try:
-        document = json.loads(payload)
+        document = loads(payload)
     except ValueError as exc:
         raise SnapshotError("corrupt", "not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("fields"), dict):

@@ -606,25 +606,26 @@ cdef class Encoder:
                 started = False
             else:
                 event = _next_fast(self, sc)
-            if event == EVENT_TEXT:
-                if self.depth:
-                    _on_text(self, sc.text_ptr, sc.text_len)
-            elif event == EVENT_START:
+            if event == EVENT_START:
                 if self.depth == 0 and self.info is None:
                     self.use_language(root_language(fpi, sysid, sc))
                 _on_start(self, sc)
                 if self.depth and self.frames[self.depth - 1].markup:
                     self.on_markup()
-            elif event == EVENT_END:
-                _on_end(self)
+                    event = EVENT_END  # on_markup stopped at the Data's end: end it below
+            if event == EVENT_END:
+                _on_end(self)  # its one call site
                 if self.depth == 0 and nested is not None:
                     break
+            elif event == EVENT_TEXT:
+                if self.depth:
+                    _on_text(self, sc.text_ptr, sc.text_len)
             elif event == EVENT_CDATA:
                 self.on_cdata(sc.text_ptr, sc.text_len)
             elif event == EVENT_DOCTYPE:
                 fpi = sc.fpi
                 sysid = sc.sysid
-            else:
+            elif event != EVENT_START:
                 break
             steps += 1
             if (steps & (HANDOFF_EVERY - 1)) == 0:
@@ -790,9 +791,115 @@ cdef class Encoder:
         finally:
             free(table.data)
 
+    cdef int start_general(self, Scanner sc, int code) except -1:
+        """The rest of a start tag after its parent is marked and its name looked up (code):
+        unknown names, Data, attributes, markers, gathering."""
+        cdef Frame* parent = &self.frames[self.depth - 1] if self.depth else NULL
+        cdef Frame* grand = NULL
+        cdef Frame* frame
+        cdef const unsigned char* local = sc.local_ptr
+        cdef Py_ssize_t n = sc.local_len, tag_pos
+        cdef int page, tv, flags
+        cdef Encoder child
+        cdef bint marker = False, others = False
+        if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
+                sc.attr_list is not None and any(
+                    ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
+            # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
+            # (and the markup's own text) to the Data's end; it stays in place instead. (A
+            # nested DevInf / MgmtTree is not foreign: libwbxml's order is kept for it.)
+            if not (code < 0 and parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12))):
+                self.flush_gathered()
+                parent = &self.frames[self.depth - 1]
+        if code < 0:
+            # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
+            if parent != NULL and self.is_syncml and (
+                    (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
+                    or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
+                nested = common.embedded_language(
+                    self.info, PyBytes_FromStringAndSize(<char*>local, n), sc.offset)
+                child = Encoder.__new__(Encoder)
+                child.setup(sc, self.version, self.string_table, self.keep, self.limits,
+                            self.max_opaque)
+                doc = child.run(None, None, nested)
+                self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
+                return 0
+            if not self.string_table:
+                raise EncodeError("unknown_element", sc.offset)
+            tag_pos = self.out.len
+            if self.literals is None:
+                self.literals = []
+            self.literals.append(PyBytes_FromStringAndSize(<char*>local, n))
+            self.record(tag_pos, n)
+            buf_byte(&self.out, 0x04)
+            # Unknown names are never Data/Meta/Type/Add/Replace in SyncML, where flags matter.
+            flags = 0
+        else:
+            page = (code >> 8) & 0xFF
+            flags = code >> 16
+            if page != self.page:
+                buf_byte(&self.out, 0x00)
+                buf_byte(&self.out, page)
+                self.page = page
+            tag_pos = self.out.len
+            buf_byte(&self.out, code & 0x3F)
+        frame = self.push_frame()
+        frame.tag_pos = tag_pos
+        frame.offset = sc.offset
+        frame.flags = flags
+        frame.ns = <PyObject*>sc.ns_uri
+        # frames may have moved (realloc): refetch the ancestors.
+        if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
+            parent = &self.frames[self.depth - 2]
+            grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
+            tv = parent.mval if parent.mseen else TV_NONE
+            if tv == TV_NONE and grand != NULL and grand.mseen:
+                tv = grand.mval
+            if tv == TV_PLAIN:
+                frame.cls = CLS_PLAIN
+            elif tv == TV_CLEAR:
+                frame.cls = CLS_CLEAR
+            elif tv == TV_VOBJECT:
+                frame.cls = CLS_VOBJECT
+            elif grand != NULL and grand.flags & F_ADDREP:
+                frame.cls = CLS_VOBJECT
+        if sc.attr_list is not None:
+            for attr_local, value, attr_ns in sc.attr_list:
+                if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
+                    frame.b64 = True
+                    self.bbuf.len = 0
+                    marker = True
+                elif (attr_ns == common.MARKER_NS and attr_local == b"opaque"
+                        and value == MARKUP_VALUE):
+                    if not (frame.flags & F_DATA and self.is_syncml and self.depth >= 2):
+                        raise EncodeError("unknown_attribute", sc.offset,
+                                          "wbxml:opaque=\"markup\" belongs on a SyncML <Data>")
+                    frame.markup = True
+                    marker = True
+                else:
+                    others = True
+        if self.attr_tables is not None:
+            self.attributes(tag_pos, frame.b64)
+        elif code < 0 or others or sc.plain_attrs:
+            # A LITERAL, or attributes in a language without attribute tokens (rare: Python).
+            self.write_ops(tag_pos, common.syncml_attributes(
+                sc.data[sc.offset:sc.pos], sc.offset, code < 0, sc.ns_uri,
+                <object>self.frames[self.depth - 2].ns if self.depth >= 2 else b"",
+                self.string_table, marker))
+        return 0
+
+    cdef int end_base64(self, Frame* frame) except -1:
+        """The OPAQUE of a base64 marker element that ends (its text decoded)."""
+        data = common.decode_base64(
+            [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
+        return self.opaque(<const unsigned char*>(<char*><bytes>data), len(data), False)
+
     cdef int on_markup(self) except -1:
         """A Data marked as holding markup (just started): its content, verbatim, as one
-        OPAQUE and the marker; the scanner still checks it (well-formedness, limits)."""
+        OPAQUE and the marker, up to its end tag (the current event, not yet handled); the
+        scanner still checks it (well-formedness, limits)."""
         cdef Scanner sc = self.sc
         cdef Py_ssize_t start = sc.pos, stop, depth = 0
         cdef int event
@@ -819,7 +926,7 @@ cdef class Encoder:
         self.mark(frame, KIND_ELEMENT)
         self.opaque(<const unsigned char*>(<char*><bytes>content), len(content), False)
         buf_add(&self.out, <const unsigned char*>(<char*><bytes>MARKER), len(MARKER))
-        return _on_end(self)
+        return 0  # the caller (run) ends the Data
 
     cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
         """The start tag's attribute list after its tag byte (languages with attributes; the
@@ -1038,14 +1145,10 @@ cdef inline int _lookup(Encoder self, object ns, const unsigned char* s, Py_ssiz
     return -1
 
 cdef inline int _on_start(Encoder self, Scanner sc) except -1:
-    cdef Frame* parent = NULL
-    cdef Frame* grand = NULL
+    cdef Frame* parent
     cdef Frame* frame
-    cdef const unsigned char* local = sc.local_ptr
-    cdef Py_ssize_t n = sc.local_len, tag_pos
-    cdef int code, page, tv, flags
-    cdef Encoder child
-    cdef bint marker = False, others = False
+    cdef Py_ssize_t tag_pos
+    cdef int code, page
     if self.depth:
         parent = &self.frames[self.depth - 1]
         if parent.b64:
@@ -1054,93 +1157,24 @@ cdef inline int _on_start(Encoder self, Scanner sc) except -1:
             parent.tseen = True
             parent.tval = TV_OTHER
         self.mark(parent, KIND_ELEMENT)
-    code = _lookup(self, sc.ns_uri, local, n)
-    if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
-            sc.attr_list is not None and any(
-                ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
-        # Foreign markup in an opaque Data: libwbxml would move the text gathered so far
-        # (and the markup's own text) to the Data's end; it stays in place instead. (A
-        # nested DevInf / MgmtTree is not foreign: libwbxml's order is kept for it.)
-        if not (code < 0 and parent != NULL and self.is_syncml and (
-                (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
-                or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12))):
-            self.flush_gathered()
-            parent = &self.frames[self.depth - 1]
-    if code < 0:
-        # DevInf and MgmtTree have no token in the SyncML pages: check for them here only.
-        if parent != NULL and self.is_syncml and (
-                (name_is(local, n, b"DevInf", 6) and sc.ns_uri == common.NS_DEVINF)
-                or (name_is(local, n, b"MgmtTree", 8) and sc.ns_uri == common.NS_DMDDF12)):
-            nested = common.embedded_language(
-                self.info, PyBytes_FromStringAndSize(<char*>local, n), sc.offset)
-            child = Encoder.__new__(Encoder)
-            child.setup(sc, self.version, self.string_table, self.keep, self.limits,
-                        self.max_opaque)
-            doc = child.run(None, None, nested)
-            self.opaque(<const unsigned char*>(<char*><bytes>doc), len(doc), False)
-            return 0
-        if not self.string_table:
-            raise EncodeError("unknown_element", sc.offset)
-        tag_pos = self.out.len
-        if self.literals is None:
-            self.literals = []
-        self.literals.append(PyBytes_FromStringAndSize(<char*>local, n))
-        self.record(tag_pos, n)
-        buf_byte(&self.out, 0x04)
-        # Unknown names are never Data/Meta/Type/Add/Replace in SyncML, where flags matter.
-        flags = 0
-    else:
-        page = (code >> 8) & 0xFF
-        flags = code >> 16
-        if page != self.page:
-            buf_byte(&self.out, 0x00)
-            buf_byte(&self.out, page)
-            self.page = page
-        tag_pos = self.out.len
-        buf_byte(&self.out, code & 0x3F)
+    code = _lookup(self, sc.ns_uri, sc.local_ptr, sc.local_len)
+    if (code < 0 or (code >> 16) & F_DATA or self.gathering >= 0 or sc.attr_list is not None
+            or sc.plain_attrs or self.attr_tables is not None):
+        return self.start_general(sc, code)
+    # The usual element, written here: a known tag, not a Data, no attribute, in a language
+    # without attribute tokens, nothing gathering (start_general does the same for it).
+    page = (code >> 8) & 0xFF
+    if page != self.page:
+        buf_byte(&self.out, 0x00)
+        buf_byte(&self.out, page)
+        self.page = page
+    tag_pos = self.out.len
+    buf_byte(&self.out, code & 0x3F)
     frame = self.push_frame()
     frame.tag_pos = tag_pos
     frame.offset = sc.offset
-    frame.flags = flags
+    frame.flags = code >> 16
     frame.ns = <PyObject*>sc.ns_uri
-    # frames may have moved (realloc): refetch the ancestors.
-    if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
-        parent = &self.frames[self.depth - 2]
-        grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
-        tv = parent.mval if parent.mseen else TV_NONE
-        if tv == TV_NONE and grand != NULL and grand.mseen:
-            tv = grand.mval
-        if tv == TV_PLAIN:
-            frame.cls = CLS_PLAIN
-        elif tv == TV_CLEAR:
-            frame.cls = CLS_CLEAR
-        elif tv == TV_VOBJECT:
-            frame.cls = CLS_VOBJECT
-        elif grand != NULL and grand.flags & F_ADDREP:
-            frame.cls = CLS_VOBJECT
-    if sc.attr_list is not None:
-        for attr_local, value, attr_ns in sc.attr_list:
-            if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
-                frame.b64 = True
-                self.bbuf.len = 0
-                marker = True
-            elif (attr_ns == common.MARKER_NS and attr_local == b"opaque"
-                    and value == MARKUP_VALUE):
-                if not (frame.flags & F_DATA and self.is_syncml and self.depth >= 2):
-                    raise EncodeError("unknown_attribute", sc.offset,
-                                      "wbxml:opaque=\"markup\" belongs on a SyncML <Data>")
-                frame.markup = True
-                marker = True
-            else:
-                others = True
-    if self.attr_tables is not None:
-        self.attributes(tag_pos, frame.b64)
-    elif code < 0 or others or sc.plain_attrs:
-        # A LITERAL, or attributes in a language without attribute tokens (rare: Python).
-        self.write_ops(tag_pos, common.syncml_attributes(
-            sc.data[sc.offset:sc.pos], sc.offset, code < 0, sc.ns_uri,
-            <object>self.frames[self.depth - 2].ns if self.depth >= 2 else b"",
-            self.string_table, marker))
     return 0
 
 
@@ -1151,9 +1185,7 @@ cdef inline int _on_end(Encoder self) except -1:
     if self.gathering == self.depth:
         self.flush_gathered()
     if frame.b64 and frame.content:
-        data = common.decode_base64(
-            [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
-        self.opaque(<const unsigned char*>(<char*><bytes>data), len(data), False)
+        self.end_base64(frame)
     if frame.content:
         buf_byte(&self.out, 0x01)
     if self.depth:

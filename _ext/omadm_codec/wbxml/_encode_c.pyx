@@ -71,7 +71,7 @@ __all__ = ["xml_to_wbxml"]
 cdef enum:
     NLANG = 10
     NPAGE = 4
-    NSLOT = 128
+    NSLOT = 256   # a page's tags fill at most a quarter: a hit is mostly the first probe
     KIND_NONE = 0
     KIND_ELEMENT = 1
     KIND_TEXT = 2

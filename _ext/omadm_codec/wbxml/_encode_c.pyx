@@ -71,7 +71,7 @@ __all__ = ["xml_to_wbxml"]
 cdef enum:
     NLANG = 10
     NPAGE = 4
-    NSLOT = 256   # a page's tags fill at most a quarter: a hit is mostly the first probe
+    NSLOT = 256   # a page holds at most 56 tags: under a quarter full, short probe runs
     KIND_NONE = 0
     KIND_ELEMENT = 1
     KIND_TEXT = 2
@@ -986,8 +986,11 @@ cdef class Encoder:
         return 0
 
 
-# -- the per-event path: module functions, so the C compiler can inline them into
-# Encoder.run (methods are in the vtable, their addresses taken) ------------------------
+# -- the per-event path ------------------------------------------------------------------
+# Module functions, each called from one place, so the C compiler inlines them all into
+# Encoder.run: one function per event instead of four (reader, start tag, lookup, handler).
+# As methods they would sit in the vtable, their addresses taken, and stay calls. What is
+# rare (Encoder.start_general, end_base64, the scanner's own next_event) stays out of line.
 
 cdef inline int _next_fast(Encoder self, Scanner sc) except -1:
     """``self.sc.next_event()`` for the usual syntax, read here with the scanner's state
@@ -997,7 +1000,7 @@ cdef inline int _next_fast(Encoder self, Scanner sc) except -1:
     other attributes, a limit reached, an error) is left to the scanner from the same
     position, so events, errors and offsets are the scanner's own."""
     cdef const unsigned char* p = sc.p
-    cdef Py_ssize_t pos = sc.pos, end = sc.end, i, j, lt, d
+    cdef Py_ssize_t pos = sc.pos, end = sc.end, lt
     cdef int special = 0, content = 0
     cdef unsigned char c
     cdef Frame* frame

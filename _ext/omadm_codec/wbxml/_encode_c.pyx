@@ -1066,6 +1066,8 @@ cdef inline int _start_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
     cdef const unsigned char* p = sc.p
     cdef Py_ssize_t end = sc.end, i, j, d
     cdef unsigned char c = p[pos + 1]
+    cdef object value             # an xmlns="..." value, set only where has_value
+    cdef bint has_value = False   # (no reference counting on the usual tag)
     sc.pos = pos
     if not ASCII_NAME_START[c] or sc.root_done:
         return sc.next_event()
@@ -1073,13 +1075,13 @@ cdef inline int _start_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
     if i + 1 >= end:
         return sc.next_event()
     c = p[i]
-    value = None
     if c == 0x3E or (c == 0x2F and p[i + 1] == 0x3E):
         j = i
     elif (i + 8 < end and c == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
             and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
         # The scanner makes this same call at this point (its errors are the same).
         value = sc.attr_value(i + 7, True)
+        has_value = True
         j = sc.pos
         if not (j + 1 < end and (p[j] == 0x3E or (p[j] == 0x2F and p[j + 1] == 0x3E))):
             sc.pos = pos
@@ -1091,7 +1093,7 @@ cdef inline int _start_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
         sc.pos = pos  # the scanner raises the limit (or grows its arrays)
         return sc.next_event()
     sc.elements += 1
-    if value is not None:
+    if has_value:
         sc.keep_namespace(value)
         sc.cur_ns = value
     if sc.attr_list is not None:
@@ -1126,15 +1128,16 @@ cdef inline int _pop_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
     return EVENT_END
 
 
-cdef inline int _lookup(Encoder self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
+cdef inline int _lookup(Encoder self, PyObject* ns, const unsigned char* s,
+                        Py_ssize_t n) except -2:
     """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
-    s[:n] lies in the scanner's input."""
+    s[:n] lies in the scanner's input; ns is borrowed (the scanner holds it)."""
     cdef int first, page, token
     cdef uint64_t w0, w1
     cdef unsigned int h = name_key(s, n, &w0, &w1, s + 16 <= self.sc.p + self.sc.end)
-    if ns is not self.last_ns:
-        self.last_first = self.lang.page_of(ns)
-        self.last_ns = ns
+    if ns != <PyObject*>self.last_ns:
+        self.last_first = self.lang.page_of(<object>ns)
+        self.last_ns = <object>ns
     first = self.last_first
     if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
         token = table_lookup(self.li, first, s, n, h, w0, w1)
@@ -1160,7 +1163,7 @@ cdef inline int _on_start(Encoder self, Scanner sc) except -1:
             parent.tseen = True
             parent.tval = TV_OTHER
         self.mark(parent, KIND_ELEMENT)
-    code = _lookup(self, sc.ns_uri, sc.local_ptr, sc.local_len)
+    code = _lookup(self, <PyObject*>sc.ns_uri, sc.local_ptr, sc.local_len)
     if (code < 0 or (code >> 16) & F_DATA or self.gathering >= 0 or sc.attr_list is not None
             or sc.plain_attrs or self.attr_tables is not None):
         return self.start_general(sc, code)

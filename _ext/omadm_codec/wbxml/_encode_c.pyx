@@ -793,13 +793,12 @@ cdef class Encoder:
 
     cdef int start_general(self, Scanner sc, int code) except -1:
         """The rest of a start tag after its parent is marked and its name looked up (code):
-        unknown names, Data, attributes, markers, gathering."""
+        unknown names, attributes, markers, gathering."""
         cdef Frame* parent = &self.frames[self.depth - 1] if self.depth else NULL
-        cdef Frame* grand = NULL
         cdef Frame* frame
         cdef const unsigned char* local = sc.local_ptr
         cdef Py_ssize_t n = sc.local_len, tag_pos
-        cdef int page, tv, flags
+        cdef int page, flags
         cdef Encoder child
         cdef bint marker = False, others = False
         if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
@@ -850,21 +849,8 @@ cdef class Encoder:
         frame.offset = sc.offset
         frame.flags = flags
         frame.ns = <PyObject*>sc.ns_uri
-        # frames may have moved (realloc): refetch the ancestors.
         if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
-            parent = &self.frames[self.depth - 2]
-            grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
-            tv = parent.mval if parent.mseen else TV_NONE
-            if tv == TV_NONE and grand != NULL and grand.mseen:
-                tv = grand.mval
-            if tv == TV_PLAIN:
-                frame.cls = CLS_PLAIN
-            elif tv == TV_CLEAR:
-                frame.cls = CLS_CLEAR
-            elif tv == TV_VOBJECT:
-                frame.cls = CLS_VOBJECT
-            elif grand != NULL and grand.flags & F_ADDREP:
-                frame.cls = CLS_VOBJECT
+            _data_class(self, frame)
         if sc.attr_list is not None:
             for attr_local, value, attr_ns in sc.attr_list:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
@@ -1150,6 +1136,25 @@ cdef inline int _lookup(Encoder self, PyObject* ns, const unsigned char* s,
                 return page << 8 | token
     return -1
 
+cdef inline void _data_class(Encoder self, Frame* frame) noexcept:
+    """The class of a SyncML Data just pushed (frame, at depth >= 2): from the Type in its
+    parent's or grandparent's Meta, else vObject under Add / Replace."""
+    # frames may have moved (realloc): fetch the ancestors here.
+    cdef Frame* parent = &self.frames[self.depth - 2]
+    cdef Frame* grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
+    cdef int tv = parent.mval if parent.mseen else TV_NONE
+    if tv == TV_NONE and grand != NULL and grand.mseen:
+        tv = grand.mval
+    if tv == TV_PLAIN:
+        frame.cls = CLS_PLAIN
+    elif tv == TV_CLEAR:
+        frame.cls = CLS_CLEAR
+    elif tv == TV_VOBJECT:
+        frame.cls = CLS_VOBJECT
+    elif grand != NULL and grand.flags & F_ADDREP:
+        frame.cls = CLS_VOBJECT
+
+
 cdef inline int _on_start(Encoder self, Scanner sc) except -1:
     cdef Frame* parent
     cdef Frame* frame
@@ -1164,11 +1169,11 @@ cdef inline int _on_start(Encoder self, Scanner sc) except -1:
             parent.tval = TV_OTHER
         self.mark(parent, KIND_ELEMENT)
     code = _lookup(self, <PyObject*>sc.ns_uri, sc.local_ptr, sc.local_len)
-    if (code < 0 or (code >> 16) & F_DATA or self.gathering >= 0 or sc.attr_list is not None
-            or sc.plain_attrs or self.attr_tables is not None):
+    if (code < 0 or self.gathering >= 0 or sc.attr_list is not None or sc.plain_attrs
+            or self.attr_tables is not None):
         return self.start_general(sc, code)
-    # The usual element, written here: a known tag, not a Data, no attribute, in a language
-    # without attribute tokens, nothing gathering (start_general does the same for it).
+    # The usual element, written here: a known tag, no attribute, in a language without
+    # attribute tokens, nothing gathering (start_general does the same for it).
     page = (code >> 8) & 0xFF
     if page != self.page:
         buf_byte(&self.out, 0x00)
@@ -1181,6 +1186,8 @@ cdef inline int _on_start(Encoder self, Scanner sc) except -1:
     frame.offset = sc.offset
     frame.flags = code >> 16
     frame.ns = <PyObject*>sc.ns_uri
+    if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
+        _data_class(self, frame)
     return 0
 
 

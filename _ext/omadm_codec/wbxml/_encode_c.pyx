@@ -1213,6 +1213,7 @@ cdef inline int _on_end(Encoder self) except -1:
 
 cdef inline int _on_text(Encoder self, const unsigned char* s, Py_ssize_t n) except -1:
     cdef Frame* frame = &self.frames[self.depth - 1]
+    cdef unsigned char* dest
     if frame.first == KIND_NONE and frame.flags & F_TYPE:
         frame.tseen = True
         frame.tval = classify_type(s, n)
@@ -1244,7 +1245,16 @@ cdef inline int _on_text(Encoder self, const unsigned char* s, Py_ssize_t n) exc
         elif lower_equals(s, n, b"application/vnd.syncml.dmtnds+xml", 33):
             s = <const unsigned char*>b"application/vnd.syncml.dmtnds+wbxml"
             n = 35
-    return self.str_i(s, n, frame.cls == CLS_VOBJECT)
+    if frame.cls == CLS_VOBJECT or self.string_table:
+        return self.str_i(s, n, frame.cls == CLS_VOBJECT)
+    # The usual run: str_i's bytes (STR_I, the text, its NUL), written here.
+    buf_grow(&self.out, n + 2)
+    dest = self.out.data + self.out.len
+    dest[0] = 0x03
+    memcpy(dest + 1, s, n)
+    dest[n + 1] = 0x00
+    self.out.len += n + 2
+    return 0
 
 
 _PLAIN_DECLARATIONS = tuple(

@@ -1008,7 +1008,7 @@ cdef inline int _next_fast(Encoder self, Scanner sc) except -1:
             return sc.next_event()
         sc.pos = lt
         if not content and not self.keep and self.gathering < 0:
-            # Whitespace only, to be trimmed away: of what on_text does, only mark()
+            # Whitespace only, to be trimmed away: of what _on_text does, only mark()
             # remains, where nothing else applies (plain Data class, no base64 marker,
             # not the first content of a Type).
             if self.depth == 0:
@@ -1032,7 +1032,7 @@ cdef inline int _next_fast(Encoder self, Scanner sc) except -1:
     return _start_fast(self, sc, pos)
 
 cdef inline int _end_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
-    """The end tag at pos (``</``), as next_fast reads it."""
+    """The end tag at pos (``</``), as _next_fast reads it."""
     cdef const unsigned char* p = sc.p
     cdef Py_ssize_t d = sc.depth, i
     if d == 0:
@@ -1047,8 +1047,8 @@ cdef inline int _end_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
     return sc.next_event()
 
 cdef inline int _start_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
-    """The start tag at pos (``<`` then not ``/``), as next_fast reads it. The name is not
-    hashed here: lookup() hashes it its own way (sc.local_hash is left as it was)."""
+    """The start tag at pos (``<`` then not ``/``), as _next_fast reads it. The name is not
+    hashed here: _lookup hashes it its own way (sc.local_hash is left as it was)."""
     cdef const unsigned char* p = sc.p
     cdef Py_ssize_t end = sc.end, i, j, d
     cdef unsigned char c = p[pos + 1]

@@ -71,7 +71,7 @@ __all__ = ["xml_to_wbxml"]
 cdef enum:
     NLANG = 10
     NPAGE = 4
-    NSLOT = 128
+    NSLOT = 256   # a page holds at most 56 tags: under a quarter full, short probe runs
     KIND_NONE = 0
     KIND_ELEMENT = 1
     KIND_TEXT = 2
@@ -592,179 +592,47 @@ cdef class Encoder:
     # -- driver -------------------------------------------------------------------------------
     cdef bytes run(self, object fpi, object sysid, object nested):
         cdef Scanner sc = self.sc
-        cdef int event
+        cdef int event = EVENT_START
         cdef unsigned int steps = 0
+        cdef bint started = nested is not None   # the scanner's current event is ours
         self.info = nested
-        if nested is not None:
+        if started:
             self.use_language(_LANGS[nested.name])
-            event = EVENT_START
-        else:
-            # next_fast reads a first start tag as the scanner would (anything before it, a
-            # declaration, DOCTYPE, comment or whitespace, it leaves to the scanner).
-            event = self.next_fast(sc)
         while True:
-            if event == EVENT_TEXT:
-                if self.depth:
-                    self.on_text(sc.text_ptr, sc.text_len)
-            elif event == EVENT_START:
+            # One call site: the C compiler inlines the fast reader (and what it calls) here.
+            # _next_fast reads a first start tag as the scanner would (anything before it, a
+            # declaration, DOCTYPE, comment or whitespace, it leaves to the scanner).
+            if started:
+                started = False
+            else:
+                event = _next_fast(self, sc)
+            if event == EVENT_START:
                 if self.depth == 0 and self.info is None:
                     self.use_language(root_language(fpi, sysid, sc))
-                self.on_start(sc)
+                _on_start(self, sc)
                 if self.depth and self.frames[self.depth - 1].markup:
                     self.on_markup()
-            elif event == EVENT_END:
-                self.on_end()
+                    event = EVENT_END  # on_markup stopped at the Data's end: end it below
+            if event == EVENT_END:
+                _on_end(self)  # its one call site
                 if self.depth == 0 and nested is not None:
                     break
+            elif event == EVENT_TEXT:
+                if self.depth:
+                    _on_text(self, sc.text_ptr, sc.text_len)
             elif event == EVENT_CDATA:
                 self.on_cdata(sc.text_ptr, sc.text_len)
             elif event == EVENT_DOCTYPE:
                 fpi = sc.fpi
                 sysid = sc.sysid
-            else:
+            elif event != EVENT_START:
                 break
             steps += 1
             if (steps & (HANDOFF_EVERY - 1)) == 0:
                 _switch_point()  # a large document: other threads run now and then (_handoff.pxd)
-            event = self.next_fast(sc)
         return self.finish()
 
     # -- the scanner's usual syntax, read here ----------------------------------------------
-    cdef inline int next_fast(self, Scanner sc) except -1:
-        """``self.sc.next_event()`` for the usual syntax, read here with the scanner's state
-        kept exactly as it keeps it: a start tag with an ASCII name and no attribute but
-        ``xmlns="..."``, an end tag right after its name, a text run with no ``]``, ``&`` or
-        CR that ends at a tag. Anything else (a comment, a PI, CDATA, a reference, prefixes,
-        other attributes, a limit reached, an error) is left to the scanner from the same
-        position, so events, errors and offsets are the scanner's own."""
-        cdef const unsigned char* p = sc.p
-        cdef Py_ssize_t pos = sc.pos, end = sc.end, i, j, lt, d
-        cdef int special = 0, content = 0
-        cdef unsigned char c
-        cdef Frame* frame
-        if sc.pending_end:
-            sc.pending_end = False
-            return self.pop_fast(sc, sc.offset)
-        if pos + 1 >= end:
-            return sc.next_event()
-        c = p[pos]
-        if c != 0x3C:
-            if sc.depth == 0:
-                return sc.next_event()
-            # Indentation (space, TAB, LF up to a tag) is most runs: a plain loop finds it.
-            lt = omadm_skip_indent(p, pos, end)
-            if lt >= end or p[lt] != 0x3C:
-                lt = omadm_text_run(p, lt, end, &special, &content)
-            if (special or lt + 1 >= end or p[lt + 1] == 0x21 or p[lt + 1] == 0x3F
-                    or lt - pos > sc.max_text):
-                return sc.next_event()
-            sc.pos = lt
-            if not content and not self.keep and self.gathering < 0:
-                # Whitespace only, to be trimmed away: of what on_text does, only mark()
-                # remains, where nothing else applies (plain Data class, no base64 marker,
-                # not the first content of a Type).
-                if self.depth == 0:
-                    pos = lt
-                else:
-                    frame = &self.frames[self.depth - 1]
-                    if (frame.cls == CLS_PLAIN and not frame.b64 and not (
-                            frame.first == KIND_NONE and frame.flags & F_TYPE)):
-                        self.mark(frame, KIND_TEXT)
-                        pos = lt
-                if pos == lt:
-                    c = p[pos + 1]  # the run ended at a tag ('<' then neither '!' nor '?')
-                    if c != 0x2F:
-                        return self.start_fast(sc, pos)
-                    return self.end_fast(sc, pos)
-            sc.text_ptr = p + pos
-            sc.text_len = lt - pos
-            sc.offset = pos
-            return EVENT_TEXT
-        c = p[pos + 1]
-        if c == 0x2F:
-            return self.end_fast(sc, pos)
-        return self.start_fast(sc, pos)
-
-    cdef inline int end_fast(self, Scanner sc, Py_ssize_t pos) except -1:
-        """The end tag at pos (``</``), as next_fast reads it."""
-        cdef const unsigned char* p = sc.p
-        cdef Py_ssize_t d = sc.depth, i
-        if d == 0:
-            sc.pos = pos
-            return sc.next_event()
-        i = pos + 2 + sc.name_len[d - 1]
-        if (i < sc.end and p[i] == 0x3E and same_name(
-                p + pos + 2, p + sc.name_at[d - 1], sc.name_len[d - 1], p + sc.end)):
-            sc.pos = i + 1
-            return self.pop_fast(sc, pos)
-        sc.pos = pos
-        return sc.next_event()
-
-    cdef inline int start_fast(self, Scanner sc, Py_ssize_t pos) except -1:
-        """The start tag at pos (``<`` then not ``/``), as next_fast reads it. The name is not
-        hashed here: lookup() hashes it its own way (sc.local_hash is left as it was)."""
-        cdef const unsigned char* p = sc.p
-        cdef Py_ssize_t end = sc.end, i, j, d
-        cdef unsigned char c = p[pos + 1]
-        sc.pos = pos
-        if not ASCII_NAME_START[c] or sc.root_done:
-            return sc.next_event()
-        i = omadm_ascii_name_end(p, pos + 1, end)
-        if i + 1 >= end:
-            return sc.next_event()
-        c = p[i]
-        value = None
-        if c == 0x3E or (c == 0x2F and p[i + 1] == 0x3E):
-            j = i
-        elif (i + 8 < end and c == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
-                and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
-            # The scanner makes this same call at this point (its errors are the same).
-            value = sc.attr_value(i + 7, True)
-            j = sc.pos
-            if not (j + 1 < end and (p[j] == 0x3E or (p[j] == 0x2F and p[j + 1] == 0x3E))):
-                sc.pos = pos
-                return sc.next_event()
-        else:
-            return sc.next_event()
-        d = sc.depth
-        if sc.elements >= sc.max_elements or d >= sc.max_depth or d >= sc.cap:
-            sc.pos = pos  # the scanner raises the limit (or grows its arrays)
-            return sc.next_event()
-        sc.elements += 1
-        if value is not None:
-            sc.keep_namespace(value)
-            sc.cur_ns = value
-        if sc.attr_list is not None:
-            sc.attr_list = None
-        sc.plain_attrs = 0
-        if sc.ns_uri is not sc.cur_ns:
-            sc.ns_uri = sc.cur_ns
-        sc.local_ptr = p + pos + 1
-        sc.local_len = i - pos - 1
-        sc.name_at[d] = pos + 1
-        sc.name_len[d] = i - pos - 1
-        sc.ns_at[d] = <PyObject*>sc.cur_ns
-        sc.depth = d + 1
-        sc.root_seen = True
-        sc.offset = pos
-        if p[j] == 0x2F:
-            sc.pos = j + 2
-            sc.pending_end = True
-        else:
-            sc.pos = j + 1
-        return EVENT_START
-
-    cdef inline int pop_fast(self, Scanner sc, Py_ssize_t pos) except -1:
-        """The scanner's pop_element, inline where no namespace frame or root ends."""
-        cdef Py_ssize_t d = sc.depth
-        if d <= 1 or sc.ns_top == d:
-            return sc.pop_element(pos)
-        sc.depth = d - 1
-        if sc.ns_at[d - 2] != <PyObject*>sc.cur_ns:
-            sc.cur_ns = <object>sc.ns_at[d - 2]
-        sc.offset = pos
-        return EVENT_END
-
     cdef int use_language(self, _Lang lang) except -1:
         self.lang = lang
         self.info = lang.info
@@ -923,45 +791,16 @@ cdef class Encoder:
         finally:
             free(table.data)
 
-    cdef inline int lookup(self, object ns, const unsigned char* s, Py_ssize_t n) except -2:
-        """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
-        s[:n] lies in the scanner's input."""
-        cdef int first, page, token
-        cdef uint64_t w0, w1
-        cdef unsigned int h = name_key(s, n, &w0, &w1, s + 16 <= self.sc.p + self.sc.end)
-        if ns is not self.last_ns:
-            self.last_first = self.lang.page_of(ns)
-            self.last_ns = ns
-        first = self.last_first
-        if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
-            token = table_lookup(self.li, first, s, n, h, w0, w1)
-            if token >= 0:
-                return first << 8 | token
-        for page in range(NPAGE):
-            if page != first and HAS_PAGE[self.li][page]:
-                token = table_lookup(self.li, page, s, n, h, w0, w1)
-                if token >= 0:
-                    return page << 8 | token
-        return -1
-
-    cdef int on_start(self, Scanner sc) except -1:
-        cdef Frame* parent = NULL
-        cdef Frame* grand = NULL
+    cdef int start_general(self, Scanner sc, int code) except -1:
+        """The rest of a start tag after its parent is marked and its name looked up (code):
+        unknown names, attributes, markers, gathering."""
+        cdef Frame* parent = &self.frames[self.depth - 1] if self.depth else NULL
         cdef Frame* frame
         cdef const unsigned char* local = sc.local_ptr
         cdef Py_ssize_t n = sc.local_len, tag_pos
-        cdef int code, page, tv, flags
+        cdef int page, flags
         cdef Encoder child
         cdef bint marker = False, others = False
-        if self.depth:
-            parent = &self.frames[self.depth - 1]
-            if parent.b64:
-                raise EncodeError("bad_base64", sc.offset)
-            if parent.first == KIND_NONE and parent.flags & F_TYPE:
-                parent.tseen = True
-                parent.tval = TV_OTHER
-            self.mark(parent, KIND_ELEMENT)
-        code = self.lookup(sc.ns_uri, local, n)
         if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
                 sc.attr_list is not None and any(
                     ns != common.MARKER_NS or name != b"opaque" for name, _, ns in sc.attr_list))):
@@ -1010,21 +849,8 @@ cdef class Encoder:
         frame.offset = sc.offset
         frame.flags = flags
         frame.ns = <PyObject*>sc.ns_uri
-        # frames may have moved (realloc): refetch the ancestors.
         if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
-            parent = &self.frames[self.depth - 2]
-            grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
-            tv = parent.mval if parent.mseen else TV_NONE
-            if tv == TV_NONE and grand != NULL and grand.mseen:
-                tv = grand.mval
-            if tv == TV_PLAIN:
-                frame.cls = CLS_PLAIN
-            elif tv == TV_CLEAR:
-                frame.cls = CLS_CLEAR
-            elif tv == TV_VOBJECT:
-                frame.cls = CLS_VOBJECT
-            elif grand != NULL and grand.flags & F_ADDREP:
-                frame.cls = CLS_VOBJECT
+            _data_class(self, frame)
         if sc.attr_list is not None:
             for attr_local, value, attr_ns in sc.attr_list:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
@@ -1050,9 +876,16 @@ cdef class Encoder:
                 self.string_table, marker))
         return 0
 
+    cdef int end_base64(self, Frame* frame) except -1:
+        """The OPAQUE of a base64 marker element that ends (its text decoded)."""
+        data = common.decode_base64(
+            [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
+        return self.opaque(<const unsigned char*>(<char*><bytes>data), len(data), False)
+
     cdef int on_markup(self) except -1:
         """A Data marked as holding markup (just started): its content, verbatim, as one
-        OPAQUE and the marker; the scanner still checks it (well-formedness, limits)."""
+        OPAQUE and the marker, up to its end tag (the current event, not yet handled); the
+        scanner still checks it (well-formedness, limits)."""
         cdef Scanner sc = self.sc
         cdef Py_ssize_t start = sc.pos, stop, depth = 0
         cdef int event
@@ -1079,7 +912,7 @@ cdef class Encoder:
         self.mark(frame, KIND_ELEMENT)
         self.opaque(<const unsigned char*>(<char*><bytes>content), len(content), False)
         buf_add(&self.out, <const unsigned char*>(<char*><bytes>MARKER), len(MARKER))
-        return self.on_end()
+        return 0  # the caller (run) ends the Data
 
     cdef int attributes(self, Py_ssize_t tag_pos, bint marker) except -1:
         """The start tag's attribute list after its tag byte (languages with attributes; the
@@ -1121,63 +954,6 @@ cdef class Encoder:
         self.gather_direct = False
         return 0
 
-    cdef int on_end(self) except -1:
-        cdef Frame* frame = &self.frames[self.depth - 1]
-        cdef Frame* parent
-        self.depth -= 1
-        if self.gathering == self.depth:
-            self.flush_gathered()
-        if frame.b64 and frame.content:
-            data = common.decode_base64(
-                [PyBytes_FromStringAndSize(<char*>self.bbuf.data, self.bbuf.len)], frame.offset)
-            self.opaque(<const unsigned char*>(<char*><bytes>data), len(data), False)
-        if frame.content:
-            buf_byte(&self.out, 0x01)
-        if self.depth:
-            parent = &self.frames[self.depth - 1]
-            if frame.flags & F_TYPE and not parent.tseen:
-                parent.tseen = True
-                parent.tval = frame.tval if frame.tseen else TV_OTHER
-            elif frame.flags & F_META and not parent.mseen:
-                parent.mseen = True
-                parent.mval = frame.tval if frame.tseen else TV_NONE
-        return 0
-
-    cdef int on_text(self, const unsigned char* s, Py_ssize_t n) except -1:
-        cdef Frame* frame = &self.frames[self.depth - 1]
-        if frame.first == KIND_NONE and frame.flags & F_TYPE:
-            frame.tseen = True
-            frame.tval = classify_type(s, n)
-        if frame.b64:
-            self.mark(frame, KIND_TEXT)
-            return buf_add(&self.bbuf, s, n)
-        if self.gathering >= 0:
-            self.mark(frame, KIND_TEXT)
-            return self.gather(s, n, frame)
-        if frame.cls != CLS_PLAIN and frame.first != KIND_CDATA:
-            self.mark(frame, KIND_TEXT)
-            self.gathering = self.depth - 1
-            self.gbuf.len = 0
-            self.gather_direct = False
-            return self.gather(s, n, frame)
-        self.mark(frame, KIND_TEXT)
-        if not self.keep:
-            while n and is_ws(s[0]):
-                s += 1
-                n -= 1
-            while n and is_ws(s[n - 1]):
-                n -= 1
-            if not n:
-                return 0
-        if self.is_syncml and n == 33:
-            if lower_equals(s, n, b"application/vnd.syncml-devinf+xml", 33):
-                s = <const unsigned char*>b"application/vnd.syncml-devinf+wbxml"
-                n = 35
-            elif lower_equals(s, n, b"application/vnd.syncml.dmtnds+xml", 33):
-                s = <const unsigned char*>b"application/vnd.syncml.dmtnds+wbxml"
-                n = 35
-        return self.str_i(s, n, frame.cls == CLS_VOBJECT)
-
     cdef int on_cdata(self, const unsigned char* s, Py_ssize_t n) except -1:
         cdef Frame* frame = &self.frames[self.depth - 1]
         if frame.first == KIND_NONE and frame.flags & F_TYPE:
@@ -1194,6 +970,291 @@ cdef class Encoder:
         if n:
             self.opaque(s, n, frame.cls == CLS_VOBJECT)
         return 0
+
+
+# -- the per-event path ------------------------------------------------------------------
+# Module functions, each called from one place, so the C compiler inlines them all into
+# Encoder.run: one function per event instead of four (reader, start tag, lookup, handler).
+# As methods they would sit in the vtable, their addresses taken, and stay calls. What is
+# rare (Encoder.start_general, end_base64, the scanner's own next_event) stays out of line.
+
+cdef inline int _next_fast(Encoder self, Scanner sc) except -1:
+    """``self.sc.next_event()`` for the usual syntax, read here with the scanner's state
+    kept exactly as it keeps it: a start tag with an ASCII name and no attribute but
+    ``xmlns="..."``, an end tag right after its name, a text run with no ``]``, ``&`` or
+    CR that ends at a tag. Anything else (a comment, a PI, CDATA, a reference, prefixes,
+    other attributes, a limit reached, an error) is left to the scanner from the same
+    position, so events, errors and offsets are the scanner's own."""
+    cdef const unsigned char* p = sc.p
+    cdef Py_ssize_t pos = sc.pos, end = sc.end, lt
+    cdef int special = 0, content = 0
+    cdef unsigned char c
+    cdef Frame* frame
+    if sc.pending_end:
+        sc.pending_end = False
+        return _pop_fast(self, sc, sc.offset)
+    if pos + 1 >= end:
+        return sc.next_event()
+    c = p[pos]
+    if c != 0x3C:
+        if sc.depth == 0:
+            return sc.next_event()
+        # Indentation (space, TAB, LF up to a tag) is most runs: a plain loop finds it.
+        lt = omadm_skip_indent(p, pos, end)
+        if lt >= end or p[lt] != 0x3C:
+            lt = omadm_text_run(p, lt, end, &special, &content)
+        if (special or lt + 1 >= end or p[lt + 1] == 0x21 or p[lt + 1] == 0x3F
+                or lt - pos > sc.max_text):
+            return sc.next_event()
+        sc.pos = lt
+        if not content and not self.keep and self.gathering < 0:
+            # Whitespace only, to be trimmed away: of what _on_text does, only mark()
+            # remains, where nothing else applies (plain Data class, no base64 marker,
+            # not the first content of a Type).
+            if self.depth == 0:
+                pos = lt
+            else:
+                frame = &self.frames[self.depth - 1]
+                if (frame.cls == CLS_PLAIN and not frame.b64 and not (
+                        frame.first == KIND_NONE and frame.flags & F_TYPE)):
+                    self.mark(frame, KIND_TEXT)
+                    pos = lt
+        if pos != lt:
+            sc.text_ptr = p + pos
+            sc.text_len = lt - pos
+            sc.offset = pos
+            return EVENT_TEXT
+        # (the run ended at a tag: '<' then neither '!' nor '?')
+    # One call site each: inlined here.
+    c = p[pos + 1]
+    if c == 0x2F:
+        return _end_fast(self, sc, pos)
+    return _start_fast(self, sc, pos)
+
+cdef inline int _end_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
+    """The end tag at pos (``</``), as _next_fast reads it."""
+    cdef const unsigned char* p = sc.p
+    cdef Py_ssize_t d = sc.depth, i
+    if d == 0:
+        sc.pos = pos
+        return sc.next_event()
+    i = pos + 2 + sc.name_len[d - 1]
+    if (i < sc.end and p[i] == 0x3E and same_name(
+            p + pos + 2, p + sc.name_at[d - 1], sc.name_len[d - 1], p + sc.end)):
+        sc.pos = i + 1
+        return _pop_fast(self, sc, pos)
+    sc.pos = pos
+    return sc.next_event()
+
+cdef inline int _start_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
+    """The start tag at pos (``<`` then not ``/``), as _next_fast reads it. The name is not
+    hashed here: _lookup hashes it its own way (sc.local_hash is left as it was)."""
+    cdef const unsigned char* p = sc.p
+    cdef Py_ssize_t end = sc.end, i, j, d
+    cdef unsigned char c = p[pos + 1]
+    cdef object value             # an xmlns="..." value, set only where has_value
+    cdef bint has_value = False   # (no reference counting on the usual tag)
+    sc.pos = pos
+    if not ASCII_NAME_START[c] or sc.root_done:
+        return sc.next_event()
+    i = omadm_ascii_name_end(p, pos + 1, end)
+    if i + 1 >= end:
+        return sc.next_event()
+    c = p[i]
+    if c == 0x3E or (c == 0x2F and p[i + 1] == 0x3E):
+        j = i
+    elif (i + 8 < end and c == 0x20 and memcmp(p + i + 1, b"xmlns=", 6) == 0
+            and (p[i + 7] == 0x22 or p[i + 7] == 0x27)):
+        # The scanner makes this same call at this point (its errors are the same).
+        value = sc.attr_value(i + 7, True)
+        has_value = True
+        j = sc.pos
+        if not (j + 1 < end and (p[j] == 0x3E or (p[j] == 0x2F and p[j + 1] == 0x3E))):
+            sc.pos = pos
+            return sc.next_event()
+    else:
+        return sc.next_event()
+    d = sc.depth
+    if sc.elements >= sc.max_elements or d >= sc.max_depth or d >= sc.cap:
+        sc.pos = pos  # the scanner raises the limit (or grows its arrays)
+        return sc.next_event()
+    sc.elements += 1
+    if has_value:
+        sc.keep_namespace(value)
+        sc.cur_ns = value
+    if sc.attr_list is not None:
+        sc.attr_list = None
+    sc.plain_attrs = 0
+    if sc.ns_uri is not sc.cur_ns:
+        sc.ns_uri = sc.cur_ns
+    sc.local_ptr = p + pos + 1
+    sc.local_len = i - pos - 1
+    sc.name_at[d] = pos + 1
+    sc.name_len[d] = i - pos - 1
+    sc.ns_at[d] = <PyObject*>sc.cur_ns
+    sc.depth = d + 1
+    sc.root_seen = True
+    sc.offset = pos
+    if p[j] == 0x2F:
+        sc.pos = j + 2
+        sc.pending_end = True
+    else:
+        sc.pos = j + 1
+    return EVENT_START
+
+cdef inline int _pop_fast(Encoder self, Scanner sc, Py_ssize_t pos) except -1:
+    """The scanner's pop_element, inline where no namespace frame or root ends."""
+    cdef Py_ssize_t d = sc.depth
+    if d <= 1 or sc.ns_top == d:
+        return sc.pop_element(pos)
+    sc.depth = d - 1
+    if sc.ns_at[d - 2] != <PyObject*>sc.cur_ns:
+        sc.cur_ns = <object>sc.ns_at[d - 2]
+    sc.offset = pos
+    return EVENT_END
+
+
+cdef inline int _lookup(Encoder self, PyObject* ns, const unsigned char* s,
+                        Py_ssize_t n) except -2:
+    """flags << 16 | page << 8 | token, or -1: the namespace's page first, then the rest.
+    s[:n] lies in the scanner's input; ns is borrowed (the scanner holds it)."""
+    cdef int first, page, token
+    cdef uint64_t w0, w1
+    cdef unsigned int h = name_key(s, n, &w0, &w1, s + 16 <= self.sc.p + self.sc.end)
+    if ns != <PyObject*>self.last_ns:
+        self.last_first = self.lang.page_of(<object>ns)
+        self.last_ns = <object>ns
+    first = self.last_first
+    if 0 <= first < NPAGE and HAS_PAGE[self.li][first]:
+        token = table_lookup(self.li, first, s, n, h, w0, w1)
+        if token >= 0:
+            return first << 8 | token
+    for page in range(NPAGE):
+        if page != first and HAS_PAGE[self.li][page]:
+            token = table_lookup(self.li, page, s, n, h, w0, w1)
+            if token >= 0:
+                return page << 8 | token
+    return -1
+
+cdef inline void _data_class(Encoder self, Frame* frame) noexcept:
+    """The class of a SyncML Data just pushed (frame, at depth >= 2): from the Type in its
+    parent's or grandparent's Meta, else vObject under Add / Replace."""
+    # frames may have moved (realloc): fetch the ancestors here.
+    cdef Frame* parent = &self.frames[self.depth - 2]
+    cdef Frame* grand = &self.frames[self.depth - 3] if self.depth >= 3 else NULL
+    cdef int tv = parent.mval if parent.mseen else TV_NONE
+    if tv == TV_NONE and grand != NULL and grand.mseen:
+        tv = grand.mval
+    if tv == TV_PLAIN:
+        frame.cls = CLS_PLAIN
+    elif tv == TV_CLEAR:
+        frame.cls = CLS_CLEAR
+    elif tv == TV_VOBJECT:
+        frame.cls = CLS_VOBJECT
+    elif grand != NULL and grand.flags & F_ADDREP:
+        frame.cls = CLS_VOBJECT
+
+
+cdef inline int _on_start(Encoder self, Scanner sc) except -1:
+    cdef Frame* parent
+    cdef Frame* frame
+    cdef Py_ssize_t tag_pos
+    cdef int code, page
+    if self.depth:
+        parent = &self.frames[self.depth - 1]
+        if parent.b64:
+            raise EncodeError("bad_base64", sc.offset)
+        if parent.first == KIND_NONE and parent.flags & F_TYPE:
+            parent.tseen = True
+            parent.tval = TV_OTHER
+        self.mark(parent, KIND_ELEMENT)
+    code = _lookup(self, <PyObject*>sc.ns_uri, sc.local_ptr, sc.local_len)
+    if (code < 0 or self.gathering >= 0 or sc.attr_list is not None or sc.plain_attrs
+            or self.attr_tables is not None):
+        return self.start_general(sc, code)
+    # The usual element, written here: a known tag, no attribute, in a language without
+    # attribute tokens, nothing gathering (start_general does the same for it).
+    page = (code >> 8) & 0xFF
+    if page != self.page:
+        buf_byte(&self.out, 0x00)
+        buf_byte(&self.out, page)
+        self.page = page
+    tag_pos = self.out.len
+    buf_byte(&self.out, code & 0x3F)
+    frame = self.push_frame()
+    frame.tag_pos = tag_pos
+    frame.offset = sc.offset
+    frame.flags = code >> 16
+    frame.ns = <PyObject*>sc.ns_uri
+    if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
+        _data_class(self, frame)
+    return 0
+
+
+cdef inline int _on_end(Encoder self) except -1:
+    cdef Frame* frame = &self.frames[self.depth - 1]
+    cdef Frame* parent
+    self.depth -= 1
+    if self.gathering == self.depth:
+        self.flush_gathered()
+    if frame.b64 and frame.content:
+        self.end_base64(frame)
+    if frame.content:
+        buf_byte(&self.out, 0x01)
+    if self.depth:
+        parent = &self.frames[self.depth - 1]
+        if frame.flags & F_TYPE and not parent.tseen:
+            parent.tseen = True
+            parent.tval = frame.tval if frame.tseen else TV_OTHER
+        elif frame.flags & F_META and not parent.mseen:
+            parent.mseen = True
+            parent.mval = frame.tval if frame.tseen else TV_NONE
+    return 0
+
+cdef inline int _on_text(Encoder self, const unsigned char* s, Py_ssize_t n) except -1:
+    cdef Frame* frame = &self.frames[self.depth - 1]
+    cdef unsigned char* dest
+    if frame.first == KIND_NONE and frame.flags & F_TYPE:
+        frame.tseen = True
+        frame.tval = classify_type(s, n)
+    if frame.b64:
+        self.mark(frame, KIND_TEXT)
+        return buf_add(&self.bbuf, s, n)
+    if self.gathering >= 0:
+        self.mark(frame, KIND_TEXT)
+        return self.gather(s, n, frame)
+    if frame.cls != CLS_PLAIN and frame.first != KIND_CDATA:
+        self.mark(frame, KIND_TEXT)
+        self.gathering = self.depth - 1
+        self.gbuf.len = 0
+        self.gather_direct = False
+        return self.gather(s, n, frame)
+    self.mark(frame, KIND_TEXT)
+    if not self.keep:
+        while n and is_ws(s[0]):
+            s += 1
+            n -= 1
+        while n and is_ws(s[n - 1]):
+            n -= 1
+        if not n:
+            return 0
+    if self.is_syncml and n == 33:
+        if lower_equals(s, n, b"application/vnd.syncml-devinf+xml", 33):
+            s = <const unsigned char*>b"application/vnd.syncml-devinf+wbxml"
+            n = 35
+        elif lower_equals(s, n, b"application/vnd.syncml.dmtnds+xml", 33):
+            s = <const unsigned char*>b"application/vnd.syncml.dmtnds+wbxml"
+            n = 35
+    if frame.cls == CLS_VOBJECT or self.string_table:
+        return self.str_i(s, n, frame.cls == CLS_VOBJECT)
+    # The usual run: str_i's bytes (STR_I, the text, its NUL), written here.
+    buf_grow(&self.out, n + 2)
+    dest = self.out.data + self.out.len
+    dest[0] = 0x03
+    memcpy(dest + 1, s, n)
+    dest[n + 1] = 0x00
+    self.out.len += n + 2
+    return 0
 
 
 _PLAIN_DECLARATIONS = tuple(

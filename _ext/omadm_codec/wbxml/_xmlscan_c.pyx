@@ -813,9 +813,9 @@ cdef class Scanner:
         if self.ns_keep is None:
             self.ns_keep = [value]
             return 0
-        n = len(self.ns_keep)
+        n = PyList_GET_SIZE(self.ns_keep)
         for k in range(n - 1, n - 5 if n > 4 else -1, -1):
-            if <PyObject*>self.ns_keep[k] == <PyObject*>value:
+            if PyList_GET_ITEM(self.ns_keep, k) == <PyObject*>value:  # borrowed, compared only
                 return 0
         self.ns_keep.append(value)
         return 0

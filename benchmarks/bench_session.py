@@ -225,9 +225,9 @@ class _TimedServer:
         return self._timed("take_events")
 
 
-def server_session_cost(fmt: str, rounds: int = 100, runs: int = 10) -> float:
-    """CPU seconds of server-side work per in-memory session (BASIC client auth, no server
-    auth, 20 commands: the HTTP benchmark's session), the best of ``runs`` runs."""
+def _http_session_parts() -> tuple[Any, dict[str, Any], Any]:
+    """The device tree, the stored secrets and the application of the HTTP benchmark's
+    session, in memory (BASIC client auth, no server auth, 20 commands)."""
     tree = build_tree(dev_id="IMEI:000000000000000", client_name="dev0", client_secret="pw",
                       client_auth="BASIC", server_auth="NONE")
     stored = {"dev0": auth.secret_hash("dev0", "pw")}
@@ -237,6 +237,13 @@ def server_session_cost(fmt: str, rounds: int = 100, runs: int = 10) -> float:
             if isinstance(event, ev.SessionStarted):
                 server.send_commands(twenty_commands())
 
+    return tree, stored, app
+
+
+def server_session_cost(fmt: str, rounds: int = 100, runs: int = 10) -> float:
+    """CPU seconds of server-side work per in-memory session (BASIC client auth, no server
+    auth, 20 commands: the HTTP benchmark's session), the best of ``runs`` runs."""
+    tree, stored, app = _http_session_parts()
     best = float("inf")
     for _ in range(runs):
         total = 0.0
@@ -254,15 +261,7 @@ def whole_session_cost(fmt: str, rounds: int = 100, runs: int = 10) -> float:
     """CPU seconds per in-memory session of both sides together (the same session as
     ``server_session_cost``): the yardstick issue 15 states its HTTP target against
     ("about 4.1 ms against 0.35 ms", the whole in-memory session); the best of ``runs``."""
-    tree = build_tree(dev_id="IMEI:000000000000000", client_name="dev0", client_secret="pw",
-                      client_auth="BASIC", server_auth="NONE")
-    stored = {"dev0": auth.secret_hash("dev0", "pw")}
-
-    def app(server: ServerSession, events: list[ev.Event]) -> None:
-        for event in events:
-            if isinstance(event, ev.SessionStarted):
-                server.send_commands(twenty_commands())
-
+    tree, stored, app = _http_session_parts()
     best = float("inf")
     for _ in range(runs):
         start = time.thread_time()

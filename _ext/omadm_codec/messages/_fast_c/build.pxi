@@ -7,6 +7,16 @@ cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
 
 
+cdef int _give_up() except -1:
+    """Out of line, so that the inline event path stays small."""
+    raise _GiveUp()
+
+
+cdef int _switch() except -1:
+    _switch_point()
+    return 0
+
+
 cdef void _remember_ver_proto(object value):
     global _ver_proto_ok
     _ver_proto_ok = value
@@ -39,19 +49,19 @@ cdef class _Build:
         cdef int ev
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
-            _switch_point()  # a large message: other threads run now and then (_handoff.pxd)
+            _switch()  # a large message: other threads run now and then (_handoff.pxd)
         if self.wbxml:
             return self.wb.next_event()  # the token source keeps its own count
         ev = self.sc.next_event()
         if ev == EVENT_TEXT or ev == EVENT_CDATA:
             self.text_run += self.sc.text_len
             if self.text_run >= _NODE_LIMIT:
-                raise _GiveUp()  # libxml2 would refuse the node: the reference path reports
+                _give_up()  # libxml2 would refuse the node: the reference path reports
         else:
             self.text_run = 0
         return ev
 
-    cdef int code(self) noexcept:
+    cdef inline int code(self) noexcept:
         """The code of the current start tag's local name (N_OTHER if not one of ours)."""
         if self.wbxml:
             return self.wb.code
@@ -68,14 +78,21 @@ cdef class _Build:
                 return code
             slot = (slot + 1) % SLOTS
 
-    cdef int start_ok(self) except -1:
-        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix."""
+    cdef inline int start_ok(self) except -1:
+        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix:
+        the usual ``<Name>`` here, anything else in ``start_ok_general``."""
+        cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
+        if self.wbxml:
+            return 0  # a token start tag: no attributes (the source gives up on them)
+        if i < self.end and (self.p[i] == 0x3E or self.p[i] == 0x2F):
+            return 0  # '>' or '/>': the name was the whole qname
+        return self.start_ok_general()
+
+    cdef int start_ok_general(self) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
         cdef unsigned char c, quote
-        if self.wbxml:
-            return 0  # a token start tag: no attributes (the source gives up on them)
         if i >= end:
             raise _GiveUp()
         c = p[i]
@@ -110,15 +127,19 @@ cdef class _Build:
             return 0
         raise _GiveUp()
 
-    cdef int skip_blank(self) except -1:
+    cdef inline int skip_blank(self) except -1:
         """The current TEXT event is whitespace as ``str.isspace`` sees it, or give up."""
-        cdef Scanner sc = self.sc
+        cdef const unsigned char* t = self.sc.text_ptr
         cdef Py_ssize_t i
-        for i in range(sc.text_len):
-            if not _is_ws(sc.text_ptr[i]):
-                if not _str(sc.text_ptr, sc.text_len).isspace():
-                    raise _GiveUp()
-                return 0
+        for i in range(self.sc.text_len):
+            if not _is_ws(t[i]):
+                return self.skip_blank_general()
+        return 0
+
+    cdef int skip_blank_general(self) except -1:
+        """``skip_blank`` past ASCII whitespace: other Unicode spaces pass, the rest gives up."""
+        if not _str(self.sc.text_ptr, self.sc.text_len).isspace():
+            raise _GiveUp()
         return 0
 
     cdef int child(self) except -2:

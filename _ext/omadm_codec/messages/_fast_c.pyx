@@ -93,6 +93,16 @@ cdef inline bint _is_ws(unsigned char c) noexcept:
 
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
+    """``p[:n]`` decoded as UTF-8; a short ASCII run is copied without the decoder."""
+    cdef Py_ssize_t i
+    cdef str s
+    if n <= 64:
+        for i in range(n):
+            if p[i] >= 0x80:
+                return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+        return s
     return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
 
 

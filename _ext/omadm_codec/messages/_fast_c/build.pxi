@@ -31,6 +31,7 @@ cdef class _Build:
     cdef Py_ssize_t end, max_depth, max_opaque
     cdef bint from_wbxml
     cdef object ns
+    cdef object hint  # set by data() and opaque(): the DataHint of the value returned
     cdef Buf mark   # embedded markup being serialized (Data, unknown MetInf children)
     cdef Buf run    # the text run of the element being serialized
     # XML source: text and CDATA bytes since the last tag. libxml2 makes one node of at most
@@ -238,10 +239,10 @@ cdef class _Build:
             return _SMALL_INTS[result]
         return result
 
-    cdef int rank(self, int* ranks, int code, int last) except -1:
-        cdef int r = ranks[code] if code != N_OTHER else share.COMMAND_RANK
+    cdef inline int rank(self, int* ranks, int code, int last) except -1:
+        cdef int r = ranks[code]  # ranks[N_OTHER] is COMMAND_RANK (_fill)
         if r < last:
-            raise _GiveUp()
+            _give_up()
         return r
 
     # --- embedded markup -------------------------------------------------------------------
@@ -439,7 +440,8 @@ cdef class _Build:
             raise _GiveUp()
         return uri
 
-    cdef tuple data(self, object fmt):
+    cdef object data(self, object fmt):
+        """The Data's value; its DataHint in ``self.hint``."""
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str text = ""
@@ -449,7 +451,10 @@ cdef class _Build:
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 if ev == EVENT_CDATA:
                     cdata = True
-                text += _str(sc.text_ptr, sc.text_len)
+                if len(text) == 0:
+                    text = _str(sc.text_ptr, sc.text_len)
+                else:
+                    text += _str(sc.text_ptr, sc.text_len)
                 continue
             if ev == EVENT_OPAQUE:
                 return self.opaque(fmt)
@@ -465,30 +470,34 @@ cdef class _Build:
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)
-                    return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len)), _MARKUP
+                    self.hint = _MARKUP
+                    return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len))
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
                 if self.from_wbxml and fmt == "bin":
                     # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
                     # Format bin it is the bytes that were sent (as _reader does).
-                    return text.encode("utf-8"), _OPAQUE
-                return text, (_CDATA if cdata and text else _TEXT)
+                    self.hint = _OPAQUE
+                    return text.encode("utf-8")
+                self.hint = _CDATA if cdata and text else _TEXT
+                return text
             else:
                 raise _GiveUp()
 
-    cdef tuple opaque(self, object fmt):
+    cdef object opaque(self, object fmt):
         """Binary OPAQUE, the whole content of the Data (the token source checked that): the
         reference reader's value for the XML hub's base64 marker."""
         cdef bytes raw = (<const char*>self.sc.text_ptr)[:self.sc.text_len]
         if self.next_ev() != EVENT_END:
             raise _GiveUp()
+        self.hint = _OPAQUE
         if fmt != "bin":
             # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
             try:
-                return raw.decode("utf-8"), _OPAQUE
+                return raw.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-        return raw, _OPAQUE
+        return raw
 
     cdef object item(self, object command_meta):
         cdef int code, last = 0
@@ -512,7 +521,8 @@ cdef class _Build:
             elif code == N_Data and not seen_data:
                 seen_data = True
                 use = meta if meta is not None and meta.format else command_meta
-                data, hint = self.data(use.format if use is not None else None)
+                data = self.data(use.format if use is not None else None)
+                hint = self.hint
             elif code == N_MoreData:
                 more_data = self.flag()
             else:

@@ -20,6 +20,7 @@ and ``model.pxi`` (``_Shape``: model objects by slot).
 cimport cython
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy
+from libc.stdint cimport uint64_t
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -93,6 +94,23 @@ cdef inline bint _is_ws(unsigned char c) noexcept:
 
 
 cdef str _str(const unsigned char* p, Py_ssize_t n):
+    """``p[:n]`` decoded as UTF-8; a short ASCII run is copied without the decoder."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t w
+    cdef str s
+    if n <= 256:
+        while i + 8 <= n:
+            memcpy(&w, p + i, 8)
+            if w & 0x8080808080808080ULL:
+                return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+            i += 8
+        while i < n:
+            if p[i] >= 0x80:
+                return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
+            i += 1
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+        return s
     return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
 
 

@@ -7,6 +7,16 @@ cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
 
 
+cdef int _give_up() except -1:
+    """Out of line, so that the inline event path stays small."""
+    raise _GiveUp()
+
+
+cdef int _switch() except -1:
+    _switch_point()
+    return 0
+
+
 cdef void _remember_ver_proto(object value):
     global _ver_proto_ok
     _ver_proto_ok = value
@@ -21,6 +31,7 @@ cdef class _Build:
     cdef Py_ssize_t end, max_depth, max_opaque
     cdef bint from_wbxml
     cdef object ns
+    cdef object hint  # set by data() and opaque(): the DataHint of the value returned
     cdef Buf mark   # embedded markup being serialized (Data, unknown MetInf children)
     cdef Buf run    # the text run of the element being serialized
     # XML source: text and CDATA bytes since the last tag. libxml2 makes one node of at most
@@ -39,19 +50,19 @@ cdef class _Build:
         cdef int ev
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
-            _switch_point()  # a large message: other threads run now and then (_handoff.pxd)
+            _switch()  # a large message: other threads run now and then (_handoff.pxd)
         if self.wbxml:
             return self.wb.next_event()  # the token source keeps its own count
         ev = self.sc.next_event()
         if ev == EVENT_TEXT or ev == EVENT_CDATA:
             self.text_run += self.sc.text_len
             if self.text_run >= _NODE_LIMIT:
-                raise _GiveUp()  # libxml2 would refuse the node: the reference path reports
+                _give_up()  # libxml2 would refuse the node: the reference path reports
         else:
             self.text_run = 0
         return ev
 
-    cdef int code(self) noexcept:
+    cdef inline int code(self) noexcept:
         """The code of the current start tag's local name (N_OTHER if not one of ours)."""
         if self.wbxml:
             return self.wb.code
@@ -68,14 +79,21 @@ cdef class _Build:
                 return code
             slot = (slot + 1) % SLOTS
 
-    cdef int start_ok(self) except -1:
-        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix."""
+    cdef inline int start_ok(self) except -1:
+        """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix:
+        the usual ``<Name>`` here, anything else in ``start_ok_general``."""
+        cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
+        if self.wbxml:
+            return 0  # a token start tag: no attributes (the source gives up on them)
+        if i < self.end and (self.p[i] == 0x3E or self.p[i] == 0x2F):
+            return 0  # '>' or '/>': the name was the whole qname
+        return self.start_ok_general()
+
+    cdef int start_ok_general(self) except -1:
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t end = self.end
         cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
         cdef unsigned char c, quote
-        if self.wbxml:
-            return 0  # a token start tag: no attributes (the source gives up on them)
         if i >= end:
             raise _GiveUp()
         c = p[i]
@@ -110,15 +128,19 @@ cdef class _Build:
             return 0
         raise _GiveUp()
 
-    cdef int skip_blank(self) except -1:
+    cdef inline int skip_blank(self) except -1:
         """The current TEXT event is whitespace as ``str.isspace`` sees it, or give up."""
-        cdef Scanner sc = self.sc
+        cdef const unsigned char* t = self.sc.text_ptr
         cdef Py_ssize_t i
-        for i in range(sc.text_len):
-            if not _is_ws(sc.text_ptr[i]):
-                if not _str(sc.text_ptr, sc.text_len).isspace():
-                    raise _GiveUp()
-                return 0
+        for i in range(self.sc.text_len):
+            if not _is_ws(t[i]):
+                return self.skip_blank_general()
+        return 0
+
+    cdef int skip_blank_general(self) except -1:
+        """``skip_blank`` past ASCII whitespace: other Unicode spaces pass, the rest gives up."""
+        if not _str(self.sc.text_ptr, self.sc.text_len).isspace():
+            raise _GiveUp()
         return 0
 
     cdef int child(self) except -2:
@@ -217,10 +239,10 @@ cdef class _Build:
             return _SMALL_INTS[result]
         return result
 
-    cdef int rank(self, int* ranks, int code, int last) except -1:
-        cdef int r = ranks[code] if code != N_OTHER else share.COMMAND_RANK
+    cdef inline int rank(self, int* ranks, int code, int last) except -1:
+        cdef int r = ranks[code]  # ranks[N_OTHER] is COMMAND_RANK (_fill)
         if r < last:
-            raise _GiveUp()
+            _give_up()
         return r
 
     # --- embedded markup -------------------------------------------------------------------
@@ -418,7 +440,8 @@ cdef class _Build:
             raise _GiveUp()
         return uri
 
-    cdef tuple data(self, object fmt):
+    cdef object data(self, object fmt):
+        """The Data's value; its DataHint in ``self.hint``."""
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str text = ""
@@ -428,7 +451,10 @@ cdef class _Build:
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 if ev == EVENT_CDATA:
                     cdata = True
-                text += _str(sc.text_ptr, sc.text_len)
+                if len(text) == 0:
+                    text = _str(sc.text_ptr, sc.text_len)
+                else:
+                    text += _str(sc.text_ptr, sc.text_len)
                 continue
             if ev == EVENT_OPAQUE:
                 return self.opaque(fmt)
@@ -444,30 +470,34 @@ cdef class _Build:
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)
-                    return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len)), _MARKUP
+                    self.hint = _MARKUP
+                    return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len))
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
                 if self.from_wbxml and fmt == "bin":
                     # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
                     # Format bin it is the bytes that were sent (as _reader does).
-                    return text.encode("utf-8"), _OPAQUE
-                return text, (_CDATA if cdata and text else _TEXT)
+                    self.hint = _OPAQUE
+                    return text.encode("utf-8")
+                self.hint = _CDATA if cdata and text else _TEXT
+                return text
             else:
                 raise _GiveUp()
 
-    cdef tuple opaque(self, object fmt):
+    cdef object opaque(self, object fmt):
         """Binary OPAQUE, the whole content of the Data (the token source checked that): the
         reference reader's value for the XML hub's base64 marker."""
         cdef bytes raw = (<const char*>self.sc.text_ptr)[:self.sc.text_len]
         if self.next_ev() != EVENT_END:
             raise _GiveUp()
+        self.hint = _OPAQUE
         if fmt != "bin":
             # OPAQUE is bytes only when it is binary: libwbxml writes text Data as OPAQUE.
             try:
-                return raw.decode("utf-8"), _OPAQUE
+                return raw.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-        return raw, _OPAQUE
+        return raw
 
     cdef object item(self, object command_meta):
         cdef int code, last = 0
@@ -491,7 +521,8 @@ cdef class _Build:
             elif code == N_Data and not seen_data:
                 seen_data = True
                 use = meta if meta is not None and meta.format else command_meta
-                data, hint = self.data(use.format if use is not None else None)
+                data = self.data(use.format if use is not None else None)
+                hint = self.hint
             elif code == N_MoreData:
                 more_data = self.flag()
             else:

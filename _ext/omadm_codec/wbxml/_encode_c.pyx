@@ -798,7 +798,7 @@ cdef class Encoder:
         cdef Frame* frame
         cdef const unsigned char* local = sc.local_ptr
         cdef Py_ssize_t n = sc.local_len, tag_pos
-        cdef int page, flags
+        cdef int flags
         cdef Encoder child
         cdef bint marker = False, others = False
         if self.gathering >= 0 and (code < 0 or sc.plain_attrs or (
@@ -836,21 +836,9 @@ cdef class Encoder:
             # Unknown names are never Data/Meta/Type/Add/Replace in SyncML, where flags matter.
             flags = 0
         else:
-            page = (code >> 8) & 0xFF
             flags = code >> 16
-            if page != self.page:
-                buf_byte(&self.out, 0x00)
-                buf_byte(&self.out, page)
-                self.page = page
-            tag_pos = self.out.len
-            buf_byte(&self.out, code & 0x3F)
-        frame = self.push_frame()
-        frame.tag_pos = tag_pos
-        frame.offset = sc.offset
-        frame.flags = flags
-        frame.ns = <PyObject*>sc.ns_uri
-        if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
-            _data_class(self, frame)
+            tag_pos = _write_tag(self, code)
+        frame = _open_frame(self, sc, tag_pos, flags)
         if sc.attr_list is not None:
             for attr_local, value, attr_ns in sc.attr_list:
                 if attr_ns == common.MARKER_NS and attr_local == b"opaque" and value == b"base64":
@@ -1157,9 +1145,7 @@ cdef inline void _data_class(Encoder self, Frame* frame) noexcept:
 
 cdef inline int _on_start(Encoder self, Scanner sc) except -1:
     cdef Frame* parent
-    cdef Frame* frame
-    cdef Py_ssize_t tag_pos
-    cdef int code, page
+    cdef int code
     if self.depth:
         parent = &self.frames[self.depth - 1]
         if parent.b64:
@@ -1173,22 +1159,35 @@ cdef inline int _on_start(Encoder self, Scanner sc) except -1:
             or self.attr_tables is not None):
         return self.start_general(sc, code)
     # The usual element, written here: a known tag, no attribute, in a language without
-    # attribute tokens, nothing gathering (start_general does the same for it).
-    page = (code >> 8) & 0xFF
+    # attribute tokens, nothing gathering (the same two steps start_general takes for it).
+    _open_frame(self, sc, _write_tag(self, code), code >> 16)
+    return 0
+
+
+cdef inline Py_ssize_t _write_tag(Encoder self, int code) except -1:
+    """A known tag's token, its code page switched first; where the token is in the output."""
+    cdef int page = (code >> 8) & 0xFF
+    cdef Py_ssize_t tag_pos
     if page != self.page:
         buf_byte(&self.out, 0x00)
         buf_byte(&self.out, page)
         self.page = page
     tag_pos = self.out.len
     buf_byte(&self.out, code & 0x3F)
-    frame = self.push_frame()
+    return tag_pos
+
+
+cdef inline Frame* _open_frame(Encoder self, Scanner sc, Py_ssize_t tag_pos,
+                               int flags) except NULL:
+    """The frame of an element whose tag was just written at ``tag_pos``."""
+    cdef Frame* frame = self.push_frame()
     frame.tag_pos = tag_pos
     frame.offset = sc.offset
-    frame.flags = code >> 16
+    frame.flags = flags
     frame.ns = <PyObject*>sc.ns_uri
     if frame.flags & F_DATA and self.is_syncml and self.depth >= 2:
         _data_class(self, frame)
-    return 0
+    return frame
 
 
 cdef inline int _on_end(Encoder self) except -1:

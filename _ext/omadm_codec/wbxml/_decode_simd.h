@@ -1,9 +1,10 @@
-/* Fast skips for the compiled WBXML decoder's text scans (_ext/wbxml_decode_text.pxd).
+/* Fast scans for the compiled WBXML decoder's text (_ext/omadm_codec/wbxml/_decode_text.pxd).
  *
- * Each function returns how many leading bytes of s[0:n] are certainly uninteresting, looking
- * at 16 bytes at a time with SSE2 where the compiler has it (every x86-64), else returning 0.
- * The callers then handle the next byte themselves, so these only ever make things faster:
- * they decide nothing on their own and never read outside s[0:n].
+ * Each function looks at 16 bytes at a time with SSE2 where the compiler has it (every x86-64)
+ * and never reads outside s[0:n]. omadm_skip_plain_ascii returns how many leading bytes are
+ * certainly uninteresting (0 without SSE2): its caller handles the next byte itself. The
+ * others are exact (a scalar loop finishes or replaces the vector one): the index of the first
+ * byte to handle, or a length.
  */
 #ifndef OMADM_WBXML_DECODE_SIMD_H
 #define OMADM_WBXML_DECODE_SIMD_H

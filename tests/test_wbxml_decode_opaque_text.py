@@ -4,6 +4,8 @@ unsafe byte across its 64- and 16-byte blocks, in plain and CDATA-rendered Data.
 
 from __future__ import annotations
 
+import re
+
 from conftest import CORPUS, Backend
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,3 +58,38 @@ def test_opaque_text_in_data_is_written_alike_by_both_twins(
 def test_base64_payload_is_written_as_cdata(backend: Backend) -> None:
     xml = backend.wbxml_to_xml(_LOB)
     assert b"<Data><![CDATA[TK+V7AYGPW+n" in xml and xml.endswith(b"</SyncML>")
+
+
+# cdata_data: the first OPAQUE is a CDATA-rendered Data (chr, text/plain), the second a plain
+# (escaped) one. The compiled twin's text scans jump to the next byte to handle 16 bytes at a
+# time with a last step that overlaps bytes already seen: every length across one and two
+# steps, with the byte (or "]]>") at every position.
+_CD = (CORPUS / "cdata_data.wbxml").read_bytes()
+
+
+def _opaque_span(marker: bytes) -> tuple[int, int]:
+    """[start, stop) of the OPAQUE token (with its length) whose data starts with marker."""
+    found = re.search(rb"\xc3([\x80-\xff]*[\x00-\x7f])" + re.escape(marker), _CD)
+    assert found is not None
+    length = 0
+    for byte in found.group(1):
+        length = (length << 7) | (byte & 0x7F)
+    return found.start(), found.end(1) + length
+
+
+_CD_SPANS = (_opaque_span(b"<WLAN"), _opaque_span(b"<https"))
+
+
+def test_text_escapes_and_cdata_splits_at_every_position_alike_in_both_twins(
+        both_backends: tuple[Backend, Backend]) -> None:
+    compiled, pure = both_backends
+    for start, stop in _CD_SPANS:
+        for length in range(1, 40):
+            for at in range(length):
+                for special in (b"]]>", b"\r", b"&", b"<", b'"', b"]>", b"]]]>"):
+                    payload = b"abc defghijklmnopqrstuvwxyz ABCDEFGHIJKLMN"[:length]
+                    payload = payload[:at] + special + payload[at:]
+                    doc = _CD[:start] + b"\xc3" + _mb(len(payload)) + payload + _CD[stop:]
+                    got = _decode(compiled, doc)
+                    assert got == _decode(pure, doc), (payload, got)
+                    assert isinstance(got, bytes)

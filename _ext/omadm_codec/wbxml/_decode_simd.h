@@ -1,9 +1,10 @@
-/* Fast skips for the compiled WBXML decoder's text scans (_ext/wbxml_decode_text.pxd).
+/* Fast scans for the compiled WBXML decoder's text (_ext/omadm_codec/wbxml/_decode_text.pxd).
  *
- * Each function returns how many leading bytes of s[0:n] are certainly uninteresting, looking
- * at 16 bytes at a time with SSE2 where the compiler has it (every x86-64), else returning 0.
- * The callers then handle the next byte themselves, so these only ever make things faster:
- * they decide nothing on their own and never read outside s[0:n].
+ * Each function looks at 16 bytes at a time with SSE2 where the compiler has it (every x86-64)
+ * and never reads outside s[0:n]. omadm_skip_plain_ascii returns how many leading bytes are
+ * certainly uninteresting (0 without SSE2): its caller handles the next byte itself. The
+ * others are exact (a scalar loop finishes or replaces the vector one): the index of the first
+ * byte to handle, or a length.
  */
 #ifndef OMADM_WBXML_DECODE_SIMD_H
 #define OMADM_WBXML_DECODE_SIMD_H
@@ -30,38 +31,74 @@ static inline size_t omadm_skip_plain_ascii(const unsigned char *s, size_t n)
     return i;
 }
 
-/* Bytes that need no escaping in text or attribute values: >= 0x28 and not '<' or '>'. */
-static inline size_t omadm_skip_unescaped(const unsigned char *s, size_t n)
+/* Bytes text escaping turns into entities: & < > " ' CR (bit 1), and in attribute values TAB
+ * and LF too (bit 2). The scalar scans look bytes up here. */
+static const unsigned char omadm_escape_class[256] = {
+    ['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1, ['\r'] = 1, ['\t'] = 2, ['\n'] = 2,
+};
+
+/* Index of the first byte of s[0:n] that text (attr: attribute value) escaping replaces, or n.
+ * Exact, so the caller jumps straight to it: no per-byte loop between entities. With SSE2, 16
+ * bytes per step and one overlapping last step (never outside s[0:n]) when n >= 16. */
+static inline size_t omadm_escape_at(const unsigned char *s, size_t n, int attr)
 {
     size_t i = 0;
+    const unsigned char want = attr ? 3 : 1;
 #if defined(__SSE2__)
-    const __m128i low = _mm_set1_epi8(0x28), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>');
-    while (i + 16 <= n) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, low), low); /* v <= 0x28 */
-        __m128i hit = _mm_or_si128(below,
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, gt)));
-        if (_mm_movemask_epi8(hit))
-            break;
-        i += 16;
+    if (n >= 16) {
+        const __m128i amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'), gt = _mm_set1_epi8('>');
+        const __m128i quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\'');
+        const __m128i cr = _mm_set1_epi8('\r'), tab = _mm_set1_epi8('\t');
+        const __m128i lf = _mm_set1_epi8('\n');
+        for (;;) {
+            size_t at = i + 16 <= n ? i : n - 16;  /* the last step overlaps checked bytes */
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + at));
+            __m128i hit = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, lt)),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, gt), _mm_cmpeq_epi8(v, quot))),
+                _mm_or_si128(_mm_cmpeq_epi8(v, apos), _mm_cmpeq_epi8(v, cr)));
+            unsigned int mask;
+            if (attr)  /* constant at each (inlined) call site */
+                hit = _mm_or_si128(hit, _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)));
+            mask = (unsigned int)_mm_movemask_epi8(hit);
+            mask &= 0xFFFFu << (i - at);  /* bytes before i were checked already */
+            if (mask)
+                return at + (size_t)__builtin_ctz(mask);
+            if (i + 16 >= n)
+                return n;
+            i += 16;
+        }
     }
 #endif
+    while (i < n && !(omadm_escape_class[s[i]] & want))
+        i++;
     return i;
 }
 
-/* Bytes a CDATA section takes as they are: anything but CR and '>'. */
-static inline size_t omadm_skip_cdata(const unsigned char *s, size_t n)
+/* Index of the first CR or ']' in s[0:n], or n: a CDATA section must split at CR and at "]]>"
+ * (which starts with ']', rare in text, where '>' is everywhere in markup). Exact, as above. */
+static inline size_t omadm_cdata_at(const unsigned char *s, size_t n)
 {
     size_t i = 0;
 #if defined(__SSE2__)
-    const __m128i cr = _mm_set1_epi8('\r'), gt = _mm_set1_epi8('>');
-    while (i + 16 <= n) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, gt))))
-            break;
-        i += 16;
+    if (n >= 16) {
+        const __m128i cr = _mm_set1_epi8('\r'), rsb = _mm_set1_epi8(']');
+        for (;;) {
+            size_t at = i + 16 <= n ? i : n - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + at));
+            unsigned int mask = (unsigned int)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, rsb)));
+            mask &= 0xFFFFu << (i - at);
+            if (mask)
+                return at + (size_t)__builtin_ctz(mask);
+            if (i + 16 >= n)
+                return n;
+            i += 16;
+        }
     }
 #endif
+    while (i < n && s[i] != '\r' && s[i] != ']')
+        i++;
     return i;
 }
 

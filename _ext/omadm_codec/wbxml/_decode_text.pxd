@@ -13,8 +13,8 @@ from libc.string cimport memcmp, memcpy, strlen
 
 cdef extern from "omadm_codec/wbxml/_decode_simd.h":
     size_t omadm_skip_plain_ascii(const unsigned char* s, size_t n) noexcept nogil
-    size_t omadm_skip_unescaped(const unsigned char* s, size_t n) noexcept nogil
-    size_t omadm_skip_cdata(const unsigned char* s, size_t n) noexcept nogil
+    size_t omadm_escape_at(const unsigned char* s, size_t n, int attr) noexcept nogil
+    size_t omadm_cdata_at(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_safe_text_len(const unsigned char* s, size_t n) noexcept nogil
     size_t omadm_plain_text_len(const unsigned char* s, size_t n) noexcept nogil
 
@@ -159,80 +159,56 @@ cdef inline bint utf8_xml_ok(const unsigned char* s, Py_ssize_t n) noexcept:
 cdef inline int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n,
                             bint attr) except -1:
     """Text with & < > " ' CR as entities (attribute values: TAB and LF too)."""
-    cdef Py_ssize_t i = 0, run = 0
+    cdef Py_ssize_t i, run = 0
     cdef unsigned char c
-    cdef uint64_t v
     if b.len + n > b.cap:
         buf_grow(b, n)
-    while i < n:
-        # Every character to escape is < 0x28 or is < or >.
-        i += omadm_skip_unescaped(s + i, n - i)
+    while True:
+        i = run + <Py_ssize_t>omadm_escape_at(s + run, n - run, attr)
         if i >= n:
             break
-        if i + 8 <= n:
-            v = load64(s + i)
-            if has_less(v, 0x28) == 0 and has_byte(v, 0x3C) == 0 and has_byte(v, 0x3E) == 0:
-                i += 8
-                continue
+        buf_put(b, <const char*>s + run, i - run)
         c = s[i]
-        i += 1
         if c == b'&':
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&amp;", 5)
         elif c == b'<':
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&lt;", 4)
         elif c == b'>':
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&gt;", 4)
         elif c == b'"':
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&quot;", 6)
         elif c == b"'":
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&apos;", 6)
         elif c == b'\r':
-            buf_put(b, <const char*>s + run, i - 1 - run)
             buf_put(b, b"&#13;", 5)
-        elif attr and c == b'\t':
-            buf_put(b, <const char*>s + run, i - 1 - run)
+        elif c == b'\t':
             buf_put(b, b"&#9;", 4)
-        elif attr and c == b'\n':
-            buf_put(b, <const char*>s + run, i - 1 - run)
+        else:  # LF in an attribute value (omadm_escape_at finds nothing else)
             buf_put(b, b"&#10;", 5)
-        else:
-            continue
-        run = i
+        run = i + 1
     return buf_put(b, <const char*>s + run, n - run)
 
 
 cdef inline int put_cdata(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
     """A CDATA section; ``]]>`` and CR are split out so the text survives re-parsing."""
     cdef Py_ssize_t i = 0, run = 0
-    cdef unsigned char c
-    cdef uint64_t v
     buf_put(b, b"<![CDATA[", 9)
     if b.len + n > b.cap:
         buf_grow(b, n)
-    while i < n:
-        i += omadm_skip_cdata(s + i, n - i)
+    while True:
+        i += <Py_ssize_t>omadm_cdata_at(s + i, n - i)
         if i >= n:
             break
-        if i + 8 <= n:
-            v = load64(s + i)
-            if has_byte(v, 0x0D) == 0 and has_byte(v, 0x3E) == 0:
-                i += 8
-                continue
-        c = s[i]
-        if c == b'\r':
+        if s[i] == b'\r':
             buf_put(b, <const char*>s + run, i - run)
             buf_put(b, b"]]>&#13;<![CDATA[", 17)
             i += 1
             run = i
-        elif c == b'>' and i >= 2 and s[i - 1] == b']' and s[i - 2] == b']':
-            buf_put(b, <const char*>s + run, i - run)
+        elif i + 2 < n and s[i + 1] == b']' and s[i + 2] == b'>':
+            # Split "]]>" between its "]]" and its ">".
+            buf_put(b, <const char*>s + run, i + 2 - run)
             buf_put(b, b"]]><![CDATA[>", 13)
-            i += 1
+            i += 3
             run = i
         else:
             i += 1

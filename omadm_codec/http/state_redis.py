@@ -127,29 +127,39 @@ local ki = ci + nclaim + 1
 local ncomplete = tonumber(ARGV[ki])
 local ri = ki + 1 + 2 * ncomplete
 local nrelease = tonumber(ARGV[ri])
--- every entry this commit touches: state, session, history, repeatable, read at once
-local ids, known = {}, {}
-local function touch(id)
-  if not known[id] then known[id] = true; table.insert(ids, id) end
+-- every entry this commit touches, read at once: state and history, the session it was
+-- sent in where a completion or release checks it, repeatable where a release asks
+local ids, need = {}, {}
+local function touch(id, level)
+  local had = need[id]
+  if not had then table.insert(ids, id); had = 0 end
+  if level > had then need[id] = level else need[id] = had end
 end
-for k = 1, nclaim do touch(ARGV[ci + k]) end
-for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k]) end
-for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k]) end
+for k = 1, nclaim do touch(ARGV[ci + k], 0) end
+for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k], 1) end
+for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k], 2) end
 local S, T, H, R = {}, {}, {}, {}
-for a = 1, #ids, CHUNK / 4 do
-  local fields = {}
-  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
-    local id = ids[b]
-    table.insert(fields, 's:' .. id); table.insert(fields, 't:' .. id)
-    table.insert(fields, 'h:' .. id); table.insert(fields, 'r:' .. id)
-  end
+local fields, owners = {}, {}
+local function read()
   local got = redis.call('HMGET', d, unpack(fields))
-  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
-    local o = 4 * (b - a)
-    local id = ids[b]
-    S[id], T[id], H[id], R[id] = got[o + 1], got[o + 2], got[o + 3], got[o + 4]
+  local o = 1
+  for _, id in ipairs(owners) do
+    S[id], H[id] = got[o], got[o + 1]
+    o = o + 2
+    if need[id] >= 1 then T[id] = got[o]; o = o + 1 end
+    if need[id] == 2 then R[id] = got[o]; o = o + 1 end
   end
+  fields, owners = {}, {}
 end
+for _, id in ipairs(ids) do
+  local n = #fields
+  fields[n + 1], fields[n + 2] = 's:' .. id, 'h:' .. id
+  if need[id] >= 1 then table.insert(fields, 't:' .. id) end
+  if need[id] == 2 then table.insert(fields, 'r:' .. id) end
+  table.insert(owners, id)
+  if #fields >= CHUNK then read() end
+end
+if #fields > 0 then read() end
 for k = 1, nclaim do
   if S[ARGV[ci + k]] ~= 'queued' then return {'conflict', 'claimed'} end
 end
@@ -161,11 +171,21 @@ else
   redis.call('DEL', s)
 end
 local out = {}  -- field, value, ... for the one HSET at the end
-local dirty = {}
+local dirty, sent = {}, {}
+local pre = '[' .. now .. ','
+local enc = {}  -- JSON of each state and detail, once per commit
+local function js(text)
+  local e = enc[text]
+  if not e then e = cjson.encode(text); enc[text] = e end
+  return e
+end
 local function hist_line(id, state, detail)
-  local line = '[' .. now .. ',' .. cjson.encode(state) .. ',' .. cjson.encode(detail) .. ']'
-  if H[id] then line = H[id] .. '\\n' .. line end
-  H[id] = line
+  local h = H[id]
+  if h then
+    H[id] = h .. '\\n' .. pre .. js(state) .. ',' .. js(detail) .. ']'
+  else
+    H[id] = pre .. js(state) .. ',' .. js(detail) .. ']'
+  end
   dirty[id] = true
 end
 local fkey = 'f:' .. token
@@ -178,6 +198,7 @@ if nclaim > 0 then
   for k = 1, nclaim do
     local id = ARGV[ci + k]
     S[id], T[id] = 'sent', token
+    sent[id] = true
     hist_line(id, 'sent', ref)
     inflight[id] = true
     table.insert(claimed, id)
@@ -188,7 +209,8 @@ for k = 0, ncomplete - 1 do
   local id, outcome = ARGV[ki + 1 + 2 * k], ARGV[ki + 2 + 2 * k]
   if S[id] == 'sent' and T[id] == token then
     S[id] = 'done'
-    table.insert(out, 'o:' .. id); table.insert(out, outcome)
+    local n = #out
+    out[n + 1], out[n + 2] = 'o:' .. id, outcome
     -- as state.outcome_detail: the refusal, else the status, off the front of the JSON
     local detail = ''
     local status, rest = string.match(outcome, '^{"status":(%-?%d+)()')
@@ -211,9 +233,10 @@ for k = 0, nrelease - 1 do
 end
 for _, id in ipairs(ids) do
   if dirty[id] then
-    table.insert(out, 's:' .. id); table.insert(out, S[id])
-    table.insert(out, 'h:' .. id); table.insert(out, H[id])
-    if T[id] then table.insert(out, 't:' .. id); table.insert(out, T[id]) end
+    local n = #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 's:' .. id, S[id], 'h:' .. id, H[id]
+    -- the session changes only when claimed (a completion or release keeps it)
+    if sent[id] then out[n + 5], out[n + 6] = 't:' .. id, token end
   end
 end
 if #out > 0 then
@@ -266,10 +289,15 @@ return out
 
 _CLAIMABLE = """
 local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
 local out = {}
-for _, id in ipairs(ids) do
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[1], 'c:' .. id) or '')
+for a = 1, #ids, 1000 do  -- (unpack's stack limit)
+  local fields = {}
+  for k = a, math.min(a + 999, #ids) do table.insert(fields, 'c:' .. ids[k]) end
+  local got = redis.call('HMGET', KEYS[1], unpack(fields))
+  for k = a, math.min(a + 999, #ids) do
+    out[2 * k - 1], out[2 * k] = ids[k], got[k - a + 1] or ''
+  end
 end
 return out
 """

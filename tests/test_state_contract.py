@@ -524,3 +524,57 @@ def test_redis_slow_is_unavailable_within_the_timeout() -> None:
                 server.resume()
                 await store.close()
         asyncio.run(body())
+
+
+def test_redis_snapshot_key_is_staged_renamed_and_dropped(redis_url: str) -> None:
+    """The snapshot lives in its own key beside the session's hash: a winning commit renames
+    its staged copy there, a losing one deletes it, a deleting one drops both; the snapshot key
+    has the session's TTL."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+
+        async def keys() -> list[str]:
+            got = await client.execute_command("KEYS", "omadm:*")
+            return sorted(k.decode() for k in got if b":s:" in k or b":p:" in k)
+
+        token = new_token(DEV)
+        tag = device_tag(DEV)
+        session, snap = f"omadm:{{{tag}}}:s:{token}", f"omadm:{{{tag}}}:p:{token}"
+        await store.session_commit(token, commit(snapshot=b"one", ttl=30.0))
+        assert await keys() == [snap, session]
+        assert await client.execute_command("GET", snap) == b"one"
+        assert 0 < await client.execute_command("PTTL", snap) <= 30_000
+        with pytest.raises(SessionConflict):  # loses: its staged copy goes too
+            await store.session_commit(token, commit(snapshot=b"again"))
+        with pytest.raises(SessionConflict):
+            await store.session_commit(token, commit(version=1, owner="w9", snapshot=b"x"))
+        assert await keys() == [snap, session]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"one"
+        await store.session_commit(token, commit(version=1, snapshot=b"two", ttl=5.0))
+        assert await client.execute_command("GET", snap) == b"two"
+        assert 0 < await client.execute_command("PTTL", snap) <= 5_000
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"two"
+        await store.session_commit(token, commit(version=2, snapshot=None))
+        assert await keys() == []
+    run(lambda: open_store(redis_url), body)
+
+
+def test_redis_session_stored_with_its_snapshot_in_the_hash_still_opens(redis_url: str) -> None:
+    """A session written before the snapshot had its own key (``snap`` in the hash) opens, and
+    its next commit moves the snapshot out."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+        token = new_token(DEV)
+        session = f"omadm:{{{device_tag(DEV)}}}:s:{token}"
+        await client.execute_command("HSET", session, "snap", b"old", "ver", 3, "dev", DEV,
+                                     "tier", "auth")
+        await client.execute_command("PEXPIRE", session, 30_000)
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and (record.snapshot, record.version) == (b"old", 3)
+        await store.session_commit(token, commit(version=3, snapshot=b"new"))
+        assert await client.execute_command("HGET", session, "snap") is None
+        record = await store.session_open(token, "w2", 1000)
+        assert record is not None and (record.snapshot, record.version) == (b"new", 4)
+    run(lambda: open_store(redis_url), body)

@@ -5,7 +5,9 @@ client of ``_resp`` (one server), the ``redis`` package's asyncio client for a R
 or TLS. Every change that must be atomic is one Lua script on the
 keys of one hash tag, so it is one shard's single step on a cluster too:
 
-- ``omadm:{T}:s:<token>``  a session: hash ``snap ver dev tier lock lock_until``, PEXPIRE ttl
+- ``omadm:{T}:s:<token>``  a session: hash ``ver dev tier lock lock_until``, PEXPIRE ttl
+- ``omadm:{T}:p:<token>``  its snapshot (a string, the same TTL), written by renaming
+  ``omadm:{T}:p:<token>:<random>``, staged by the commit's pipeline
 - ``omadm:{T}:d:<device>`` a device: hash ``seq owner`` and per entry ``c:<id>`` (command XML),
   ``m:<id>`` (JSON ``[key, repeatable, enqueued_at]``), ``s:<id>`` (state), ``t:<id>`` (its
   session's token), ``h:<id>`` (history, JSON lines), ``o:<id>`` (outcome JSON), ``r:<id>``
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -64,6 +67,9 @@ from .state import (
 
 T = TypeVar("T")
 
+_STAGED_MS = 60_000
+"""How long a staged snapshot stays if its commit never runs (the connection dropped)."""
+
 # A history line, built in Lua: [time, state, detail].
 _LUA_HISTORY = """
 local function hist(d, id, now, state, detail)
@@ -78,15 +84,18 @@ local function server_ms()
 end
 """
 
+# KEYS: session. ARGV: owner lock_ms. The snapshot is read by a GET after it, in the same
+# pipeline: once the lock is taken nothing else changes it. ('snap': a session stored before the
+# snapshot had its own key.)
 _OPEN = _LUA_HISTORY + """
-local v = redis.call('HMGET', KEYS[1], 'snap', 'ver', 'dev', 'lock', 'lock_until')
+local v = redis.call('HMGET', KEYS[1], 'ver', 'dev', 'lock', 'lock_until', 'snap')
 if not v[1] then return false end
 local now = server_ms()
-if v[4] and v[4] ~= ARGV[1] and tonumber(v[5]) > now then
-  return {'busy', tostring(tonumber(v[5]) - now)}
+if v[3] and v[3] ~= ARGV[1] and tonumber(v[4]) > now then
+  return {'busy', tostring(tonumber(v[4]) - now)}
 end
 redis.call('HSET', KEYS[1], 'lock', ARGV[1], 'lock_until', now + tonumber(ARGV[2]))
-return {'ok', v[1], v[2], v[3]}
+return {'ok', v[1], v[2], v[5] or ''}
 """
 
 _RELEASE = """
@@ -96,8 +105,11 @@ end
 return 1
 """
 
-# KEYS: session, device, queue. ARGV: token version owner has_snap snap ttl_ms device tier now
-# nclaim ids... ncomplete (id outcome)... nrelease (id to reason)...
+# KEYS: session, device, queue, snapshot, staged snapshot. ARGV: token version owner has_snap
+# (unused) ttl_ms device tier now nclaim ids... ncomplete (id outcome)... nrelease (id to
+# reason)... The new snapshot was SET to the staged key just before, in the same pipeline: a
+# commit that wins renames it, one that loses deletes it (its bytes never enter Lua, which
+# hashes every byte of every string it makes).
 # Every entry field it reads is read in one HMGET and every field it writes is written in one
 # HSET (chunked): the rules run on Lua tables in the order claim, complete, release, exactly as
 # one command per field would (a command claimed and answered in one commit is done).
@@ -105,16 +117,20 @@ _COMMIT = _LUA_HISTORY + """
 local s, d, q = KEYS[1], KEYS[2], KEYS[3]
 local token, version, owner = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local dev, tier, now = ARGV[7], ARGV[8], ARGV[9]
+local function lost(reason)
+  if ARGV[4] == '1' then redis.call('DEL', KEYS[5]) end
+  return {'conflict', reason}
+end
 local ms = server_ms()
 local cur = redis.call('HMGET', s, 'ver', 'dev', 'lock', 'lock_until')
 if version == 0 then
-  if cur[1] then return {'conflict', 'exists'} end
+  if cur[1] then return lost('exists') end
 else
-  if not cur[1] then return {'conflict', 'gone'} end
-  if tonumber(cur[1]) ~= version then return {'conflict', 'version'} end
-  if cur[3] ~= owner or tonumber(cur[4]) <= ms then return {'conflict', 'lock'} end
+  if not cur[1] then return lost('gone') end
+  if tonumber(cur[1]) ~= version then return lost('version') end
+  if cur[3] ~= owner or tonumber(cur[4]) <= ms then return lost('lock') end
 end
-if cur[2] and cur[2] ~= dev then return {'conflict', 'device'} end
+if cur[2] and cur[2] ~= dev then return lost('device') end
 local CHUNK = 1000
 local function chunks(list, fn)
   for a = 1, #list, CHUNK do
@@ -161,14 +177,16 @@ for _, id in ipairs(ids) do
 end
 if #fields > 0 then read() end
 for k = 1, nclaim do
-  if S[ARGV[ci + k]] ~= 'queued' then return {'conflict', 'claimed'} end
+  if S[ARGV[ci + k]] ~= 'queued' then return lost('claimed') end
 end
 if ARGV[4] == '1' then
-  redis.call('HSET', s, 'snap', ARGV[5], 'ver', version + 1, 'dev', dev, 'tier', tier)
-  redis.call('HDEL', s, 'lock', 'lock_until')
+  redis.call('RENAME', KEYS[5], KEYS[4])  -- first write: if it fails, nothing changed
+  redis.call('HSET', s, 'ver', version + 1, 'dev', dev, 'tier', tier)
+  redis.call('HDEL', s, 'lock', 'lock_until', 'snap')
   redis.call('PEXPIRE', s, ARGV[6])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
 else
-  redis.call('DEL', s)
+  redis.call('DEL', s, KEYS[4])
 end
 local out = {}  -- field, value, ... for the one HSET at the end
 local dirty, sent = {}, {}
@@ -420,6 +438,11 @@ def _session_key(token: str) -> str:
     return f"omadm:{{{tag}}}:s:{token}"
 
 
+def _snapshot_key(token: str) -> str:
+    """The session's snapshot (a string, beside the session's hash, same tag and TTL)."""
+    return f"omadm:{{{token_tag(token)}}}:p:{token}"
+
+
 def _device_keys(device_id: str) -> tuple[str, str]:
     tag = device_tag(device_id)
     return f"omadm:{{{tag}}}:d:{device_id}", f"omadm:{{{tag}}}:q:{device_id}"
@@ -579,12 +602,18 @@ class RedisState:
     async def session_open(self, token: str, owner: str, lock_ms: int) -> SessionRecord | None:
         if token_tag(token) is None:
             return None
-        got = await self._script("open", [_session_key(token)], [owner, lock_ms])
+        got, snapshot = await self._many([
+            ("EVALSHA", self._scripts["open"][1], 1, _session_key(token), owner, lock_ms),
+            ("GET", _snapshot_key(token))])
         if not got:
             return None
         if _text(got[0]) == "busy":
             raise SessionBusy(token, int(got[1]) / 1000)
-        return SessionRecord(bytes(got[1]), int(got[2]), _text(got[3]), owner)
+        if got[3]:
+            snapshot = got[3]  # stored before the snapshot had its own key
+        if snapshot is None:
+            return None  # expired (or evicted) a moment before; the lock lapses with it
+        return SessionRecord(bytes(snapshot), int(got[1]), _text(got[2]), owner)
 
     async def session_release(self, token: str, owner: str) -> None:
         if token_tag(token) is not None:
@@ -598,33 +627,33 @@ class RedisState:
         ttl_ms = max(1, int(commit.ttl * 1000))
         args: list[Any] = [
             token, commit.version, commit.owner, "1" if commit.snapshot is not None else "0",
-            commit.snapshot if commit.snapshot is not None else b"", ttl_ms,
-            commit.device_id, commit.tier or "", repr(float(commit.now)), len(commit.claim),
-            *commit.claim, len(commit.complete)]
+            "", ttl_ms, commit.device_id, commit.tier or "", repr(float(commit.now)),
+            len(commit.claim), *commit.claim, len(commit.complete)]
         for entry_id, outcome in commit.complete:
             args += [entry_id, outcome]
         args.append(len(commit.release))
         for release in commit.release:
             args += [release.entry_id, release.to, release.reason]
-        keys = [_session_key(token), device, queue]
-        if not commit.claim and commit.tier is None:
-            got = await self._script("commit", keys, args)
-        else:
-            expires_ms = int((commit.now + commit.ttl) * 1000)
-            commands: list[tuple[Any, ...]] = []
-            if commit.claim:
-                # Before the commit: a hint for ``reap`` that costs nothing if it loses.
-                commands.append(("ZADD", "omadm:reap", expires_ms,
-                                 f"{token} {commit.device_id}"))
-            at = len(commands)
-            commands.append(("EVALSHA", self._scripts["commit"][1], len(keys), *keys, *args))
-            if commit.tier is not None:
-                for tier in ("preauth", "auth"):
-                    if tier == commit.tier and commit.snapshot is not None:
-                        commands.append(("ZADD", f"omadm:tier:{tier}", expires_ms, token))
-                    else:
-                        commands.append(("ZREM", f"omadm:tier:{tier}", token))
-            got = (await self._many(commands))[at]
+        snapshot = _snapshot_key(token)
+        staged = f"{snapshot}:{secrets.token_hex(6)}"
+        keys = [_session_key(token), device, queue, snapshot, staged]
+        expires_ms = int((commit.now + commit.ttl) * 1000)
+        commands: list[tuple[Any, ...]] = []
+        if commit.snapshot is not None:
+            # Renamed by the commit if it wins, deleted if it loses; PX: if it never runs.
+            commands.append(("SET", staged, commit.snapshot, "PX", _STAGED_MS))
+        if commit.claim:
+            # Before the commit: a hint for ``reap`` that costs nothing if it loses.
+            commands.append(("ZADD", "omadm:reap", expires_ms, f"{token} {commit.device_id}"))
+        at = len(commands)
+        commands.append(("EVALSHA", self._scripts["commit"][1], len(keys), *keys, *args))
+        if commit.tier is not None:
+            for tier in ("preauth", "auth"):
+                if tier == commit.tier and commit.snapshot is not None:
+                    commands.append(("ZADD", f"omadm:tier:{tier}", expires_ms, token))
+                else:
+                    commands.append(("ZREM", f"omadm:tier:{tier}", token))
+        got = (await self._many(commands))[at]
         if _text(got[0]) == "conflict":
             raise SessionConflict(_text(got[1]))
 
@@ -669,7 +698,7 @@ class RedisState:
         token = _text(first[0] if isinstance(first, (tuple, list)) else first)
         if token_tag(token) is not None:
             # Its own slot (a cluster): a request of it in flight then loses its commit.
-            await self._many([("DEL", _session_key(token))])
+            await self._many([("DEL", _session_key(token), _snapshot_key(token))])
         return token
 
     # -- device queues --------------------------------------------------------------------------

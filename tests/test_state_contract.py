@@ -14,6 +14,7 @@ import pytest
 from redis_server import RedisCluster, RedisServer, need_redis
 
 from omadm_codec.http.state import (
+    MAX_CLAIM,
     Account,
     DeviceOwned,
     NonceSwap,
@@ -259,6 +260,34 @@ def test_claim_complete_exactly_once(engine: Callable[[], StateStore]) -> None:
                                            session_ref(s1))
         assert entries["2"].outcome is None
         assert entries["3"].state == "queued"
+    run(engine, body)
+
+
+def test_a_full_claim_and_its_answers_in_one_commit_each(
+        engine: Callable[[], StateStore]) -> None:
+    """MAX_CLAIM commands claimed in one commit, then most answered and the rest released in
+    the next: more entries than one read or write of the Redis engine's script takes."""
+    async def body(store: StateStore) -> None:
+        await store.enqueue(DEV, [f"<A{n}/>" for n in range(MAX_CLAIM + 5)], now=time.time())
+        claimable = await store.claimable(DEV)
+        assert len(claimable) == MAX_CLAIM
+        assert claimable[-1] == (str(MAX_CLAIM), f"<A{MAX_CLAIM - 1}/>")
+        ids = [entry_id for entry_id, _ in claimable]
+        token = new_token(DEV)
+        await store.session_commit(token, commit(claim=ids))
+        assert [e.entry_id for e in await store.queued(DEV)] == [
+            str(n) for n in range(MAX_CLAIM + 1, MAX_CLAIM + 6)]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None
+        outcome = json.dumps({"status": 200})
+        answered, left = ids[:600], ids[600:]
+        await store.session_commit(token, commit(
+            version=record.version, complete=[(i, outcome) for i in answered],
+            release=[Release(i, "unknown", "no_answer") for i in left]))
+        states = {e.entry_id: e.state for e in await store.entries(DEV)}
+        assert all(states[i] == "done" for i in answered)
+        assert all(states[i] == "unknown" for i in left)
+        assert len(await store.queued(DEV)) == 5
     run(engine, body)
 
 

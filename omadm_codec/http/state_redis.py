@@ -132,52 +132,51 @@ else
 end
 if cur[2] and cur[2] ~= dev then return lost('device') end
 local CHUNK = 1000
-local function chunks(list, fn)
-  for a = 1, #list, CHUNK do
-    fn(unpack(list, a, math.min(a + CHUNK - 1, #list)))
-  end
-end
 local ci = 10
 local nclaim = tonumber(ARGV[ci])
 local ki = ci + nclaim + 1
 local ncomplete = tonumber(ARGV[ki])
 local ri = ki + 1 + 2 * ncomplete
 local nrelease = tonumber(ARGV[ri])
--- every entry this commit touches, read at once: state and history, the session it was
--- sent in where a completion or release checks it, repeatable where a release asks
-local ids, need = {}, {}
+-- every entry this commit touches, by its place i in ids, read at once: state and history,
+-- the session it was sent in where a completion or release checks it, repeatable where a
+-- release asks (arrays by place, not tables by id: fewer Lua table rehashes)
+local ids, pos, need = {}, {}, {}
 local function touch(id, level)
-  local had = need[id]
-  if not had then table.insert(ids, id); had = 0 end
-  if level > had then need[id] = level else need[id] = had end
+  local i = pos[id]
+  if not i then
+    i = #ids + 1
+    ids[i], pos[id], need[i] = id, i, level
+  elseif level > need[i] then
+    need[i] = level
+  end
 end
 for k = 1, nclaim do touch(ARGV[ci + k], 0) end
 for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k], 1) end
 for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k], 2) end
 local S, T, H, R = {}, {}, {}, {}
-local fields, owners = {}, {}
-local function read()
+local a = 1
+while a <= #ids do
+  local fields, b = {}, a
+  while b <= #ids and #fields < CHUNK do
+    local id, n = ids[b], #fields
+    fields[n + 1], fields[n + 2] = 's:' .. id, 'h:' .. id
+    if need[b] >= 1 then fields[n + 3] = 't:' .. id end
+    if need[b] == 2 then fields[n + 4] = 'r:' .. id end
+    b = b + 1
+  end
   local got = redis.call('HMGET', d, unpack(fields))
   local o = 1
-  for _, id in ipairs(owners) do
-    S[id], H[id] = got[o], got[o + 1]
+  for i = a, b - 1 do
+    S[i], H[i] = got[o], got[o + 1]
     o = o + 2
-    if need[id] >= 1 then T[id] = got[o]; o = o + 1 end
-    if need[id] == 2 then R[id] = got[o]; o = o + 1 end
+    if need[i] >= 1 then T[i] = got[o]; o = o + 1 end
+    if need[i] == 2 then R[i] = got[o]; o = o + 1 end
   end
-  fields, owners = {}, {}
+  a = b
 end
-for _, id in ipairs(ids) do
-  local n = #fields
-  fields[n + 1], fields[n + 2] = 's:' .. id, 'h:' .. id
-  if need[id] >= 1 then table.insert(fields, 't:' .. id) end
-  if need[id] == 2 then table.insert(fields, 'r:' .. id) end
-  table.insert(owners, id)
-  if #fields >= CHUNK then read() end
-end
-if #fields > 0 then read() end
 for k = 1, nclaim do
-  if S[ARGV[ci + k]] ~= 'queued' then return lost('claimed') end
+  if S[pos[ARGV[ci + k]]] ~= 'queued' then return lost('claimed') end
 end
 if ARGV[4] == '1' then
   redis.call('RENAME', KEYS[5], KEYS[4])  -- first write: if it fails, nothing changed
@@ -197,14 +196,14 @@ local function js(text)
   if not e then e = cjson.encode(text); enc[text] = e end
   return e
 end
-local function hist_line(id, state, detail)
-  local h = H[id]
+local function hist_line(i, state, detail)
+  local h = H[i]
   if h then
-    H[id] = h .. '\\n' .. pre .. js(state) .. ',' .. js(detail) .. ']'
+    H[i] = h .. '\\n' .. pre .. js(state) .. ',' .. js(detail) .. ']'
   else
-    H[id] = pre .. js(state) .. ',' .. js(detail) .. ']'
+    H[i] = pre .. js(state) .. ',' .. js(detail) .. ']'
   end
-  dirty[id] = true
+  dirty[i] = true
 end
 local fkey = 'f:' .. token
 local inflight = {}
@@ -212,21 +211,23 @@ local old = redis.call('HGET', d, fkey)
 if old then for id in string.gmatch(old, '%S+') do inflight[id] = true end end
 if nclaim > 0 then
   local ref = string.sub(redis.sha1hex(token), 1, 12)
-  local claimed = {}
   for k = 1, nclaim do
     local id = ARGV[ci + k]
-    S[id], T[id] = 'sent', token
-    sent[id] = true
-    hist_line(id, 'sent', ref)
+    local i = pos[id]
+    S[i], T[i] = 'sent', token
+    sent[i] = true
+    hist_line(i, 'sent', ref)
     inflight[id] = true
-    table.insert(claimed, id)
   end
-  chunks(claimed, function(...) redis.call('ZREM', q, ...) end)
+  for a = ci + 1, ci + nclaim, CHUNK do
+    redis.call('ZREM', q, unpack(ARGV, a, math.min(a + CHUNK - 1, ci + nclaim)))
+  end
 end
 for k = 0, ncomplete - 1 do
   local id, outcome = ARGV[ki + 1 + 2 * k], ARGV[ki + 2 + 2 * k]
-  if S[id] == 'sent' and T[id] == token then
-    S[id] = 'done'
+  local i = pos[id]
+  if S[i] == 'sent' and T[i] == token then
+    S[i] = 'done'
     local n = #out
     out[n + 1], out[n + 2] = 'o:' .. id, outcome
     -- as state.outcome_detail: the refusal, else the status, off the front of the JSON
@@ -235,26 +236,27 @@ for k = 0, ncomplete - 1 do
     if status then
       detail = string.match(outcome, '^,"refused":"([^"\\\\]*)"', rest) or status
     end
-    hist_line(id, 'done', detail)
+    hist_line(i, 'done', detail)
     inflight[id] = nil
   end
 end
 for k = 0, nrelease - 1 do
   local id, to, reason = ARGV[ri + 1 + 3 * k], ARGV[ri + 2 + 3 * k], ARGV[ri + 3 + 3 * k]
-  if S[id] == 'sent' and T[id] == token then
-    if R[id] then to = 'queued' end
-    S[id] = to
+  local i = pos[id]
+  if S[i] == 'sent' and T[i] == token then
+    if R[i] then to = 'queued' end
+    S[i] = to
     if to == 'queued' then redis.call('ZADD', q, tonumber(id), id) end
-    hist_line(id, to, reason)
+    hist_line(i, to, reason)
     inflight[id] = nil
   end
 end
-for _, id in ipairs(ids) do
-  if dirty[id] then
-    local n = #out
-    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 's:' .. id, S[id], 'h:' .. id, H[id]
+for i = 1, #ids do
+  if dirty[i] then
+    local id, n = ids[i], #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 's:' .. id, S[i], 'h:' .. id, H[i]
     -- the session changes only when claimed (a completion or release keeps it)
-    if sent[id] then out[n + 5], out[n + 6] = 't:' .. id, token end
+    if sent[i] then out[n + 5], out[n + 6] = 't:' .. id, token end
   end
 end
 if #out > 0 then

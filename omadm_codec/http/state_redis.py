@@ -433,21 +433,30 @@ return {tostring(failures), n, l}
 """
 
 
-def _session_key(token: str) -> str:
+def _session_keys(token: str) -> tuple[str, str]:
+    """The session's hash and its snapshot (a string beside it: same tag, same TTL)."""
     tag = token_tag(token)
     if tag is None:
         raise ValueError("not a session token of this store")
-    return f"omadm:{{{tag}}}:s:{token}"
+    return f"omadm:{{{tag}}}:s:{token}", f"omadm:{{{tag}}}:p:{token}"
 
 
-def _snapshot_key(token: str) -> str:
-    """The session's snapshot (a string, beside the session's hash, same tag and TTL)."""
-    return f"omadm:{{{token_tag(token)}}}:p:{token}"
+def _session_key(token: str) -> str:
+    return _session_keys(token)[0]
+
+
+_DEVICE_KEYS: dict[str, tuple[str, str]] = {}
 
 
 def _device_keys(device_id: str) -> tuple[str, str]:
-    tag = device_tag(device_id)
-    return f"omadm:{{{tag}}}:d:{device_id}", f"omadm:{{{tag}}}:q:{device_id}"
+    keys = _DEVICE_KEYS.get(device_id)
+    if keys is None:
+        if len(_DEVICE_KEYS) >= 4096:  # (a cache of the SHA-256 tags, bounded)
+            _DEVICE_KEYS.clear()
+        tag = device_tag(device_id)
+        keys = _DEVICE_KEYS[device_id] = (f"omadm:{{{tag}}}:d:{device_id}",
+                                          f"omadm:{{{tag}}}:q:{device_id}")
+    return keys
 
 
 def _text(value: Any) -> str:
@@ -511,6 +520,9 @@ class RedisState:
             ("bind", _BIND), ("unbind", _UNBIND),
             ("disown", _DISOWN), ("throttle", _THROTTLE))}
         self._down = _unavailable()
+        # Staged snapshot names: unique per commit, per process (no random bytes per commit).
+        self._stage_prefix = secrets.token_hex(4)
+        self._staged = 0
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 2.0, **options: Any) -> RedisState:
@@ -604,9 +616,10 @@ class RedisState:
     async def session_open(self, token: str, owner: str, lock_ms: int) -> SessionRecord | None:
         if token_tag(token) is None:
             return None
+        session, snapshot_key = _session_keys(token)
         got, snapshot = await self._many([
-            ("EVALSHA", self._scripts["open"][1], 1, _session_key(token), owner, lock_ms),
-            ("GET", _snapshot_key(token))])
+            ("EVALSHA", self._scripts["open"][1], 1, session, owner, lock_ms),
+            ("GET", snapshot_key)])
         if not got:
             return None
         if _text(got[0]) == "busy":
@@ -622,10 +635,10 @@ class RedisState:
             await self._script("release", [_session_key(token)], [owner])
 
     async def session_commit(self, token: str, commit: SessionCommit) -> None:
-        tag = token_tag(token)
-        if tag is None or tag != device_tag(commit.device_id):
-            raise ValueError("the token does not belong to this device")
         device, queue = _device_keys(commit.device_id)
+        tag = token_tag(token)
+        if tag is None or not device.startswith(f"omadm:{{{tag}}}:"):
+            raise ValueError("the token does not belong to this device")
         ttl_ms = max(1, int(commit.ttl * 1000))
         args: list[Any] = [
             token, commit.version, commit.owner, "1" if commit.snapshot is not None else "0",
@@ -636,9 +649,11 @@ class RedisState:
         args.append(len(commit.release))
         for release in commit.release:
             args += [release.entry_id, release.to, release.reason]
-        snapshot = _snapshot_key(token)
-        staged = f"{snapshot}:{secrets.token_hex(6)}"
-        keys = [_session_key(token), device, queue, snapshot, staged]
+        session = f"omadm:{{{tag}}}:s:{token}"
+        snapshot = f"omadm:{{{tag}}}:p:{token}"
+        self._staged += 1
+        staged = f"{snapshot}:{self._stage_prefix}{self._staged}"
+        keys = [session, device, queue, snapshot, staged]
         expires_ms = int((commit.now + commit.ttl) * 1000)
         commands: list[tuple[Any, ...]] = []
         if commit.snapshot is not None:
@@ -700,7 +715,7 @@ class RedisState:
         token = _text(first[0] if isinstance(first, (tuple, list)) else first)
         if token_tag(token) is not None:
             # Its own slot (a cluster): a request of it in flight then loses its commit.
-            await self._many([("DEL", _session_key(token), _snapshot_key(token))])
+            await self._many([("DEL", *_session_keys(token))])
         return token
 
     # -- device queues --------------------------------------------------------------------------

@@ -607,3 +607,25 @@ def test_redis_session_stored_with_its_snapshot_in_the_hash_still_opens(redis_ur
         record = await store.session_open(token, "w2", 1000)
         assert record is not None and (record.snapshot, record.version) == (b"new", 4)
     run(lambda: open_store(redis_url), body)
+
+
+def test_redis_scripts_flushed_are_loaded_again(redis_url: str) -> None:
+    """A server that lost its scripts (restarted, SCRIPT FLUSH): the open and the commit load
+    them and run again, and the commit's staged snapshot is not left behind."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+        await store.enqueue(DEV, ["<A/>"], now=time.time())
+        token = new_token(DEV)
+        await store.session_commit(token, commit(snapshot=b"one", claim=["1"]))
+        await client.execute_command("SCRIPT", "FLUSH")
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"one"
+        await client.execute_command("SCRIPT", "FLUSH")
+        await store.session_commit(token, commit(
+            version=1, snapshot=b"two", complete=[("1", json.dumps({"status": 200}))]))
+        keys = await client.execute_command("KEYS", "omadm:*:p:*")
+        assert [k.decode() for k in keys] == [f"omadm:{{{device_tag(DEV)}}}:p:{token}"]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"two"
+        assert [e.state for e in await store.entries(DEV)] == ["done"]
+    run(lambda: open_store(redis_url), body)

@@ -189,20 +189,17 @@ else
 end
 local out = {}  -- field, value, ... for the one HSET at the end
 local dirty, sent = {}, {}
-local pre = '[' .. now .. ','
-local enc = {}  -- JSON of each state and detail, once per commit
-local function js(text)
-  local e = enc[text]
-  if not e then e = cjson.encode(text); enc[text] = e end
-  return e
-end
+local lines = {}  -- each history line once per commit: by state, then detail
 local function hist_line(i, state, detail)
-  local h = H[i]
-  if h then
-    H[i] = h .. '\\n' .. pre .. js(state) .. ',' .. js(detail) .. ']'
-  else
-    H[i] = pre .. js(state) .. ',' .. js(detail) .. ']'
+  local of = lines[state]
+  if not of then of = {}; lines[state] = of end
+  local line = of[detail]
+  if not line then
+    line = '[' .. now .. ',' .. cjson.encode(state) .. ',' .. cjson.encode(detail) .. ']'
+    of[detail] = line
   end
+  local h = H[i]
+  if h then H[i] = h .. '\\n' .. line else H[i] = line end
   dirty[i] = true
 end
 local fkey = 'f:' .. token

@@ -598,8 +598,14 @@ class RedisState:
 
     async def _many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """A pipeline; a NOSCRIPT among its replies loads the scripts and runs it all
-        again (a script that is not loaded did not run; the other commands are hints)."""
+        again (a script that is not loaded did not run; the other commands are hints, reads
+        or a staged snapshot, which may run twice)."""
         replies: list[Any] = await self._run(self.client.execute_many(commands))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                break
+        else:
+            return replies
         if any(self._no_script(r) for r in replies):
             await self._load_scripts()
             replies = await self._run(self.client.execute_many(commands))

@@ -29,6 +29,7 @@ def test_commands_pipelines_databases_and_errors() -> None:
                 replies = await zero.execute_many([("INCR", "n"), ("INCR", "n"),
                                                    ("HSET", "k2", "f", "v"), ("INCR", "k")])
                 assert replies[:3] == [1, 2, 1] and isinstance(replies[3], ReplyError)
+                assert await zero.execute_many([]) == []
                 with pytest.raises(ReplyError, match="WRONGTYPE"):
                     await zero.execute_command("HGET", "k", "f")
                 many = await asyncio.gather(*(zero.execute_command("INCR", "c")

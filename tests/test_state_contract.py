@@ -14,6 +14,7 @@ import pytest
 from redis_server import RedisCluster, RedisServer, need_redis
 
 from omadm_codec.http.state import (
+    MAX_CLAIM,
     Account,
     DeviceOwned,
     NonceSwap,
@@ -259,6 +260,34 @@ def test_claim_complete_exactly_once(engine: Callable[[], StateStore]) -> None:
                                            session_ref(s1))
         assert entries["2"].outcome is None
         assert entries["3"].state == "queued"
+    run(engine, body)
+
+
+def test_a_full_claim_and_its_answers_in_one_commit_each(
+        engine: Callable[[], StateStore]) -> None:
+    """MAX_CLAIM commands claimed in one commit, then most answered and the rest released in
+    the next: more entries than one read or write of the Redis engine's script takes."""
+    async def body(store: StateStore) -> None:
+        await store.enqueue(DEV, [f"<A{n}/>" for n in range(MAX_CLAIM + 5)], now=time.time())
+        claimable = await store.claimable(DEV)
+        assert len(claimable) == MAX_CLAIM
+        assert claimable[-1] == (str(MAX_CLAIM), f"<A{MAX_CLAIM - 1}/>")
+        ids = [entry_id for entry_id, _ in claimable]
+        token = new_token(DEV)
+        await store.session_commit(token, commit(claim=ids))
+        assert [e.entry_id for e in await store.queued(DEV)] == [
+            str(n) for n in range(MAX_CLAIM + 1, MAX_CLAIM + 6)]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None
+        outcome = json.dumps({"status": 200})
+        answered, left = ids[:600], ids[600:]
+        await store.session_commit(token, commit(
+            version=record.version, complete=[(i, outcome) for i in answered],
+            release=[Release(i, "unknown", "no_answer") for i in left]))
+        states = {e.entry_id: e.state for e in await store.entries(DEV)}
+        assert all(states[i] == "done" for i in answered)
+        assert all(states[i] == "unknown" for i in left)
+        assert len(await store.queued(DEV)) == 5
     run(engine, body)
 
 
@@ -524,3 +553,79 @@ def test_redis_slow_is_unavailable_within_the_timeout() -> None:
                 server.resume()
                 await store.close()
         asyncio.run(body())
+
+
+def test_redis_snapshot_key_is_staged_renamed_and_dropped(redis_url: str) -> None:
+    """The snapshot lives in its own key beside the session's hash: a winning commit renames
+    its staged copy there, a losing one deletes it, a deleting one drops both; the snapshot key
+    has the session's TTL."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+
+        async def keys() -> list[str]:
+            got = await client.execute_command("KEYS", "omadm:*")
+            return sorted(k.decode() for k in got if b":s:" in k or b":p:" in k)
+
+        token = new_token(DEV)
+        tag = device_tag(DEV)
+        session, snap = f"omadm:{{{tag}}}:s:{token}", f"omadm:{{{tag}}}:p:{token}"
+        await store.session_commit(token, commit(snapshot=b"one", ttl=30.0))
+        assert await keys() == [snap, session]
+        assert await client.execute_command("GET", snap) == b"one"
+        assert 0 < await client.execute_command("PTTL", snap) <= 30_000
+        with pytest.raises(SessionConflict):  # loses: its staged copy goes too
+            await store.session_commit(token, commit(snapshot=b"again"))
+        with pytest.raises(SessionConflict):
+            await store.session_commit(token, commit(version=1, owner="w9", snapshot=b"x"))
+        assert await keys() == [snap, session]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"one"
+        await store.session_commit(token, commit(version=1, snapshot=b"two", ttl=5.0))
+        assert await client.execute_command("GET", snap) == b"two"
+        assert 0 < await client.execute_command("PTTL", snap) <= 5_000
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"two"
+        await store.session_commit(token, commit(version=2, snapshot=None))
+        assert await keys() == []
+    run(lambda: open_store(redis_url), body)
+
+
+def test_redis_session_stored_with_its_snapshot_in_the_hash_still_opens(redis_url: str) -> None:
+    """A session written before the snapshot had its own key (``snap`` in the hash) opens, and
+    its next commit moves the snapshot out."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+        token = new_token(DEV)
+        session = f"omadm:{{{device_tag(DEV)}}}:s:{token}"
+        await client.execute_command("HSET", session, "snap", b"old", "ver", 3, "dev", DEV,
+                                     "tier", "auth")
+        await client.execute_command("PEXPIRE", session, 30_000)
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and (record.snapshot, record.version) == (b"old", 3)
+        await store.session_commit(token, commit(version=3, snapshot=b"new"))
+        assert await client.execute_command("HGET", session, "snap") is None
+        record = await store.session_open(token, "w2", 1000)
+        assert record is not None and (record.snapshot, record.version) == (b"new", 4)
+    run(lambda: open_store(redis_url), body)
+
+
+def test_redis_scripts_flushed_are_loaded_again(redis_url: str) -> None:
+    """A server that lost its scripts (restarted, SCRIPT FLUSH): the open and the commit load
+    them and run again, and the commit's staged snapshot is not left behind."""
+    async def body(store: StateStore) -> None:
+        client: Any = store.client  # type: ignore[attr-defined]
+        await store.enqueue(DEV, ["<A/>"], now=time.time())
+        token = new_token(DEV)
+        await store.session_commit(token, commit(snapshot=b"one", claim=["1"]))
+        await client.execute_command("SCRIPT", "FLUSH")
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"one"
+        await client.execute_command("SCRIPT", "FLUSH")
+        await store.session_commit(token, commit(
+            version=1, snapshot=b"two", complete=[("1", json.dumps({"status": 200}))]))
+        keys = await client.execute_command("KEYS", "omadm:*:p:*")
+        assert [k.decode() for k in keys] == [f"omadm:{{{device_tag(DEV)}}}:p:{token}"]
+        record = await store.session_open(token, "w1", 1000)
+        assert record is not None and record.snapshot == b"two"
+        assert [e.state for e in await store.entries(DEV)] == ["done"]
+    run(lambda: open_store(redis_url), body)

@@ -360,13 +360,13 @@ def test_a_tampered_snapshot_is_refused_and_logged(redis_url: str) -> None:
                        content_type=reply.headers["content-type"],
                        hmac=reply.headers.get("x-syncml-hmac"))
         raw = redis.Redis.from_url(redis_url)
-        (key,) = raw.keys("omadm:*:s:*")
-        snap = raw.hget(key, "snap")
+        (key,) = raw.keys("omadm:*:p:*")  # the session's snapshot
+        snap = raw.get(key)
         assert snap is not None and b'"username":null' in snap
         # Someone with write access to Redis, not the seal key, makes the session look
         # authenticated.
         forged = snap.replace(b'"username":null', b'"username":"' + DEVICE_USER.encode() + b'"')
-        raw.hset(key, "snap", forged)
+        raw.set(key, forged, keepttl=True)
         raw.close()
         out = client.data_to_send(now=time.monotonic())
         refused = _post(http, client.resp_uri or url, out)

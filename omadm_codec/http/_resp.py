@@ -23,10 +23,21 @@ class ReplyError(Exception):
     """Redis answered an error (``NOSCRIPT ...``, ``WRONGTYPE ...``, ``OOM ...``)."""
 
 
+class _Request:
+    """A request in flight: its future, resolved with the list of its ``count`` replies."""
+
+    __slots__ = ("future", "count", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, reader: Any) -> None:
         self.reader = reader
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[_Request] = deque()
         self.transport: Any = None
         self.closed = False
         self._out: list[bytes] = []
@@ -55,20 +66,24 @@ class _Protocol(asyncio.Protocol):
             reply = self.reader.gets()
             if reply is False:
                 return
-            # A request that timed out still gets its reply, in its place: skipped here.
-            future = self.waiting.popleft()
-            if not future.done():
-                future.set_result(reply)
+            # A request that timed out still gets its replies, in their place: skipped here.
+            request = self.waiting[0]
+            replies = request.replies
+            replies.append(reply)
+            if len(replies) == request.count:
+                self.waiting.popleft()
+                if not request.future.done():
+                    request.future.set_result(replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         while self.waiting:
-            future = self.waiting.popleft()
+            future = self.waiting.popleft().future
             if not future.done():
                 future.set_exception(ConnectionError("the Redis connection was lost"))
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
+def _expire(future: asyncio.Future[list[Any]]) -> None:
     if not future.done():
         future.set_exception(TimeoutError("Redis did not answer in time"))
 
@@ -125,15 +140,17 @@ class RespClient:
     async def _send(self, protocol: _Protocol, commands: list[tuple[Any, ...]]) -> list[Any]:
         import hiredis
 
+        if not commands:
+            return []
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in commands]
-        protocol.write(b"".join(hiredis.pack_command(c) for c in commands))
-        protocol.waiting.extend(futures)
-        timer = loop.call_later(self.timeout, _expire, futures[-1])
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        pack = hiredis.pack_command
+        protocol.write(b"".join([pack(c) for c in commands]))
+        # Answers come in order: one future for the request, resolved with all its replies.
+        protocol.waiting.append(_Request(future, len(commands)))
+        timer = loop.call_later(self.timeout, _expire, future)
         try:
-            # Answers come in order: once the last is in, all are.
-            await futures[-1]
-            return [f.result() for f in futures]
+            return await future
         finally:
             timer.cancel()
 

@@ -5,7 +5,9 @@ client of ``_resp`` (one server), the ``redis`` package's asyncio client for a R
 or TLS. Every change that must be atomic is one Lua script on the
 keys of one hash tag, so it is one shard's single step on a cluster too:
 
-- ``omadm:{T}:s:<token>``  a session: hash ``snap ver dev tier lock lock_until``, PEXPIRE ttl
+- ``omadm:{T}:s:<token>``  a session: hash ``ver dev tier lock lock_until``, PEXPIRE ttl
+- ``omadm:{T}:p:<token>``  its snapshot (a string, the same TTL), written by renaming
+  ``omadm:{T}:p:<token>:<random>``, staged by the commit's pipeline
 - ``omadm:{T}:d:<device>`` a device: hash ``seq owner`` and per entry ``c:<id>`` (command XML),
   ``m:<id>`` (JSON ``[key, repeatable, enqueued_at]``), ``s:<id>`` (state), ``t:<id>`` (its
   session's token), ``h:<id>`` (history, JSON lines), ``o:<id>`` (outcome JSON), ``r:<id>``
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -64,6 +67,9 @@ from .state import (
 
 T = TypeVar("T")
 
+_STAGED_MS = 60_000
+"""How long a staged snapshot stays if its commit never runs (the connection dropped)."""
+
 # A history line, built in Lua: [time, state, detail].
 _LUA_HISTORY = """
 local function hist(d, id, now, state, detail)
@@ -78,15 +84,18 @@ local function server_ms()
 end
 """
 
+# KEYS: session. ARGV: owner lock_ms. The snapshot is read by a GET after it, in the same
+# pipeline: once the lock is taken nothing else changes it. ('snap': a session stored before the
+# snapshot had its own key.)
 _OPEN = _LUA_HISTORY + """
-local v = redis.call('HMGET', KEYS[1], 'snap', 'ver', 'dev', 'lock', 'lock_until')
+local v = redis.call('HMGET', KEYS[1], 'ver', 'dev', 'lock', 'lock_until', 'snap')
 if not v[1] then return false end
 local now = server_ms()
-if v[4] and v[4] ~= ARGV[1] and tonumber(v[5]) > now then
-  return {'busy', tostring(tonumber(v[5]) - now)}
+if v[3] and v[3] ~= ARGV[1] and tonumber(v[4]) > now then
+  return {'busy', tostring(tonumber(v[4]) - now)}
 end
 redis.call('HSET', KEYS[1], 'lock', ARGV[1], 'lock_until', now + tonumber(ARGV[2]))
-return {'ok', v[1], v[2], v[3]}
+return {'ok', v[1], v[2], v[5] or ''}
 """
 
 _RELEASE = """
@@ -96,8 +105,11 @@ end
 return 1
 """
 
-# KEYS: session, device, queue. ARGV: token version owner has_snap snap ttl_ms device tier now
-# nclaim ids... ncomplete (id outcome)... nrelease (id to reason)...
+# KEYS: session, device, queue, snapshot, staged snapshot. ARGV: token version owner has_snap
+# (unused) ttl_ms device tier now nclaim ids... ncomplete (id outcome)... nrelease (id to
+# reason)... The new snapshot was SET to the staged key just before, in the same pipeline: a
+# commit that wins renames it, one that loses deletes it (its bytes never enter Lua, which
+# hashes every byte of every string it makes).
 # Every entry field it reads is read in one HMGET and every field it writes is written in one
 # HSET (chunked): the rules run on Lua tables in the order claim, complete, release, exactly as
 # one command per field would (a command claimed and answered in one commit is done).
@@ -105,68 +117,90 @@ _COMMIT = _LUA_HISTORY + """
 local s, d, q = KEYS[1], KEYS[2], KEYS[3]
 local token, version, owner = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local dev, tier, now = ARGV[7], ARGV[8], ARGV[9]
+local function lost(reason)
+  if ARGV[4] == '1' then redis.call('DEL', KEYS[5]) end
+  return {'conflict', reason}
+end
 local ms = server_ms()
 local cur = redis.call('HMGET', s, 'ver', 'dev', 'lock', 'lock_until')
 if version == 0 then
-  if cur[1] then return {'conflict', 'exists'} end
+  if cur[1] then return lost('exists') end
 else
-  if not cur[1] then return {'conflict', 'gone'} end
-  if tonumber(cur[1]) ~= version then return {'conflict', 'version'} end
-  if cur[3] ~= owner or tonumber(cur[4]) <= ms then return {'conflict', 'lock'} end
+  if not cur[1] then return lost('gone') end
+  if tonumber(cur[1]) ~= version then return lost('version') end
+  if cur[3] ~= owner or tonumber(cur[4]) <= ms then return lost('lock') end
 end
-if cur[2] and cur[2] ~= dev then return {'conflict', 'device'} end
+if cur[2] and cur[2] ~= dev then return lost('device') end
 local CHUNK = 1000
-local function chunks(list, fn)
-  for a = 1, #list, CHUNK do
-    fn(unpack(list, a, math.min(a + CHUNK - 1, #list)))
-  end
-end
 local ci = 10
 local nclaim = tonumber(ARGV[ci])
 local ki = ci + nclaim + 1
 local ncomplete = tonumber(ARGV[ki])
 local ri = ki + 1 + 2 * ncomplete
 local nrelease = tonumber(ARGV[ri])
--- every entry this commit touches: state, session, history, repeatable, read at once
-local ids, known = {}, {}
-local function touch(id)
-  if not known[id] then known[id] = true; table.insert(ids, id) end
+-- every entry this commit touches, by its place i in ids, read at once: state and history,
+-- the session it was sent in where a completion or release checks it, repeatable where a
+-- release asks (arrays by place, not tables by id: fewer Lua table rehashes)
+local ids, pos, need = {}, {}, {}
+local function touch(id, level)
+  local i = pos[id]
+  if not i then
+    i = #ids + 1
+    ids[i], pos[id], need[i] = id, i, level
+  elseif level > need[i] then
+    need[i] = level
+  end
 end
-for k = 1, nclaim do touch(ARGV[ci + k]) end
-for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k]) end
-for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k]) end
+for k = 1, nclaim do touch(ARGV[ci + k], 0) end
+for k = 0, ncomplete - 1 do touch(ARGV[ki + 1 + 2 * k], 1) end
+for k = 0, nrelease - 1 do touch(ARGV[ri + 1 + 3 * k], 2) end
 local S, T, H, R = {}, {}, {}, {}
-for a = 1, #ids, CHUNK / 4 do
-  local fields = {}
-  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
-    local id = ids[b]
-    table.insert(fields, 's:' .. id); table.insert(fields, 't:' .. id)
-    table.insert(fields, 'h:' .. id); table.insert(fields, 'r:' .. id)
+local a = 1
+while a <= #ids do
+  local fields, b = {}, a
+  while b <= #ids and #fields < CHUNK do
+    local id, n = ids[b], #fields
+    fields[n + 1], fields[n + 2] = 's:' .. id, 'h:' .. id
+    if need[b] >= 1 then fields[n + 3] = 't:' .. id end
+    if need[b] == 2 then fields[n + 4] = 'r:' .. id end
+    b = b + 1
   end
   local got = redis.call('HMGET', d, unpack(fields))
-  for b = a, math.min(a + CHUNK / 4 - 1, #ids) do
-    local o = 4 * (b - a)
-    local id = ids[b]
-    S[id], T[id], H[id], R[id] = got[o + 1], got[o + 2], got[o + 3], got[o + 4]
+  local o = 1
+  for i = a, b - 1 do
+    S[i], H[i] = got[o], got[o + 1]
+    o = o + 2
+    if need[i] >= 1 then T[i] = got[o]; o = o + 1 end
+    if need[i] == 2 then R[i] = got[o]; o = o + 1 end
   end
+  a = b
 end
 for k = 1, nclaim do
-  if S[ARGV[ci + k]] ~= 'queued' then return {'conflict', 'claimed'} end
+  if S[pos[ARGV[ci + k]]] ~= 'queued' then return lost('claimed') end
 end
 if ARGV[4] == '1' then
-  redis.call('HSET', s, 'snap', ARGV[5], 'ver', version + 1, 'dev', dev, 'tier', tier)
-  redis.call('HDEL', s, 'lock', 'lock_until')
+  redis.call('RENAME', KEYS[5], KEYS[4])  -- first write: if it fails, nothing changed
+  redis.call('HSET', s, 'ver', version + 1, 'dev', dev, 'tier', tier)
+  redis.call('HDEL', s, 'lock', 'lock_until', 'snap')
   redis.call('PEXPIRE', s, ARGV[6])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
 else
-  redis.call('DEL', s)
+  redis.call('DEL', s, KEYS[4])
 end
 local out = {}  -- field, value, ... for the one HSET at the end
-local dirty = {}
-local function hist_line(id, state, detail)
-  local line = '[' .. now .. ',' .. cjson.encode(state) .. ',' .. cjson.encode(detail) .. ']'
-  if H[id] then line = H[id] .. '\\n' .. line end
-  H[id] = line
-  dirty[id] = true
+local dirty, sent = {}, {}
+local lines = {}  -- each history line once per commit: by state, then detail
+local function hist_line(i, state, detail)
+  local of = lines[state]
+  if not of then of = {}; lines[state] = of end
+  local line = of[detail]
+  if not line then
+    line = '[' .. now .. ',' .. cjson.encode(state) .. ',' .. cjson.encode(detail) .. ']'
+    of[detail] = line
+  end
+  local h = H[i]
+  if h then H[i] = h .. '\\n' .. line else H[i] = line end
+  dirty[i] = true
 end
 local fkey = 'f:' .. token
 local inflight = {}
@@ -174,46 +208,52 @@ local old = redis.call('HGET', d, fkey)
 if old then for id in string.gmatch(old, '%S+') do inflight[id] = true end end
 if nclaim > 0 then
   local ref = string.sub(redis.sha1hex(token), 1, 12)
-  local claimed = {}
   for k = 1, nclaim do
     local id = ARGV[ci + k]
-    S[id], T[id] = 'sent', token
-    hist_line(id, 'sent', ref)
+    local i = pos[id]
+    S[i], T[i] = 'sent', token
+    sent[i] = true
+    hist_line(i, 'sent', ref)
     inflight[id] = true
-    table.insert(claimed, id)
   end
-  chunks(claimed, function(...) redis.call('ZREM', q, ...) end)
+  for a = ci + 1, ci + nclaim, CHUNK do
+    redis.call('ZREM', q, unpack(ARGV, a, math.min(a + CHUNK - 1, ci + nclaim)))
+  end
 end
 for k = 0, ncomplete - 1 do
   local id, outcome = ARGV[ki + 1 + 2 * k], ARGV[ki + 2 + 2 * k]
-  if S[id] == 'sent' and T[id] == token then
-    S[id] = 'done'
-    table.insert(out, 'o:' .. id); table.insert(out, outcome)
+  local i = pos[id]
+  if S[i] == 'sent' and T[i] == token then
+    S[i] = 'done'
+    local n = #out
+    out[n + 1], out[n + 2] = 'o:' .. id, outcome
     -- as state.outcome_detail: the refusal, else the status, off the front of the JSON
     local detail = ''
     local status, rest = string.match(outcome, '^{"status":(%-?%d+)()')
     if status then
       detail = string.match(outcome, '^,"refused":"([^"\\\\]*)"', rest) or status
     end
-    hist_line(id, 'done', detail)
+    hist_line(i, 'done', detail)
     inflight[id] = nil
   end
 end
 for k = 0, nrelease - 1 do
   local id, to, reason = ARGV[ri + 1 + 3 * k], ARGV[ri + 2 + 3 * k], ARGV[ri + 3 + 3 * k]
-  if S[id] == 'sent' and T[id] == token then
-    if R[id] then to = 'queued' end
-    S[id] = to
+  local i = pos[id]
+  if S[i] == 'sent' and T[i] == token then
+    if R[i] then to = 'queued' end
+    S[i] = to
     if to == 'queued' then redis.call('ZADD', q, tonumber(id), id) end
-    hist_line(id, to, reason)
+    hist_line(i, to, reason)
     inflight[id] = nil
   end
 end
-for _, id in ipairs(ids) do
-  if dirty[id] then
-    table.insert(out, 's:' .. id); table.insert(out, S[id])
-    table.insert(out, 'h:' .. id); table.insert(out, H[id])
-    if T[id] then table.insert(out, 't:' .. id); table.insert(out, T[id]) end
+for i = 1, #ids do
+  if dirty[i] then
+    local id, n = ids[i], #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 's:' .. id, S[i], 'h:' .. id, H[i]
+    -- the session changes only when claimed (a completion or release keeps it)
+    if sent[i] then out[n + 5], out[n + 6] = 't:' .. id, token end
   end
 end
 if #out > 0 then
@@ -266,10 +306,15 @@ return out
 
 _CLAIMABLE = """
 local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
 local out = {}
-for _, id in ipairs(ids) do
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[1], 'c:' .. id) or '')
+for a = 1, #ids, 1000 do  -- (unpack's stack limit)
+  local fields = {}
+  for k = a, math.min(a + 999, #ids) do table.insert(fields, 'c:' .. ids[k]) end
+  local got = redis.call('HMGET', KEYS[1], unpack(fields))
+  for k = a, math.min(a + 999, #ids) do
+    out[2 * k - 1], out[2 * k] = ids[k], got[k - a + 1] or ''
+  end
 end
 return out
 """
@@ -385,16 +430,30 @@ return {tostring(failures), n, l}
 """
 
 
-def _session_key(token: str) -> str:
+def _session_keys(token: str) -> tuple[str, str]:
+    """The session's hash and its snapshot (a string beside it: same tag, same TTL)."""
     tag = token_tag(token)
     if tag is None:
         raise ValueError("not a session token of this store")
-    return f"omadm:{{{tag}}}:s:{token}"
+    return f"omadm:{{{tag}}}:s:{token}", f"omadm:{{{tag}}}:p:{token}"
+
+
+def _session_key(token: str) -> str:
+    return _session_keys(token)[0]
+
+
+_DEVICE_KEYS: dict[str, tuple[str, str]] = {}
 
 
 def _device_keys(device_id: str) -> tuple[str, str]:
-    tag = device_tag(device_id)
-    return f"omadm:{{{tag}}}:d:{device_id}", f"omadm:{{{tag}}}:q:{device_id}"
+    keys = _DEVICE_KEYS.get(device_id)
+    if keys is None:
+        if len(_DEVICE_KEYS) >= 4096:  # (a cache of the SHA-256 tags, bounded)
+            _DEVICE_KEYS.clear()
+        tag = device_tag(device_id)
+        keys = _DEVICE_KEYS[device_id] = (f"omadm:{{{tag}}}:d:{device_id}",
+                                          f"omadm:{{{tag}}}:q:{device_id}")
+    return keys
 
 
 def _text(value: Any) -> str:
@@ -458,6 +517,9 @@ class RedisState:
             ("bind", _BIND), ("unbind", _UNBIND),
             ("disown", _DISOWN), ("throttle", _THROTTLE))}
         self._down = _unavailable()
+        # Staged snapshot names: unique per commit, per process (no random bytes per commit).
+        self._stage_prefix = secrets.token_hex(4)
+        self._staged = 0
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 2.0, **options: Any) -> RedisState:
@@ -536,8 +598,14 @@ class RedisState:
 
     async def _many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """A pipeline; a NOSCRIPT among its replies loads the scripts and runs it all
-        again (a script that is not loaded did not run; the other commands are hints)."""
+        again (a script that is not loaded did not run; the other commands are hints, reads
+        or a staged snapshot, which may run twice)."""
         replies: list[Any] = await self._run(self.client.execute_many(commands))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                break
+        else:
+            return replies
         if any(self._no_script(r) for r in replies):
             await self._load_scripts()
             replies = await self._run(self.client.execute_many(commands))
@@ -551,52 +619,61 @@ class RedisState:
     async def session_open(self, token: str, owner: str, lock_ms: int) -> SessionRecord | None:
         if token_tag(token) is None:
             return None
-        got = await self._script("open", [_session_key(token)], [owner, lock_ms])
+        session, snapshot_key = _session_keys(token)
+        got, snapshot = await self._many([
+            ("EVALSHA", self._scripts["open"][1], 1, session, owner, lock_ms),
+            ("GET", snapshot_key)])
         if not got:
             return None
         if _text(got[0]) == "busy":
             raise SessionBusy(token, int(got[1]) / 1000)
-        return SessionRecord(bytes(got[1]), int(got[2]), _text(got[3]), owner)
+        if got[3]:
+            snapshot = got[3]  # stored before the snapshot had its own key
+        if snapshot is None:
+            return None  # expired (or evicted) a moment before; the lock lapses with it
+        return SessionRecord(bytes(snapshot), int(got[1]), _text(got[2]), owner)
 
     async def session_release(self, token: str, owner: str) -> None:
         if token_tag(token) is not None:
             await self._script("release", [_session_key(token)], [owner])
 
     async def session_commit(self, token: str, commit: SessionCommit) -> None:
-        tag = token_tag(token)
-        if tag is None or tag != device_tag(commit.device_id):
-            raise ValueError("the token does not belong to this device")
         device, queue = _device_keys(commit.device_id)
+        tag = token_tag(token)
+        if tag is None or not device.startswith(f"omadm:{{{tag}}}:"):
+            raise ValueError("the token does not belong to this device")
         ttl_ms = max(1, int(commit.ttl * 1000))
         args: list[Any] = [
             token, commit.version, commit.owner, "1" if commit.snapshot is not None else "0",
-            commit.snapshot if commit.snapshot is not None else b"", ttl_ms,
-            commit.device_id, commit.tier or "", repr(float(commit.now)), len(commit.claim),
-            *commit.claim, len(commit.complete)]
+            "", ttl_ms, commit.device_id, commit.tier or "", repr(float(commit.now)),
+            len(commit.claim), *commit.claim, len(commit.complete)]
         for entry_id, outcome in commit.complete:
             args += [entry_id, outcome]
         args.append(len(commit.release))
         for release in commit.release:
             args += [release.entry_id, release.to, release.reason]
-        keys = [_session_key(token), device, queue]
-        if not commit.claim and commit.tier is None:
-            got = await self._script("commit", keys, args)
-        else:
-            expires_ms = int((commit.now + commit.ttl) * 1000)
-            commands: list[tuple[Any, ...]] = []
-            if commit.claim:
-                # Before the commit: a hint for ``reap`` that costs nothing if it loses.
-                commands.append(("ZADD", "omadm:reap", expires_ms,
-                                 f"{token} {commit.device_id}"))
-            at = len(commands)
-            commands.append(("EVALSHA", self._scripts["commit"][1], len(keys), *keys, *args))
-            if commit.tier is not None:
-                for tier in ("preauth", "auth"):
-                    if tier == commit.tier and commit.snapshot is not None:
-                        commands.append(("ZADD", f"omadm:tier:{tier}", expires_ms, token))
-                    else:
-                        commands.append(("ZREM", f"omadm:tier:{tier}", token))
-            got = (await self._many(commands))[at]
+        session = f"omadm:{{{tag}}}:s:{token}"
+        snapshot = f"omadm:{{{tag}}}:p:{token}"
+        self._staged += 1
+        staged = f"{snapshot}:{self._stage_prefix}{self._staged}"
+        keys = [session, device, queue, snapshot, staged]
+        expires_ms = int((commit.now + commit.ttl) * 1000)
+        commands: list[tuple[Any, ...]] = []
+        if commit.snapshot is not None:
+            # Renamed by the commit if it wins, deleted if it loses; PX: if it never runs.
+            commands.append(("SET", staged, commit.snapshot, "PX", _STAGED_MS))
+        if commit.claim:
+            # Before the commit: a hint for ``reap`` that costs nothing if it loses.
+            commands.append(("ZADD", "omadm:reap", expires_ms, f"{token} {commit.device_id}"))
+        at = len(commands)
+        commands.append(("EVALSHA", self._scripts["commit"][1], len(keys), *keys, *args))
+        if commit.tier is not None:
+            for tier in ("preauth", "auth"):
+                if tier == commit.tier and commit.snapshot is not None:
+                    commands.append(("ZADD", f"omadm:tier:{tier}", expires_ms, token))
+                else:
+                    commands.append(("ZREM", f"omadm:tier:{tier}", token))
+        got = (await self._many(commands))[at]
         if _text(got[0]) == "conflict":
             raise SessionConflict(_text(got[1]))
 
@@ -641,7 +718,7 @@ class RedisState:
         token = _text(first[0] if isinstance(first, (tuple, list)) else first)
         if token_tag(token) is not None:
             # Its own slot (a cluster): a request of it in flight then loses its commit.
-            await self._many([("DEL", _session_key(token))])
+            await self._many([("DEL", *_session_keys(token))])
         return token
 
     # -- device queues --------------------------------------------------------------------------

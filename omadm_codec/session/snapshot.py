@@ -96,13 +96,18 @@ class _Reader:
 
     def get(self, name: str, kind: type | tuple[type, ...]) -> Any:
         value = self.fields.get(name)
+        if type(value) is kind:  # the usual case, decided at once (a bool is never an int)
+            return value
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
                 kind if isinstance(kind, tuple) else (kind,))):
             raise SnapshotError("corrupt", f"field {name!r}")
         return value
 
     def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
-        return None if self.fields.get(name) is None else self.get(name, kind)
+        value = self.fields.get(name)
+        if value is None or type(value) is kind:
+            return value
+        return self.get(name, kind)
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -126,7 +126,8 @@ def _all_results(event: ev.CommandCompleted) -> list[Results]:
 
 def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     """``outcome_json`` of each event, with every Results among them encoded at once."""
-    found = [r for e in events for r in (_all_results(e) if e.children else e.results)]
+    found: list[Command] = [r for e in events
+                            for r in (_all_results(e) if e.children else e.results)]
     texts = commands_xml(found) if found else []
     texts.reverse()  # popped from the back, in walk order
     return [dumps(_outcome(e, texts)) for e in events]

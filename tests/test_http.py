@@ -206,3 +206,50 @@ def test_content_coding_and_charset_refusals() -> None:
         raw = zlib.compressobj(wbits=-15)
         assert post(raw.compress(b"<SyncML>") + raw.flush(),
                     **{"content-encoding": "deflate", "accept-charset": "utf-8, *;q=0.1"}) == 400
+
+
+def test_a_body_that_waits_is_read_and_a_stalled_one_gets_408() -> None:
+    """The body is taken at once when it is there; a receive that has to wait is resumed
+    under ``body_timeout`` (its parts all read), and one that stalls past it gets 408."""
+    import asyncio
+
+    app = DMServerApp(ServerConfig(server_id=SERVER_ID, secret_lookup={}.get),
+                      body_timeout=0.3)
+    body = b"<SyncML>not a DM message</SyncML>"
+
+    async def call(receive: object) -> tuple[int, int]:
+        out: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            out.append(message)
+        await app({"type": "http", "method": "POST", "path": "/dm",
+                   "headers": [(b"content-type", b"application/vnd.syncml.dm+xml")]},
+                  receive, send)  # type: ignore[arg-type]
+        return int(out[0]["status"]), len(parts)  # type: ignore[call-overload]
+
+    parts: list[bytes] = []
+
+    async def at_once() -> dict[str, object]:
+        parts.append(body)
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def waits() -> dict[str, object]:
+        await asyncio.sleep(0.02)  # each part after a wait (a suspension under the timer)
+        parts.append(body[:5] if not parts else body[5:])
+        return {"type": "http.request", "body": parts[-1], "more_body": len(parts) == 1}
+
+    async def stalls() -> dict[str, object]:
+        await asyncio.sleep(30)
+        raise AssertionError("not reached")
+
+    async def run() -> None:
+        assert await call(at_once) == (400, 1)  # read, decoded, refused: not a DM message
+        parts.clear()
+        assert await call(waits) == (400, 2)  # both parts read, the same answer
+        parts.clear()
+        started = asyncio.get_running_loop().time()
+        assert (await call(stalls))[0] == 408
+        assert asyncio.get_running_loop().time() - started < 5
+        await app._stop()
+
+    asyncio.run(run())

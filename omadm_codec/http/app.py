@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -111,6 +111,42 @@ class _Reads:
     claims: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     """Session counts of the capped tiers, read ahead with a new session's account."""
+
+
+_NOT_STARTED = object()
+
+
+class _Resumed:
+    """Awaits ``waiter``, a coroutine already run up to its first suspension, which gave
+    ``yielded`` (``_NOT_STARTED``: any awaitable, not run yet): the rest of
+    ``await waiter``, resumed where it stopped (what ``yield from`` does from the start)."""
+
+    __slots__ = ("waiter", "yielded")
+
+    def __init__(self, waiter: Any, yielded: Any) -> None:
+        self.waiter = waiter
+        self.yielded = yielded
+
+    def __await__(self) -> Any:
+        waiter, value = self.waiter, self.yielded
+        if value is _NOT_STARTED:
+            return (yield from waiter.__await__())
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                waiter.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a cancellation goes to the waiter
+                try:
+                    value = waiter.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    value = waiter.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 class _TimedOut(Exception):
@@ -401,12 +437,25 @@ class DMServerApp:
         chunks: list[bytes] = []
         size = 0
         while True:
+            waiter: Any = receive()
+            yielded: Any = _NOT_STARTED  # not a coroutine: awaited the plain way
+            ready = False
+            if isinstance(waiter, Coroutine):
+                # The usual body is there already (it came with the headers): taken without
+                # arming a timer. One that has to wait is resumed under the timer.
+                try:
+                    yielded = waiter.send(None)
+                except StopIteration as done:
+                    message, ready = done.value, True
             try:
-                if _timeout is not None:  # a timer, not a task per read (Python 3.11+)
+                if ready:
+                    pass
+                elif _timeout is not None:  # a timer, not a task per read (Python 3.11+)
                     async with _timeout(self.body_timeout):
-                        message = await receive()
+                        message = await _Resumed(waiter, yielded)
                 else:  # pragma: no cover - Python 3.10
-                    message = await asyncio.wait_for(receive(), self.body_timeout)
+                    message = await asyncio.wait_for(_Resumed(waiter, yielded),
+                                                     self.body_timeout)
             except asyncio.TimeoutError:
                 raise _TimedOut() from None
             if message["type"] == "http.disconnect":
@@ -716,8 +765,7 @@ class DMServerApp:
             if user is not None and user not in loaded and self._needs_auth_state(session):
                 loaded[user] = await store.load_auth(user)
                 nonces.add(user, loaded[user])
-            self._note(session, events, peer)
-            if any(isinstance(e, ev.SessionStarted) for e in events):
+            if self._note(session, events, peer):
                 if session.device_id in queued:
                     entries = queued.pop(session.device_id)
                 else:
@@ -964,13 +1012,21 @@ class DMServerApp:
             self.log.exception("dropping a failed session failed")
             return _Outcome(reply, None, [])
 
-    def _note(self, session: ServerSession, events: list[ev.Event], peer: str | None) -> None:
+    def _note(self, session: ServerSession, events: list[ev.Event], peer: str | None) -> bool:
+        """Log the refusals worth an operator's eye; True if the session started (one pass
+        over a message's events)."""
+        started = False
         for event in events:
-            if isinstance(event, ev.AuthenticationFailed) and event.reason == "device_not_owned":
-                self.log.warning("account %r may not speak for device %r (from %s): refused",
-                                 session.policy.username, session.device_id, peer)
-            elif isinstance(event, ev.AuthenticationFailed) and event.reason == "throttled":
-                self.log.info("throttled: device %r from %s", session.device_id, peer)
+            if isinstance(event, ev.AuthenticationFailed):
+                if event.reason == "device_not_owned":
+                    self.log.warning("account %r may not speak for device %r (from %s): "
+                                     "refused", session.policy.username, session.device_id,
+                                     peer)
+                elif event.reason == "throttled":
+                    self.log.info("throttled: device %r from %s", session.device_id, peer)
+            elif isinstance(event, ev.SessionStarted):
+                started = True
+        return started
 
     @staticmethod
     def _dm_headers(response: bytes) -> Headers:

@@ -271,6 +271,10 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
             super().data_received(data)
             if not self._in_head or self.transport.is_closing():
                 return
+            if self._header_timer is None:
+                # A head still arriving after this read: timed from now. (A head that came
+                # whole in one read, the usual case, never arms the timer.)
+                self._arm_header_timer()
             # The head is still arriving: what this read added to a part not yet complete
             # (not counted in a read where a part completed: its tail is unknown).
             self._pending = 0 if self._progress else self._pending + len(data)
@@ -281,8 +285,6 @@ def _guarded_httptools(limits: HttpLimits) -> type[Any]:
             super().on_message_begin()
             self._in_head, self._head_size, self._pending = True, 0, 0
             self._progress = True
-            if self._header_timer is None:
-                self._arm_header_timer()  # a new request's head starts arriving
 
         def _grow(self, size: int) -> None:
             self._head_size += size

@@ -50,22 +50,28 @@ class Delivery:
         """What a batch of session events does to the queue: a ``CommandCompleted`` records
         the outcome, a ``CommandRefused`` releases the command (``unknown`` if it was sent,
         else ``queued``; done and refused if no session could ever send it)."""
-        done = [(entry_id, e) for e in events if isinstance(e, ev.CommandCompleted)
-                and (entry_id := entry_id_of(e.command)) is not None]
+        done_ids: list[str] = []
+        done: list[ev.CommandCompleted] = []
+        refused: list[ev.CommandRefused] = []
+        for event in events:  # one pass; most events of a message complete a command
+            if isinstance(event, ev.CommandCompleted):
+                cmd_id = event.command.cmd_id
+                if cmd_id and cmd_id.startswith(QUEUE_TAG):
+                    done_ids.append(cmd_id[len(QUEUE_TAG):])
+                    done.append(event)
+            elif isinstance(event, ev.CommandRefused):
+                refused.append(event)
         if done:
-            texts = outcomes_json([e for _, e in done])
-            self.complete.extend((entry_id, text) for (entry_id, _), text in
-                                 zip(done, texts, strict=True))
-        for event in events:
-            if isinstance(event, ev.CommandRefused):
-                entry_id = entry_id_of(event.command)
-                if entry_id is None:
-                    continue
-                if event.reason in NEVER_SENDABLE:
-                    self.complete.append((entry_id, refused_json(event.reason)))
-                else:
-                    self.release.append(Release(entry_id, "unknown" if event.sent else "queued",
-                                                event.reason))
+            self.complete.extend(zip(done_ids, outcomes_json(done), strict=True))
+        for event in refused:
+            entry_id = entry_id_of(event.command)
+            if entry_id is None:
+                continue
+            if event.reason in NEVER_SENDABLE:
+                self.complete.append((entry_id, refused_json(event.reason)))
+            else:
+                self.release.append(Release(entry_id, "unknown" if event.sent else "queued",
+                                            event.reason))
 
 
 __all__ = ["NEVER_SENDABLE", "QUEUE_TAG", "Delivery", "entry_id_of"]

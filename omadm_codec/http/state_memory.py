@@ -208,18 +208,21 @@ class MemoryState:
             if not (commit.claim or commit.complete or commit.release):
                 return
             device = self._devices.setdefault(commit.device_id, _Device())
-        ref = session_ref(token) or ""  # a hash: once per commit, not per command
-        for entry_id in commit.claim:
-            entry = device.entries[entry_id]
-            entry.state, entry.session = "sent", token
-            entry.history.append((commit.now, "sent", ref))
+        entries = device.entries
+        when = commit.now
+        if commit.claim:
+            ref = session_ref(token) or ""  # a hash: once per commit, not per command
+            for entry_id in commit.claim:
+                entry = entries[entry_id]
+                entry.state, entry.session = "sent", token
+                entry.history.append((when, "sent", ref))
         for entry_id, outcome in commit.complete:
-            entry = device.entries.get(entry_id)
+            entry = entries.get(entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
                 entry.state, entry.outcome = "done", outcome
-                entry.history.append((commit.now, "done", outcome_detail(outcome)))
+                entry.history.append((when, "done", outcome_detail(outcome)))
         for release in commit.release:
-            entry = device.entries.get(release.entry_id)
+            entry = entries.get(release.entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
                 to: EntryState = "queued" if entry.repeatable else release.to
                 entry.state = to
@@ -229,11 +232,12 @@ class MemoryState:
 
     def _track(self, device_id: str, device: _Device, token: str, when: float) -> None:
         """Remember to look at ``token`` again at ``when`` while it has commands in flight."""
-        if any(e.state == "sent" and e.session == token for e in device.entries.values()):
-            device.inflight[token] = when
-            heapq.heappush(self._reap, (when, device_id, token))
-        else:
-            device.inflight.pop(token, None)
+        for entry in device.entries.values():
+            if entry.session == token and entry.state == "sent":
+                device.inflight[token] = when
+                heapq.heappush(self._reap, (when, device_id, token))
+                return
+        device.inflight.pop(token, None)
 
     async def session_count(self, tier: str) -> int:
         while self.purge():

@@ -104,16 +104,14 @@ def commands_xml(commands: list[Command]) -> list[str]:
 
 def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
     """The outcome record; ``results`` holds the XML of every Results of ``event`` and its
-    children, in walk order (consumed from the front)."""
+    children, in walk order (consumed from the back: reversed by the caller)."""
     out: dict[str, Any] = {
         "status": event.status, "item_statuses": list(event.item_statuses),
         "data": list(event.data),
-        "results": [results.pop(0) for _ in event.results],
+        "results": [results.pop() for _ in event.results],
+        # Richer outcomes: always set by the session (``outcome`` non-empty, ``ok`` from it).
+        "outcome": event.outcome, "ok": event.outcome == "ok",
     }
-    for name in ("outcome", "ok"):  # richer outcomes, where the session reports them
-        value = getattr(event, name, None)
-        if value is not None:
-            out[name] = value
     if event.children:
         out["children"] = [_outcome(child, results) for child in event.children]
     return out
@@ -128,7 +126,10 @@ def _all_results(event: ev.CommandCompleted) -> list[Results]:
 
 def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     """``outcome_json`` of each event, with every Results among them encoded at once."""
-    texts = commands_xml([r for e in events for r in _all_results(e)])
+    found: list[Command] = [r for e in events
+                            for r in (_all_results(e) if e.children else e.results)]
+    texts = commands_xml(found) if found else []
+    texts.reverse()  # popped from the back, in walk order
     return [dumps(_outcome(e, texts)) for e in events]
 
 

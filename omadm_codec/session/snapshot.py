@@ -69,9 +69,10 @@ def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
         raise SnapshotError("foreign", "not a snapshot")
     if not data.startswith(MAGIC):
         raise SnapshotError("foreign", "no snapshot header")
-    tag, sep, payload = bytes(data[len(MAGIC):]).partition(b"\n")
-    if not sep:
+    end = data.find(b"\n", len(MAGIC))
+    if end < 0:
         raise SnapshotError("corrupt", "truncated")
+    tag, payload = bytes(data[len(MAGIC):end]), bytes(data[end + 1:])
     if not hmac.compare_digest(tag, _tag(payload, key)):
         raise SnapshotError("corrupt", "checksum or key does not match")
     try:
@@ -96,13 +97,18 @@ class _Reader:
 
     def get(self, name: str, kind: type | tuple[type, ...]) -> Any:
         value = self.fields.get(name)
+        if type(value) is kind:  # the usual case, decided at once (a bool is never an int)
+            return value
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in (
                 kind if isinstance(kind, tuple) else (kind,))):
             raise SnapshotError("corrupt", f"field {name!r}")
         return value
 
     def opt(self, name: str, kind: type | tuple[type, ...]) -> Any:
-        return None if self.fields.get(name) is None else self.get(name, kind)
+        value = self.fields.get(name)
+        if value is None or type(value) is kind:
+            return value
+        return self.get(name, kind)
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -257,7 +263,21 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
     tops: list[Command] = [p.command for p in session._top]
     keys_of: dict[int, list[list[str]]] = {}  # one pass: a session holds many pending
     for k, p in session._pending.items():
-        keys_of.setdefault(id(p), []).append(list(k))
+        found = keys_of.get(id(p))
+        if found is None:
+            keys_of[id(p)] = [list(k)]
+        else:
+            found.append(list(k))
+    pending_out: list[dict[str, Any] | list[str]] = []
+    for p in session._top:
+        keys = keys_of.get(id(p), [])
+        # _tree_out's common case inline (no call per command in flight).
+        if (len(keys) == 1 and not p.statuses and not p.data and not p.children
+                and not p.chunk and not p.receiving and not p.is_last_chunk
+                and not isinstance(p.command, Atomic | Sequence)):
+            pending_out.append(keys[0])
+        else:
+            pending_out.append(_tree_out(p, keys_of))
 
     large = session._large
     policy = session.policy
@@ -276,7 +296,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "client_max_msg_size": session.client_max_msg_size,
         "client_max_obj_size": session.client_max_obj_size, "started": session.started,
         "queue": _commands_out(list(session._queue)), "top": _commands_out(tops),
-        "pending": [_tree_out(p, keys_of) for p in session._top],
+        "pending": pending_out,
         "large": None if large is None else {
             "command": _commands_out([large.command]), "text": large.text,
             "format": large.format, "type": large.type, "offset": large.offset},
@@ -343,8 +363,18 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     if len(trees) != len(tops):
         raise SnapshotError("corrupt", "pending")
 
-    session._top = [_tree_in(t, c, None, session._pending)
-                    for t, c in zip(trees, tops, strict=True)]
+    into = session._pending
+    restored_top = session._top
+    for node, command in zip(trees, tops, strict=True):
+        # The common node inline (a plain command in flight, its one key): _tree_in's
+        # first case, without a call per command.
+        if (type(node) is list and len(node) == 2 and type(node[0]) is str
+                and type(node[1]) is str and not isinstance(command, Atomic | Sequence)):
+            pending = Pending(command)
+            into[(node[0], node[1])] = pending
+            restored_top.append(pending)
+        else:
+            restored_top.append(_tree_in(node, command, None, into))
     large = r.opt("large", dict)
     if large is not None:
         lr = _Reader(large)

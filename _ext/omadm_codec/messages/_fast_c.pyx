@@ -39,6 +39,10 @@ from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 from omadm_codec.wbxml._handoff cimport HANDOFF_COMMANDS, HANDOFF_EVERY
 
 
+cdef extern from "omadm_codec/wbxml/_scan_simd.h":
+    Py_ssize_t omadm_skip_indent(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+
+
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)

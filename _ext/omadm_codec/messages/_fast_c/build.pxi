@@ -137,6 +137,22 @@ cdef class _Build:
                 return self.skip_blank_general()
         return 0
 
+    cdef inline void skip_indent(self) noexcept:
+        """XML: step the scanner past indentation (space, TAB, LF) up to the next tag, where
+        its next events would be that blank text (which ``child`` skips) and the tag. Only
+        a run the scanner would pass: inside an element, before '<' that starts a start or
+        end tag (a comment, PI or CDATA would join the run), within the text limits."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t i = sc.pos, j, end = self.end
+        cdef const unsigned char* p = self.p
+        if i >= end or not (p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x09) \
+                or sc.pending_end or sc.depth == 0:
+            return
+        j = omadm_skip_indent(p, i, end)
+        if (j + 1 < end and p[j] == 0x3C and p[j + 1] != 0x21 and p[j + 1] != 0x3F
+                and j - i <= sc.max_text and j - i < _NODE_LIMIT):
+            sc.pos = j
+
     cdef int skip_blank_general(self) except -1:
         """``skip_blank`` past ASCII whitespace: other Unicode spaces pass, the rest gives up."""
         if not _str(self.sc.text_ptr, self.sc.text_len).isspace():
@@ -148,6 +164,8 @@ cdef class _Build:
         end; whitespace between elements is skipped, other text gives up."""
         cdef Scanner sc = self.sc
         cdef int ev
+        if not self.wbxml:
+            self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
@@ -166,6 +184,8 @@ cdef class _Build:
         """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
         cdef Scanner sc = self.sc
         cdef int ev
+        if not self.wbxml:
+            self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:

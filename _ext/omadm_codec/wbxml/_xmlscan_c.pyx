@@ -284,7 +284,13 @@ cdef class Scanner:
                 special_c = content_c = 0
                 lt = omadm_text_run(p, pos, end, &special_c, &content_c)
                 special = special_c != 0
-                mode = self.text_piece(pos, lt, mode, special)
+                if mode == 0 and not special and self.depth:
+                    # text_piece's usual case inline: the run is one clean piece of the input.
+                    self.text_ptr = p + pos
+                    self.text_len = lt - pos
+                    mode = 1
+                else:
+                    mode = self.text_piece(pos, lt, mode, special)
                 self.pos = lt
                 continue
             nxt = p[pos + 1] if pos + 1 < end else -1
@@ -588,8 +594,21 @@ cdef class Scanner:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
         elif self.attr_list is not None:
             self.attr_list = None
-        self.resolve_element(pos + 1, name_end, colon, pos)
-        self.push_name(pos + 1, name_end - pos - 1)
+        # resolve_element and push_name, their usual case inline (no prefix, room on the stack).
+        if colon < 0:
+            if self.ns_uri is not self.cur_ns:
+                self.ns_uri = self.cur_ns
+            self.local_ptr = p + pos + 1
+            self.local_len = name_end - pos - 1
+        else:
+            self.resolve_element(pos + 1, name_end, colon, pos)
+        if self.depth < self.cap:
+            self.name_at[self.depth] = pos + 1
+            self.name_len[self.depth] = name_end - pos - 1
+            self.ns_at[self.depth] = <PyObject*>self.cur_ns
+            self.depth += 1
+        else:
+            self.push_name(pos + 1, name_end - pos - 1)
         self.root_seen = True
         self.offset = pos
         if p[j] == 0x2F:
@@ -854,8 +873,15 @@ cdef class Scanner:
             n = self.name_len[self.depth - 1]
             j = pos + 2 + n
             if (j < self.end and p[j] == 0x3E
-                    and memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) == 0):
+                    and same_bytes(p + pos + 2, p + self.name_at[self.depth - 1], n)):
                 self.pos = j + 1
+                if self.depth > 1 and self.ns_top != self.depth:
+                    # pop_element's usual case inline: no namespace frame, not the root.
+                    self.depth -= 1
+                    if self.ns_at[self.depth - 1] != <PyObject*>self.cur_ns:
+                        self.cur_ns = <object>self.ns_at[self.depth - 1]
+                    self.offset = pos
+                    return EVENT_END
                 return self.pop_element(pos)
         if i >= self.end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)

@@ -911,6 +911,32 @@ cdef class Scanner:
         self.offset = pos
         return EVENT_END
 
+    cdef int leaf_text(self) except -1:
+        """Right after a START event: when the element holds one clean text run (no '&',
+        ']', CR; not empty) and then its end tag, take both events at once - the text fields
+        as the TEXT event sets them, the state and ``offset`` as the END event leaves them -
+        and return 1. Else 0, nothing consumed (next_event gives the events, or the error).
+        Only the usual case: not the root, no namespace frame to pop."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, end = self.end, d = self.depth, lt, j, n
+        cdef int special = 0, content = 0
+        if self.pending_end or pos >= end or p[pos] == 0x3C or d <= 1 or self.ns_top == d:
+            return 0
+        lt = omadm_text_run(p, pos, end, &special, &content)
+        if special or lt + 2 >= end or p[lt + 1] != 0x2F or lt - pos > self.max_text:
+            return 0
+        n = self.name_len[d - 1]
+        j = lt + 2 + n
+        if j >= end or p[j] != 0x3E or not same_bytes(p + lt + 2, p + self.name_at[d - 1], n):
+            return 0
+        self.text_ptr = p + pos
+        self.text_len = lt - pos
+        self.pos = j + 1
+        self.depth = d - 1
+        if self.ns_at[d - 2] != <PyObject*>self.cur_ns:
+            self.cur_ns = <object>self.ns_at[d - 2]
+        self.offset = lt
+        return 1
 
     # -- Python view (tests, tools); Cython code reads the C fields directly ---------------------
     def next(self):

@@ -202,8 +202,11 @@ cdef class _Build:
         """The element's text (``self.plain``: whether ``_plain`` holds for it); ``cache``
         as ``_leaf_str`` takes it."""
         cdef Scanner sc = self.sc
-        cdef int ev = self.next_ev()
+        cdef int ev
         cdef str text
+        if not self.wbxml and self.leaf_fast():
+            return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+        ev = self.next_ev()
         if ev == EVENT_END:
             self.plain = True
             return ""
@@ -221,6 +224,22 @@ cdef class _Build:
             if ev == EVENT_END:
                 self.plain = _plain(text)
                 return text
+
+    cdef inline bint leaf_fast(self) except -1:
+        """XML: ``Scanner.leaf_text`` - the element's one text run and its end tag as one
+        step - with ``next_ev``'s bookkeeping for the two events; False: nothing read."""
+        if not self.sc.leaf_text():
+            return False
+        self.steps += 1
+        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+            _switch()
+        self.steps += 1
+        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+            _switch()
+        if self.text_run + self.sc.text_len >= _NODE_LIMIT:
+            _give_up()  # as next_ev for the TEXT event
+        self.text_run = 0  # as next_ev for the END event
+        return True
 
     cdef str token(self):
         cdef str text = self.leaf()
@@ -466,6 +485,16 @@ cdef class _Build:
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
+        if not self.wbxml and self.leaf_fast():
+            # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
+            text = _str(sc.text_ptr, sc.text_len)
+            if len(text) > self.max_opaque:
+                raise _GiveUp()
+            if self.from_wbxml and fmt is not None and fmt == "bin":
+                self.hint = _OPAQUE
+                return text.encode("utf-8")
+            self.hint = _TEXT
+            return text
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
@@ -494,7 +523,7 @@ cdef class _Build:
                     return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len))
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
-                if self.from_wbxml and fmt == "bin":
+                if self.from_wbxml and fmt is not None and fmt == "bin":
                     # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
                     # Format bin it is the bytes that were sent (as _reader does).
                     self.hint = _OPAQUE

@@ -14,7 +14,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
@@ -31,6 +31,7 @@ cdef extern from "omadm_codec/wbxml/_scan_simd.h":
     Py_ssize_t omadm_skip_xml_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
     Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
                               int* special, int* content) noexcept nogil
+    int omadm_any_special(const unsigned char* s, Py_ssize_t n) noexcept nogil
 
 __all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
            "check_chars"]
@@ -919,11 +920,24 @@ cdef class Scanner:
         Only the usual case: not the root, no namespace frame to pop."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t pos = self.pos, end = self.end, d = self.depth, lt, j, n
+        cdef const unsigned char* hit
+        cdef Py_ssize_t short_end = pos + 64 if end - pos > 64 else end
         cdef int special = 0, content = 0
         if self.pending_end or pos >= end or p[pos] == 0x3C or d <= 1 or self.ns_top == d:
             return 0
-        lt = omadm_text_run(p, pos, end, &special, &content)
-        if special or lt + 2 >= end or p[lt + 1] != 0x2F or lt - pos > self.max_text:
+        lt = omadm_text_run(p, pos, short_end, &special, &content)
+        if special:
+            return 0
+        if lt == short_end and lt < end:
+            # A long run (a large Data): its end by memchr, its special bytes in a second
+            # pass, both cheaper there than omadm_text_run's one.
+            hit = <const unsigned char*>memchr(p + lt, 0x3C, end - lt)
+            if hit == NULL:
+                return 0
+            if omadm_any_special(p + lt, hit - p - lt):
+                return 0
+            lt = hit - p
+        if lt + 2 >= end or p[lt + 1] != 0x2F or lt - pos > self.max_text:
             return 0
         n = self.name_len[d - 1]
         j = lt + 2 + n

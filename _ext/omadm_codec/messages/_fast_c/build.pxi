@@ -204,7 +204,7 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str text
-        if not self.wbxml and self.leaf_fast():
+        if self.leaf_fast():
             return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
         ev = self.next_ev()
         if ev == EVENT_END:
@@ -226,9 +226,13 @@ cdef class _Build:
                 return text
 
     cdef inline bint leaf_fast(self) except -1:
-        """XML: ``Scanner.leaf_text`` - the element's one text run and its end tag as one
-        step - with ``next_ev``'s bookkeeping for the two events; False: nothing read."""
-        if not self.sc.leaf_text():
+        """``Scanner.leaf_text`` or ``_WbxmlEvents.leaf_text`` - the element's one text run
+        and its end as one step - with ``next_ev``'s bookkeeping for the two events; False:
+        nothing read."""
+        if self.wbxml:
+            if not self.wb.leaf_text():
+                return False
+        elif not self.sc.leaf_text():
             return False
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
@@ -236,9 +240,10 @@ cdef class _Build:
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
             _switch()
-        if self.text_run + self.sc.text_len >= _NODE_LIMIT:
-            _give_up()  # as next_ev for the TEXT event
-        self.text_run = 0  # as next_ev for the END event
+        if not self.wbxml:
+            if self.text_run + self.sc.text_len >= _NODE_LIMIT:
+                _give_up()  # as next_ev for the TEXT event
+            self.text_run = 0  # as next_ev for the END event
         return True
 
     cdef str token(self):
@@ -485,7 +490,7 @@ cdef class _Build:
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
-        if not self.wbxml and self.leaf_fast():
+        if self.leaf_fast():
             # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
             text = _str(sc.text_ptr, sc.text_len)
             if len(text) > self.max_opaque:

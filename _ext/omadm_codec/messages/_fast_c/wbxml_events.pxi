@@ -451,6 +451,33 @@ cdef class _WbxmlEvents:
                 self.nested_open = False
         return EVENT_END
 
+    cdef int leaf_text(self) except -1:
+        """Right after a START event: when the element's content is one STR_I of XML text
+        (not empty, not CDATA, not captured) and then its END, take both events at once -
+        the text fields as ``content`` sets them, the state as ``close`` leaves it - and
+        return 1. Else 0, nothing consumed (next_event gives the events, or gives up)."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, end = self.doc.end, stop, n
+        cdef _Open* top
+        if self.pending_end or pos >= end or p[pos] != 0x03 or self.depth - 1 <= self.doc.base:
+            return 0
+        top = &self.open[self.depth - 1]
+        if top.capturing or top.cls == 1:
+            return 0
+        stop = find1(p, pos + 1, end, 0)
+        n = stop - pos - 1
+        if (stop < 0 or n == 0 or n > self.max_opaque or stop + 1 >= end or p[stop + 1] != 0x01
+                or self.run + n >= _MAX_FAST_TEXT or not _xml_text_ok(p + pos + 1, n)):
+            return 0
+        self.sc.text_ptr = p + pos + 1
+        self.sc.text_len = n
+        top.pending = False
+        self.sc.offset = stop + 1
+        self.pos = stop + 2
+        self.run = 0
+        self.depth -= 1
+        return 1
+
     cdef int content(self, unsigned char tok) except -1:
         """A STR_I, STR_T, ENTITY or OPAQUE: its event, or 0 when it yields none."""
         cdef _Open* top = &self.open[self.depth - 1]

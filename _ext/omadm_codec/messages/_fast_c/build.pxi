@@ -7,6 +7,10 @@ cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
 
 
+cdef inline bint _is_indent(unsigned char c) noexcept:
+    return c == 0x20 or c == 0x0A or c == 0x09
+
+
 cdef int _give_up() except -1:
     """Out of line, so that the inline event path stays small."""
     raise _GiveUp()
@@ -145,8 +149,7 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef Py_ssize_t i = sc.pos, j, end = self.end
         cdef const unsigned char* p = self.p
-        if i >= end or not (p[i] == 0x20 or p[i] == 0x0A or p[i] == 0x09) \
-                or sc.pending_end or sc.depth == 0:
+        if i >= end or not _is_indent(p[i]) or sc.pending_end or sc.depth == 0:
             return
         j = omadm_skip_indent(p, i, end)
         if (j + 1 < end and p[j] == 0x3C and p[j + 1] != 0x21 and p[j + 1] != 0x3F
@@ -164,7 +167,7 @@ cdef class _Build:
         end; whitespace between elements is skipped, other text gives up."""
         cdef Scanner sc = self.sc
         cdef int ev
-        if not self.wbxml:
+        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
@@ -184,7 +187,7 @@ cdef class _Build:
         """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
         cdef Scanner sc = self.sc
         cdef int ev
-        if not self.wbxml:
+        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()

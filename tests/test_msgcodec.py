@@ -371,3 +371,60 @@ def test_compiled_builder_fills_every_model_class_directly() -> None:
         b: list[int] = dataclasses.field(init=False, default_factory=list)
 
     assert not any(compiled._Shape(c).direct for c in (Checked, Unslotted, Hidden))
+
+
+# Around the compiled builder's shortcuts (indentation stepped over before a tag, a leaf's
+# one text run and end tag read at once, '<?' and '<!-' found from '?' and '!'): each input
+# is declined or decoded exactly, and both twins agree.
+_INDENTED = (b"<SyncML xmlns='SYNCML:SYNCML1.2'>\n <SyncHdr>\n  <VerDTD>1.2</VerDTD>\n"
+             b"  <VerProto>DM/1.2</VerProto>\n\t<SessionID>1</SessionID>\n  <MsgID>1</MsgID>\n"
+             b"  <Target><LocURI>a</LocURI></Target>\n  <Source><LocURI>b</LocURI></Source>\n"
+             b" </SyncHdr>\n <SyncBody>\n  <Replace><CmdID>2</CmdID><Item><Target><LocURI>./x"
+             b"</LocURI></Target><Data>v</Data></Item></Replace>\n  <Final/>\n </SyncBody>\n"
+             b"</SyncML>\n")
+SHORTCUTS = {
+    "indented": _INDENTED,
+    "comment_after_indent": _INDENTED.replace(b"\n  <MsgID>", b"\n  <!-- c -->\n  <MsgID>"),
+    "pi_after_indent": _INDENTED.replace(b"\n  <MsgID>", b"\n  <?pi x?>  <MsgID>"),
+    "cdata_after_indent": _INDENTED.replace(b"<Data>v", b"<Data>\n  <![CDATA[v]]>"),
+    "text_after_indent": _INDENTED.replace(b"\n  <MsgID>", b"\n  x<MsgID>"),
+    "crlf_indent": _INDENTED.replace(b"\n", b"\r\n"),
+    "nbsp_indent": _INDENTED.replace(b"\n  <MsgID>", b"\n \xc2\xa0<MsgID>"),
+    "leaf_with_reference": _INDENTED.replace(b"<Data>v", b"<Data>a&amp;b"),
+    "leaf_with_cr": _INDENTED.replace(b"<Data>v", b"<Data>a\r\nb"),
+    "leaf_with_cdata_end": _INDENTED.replace(b"<Data>v", b"<Data>a]]>b"),
+    "leaf_then_comment": _INDENTED.replace(b"<Data>v", b"<Data>v<!--c-->w"),
+    "leaf_then_cdata": _INDENTED.replace(b"<Data>v", b"<Data>v<![CDATA[w]]>"),
+    "leaf_end_tag_with_space": _INDENTED.replace(b"<MsgID>1</MsgID>", b"<MsgID>1</MsgID >"),
+    "leaf_end_tag_other_name": _INDENTED.replace(b"<MsgID>1</MsgID>", b"<MsgID>1</MsgIDs>"),
+    "leaf_blank": _INDENTED.replace(b"<Data>v", b"<Data> \n "),
+    "leaf_markup": _INDENTED.replace(b"<Data>v", b"<Data>v<x>y</x>"),
+    "leaf_in_namespace_frame": _INDENTED.replace(
+        b"<Data>v</Data>", b"<Meta><Format xmlns='syncml:metinf'>chr</Format></Meta>"
+                           b"<Data>v</Data>"),
+    "question_and_bang_in_text": _INDENTED.replace(b"<Data>v", b"<Data>why? no! <-"),
+    "pi_in_data": _INDENTED.replace(b"<Data>v", b"<Data>v<?pi x?>"),
+    "comment_in_data": _INDENTED.replace(b"<Data>v", b"<Data>v<!-- c -->"),
+    "bang_not_comment": _INDENTED.replace(b"<Data>v", b"<Data>v<!x"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHORTCUTS))
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, Limits(max_opaque=2)],
+                         ids=["default", "opaque2"])
+def test_shortcut_edges_are_declined_or_exact_on_both_twins(
+        both_backends: tuple[Backend, Backend], name: str, limits: Limits) -> None:
+    compiled, pure = both_backends
+    data = SHORTCUTS[name]
+    fast_c = compiled.decode_xml(data, limits)
+    fast_py = pure.decode_xml(data, limits)
+    assert fast_c == fast_py
+    if fast_c is not None:
+        assert hints(fast_c) == hints(fast_py)
+        if limits is DEFAULT_LIMITS:
+            check_vouched(fast_c, data)
+
+
+def test_indented_message_takes_the_fast_path(backend: Backend) -> None:
+    assert backend.decode_xml(SHORTCUTS["indented"], DEFAULT_LIMITS) is not None
+    assert backend.decode_xml(SHORTCUTS["leaf_in_namespace_frame"], DEFAULT_LIMITS) is not None

@@ -39,6 +39,11 @@ from omadm_codec.wbxml._xmlbuf cimport Buf, buf_add, buf_byte, find1, name_hash
 from omadm_codec.wbxml._handoff cimport HANDOFF_COMMANDS, HANDOFF_EVERY
 
 
+cdef extern from "omadm_codec/wbxml/_scan_simd.h":
+    Py_ssize_t omadm_skip_indent(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+    int omadm_all_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
+
+
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
@@ -108,6 +113,10 @@ cdef str _str(const unsigned char* p, Py_ssize_t n):
             if p[i] >= 0x80:
                 return PyUnicode_DecodeUTF8(<const char*>p, n, NULL)
             i += 1
+        s = PyUnicode_New(n, 127)
+        memcpy(PyUnicode_DATA(s), p, n)
+        return s
+    if omadm_all_ascii(p, n):  # a large ASCII run (base64 Data): one SIMD check and a copy
         s = PyUnicode_New(n, 127)
         memcpy(PyUnicode_DATA(s), p, n)
         return s

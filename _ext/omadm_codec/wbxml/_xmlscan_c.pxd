@@ -82,3 +82,4 @@ cdef class Scanner:
     cdef int push_name(self, Py_ssize_t at, Py_ssize_t length) except -1
     cdef int end_tag(self, Py_ssize_t pos) except -1
     cdef int pop_element(self, Py_ssize_t pos) except -1
+    cdef int leaf_text(self) except -1

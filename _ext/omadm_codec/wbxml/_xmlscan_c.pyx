@@ -14,7 +14,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from omadm_codec.wbxml._xmlbuf cimport *  # Buf and the byte helpers
 
@@ -31,6 +31,7 @@ cdef extern from "omadm_codec/wbxml/_scan_simd.h":
     Py_ssize_t omadm_skip_xml_ascii(const unsigned char* s, Py_ssize_t n) noexcept nogil
     Py_ssize_t omadm_text_run(const unsigned char* s, Py_ssize_t i, Py_ssize_t n,
                               int* special, int* content) noexcept nogil
+    int omadm_any_special(const unsigned char* s, Py_ssize_t n) noexcept nogil
 
 __all__ = ["EV_CDATA", "EV_DOCTYPE", "EV_END", "EV_EOF", "EV_START", "EV_TEXT", "Scanner",
            "check_chars"]
@@ -284,7 +285,13 @@ cdef class Scanner:
                 special_c = content_c = 0
                 lt = omadm_text_run(p, pos, end, &special_c, &content_c)
                 special = special_c != 0
-                mode = self.text_piece(pos, lt, mode, special)
+                if mode == 0 and not special and self.depth:
+                    # text_piece's usual case inline: the run is one clean piece of the input.
+                    self.text_ptr = p + pos
+                    self.text_len = lt - pos
+                    mode = 1
+                else:
+                    mode = self.text_piece(pos, lt, mode, special)
                 self.pos = lt
                 continue
             nxt = p[pos + 1] if pos + 1 < end else -1
@@ -588,8 +595,21 @@ cdef class Scanner:
             self.attr_list = self.bind_namespaces(self.pending_attrs, self.depth + 1, pos)
         elif self.attr_list is not None:
             self.attr_list = None
-        self.resolve_element(pos + 1, name_end, colon, pos)
-        self.push_name(pos + 1, name_end - pos - 1)
+        # resolve_element and push_name, their usual case inline (no prefix, room on the stack).
+        if colon < 0:
+            if self.ns_uri is not self.cur_ns:
+                self.ns_uri = self.cur_ns
+            self.local_ptr = p + pos + 1
+            self.local_len = name_end - pos - 1
+        else:
+            self.resolve_element(pos + 1, name_end, colon, pos)
+        if self.depth < self.cap:
+            self.name_at[self.depth] = pos + 1
+            self.name_len[self.depth] = name_end - pos - 1
+            self.ns_at[self.depth] = <PyObject*>self.cur_ns
+            self.depth += 1
+        else:
+            self.push_name(pos + 1, name_end - pos - 1)
         self.root_seen = True
         self.offset = pos
         if p[j] == 0x2F:
@@ -854,8 +874,15 @@ cdef class Scanner:
             n = self.name_len[self.depth - 1]
             j = pos + 2 + n
             if (j < self.end and p[j] == 0x3E
-                    and memcmp(p + pos + 2, p + self.name_at[self.depth - 1], n) == 0):
+                    and same_bytes(p + pos + 2, p + self.name_at[self.depth - 1], n)):
                 self.pos = j + 1
+                if self.depth > 1 and self.ns_top != self.depth:
+                    # pop_element's usual case inline: no namespace frame, not the root.
+                    self.depth -= 1
+                    if self.ns_at[self.depth - 1] != <PyObject*>self.cur_ns:
+                        self.cur_ns = <object>self.ns_at[self.depth - 1]
+                    self.offset = pos
+                    return EVENT_END
                 return self.pop_element(pos)
         if i >= self.end or not NAME_START[p[i]]:
             raise self.fail("malformed_xml", pos)
@@ -885,6 +912,45 @@ cdef class Scanner:
         self.offset = pos
         return EVENT_END
 
+    cdef int leaf_text(self) except -1:
+        """Right after a START event: when the element holds one clean text run (no '&',
+        ']', CR; not empty) and then its end tag, take both events at once - the text fields
+        as the TEXT event sets them, the state and ``offset`` as the END event leaves them -
+        and return 1. Else 0, nothing consumed (next_event gives the events, or the error).
+        Only the usual case: not the root, no namespace frame to pop."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, end = self.end, d = self.depth, lt, j, n
+        cdef const unsigned char* hit
+        cdef Py_ssize_t short_end = pos + 64 if end - pos > 64 else end
+        cdef int special = 0, content = 0
+        if self.pending_end or pos >= end or p[pos] == 0x3C or d <= 1 or self.ns_top == d:
+            return 0
+        lt = omadm_text_run(p, pos, short_end, &special, &content)
+        if special:
+            return 0
+        if lt == short_end and lt < end:
+            # A long run (a large Data): its end by memchr, its special bytes in a second
+            # pass, both cheaper there than omadm_text_run's one.
+            hit = <const unsigned char*>memchr(p + lt, 0x3C, end - lt)
+            if hit == NULL:
+                return 0
+            if omadm_any_special(p + lt, hit - p - lt):
+                return 0
+            lt = hit - p
+        if lt + 2 >= end or p[lt + 1] != 0x2F or lt - pos > self.max_text:
+            return 0
+        n = self.name_len[d - 1]
+        j = lt + 2 + n
+        if j >= end or p[j] != 0x3E or not same_bytes(p + lt + 2, p + self.name_at[d - 1], n):
+            return 0
+        self.text_ptr = p + pos
+        self.text_len = lt - pos
+        self.pos = j + 1
+        self.depth = d - 1
+        if self.ns_at[d - 2] != <PyObject*>self.cur_ns:
+            self.cur_ns = <object>self.ns_at[d - 2]
+        self.offset = lt
+        return 1
 
     # -- Python view (tests, tools); Cython code reads the C fields directly ---------------------
     def next(self):

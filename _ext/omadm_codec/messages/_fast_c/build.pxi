@@ -7,6 +7,10 @@ cdef Py_ssize_t _NODE_LIMIT = share.MAX_FAST_TEXT
 cdef object _ver_proto_ok = None  # the last VerProto (a str) that matched VER_PROTO
 
 
+cdef inline bint _is_indent(unsigned char c) noexcept:
+    return c == 0x20 or c == 0x0A or c == 0x09
+
+
 cdef int _give_up() except -1:
     """Out of line, so that the inline event path stays small."""
     raise _GiveUp()
@@ -137,6 +141,21 @@ cdef class _Build:
                 return self.skip_blank_general()
         return 0
 
+    cdef inline void skip_indent(self) noexcept:
+        """XML: step the scanner past indentation (space, TAB, LF) up to the next tag, where
+        its next events would be that blank text (which ``child`` skips) and the tag. Only
+        a run the scanner would pass: inside an element, before '<' that starts a start or
+        end tag (a comment, PI or CDATA would join the run), within the text limits."""
+        cdef Scanner sc = self.sc
+        cdef Py_ssize_t i = sc.pos, j, end = self.end
+        cdef const unsigned char* p = self.p
+        if i >= end or not _is_indent(p[i]) or sc.pending_end or sc.depth == 0:
+            return
+        j = omadm_skip_indent(p, i, end)
+        if (j + 1 < end and p[j] == 0x3C and p[j + 1] != 0x21 and p[j + 1] != 0x3F
+                and j - i <= sc.max_text and j - i < _NODE_LIMIT):
+            sc.pos = j
+
     cdef int skip_blank_general(self) except -1:
         """``skip_blank`` past ASCII whitespace: other Unicode spaces pass, the rest gives up."""
         if not _str(self.sc.text_ptr, self.sc.text_len).isspace():
@@ -148,6 +167,8 @@ cdef class _Build:
         end; whitespace between elements is skipped, other text gives up."""
         cdef Scanner sc = self.sc
         cdef int ev
+        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+            self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
@@ -166,6 +187,8 @@ cdef class _Build:
         """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
         cdef Scanner sc = self.sc
         cdef int ev
+        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+            self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
@@ -182,8 +205,11 @@ cdef class _Build:
         """The element's text (``self.plain``: whether ``_plain`` holds for it); ``cache``
         as ``_leaf_str`` takes it."""
         cdef Scanner sc = self.sc
-        cdef int ev = self.next_ev()
+        cdef int ev
         cdef str text
+        if self.leaf_fast():
+            return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+        ev = self.next_ev()
         if ev == EVENT_END:
             self.plain = True
             return ""
@@ -201,6 +227,27 @@ cdef class _Build:
             if ev == EVENT_END:
                 self.plain = _plain(text)
                 return text
+
+    cdef inline bint leaf_fast(self) except -1:
+        """``Scanner.leaf_text`` or ``_WbxmlEvents.leaf_text`` - the element's one text run
+        and its end as one step - with ``next_ev``'s bookkeeping for the two events; False:
+        nothing read."""
+        if self.wbxml:
+            if not self.wb.leaf_text():
+                return False
+        elif not self.sc.leaf_text():
+            return False
+        self.steps += 1
+        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+            _switch()
+        self.steps += 1
+        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+            _switch()
+        if not self.wbxml:
+            if self.text_run + self.sc.text_len >= _NODE_LIMIT:
+                _give_up()  # as next_ev for the TEXT event
+            self.text_run = 0  # as next_ev for the END event
+        return True
 
     cdef str token(self):
         cdef str text = self.leaf()
@@ -446,6 +493,16 @@ cdef class _Build:
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
+        if self.leaf_fast():
+            # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
+            text = _str(sc.text_ptr, sc.text_len)
+            if len(text) > self.max_opaque:
+                raise _GiveUp()
+            if self.from_wbxml and fmt is not None and fmt == "bin":
+                self.hint = _OPAQUE
+                return text.encode("utf-8")
+            self.hint = _TEXT
+            return text
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
@@ -474,7 +531,7 @@ cdef class _Build:
                     return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len))
                 if len(text) > self.max_opaque:
                     raise _GiveUp()
-                if self.from_wbxml and fmt == "bin":
+                if self.from_wbxml and fmt is not None and fmt == "bin":
                     # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
                     # Format bin it is the bytes that were sent (as _reader does).
                     self.hint = _OPAQUE

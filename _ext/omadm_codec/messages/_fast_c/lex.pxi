@@ -50,6 +50,10 @@ cdef bint _lexical_ok(bytes data):
                 break
         else:
             return share.lexical_ok(data)
+    if n <= _MAX_TAG:
+        # No start tag to bound: only '<?' and '<!-' matter, found from their second byte
+        # ('?' and '!' are rare in a message, '<' is in every tag).
+        return _no_pi_or_comment(data, i)
     # One walk over '<': '<?' (a processing instruction) and '<!-' (a comment) need the
     # full check; past MAX_TAG bytes, a start tag (or '<x' inside CDATA) is bounded by it.
     # The runs scanned for a tag end at the next '<', so every '<' is seen and the pass
@@ -71,6 +75,33 @@ cdef bint _lexical_ok(bytes data):
             if k - (i + 1) >= _MAX_TAG:
                 return False
             i = k
+    return True
+
+
+cdef bint _no_pi_or_comment(bytes data, Py_ssize_t i):
+    """``_lexical_ok``'s walk for an input without a start tag to bound: True when
+    ``data[i:]`` has no '<?' and no '<!-', else the answer of the full check."""
+    cdef const unsigned char* p = <const unsigned char*>(<char*>data)
+    cdef Py_ssize_t n = len(data)
+    cdef const unsigned char* hit
+    cdef Py_ssize_t k = i
+    while k < n:
+        hit = <const unsigned char*>memchr(p + k, 0x3F, n - k)  # '?'
+        if hit == NULL:
+            break
+        k = hit - p
+        if k > i and p[k - 1] == 0x3C:
+            return share.lexical_ok(data)
+        k += 1
+    k = i
+    while k < n:
+        hit = <const unsigned char*>memchr(p + k, 0x21, n - k)  # '!'
+        if hit == NULL:
+            return True
+        k = hit - p
+        if k > i and p[k - 1] == 0x3C and k + 1 < n and p[k + 1] == 0x2D:
+            return share.lexical_ok(data)
+        k += 1
     return True
 
 

@@ -40,11 +40,22 @@ cdef bytes _DMTNDS_XML = wbc.DMTNDS_XML
 cdef inline bint _xml_text_ok(const unsigned char* s, Py_ssize_t n) noexcept:
     """``wtext.utf8_xml_ok`` (strict UTF-8 of XML characters), with a loop for the short
     printable-ASCII strings most SyncML text is, which needs no call."""
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = 0
+    cdef uint64_t w
     if n <= 64:
-        for i in range(n):
+        while i + 8 <= n:
+            # A byte below 0x20 or from 0x7F on sets its high bit in one of the three terms
+            # (the lowest such byte for certain; a borrow or carry only adds false alarms,
+            # which the full check then answers).
+            memcpy(&w, s + i, 8)
+            if ((w - 0x2020202020202020ULL) | (w + 0x0101010101010101ULL) | w) \
+                    & 0x8080808080808080ULL:
+                return wtext.utf8_xml_ok(s, n)
+            i += 8
+        while i < n:
             if s[i] < 0x20 or s[i] >= 0x7F:
                 return wtext.utf8_xml_ok(s, n)
+            i += 1
         return True
     return wtext.utf8_xml_ok(s, n)
 
@@ -450,6 +461,33 @@ cdef class _WbxmlEvents:
                 self.tags = self.outer_tags
                 self.nested_open = False
         return EVENT_END
+
+    cdef int leaf_text(self) except -1:
+        """Right after a START event: when the element's content is one STR_I of XML text
+        (not empty, not CDATA, not captured) and then its END, take both events at once -
+        the text fields as ``content`` sets them, the state as ``close`` leaves it - and
+        return 1. Else 0, nothing consumed (next_event gives the events, or gives up)."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, end = self.doc.end, stop, n
+        cdef _Open* top
+        if self.pending_end or pos >= end or p[pos] != 0x03 or self.depth - 1 <= self.doc.base:
+            return 0
+        top = &self.open[self.depth - 1]
+        if top.capturing or top.cls == 1:
+            return 0
+        stop = find1(p, pos + 1, end, 0)
+        n = stop - pos - 1
+        if (stop < 0 or n == 0 or n > self.max_opaque or stop + 1 >= end or p[stop + 1] != 0x01
+                or self.run + n >= _MAX_FAST_TEXT or not _xml_text_ok(p + pos + 1, n)):
+            return 0
+        self.sc.text_ptr = p + pos + 1
+        self.sc.text_len = n
+        top.pending = False
+        self.sc.offset = stop + 1
+        self.pos = stop + 2
+        self.run = 0
+        self.depth -= 1
+        return 1
 
     cdef int content(self, unsigned char tok) except -1:
         """A STR_I, STR_T, ENTITY or OPAQUE: its event, or 0 when it yields none."""

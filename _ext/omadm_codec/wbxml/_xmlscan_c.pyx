@@ -204,6 +204,29 @@ cdef inline Py_ssize_t check_one(const unsigned char* p, Py_ssize_t i, Py_ssize_
     return i + n
 
 
+cdef inline void _push_plain(Scanner sc, Py_ssize_t at, Py_ssize_t length) noexcept:
+    """push_name once the stack has room (the usual case, inline where it is hot)."""
+    sc.name_at[sc.depth] = at
+    sc.name_len[sc.depth] = length
+    sc.ns_at[sc.depth] = <PyObject*>sc.cur_ns
+    sc.depth += 1
+
+
+cdef inline void _resolve_plain(Scanner sc, Py_ssize_t start, Py_ssize_t stop) noexcept:
+    """resolve_element for a name without a prefix: in the namespace in force."""
+    if sc.ns_uri is not sc.cur_ns:
+        sc.ns_uri = sc.cur_ns
+    sc.local_ptr = sc.p + start
+    sc.local_len = stop - start
+
+
+cdef inline void _pop_plain(Scanner sc) noexcept:
+    """pop_element's usual case: not the root, no namespace frame to drop."""
+    sc.depth -= 1
+    if sc.ns_at[sc.depth - 1] != <PyObject*>sc.cur_ns:
+        sc.cur_ns = <object>sc.ns_at[sc.depth - 1]
+
+
 cdef class Scanner:
     """Cursor over one XML document; see omadm_codec/wbxml/_xmlscan_py.py for the event fields."""
 
@@ -597,17 +620,11 @@ cdef class Scanner:
             self.attr_list = None
         # resolve_element and push_name, their usual case inline (no prefix, room on the stack).
         if colon < 0:
-            if self.ns_uri is not self.cur_ns:
-                self.ns_uri = self.cur_ns
-            self.local_ptr = p + pos + 1
-            self.local_len = name_end - pos - 1
+            _resolve_plain(self, pos + 1, name_end)
         else:
             self.resolve_element(pos + 1, name_end, colon, pos)
         if self.depth < self.cap:
-            self.name_at[self.depth] = pos + 1
-            self.name_len[self.depth] = name_end - pos - 1
-            self.ns_at[self.depth] = <PyObject*>self.cur_ns
-            self.depth += 1
+            _push_plain(self, pos + 1, name_end - pos - 1)
         else:
             self.push_name(pos + 1, name_end - pos - 1)
         self.root_seen = True
@@ -812,10 +829,7 @@ cdef class Scanner:
     cdef int resolve_element(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t colon,
                              Py_ssize_t pos) except -1:
         if colon < 0:
-            if self.ns_uri is not self.cur_ns:
-                self.ns_uri = self.cur_ns
-            self.local_ptr = self.p + start
-            self.local_len = stop - start
+            _resolve_plain(self, start, stop)
             return 0
         ns, local = self.resolve_prefixed(
             PyBytes_FromStringAndSize(<char*>self.p + start, stop - start), pos)
@@ -859,10 +873,7 @@ cdef class Scanner:
                 raise MemoryError()
             self.ns_at = fresh_ns
             self.cap = cap
-        self.name_at[self.depth] = at
-        self.name_len[self.depth] = length
-        self.ns_at[self.depth] = <PyObject*>self.cur_ns
-        self.depth += 1
+        _push_plain(self, at, length)
         return 0
 
     cdef int end_tag(self, Py_ssize_t pos) except -1:
@@ -877,10 +888,7 @@ cdef class Scanner:
                     and same_bytes(p + pos + 2, p + self.name_at[self.depth - 1], n)):
                 self.pos = j + 1
                 if self.depth > 1 and self.ns_top != self.depth:
-                    # pop_element's usual case inline: no namespace frame, not the root.
-                    self.depth -= 1
-                    if self.ns_at[self.depth - 1] != <PyObject*>self.cur_ns:
-                        self.cur_ns = <object>self.ns_at[self.depth - 1]
+                    _pop_plain(self)
                     self.offset = pos
                     return EVENT_END
                 return self.pop_element(pos)
@@ -946,9 +954,7 @@ cdef class Scanner:
         self.text_ptr = p + pos
         self.text_len = lt - pos
         self.pos = j + 1
-        self.depth = d - 1
-        if self.ns_at[d - 2] != <PyObject*>self.cur_ns:
-            self.cur_ns = <object>self.ns_at[d - 2]
+        _pop_plain(self)
         self.offset = lt
         return 1
 

@@ -237,11 +237,8 @@ cdef class _Build:
                 return False
         elif not self.sc.leaf_text():
             return False
-        self.steps += 1
-        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
-            _switch()
-        self.steps += 1
-        if (self.steps & (HANDOFF_EVERY - 1)) == 0:
+        self.steps += 2  # the TEXT and the END event
+        if (self.steps & (HANDOFF_EVERY - 1)) <= 1:  # one of the two reached the mark
             _switch()
         if not self.wbxml:
             if self.text_run + self.sc.text_len >= _NODE_LIMIT:
@@ -495,14 +492,7 @@ cdef class _Build:
         cdef bint cdata = False, markup = False
         if self.leaf_fast():
             # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
-            text = _str(sc.text_ptr, sc.text_len)
-            if len(text) > self.max_opaque:
-                raise _GiveUp()
-            if self.from_wbxml and fmt is not None and fmt == "bin":
-                self.hint = _OPAQUE
-                return text.encode("utf-8")
-            self.hint = _TEXT
-            return text
+            return self.plain_data(_str(sc.text_ptr, sc.text_len), fmt, False)
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
@@ -529,17 +519,21 @@ cdef class _Build:
                     self.mark_text(text)
                     self.hint = _MARKUP
                     return _XML_DOCUMENT.make1(_str(self.mark.data, self.mark.len))
-                if len(text) > self.max_opaque:
-                    raise _GiveUp()
-                if self.from_wbxml and fmt is not None and fmt == "bin":
-                    # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
-                    # Format bin it is the bytes that were sent (as _reader does).
-                    self.hint = _OPAQUE
-                    return text.encode("utf-8")
-                self.hint = _CDATA if cdata and text else _TEXT
-                return text
+                return self.plain_data(text, fmt, cdata)
             else:
                 raise _GiveUp()
+
+    cdef inline object plain_data(self, str text, object fmt, bint cdata):
+        """A Data of text alone (no markup): its value, its hint in ``self.hint``."""
+        if len(text) > self.max_opaque:
+            raise _GiveUp()
+        if self.from_wbxml and fmt is not None and fmt == "bin":
+            # wbxml_to_xml writes OPAQUE that happens to be UTF-8 as text: under
+            # Format bin it is the bytes that were sent (as _reader does).
+            self.hint = _OPAQUE
+            return text.encode("utf-8")
+        self.hint = _CDATA if cdata and text else _TEXT
+        return text
 
     cdef object opaque(self, object fmt):
         """Binary OPAQUE, the whole content of the Data (the token source checked that): the

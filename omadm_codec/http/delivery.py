@@ -55,9 +55,9 @@ class Delivery:
         refused: list[ev.CommandRefused] = []
         for event in events:  # one pass; most events of a message complete a command
             if isinstance(event, ev.CommandCompleted):
-                cmd_id = event.command.cmd_id
-                if cmd_id and cmd_id.startswith(QUEUE_TAG):
-                    done_ids.append(cmd_id[len(QUEUE_TAG):])
+                entry_id = entry_id_of(event.command)
+                if entry_id is not None:
+                    done_ids.append(entry_id)
                     done.append(event)
             elif isinstance(event, ev.CommandRefused):
                 refused.append(event)

@@ -9,10 +9,10 @@ The one idea: a worker keeps nothing of a session between two requests that it r
 Each request opens the session's sealed snapshot in the ``StateStore`` (taking its lock), runs
 the sans-IO session, and commits the new snapshot together with what the session did to the
 device's durable queue, in one atomic step. (A worker may keep the live object it committed,
-``session_cache``, and skip the restore while the store holds exactly that snapshot.) So any worker process (``uvicorn --workers N``, several
-``omadm-codec serve`` on one port, any balancer) can take any request of any session, and a
-worker killed mid-request loses nothing: the device's retransmission finds the snapshot as it
-was before that request.
+``session_cache``, and skip the restore while the store holds exactly that snapshot.) So
+any worker process (``uvicorn --workers N``, several ``omadm-codec serve`` on one port, any
+balancer) can take any request of any session, and a worker killed mid-request loses
+nothing: the device's retransmission finds the snapshot as it was before that request.
 
 Every request ends in a defined answer: what the session refuses is a DM refusal or a 4xx;
 anything that goes wrong inside the server is logged (rate-limited), answered 500, and the

@@ -206,13 +206,16 @@ def _tree_out(pending: Pending, keys_of: dict[int, list[list[str]]]
     keys = keys_of.get(id(pending), [])
     if (len(keys) == 1 and not pending.statuses and not pending.data
             and not pending.children and not pending.chunk and not pending.receiving
-            and not pending.is_last_chunk
+            and not pending.is_last_chunk and not pending.results
             and not isinstance(pending.command, Atomic | Sequence)):
         return keys[0]  # the common in-flight command: sent, nothing back yet
-    return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
+    node = {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
             "receiving": pending.receiving,
             "last": pending.is_last_chunk, "data": pending.data,
             "children": [_tree_out(child, keys_of) for child in pending.children]}
+    if pending.results:  # Results that came ahead of their command's Status
+        node["results"] = _commands_out(list(pending.results))
+    return node
 
 
 def _tree_in(node: object, command: Command, parent: Pending | None,
@@ -241,6 +244,11 @@ def _tree_in(node: object, command: Command, parent: Pending | None,
         raise SnapshotError("corrupt", "pending statuses")
     pending.statuses = statuses
     pending.data = data
+    if "results" in node:
+        found = _commands_in(node["results"])
+        if not found or not all(isinstance(x, Results) for x in found):
+            raise SnapshotError("corrupt", "pending results")
+        pending.results = found  # type: ignore[assignment]
     for k in keys:
         if not (type(k) is list and len(k) == 2 and type(k[0]) is str
                 and type(k[1]) is str):
@@ -272,7 +280,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         keys = keys_of.get(id(p), [])
         # _tree_out's common case inline (no call per command in flight).
         if (len(keys) == 1 and not p.statuses and not p.data and not p.children
-                and not p.chunk and not p.receiving and not p.is_last_chunk
+                and not p.chunk and not p.receiving and not p.is_last_chunk and not p.results
                 and not isinstance(p.command, Atomic | Sequence)):
             pending_out.append(keys[0])
         else:

@@ -204,7 +204,9 @@ class DMServerApp:
     ``app_factory()`` gives a server application for one new session, called inline with
     the session and each batch of its events (it may queue commands); it lives in this
     process, so it needs a local store. ``observers`` are called after each request's commit
-    with the same batches (logging, metrics): they run in any worker.
+    with the same batches (logging, metrics): they run in any worker. Neither changes a
+    session outside its own call: a worker may use the object it committed for the session's
+    next request (``session_cache``), where a change made meanwhile would not be in the store.
 
     HTTP rules (dm-protocol.md 9.1): POST only (405), a DM media type (415; the SyncML DS types
     too unless ``config.strict``: libdmclient as shipped posts them, the quirk

@@ -222,3 +222,46 @@ def test_a_container_written_as_a_key_is_refused() -> None:
     with pytest.raises(SnapshotError) as info:
         ServerSession.restore(sealed, secret_lookup=server.policy._lookup, key=b"k")
     assert info.value.reason == "corrupt"
+
+
+def test_results_that_came_ahead_of_their_status_survive_a_restore() -> None:
+    """A device message (not the package's last) with a Get's Results but not its Status:
+    the Results wait in the session, and must wait in its snapshot too."""
+    import hashlib
+
+    from attack_server import message, results, status
+    from test_server_guards import (
+        DEVICE_ID,
+        DEVICE_USER,
+        LOG_URI,
+        SECRETS,
+        URI,
+        authenticated,
+        get_ref,
+    )
+
+    session = authenticated()
+    msg_ref, cmd_ref = get_ref(session)
+    session.receive(message("A1", 2, URI, DEVICE_ID, status(1, "1", "0", "SyncHdr", 200)
+                            + results(2, msg_ref, cmd_ref, [(LOG_URI, "ahead")],
+                                      more_data=False), loc_name=DEVICE_USER, final=False),
+                    now=2.0)
+    session.data_to_send()
+    blob = session.snapshot()
+    restored = ServerSession.restore(blob, secret_lookup=SECRETS.get)
+    events = restored.receive(message("A1", 3, URI, DEVICE_ID,
+                                      status(1, "2", "0", "SyncHdr", 200)
+                                      + status(2, msg_ref, cmd_ref, "Get", 200),
+                                      loc_name=DEVICE_USER), now=3.0)
+    done = [e for e in events if isinstance(e, CommandCompleted)]
+    assert len(done) == 1 and done[0].status == 200
+    assert [r.items[0].data for r in done[0].results] == ["ahead"]
+    # Written as a node with its Results; a node saying it has none is refused.
+    document = json.loads(blob.split(b"\n", 2)[2])
+    node = document["fields"]["pending"][0]
+    assert isinstance(node, dict) and "ahead" in node["results"]
+    node["results"] = ""
+    payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    forged = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    with pytest.raises(SnapshotError, match="pending results"):
+        ServerSession.restore(forged, secret_lookup=SECRETS.get)

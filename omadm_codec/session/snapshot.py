@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._json import dumps_sorted, loads
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
-from ..limits import Reservation
 from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
 from ..security.nonces import NonceManager, StoredNonce
@@ -207,13 +206,16 @@ def _tree_out(pending: Pending, keys_of: dict[int, list[list[str]]]
     keys = keys_of.get(id(pending), [])
     if (len(keys) == 1 and not pending.statuses and not pending.data
             and not pending.children and not pending.chunk and not pending.receiving
-            and not pending.is_last_chunk
+            and not pending.is_last_chunk and not pending.results
             and not isinstance(pending.command, Atomic | Sequence)):
         return keys[0]  # the common in-flight command: sent, nothing back yet
-    return {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
+    node = {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
             "receiving": pending.receiving,
             "last": pending.is_last_chunk, "data": pending.data,
             "children": [_tree_out(child, keys_of) for child in pending.children]}
+    if pending.results:  # Results that came ahead of their command's Status
+        node["results"] = _commands_out(list(pending.results))
+    return node
 
 
 def _tree_in(node: object, command: Command, parent: Pending | None,
@@ -242,6 +244,11 @@ def _tree_in(node: object, command: Command, parent: Pending | None,
         raise SnapshotError("corrupt", "pending statuses")
     pending.statuses = statuses
     pending.data = data
+    if "results" in node:
+        found = _commands_in(node["results"])
+        if not found or not all(isinstance(x, Results) for x in found):
+            raise SnapshotError("corrupt", "pending results")
+        pending.results = found  # type: ignore[assignment]
     for k in keys:
         if not (type(k) is list and len(k) == 2 and type(k[0]) is str
                 and type(k[1]) is str):
@@ -273,7 +280,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         keys = keys_of.get(id(p), [])
         # _tree_out's common case inline (no call per command in flight).
         if (len(keys) == 1 and not p.statuses and not p.data and not p.children
-                and not p.chunk and not p.receiving and not p.is_last_chunk
+                and not p.chunk and not p.receiving and not p.is_last_chunk and not p.results
                 and not isinstance(p.command, Atomic | Sequence)):
             pending_out.append(keys[0])
         else:
@@ -342,9 +349,6 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
         strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device,
         max_commands_per_message=r.opt("max_commands_per_message", int))
-    if guards is not None:
-        session.guards = guards
-        session.policy.per_message = guards.message_auth == "every_message"
     session.state = _state_in(r.get("state", str), {State.IDLE, State.WAIT, State.CLOSED,
                                                      State.ABORTED, State.ERROR})
     session.session_id = r.opt("session_id", str)
@@ -393,12 +397,10 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         if target is None or len(first) != 1 or not isinstance(first[0], Results):
             raise SnapshotError("corrupt", "incoming results")
         parts = [str(x) for x in ir.get("parts", list)]
-        restored = Incoming(target, first[0], ir.opt("expected", int), parts,
-                            received=sum(len(x.encode("utf-8")) for x in parts),
-                            refused=ir.opt("refused", int),
-                            reservation=Reservation(session.guards.incoming_budget))
-        restored.reservation.adopt(restored.received)  # the bytes exist again, here
-        session._incoming = restored
+        # Its bytes are held from the budget by ``rebind`` below.
+        session._incoming = Incoming(target, first[0], ir.opt("expected", int), parts,
+                                     received=sum(len(x.encode("utf-8")) for x in parts),
+                                     refused=ir.opt("refused", int))
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
     session._last_digest = _unb64(r.get("last_digest", str)) or b""
@@ -418,6 +420,10 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session.end_reason = r.opt("end_reason", str)
     session._server_verdicts = r.opt("server_verdicts", int) or 0
     session._server_accepted = bool(r.opt("server_accepted", bool))
+    session.rebind(secret_lookup=secret_lookup, nonces=session.nonces,
+                   server_secret=server_secret,
+                   guards=session.guards if guards is None else guards,
+                   accounts_for_device=accounts_for_device)
     return session
 
 

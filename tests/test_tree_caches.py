@@ -1,6 +1,7 @@
 """What the tree's speed-ups must not change: the cached URI limits follow every way the
 limit nodes change (device writes, server Replace, Add / Delete of the nodes, rollback), a
-Replace whose clock fails changes nothing, and TStamp text equals ``time.strftime``'s."""
+Replace whose clock fails changes nothing, TStamp text equals ``time.strftime``'s, and ``find``'s
+remembered paths never return a node that left the tree."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from omadm_codec.errors import TreeAddressError
+from omadm_codec.errors import NodeNotFound, TreeAddressError
 from omadm_codec.tree import DMTree
 from omadm_codec.tree.acl import Acl
 from omadm_codec.tree.nodes import format_tstamp
@@ -113,3 +114,24 @@ def test_tstamp_of_a_bad_clock_value_raises_every_time() -> None:
             format_tstamp(float("inf"))
         with pytest.raises((OverflowError, ValueError, OSError)):
             format_tstamp(float("nan"))
+
+
+def test_find_follows_the_tree_not_its_remembered_paths(backend: Any) -> None:
+    tree = _tree(backend)
+    first = tree.find(DEEP)
+    assert tree.find(DEEP) is first
+    tree._detach(first)
+    with pytest.raises(NodeNotFound) as info:
+        tree.find(DEEP)
+    assert info.value.segment == 4  # the missing name's index, as the parse-every-time walk
+    tree.device_add(DEEP, "again")
+    assert tree.find(DEEP) is not first and tree.find(DEEP).value == "again"
+    tree._detach(tree.find("./Vendor/a"))
+    with pytest.raises(NodeNotFound) as info:
+        tree.find(DEEP)
+    assert info.value.segment == 1
+    for bad in ("./Vendor//a", "./Vendor/a/", ""):
+        for _ in range(2):  # a refused URI is refused again, not remembered
+            with pytest.raises(TreeAddressError):
+                tree.find(bad)
+

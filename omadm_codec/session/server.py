@@ -471,17 +471,16 @@ class ServerSession:
         if was is None:
             self.username = decision.username
             events.append(ev.Authenticated(decision.username or "", decision.status))
-        # 2. What the device said about our messages.
-        events.extend(self._take_answers(msg))
-        if msg.final and self._incoming is None and not _asks_next_or_aborts(msg.commands):
+        # 2. What the device said about our messages (its own commands put aside, in order).
+        commands: list[Command] = []
+        events.extend(self._take_answers(msg, commands))
+        if msg.final and self._incoming is None and not _asks_next_or_aborts(commands):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
         # 3. The device's own commands.
         asks_next = False
-        for command in msg.commands:
-            if isinstance(command, ANSWERS):
-                continue
+        for command in commands:
             code = 200
             if isinstance(command, Alert):
                 code, more, asks = self._client_alert(msg, command)
@@ -662,33 +661,46 @@ class ServerSession:
             return 200, events, False
         return 406, [], False
 
-    def _take_answers(self, msg: Message) -> list[ev.Event]:
-        """Match each Status / Results to the command it answers; complete the commands."""
+    def _take_answers(self, msg: Message, commands: list[Command]) -> list[ev.Event]:
+        """Match each Status / Results to the command it answers; complete the commands.
+        The message's other commands (the device's own) go to ``commands``, in order."""
         header_reply = None
         last: Pending | None = None
         self._continued = False
         sent = self._pending.get
         for command in msg.commands:
-            if isinstance(command, Status):
-                if command.cmd_ref == "0":
-                    header_reply = command
+            kind = type(command)
+            if kind is not Status and kind is not Results:
+                # The one pass over the message: a subclass answers as its class does.
+                if isinstance(command, Status):
+                    kind = Status
+                elif isinstance(command, Results):
+                    kind = Results
+                else:
+                    commands.append(command)
                     continue
-                pending = sent((command.msg_ref, command.cmd_ref))
+            if kind is Status:
+                status: Status = command  # type: ignore[assignment]
+                if status.cmd_ref == "0":
+                    header_reply = status
+                    continue
+                pending = sent((status.msg_ref, status.cmd_ref))
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
-                pending.statuses.append(command.data)
-                if command.items:
-                    pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
+                pending.statuses.append(status.data)
+                if status.items:
+                    pending.data.extend(i.data for i in status.items if isinstance(i.data, str))
                 last = pending
-            elif isinstance(command, Results):
-                pending = sent((command.msg_ref or "", command.cmd_ref)) or last
+            else:
+                results: Results = command  # type: ignore[assignment]
+                pending = sent((results.msg_ref or "", results.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
-                    items = command.items
+                    items = results.items
                     if (self._incoming is None and len(items) == 1
                             and not items[0].more_data):
-                        pending.results.append(command)  # ``_take_results``' common case
+                        pending.results.append(results)  # ``_take_results``' common case
                     else:
-                        self._take_results(pending, command)
+                        self._take_results(pending, results)
         events: list[ev.Event] = []
         if self._incoming is not None and not self._continued:
             # The device's message does not go on with the object it was sending.

@@ -22,12 +22,16 @@ from ..messages.model import (
     Alert,
     Atomic,
     Command,
+    Copy,
+    Delete,
+    Exec,
     Get,
     Item,
     Message,
     Meta,
     Replace,
     Results,
+    Sequence,
     Source,
     Status,
     SyncHdr,
@@ -78,6 +82,9 @@ DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
 _DEVINFO_URIS = tuple(f"./DevInfo/{leaf}" for leaf in DEVINFO_LEAVES)
 STATUS_RESULTS_TOO_LARGE = 413
 _OBJECTS = (Add, Replace)  # what may arrive in chunks
+_OBJECT_KINDS = frozenset(_OBJECTS)
+# The exact classes of the commands a server sends that are neither answers nor Alerts.
+_PLAIN_COMMANDS = frozenset({Add, Atomic, Copy, Delete, Exec, Get, Replace, Sequence})
 
 
 _random_pool = bytearray()
@@ -425,6 +432,9 @@ class ClientSession:
         managed: list[Command] = []
         aborted = False
         for command in msg.commands:
+            if type(command) in _PLAIN_COMMANDS:
+                managed.append(command)  # neither an answer nor an Alert
+                continue
             if isinstance(command, ANSWERS):
                 if header_reply is None and isinstance(command, Status) \
                         and command.cmd_ref == "0":
@@ -468,9 +478,18 @@ class ClientSession:
         asked_next = False
         owed = 0  # lone Statuses this message adds: those for the server's 1222s
         atomic_status = self.behaviour.atomic_status
+        trusted = srv_code in (200, 212)
         for command in managed:
             start = len(ctx.out)
-            if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
+            kind = type(command)
+            items = command.items if kind in _OBJECT_KINDS else None  # type: ignore[union-attr]
+            if trusted and self._chunks is None and (kind is Get or (
+                    items is not None and len(items) == 1 and not items[0].more_data
+                    and self._refused_uri is None)):
+                # What ``_run`` does with a Get, or an Add / Replace of one whole item, while
+                # no object is in flight or refused: run it.
+                run_command(ctx, command)
+            elif isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
                 ctx.status(command, 200)  # the server waits for the rest of our package
                 asked_next = True
                 owed += 1

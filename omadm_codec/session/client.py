@@ -75,6 +75,8 @@ from .executor import (
     new_context,
     run_command,
 )
+from .executor import _run_get as run_get
+from .executor import _run_items as run_items
 from .snapshot import client_restore, client_snapshot
 from .states import TERMINAL, Role, State, transition
 
@@ -487,8 +489,11 @@ class ClientSession:
                     items is not None and len(items) == 1 and not items[0].more_data
                     and self._refused_uri is None)):
                 # What ``_run`` does with a Get, or an Add / Replace of one whole item, while
-                # no object is in flight or refused: run it.
-                run_command(ctx, command)
+                # no object is in flight or refused: run it (``run_command``'s runner for it).
+                if kind is Get:
+                    run_get(ctx, command, None)  # type: ignore[arg-type]
+                else:
+                    run_items(ctx, command, None)
             elif isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
                 ctx.status(command, 200)  # the server waits for the rest of our package
                 asked_next = True

@@ -50,6 +50,7 @@ from ..security.nonces import NonceManager
 from ..security.policy import AuthDecision, AuthPolicy
 from . import events as ev
 from ._common import (
+    _ID_TEXTS,
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
@@ -1023,13 +1024,15 @@ class ServerSession:
         table = self._pending
         copiers = _COPIERS
         for command in self._queue:
-            if isinstance(command, _CONTAINERS):
+            copier = copiers.get(type(command))
+            if copier is None or isinstance(command, _CONTAINERS):
                 wire, pending = self._number(command, ids, msg_id, None)
             else:
                 pending = Pending(command)
-                copier = copiers.get(type(command))
-                wire = copier(command) if copier is not None else _shallow_copy(command)
-                cmd_id = wire.cmd_id = ids()
+                wire = copier(command)
+                number = ids.next  # ``ids()``, written out
+                ids.next = number + 1
+                cmd_id = wire.cmd_id = _ID_TEXTS[number] if number < 1024 else str(number)
                 table[(msg_id, cmd_id)] = pending
             body.append(wire)
             pendings.append(pending)

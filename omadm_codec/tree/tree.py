@@ -558,7 +558,8 @@ class DMTree:
             raise NotAllowed("permanent_format", uri)
         if node.permanent and type is not None and type != node.type:
             raise NotAllowed("permanent_type", uri)
-        check_format(node.description, fmt, uri)
+        if node.description is not None:
+            check_format(node.description, fmt, uri)
         stored, stored_format = coerce_value(value, fmt, self.max_value_size)
         # Everything that can fail (the clock too) is done: the writes below cannot.
         tstamp = format_tstamp(self.clock())

@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Callable
 
-from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError, TreeError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages.model import (
     Add,
@@ -385,8 +385,13 @@ class ClientSession:
         commands.append(Alert(ids(), self.alert_code))
         items = []
         device_get = self.tree.device_get
-        for uri in _DEVINFO_URIS:
-            value = device_get(uri)
+        try:  # the leaves read from ./DevInfo's children; a missing one fails as device_get
+            devinfo = self.tree.find("./DevInfo").children or {}
+        except TreeError:
+            devinfo = {}
+        for leaf, uri in zip(DEVINFO_LEAVES, _DEVINFO_URIS, strict=True):
+            node = devinfo.get(leaf)
+            value = node.value if node is not None else device_get(uri)
             # Positional, as in ``_header``: Meta(format="chr", type="text/plain").
             meta = Meta(False, "chr", "text/plain", None, None, None, None, None, None, None,
                         [], None, [])

@@ -732,6 +732,14 @@ class ServerSession:
                            else "invalid_status")
                 events.append(ev.CommandCompleted(pending.command, code, (), (code,),
                                                   outcome=outcome))
+            elif not pending.children:
+                # ``pending.event()``, written out (once per command answered): a Status came.
+                got, data = pending.results, pending.data
+                outcome = ("ok" if 200 <= code <= 299 else
+                           "failed" if 100 <= code <= 599 else "invalid_status")
+                events.append(ev.CommandCompleted(
+                    pending.command, code, tuple(got) if got else (),
+                    tuple(pending.statuses), (), tuple(data) if data else (), outcome))
             else:
                 events.append(pending.event())
         self._top = keep

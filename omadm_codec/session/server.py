@@ -30,6 +30,8 @@ from ..errors import (
 from ..limits import DEFAULT_LIMITS, Limits, Reservation
 from ..messages import decode
 from ..messages.model import (
+    DM_COMMANDS,
+    DS_COMMANDS,
     Add,
     Alert,
     Atomic,
@@ -94,6 +96,9 @@ ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-proto
 # Elements a command may take in a message from a peer that has not authenticated.
 PREAUTH_ELEMENTS_PER_COMMAND = 64
 _CONTAINERS = (Atomic, Sequence)
+# The model's command classes that are not answers (exactly: a subclass is checked the long way).
+_COMMAND_KINDS = frozenset(cls for cls in (*DM_COMMANDS.values(), *DS_COMMANDS.values())
+                           if not issubclass(cls, ANSWERS))
 _OBJECTS = (Add, Replace)  # what may be sent in chunks
 _NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
@@ -286,10 +291,16 @@ class ServerSession:
         objects are not modified and come back in ``CommandCompleted``)."""
         if self.state in TERMINAL:
             raise LocalProtocolError("session_over")
-        for command in commands:
-            if isinstance(command, ANSWERS):
-                raise LocalProtocolError("not_a_command", command.ELEMENT)
-            self._queue.append(command)
+        commands = list(commands)
+        if not _COMMAND_KINDS.issuperset(map(type, commands)):
+            # An answer, or a class not known here: queued one by one as far as the first
+            # answer, which is refused.
+            for command in commands:
+                if isinstance(command, ANSWERS):
+                    raise LocalProtocolError("not_a_command", command.ELEMENT)
+                self._queue.append(command)
+            return
+        self._queue.extend(commands)
 
     @property
     def outstanding(self) -> int:

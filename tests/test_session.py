@@ -231,7 +231,7 @@ def test_send_commands_queues_as_far_as_the_first_answer() -> None:
     server = make_server()
     server.send_commands(c for c in [get, get])
     assert server.outstanding == 2
-    for commands, queued in (((c for c in [get, results, get]), 1),
+    for commands, queued in (((c for c in [get, results, get]), 1), ([get, results, get], 1),
                              ([results, Status("1", "1", "1", "Alert", 200)], 0)):
         server = make_server()
         with pytest.raises(LocalProtocolError) as info:

@@ -291,16 +291,13 @@ class ServerSession:
         objects are not modified and come back in ``CommandCompleted``)."""
         if self.state in TERMINAL:
             raise LocalProtocolError("session_over")
-        commands = list(commands)
-        if not _COMMAND_KINDS.issuperset(map(type, commands)):
-            # An answer, or a class not known here: queued one by one as far as the first
-            # answer, which is refused.
-            for command in commands:
-                if isinstance(command, ANSWERS):
-                    raise LocalProtocolError("not_a_command", command.ELEMENT)
-                self._queue.append(command)
+        if type(commands) is list and _COMMAND_KINDS.issuperset(map(type, commands)):
+            self._queue.extend(commands)  # no answer among them: the loop's outcome at once
             return
-        self._queue.extend(commands)
+        for command in commands:
+            if isinstance(command, ANSWERS):
+                raise LocalProtocolError("not_a_command", command.ELEMENT)
+            self._queue.append(command)
 
     @property
     def outstanding(self) -> int:

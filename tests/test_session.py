@@ -221,6 +221,25 @@ def test_server_misuse_is_local_error() -> None:
         server.send_commands([Status("1", "1", "1", "Alert", 200)])
 
 
+class _MyResults(Results):
+    pass
+
+
+def test_send_commands_queues_as_far_as_the_first_answer() -> None:
+    get = Get("0", [Item(target=Target("./DevInfo/Mod"))])
+    results = _MyResults("1", "1", [Item(source=Source("./a"), data="x")])  # a subclass too
+    server = make_server()
+    server.send_commands(c for c in [get, get])
+    assert server.outstanding == 2
+    for commands, queued in (((c for c in [get, results, get]), 1), ([get, results, get], 1),
+                             ([results, Status("1", "1", "1", "Alert", 200)], 0)):
+        server = make_server()
+        with pytest.raises(LocalProtocolError) as info:
+            server.send_commands(commands)
+        assert info.value.reason == "not_a_command"
+        assert server.outstanding == queued
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_wrong_password_ends_both_sides_and_runs_nothing(fmt: str) -> None:
     tree = make_tree(client_secret="not-the-secret")

@@ -1,6 +1,8 @@
 """What the tree's speed-ups must not change: the cached URI limits follow every way the
 limit nodes change (device writes, server Replace, Add / Delete of the nodes, rollback), a
-Replace whose clock fails changes nothing, and TStamp text equals ``time.strftime``'s."""
+Replace whose clock fails changes nothing, TStamp text equals ``time.strftime``'s, ``find``'s
+remembered paths never return a node that left the tree, and ``coerce_value``'s fast path
+answers as its checks do."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from omadm_codec.errors import TreeAddressError
+from omadm_codec.errors import NodeNotFound, TreeAddressError, TreeError
 from omadm_codec.tree import DMTree
 from omadm_codec.tree.acl import Acl
-from omadm_codec.tree.nodes import format_tstamp
+from omadm_codec.tree.nodes import coerce_value, format_tstamp
 
 SRV = "srv.example"
 DEEP = "./Vendor/a/b/c/d"  # depth 5
@@ -113,3 +115,54 @@ def test_tstamp_of_a_bad_clock_value_raises_every_time() -> None:
             format_tstamp(float("inf"))
         with pytest.raises((OverflowError, ValueError, OSError)):
             format_tstamp(float("nan"))
+
+
+def test_find_follows_the_tree_not_its_remembered_paths(backend: Any) -> None:
+    tree = _tree(backend)
+    first = tree.find(DEEP)
+    assert tree.find(DEEP) is first
+    tree._detach(first)
+    with pytest.raises(NodeNotFound) as info:
+        tree.find(DEEP)
+    assert info.value.segment == 4  # the missing name's index, as the parse-every-time walk
+    tree.device_add(DEEP, "again")
+    assert tree.find(DEEP) is not first and tree.find(DEEP).value == "again"
+    tree._detach(tree.find("./Vendor/a"))
+    with pytest.raises(NodeNotFound) as info:
+        tree.find(DEEP)
+    assert info.value.segment == 1
+    for bad in ("./Vendor//a", "./Vendor/a/", ""):
+        for _ in range(2):  # a refused URI is refused again, not remembered
+            with pytest.raises(TreeAddressError):
+                tree.find(bad)
+
+
+def _coerced(value: Any, fmt: str, max_size: int) -> object:
+    try:
+        return coerce_value(value, fmt, max_size)
+    except TreeError as exc:
+        return type(exc), exc.reason
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("value", ["", "0", "45", "-7", "+7", "123456789", "1234567890",
+                                   "2147483647", "2147483648", "007", " 1", "1 ", "a b", "x" * 9,
+                                   "x" * 10, "\x1f", "\t", "\u00e9", "\u0663", "\ud800", "ok"])
+@pytest.mark.parametrize("fmt", ["chr", "int"])
+@pytest.mark.parametrize("max_size", [0, 9, 10, 1 << 20])
+def test_coerce_fast_path_answers_as_the_checks(value: str, fmt: str, max_size: int) -> None:
+    # A ``str`` subclass takes the checks themselves: the reference answer.
+    try:
+        expected = _coerced(_Text(value), fmt, max_size)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            coerce_value(value, fmt, max_size)
+        return
+    got = _coerced(value, fmt, max_size)
+    if isinstance(expected, tuple) and len(expected) == 2 and isinstance(expected[0], str):
+        assert got == (str(expected[0]), expected[1])
+    else:
+        assert got == expected

@@ -85,6 +85,10 @@ _MEDIA_TYPES: dict[str, tuple[str, bool]] = {
 }
 
 
+_DM_MEDIA_TYPES = {media: fmt for media, (fmt, ds) in _MEDIA_TYPES.items() if not ds}
+"""The DM media types as sessions send them (no parameter, lower case): their encoding."""
+
+
 def _sniff(data: bytes) -> str:
     """``"wbxml"`` when the first byte is a WBXML version (0x00-0x03), else ``"xml"``.
     ``00 3C`` is UTF-16BE ``<``, not WBXML 1.0."""
@@ -142,10 +146,12 @@ def decode(data: bytes, content_type: str | None = None, *, strict: bool = False
     the bytes are sniffed. Raises ``DecodeError`` with a ``.reason`` code on bad input.
     """
     msg: Message | None
-    if content_type is None and type(data) is bytes:
-        # The common call: no content type (so no quirk from it), and the fast path, which
-        # vouches for clean messages only (no quirk, no error: strict does not matter), sniffs
-        # the bytes itself. Its result already has ``quirks == []``.
+    if type(data) is bytes and (content_type is None
+                                or _DM_MEDIA_TYPES.get(content_type) == _sniff(data)):
+        # The common call: no content type, or exactly the DM one of what the bytes are (so
+        # no quirk from it), and the fast path, which vouches for clean messages only (no
+        # quirk, no error: strict does not matter), sniffs the bytes itself. Its result
+        # already has ``quirks == []``.
         msg = (_codec or _fast()).decode_bytes(data, limits)
         if msg is not None:
             return msg

@@ -15,19 +15,23 @@ import os
 import secrets
 from collections.abc import Callable
 
-from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
+from ..errors import AuthenticationError, LocalProtocolError, RemoteProtocolError, TreeError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..messages.model import (
     Add,
     Alert,
     Atomic,
     Command,
+    Copy,
+    Delete,
+    Exec,
     Get,
     Item,
     Message,
     Meta,
     Replace,
     Results,
+    Sequence,
     Source,
     Status,
     SyncHdr,
@@ -71,6 +75,8 @@ from .executor import (
     new_context,
     run_command,
 )
+from .executor import _run_get as run_get
+from .executor import _run_items as run_items
 from .snapshot import client_restore, client_snapshot
 from .states import TERMINAL, Role, State, transition
 
@@ -78,6 +84,9 @@ DEVINFO_LEAVES = ("DevId", "Man", "Mod", "DmV", "Lang")
 _DEVINFO_URIS = tuple(f"./DevInfo/{leaf}" for leaf in DEVINFO_LEAVES)
 STATUS_RESULTS_TOO_LARGE = 413
 _OBJECTS = (Add, Replace)  # what may arrive in chunks
+_OBJECT_KINDS = frozenset(_OBJECTS)
+# The exact classes of the commands a server sends that are neither answers nor Alerts.
+_PLAIN_COMMANDS = frozenset({Add, Atomic, Copy, Delete, Exec, Get, Replace, Sequence})
 
 
 _random_pool = bytearray()
@@ -376,8 +385,13 @@ class ClientSession:
         commands.append(Alert(ids(), self.alert_code))
         items = []
         device_get = self.tree.device_get
-        for uri in _DEVINFO_URIS:
-            value = device_get(uri)
+        try:  # the leaves read from ./DevInfo's children; a missing one fails as device_get
+            devinfo = self.tree.find("./DevInfo").children or {}
+        except TreeError:
+            devinfo = {}
+        for leaf, uri in zip(DEVINFO_LEAVES, _DEVINFO_URIS, strict=True):
+            node = devinfo.get(leaf)
+            value = node.value if node is not None else device_get(uri)
             # Positional, as in ``_header``: Meta(format="chr", type="text/plain").
             meta = Meta(False, "chr", "text/plain", None, None, None, None, None, None, None,
                         [], None, [])
@@ -425,6 +439,9 @@ class ClientSession:
         managed: list[Command] = []
         aborted = False
         for command in msg.commands:
+            if type(command) in _PLAIN_COMMANDS:
+                managed.append(command)  # neither an answer nor an Alert
+                continue
             if isinstance(command, ANSWERS):
                 if header_reply is None and isinstance(command, Status) \
                         and command.cmd_ref == "0":
@@ -468,9 +485,21 @@ class ClientSession:
         asked_next = False
         owed = 0  # lone Statuses this message adds: those for the server's 1222s
         atomic_status = self.behaviour.atomic_status
+        trusted = srv_code in (200, 212)
         for command in managed:
             start = len(ctx.out)
-            if isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
+            kind = type(command)
+            items = command.items if kind in _OBJECT_KINDS else None  # type: ignore[union-attr]
+            if trusted and self._chunks is None and (kind is Get or (
+                    items is not None and len(items) == 1 and not items[0].more_data
+                    and self._refused_uri is None)):
+                # What ``_run`` does with a Get, or an Add / Replace of one whole item, while
+                # no object is in flight or refused: run it (``run_command``'s runner for it).
+                if kind is Get:
+                    run_get(ctx, command, None)  # type: ignore[arg-type]
+                else:
+                    run_items(ctx, command, None)
+            elif isinstance(command, Alert) and command.data == ALERT_NEXT_MESSAGE:
                 ctx.status(command, 200)  # the server waits for the rest of our package
                 asked_next = True
                 owed += 1

@@ -248,7 +248,11 @@ def _run_get(ctx: _Context, command: Get, parent: str | None) -> None:
         code, found = _get_items(ctx, uri)
         ctx.status(command, code, None, parent)
         if found and (code == 200 or code == 217):
-            ctx.out.append(Results(ctx.ids(), command.cmd_id, found, ctx.msg_id))
+            ids = ctx.ids  # ``ids()``, written out (once per Get)
+            number = ids.next
+            ids.next = number + 1
+            ctx.out.append(Results(_ID_TEXTS[number] if number < 1024 else id_text(number),
+                                   command.cmd_id, found, ctx.msg_id))
         return
     outcomes = [(_get_items(ctx, item_uri(item)), item_uri(item)) for item in command.items]
     _statuses(ctx, command, [(code, uri) for (code, _), uri in outcomes], parent)

@@ -30,6 +30,8 @@ from ..errors import (
 from ..limits import DEFAULT_LIMITS, Limits, Reservation
 from ..messages import decode
 from ..messages.model import (
+    DM_COMMANDS,
+    DS_COMMANDS,
     Add,
     Alert,
     Atomic,
@@ -50,6 +52,7 @@ from ..security.nonces import NonceManager
 from ..security.policy import AuthDecision, AuthPolicy
 from . import events as ev
 from ._common import (
+    _ID_TEXTS,
     ALERT_ABORT,
     ALERT_NEXT_MESSAGE,
     ALERT_NO_END_OF_DATA,
@@ -93,6 +96,9 @@ ALERT_INTERRUPTED = 1225  # a chunked object cut off by something else (dm-proto
 # Elements a command may take in a message from a peer that has not authenticated.
 PREAUTH_ELEMENTS_PER_COMMAND = 64
 _CONTAINERS = (Atomic, Sequence)
+# The model's command classes that are not answers (exactly: a subclass is checked the long way).
+_COMMAND_KINDS = frozenset(cls for cls in (*DM_COMMANDS.values(), *DS_COMMANDS.values())
+                           if not issubclass(cls, ANSWERS))
 _OBJECTS = (Add, Replace)  # what may be sent in chunks
 _NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
@@ -318,6 +324,9 @@ class ServerSession:
         objects are not modified and come back in ``CommandCompleted``)."""
         if self.state in TERMINAL:
             raise LocalProtocolError("session_over")
+        if type(commands) is list and _COMMAND_KINDS.issuperset(map(type, commands)):
+            self._queue.extend(commands)  # no answer among them: the loop's outcome at once
+            return
         for command in commands:
             if isinstance(command, ANSWERS):
                 raise LocalProtocolError("not_a_command", command.ELEMENT)
@@ -504,17 +513,16 @@ class ServerSession:
         if was is None:
             self.username = decision.username
             events.append(ev.Authenticated(decision.username or "", decision.status))
-        # 2. What the device said about our messages.
-        events.extend(self._take_answers(msg))
-        if msg.final and self._incoming is None and not _asks_next_or_aborts(msg.commands):
+        # 2. What the device said about our messages (its own commands put aside, in order).
+        commands: list[Command] = []
+        events.extend(self._take_answers(msg, commands))
+        if msg.final and self._incoming is None and not _asks_next_or_aborts(commands):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
         # 3. The device's own commands.
         asks_next = False
-        for command in msg.commands:
-            if isinstance(command, ANSWERS):
-                continue
+        for command in commands:
             code = 200
             if isinstance(command, Alert):
                 code, more, asks = self._client_alert(msg, command)
@@ -695,33 +703,46 @@ class ServerSession:
             return 200, events, False
         return 406, [], False
 
-    def _take_answers(self, msg: Message) -> list[ev.Event]:
-        """Match each Status / Results to the command it answers; complete the commands."""
+    def _take_answers(self, msg: Message, commands: list[Command]) -> list[ev.Event]:
+        """Match each Status / Results to the command it answers; complete the commands.
+        The message's other commands (the device's own) go to ``commands``, in order."""
         header_reply = None
         last: Pending | None = None
         self._continued = False
         sent = self._pending.get
         for command in msg.commands:
-            if isinstance(command, Status):
-                if command.cmd_ref == "0":
-                    header_reply = command
+            kind = type(command)
+            if kind is not Status and kind is not Results:
+                # The one pass over the message: a subclass answers as its class does.
+                if isinstance(command, Status):
+                    kind = Status
+                elif isinstance(command, Results):
+                    kind = Results
+                else:
+                    commands.append(command)
                     continue
-                pending = sent((command.msg_ref, command.cmd_ref))
+            if kind is Status:
+                status: Status = command  # type: ignore[assignment]
+                if status.cmd_ref == "0":
+                    header_reply = status
+                    continue
+                pending = sent((status.msg_ref, status.cmd_ref))
                 if pending is None:
                     continue  # a status for something we never sent: ignored, not reported
-                pending.statuses.append(command.data)
-                if command.items:
-                    pending.data.extend(i.data for i in command.items if isinstance(i.data, str))
+                pending.statuses.append(status.data)
+                if status.items:
+                    pending.data.extend(i.data for i in status.items if isinstance(i.data, str))
                 last = pending
-            elif isinstance(command, Results):
-                pending = sent((command.msg_ref or "", command.cmd_ref)) or last
+            else:
+                results: Results = command  # type: ignore[assignment]
+                pending = sent((results.msg_ref or "", results.cmd_ref)) or last
                 if pending is not None and pending.command.ELEMENT == "Get":
-                    items = command.items
+                    items = results.items
                     if (self._incoming is None and len(items) == 1
                             and not items[0].more_data):
-                        pending.results.append(command)  # ``_take_results``' common case
+                        pending.results.append(results)  # ``_take_results``' common case
                     else:
-                        self._take_results(pending, command)
+                        self._take_results(pending, results)
         events: list[ev.Event] = []
         if self._incoming is not None and not self._continued:
             # The device's message does not go on with the object it was sending.
@@ -752,6 +773,14 @@ class ServerSession:
                            else "invalid_status")
                 events.append(ev.CommandCompleted(pending.command, code, (), (code,),
                                                   outcome=outcome))
+            elif not pending.children:
+                # ``pending.event()``, written out (once per command answered): a Status came.
+                got, data = pending.results, pending.data
+                outcome = ("ok" if 200 <= code <= 299 else
+                           "failed" if 100 <= code <= 599 else "invalid_status")
+                events.append(ev.CommandCompleted(
+                    pending.command, code, tuple(got) if got else (),
+                    tuple(pending.statuses), (), tuple(data) if data else (), outcome))
             else:
                 events.append(pending.event())
         self._top = keep
@@ -1044,13 +1073,15 @@ class ServerSession:
         table = self._pending
         copiers = _COPIERS
         for command in self._queue:
-            if isinstance(command, _CONTAINERS):
+            copier = copiers.get(type(command))
+            if copier is None or isinstance(command, _CONTAINERS):
                 wire, pending = self._number(command, ids, msg_id, None)
             else:
                 pending = Pending(command)
-                copier = copiers.get(type(command))
-                wire = copier(command) if copier is not None else _shallow_copy(command)
-                cmd_id = wire.cmd_id = ids()
+                wire = copier(command)
+                number = ids.next  # ``ids()``, written out
+                ids.next = number + 1
+                cmd_id = wire.cmd_id = _ID_TEXTS[number] if number < 1024 else str(number)
                 table[(msg_id, cmd_id)] = pending
             body.append(wire)
             pendings.append(pending)

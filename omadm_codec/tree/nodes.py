@@ -249,6 +249,12 @@ def coerce_value(
     Raises ``InvalidValue`` (415) for an unknown format or a value that does not match it, and
     ``ValueTooLarge`` (413) above ``max_size`` bytes.
     """
+    if (type(value) is str and (fmt == "chr" or fmt == "int") and value.isascii()
+            and value.isprintable() and len(value) <= max_size):
+        # The usual value, printable ASCII: its UTF-8 size is its length, XML carries it,
+        # and up to 9 digits are an int in range. Anything else takes the checks below.
+        if fmt == "chr" or (value.isdigit() and len(value) < 10):
+            return value, fmt
     if fmt not in FORMATS or fmt == "node":
         raise InvalidValue("bad_format", detail=fmt)
     if isinstance(value, bytes | bytearray) and len(value) > max_size:

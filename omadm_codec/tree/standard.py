@@ -12,9 +12,10 @@ as the 1.2 layout. MO URNs: ``...:1.0`` for DM 1.2, ``...:1.1`` for DM 1.3 (dm13
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import TreeError
 from .nodes import Node
@@ -22,6 +23,7 @@ from .nodes import Node
 if TYPE_CHECKING:
     from .tree import DMTree
 
+_Record = TypeVar("_Record")
 GET_ONLY = frozenset({"Get"})
 NO_GET = frozenset({"Add", "Replace"})
 AAUTH_TYPES = {
@@ -334,43 +336,75 @@ def _children(node: Node | None) -> list[Node]:
     return list(node.children.values())
 
 
+def _text_at(children: dict[str, Node], name: str) -> str:
+    """``_value(_child(parent, name))`` for a parent whose ``children`` are given."""
+    node = children.get(name)
+    if node is None:
+        return ""
+    value = node.value
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+_NO_CHILDREN: dict[str, Node] = {}
+
+
 def _read_12(tree: DMTree, acc: Node) -> DMAccount:
-    uri = tree._uri.format_uri(acc.path())
+    # A client reads its account once per session: the children dicts are read directly and
+    # the records made through their slots (``_make``), the URIs from the account's path.
+    format_uri = tree._uri.format_uri
+    path = acc.path()
+    children = acc.children if acc.children is not None else _NO_CHILDREN
     addresses = []
-    for addr_node in _children(_child(acc, "AppAddr")):
+    app_addr = children.get("AppAddr")
+    for addr_node in _children(app_addr):
+        leaves = addr_node.children if addr_node.children is not None else _NO_CHILDREN
         ports = []
-        for port in _children(_child(addr_node, "Port")):
-            text = _value(_child(port, "PortNbr"))
+        for port in _children(leaves.get("Port")):
+            text = _text_at(port.children, "PortNbr") if port.children is not None else ""
             if text.isdigit():
                 ports.append(int(text))
-        addresses.append(
-            AccountAddress(
-                _value(_child(addr_node, "Addr")),
-                _value(_child(addr_node, "AddrType")) or "URI",
-                tuple(ports),
-            )
-        )
+        addresses.append(_make_address(_text_at(leaves, "Addr"),
+                                       _text_at(leaves, "AddrType") or "URI", tuple(ports)))
     auth = []
-    for entry in _children(_child(acc, "AppAuth")):
-        auth.append(
-            AuthEntry(
-                tree._uri.format_uri(entry.path()),
-                _value(_child(entry, "AAuthLevel")),
-                _value(_child(entry, "AAuthType")),
-                _value(_child(entry, "AAuthName")),
-                _value(_child(entry, "AAuthSecret")),
-                _bytes(_child(entry, "AAuthData")),
-            )
-        )
-    return DMAccount(
-        uri,
+    for entry in _children(children.get("AppAuth")):
+        leaves = entry.children if entry.children is not None else _NO_CHILDREN
+        data = leaves.get("AAuthData")
+        auth.append(_make_auth_entry(
+            format_uri((*path, "AppAuth", entry.name)),
+            _text_at(leaves, "AAuthLevel"),
+            _text_at(leaves, "AAuthType"),
+            _text_at(leaves, "AAuthName"),
+            _text_at(leaves, "AAuthSecret"),
+            _bytes(data),
+        ))
+    return _make_account(
+        format_uri(path),
         "1.2",
-        _value(_child(acc, "ServerID")),
-        _value(_child(acc, "Name")),
+        _text_at(children, "ServerID"),
+        _text_at(children, "Name"),
         tuple(addresses),
-        _value(_child(acc, "AAuthPref")),
+        _text_at(children, "AAuthPref"),
         tuple(auth),
     )
+
+
+def _maker(cls: type[_Record]) -> Callable[..., _Record]:
+    """A constructor for the frozen slotted record ``cls`` taking its fields in order, each
+    set through its slot's descriptor: the generated ``__init__`` looks ``object.__setattr__``
+    up and calls it by name per field (a client reads its account every session)."""
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    lines = [f"def make({', '.join(names)}):", "    record = new(cls)"]
+    lines += [f"    set_{name}(record, {name})" for name in names]
+    lines.append("    return record")
+    scope: dict[str, object] = {"new": object.__new__, "cls": cls}
+    scope.update((f"set_{name}", getattr(cls, name).__set__) for name in names)
+    exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
+    make: Callable[..., _Record] = scope["make"]  # type: ignore[assignment]
+    return make
 
 
 def _read_11(tree: DMTree, acc: Node) -> DMAccount:
@@ -404,6 +438,11 @@ def _read_11(tree: DMTree, acc: Node) -> DMAccount:
     return DMAccount(
         uri, "1.1", server_id, _value(_child(acc, "Name")), (address,), auth_type, auth
     )
+
+
+_make_address = _maker(AccountAddress)
+_make_auth_entry = _maker(AuthEntry)
+_make_account = _maker(DMAccount)
 
 
 def accounts(tree: DMTree) -> Iterator[DMAccount]:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .standard import DMAccount
 
 _LIMIT_NAMES = ("MaxDepth", "MaxTotLen", "MaxSegLen")
+_DEVICE_PATHS_MAX = 256  # device-side URIs remembered parsed (``find``); a few per account
 _PLACE_ATTRS = frozenset({"parent", "name", "children"})
 _U16 = 0xFFFF
 
@@ -87,6 +88,9 @@ class DMTree:
         self.node_count = 1
         self._journal: list[Callable[[], None]] | None = None
         self._limits: tuple[int, int, int] | None = None
+        # uri -> its segments, for the device's own lookups (``find``): a parse without
+        # limits depends on the text alone, so it holds whatever the tree becomes.
+        self._device_paths: dict[str, tuple[str, ...]] = {}
 
     # -- construction -------------------------------------------------------------------
 
@@ -146,17 +150,23 @@ class DMTree:
 
     def _find(self, segments: tuple[str, ...], uri: str) -> Node:
         node = self.root
-        for index, name in enumerate(segments):
-            child = node.children.get(name) if node.children is not None else None
+        for name in segments:
+            children = node.children
+            child = children.get(name) if children is not None else None
             if child is None:
-                raise NodeNotFound("not_found", index, uri)
+                raise NodeNotFound("not_found", len(node.path()), uri)
             node = child
         return node
 
     def find(self, uri: str) -> Node:
         """The node at ``uri`` (device-side, no ACL check); 404 if absent."""
-        parsed = self.parse(uri, limits=False)
-        return self._find(parsed.segments, uri)
+        segments = self._device_paths.get(uri)
+        if segments is None:
+            segments = self.parse(uri, limits=False).segments
+            if len(self._device_paths) >= _DEVICE_PATHS_MAX:
+                self._device_paths.clear()
+            self._device_paths[uri] = segments
+        return self._find(segments, uri)
 
     @staticmethod
     def effective_acl(node: Node) -> Acl:
@@ -548,7 +558,8 @@ class DMTree:
             raise NotAllowed("permanent_format", uri)
         if node.permanent and type is not None and type != node.type:
             raise NotAllowed("permanent_type", uri)
-        check_format(node.description, fmt, uri)
+        if node.description is not None:
+            check_format(node.description, fmt, uri)
         stored, stored_format = coerce_value(value, fmt, self.max_value_size)
         # Everything that can fail (the clock too) is done: the writes below cannot.
         tstamp = format_tstamp(self.clock())

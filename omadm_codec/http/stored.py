@@ -84,12 +84,16 @@ def commands_from_file(data: bytes) -> list[Command]:
     return commands
 
 
+_NESTED = (Atomic, Sequence)
+
+
 def _body(commands: list[Command]) -> str | None:
     """The SyncBody of one message of ``commands``, or None if it cannot be cut into them:
     a command's canonical XML ends with the first closing tag of its element that follows
     it, which no escaped text can hold (Atomic and Sequence may nest their own kind)."""
-    if any(isinstance(c, Atomic | Sequence) for c in commands):
-        return None
+    for command in commands:
+        if isinstance(command, _NESTED):
+            return None
     text = encode(_wrap(commands)).decode("utf-8")
     return text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
 
@@ -121,7 +125,14 @@ def _results_json(results: list[Command]) -> list[str]:
     body = _body(results)
     if body is None:
         return [dumps_string(text) for text in commands_xml(results)]
-    return [f'"{piece}"' for piece in _cut(dumps_string(body)[1:-1], results)]
+    escaped = dumps_string(body)[1:-1]
+    if {type(r) for r in results} == {Results}:
+        # One closing tag each (a Results holds no Results): split at them.
+        pieces = escaped.split("</Results>")
+        if len(pieces) == len(results) + 1 and not pieces[-1]:
+            pieces.pop()
+            return [f'"{piece}</Results>"' for piece in pieces]
+    return [f'"{piece}"' for piece in _cut(escaped, results)]
 
 
 def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
@@ -155,8 +166,12 @@ def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     """``outcome_json`` of each event, with every Results among them encoded (and escaped)
     at once. The common outcome (no children, no data, at most one item status) is written
     as text, what ``dumps`` writes for its record byte for byte."""
-    found: list[Command] = [r for e in events
-                            for r in (_all_results(e) if e.children else e.results)]
+    found: list[Command] = []
+    for event in events:
+        if event.children:
+            found += _all_results(event)
+        elif event.results:
+            found += event.results
     texts = _results_json(found) if found else []
     texts.reverse()  # popped from the back, in walk order
     out = []
@@ -166,7 +181,9 @@ def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
                 or len(statuses) > 1 or (statuses and type(statuses[0]) is not int)):
             out.append(dumps(_outcome(event, texts)))
             continue
-        results = ",".join([texts.pop() for _ in event.results])
+        count = len(event.results)
+        results = "" if not count else texts.pop() if count == 1 else ",".join(
+            [texts.pop() for _ in range(count)])
         out.append(f'{{"status":{status},"item_statuses":[{statuses[0] if statuses else ""}],'
                    f'"data":[],"results":[{results}{tail}')
     return out

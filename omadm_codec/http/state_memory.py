@@ -457,6 +457,12 @@ class MemoryState:
             return None
         return state
 
+    async def throttle_reads(self, keys: Sequence[tuple[str, str]],
+                             pair: tuple[str, str] | None = None
+                             ) -> tuple[list[ThrottleState | None], float]:
+        records = [await self.throttle_get(kind, key) for kind, key in keys]
+        return records, 0.0 if pair is None else await self.throttle_trusted_until(*pair)
+
     async def throttle_clear(self, kind: str, key: str) -> None:
         self._kind(kind).pop(key, None)
 

@@ -162,6 +162,10 @@ _TAILS = {name: f'],"outcome":"{name}","ok":{"true" if name == "ok" else "false"
           for name in ev.OUTCOMES}
 
 
+_HEADS: dict[tuple[int, tuple[int, ...]], str] = {}
+"""The start of a common outcome's text by (status, item statuses): a few codes recur."""
+
+
 def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     """``outcome_json`` of each event, with every Results among them encoded (and escaped)
     at once. The common outcome (no children, no data, at most one item status) is written
@@ -184,8 +188,13 @@ def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
         count = len(event.results)
         results = "" if not count else texts.pop() if count == 1 else ",".join(
             [texts.pop() for _ in range(count)])
-        out.append(f'{{"status":{status},"item_statuses":[{statuses[0] if statuses else ""}],'
-                   f'"data":[],"results":[{results}{tail}')
+        head = _HEADS.get((status, statuses))
+        if head is None:
+            head = (f'{{"status":{status},"item_statuses":[{statuses[0] if statuses else ""}],'
+                    f'"data":[],"results":[')
+            if len(_HEADS) < 1024:
+                _HEADS[(status, statuses)] = head
+        out.append(head + results + tail)
     return out
 
 

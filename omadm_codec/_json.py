@@ -72,6 +72,14 @@ def dumps(value: Any) -> str:
     return _stdlib_dumps(value)
 
 
+def dumps_string(text: str) -> str:
+    """``dumps(text)`` for a string (with no lone surrogate): what ``dumps`` writes for it
+    inside any document (orjson keeps non-ASCII as UTF-8, the standard library escapes it)."""
+    if orjson is not None:
+        return orjson.dumps(text).decode("utf-8")
+    return json.encoder.encode_basestring_ascii(text)
+
+
 def loads(data: bytes | str) -> Any:
     """The value of a JSON document; ``ValueError`` if it is not one. Accepts what either
     writer wrote (``NaN``, ``Infinity``: the standard library's, read the standard way)."""
@@ -83,4 +91,4 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-__all__ = ["dumps", "dumps_sorted", "loads"]
+__all__ = ["dumps", "dumps_sorted", "dumps_string", "loads"]

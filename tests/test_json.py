@@ -114,3 +114,17 @@ def test_an_infinite_idle_timeout_survives_a_snapshot() -> None:
     restored = ServerSession.restore(server.snapshot(b"k"), secret_lookup=server.policy._lookup,
                                      key=b"k")
     assert restored.idle_timeout == math.inf
+
+
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",))))
+def test_a_string_is_written_as_inside_a_document(text: str) -> None:
+    """``dumps_string`` writes what ``dumps`` writes for the string, with either writer
+    (the stored outcomes splice it into documents they write as text)."""
+    saved = _json.orjson
+    try:
+        for writer in (saved, None):
+            _json.orjson = writer  # type: ignore[assignment]
+            assert _json.dumps_string(text) == _json.dumps(text)
+            assert _json.dumps([text, 1])[1:-3] == _json.dumps_string(text)
+    finally:
+        _json.orjson = saved

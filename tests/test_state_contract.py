@@ -513,8 +513,19 @@ def test_throttle_records(engine: Callable[[], StateStore]) -> None:
         await store.throttle_trust("bob", "10.0.0.1", time.time() + 0.2)
         await asyncio.sleep(0.4)
         assert await store.throttle_trusted_until("bob", "10.0.0.1") == 0.0
+        # Several records and a pair in one round trip: what each read alone gives.
+        keys = [("address", "10.0.0.1"), ("account", "alice"), ("account", "carol")]
+        alone = [await store.throttle_get(kind, key) for kind, key in keys]
+        assert alone[0] is not None and alone[1] is None
+        assert await store.throttle_reads(keys, ("alice", "10.0.0.1")) == (
+            alone, await store.throttle_trusted_until("alice", "10.0.0.1"))
+        assert (await store.throttle_reads(keys, ("alice", "10.0.0.1")))[1] > 0
+        assert await store.throttle_reads(keys[:1]) == (alone[:1], 0.0)
+        assert await store.throttle_reads([], ("bob", "10.0.0.1")) == ([], 0.0)
         with pytest.raises(ValueError):
             await store.throttle_fail("other", "x", now, rule)
+        with pytest.raises(ValueError):
+            await store.throttle_reads([("other", "x")])
     run(engine, body)
 
 

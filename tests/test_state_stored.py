@@ -126,3 +126,53 @@ def test_outcomes_are_encoded_as_compact_json_dumps_would(value: object) -> None
     # the same value (orjson writes non-ASCII as UTF-8, not escaped).
     assert _json._stdlib_dumps(value) == json.dumps(value, separators=(",", ":"))
     assert json.loads(_json.dumps(value)) == value
+
+
+def _record(event: ev.CommandCompleted) -> dict[str, object]:
+    """The outcome record as ``outcome_json`` documents it, built the plain way."""
+    out: dict[str, object] = {
+        "status": event.status, "item_statuses": list(event.item_statuses),
+        "data": list(event.data), "results": [command_xml(r) for r in event.results],
+        "outcome": event.outcome, "ok": event.outcome == "ok"}
+    if event.children:
+        out["children"] = [_record(child) for child in event.children]
+    return out
+
+
+@pytest.mark.parametrize("writer", ["orjson", "stdlib"])
+def test_outcomes_are_written_as_dumps_writes_their_records(
+        writer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common outcome is written as text and every Results of a batch escaped at once:
+    the same bytes ``dumps`` writes for each record, with orjson and without it."""
+    from omadm_codec import _json
+    from omadm_codec.http.stored import outcomes_json
+
+    if writer == "stdlib":
+        monkeypatch.setattr(_json, "orjson", None)
+    elif _json.orjson is None:
+        pytest.skip("orjson is not installed (the http extra)")
+
+    def results(n: int, data: str) -> Results:
+        return Results(str(n), str(n), [Item(source=Source(f"./x/{n}"), data=data)],
+                       msg_ref="2")
+
+    awkward = 'é "q" \\ \t\n </Results><Results> \u2028 \U0001f600 &lt;'
+    events = [
+        ev.CommandCompleted(GET, 200, (results(1, "plain"),), (200,)),
+        ev.CommandCompleted(GET, 200, (results(2, awkward),), (200,)),
+        ev.CommandCompleted(REPLACE, 200, (), (200,)),
+        ev.CommandCompleted(REPLACE, 404, (), (404,)),
+        ev.CommandCompleted(GET, 0, outcome="no_status"),
+        ev.CommandCompleted(GET, 200, (results(3, "a"), results(4, awkward)), (200,)),
+        ev.CommandCompleted(GET, 207, (results(5, "b"),), (207, 404)),
+        ev.CommandCompleted(GET, 200, (), (200,), data=("typed", awkward)),
+        ev.CommandCompleted(Atomic("7", [REPLACE, GET]), 200, (), (200,), (
+            ev.CommandCompleted(REPLACE, 200, (), (200,)),
+            ev.CommandCompleted(GET, 200, (results(6, awkward),), (200,)))),
+        ev.CommandCompleted(GET, 10**20, (results(8, "c"),), (10**20,)),
+        ev.CommandCompleted(GET, 200, (results(9, "d"),), (200,)),
+    ]
+    expected = [_json.dumps(_record(e)) for e in events]
+    assert outcomes_json(events) == expected
+    assert [outcomes_json([e])[0] for e in events] == expected
+    assert all(json.loads(text) == _record(e) for text, e in zip(expected, events, strict=True))

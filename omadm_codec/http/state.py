@@ -392,6 +392,13 @@ class StateStore(Protocol):
         """The record, or None (never failed, or forgotten past its window)."""
         ...
 
+    async def throttle_reads(self, keys: Sequence[tuple[str, str]],
+                             pair: tuple[str, str] | None = None
+                             ) -> tuple[list[ThrottleState | None], float]:
+        """``throttle_get`` of each (kind, key) and ``throttle_trusted_until(*pair)`` (0.0
+        without a pair), in one round trip (what a message names, read at once)."""
+        ...
+
     async def throttle_clear(self, kind: str, key: str) -> None:
         """Forget the record of (kind, key) (after a success)."""
         ...

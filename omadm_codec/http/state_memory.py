@@ -56,7 +56,9 @@ class _Entry:
     enqueued_at: float
     state: EntryState = "queued"
     session: str | None = None
-    history: list[tuple[float, str, str]] = field(default_factory=list)
+    history: list[tuple[float, str, str | None]] = field(default_factory=list)
+    """As ``Entry.history``; the detail of the ``done`` record is None, read off the
+    outcome when the entry is read (``outcome_detail``: not on a commit's path)."""
     outcome: str | None = None
 
 
@@ -220,15 +222,18 @@ class MemoryState:
             entry = entries.get(entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
                 entry.state, entry.outcome = "done", outcome
-                entry.history.append((when, "done", outcome_detail(outcome)))
+                entry.history.append((when, "done", None))
         for release in commit.release:
             entry = entries.get(release.entry_id)
             if entry is not None and entry.state == "sent" and entry.session == token:
                 to: EntryState = "queued" if entry.repeatable else release.to
                 entry.state = to
                 entry.history.append((commit.now, to, release.reason))
-        self._track(commit.device_id, device, token,
-                    now + commit.ttl if commit.snapshot is not None else now)
+        if commit.claim or token in device.inflight:
+            # (A session with no entry in ``inflight`` has none sent: only a claim, here,
+            # makes one ``sent``, and ``_track`` puts it in.)
+            self._track(commit.device_id, device, token,
+                        now + commit.ttl if commit.snapshot is not None else now)
 
     def _track(self, device_id: str, device: _Device, token: str, when: float) -> None:
         """Remember to look at ``token`` again at ``when`` while it has commands in flight."""
@@ -275,10 +280,13 @@ class MemoryState:
         return ids
 
     def _entry(self, device_id: str, entry_id: str, entry: _Entry) -> Entry:
+        outcome = entry.outcome
+        history = tuple([(when, state, outcome_detail(outcome or "") if detail is None
+                          else detail) for when, state, detail in entry.history])
         return Entry(entry_id, device_id, entry.command, entry.state,
                      session_ref(entry.session), entry.key,
-                     entry.repeatable, entry.enqueued_at, tuple(entry.history),
-                     None if entry.outcome is None else json.loads(entry.outcome))
+                     entry.repeatable, entry.enqueued_at, history,
+                     None if outcome is None else json.loads(outcome))
 
     async def queued(self, device_id: str, limit: int = MAX_CLAIM) -> list[Entry]:
         device = self._devices.get(device_id)
@@ -448,6 +456,12 @@ class MemoryState:
             del table[key]  # past its window: forgotten, as a Redis key's TTL would
             return None
         return state
+
+    async def throttle_reads(self, keys: Sequence[tuple[str, str]],
+                             pair: tuple[str, str] | None = None
+                             ) -> tuple[list[ThrottleState | None], float]:
+        records = [await self.throttle_get(kind, key) for kind, key in keys]
+        return records, 0.0 if pair is None else await self.throttle_trusted_until(*pair)
 
     async def throttle_clear(self, kind: str, key: str) -> None:
         self._kind(kind).pop(key, None)

@@ -910,12 +910,28 @@ class RedisState:
             repr(float(rule.base_lock)), repr(float(rule.max_lock))])
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
 
-    async def throttle_get(self, kind: str, key: str) -> ThrottleState | None:
-        got = await self._command("HMGET", self._throttle_key(kind, key), "failures",
-                                  "last", "locked")
+    @staticmethod
+    def _throttle_state(got: list[Any]) -> ThrottleState | None:
         if got[0] is None:
             return None
         return ThrottleState(int(got[0]), float(got[1]), float(got[2]))
+
+    async def throttle_get(self, kind: str, key: str) -> ThrottleState | None:
+        return self._throttle_state(await self._command(
+            "HMGET", self._throttle_key(kind, key), "failures", "last", "locked"))
+
+    async def throttle_reads(self, keys: Sequence[tuple[str, str]],
+                             pair: tuple[str, str] | None = None
+                             ) -> tuple[list[ThrottleState | None], float]:
+        commands: list[tuple[Any, ...]] = [
+            ("HMGET", self._throttle_key(kind, key), "failures", "last", "locked")
+            for kind, key in keys]
+        if pair is not None:
+            commands.append(("GET", self._trust_key(*pair)))
+        replies = await self._many(commands) if commands else []
+        records = [self._throttle_state(got) for got in replies[:len(keys)]]
+        trusted = replies[-1] if pair is not None else None
+        return records, 0.0 if trusted is None else float(trusted)
 
     async def throttle_clear(self, kind: str, key: str) -> None:
         await self._command("DEL", self._throttle_key(kind, key))
@@ -924,16 +940,19 @@ class RedisState:
         import time
 
         ttl_ms = int((until - time.time()) * 1000)
-        key = f"omadm:{{{account_tag(account)}}}:trust:{account}:{address}"
+        key = self._trust_key(account, address)
         if ttl_ms > 0:
             await self._command("SET", key, repr(float(until)), "PX", ttl_ms)
         else:
             await self._command("DEL", key)
 
     async def throttle_trusted_until(self, account: str, address: str) -> float:
-        got = await self._command("GET", f"omadm:{{{account_tag(account)}}}:trust:"
-                                         f"{account}:{address}")
+        got = await self._command("GET", self._trust_key(account, address))
         return 0.0 if got is None else float(got)
+
+    @staticmethod
+    def _trust_key(account: str, address: str) -> str:
+        return f"omadm:{{{account_tag(account)}}}:trust:{account}:{address}"
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .._json import dumps
+from .._json import dumps, dumps_string, loads
 from ..errors import DecodeError
 from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, Status, SyncHdr
@@ -84,14 +84,22 @@ def commands_from_file(data: bytes) -> list[Command]:
     return commands
 
 
-def commands_xml(commands: list[Command]) -> list[str]:
-    """``command_xml`` of each command, in one encode: a command's canonical XML ends with
-    the first closing tag of its element that follows it, which no escaped text can hold
-    (Atomic and Sequence may nest their own kind: those are encoded one by one)."""
-    if not commands or any(isinstance(c, Atomic | Sequence) for c in commands):
-        return [command_xml(c) for c in commands]
+_NESTED = (Atomic, Sequence)
+
+
+def _body(commands: list[Command]) -> str | None:
+    """The SyncBody of one message of ``commands``, or None if it cannot be cut into them:
+    a command's canonical XML ends with the first closing tag of its element that follows
+    it, which no escaped text can hold (Atomic and Sequence may nest their own kind)."""
+    for command in commands:
+        if isinstance(command, _NESTED):
+            return None
     text = encode(_wrap(commands)).decode("utf-8")
-    body = text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
+    return text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
+
+
+def _cut(body: str, commands: list[Command]) -> list[str]:
+    """``body`` cut after each command's closing tag."""
     out = []
     start = 0
     for command in commands:
@@ -102,13 +110,39 @@ def commands_xml(commands: list[Command]) -> list[str]:
     return out
 
 
+def commands_xml(commands: list[Command]) -> list[str]:
+    """``command_xml`` of each command, in one encode (see ``_body``)."""
+    body = _body(commands) if commands else None
+    if body is None:
+        return [command_xml(c) for c in commands]
+    return _cut(body, commands)
+
+
+def _results_json(results: list[Command]) -> list[str]:
+    """``dumps_string(command_xml(r))`` of each of ``results``: one encode, one escape of the
+    whole body. JSON escaping goes character by character and leaves closing tags as they
+    are, so the escaped body cuts where the XML does."""
+    body = _body(results)
+    if body is None:
+        return [dumps_string(text) for text in commands_xml(results)]
+    escaped = dumps_string(body)[1:-1]
+    if {type(r) for r in results} == {Results}:
+        # One closing tag each (a Results holds no Results): split at them.
+        pieces = escaped.split("</Results>")
+        if len(pieces) == len(results) + 1 and not pieces[-1]:
+            pieces.pop()
+            return [f'"{piece}</Results>"' for piece in pieces]
+    return [f'"{piece}"' for piece in _cut(escaped, results)]
+
+
 def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
-    """The outcome record; ``results`` holds the XML of every Results of ``event`` and its
-    children, in walk order (consumed from the back: reversed by the caller)."""
+    """The outcome record; ``results`` holds the JSON strings of the XML of every Results of
+    ``event`` and its children, in walk order (consumed from the back: reversed by the
+    caller)."""
     out: dict[str, Any] = {
         "status": event.status, "item_statuses": list(event.item_statuses),
         "data": list(event.data),
-        "results": [results.pop() for _ in event.results],
+        "results": [loads(results.pop()) for _ in event.results],
         # Richer outcomes: always set by the session (``outcome`` non-empty, ``ok`` from it).
         "outcome": event.outcome, "ok": event.outcome == "ok",
     }
@@ -124,13 +158,44 @@ def _all_results(event: ev.CommandCompleted) -> list[Results]:
     return found
 
 
+_TAILS = {name: f'],"outcome":"{name}","ok":{"true" if name == "ok" else "false"}}}'
+          for name in ev.OUTCOMES}
+
+
+_HEADS: dict[tuple[int, tuple[int, ...]], str] = {}
+"""The start of a common outcome's text by (status, item statuses): a few codes recur."""
+
+
 def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
-    """``outcome_json`` of each event, with every Results among them encoded at once."""
-    found: list[Command] = [r for e in events
-                            for r in (_all_results(e) if e.children else e.results)]
-    texts = commands_xml(found) if found else []
+    """``outcome_json`` of each event, with every Results among them encoded (and escaped)
+    at once. The common outcome (no children, no data, at most one item status) is written
+    as text, what ``dumps`` writes for its record byte for byte."""
+    found: list[Command] = []
+    for event in events:
+        if event.children:
+            found += _all_results(event)
+        elif event.results:
+            found += event.results
+    texts = _results_json(found) if found else []
     texts.reverse()  # popped from the back, in walk order
-    return [dumps(_outcome(e, texts)) for e in events]
+    out = []
+    for event in events:
+        status, statuses, tail = event.status, event.item_statuses, _TAILS.get(event.outcome)
+        if (event.children or event.data or tail is None or type(status) is not int
+                or len(statuses) > 1 or (statuses and type(statuses[0]) is not int)):
+            out.append(dumps(_outcome(event, texts)))
+            continue
+        count = len(event.results)
+        results = "" if not count else texts.pop() if count == 1 else ",".join(
+            [texts.pop() for _ in range(count)])
+        head = _HEADS.get((status, statuses))
+        if head is None:
+            head = (f'{{"status":{status},"item_statuses":[{statuses[0] if statuses else ""}],'
+                    f'"data":[],"results":[')
+            if len(_HEADS) < 1024:
+                _HEADS[(status, statuses)] = head
+        out.append(head + results + tail)
+    return out
 
 
 def outcome_json(event: ev.CommandCompleted) -> str:

@@ -14,10 +14,7 @@ costs a dict lookup, as on one worker).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any
 
 from ..security.throttle import FailureRecord, MemoryFailureTable, Throttle
 from ..security.throttle import ThrottleRule as Rule
@@ -120,11 +117,7 @@ async def read_missing(store: StateStore, local: Throttle, missing: ThrottleMiss
     """Read what ``missing`` names into ``records`` and ``trusted`` (and the server's own
     table, for its address check)."""
     # The records and the trusted pair read together (one round trip, not two).
-    reads: list[Awaitable[Any]] = [store.throttle_get(kind, key) for kind, key in missing.keys]
-    if missing.pair is not None:
-        reads.append(store.throttle_trusted_until(*missing.pair))
-    got = await asyncio.gather(*reads)
-    states = got[:len(missing.keys)]
+    states, until = await store.throttle_reads(missing.keys, missing.pair)
     for (kind, key), state in zip(missing.keys, states, strict=True):
         records[(kind, key)] = state
         if state is None:
@@ -133,7 +126,7 @@ async def read_missing(store: StateStore, local: Throttle, missing: ThrottleMiss
             local.table.put(kind, key, FailureRecord(
                 state.failures, state.last_failure, state.locked_until))
     if missing.pair is not None:
-        trusted[missing.pair] = got[-1]
+        trusted[missing.pair] = until
 
 
 _UNREAD = ThrottleState(0, 0.0, 0.0)

@@ -5,14 +5,13 @@ never by anything the client chose. The token is a bearer secret: it must travel
 (docs/security.md); the session also refuses any message that is not from its own peer
 (``ForeignMessage``).
 
-The one idea: a worker keeps nothing of a session between two requests that it relies on.
-Each request opens the session's sealed snapshot in the ``StateStore`` (taking its lock), runs
-the sans-IO session, and commits the new snapshot together with what the session did to the
-device's durable queue, in one atomic step. (A worker may keep the live object it committed,
-``session_cache``, and skip the restore while the store holds exactly that snapshot.) So
-any worker process (``uvicorn --workers N``, several ``omadm-codec serve`` on one port, any
-balancer) can take any request of any session, and a worker killed mid-request loses
-nothing: the device's retransmission finds the snapshot as it was before that request.
+The one idea: a worker keeps nothing of a session between two requests. Each request opens
+the session's sealed snapshot in the ``StateStore`` (taking its lock), runs the sans-IO
+session, and commits the new snapshot together with what the session did to the device's
+durable queue, in one atomic step. So any worker process (``uvicorn --workers N``, several
+``omadm-codec serve`` on one port, any balancer) can take any request of any session, and a
+worker killed mid-request loses nothing: the device's retransmission finds the snapshot as it
+was before that request.
 
 Every request ends in a defined answer: what the session refuses is a DM refusal or a 4xx;
 anything that goes wrong inside the server is logged (rate-limited), answered 500, and the
@@ -30,7 +29,6 @@ import secrets
 import threading
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,8 +91,6 @@ UNKNOWN_SESSION = b"unknown or expired DM session: start a new one\n"
 UNKNOWN_HEADERS: Headers = [*PLAIN, ("content-type", "text/plain")]
 EXPIRY_BATCH = 256
 """Expired sessions the reaper drops before it lets other work run."""
-SESSION_CACHE = 1024
-"""Live sessions a worker keeps between their requests by default (``session_cache``)."""
 MAX_RUNS = 4
 """A request runs its session at most this often (accounts loaded late, a nonce or a
 queued command taken meanwhile by another worker) before it answers 503."""
@@ -164,21 +160,6 @@ class _Outcome:
     batches: list[list[ev.Event]]
     committed: bool = False
     """The session's commit went through (it released the lock itself)."""
-    kept: _Kept | None = None
-    """The running session as committed (its token, snapshot and version), to be kept."""
-
-
-@dataclass(slots=True)
-class _Kept:
-    """A live session as its last commit stored it: ``snapshot`` is the exact bytes
-    committed, ``version`` the stored version they became, ``until`` when the store's copy
-    expires."""
-
-    token: str
-    session: ServerSession
-    snapshot: bytes
-    version: int
-    until: float
 
 
 def _unknown() -> _Outcome:
@@ -204,9 +185,7 @@ class DMServerApp:
     ``app_factory()`` gives a server application for one new session, called inline with
     the session and each batch of its events (it may queue commands); it lives in this
     process, so it needs a local store. ``observers`` are called after each request's commit
-    with the same batches (logging, metrics): they run in any worker. Neither changes a
-    session outside its own call: a worker may use the object it committed for the session's
-    next request (``session_cache``), where a change made meanwhile would not be in the store.
+    with the same batches (logging, metrics): they run in any worker.
 
     HTTP rules (dm-protocol.md 9.1): POST only (405), a DM media type (415; the SyncML DS types
     too unless ``config.strict``: libdmclient as shipped posts them, the quirk
@@ -227,8 +206,7 @@ class DMServerApp:
     authenticated sessions and ``max_preauth_sessions`` sessions not yet authenticated are
     live (None: no cap): past the first cap a new authentication gets 503 with
     ``Retry-After`` (nothing authenticated is ever evicted); past the second the least
-    recently active stranger makes room for the new one. Each worker keeps at most
-    ``session_cache`` running sessions as live objects between their requests (0: none).
+    recently active stranger makes room for the new one.
 
     The RespURI is ``base_url`` + ``path`` + ``/s/<token>``; without ``base_url`` it is built
     from the address the request arrived on (the listening socket), never from the request's
@@ -245,7 +223,7 @@ class DMServerApp:
                  reap_interval: float = 5.0, max_sessions: int | None = 100_000,
                  max_preauth_sessions: int | None = 10_000,
                  preauth_max_body: int = PREAUTH_MAX_BODY, body_timeout: float = BODY_TIMEOUT,
-                 offload_min: int = OFFLOAD_MIN, session_cache: int = SESSION_CACHE) -> None:
+                 offload_min: int = OFFLOAD_MIN) -> None:
         self.config = config
         self.path = path.rstrip("/") or "/dm"
         if store is None:
@@ -268,8 +246,6 @@ class DMServerApp:
         for cap in (max_sessions, max_preauth_sessions):
             if cap is not None and cap < 1:
                 raise ValueError("session caps must be >= 1 (or None: no cap)")
-        if session_cache < 0:
-            raise ValueError("session_cache must be >= 0 (0: no cache)")
         self.store = store
         self.registry = registry
         self._claims_by_registry = config.guards.device_claim is None
@@ -303,12 +279,6 @@ class DMServerApp:
         """Live sessions not yet authenticated at most: beyond it the least recently active
         of them is evicted for a new one (None: no cap; with neither cap, sessions are not
         counted at all)."""
-        self.session_cache = session_cache
-        """Running sessions this worker keeps as live objects after their commit, least
-        recently committed dropped first (0: none). Only a shortcut past ``restore``: a
-        request uses the object only while the store holds exactly the snapshot it
-        committed, and takes it out until its own commit succeeds."""
-        self._live: OrderedDict[str, _Kept] = OrderedDict()
         # The application of each live session, by RespURI token (local stores only).
         self._apps: dict[str, ServerApp] = {}
         # The bytes of large objects in flight each live session holds in this process (its
@@ -331,11 +301,7 @@ class DMServerApp:
         """Settle the commands of sessions that expired (TTL) in flight: ``unknown``, or
         queued again when repeatable. Returns how many changed. Runs by itself every
         ``reap_interval`` seconds while the app serves."""
-        now = time.time() if now is None else now
-        changed = await self.store.reap(now)
-        if self._live:
-            for token in [t for t, kept in self._live.items() if kept.until <= now]:
-                del self._live[token]
+        changed = await self.store.reap(time.time() if now is None else now)
         if (self._apps or self._held) and isinstance(self.store, MemoryState):
             # The applications and held bytes of sessions that expired (they get no event:
             # the session is gone with its TTL).
@@ -372,7 +338,6 @@ class DMServerApp:
                 record = await store.session_open(token, owner, self.lock_ms)
             except SessionBusy:
                 continue  # a request of it is in flight: its own commit decides
-            self._live.pop(token, None)
             if record is None:
                 continue
             session = ServerSession.restore(
@@ -646,8 +611,6 @@ class DMServerApp:
                 await asyncio.sleep(pause)
                 waited += pause
                 pause = min(pause * 2, 0.1)
-        # Out of the cache while this request runs: back only once its commit succeeds.
-        live = self._live.pop(token, None)
         if record is None:
             self._apps.pop(token, None)
             held = self._held.pop(token, None)
@@ -659,18 +622,9 @@ class DMServerApp:
 
         def restore(secret_lookup: RequestSecrets, nonces: RequestNonces,
                     guards: SessionGuards) -> ServerSession:
-            nonlocal live
             held = self._held.pop(token, None)
             if held is not None:
                 held.release()  # the restored session adopts its bytes again
-            kept, live = live, None  # the first run only: a run again restores
-            if kept is not None and kept.version == record.version and (
-                    kept.snapshot is record.snapshot or kept.snapshot == record.snapshot):
-                # The store holds exactly what this object committed: it is that snapshot.
-                kept.session.rebind(secret_lookup=secret_lookup, nonces=nonces,
-                                    server_secret=config.server_secret, guards=guards,
-                                    accounts_for_device=config.accounts_for_device)
-                return kept.session
             return ServerSession.restore(record.snapshot, secret_lookup=secret_lookup,
                                          nonces=nonces, server_secret=config.server_secret,
                                          key=self.seal_key, guards=guards,
@@ -780,8 +734,6 @@ class DMServerApp:
             kept = done.committed and done.session is session
             if throttle is not None:
                 await throttle.flush(store, self.log)
-            if kept and done.kept is not None and self.session_cache:
-                self._remember(done.kept)
             return done
         finally:
             if not kept:
@@ -923,21 +875,7 @@ class DMServerApp:
         headers = [("content-type", out.content_type), ("cache-control", "no-store")]
         if out.hmac:
             headers.append((HMAC_HEADER, out.hmac))
-        kept = None
-        if not ended:
-            assert commit.snapshot is not None
-            kept = _Kept(token, session, commit.snapshot, commit.version + 1,
-                         commit.now + commit.ttl)
-        return _Outcome((200, headers, out.body), session, batches, committed=True, kept=kept)
-
-    def _remember(self, kept: _Kept) -> None:
-        """Keep a committed running session for its next request (the least recently
-        committed goes past ``session_cache``)."""
-        live = self._live
-        live[kept.token] = kept
-        live.move_to_end(kept.token)
-        while len(live) > self.session_cache:
-            live.popitem(last=False)
+        return _Outcome((200, headers, out.body), session, batches, committed=True)
 
     @staticmethod
     def _ttl(session: ServerSession) -> float:
@@ -987,7 +925,6 @@ class DMServerApp:
         if token is None:
             return False
         self._apps.pop(token, None)
-        self._live.pop(token, None)
         held = self._held.pop(token, None)
         if held is not None:
             held.release()

@@ -96,12 +96,6 @@ class AuthPolicy:
         self.challenged = False
         """True once this session sent a challenge (from then on a wrong type ends it)."""
 
-    def rebind(self, secret_lookup: Callable[[str], Secret | None],
-               nonces: NonceManager) -> None:
-        """Use ``secret_lookup`` and ``nonces`` from now on (a session's new request)."""
-        self._lookup = secret_lookup
-        self._nonces = nonces
-
     # -- challenges -----------------------------------------------------------------------
 
     def challenge(self, account: str | None) -> Challenge:

@@ -284,39 +284,6 @@ class ServerSession:
                               server_secret=server_secret, key=key, guards=guards,
                               accounts_for_device=accounts_for_device)
 
-    def rebind(self, *, secret_lookup: Callable[[str], auth.Secret | None],
-               nonces: NonceManager | None = None, server_secret: str | None = None,
-               guards: SessionGuards = DEFAULT_GUARDS,
-               accounts_for_device: Callable[[str], Collection[str]] | None = None) -> None:
-        """Between messages: give this session the collaborators ``restore`` takes, and drop
-        what its last message left behind, so it is what ``restore`` would build from the
-        snapshot taken now (a caller may keep the live object instead of restoring it;
-        ``restore`` ends with this call, so the two cannot drift). The bytes of a large
-        object in flight are held again from ``guards.incoming_budget`` by a new
-        reservation (the caller releases the old one)."""
-        self.nonces = nonces if nonces is not None else NonceManager()
-        self._secret_lookup = secret_lookup
-        self.server_secret = server_secret
-        self.accounts_for_device = accounts_for_device
-        self.guards = guards
-        self.policy.rebind(secret_lookup, self.nonces)
-        self.policy.per_message = guards.message_auth == "every_message"
-        self._aauth_for = None  # a snapshot holds the type chosen, never the callable
-        # Per-message state, as the constructor leaves it (each message sets it again).
-        self._reply_to = None
-        self._reply_plan = "commands"
-        self._client_statuses = []
-        self._resend = False
-        self._later = []
-        self._acks = []
-        self._decision = AuthDecision(400)
-        self._interrupted = []
-        self._continued = False
-        incoming = self._incoming
-        if incoming is not None:
-            incoming.reservation = Reservation(guards.incoming_budget)
-            incoming.reservation.adopt(incoming.received)  # the bytes exist again, here
-
     # -- the application's side ---------------------------------------------------------
 
     def send_commands(self, commands: Iterable[Command]) -> None:

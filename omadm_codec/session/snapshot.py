@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._json import dumps_sorted, loads
 from ..errors import DecodeError, EncodeError, LocalProtocolError, SnapshotError
+from ..limits import Reservation
 from ..messages import decode, encode
 from ..messages.model import Atomic, Command, Message, Results, Sequence, Source, SyncHdr, Target
 from ..security.nonces import NonceManager, StoredNonce
@@ -349,6 +350,9 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
         strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device,
         max_commands_per_message=r.opt("max_commands_per_message", int))
+    if guards is not None:
+        session.guards = guards
+        session.policy.per_message = guards.message_auth == "every_message"
     session.state = _state_in(r.get("state", str), {State.IDLE, State.WAIT, State.CLOSED,
                                                      State.ABORTED, State.ERROR})
     session.session_id = r.opt("session_id", str)
@@ -397,10 +401,12 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         if target is None or len(first) != 1 or not isinstance(first[0], Results):
             raise SnapshotError("corrupt", "incoming results")
         parts = [str(x) for x in ir.get("parts", list)]
-        # Its bytes are held from the budget by ``rebind`` below.
-        session._incoming = Incoming(target, first[0], ir.opt("expected", int), parts,
-                                     received=sum(len(x.encode("utf-8")) for x in parts),
-                                     refused=ir.opt("refused", int))
+        restored = Incoming(target, first[0], ir.opt("expected", int), parts,
+                            received=sum(len(x.encode("utf-8")) for x in parts),
+                            refused=ir.opt("refused", int),
+                            reservation=Reservation(session.guards.incoming_budget))
+        restored.reservation.adopt(restored.received)  # the bytes exist again, here
+        session._incoming = restored
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
     session._last_digest = _unb64(r.get("last_digest", str)) or b""
@@ -420,10 +426,6 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session.end_reason = r.opt("end_reason", str)
     session._server_verdicts = r.opt("server_verdicts", int) or 0
     session._server_accepted = bool(r.opt("server_accepted", bool))
-    session.rebind(secret_lookup=secret_lookup, nonces=session.nonces,
-                   server_secret=server_secret,
-                   guards=session.guards if guards is None else guards,
-                   accounts_for_device=accounts_for_device)
     return session
 
 

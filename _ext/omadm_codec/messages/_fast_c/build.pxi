@@ -50,11 +50,23 @@ cdef class _Build:
 
     # --- events --------------------------------------------------------------------------
 
-    cdef inline int next_ev(self) except -1:
-        cdef int ev
+    cdef inline int one_step(self) except -1:
+        """``next_ev``'s count of one event read by a shortcut."""
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
             _switch()  # a large message: other threads run now and then (_handoff.pxd)
+        return 0
+
+    cdef inline int two_steps(self) except -1:
+        """``next_ev``'s count of two events (a text and its end) read in one step."""
+        self.steps += 2
+        if (self.steps & (HANDOFF_EVERY - 1)) <= 1:  # one of the two reached the mark
+            _switch()
+        return 0
+
+    cdef inline int next_ev(self) except -1:
+        cdef int ev
+        self.one_step()
         if self.wbxml:
             return self.wb.next_event()  # the token source keeps its own count
         ev = self.sc.next_event()
@@ -167,7 +179,16 @@ cdef class _Build:
         end; whitespace between elements is skipped, other text gives up."""
         cdef Scanner sc = self.sc
         cdef int ev
-        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+        if self.wbxml:
+            ev = self.wb.quick_event()
+            if ev:
+                self.one_step()
+                if ev == EVENT_END:
+                    return -1
+                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                    raise _GiveUp()
+                return self.wb.code
+        elif sc.pos < self.end and _is_indent(self.p[sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
@@ -207,6 +228,13 @@ cdef class _Build:
         cdef Scanner sc = self.sc
         cdef int ev
         cdef str text
+        cdef Py_ssize_t n
+        cdef bint spaced
+        if self.wbxml:
+            n = self.wb.leaf_ascii(&spaced)
+            if n:
+                self.two_steps()
+                return _leaf_ascii(sc.text_ptr, n, not spaced, cache, &self.plain)
         if self.leaf_fast():
             return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
         ev = self.next_ev()
@@ -237,9 +265,7 @@ cdef class _Build:
                 return False
         elif not self.sc.leaf_text():
             return False
-        self.steps += 2  # the TEXT and the END event
-        if (self.steps & (HANDOFF_EVERY - 1)) <= 1:  # one of the two reached the mark
-            _switch()
+        self.two_steps()  # the TEXT and the END event
         if not self.wbxml:
             if self.text_run + self.sc.text_len >= _NODE_LIMIT:
                 _give_up()  # as next_ev for the TEXT event
@@ -490,6 +516,14 @@ cdef class _Build:
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
+        cdef Py_ssize_t n
+        cdef bint spaced
+        if self.wbxml:
+            n = self.wb.leaf_ascii(&spaced)
+            if n:  # as below, the text made without the UTF-8 decoder
+                self.two_steps()
+                return self.plain_data(_leaf_ascii(sc.text_ptr, n, False, False, &spaced),
+                                       fmt, False)
         if self.leaf_fast():
             # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
             return self.plain_data(_str(sc.text_ptr, sc.text_len), fmt, False)

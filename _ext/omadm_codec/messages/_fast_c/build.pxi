@@ -177,7 +177,6 @@ cdef class _Build:
     cdef int child(self) except -2:
         """The code of the next child element (in the root namespace), or -1 at the parent's
         end; whitespace between elements is skipped, other text gives up."""
-        cdef Scanner sc = self.sc
         cdef int ev
         if self.wbxml:
             ev = self.wb.quick_event()
@@ -185,17 +184,17 @@ cdef class _Build:
                 self.one_step()
                 if ev == EVENT_END:
                     return -1
-                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                if self.sc.ns_uri is not self.ns and self.sc.ns_uri != self.ns:
                     raise _GiveUp()
                 return self.wb.code
-        elif sc.pos < self.end and _is_indent(self.p[sc.pos]):
+        elif self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
                 if not self.wbxml:
                     self.start_ok()
-                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                if self.sc.ns_uri is not self.ns and self.sc.ns_uri != self.ns:
                     raise _GiveUp()
                 return self.code()
             if ev == EVENT_END:
@@ -205,10 +204,9 @@ cdef class _Build:
             self.skip_blank()
 
     cdef int meta_child(self) except -2:
-        """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
-        cdef Scanner sc = self.sc
+        """Like ``child`` in any namespace (the caller reads ``self.sc.ns_uri``)."""
         cdef int ev
-        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+        if not self.wbxml and self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
@@ -225,7 +223,6 @@ cdef class _Build:
     cdef str leaf(self, bint cache=True):
         """The element's text (``self.plain``: whether ``_plain`` holds for it); ``cache``
         as ``_leaf_str`` takes it."""
-        cdef Scanner sc = self.sc
         cdef int ev
         cdef str text
         cdef Py_ssize_t n
@@ -234,23 +231,23 @@ cdef class _Build:
             n = self.wb.leaf_ascii(&spaced)
             if n:
                 self.two_steps()
-                return _leaf_ascii(sc.text_ptr, n, not spaced, cache, &self.plain)
+                return _leaf_ascii(self.sc.text_ptr, n, not spaced, cache, &self.plain)
         if self.leaf_fast():
-            return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+            return _leaf_str(self.sc.text_ptr, self.sc.text_len, cache, &self.plain)
         ev = self.next_ev()
         if ev == EVENT_END:
             self.plain = True
             return ""
         if ev != EVENT_TEXT and ev != EVENT_CDATA:
             raise _GiveUp()
-        text = _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+        text = _leaf_str(self.sc.text_ptr, self.sc.text_len, cache, &self.plain)
         ev = self.next_ev()
         if ev == EVENT_END:
             return text
         while True:  # more than one text node: rare
             if ev != EVENT_TEXT and ev != EVENT_CDATA:
                 raise _GiveUp()
-            text += _str(sc.text_ptr, sc.text_len)
+            text += _str(self.sc.text_ptr, self.sc.text_len)
             ev = self.next_ev()
             if ev == EVENT_END:
                 self.plain = _plain(text)
@@ -512,7 +509,6 @@ cdef class _Build:
 
     cdef object data(self, object fmt):
         """The Data's value; its DataHint in ``self.hint``."""
-        cdef Scanner sc = self.sc
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
@@ -522,20 +518,20 @@ cdef class _Build:
             n = self.wb.leaf_ascii(&spaced)
             if n:  # as below, the text made without the UTF-8 decoder
                 self.two_steps()
-                return self.plain_data(_leaf_ascii(sc.text_ptr, n, False, False, &spaced),
+                return self.plain_data(_leaf_ascii(self.sc.text_ptr, n, False, False, &spaced),
                                        fmt, False)
         if self.leaf_fast():
             # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
-            return self.plain_data(_str(sc.text_ptr, sc.text_len), fmt, False)
+            return self.plain_data(_str(self.sc.text_ptr, self.sc.text_len), fmt, False)
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 if ev == EVENT_CDATA:
                     cdata = True
                 if len(text) == 0:
-                    text = _str(sc.text_ptr, sc.text_len)
+                    text = _str(self.sc.text_ptr, self.sc.text_len)
                 else:
-                    text += _str(sc.text_ptr, sc.text_len)
+                    text += _str(self.sc.text_ptr, self.sc.text_len)
                 continue
             if ev == EVENT_OPAQUE:
                 return self.opaque(fmt)
@@ -547,7 +543,7 @@ cdef class _Build:
                     self.mark.len = 0
                 self.mark_text(text)
                 text = ""
-                self.serialize(sc.ns_uri, self.ns, 6)
+                self.serialize(self.sc.ns_uri, self.ns, 6)
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)

@@ -470,8 +470,8 @@ cdef class _WbxmlEvents:
         return n
 
     cdef inline int start(self, int slot, bint has_content) except -1:
-        cdef _Tags tags = self.tags
-        cdef int kind = tags.kind[slot]
+        cdef int kind = self.tags.kind[slot]  # self.tags read in place: no reference taken
+        cdef PyObject* ns
         cdef _Open* element
         cdef _Open* parent
         cdef _Open* grand
@@ -505,13 +505,13 @@ cdef class _WbxmlEvents:
         self.depth += 1
         if not has_content:
             self.pending_end = True
-        self.code = tags.name_code[slot]
-        self.sc.local_ptr = tags.name_ptr[slot]
-        self.sc.local_len = tags.name_len[slot]
-        self.sc.local_hash = tags.name_hash[slot]
-        ns = <object>PyTuple_GET_ITEM(tags.ns, slot >> 6)
-        if self.sc.ns_uri is not ns:
-            self.sc.ns_uri = ns
+        self.code = self.tags.name_code[slot]
+        self.sc.local_ptr = self.tags.name_ptr[slot]
+        self.sc.local_len = self.tags.name_len[slot]
+        self.sc.local_hash = self.tags.name_hash[slot]
+        ns = PyTuple_GET_ITEM(self.tags.ns, slot >> 6)
+        if <PyObject*>self.sc.ns_uri != ns:
+            self.sc.ns_uri = <object>ns
         return EVENT_START
 
     cdef int end_token(self) except -1:

@@ -26,6 +26,10 @@ cdef extern from "Python.h":
     void* PyType_GetSlot(PyTypeObject* type, int slot)
     int Py_tp_alloc
 
+cdef extern from "Python.h":
+    void _incref "Py_INCREF"(PyObject* o) noexcept
+
+
 cdef extern from "structmember.h":
     int T_OBJECT_EX   # what ``__slots__`` entries are
     int READONLY
@@ -82,7 +86,7 @@ cdef class _Shape:
         cdef PyObject** slot
         obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
         for i in range(n):
-            Py_INCREF(<object>values[i])
+            _incref(values[i])  # not Py_INCREF(<object>...): that takes and drops one more
             slot = <PyObject**>((<char*><PyObject*>obj) + self.offsets[i])
             slot[0] = values[i]  # a fresh object: every slot is still NULL
         return obj

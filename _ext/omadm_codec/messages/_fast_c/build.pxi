@@ -206,7 +206,12 @@ cdef class _Build:
     cdef int meta_child(self) except -2:
         """Like ``child`` in any namespace (the caller reads ``self.sc.ns_uri``)."""
         cdef int ev
-        if not self.wbxml and self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
+        if self.wbxml:
+            ev = self.wb.quick_event()
+            if ev:
+                self.one_step()
+                return -1 if ev == EVENT_END else self.wb.code
+        elif self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
@@ -601,8 +606,8 @@ cdef class _Build:
                 meta = self.meta()
             elif code == N_Data and not seen_data:
                 seen_data = True
-                use = meta if meta is not None and meta.format else command_meta
-                data = self.data(use.format if use is not None else None)
+                use = meta if meta is not None and _META.get(meta, 1) else command_meta
+                data = self.data(_META.get(use, 1) if use is not None else None)
                 hint = self.hint
             elif code == N_MoreData:
                 more_data = self.flag()

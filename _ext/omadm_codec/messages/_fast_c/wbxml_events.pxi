@@ -382,9 +382,10 @@ cdef class _WbxmlEvents:
             return self.start((self.doc.page << 6) | ident, tok & 0x40)
 
     cdef inline int quick_event(self) except -1:
-        """``next_event`` for the usual tokens between elements - a tag, END of an element
-        that captures no text, the end of an empty element - with the same
-        checks and state; 0 for anything else, nothing read (``next_event`` decides)."""
+        """``next_event`` for the usual tokens between elements - a tag (after a
+        SWITCH_PAGE too), END of an element that captures no text, the end of an empty
+        element - with the same checks and state; 0 for anything else, nothing read
+        (``next_event`` decides)."""
         cdef Py_ssize_t pos = self.pos
         cdef unsigned char tok
         if self.pending_end:
@@ -399,11 +400,27 @@ cdef class _WbxmlEvents:
             self.sc.offset = pos
             self.pos = pos + 1
             return self.close()
+        if tok == 0x00:
+            return self.quick_switch(pos)
         if tok & 0x80 or (tok & 0x3F) <= 4 or self.doc.page > 3:
             return 0
         self.sc.offset = pos
         self.pos = pos + 1
         return self.start((self.doc.page << 6) | (tok & 0x3F), tok & 0x40)
+
+    cdef int quick_switch(self, Py_ssize_t pos) except -1:
+        """``quick_event`` at a SWITCH_PAGE (``pos``): the tag after it, or 0, nothing read."""
+        cdef unsigned char tok, page
+        if pos + 2 >= self.doc.end:
+            return 0
+        page = self.p[pos + 1]
+        tok = self.p[pos + 2]
+        if tok & 0x80 or (tok & 0x3F) <= 4 or page > 3:
+            return 0
+        self.doc.page = page
+        self.sc.offset = pos + 2
+        self.pos = pos + 3
+        return self.start((page << 6) | (tok & 0x3F), tok & 0x40)
 
     cdef inline Py_ssize_t leaf_ascii(self, bint* spaced) noexcept:
         """``leaf_text`` for the usual leaf, one STR_I of 1 to LEAF_SCAN printable ASCII

@@ -289,6 +289,37 @@ def test_token_soup(both_backends: tuple[Backend, Backend], data: bytes) -> None
     check_twins(both_backends, data)
 
 
+_ODD_BYTES = [b" ", b"\t", b"\x7f", b"\x1f", b"\xc3\xa9", b"~", b"!"]
+_LENGTHS = [1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 127, 128, 129]
+
+
+def _texts() -> list[bytes]:
+    """Texts with one odd byte (a space, a tab, DEL, a control, UTF-8, the printable ends)
+    at each position: around eight-byte steps, the leaf table's 24 bytes and the compiled
+    leaf scan's 128."""
+    texts = []
+    for n in _LENGTHS:
+        for k in (range(n) if n <= 33 else (0, n // 2, n - 1)):
+            for odd in _ODD_BYTES:
+                texts.append(b"a" * k + odd + b"b" * (n - k - 1))
+    return texts
+
+
+def test_leaf_and_data_texts_byte_by_byte(both_backends: tuple[Backend, Backend]) -> None:
+    """Each text as an ID (SessionID), a token (LocURI) and a Data: both twins against the
+    hub, vouched for or declined alike; printable ones are vouched for where the content
+    model allows them."""
+    vouched = 0
+    for text in _texts():
+        header_id = _HEADER.replace(b"\x65" + s(b"1"), b"\x65" + s(text), 1)
+        header_uri = _HEADER.replace(b"\x6e\x57" + s(b"a"), b"\x6e\x57" + s(text), 1)
+        body = b"\x6b" + item(0x45, s(b"x")) + b"\x12\x01\x01"
+        for data in (doc(b"\x6d" + header_id + body), doc(b"\x6d" + header_uri + body),
+                     doc(b"\x6d" + _HEADER + b"\x6b" + item(0x45, s(text)) + b"\x12\x01\x01")):
+            vouched += check_twins(both_backends, data) is not None
+    assert vouched > len(_texts())
+
+
 # --- declined input: the hub's verdict, errors included --------------------------------------
 
 @pytest.mark.parametrize("path", SMALL_CORPUS, ids=corpus_id)

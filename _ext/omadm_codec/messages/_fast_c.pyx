@@ -131,6 +131,40 @@ cdef unsigned char _leaf_len[LEAF_SLOTS]
 cdef bint _leaf_plain[LEAF_SLOTS]
 
 
+cdef inline unsigned int _leaf_hash(const unsigned char* p, Py_ssize_t n) noexcept:
+    """The leaf table's hash of ``p[:n]``: eight bytes a step (a multiplicative mix)."""
+    cdef uint64_t h = <uint64_t>n * 0x9E3779B97F4A7C15ULL, w
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL
+        i += 8
+    w = 0
+    while i < n:
+        w = (w << 8) | p[i]
+        i += 1
+    h = (h ^ w) * 0x9E3779B97F4A7C15ULL
+    return <unsigned int>(h >> 40)  # the best-mixed bits of the product
+
+
+cdef inline bint _same_leaf(const unsigned char* a, const unsigned char* b,
+                            Py_ssize_t n) noexcept:
+    """``memcmp(a, b, n) == 0`` eight bytes a step, for leaves of at most LEAF_MAX bytes."""
+    cdef uint64_t x, y
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        memcpy(&x, a + i, 8)
+        memcpy(&y, b + i, 8)
+        if x != y:
+            return False
+        i += 8
+    while i < n:
+        if a[i] != b[i]:
+            return False
+        i += 1
+    return True
+
+
 cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain):
     """The text ``p[:n]`` as a str, and in ``plain`` whether ``_plain`` holds for it.
 
@@ -140,16 +174,15 @@ cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain
     is copied into a compact str with no UTF-8 decoder. ``cache`` is off for values a caller
     should not find kept after the message (credentials, nonces)."""
     cdef Py_ssize_t i, slot = 0
-    cdef unsigned int h = 2166136261u
+    cdef unsigned int h
     cdef unsigned char c
     cdef bint ascii = True, pl = True
     cdef str s
     if cache and n <= LEAF_MAX:
-        for i in range(n):
-            h = (h ^ p[i]) * 16777619u
+        h = _leaf_hash(p, n)
         slot = (h ^ (h >> 15)) & (LEAF_SLOTS - 1)
         if (_leaf_len[slot] == n and _leaf_val[slot] != NULL
-                and _same(_leaf_key[slot], p, n)):
+                and _same_leaf(_leaf_key[slot], p, n)):
             plain[0] = _leaf_plain[slot]
             return <str>_leaf_val[slot]
     for i in range(n):
@@ -167,13 +200,40 @@ cdef str _leaf_str(const unsigned char* p, Py_ssize_t n, bint cache, bint* plain
         pl = _plain(s)
     plain[0] = pl
     if cache and n <= LEAF_MAX:
-        Py_XDECREF(_leaf_val[slot])
-        Py_INCREF(s)
-        _leaf_val[slot] = <PyObject*>s
-        memcpy(_leaf_key[slot], p, n)
-        _leaf_len[slot] = <unsigned char>n
-        _leaf_plain[slot] = pl
+        _leaf_keep(slot, s, p, n, pl)
     return s
+
+
+cdef inline str _leaf_ascii(const unsigned char* p, Py_ssize_t n, bint pl, bint cache,
+                            bint* plain):
+    """``_leaf_str`` for text the caller already knows to be printable ASCII (``pl``: without
+    a space): the same table, the same str."""
+    cdef Py_ssize_t slot = 0
+    cdef unsigned int h
+    cdef str s
+    plain[0] = pl
+    if cache and n <= LEAF_MAX:
+        h = _leaf_hash(p, n)
+        slot = (h ^ (h >> 15)) & (LEAF_SLOTS - 1)
+        if (_leaf_len[slot] == n and _leaf_val[slot] != NULL
+                and _same_leaf(_leaf_key[slot], p, n)):
+            return <str>_leaf_val[slot]
+    s = PyUnicode_New(n, 127)
+    memcpy(PyUnicode_DATA(s), p, n)
+    if cache and n <= LEAF_MAX:
+        _leaf_keep(slot, s, p, n, pl)
+    return s
+
+
+cdef inline void _leaf_keep(Py_ssize_t slot, str s, const unsigned char* p, Py_ssize_t n,
+                            bint pl) noexcept:
+    """``s`` (the text ``p[:n]``, ``n <= LEAF_MAX``) into the table's ``slot``."""
+    Py_XDECREF(_leaf_val[slot])
+    Py_INCREF(s)
+    _leaf_val[slot] = <PyObject*>s
+    memcpy(_leaf_key[slot], p, n)
+    _leaf_len[slot] = <unsigned char>n
+    _leaf_plain[slot] = pl
 
 
 cdef list _SMALL_INTS = list(range(4096))  # codes and sizes below this: no new int object
@@ -211,7 +271,10 @@ def decode_bytes(bytes data not None, object limits):
     if n > _c_limits(limits).max_input_size:
         return None
     if n and p[0] <= 3 and not (n >= 2 and p[0] == 0 and p[1] == 0x3C):
-        return decode_wbxml(data, limits)
+        msg = _decode_tokens(data, limits)  # decode_wbxml, without a Python call
+        if msg is None:
+            msg = decode_wbxml_via_xml(data, limits)
+        return msg
     return _decode(data, limits, False)
 
 

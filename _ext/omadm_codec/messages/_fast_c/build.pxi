@@ -50,11 +50,23 @@ cdef class _Build:
 
     # --- events --------------------------------------------------------------------------
 
-    cdef inline int next_ev(self) except -1:
-        cdef int ev
+    cdef inline int one_step(self) except -1:
+        """``next_ev``'s count of one event read by a shortcut."""
         self.steps += 1
         if (self.steps & (HANDOFF_EVERY - 1)) == 0:
             _switch()  # a large message: other threads run now and then (_handoff.pxd)
+        return 0
+
+    cdef inline int two_steps(self) except -1:
+        """``next_ev``'s count of two events (a text and its end) read in one step."""
+        self.steps += 2
+        if (self.steps & (HANDOFF_EVERY - 1)) <= 1:  # one of the two reached the mark
+            _switch()
+        return 0
+
+    cdef inline int next_ev(self) except -1:
+        cdef int ev
+        self.one_step()
         if self.wbxml:
             return self.wb.next_event()  # the token source keeps its own count
         ev = self.sc.next_event()
@@ -165,16 +177,24 @@ cdef class _Build:
     cdef int child(self) except -2:
         """The code of the next child element (in the root namespace), or -1 at the parent's
         end; whitespace between elements is skipped, other text gives up."""
-        cdef Scanner sc = self.sc
         cdef int ev
-        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+        if self.wbxml:
+            ev = self.wb.quick_event()
+            if ev:
+                self.one_step()
+                if ev == EVENT_END:
+                    return -1
+                if self.sc.ns_uri is not self.ns and self.sc.ns_uri != self.ns:
+                    raise _GiveUp()
+                return self.wb.code
+        elif self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
             if ev == EVENT_START:
                 if not self.wbxml:
                     self.start_ok()
-                if sc.ns_uri is not self.ns and sc.ns_uri != self.ns:
+                if self.sc.ns_uri is not self.ns and self.sc.ns_uri != self.ns:
                     raise _GiveUp()
                 return self.code()
             if ev == EVENT_END:
@@ -184,10 +204,14 @@ cdef class _Build:
             self.skip_blank()
 
     cdef int meta_child(self) except -2:
-        """Like ``child`` in any namespace (the caller reads ``sc.ns_uri``)."""
-        cdef Scanner sc = self.sc
+        """Like ``child`` in any namespace (the caller reads ``self.sc.ns_uri``)."""
         cdef int ev
-        if not self.wbxml and sc.pos < self.end and _is_indent(self.p[sc.pos]):
+        if self.wbxml:
+            ev = self.wb.quick_event()
+            if ev:
+                self.one_step()
+                return -1 if ev == EVENT_END else self.wb.code
+        elif self.sc.pos < self.end and _is_indent(self.p[self.sc.pos]):
             self.skip_indent()
         while True:
             ev = self.next_ev()
@@ -204,25 +228,31 @@ cdef class _Build:
     cdef str leaf(self, bint cache=True):
         """The element's text (``self.plain``: whether ``_plain`` holds for it); ``cache``
         as ``_leaf_str`` takes it."""
-        cdef Scanner sc = self.sc
         cdef int ev
         cdef str text
+        cdef Py_ssize_t n
+        cdef bint spaced
+        if self.wbxml:
+            n = self.wb.leaf_ascii(&spaced)
+            if n:
+                self.two_steps()
+                return _leaf_ascii(self.sc.text_ptr, n, not spaced, cache, &self.plain)
         if self.leaf_fast():
-            return _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+            return _leaf_str(self.sc.text_ptr, self.sc.text_len, cache, &self.plain)
         ev = self.next_ev()
         if ev == EVENT_END:
             self.plain = True
             return ""
         if ev != EVENT_TEXT and ev != EVENT_CDATA:
             raise _GiveUp()
-        text = _leaf_str(sc.text_ptr, sc.text_len, cache, &self.plain)
+        text = _leaf_str(self.sc.text_ptr, self.sc.text_len, cache, &self.plain)
         ev = self.next_ev()
         if ev == EVENT_END:
             return text
         while True:  # more than one text node: rare
             if ev != EVENT_TEXT and ev != EVENT_CDATA:
                 raise _GiveUp()
-            text += _str(sc.text_ptr, sc.text_len)
+            text += _str(self.sc.text_ptr, self.sc.text_len)
             ev = self.next_ev()
             if ev == EVENT_END:
                 self.plain = _plain(text)
@@ -237,9 +267,7 @@ cdef class _Build:
                 return False
         elif not self.sc.leaf_text():
             return False
-        self.steps += 2  # the TEXT and the END event
-        if (self.steps & (HANDOFF_EVERY - 1)) <= 1:  # one of the two reached the mark
-            _switch()
+        self.two_steps()  # the TEXT and the END event
         if not self.wbxml:
             if self.text_run + self.sc.text_len >= _NODE_LIMIT:
                 _give_up()  # as next_ev for the TEXT event
@@ -486,22 +514,29 @@ cdef class _Build:
 
     cdef object data(self, object fmt):
         """The Data's value; its DataHint in ``self.hint``."""
-        cdef Scanner sc = self.sc
         cdef int ev
         cdef str text = ""
         cdef bint cdata = False, markup = False
+        cdef Py_ssize_t n
+        cdef bint spaced
+        if self.wbxml:
+            n = self.wb.leaf_ascii(&spaced)
+            if n:  # as below, the text made without the UTF-8 decoder
+                self.two_steps()
+                return self.plain_data(_leaf_ascii(self.sc.text_ptr, n, False, False, &spaced),
+                                       fmt, False)
         if self.leaf_fast():
             # One text run then the end: the EVENT_END case below, with no CDATA, no markup.
-            return self.plain_data(_str(sc.text_ptr, sc.text_len), fmt, False)
+            return self.plain_data(_str(self.sc.text_ptr, self.sc.text_len), fmt, False)
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
                 if ev == EVENT_CDATA:
                     cdata = True
                 if len(text) == 0:
-                    text = _str(sc.text_ptr, sc.text_len)
+                    text = _str(self.sc.text_ptr, self.sc.text_len)
                 else:
-                    text += _str(sc.text_ptr, sc.text_len)
+                    text += _str(self.sc.text_ptr, self.sc.text_len)
                 continue
             if ev == EVENT_OPAQUE:
                 return self.opaque(fmt)
@@ -513,7 +548,7 @@ cdef class _Build:
                     self.mark.len = 0
                 self.mark_text(text)
                 text = ""
-                self.serialize(sc.ns_uri, self.ns, 6)
+                self.serialize(self.sc.ns_uri, self.ns, 6)
             elif ev == EVENT_END:
                 if markup:
                     self.mark_text(text)
@@ -571,8 +606,8 @@ cdef class _Build:
                 meta = self.meta()
             elif code == N_Data and not seen_data:
                 seen_data = True
-                use = meta if meta is not None and meta.format else command_meta
-                data = self.data(use.format if use is not None else None)
+                use = meta if meta is not None and _META.get(meta, 1) else command_meta
+                data = self.data(_META.get(use, 1) if use is not None else None)
                 hint = self.hint
             elif code == N_MoreData:
                 more_data = self.flag()

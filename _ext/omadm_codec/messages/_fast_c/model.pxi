@@ -26,6 +26,10 @@ cdef extern from "Python.h":
     void* PyType_GetSlot(PyTypeObject* type, int slot)
     int Py_tp_alloc
 
+cdef extern from "Python.h":
+    void _incref "Py_INCREF"(PyObject* o) noexcept
+
+
 cdef extern from "structmember.h":
     int T_OBJECT_EX   # what ``__slots__`` entries are
     int READONLY
@@ -40,6 +44,7 @@ _MemberDescriptor = type(Anchor.next)
 cdef class _Shape:
     """How to make one model class: its type and the slot offset of each field."""
     cdef object cls
+    cdef tuple names
     cdef readonly bint direct   # the layout was learnt: make() fills slots, else calls cls
     cdef Py_ssize_t count
     cdef Py_ssize_t offsets[_MAX_FIELDS]
@@ -49,6 +54,7 @@ cdef class _Shape:
         self.cls = cls
         self.direct = False
         names = [f.name for f in dataclasses.fields(cls) if f.init]
+        self.names = tuple(names)
         if (len(names) != len(dataclasses.fields(cls)) or len(names) > _MAX_FIELDS
                 or hasattr(cls, "__post_init__")
                 or PyType_GetSlot(<PyTypeObject*>cls, Py_tp_alloc)
@@ -75,6 +81,13 @@ cdef class _Shape:
             v[i] = <PyObject*>values[i]
         return self.fill(v, self.count)
 
+    cdef inline object get(self, object obj, Py_ssize_t i):
+        """Field ``i`` of ``obj`` (of this class, as made here), without the attribute
+        lookup when ``direct``."""
+        if not self.direct:
+            return getattr(obj, self.names[i])
+        return <object>(<PyObject**>((<char*><PyObject*>obj) + self.offsets[i]))[0]
+
     cdef inline object fill(self, PyObject** values, Py_ssize_t n):
         """A new object with its ``n`` slots from ``values`` (``direct`` and ``n == count``);
         the ``makeN`` below pass their arguments this way, with no tuple in between."""
@@ -82,7 +95,7 @@ cdef class _Shape:
         cdef PyObject** slot
         obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
         for i in range(n):
-            Py_INCREF(<object>values[i])
+            _incref(values[i])  # not Py_INCREF(<object>...): that takes and drops one more
             slot = <PyObject**>((<char*><PyObject*>obj) + self.offsets[i])
             slot[0] = values[i]  # a fresh object: every slot is still NULL
         return obj
@@ -172,3 +185,4 @@ cdef _Shape _EXEC = _Shape(Exec)
 cdef _Shape _RESULTS = _Shape(Results)
 cdef _Shape _ATOMIC = _Shape(Atomic)
 cdef _Shape _SEQUENCE = _Shape(Sequence)
+assert _META.names[1] == "format"  # _META.get(meta, 1) in _Build.item

@@ -171,6 +171,18 @@ cdef struct _Open:      # small fields: the stack is zeroed with every _WbxmlEve
     unsigned char capturing # a MetInf Type whose text gathers in _WbxmlEvents.capture
 
 
+cdef _Open _OPEN_BLANK = _Open(kind=0, cls=0, type_code=0, meta_seen=0, first_meta=0,
+                               type_seen=0, pending=1, capturing=0)
+
+cdef extern from *:
+    """
+    static inline int omadm_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    """
+    int _ctz64 "omadm_ctz64"(unsigned long long x) noexcept nogil
+
+DEF LEAF_SCAN = 128  # leaf_ascii's longest run: past it the memchr and SIMD checks pay
+
+
 cdef struct _Doc:
     Py_ssize_t end
     Py_ssize_t table_start
@@ -369,9 +381,114 @@ cdef class _WbxmlEvents:
                 raise _GiveUp()  # LITERAL, EXT_*, PI, attributes, a page of no SyncML language
             return self.start((self.doc.page << 6) | ident, tok & 0x40)
 
-    cdef int start(self, int slot, bint has_content) except -1:
-        cdef _Tags tags = self.tags
-        cdef int kind = tags.kind[slot]
+    cdef inline int quick_event(self) except -1:
+        """``next_event`` for the usual tokens between elements - a tag (after a
+        SWITCH_PAGE too), END of an element that captures no text, the end of an empty
+        element - with the same checks and state; 0 for anything else, nothing read
+        (``next_event`` decides)."""
+        cdef Py_ssize_t pos = self.pos
+        cdef unsigned char tok
+        if self.pending_end:
+            self.pending_end = False
+            return self.close()
+        if pos >= self.doc.end or self.root_done:
+            return 0
+        tok = self.p[pos]
+        if tok == 0x01:  # END
+            if self.depth <= self.doc.base or self.open[self.depth - 1].capturing:
+                return 0
+            self.sc.offset = pos
+            self.pos = pos + 1
+            return self.close()
+        if tok == 0x00:
+            return self.quick_switch(pos)
+        if tok & 0x80 or (tok & 0x3F) <= 4 or self.doc.page > 3:
+            return 0
+        self.sc.offset = pos
+        self.pos = pos + 1
+        return self.start((self.doc.page << 6) | (tok & 0x3F), tok & 0x40)
+
+    cdef int quick_switch(self, Py_ssize_t pos) except -1:
+        """``quick_event`` at a SWITCH_PAGE (``pos``): the tag after it, or 0, nothing read."""
+        cdef unsigned char tok, page
+        if pos + 2 >= self.doc.end:
+            return 0
+        page = self.p[pos + 1]
+        tok = self.p[pos + 2]
+        if tok & 0x80 or (tok & 0x3F) <= 4 or page > 3:
+            return 0
+        self.doc.page = page
+        self.sc.offset = pos + 2
+        self.pos = pos + 3
+        return self.start((page << 6) | (tok & 0x3F), tok & 0x40)
+
+    cdef inline Py_ssize_t leaf_ascii(self, bint* spaced) noexcept:
+        """``leaf_text`` for the usual leaf, one STR_I of 1 to LEAF_SCAN printable ASCII
+        bytes (0x20-0x7E) then END, read eight bytes a step; ``spaced``: whether one is a
+        space. Returns the length, the state as ``leaf_text`` leaves it; 0: nothing read
+        (``leaf_text`` decides)."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, end = self.doc.end, i, stop, n
+        cdef unsigned char c
+        cdef uint64_t w, x, bad, blank
+        cdef bint space = False
+        cdef _Open* top
+        if self.pending_end or pos >= end or p[pos] != 0x03 or self.depth - 1 <= self.doc.base:
+            return 0
+        top = &self.open[self.depth - 1]
+        if top.capturing or top.cls == 1:
+            return 0
+        i = pos + 1
+        stop = end if end - i < LEAF_SCAN else i + LEAF_SCAN
+        while i + 8 <= stop:
+            memcpy(&w, p + i, 8)
+            # A byte below 0x20 (the terminating NUL among them) or from 0x7F on sets its
+            # high bit in one of the three terms; the lowest set bit is exact (a borrow or
+            # carry only marks bytes above it). The same holds for a space in ``x``.
+            bad = ((w - 0x2020202020202020ULL) | (w + 0x0101010101010101ULL) | w) \
+                & 0x8080808080808080ULL
+            x = w ^ 0x2020202020202020ULL
+            blank = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
+            if bad:
+                bad &= -bad  # the first byte that is not printable ASCII
+                if blank & (bad - 1):
+                    space = True  # a space before it
+                i += _ctz64(bad) >> 3
+                if p[i] != 0:
+                    return 0
+                break
+            if blank:
+                space = True
+            i += 8
+        else:
+            while True:
+                if i >= stop:
+                    return 0
+                c = p[i]
+                if c == 0:
+                    break
+                if <unsigned char>(c - 0x21) >= 0x5E:  # not 0x21-0x7E
+                    if c != 0x20:
+                        return 0
+                    space = True
+                i += 1
+        n = i - pos - 1
+        if (n == 0 or n > self.max_opaque or i + 1 >= end or p[i + 1] != 0x01
+                or self.run + n >= _MAX_FAST_TEXT):
+            return 0
+        self.sc.text_ptr = p + pos + 1
+        self.sc.text_len = n
+        top.pending = False
+        self.sc.offset = i + 1
+        self.pos = i + 2
+        self.run = 0
+        self.depth -= 1
+        spaced[0] = space
+        return n
+
+    cdef inline int start(self, int slot, bint has_content) except -1:
+        cdef int kind = self.tags.kind[slot]  # self.tags read in place: no reference taken
+        cdef PyObject* ns
         cdef _Open* element
         cdef _Open* parent
         cdef _Open* grand
@@ -382,12 +499,8 @@ cdef class _WbxmlEvents:
         if self.elements > self.max_elements:
             raise _GiveUp()
         element = &self.open[self.depth]
+        element[0] = _OPEN_BLANK  # one store: every field but kind
         element.kind = kind
-        element.cls = 0
-        element.type_code = 0
-        element.meta_seen = element.first_meta = element.type_seen = False
-        element.pending = True
-        element.capturing = False
         if self.depth:
             parent = &self.open[self.depth - 1]
             if parent.capturing:
@@ -409,13 +522,13 @@ cdef class _WbxmlEvents:
         self.depth += 1
         if not has_content:
             self.pending_end = True
-        self.code = tags.name_code[slot]
-        self.sc.local_ptr = tags.name_ptr[slot]
-        self.sc.local_len = tags.name_len[slot]
-        self.sc.local_hash = tags.name_hash[slot]
-        ns = <object>PyTuple_GET_ITEM(tags.ns, slot >> 6)
-        if self.sc.ns_uri is not ns:
-            self.sc.ns_uri = ns
+        self.code = self.tags.name_code[slot]
+        self.sc.local_ptr = self.tags.name_ptr[slot]
+        self.sc.local_len = self.tags.name_len[slot]
+        self.sc.local_hash = self.tags.name_hash[slot]
+        ns = PyTuple_GET_ITEM(self.tags.ns, slot >> 6)
+        if <PyObject*>self.sc.ns_uri != ns:
+            self.sc.ns_uri = <object>ns
         return EVENT_START
 
     cdef int end_token(self) except -1:
@@ -447,7 +560,7 @@ cdef class _WbxmlEvents:
         self.pending_end = True
         return EVENT_TEXT
 
-    cdef int close(self) except -1:
+    cdef inline int close(self) except -1:
         self.run = 0
         self.depth -= 1
         if self.depth == self.doc.base:

@@ -151,15 +151,17 @@ class RedisCluster:
                             *(f"127.0.0.1:{n.port}" for n in self.nodes),
                             "--cluster-replicas", "0", "--cluster-yes"],
                            check=True, capture_output=True, timeout=60)
+            # Every node, not only the first: a node that has not yet heard of every slot
+            # answers CLUSTERDOWN to a key it should serve (seen in CI on a loaded machine).
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                state = subprocess.run([REDIS_CLI, "-p", str(self.nodes[0].port),
-                                        "cluster", "info"], capture_output=True, text=True,
-                                       timeout=10).stdout
-                if "cluster_state:ok" in state:
+                if all("cluster_state:ok" in subprocess.run(
+                        [REDIS_CLI, "-p", str(node.port), "cluster", "info"],
+                        capture_output=True, text=True, timeout=10).stdout
+                       for node in self.nodes):
                     return self
                 time.sleep(0.1)
-            raise RuntimeError("the cluster did not reach cluster_state:ok")
+            raise RuntimeError("the cluster did not reach cluster_state:ok on every node")
         except BaseException:
             self.__exit__()
             raise

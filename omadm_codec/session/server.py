@@ -743,11 +743,10 @@ class ServerSession:
             elif not pending.children:
                 # ``pending.event()``, written out (once per command answered): a Status came.
                 got, data = pending.results, pending.data
-                outcome = ("ok" if 200 <= code <= 299 else
-                           "failed" if 100 <= code <= 599 else "invalid_status")
                 events.append(ev.CommandCompleted(
                     pending.command, code, tuple(got) if got else (),
-                    tuple(pending.statuses), (), tuple(data) if data else (), outcome))
+                    tuple(pending.statuses), (), tuple(data) if data else (),
+                    ev.outcome_of(code)))
             else:
                 events.append(pending.event())
         self._top = keep

@@ -428,15 +428,12 @@ cdef class _WbxmlEvents:
         space. Returns the length, the state as ``leaf_text`` leaves it; 0: nothing read
         (``leaf_text`` decides)."""
         cdef const unsigned char* p = self.p
-        cdef Py_ssize_t pos = self.pos, end = self.doc.end, i, stop, n
+        cdef Py_ssize_t pos = self.pos, end = self.doc.end, i, stop
         cdef unsigned char c
         cdef uint64_t w, x, bad, blank
         cdef bint space = False
-        cdef _Open* top
-        if self.pending_end or pos >= end or p[pos] != 0x03 or self.depth - 1 <= self.doc.base:
-            return 0
-        top = &self.open[self.depth - 1]
-        if top.capturing or top.cls == 1:
+        cdef _Open* top = self.leaf_open()
+        if top == NULL:
             return 0
         i = pos + 1
         stop = end if end - i < LEAF_SCAN else i + LEAF_SCAN
@@ -472,19 +469,10 @@ cdef class _WbxmlEvents:
                         return 0
                     space = True
                 i += 1
-        n = i - pos - 1
-        if (n == 0 or n > self.max_opaque or i + 1 >= end or p[i + 1] != 0x01
-                or self.run + n >= _MAX_FAST_TEXT):
+        if not self.leaf_take(top, i, False):
             return 0
-        self.sc.text_ptr = p + pos + 1
-        self.sc.text_len = n
-        top.pending = False
-        self.sc.offset = i + 1
-        self.pos = i + 2
-        self.run = 0
-        self.depth -= 1
         spaced[0] = space
-        return n
+        return i - pos - 1
 
     cdef inline int start(self, int slot, bint has_content) except -1:
         cdef int kind = self.tags.kind[slot]  # self.tags read in place: no reference taken
@@ -580,19 +568,38 @@ cdef class _WbxmlEvents:
         (not empty, not CDATA, not captured) and then its END, take both events at once -
         the text fields as ``content`` sets them, the state as ``close`` leaves it - and
         return 1. Else 0, nothing consumed (next_event gives the events, or gives up)."""
-        cdef const unsigned char* p = self.p
-        cdef Py_ssize_t pos = self.pos, end = self.doc.end, stop, n
-        cdef _Open* top
-        if self.pending_end or pos >= end or p[pos] != 0x03 or self.depth - 1 <= self.doc.base:
+        cdef Py_ssize_t stop
+        cdef _Open* top = self.leaf_open()
+        if top == NULL:
             return 0
+        stop = find1(self.p, self.pos + 1, self.doc.end, 0)
+        return stop >= 0 and self.leaf_take(top, stop, True)
+
+    cdef inline _Open* leaf_open(self) noexcept:
+        """The open element whose content a leaf fast path may take - it starts with a
+        STR_I, is not captured and not CDATA - or NULL."""
+        cdef Py_ssize_t pos = self.pos
+        cdef _Open* top
+        if (self.pending_end or pos >= self.doc.end or self.p[pos] != 0x03
+                or self.depth - 1 <= self.doc.base):
+            return NULL
         top = &self.open[self.depth - 1]
         if top.capturing or top.cls == 1:
-            return 0
-        stop = find1(p, pos + 1, end, 0)
-        n = stop - pos - 1
-        if (stop < 0 or n == 0 or n > self.max_opaque or stop + 1 >= end or p[stop + 1] != 0x01
-                or self.run + n >= _MAX_FAST_TEXT or not _xml_text_ok(p + pos + 1, n)):
-            return 0
+            return NULL
+        return top
+
+    cdef inline bint leaf_take(self, _Open* top, Py_ssize_t stop, bint check) noexcept:
+        """Take the STR_I at ``self.pos`` (its NUL at ``stop``) and the END after it as one
+        step - the text fields as ``content`` sets them, the state as ``close`` leaves it -
+        when the text is not empty, within the limits and (``check``) XML text; False:
+        nothing read. Both leaf fast paths end here."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = self.pos, n = stop - pos - 1
+        if (n == 0 or n > self.max_opaque or stop + 1 >= self.doc.end or p[stop + 1] != 0x01
+                or self.run + n >= _MAX_FAST_TEXT):
+            return False
+        if check and not _xml_text_ok(p + pos + 1, n):
+            return False
         self.sc.text_ptr = p + pos + 1
         self.sc.text_len = n
         top.pending = False
@@ -600,7 +607,7 @@ cdef class _WbxmlEvents:
         self.pos = stop + 2
         self.run = 0
         self.depth -= 1
-        return 1
+        return True
 
     cdef int content(self, unsigned char tok) except -1:
         """A STR_I, STR_T, ENTITY or OPAQUE: its event, or 0 when it yields none."""

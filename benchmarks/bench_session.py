@@ -344,12 +344,18 @@ CONTENT_TYPE = {"xml": "application/vnd.syncml.dm+xml",
                 "wbxml": "application/vnd.syncml.dm+wbxml"}
 
 
-def app_cost(devices: int, fmt: str) -> dict[str, Any]:
+def app_cost(devices: int, fmt: str, wake: str = "none") -> dict[str, Any]:
     """CPU per session of ``DMServerApp`` alone on the in-process store: the recorded session
     replayed for ``devices`` devices one after the other through the ASGI callable (no
     sockets, no HTTP parser, no event-loop wake-ups), each request timed. Between the
     ``--store floor`` figure (the HTTP tier alone) and ``--store memory`` (both), with far
-    less noise than either on a shared machine."""
+    less noise than either on a shared machine.
+
+    ``wake`` adds, inside each timed request, what an HTTP answer also does: one byte
+    written to a pipe read by a process on the other core, which either sleeps in ``read``
+    (``sleeping``: every write wakes it, as an answer wakes the device waiting for it) or
+    spins without sleeping (``polling``: the same write, no wake-up). The difference is
+    what the machine charges the writer for waking another core."""
     import asyncio
 
     from omadm_codec.http import DMServerApp, ServerConfig
@@ -380,6 +386,8 @@ def app_cost(devices: int, fmt: str) -> dict[str, Any]:
         assert out[0]["status"] == 200, out[0]["status"]
         return bytes(out[1]["body"])
 
+    waker = _Waker(wake) if wake != "none" else None
+
     async def run() -> float:
         cpu = 0.0
         for index in range(devices):
@@ -389,16 +397,66 @@ def app_cost(devices: int, fmt: str) -> dict[str, Any]:
                     message = message.replace(old, new)
                 start = time.process_time()
                 answer = await post(path, message)
+                if waker is not None:
+                    waker.write()
                 cpu += time.process_time() - start
                 found = TOKEN.search(answer)
                 if found and path == "/dm":
                     path = "/dm/s/" + found.group(1).decode()
         return cpu
 
-    cpu = asyncio.run(run())
+    try:
+        cpu = asyncio.run(run())
+    finally:
+        if waker is not None:
+            waker.close()
     assert dm.sessions_completed == devices, dm.sessions_completed
-    return {"backend": BACKEND, "fmt": fmt, "devices": devices,
-            "app_cpu_ms_per_session": round(cpu / devices * 1e3, 3)}
+    report: dict[str, Any] = {"backend": BACKEND, "fmt": fmt, "devices": devices,
+                              "app_cpu_ms_per_session": round(cpu / devices * 1e3, 3)}
+    if waker is not None:
+        report.update(wake=wake, writes_per_session=len(messages),
+                      write_us=round(waker.seconds / max(waker.writes, 1) * 1e6, 2))
+    return report
+
+
+class _Waker:
+    """The far end of ``app_cost(wake=...)``: a child process pinned to another core reading
+    a pipe, asleep in ``read`` (``sleeping``) or spinning on a non-blocking one
+    (``polling``); this process stays on its own core."""
+
+    def __init__(self, mode: str) -> None:
+        if mode not in ("sleeping", "polling"):
+            raise ValueError(f"wake: sleeping or polling, not {mode!r}")
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            raise SystemExit("--wake needs two cores")
+        read_end, self._write_end = os.pipe()
+        self._child = os.fork()
+        if self._child == 0:  # pragma: no cover - the child
+            os.close(self._write_end)
+            os.sched_setaffinity(0, {cores[1]})
+            if mode == "polling":
+                os.set_blocking(read_end, False)
+            while True:
+                try:
+                    if not os.read(read_end, 4096):
+                        os._exit(0)
+                except BlockingIOError:
+                    pass
+        os.close(read_end)
+        os.sched_setaffinity(0, {cores[0]})
+        self.writes = 0
+        self.seconds = 0.0
+
+    def write(self) -> None:
+        start = time.perf_counter()
+        os.write(self._write_end, b"x")
+        self.seconds += time.perf_counter() - start
+        self.writes += 1
+
+    def close(self) -> None:
+        os.close(self._write_end)
+        os.waitpid(self._child, 0)
 
 
 def _replay(base: str, first: int, last: int, concurrency: int, template: dict[str, Any]
@@ -629,9 +687,23 @@ def _devices(base: str, first: int, last: int, concurrency: int, fmt: str) -> No
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of a process so far (Linux /proc)."""
+    user, system = _cpu_split(pid)
+    return user + system
+
+
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process so far, apart (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _context_switches(pid: int) -> int:
+    """Voluntary + involuntary context switches of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/status") as status:
+        return sum(int(line.split()[1]) for line in status
+                   if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
 
 
 def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -741,6 +813,8 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         for run in runs:
             assert run.stdout is not None and run.stdout.readline().strip() == b"ready"
         cpu_before = {s.pid: _cpu_seconds(s.pid) for s in servers}
+        system_before = {s.pid: _cpu_split(s.pid)[1] for s in servers}
+        switches_before = {s.pid: _context_switches(s.pid) for s in servers}
         redis_before = _cpu_seconds(redis_process.pid) if redis_process else 0.0
         start = time.perf_counter()
         for run in runs:
@@ -750,6 +824,8 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
         results = [json.loads(run.communicate()[0]) for run in runs]
         elapsed = time.perf_counter() - start
         cpu = sum(_cpu_seconds(s.pid) - cpu_before[s.pid] for s in servers)
+        system_cpu = sum(_cpu_split(s.pid)[1] - system_before[s.pid] for s in servers)
+        switches = sum(_context_switches(s.pid) - switches_before[s.pid] for s in servers)
         redis_cpu = (_cpu_seconds(redis_process.pid) - redis_before) if redis_process else 0.0
         if store == "redis":
             async def count() -> int:
@@ -788,6 +864,8 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             "sessions_per_s": round(sessions / elapsed, 1),
             "messages": len(latencies), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
             "server_cpu_ms_per_session": round(cpu / max(sessions, 1) * 1e3, 3),
+            "server_system_cpu_ms_per_session": round(system_cpu / max(sessions, 1) * 1e3, 3),
+            "server_context_switches_per_session": round(switches / max(sessions, 1), 2),
             "redis_cpu_ms_per_session": round(redis_cpu / max(sessions, 1) * 1e3, 3),
             "client_cpu_ms_per_session": round(sum(r["cpu_s"] for r in results)
                                                / max(sessions, 1) * 1e3, 3),
@@ -819,6 +897,8 @@ def main() -> None:
     app = sub.add_parser("app-cost", help="DMServerApp alone, in process (no HTTP)")
     app.add_argument("--devices", type=int, default=2000)
     app.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
+    app.add_argument("--wake", default="none", choices=["none", "sleeping", "polling"],
+                     help="after each answer, wake (or not) a process on the other core")
     cost = sub.add_parser("server-cost")
     cost.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
     serve = sub.add_parser("serve")
@@ -853,7 +933,7 @@ def main() -> None:
             report["server_cpu_ms_per_session"] / report["in_memory_whole_session_ms"], 2)
         print(json.dumps(report, indent=2))
     elif args.mode == "app-cost":
-        print(json.dumps(app_cost(args.devices, args.format)))
+        print(json.dumps(app_cost(args.devices, args.format, args.wake)))
     elif args.mode == "server-cost":
         print(json.dumps({"backend": BACKEND, "fmt": args.format,
                           "server_ms_per_session": server_session_cost(args.format) * 1e3}))

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ..security.nonces import LEVELS, NonceManager, StoredNonce
 from .state import (
@@ -66,10 +67,22 @@ class _Entry:
 class _Device:
     seq: int = 0
     entries: dict[str, _Entry] = field(default_factory=dict)
+    """Every entry the operator has not forgotten, finished ones included."""
+    queued: dict[str, None] = field(default_factory=dict)
+    """The ids of the ``queued`` entries, oldest first; with ``sent``, what a session's
+    path reads, so its cost does not grow with the finished entries kept in ``entries``."""
+    sent: dict[str, dict[str, None]] = field(default_factory=dict)
+    """Session token -> the ids of its ``sent`` entries."""
     keys: dict[str, list[str]] = field(default_factory=dict)
     inflight: dict[str, float] = field(default_factory=dict)
     """token -> when to look at it again (its session's expiry)."""
     owner: str | None = None
+
+
+def _requeue(device: _Device, entry_ids: list[str]) -> None:
+    """Back into ``device.queued`` in their place: by id, the order they were queued in (a
+    session releases few; a rebuild is simplest)."""
+    device.queued = dict.fromkeys(sorted([*device.queued, *entry_ids], key=int))
 
 
 @documented_by(StateStore)
@@ -214,21 +227,36 @@ class MemoryState:
         when = commit.now
         if commit.claim:
             ref = session_ref(token) or ""  # a hash: once per commit, not per command
+            queued = device.queued
+            sent = device.sent.setdefault(token, {})
             for entry_id in commit.claim:
                 entry = entries[entry_id]
                 entry.state, entry.session = "sent", token
                 entry.history.append((when, "sent", ref))
-        for entry_id, outcome in commit.complete:
-            entry = entries.get(entry_id)
-            if entry is not None and entry.state == "sent" and entry.session == token:
-                entry.state, entry.outcome = "done", outcome
-                entry.history.append((when, "done", None))
-        for release in commit.release:
-            entry = entries.get(release.entry_id)
-            if entry is not None and entry.state == "sent" and entry.session == token:
-                to: EntryState = "queued" if entry.repeatable else release.to
-                entry.state = to
-                entry.history.append((commit.now, to, release.reason))
+                queued.pop(entry_id, None)  # (an id named twice is claimed once)
+                sent[entry_id] = None
+        if commit.complete or commit.release:
+            sent = device.sent.get(token, {})
+            for entry_id, outcome in commit.complete:
+                if entry_id in sent:  # (sent in this session: the entry's state and token)
+                    entry = entries[entry_id]
+                    entry.state, entry.outcome = "done", outcome
+                    entry.history.append((when, "done", None))
+                    del sent[entry_id]
+            requeued = []
+            for release in commit.release:
+                if release.entry_id in sent:
+                    entry = entries[release.entry_id]
+                    to: EntryState = "queued" if entry.repeatable else release.to
+                    entry.state = to
+                    entry.history.append((commit.now, to, release.reason))
+                    del sent[release.entry_id]
+                    if to == "queued":
+                        requeued.append(release.entry_id)
+            if not sent:
+                device.sent.pop(token, None)
+            if requeued:
+                _requeue(device, requeued)
         if commit.claim or token in device.inflight:
             # (A session with no entry in ``inflight`` has none sent: only a claim, here,
             # makes one ``sent``, and ``_track`` puts it in.)
@@ -237,11 +265,10 @@ class MemoryState:
 
     def _track(self, device_id: str, device: _Device, token: str, when: float) -> None:
         """Remember to look at ``token`` again at ``when`` while it has commands in flight."""
-        for entry in device.entries.values():
-            if entry.session == token and entry.state == "sent":
-                device.inflight[token] = when
-                heapq.heappush(self._reap, (when, device_id, token))
-                return
+        if device.sent.get(token):
+            device.inflight[token] = when
+            heapq.heappush(self._reap, (when, device_id, token))
+            return
         device.inflight.pop(token, None)
 
     async def session_count(self, tier: str) -> int:
@@ -274,6 +301,7 @@ class MemoryState:
             entry_id = str(device.seq)
             device.entries[entry_id] = _Entry(command, key, repeatable, now,
                                               history=[(now, "queued", key or "")])
+            device.queued[entry_id] = None
             ids.append(entry_id)
         if key is not None:
             device.keys[key] = ids
@@ -292,25 +320,16 @@ class MemoryState:
         device = self._devices.get(device_id)
         if device is None:
             return []
-        out = []
-        for entry_id, entry in device.entries.items():
-            if entry.state == "queued":
-                out.append(self._entry(device_id, entry_id, entry))
-                if len(out) >= limit:
-                    break
-        return out
+        entries = device.entries
+        return [self._entry(device_id, entry_id, entries[entry_id])
+                for entry_id in islice(device.queued, limit)]
 
     async def claimable(self, device_id: str, limit: int = MAX_CLAIM) -> list[tuple[str, str]]:
         device = self._devices.get(device_id)
         if device is None:
             return []
-        out = []
-        for entry_id, entry in device.entries.items():
-            if entry.state == "queued":
-                out.append((entry_id, entry.command))
-                if len(out) >= limit:
-                    break
-        return out
+        entries = device.entries
+        return [(entry_id, entries[entry_id].command) for entry_id in islice(device.queued, limit)]
 
     def devices(self) -> list[str]:
         """Every device with queue entries or an owner (this process only)."""
@@ -350,11 +369,16 @@ class MemoryState:
                 heapq.heappush(self._reap, (session.expires, device_id, token))
                 continue
             del device.inflight[token]
-            for entry in device.entries.values():
-                if entry.state == "sent" and entry.session == token:
-                    entry.state = "queued" if entry.repeatable else "unknown"
-                    entry.history.append((now, entry.state, "session_expired"))
-                    changed += 1
+            requeued = []
+            for entry_id in device.sent.pop(token, {}):
+                entry = device.entries[entry_id]
+                entry.state = "queued" if entry.repeatable else "unknown"
+                entry.history.append((now, entry.state, "session_expired"))
+                changed += 1
+                if entry.state == "queued":
+                    requeued.append(entry_id)
+            if requeued:
+                _requeue(device, requeued)
         return changed
 
     # -- nonces and accounts --------------------------------------------------------------------

@@ -523,6 +523,116 @@ def _replay(base: str, first: int, last: int, concurrency: int, template: dict[s
                       "cpu_s": time.process_time() - cpu_start}))
 
 
+def _replay_polling(base: str, first: int, last: int, concurrency: int,
+                    template: dict[str, Any]) -> None:
+    """``_replay`` without ever sleeping: one thread, ``concurrency`` non-blocking
+    connections polled in a loop (it burns its core), so no answer has a device to wake and
+    the server pays no wake-ups (``http --poll-devices``). Answers must carry Content-Length
+    (the DM server's do)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    latencies: list[float] = []
+    failures: list[str] = []
+    indexes = list(range(first, last))
+    messages = [bytes.fromhex(m) for m in template["messages"]]
+    old_token = template["token"].encode()
+    content_type = template["content_type"].encode()
+
+    class Device:
+        def __init__(self) -> None:
+            self.sock = socket.create_connection((host, port))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.setblocking(False)
+            self.bodies: list[bytes] = []
+            self.token: bytes | None = None
+            self.buffer = b""
+            self.started = 0.0
+
+        def next_session(self) -> bool:
+            if not indexes:
+                return False
+            index = indexes.pop()
+            bodies = messages
+            for old, new in _substitutions(index):
+                bodies = [b.replace(old, new) for b in bodies]
+            self.bodies, self.token = bodies, None
+            self.send()
+            return True
+
+        def send(self) -> None:
+            body = self.bodies.pop(0)
+            path = b"/dm"
+            if self.token is not None:
+                body = body.replace(old_token, self.token)
+                path = b"/dm/s/" + self.token
+            request = (b"POST " + path + b" HTTP/1.1\r\nhost: " + host.encode()
+                       + b"\r\ncontent-type: " + content_type + b"\r\ncontent-length: "
+                       + str(len(body)).encode() + b"\r\n\r\n" + body)
+            self.started = time.perf_counter()
+            self.sock.setblocking(True)  # (a request fits the socket's buffer: no wait)
+            self.sock.sendall(request)
+            self.sock.setblocking(False)
+
+        def poll(self) -> bool | None:
+            """None: the answer is not whole yet; True: the session goes on or a new one
+            started; False: this device has nothing left to do."""
+            try:
+                chunk = self.sock.recv(65536)
+            except BlockingIOError:
+                return None
+            if not chunk:
+                raise RuntimeError("connection closed")
+            self.buffer += chunk
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return None
+            head = self.buffer[:head_end].lower()
+            length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            if len(self.buffer) < head_end + 4 + length:
+                return None
+            data = self.buffer[head_end + 4:head_end + 4 + length]
+            self.buffer = self.buffer[head_end + 4 + length:]
+            latencies.append(time.perf_counter() - self.started)
+            if not head.startswith(b"http/1.1 200"):
+                raise RuntimeError(head.split(b"\r\n", 1)[0].decode())
+            if self.token is None:
+                found = TOKEN.search(data)
+                if found is None:
+                    raise RuntimeError("no RespURI in the answer")
+                self.token = found.group(1)
+            if self.bodies:
+                self.send()
+                return True
+            return self.next_session()
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    cpu_start = time.process_time()
+    devices = [Device() for _ in range(concurrency)]
+    active = [d for d in devices if d.next_session()]
+    while active:
+        still = []
+        for device in active:
+            try:
+                done = device.poll()
+            except Exception as exc:  # noqa: BLE001 - counted as a lost session
+                failures.append(repr(exc))
+                device.sock.close()
+                device = Device()
+                done = device.next_session()
+            if done is not False:
+                still.append(device)
+        active = still
+    for device in devices:
+        device.sock.close()
+    print(json.dumps({"latencies": latencies, "failures": failures[:5],
+                      "failed": len(failures), "executed": -1,
+                      "cpu_s": time.process_time() - cpu_start}))
+
+
 HTTP_PROTOCOLS = ("serve", "serve-h11", "httptools")
 """``serve``: the HTTP protocol ``omadm-codec serve`` and ``ServerThread`` run by default
 (issue 13's connection guards, on httptools when it is installed); ``serve-h11``: the same
@@ -737,7 +847,8 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], str]:
 
 def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
                 workers: int = 1, clients: int = 2, redis_url: str | None = None,
-                replay: bool = False, http: str = "serve") -> dict[str, Any]:
+                replay: bool = False, http: str = "serve", poll_devices: bool = False
+                ) -> dict[str, Any]:
     import asyncio
     import secrets
     import socket
@@ -804,7 +915,9 @@ def http_report(devices: int, concurrency: int, fmt: str, store: str = "memory",
             if store != "floor":  # (the floor's servers answer the one recorded already)
                 with open(template, "w") as out:
                     json.dump(record_session(base, fmt), out)
-            extra = ["--replay", template]
+            extra = ["--replay", template] + (["--poll"] if poll_devices else [])
+        elif poll_devices:
+            raise SystemExit("--poll-devices replays a recorded session: it needs --replay")
         runs = [subprocess.Popen([sys.executable, __file__, "devices", "--base", base,
                                   "--first", str(bounds[k]), "--last", str(bounds[k + 1]),
                                   "--concurrency", str(concurrency), "--format", fmt, *extra],
@@ -894,6 +1007,9 @@ def main() -> None:
                       help="the workers' HTTP protocol (default: what omadm-codec serve runs)")
     http.add_argument("--replay", action="store_true",
                       help="devices replay one recorded session (server-bound load)")
+    http.add_argument("--poll-devices", action="store_true",
+                      help="with --replay: each device process polls its connections in one "
+                           "thread and never sleeps, so answers wake no one (it burns a core)")
     app = sub.add_parser("app-cost", help="DMServerApp alone, in process (no HTTP)")
     app.add_argument("--devices", type=int, default=2000)
     app.add_argument("--format", default="wbxml", choices=["xml", "wbxml"])
@@ -914,6 +1030,8 @@ def main() -> None:
     devices.add_argument("--concurrency", type=int, default=8)
     devices.add_argument("--format", default="wbxml")
     devices.add_argument("--replay", help="a recorded session (JSON) to replay")
+    devices.add_argument("--poll", action="store_true",
+                         help="one thread polling its connections, never asleep")
     args = parser.parse_args()
     if args.mode == "memory":
         print(json.dumps(memory_report(), indent=2))
@@ -922,7 +1040,7 @@ def main() -> None:
     elif args.mode == "http":
         report = http_report(args.devices, args.concurrency, args.format, args.store,
                              args.workers, args.clients, args.redis_url, args.replay,
-                             args.http)
+                             args.http, args.poll_devices)
         report["in_memory_server_ms_per_session"] = round(
             server_session_cost(args.format) * 1e3, 3)
         report["http_over_memory_cpu"] = round(
@@ -940,7 +1058,8 @@ def main() -> None:
     elif args.mode == "devices":
         if args.replay:
             with open(args.replay) as source:
-                _replay(args.base, args.first, args.last, args.concurrency, json.load(source))
+                (_replay_polling if args.poll else _replay)(
+                    args.base, args.first, args.last, args.concurrency, json.load(source))
         else:
             _devices(args.base, args.first, args.last, args.concurrency, args.format)
     else:

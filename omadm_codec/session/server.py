@@ -186,6 +186,21 @@ class ServerSession:
     session absorbed.
     """
 
+    # Slots: a session is made per request (restored from its snapshot) and its ~50
+    # attributes overflow the shared-key instance dict (30 keys in CPython 3.11); a
+    # ``__dict__`` stays for what a caller adds.
+    __slots__ = ("_aauth_for", "_acks", "_cached", "_client_msg_id", "_client_statuses",
+                 "_continued", "_cred_sent_in", "_decision", "_end_after_send", "_ended_reported",
+                 "_incoming", "_interrupted", "_large", "_last_activity", "_last_digest",
+                 "_later", "_msg_id", "_pending", "_queue", "_reply_plan", "_reply_to", "_resend",
+                 "_secret_lookup", "_server_accepted", "_server_authenticated",
+                 "_server_verdicts", "_top", "accounts_for_device", "client_max_msg_size",
+                 "client_max_obj_size", "device_id", "end_reason", "fmt", "guards",
+                 "idle_timeout", "limits", "max_commands_per_message", "max_msg_size", "nonces",
+                 "policy", "quirks", "resp_uri", "server_auth_type", "server_id", "server_secret",
+                 "server_uri", "session_id", "started", "state", "strict", "username", "__dict__",
+                 "__weakref__")
+
     role = Role.SERVER
 
     def __init__(self, *, server_id: str, server_uri: str,

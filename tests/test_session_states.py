@@ -66,3 +66,22 @@ def test_client_cannot_receive_before_sending() -> None:
         run(Role.CLIENT, [ev.Started, ev.MessageReceived])
     with pytest.raises(LocalProtocolError):
         run(Role.SERVER, [ev.MessageSent])
+
+
+def test_fast_command_completed_is_a_command_completed() -> None:
+    """``events._completed`` (the server's per-command constructor) makes exactly what the
+    public constructor makes: same class, fields, equality, repr, and still frozen."""
+    import dataclasses
+
+    from omadm_codec.messages.model import Get, Item, Results, Source, Target
+
+    get = Get("7", [Item(target=Target("./a"))])
+    results = (Results("3", "7", [Item(source=Source("./a"), data="x")], msg_ref="1"),)
+    fields = (get, 200, results, (200, 404), (), ("typed",), "ok")
+    fast, slow = ev._completed(*fields), ev.CommandCompleted(*fields)
+    assert type(fast) is ev.CommandCompleted
+    assert fast == slow and repr(fast) == repr(slow)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(slow)
+    assert fast.ok and fast.children == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.status = 500  # type: ignore[misc]

@@ -242,6 +242,37 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, 
 _COMPLETED_SETTERS = _slot_setters(CommandCompleted, ("command", "status", "results",
                                                       "item_statuses", "children", "data",
                                                       "outcome"))
+
+
+class _CompletedFields:
+    """A ``CommandCompleted`` being filled: the same slots in the same order (so the same
+    layout), without the frozen ``__setattr__``: plain slot stores, then the class is set."""
+
+    __slots__ = CommandCompleted.__slots__
+    command: Command
+    status: int
+    results: tuple[Results, ...]
+    item_statuses: tuple[int, ...]
+    children: tuple[CommandCompleted, ...]
+    data: tuple[str, ...]
+    outcome: str
+
+
+def _completed(command: Command, status: int, results: tuple[Results, ...],
+              item_statuses: tuple[int, ...], children: tuple[CommandCompleted, ...],
+              data: tuple[str, ...], outcome: str) -> CommandCompleted:
+    """``CommandCompleted(command, status, ..., outcome)`` with every field given (``outcome``
+    one of ``OUTCOMES``), built a third as dear: a server makes one per command answered."""
+    built = _CompletedFields()
+    built.command = command
+    built.status = status
+    built.results = results
+    built.item_statuses = item_statuses
+    built.children = children
+    built.data = data
+    built.outcome = outcome
+    built.__class__ = CommandCompleted  # type: ignore[assignment]
+    return built  # type: ignore[return-value]
 _EXECUTED_SETTERS = _slot_setters(CommandExecuted, ("command", "status", "parent"))
 
 

@@ -758,7 +758,7 @@ class ServerSession:
             elif not pending.children:
                 # ``pending.event()``, written out (once per command answered): a Status came.
                 got, data = pending.results, pending.data
-                events.append(ev.CommandCompleted(
+                events.append(ev._completed(
                     pending.command, code, tuple(got) if got else (),
                     tuple(pending.statuses), (), tuple(data) if data else (),
                     ev.outcome_of(code)))

@@ -104,6 +104,7 @@ _NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
 
 _COPIERS: dict[type, Callable[[Command], Command]] = {}
+_UNDECIDED = AuthDecision(400)  # frozen: one for every session, until its first message
 
 
 @functools.lru_cache(maxsize=16)
@@ -277,7 +278,7 @@ class ServerSession:
         self._later: list[ev.Event] = []
         self._incoming: Incoming | None = None
         self._acks: list[tuple[Results, int]] = []
-        self._decision = AuthDecision(400)
+        self._decision = _UNDECIDED
         self._interrupted: list[Item] = []  # objects cut off: Alert 1225 in the answer
         self._continued = False  # this message carried the next chunk of ``_incoming``
 

@@ -104,6 +104,8 @@ _NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
 
 _COPIERS: dict[type, Callable[[Command], Command]] = {}
+_FLAT_COPIERS: dict[type, Callable[[Command], Command]] = {}
+"""The copiers of the classes that hold no commands (``_fill`` numbers those inline)."""
 _UNDECIDED = AuthDecision(400)  # frozen: one for every session, until its first message
 
 
@@ -156,6 +158,8 @@ def _shallow_copy(command: Command) -> Command:
     copier = _COPIERS.get(cls)
     if copier is None:
         copier = _COPIERS[cls] = _copier(cls, command)
+        if not issubclass(cls, _CONTAINERS):
+            _FLAT_COPIERS[cls] = copier
     return copier(command)
 
 
@@ -499,7 +503,8 @@ class ServerSession:
         # 2. What the device said about our messages (its own commands put aside, in order).
         commands: list[Command] = []
         events.extend(self._take_answers(msg, commands))
-        if msg.final and self._incoming is None and not _asks_next_or_aborts(commands):
+        if (msg.final and self._top and self._incoming is None
+                and not _asks_next_or_aborts(commands)):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
@@ -735,14 +740,15 @@ class ServerSession:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
         keep: list[Pending] = []
+        refused_us = header_reply is not None and header_reply.data in (401, 407)
+        completed, outcome_of = ev._completed, ev.outcome_of
         for pending in self._top:
-            if not pending.statuses or pending.receiving or (pending.children
-                                                             and pending.busy()):
+            statuses = pending.statuses
+            if not statuses or pending.receiving or (pending.children and pending.busy()):
                 keep.append(pending)
                 continue
-            code = pending.statuses[0]
-            if code in (401, 407) and header_reply is not None and header_reply.data in (
-                    401, 407):
+            code = statuses[0]
+            if refused_us and code in (401, 407):
                 requeue.append(pending.command)  # our credentials failed: send it again
             elif pending.chunk and code == STATUS_CHUNK:
                 pass  # an acknowledged chunk: the object completes with its last chunk
@@ -759,10 +765,9 @@ class ServerSession:
             elif not pending.children:
                 # ``pending.event()``, written out (once per command answered): a Status came.
                 got, data = pending.results, pending.data
-                events.append(ev._completed(
-                    pending.command, code, tuple(got) if got else (),
-                    tuple(pending.statuses), (), tuple(data) if data else (),
-                    ev.outcome_of(code)))
+                events.append(completed(
+                    pending.command, code, tuple(got) if got else (), tuple(statuses), (),
+                    tuple(data) if data else (), outcome_of(code)))
             else:
                 events.append(pending.event())
         self._top = keep
@@ -1053,20 +1058,23 @@ class ServerSession:
         pendings: list[Pending] = []
         msg_id = hdr.msg_id
         table = self._pending
-        copiers = _COPIERS
+        copiers = _FLAT_COPIERS
+        number = mark  # ``ids()``, written out: ``ids.next`` is set back after the loop
         for command in self._queue:
             copier = copiers.get(type(command))
-            if copier is None or isinstance(command, _CONTAINERS):
+            if copier is None:
+                ids.next = number
                 wire, pending = self._number(command, ids, msg_id, None)
+                number = ids.next
             else:
                 pending = Pending(command)
                 wire = copier(command)
-                number = ids.next  # ``ids()``, written out
-                ids.next = number + 1
                 cmd_id = wire.cmd_id = _ID_TEXTS[number] if number < 1024 else str(number)
+                number += 1
                 table[(msg_id, cmd_id)] = pending
             body.append(wire)
             pendings.append(pending)
+        ids.next = number
         encoded = self._encoded_if_fits(hdr, body, True)
         if encoded is not None:
             self._top.extend(pendings)

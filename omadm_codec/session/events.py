@@ -8,7 +8,8 @@ gets them in order from ``receive()`` (and ``handle_timer()``). The first group 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from ..messages.model import Command, Item, Results
 
@@ -242,38 +243,31 @@ def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, 
 _COMPLETED_SETTERS = _slot_setters(CommandCompleted, ("command", "status", "results",
                                                       "item_statuses", "children", "data",
                                                       "outcome"))
-
-
-class _CompletedFields:
-    """A ``CommandCompleted`` being filled: the same slots in the same order (so the same
-    layout), without the frozen ``__setattr__``: plain slot stores, then the class is set."""
-
-    __slots__ = CommandCompleted.__slots__
-    command: Command
-    status: int
-    results: tuple[Results, ...]
-    item_statuses: tuple[int, ...]
-    children: tuple[CommandCompleted, ...]
-    data: tuple[str, ...]
-    outcome: str
-
-
-def _completed(command: Command, status: int, results: tuple[Results, ...],
-              item_statuses: tuple[int, ...], children: tuple[CommandCompleted, ...],
-              data: tuple[str, ...], outcome: str) -> CommandCompleted:
-    """``CommandCompleted(command, status, ..., outcome)`` with every field given (``outcome``
-    one of ``OUTCOMES``), built a third as dear: a server makes one per command answered."""
-    built = _CompletedFields()
-    built.command = command
-    built.status = status
-    built.results = results
-    built.item_statuses = item_statuses
-    built.children = children
-    built.data = data
-    built.outcome = outcome
-    built.__class__ = CommandCompleted  # type: ignore[assignment]
-    return built  # type: ignore[return-value]
 _EXECUTED_SETTERS = _slot_setters(CommandExecuted, ("command", "status", "parent"))
+
+
+def _builder(cls: type) -> Callable[..., Any]:
+    """A function making a ``cls`` (a frozen slotted dataclass) from every field, in order, a
+    third as dear as its ``__init__``: an object of a plain class with the same slots (so the
+    same layout) is filled by plain slot stores, then given ``cls`` as its class. No default:
+    for what a session builds per message or per command, every field given."""
+    names = tuple(f.name for f in fields(cls))
+    if names != getattr(cls, "__slots__", None) or cls.__mro__[1:] != (object,):
+        raise TypeError(f"{cls.__name__}: not a plain slotted dataclass")
+    filler = type(f"_{cls.__name__}Fields", (), {"__slots__": names})
+    lines = [f"def build({', '.join(names)}):", "    _built = _filler()"]
+    lines += [f"    _built.{name} = {name}" for name in names]
+    lines += ["    _built.__class__ = _cls", "    return _built"]
+    scope: dict[str, Any] = {"_filler": filler, "_cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
+    return scope["build"]  # type: ignore[no-any-return]
+
+
+_completed: Callable[[Command, int, tuple[Results, ...], tuple[int, ...],
+                      tuple[CommandCompleted, ...], tuple[str, ...], str], CommandCompleted]
+_completed = _builder(CommandCompleted)
+"""``CommandCompleted(command, status, ..., outcome)``, every field given (``outcome`` one of
+``OUTCOMES``): a server makes one per command answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +303,14 @@ class CommandRefused:
     sent: bool = False
     """True if the command was in a message already built (it may have reached the device,
     so running it again is not known to be safe); False if it provably never left."""
+
+
+# The events every server session makes, built without their ``__init__`` (``_builder``).
+_message_received: Callable[[str, bool], MessageReceived] = _builder(MessageReceived)
+_authenticated: Callable[[str, int], Authenticated] = _builder(Authenticated)
+_session_started: Callable[[str, str, int, tuple[tuple[str, str], ...]], SessionStarted]
+_session_started = _builder(SessionStarted)
+_session_ended: Callable[[str], SessionEnded] = _builder(SessionEnded)
 
 
 Event = (

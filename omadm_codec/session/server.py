@@ -62,6 +62,7 @@ from ._common import (
     Format,
     MessageSizer,
     Outgoing,
+    _outgoing,
     check_cmd_ids,
     command_status,
     encode_message,
@@ -480,7 +481,7 @@ class ServerSession:
             if msg.header.meta.max_obj_size:
                 self.client_max_obj_size = msg.header.meta.max_obj_size
         self.state = transition(self.role, self.state, ev.MessageReceived)
-        events: list[ev.Event] = [ev.MessageReceived(msg.header.msg_id, msg.final)]
+        events: list[ev.Event] = [ev._message_received(msg.header.msg_id, msg.final)]
         for quirk in msg.quirks:
             self._note(quirk)
         self._reply_to = msg
@@ -499,7 +500,7 @@ class ServerSession:
             return events
         if was is None:
             self.username = decision.username
-            events.append(ev.Authenticated(decision.username or "", decision.status))
+            events.append(ev._authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages (its own commands put aside, in order).
         commands: list[Command] = []
         events.extend(self._take_answers(msg, commands))
@@ -528,7 +529,7 @@ class ServerSession:
             devinfo = tuple(
                 (item_uri(item), item.data if isinstance(item.data, str) else "")
                 for c in msg.commands if isinstance(c, Replace) for item in c.items)
-            events.insert(1 + (was is None), ev.SessionStarted(
+            events.insert(1 + (was is None), ev._session_started(
                 msg.header.session_id, self.device_id, int(alert.data or 0), devinfo))
         if self._end_after_send == "peer_abort":
             self._reply_plan = "statuses"
@@ -912,7 +913,7 @@ class ServerSession:
                 # could not check them: libdmclient's Status 0); nothing it did is vouched for.
                 reason = "server_not_authenticated"
             self.end_reason = reason
-            out.append(ev.SessionEnded(reason))
+            out.append(ev._session_ended(reason))
         elif self.state is State.ABORTED and not self._ended_reported:
             self._ended_reported = True
             out.extend(self._drop_all())
@@ -988,7 +989,8 @@ class ServerSession:
                 and self.username is not None):
             nonce = self.nonces.current(self.username, "SRVCRED") or b""
             hmac_value = auth.hmac_header(self.server_id, self.server_secret, nonce, body)
-        return Outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final, hmac_value)
+        return _outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final,
+                         hmac_value)
 
     def _build(self) -> tuple[Outgoing, bool]:
         """(message, True if it is the Final-only package that ends the session)."""

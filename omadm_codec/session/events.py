@@ -260,7 +260,12 @@ def _builder(cls: type) -> Callable[..., Any]:
     lines += ["    _built.__class__ = _cls", "    return _built"]
     scope: dict[str, Any] = {"_filler": filler, "_cls": cls}
     exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
-    return scope["build"]  # type: ignore[no-any-return]
+    build: Callable[..., Any] = scope["build"]
+    try:
+        build(*[None] * len(names))
+    except TypeError:  # an interpreter that will not give a sibling layout the class
+        return cls
+    return build
 
 
 _completed: Callable[[Command, int, tuple[Results, ...], tuple[int, ...],

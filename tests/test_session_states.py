@@ -66,3 +66,47 @@ def test_client_cannot_receive_before_sending() -> None:
         run(Role.CLIENT, [ev.Started, ev.MessageReceived])
     with pytest.raises(LocalProtocolError):
         run(Role.SERVER, [ev.MessageSent])
+
+
+
+def test_fast_constructors_make_what_the_public_ones_make() -> None:
+    """The session's own constructors (``events._builder``: no ``__init__``) make exactly what
+    the public constructors make: same class, fields, equality, repr, and still frozen."""
+    import dataclasses
+
+    from omadm_codec.messages.model import Get, Item, Results, Source, Target
+    from omadm_codec.session._common import Outgoing, _outgoing
+
+    get = Get("7", [Item(target=Target("./a"))])
+    results = (Results("3", "7", [Item(source=Source("./a"), data="x")], msg_ref="1"),)
+    cases = [
+        (ev._completed, ev.CommandCompleted, (get, 200, results, (200, 404), (), ("typed",),
+                                              "ok")),
+        (ev._message_received, ev.MessageReceived, ("3", True)),
+        (ev._authenticated, ev.Authenticated, ("dev1", 212)),
+        (ev._session_started, ev.SessionStarted, ("1A", "IMEI:1", 1201, (("./DevInfo/Lang",
+                                                                          "en"),))),
+        (ev._session_ended, ev.SessionEnded, ("completed",)),
+        (_outgoing, Outgoing, (b"\x02\x00", "application/vnd.syncml.dm+wbxml", "2", False,
+                               None)),
+    ]
+    for fast_new, cls, fields in cases:
+        fast, slow = fast_new(*fields), cls(*fields)
+        assert type(fast) is cls
+        assert fast == slow and repr(fast) == repr(slow)
+        assert dataclasses.astuple(fast) == dataclasses.astuple(slow)
+        name = dataclasses.fields(cls)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(fast, name, None)
+    assert ev._completed(*cases[0][2]).ok
+
+
+def test_fast_constructor_refuses_another_layout() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Unslotted:
+        x: int
+
+    with pytest.raises(TypeError):
+        ev._builder(Unslotted)

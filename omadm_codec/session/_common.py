@@ -9,7 +9,7 @@ bytes only here, through the public ``messages.decode`` / ``encode``; every deco
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +30,7 @@ from ..messages.model import (
     Status,
     SyncHdr,
 )
+from .events import _builder
 
 Format = Literal["xml", "wbxml"]
 CONTENT_TYPES: dict[str, str] = {
@@ -60,6 +61,11 @@ class Outgoing:
     """True if it carries Final."""
     hmac: str | None = None
     """The ``x-syncml-hmac`` header value to send with it, if HMAC is in use."""
+
+
+_outgoing: Callable[[bytes, str, str, bool, str | None], Outgoing] = _builder(Outgoing)
+"""``Outgoing`` with every field given, without its ``__init__`` (a session makes one per
+message)."""
 
 
 def fmt_of(content_type: str | None, body: bytes) -> Format:

@@ -8,7 +8,8 @@ gets them in order from ``receive()`` (and ``handle_timer()``). The first group 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from ..messages.model import Command, Item, Results
 
@@ -245,6 +246,35 @@ _COMPLETED_SETTERS = _slot_setters(CommandCompleted, ("command", "status", "resu
 _EXECUTED_SETTERS = _slot_setters(CommandExecuted, ("command", "status", "parent"))
 
 
+def _builder(cls: type) -> Callable[..., Any]:
+    """A function making a ``cls`` (a frozen slotted dataclass) from every field, in order, a
+    third as dear as its ``__init__``: an object of a plain class with the same slots (so the
+    same layout) is filled by plain slot stores, then given ``cls`` as its class. No default:
+    for what a session builds per message or per command, every field given."""
+    names = tuple(f.name for f in fields(cls))
+    if names != getattr(cls, "__slots__", None) or cls.__mro__[1:] != (object,):
+        raise TypeError(f"{cls.__name__}: not a plain slotted dataclass")
+    filler = type(f"_{cls.__name__}Fields", (), {"__slots__": names})
+    lines = [f"def build({', '.join(names)}):", "    _built = _filler()"]
+    lines += [f"    _built.{name} = {name}" for name in names]
+    lines += ["    _built.__class__ = _cls", "    return _built"]
+    scope: dict[str, Any] = {"_filler": filler, "_cls": cls}
+    exec("\n".join(lines), scope)  # noqa: S102 - the field names of a dataclass, nothing else
+    build: Callable[..., Any] = scope["build"]
+    try:
+        build(*[None] * len(names))
+    except TypeError:  # an interpreter that will not give a sibling layout the class
+        return cls
+    return build
+
+
+_completed: Callable[[Command, int, tuple[Results, ...], tuple[int, ...],
+                      tuple[CommandCompleted, ...], tuple[str, ...], str], CommandCompleted]
+_completed = _builder(CommandCompleted)
+"""``CommandCompleted(command, status, ..., outcome)``, every field given (``outcome`` one of
+``OUTCOMES``): a server makes one per command answered."""
+
+
 @dataclass(frozen=True, slots=True)
 class LargeObjectInterrupted:
     """A chunked object was cut off by another command; 1225 was (client) or will be sent."""
@@ -278,6 +308,14 @@ class CommandRefused:
     sent: bool = False
     """True if the command was in a message already built (it may have reached the device,
     so running it again is not known to be safe); False if it provably never left."""
+
+
+# The events every server session makes, built without their ``__init__`` (``_builder``).
+_message_received: Callable[[str, bool], MessageReceived] = _builder(MessageReceived)
+_authenticated: Callable[[str, int], Authenticated] = _builder(Authenticated)
+_session_started: Callable[[str, str, int, tuple[tuple[str, str], ...]], SessionStarted]
+_session_started = _builder(SessionStarted)
+_session_ended: Callable[[str], SessionEnded] = _builder(SessionEnded)
 
 
 Event = (

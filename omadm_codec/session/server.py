@@ -62,6 +62,7 @@ from ._common import (
     Format,
     MessageSizer,
     Outgoing,
+    _outgoing,
     check_cmd_ids,
     command_status,
     encode_message,
@@ -104,6 +105,9 @@ _NEXT_OR_ABORT = (ALERT_NEXT_MESSAGE, ALERT_ABORT)
 
 
 _COPIERS: dict[type, Callable[[Command], Command]] = {}
+_FLAT_COPIERS: dict[type, Callable[[Command], Command]] = {}
+"""The copiers of the classes that hold no commands (``_fill`` numbers those inline)."""
+_UNDECIDED = AuthDecision(400)  # frozen: one for every session, until its first message
 
 
 @functools.lru_cache(maxsize=16)
@@ -155,6 +159,8 @@ def _shallow_copy(command: Command) -> Command:
     copier = _COPIERS.get(cls)
     if copier is None:
         copier = _COPIERS[cls] = _copier(cls, command)
+        if not issubclass(cls, _CONTAINERS):
+            _FLAT_COPIERS[cls] = copier
     return copier(command)
 
 
@@ -185,6 +191,21 @@ class ServerSession:
     (``SESSION_QUIRKS``) is refused as documented there. ``quirks`` lists what a lenient
     session absorbed.
     """
+
+    # Slots: a session is made per request (restored from its snapshot) and its ~50
+    # attributes overflow the shared-key instance dict (30 keys in CPython 3.11); a
+    # ``__dict__`` stays for what a caller adds.
+    __slots__ = ("_aauth_for", "_acks", "_cached", "_client_msg_id", "_client_statuses",
+                 "_continued", "_cred_sent_in", "_decision", "_end_after_send", "_ended_reported",
+                 "_incoming", "_interrupted", "_large", "_last_activity", "_last_digest",
+                 "_later", "_msg_id", "_pending", "_queue", "_reply_plan", "_reply_to", "_resend",
+                 "_secret_lookup", "_server_accepted", "_server_authenticated",
+                 "_server_verdicts", "_top", "accounts_for_device", "client_max_msg_size",
+                 "client_max_obj_size", "device_id", "end_reason", "fmt", "guards",
+                 "idle_timeout", "limits", "max_commands_per_message", "max_msg_size", "nonces",
+                 "policy", "quirks", "resp_uri", "server_auth_type", "server_id", "server_secret",
+                 "server_uri", "session_id", "started", "state", "strict", "username", "__dict__",
+                 "__weakref__")
 
     role = Role.SERVER
 
@@ -262,7 +283,7 @@ class ServerSession:
         self._later: list[ev.Event] = []
         self._incoming: Incoming | None = None
         self._acks: list[tuple[Results, int]] = []
-        self._decision = AuthDecision(400)
+        self._decision = _UNDECIDED
         self._interrupted: list[Item] = []  # objects cut off: Alert 1225 in the answer
         self._continued = False  # this message carried the next chunk of ``_incoming``
 
@@ -460,7 +481,7 @@ class ServerSession:
             if msg.header.meta.max_obj_size:
                 self.client_max_obj_size = msg.header.meta.max_obj_size
         self.state = transition(self.role, self.state, ev.MessageReceived)
-        events: list[ev.Event] = [ev.MessageReceived(msg.header.msg_id, msg.final)]
+        events: list[ev.Event] = [ev._message_received(msg.header.msg_id, msg.final)]
         for quirk in msg.quirks:
             self._note(quirk)
         self._reply_to = msg
@@ -479,11 +500,12 @@ class ServerSession:
             return events
         if was is None:
             self.username = decision.username
-            events.append(ev.Authenticated(decision.username or "", decision.status))
+            events.append(ev._authenticated(decision.username or "", decision.status))
         # 2. What the device said about our messages (its own commands put aside, in order).
         commands: list[Command] = []
         events.extend(self._take_answers(msg, commands))
-        if msg.final and self._incoming is None and not _asks_next_or_aborts(commands):
+        if (msg.final and self._top and self._incoming is None
+                and not _asks_next_or_aborts(commands)):
             # The device's package is over: what it left unanswered never will be (an abort
             # ends the session instead: its commands are refused as ``session_ended``).
             events.extend(self._unanswered())
@@ -507,7 +529,7 @@ class ServerSession:
             devinfo = tuple(
                 (item_uri(item), item.data if isinstance(item.data, str) else "")
                 for c in msg.commands if isinstance(c, Replace) for item in c.items)
-            events.insert(1 + (was is None), ev.SessionStarted(
+            events.insert(1 + (was is None), ev._session_started(
                 msg.header.session_id, self.device_id, int(alert.data or 0), devinfo))
         if self._end_after_send == "peer_abort":
             self._reply_plan = "statuses"
@@ -719,14 +741,15 @@ class ServerSession:
             self._server_auth_reply(header_reply)
         requeue: list[Command] = []
         keep: list[Pending] = []
+        refused_us = header_reply is not None and header_reply.data in (401, 407)
+        completed, outcome_of = ev._completed, ev.outcome_of
         for pending in self._top:
-            if not pending.statuses or pending.receiving or (pending.children
-                                                             and pending.busy()):
+            statuses = pending.statuses
+            if not statuses or pending.receiving or (pending.children and pending.busy()):
                 keep.append(pending)
                 continue
-            code = pending.statuses[0]
-            if code in (401, 407) and header_reply is not None and header_reply.data in (
-                    401, 407):
+            code = statuses[0]
+            if refused_us and code in (401, 407):
                 requeue.append(pending.command)  # our credentials failed: send it again
             elif pending.chunk and code == STATUS_CHUNK:
                 pass  # an acknowledged chunk: the object completes with its last chunk
@@ -743,10 +766,9 @@ class ServerSession:
             elif not pending.children:
                 # ``pending.event()``, written out (once per command answered): a Status came.
                 got, data = pending.results, pending.data
-                events.append(ev.CommandCompleted(
-                    pending.command, code, tuple(got) if got else (),
-                    tuple(pending.statuses), (), tuple(data) if data else (),
-                    ev.outcome_of(code)))
+                events.append(completed(
+                    pending.command, code, tuple(got) if got else (), tuple(statuses), (),
+                    tuple(data) if data else (), outcome_of(code)))
             else:
                 events.append(pending.event())
         self._top = keep
@@ -891,7 +913,7 @@ class ServerSession:
                 # could not check them: libdmclient's Status 0); nothing it did is vouched for.
                 reason = "server_not_authenticated"
             self.end_reason = reason
-            out.append(ev.SessionEnded(reason))
+            out.append(ev._session_ended(reason))
         elif self.state is State.ABORTED and not self._ended_reported:
             self._ended_reported = True
             out.extend(self._drop_all())
@@ -967,7 +989,8 @@ class ServerSession:
                 and self.username is not None):
             nonce = self.nonces.current(self.username, "SRVCRED") or b""
             hmac_value = auth.hmac_header(self.server_id, self.server_secret, nonce, body)
-        return Outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final, hmac_value)
+        return _outgoing(body, CONTENT_TYPES[self.fmt], msg.header.msg_id, msg.final,
+                         hmac_value)
 
     def _build(self) -> tuple[Outgoing, bool]:
         """(message, True if it is the Final-only package that ends the session)."""
@@ -1037,20 +1060,23 @@ class ServerSession:
         pendings: list[Pending] = []
         msg_id = hdr.msg_id
         table = self._pending
-        copiers = _COPIERS
+        copiers = _FLAT_COPIERS
+        number = mark  # ``ids()``, written out: ``ids.next`` is set back after the loop
         for command in self._queue:
             copier = copiers.get(type(command))
-            if copier is None or isinstance(command, _CONTAINERS):
+            if copier is None:
+                ids.next = number
                 wire, pending = self._number(command, ids, msg_id, None)
+                number = ids.next
             else:
                 pending = Pending(command)
                 wire = copier(command)
-                number = ids.next  # ``ids()``, written out
-                ids.next = number + 1
                 cmd_id = wire.cmd_id = _ID_TEXTS[number] if number < 1024 else str(number)
+                number += 1
                 table[(msg_id, cmd_id)] = pending
             body.append(wire)
             pendings.append(pending)
+        ids.next = number
         encoded = self._encoded_if_fits(hdr, body, True)
         if encoded is not None:
             self._top.extend(pendings)

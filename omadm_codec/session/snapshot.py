@@ -5,7 +5,10 @@ The one idea: a snapshot is plain data, never pickle: a magic line, then JSON wi
 version and the session's fields, sealed with SHA-256 (or HMAC-SHA256 when the caller gives a
 ``key``, so a snapshot stored elsewhere cannot be forged). Commands travel as the canonical
 XML of a wrapper message (the codec's own format), bytes as base64. Anything that does not
-verify, parse and validate is refused with ``SnapshotError`` and nothing is built. Callables
+verify, parse and validate is refused with ``SnapshotError`` and nothing is built. From
+version 3 the server's larger byte fields (commands in flight and queued, the cached answer)
+follow the JSON as raw bytes, after one newline (JSON as written holds none), the JSON naming
+each by its ``[start, end]`` there: no base64, no escaping, fewer bytes to seal. Callables
 (secret lookups, UI callbacks), secrets and the device's tree are not in the snapshot: the
 caller passes them again to ``restore``. Snapshots are taken between messages only.
 
@@ -41,19 +44,23 @@ if TYPE_CHECKING:
     from .server import ServerSession
 
 MAGIC = b"omadm-codec-session\n"
-VERSION = 2
+VERSION = 3
 """The format written. Version 2 writes a plain in-flight command (one key, nothing
-received, no children) as its key alone; version 1 snapshots still restore."""
-READABLE = frozenset((1, VERSION))
+received, no children) as its key alone; version 3 puts the server's queued commands,
+commands in flight and cached answer in the raw section. Versions 1 and 2 still restore."""
+READABLE = frozenset((1, 2, VERSION))
 MAX_SNAPSHOT = 64 << 20
 
 
 # -- envelope ---------------------------------------------------------------------------------
 
 
-def _seal(role: str, fields: dict[str, Any], key: bytes | None) -> bytes:
+def _seal(role: str, fields: dict[str, Any], key: bytes | None,
+          raw: list[bytes] | None = None) -> bytes:
     payload = dumps_sorted({"version": VERSION, "role": role, "fields": fields},
                            floats_in=fields)
+    if raw:
+        payload = b"\n".join((payload, b"".join(raw)))
     return MAGIC + _tag(payload, key) + b"\n" + payload
 
 
@@ -64,7 +71,8 @@ def _tag(payload: bytes, key: bytes | None) -> bytes:
     return digest.hex().encode("ascii")
 
 
-def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
+def _open(data: bytes, role: str, key: bytes | None) -> tuple[dict[str, Any], bytes]:
+    """The verified fields and the raw section (empty before version 3)."""
     if not isinstance(data, bytes | bytearray) or len(data) > MAX_SNAPSHOT:
         raise SnapshotError("foreign", "not a snapshot")
     if not data.startswith(MAGIC):
@@ -75,18 +83,25 @@ def _open(data: bytes, role: str, key: bytes | None) -> dict[str, Any]:
     tag, payload = bytes(data[len(MAGIC):end]), bytes(data[end + 1:])
     if not hmac.compare_digest(tag, _tag(payload, key)):
         raise SnapshotError("corrupt", "checksum or key does not match")
+    split = payload.find(b"\n")
+    raw = b""
+    if split >= 0:
+        payload, raw = payload[:split], payload[split + 1:]
     try:
         document = loads(payload)
     except ValueError as exc:
         raise SnapshotError("corrupt", "not JSON") from exc
     if not isinstance(document, dict) or not isinstance(document.get("fields"), dict):
         raise SnapshotError("corrupt", "bad layout")
-    if document.get("version") not in READABLE:
-        raise SnapshotError("version", repr(document.get("version")))
+    version = document.get("version")
+    if version not in READABLE:
+        raise SnapshotError("version", repr(version))
+    if raw and version != VERSION:
+        raise SnapshotError("corrupt", "raw bytes before version 3")
     if document.get("role") != role:
         raise SnapshotError("foreign", f"a {document.get('role')!r} snapshot, not {role!r}")
     fields: dict[str, Any] = document["fields"]
-    return fields
+    return fields, raw
 
 
 class _Reader:
@@ -135,6 +150,51 @@ def _commands_out(commands: list[Command]) -> str:
             from exc
 
 
+class _Raw:
+    """The raw section being written: each piece's ``[start, end]`` for the JSON."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> list[int]:
+        start = self.size
+        self.size = end = start + len(data)
+        self.pieces.append(data)
+        return [start, end]
+
+
+def _commands_raw(commands: list[Command], raw: _Raw) -> str | list[int]:
+    """``_commands_out`` into the raw section: "" for none (as before), else its place."""
+    if not commands:
+        return ""
+    wrapper = Message(SyncHdr("0", "1", Target("snapshot"), Source("snapshot")), commands)
+    try:
+        return raw.add(encode(wrapper))
+    except EncodeError as exc:
+        raise LocalProtocolError("unsnapshottable", f"a command cannot be encoded: {exc}") \
+            from exc
+
+
+def _piece(value: object, raw: bytes, what: str) -> bytes:
+    """The raw bytes a ``[start, end]`` names."""
+    if not (type(value) is list and len(value) == 2 and type(value[0]) is int
+            and type(value[1]) is int and 0 <= value[0] <= value[1] <= len(raw)):
+        raise SnapshotError("corrupt", what)
+    return raw[value[0]:value[1]]
+
+
+def _commands_at(value: object, raw: bytes) -> list[Command]:
+    """``_commands_in`` of a field written by ``_commands_raw`` (or, before version 3, by
+    ``_commands_out``)."""
+    if type(value) is not list:
+        return _commands_in(value)
+    try:
+        return decode(_piece(value, raw, "commands")).commands
+    except DecodeError as exc:
+        raise SnapshotError("corrupt", f"commands: {exc.reason}") from exc
+
+
 def _commands_in(text: object) -> list[Command]:
     if text == "":
         return []
@@ -153,13 +213,23 @@ def _outgoing_out(out: Outgoing | None) -> dict[str, Any] | None:
             "final": out.final, "hmac": out.hmac}
 
 
-def _outgoing_in(value: object) -> Outgoing | None:
+def _outgoing_raw(out: Outgoing | None, raw: _Raw) -> dict[str, Any] | None:
+    """``_outgoing_out`` with the body in the raw section."""
+    if out is None:
+        return None
+    return {"body": raw.add(out.body), "content_type": out.content_type, "msg_id": out.msg_id,
+            "final": out.final, "hmac": out.hmac}
+
+
+def _outgoing_in(value: object, raw: bytes = b"") -> Outgoing | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise SnapshotError("corrupt", "message")
     r = _Reader(value)
-    body = _unb64(r.get("body", str))
+    written = value.get("body")
+    body = (_piece(written, raw, "message") if type(written) is list
+            else _unb64(r.get("body", str)))
     assert body is not None
     return Outgoing(body, r.get("content_type", str), r.get("msg_id", str),
                     r.get("final", bool), r.opt("hmac", str))
@@ -287,6 +357,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         else:
             pending_out.append(_tree_out(p, keys_of))
 
+    raw = _Raw()
     large = session._large
     policy = session.policy
     incoming = session._incoming
@@ -303,7 +374,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "username": session.username, "fmt": session.fmt,
         "client_max_msg_size": session.client_max_msg_size,
         "client_max_obj_size": session.client_max_obj_size, "started": session.started,
-        "queue": _commands_out(list(session._queue)), "top": _commands_out(tops),
+        "queue": _commands_raw(list(session._queue), raw), "top": _commands_raw(tops, raw),
         "pending": pending_out,
         "large": None if large is None else {
             "command": _commands_out([large.command]), "text": large.text,
@@ -313,7 +384,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
             "expected": incoming.expected, "parts": incoming.parts,
             "received": incoming.received, "refused": incoming.refused},
         "msg_id": session._msg_id, "client_msg_id": session._client_msg_id,
-        "last_digest": _b64(session._last_digest), "cached": _outgoing_out(session._cached),
+        "last_digest": _b64(session._last_digest), "cached": _outgoing_raw(session._cached, raw),
         "end_after_send": session._end_after_send, "cred_sent_in":
             sorted(session._cred_sent_in), "server_authenticated":
             session._server_authenticated, "last_activity": session._last_activity,
@@ -327,7 +398,7 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "end_reason": session.end_reason, "server_verdicts": session._server_verdicts,
         "server_accepted": session._server_accepted,
     }
-    return _seal("server", fields, key)
+    return _seal("server", fields, key, raw.pieces)
 
 
 def server_restore(cls: type[ServerSession], data: bytes, *,
@@ -338,7 +409,8 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     """``ServerSession.restore``: a ``cls`` instance from ``server_snapshot`` bytes, with the secret
     lookup, nonce store, server secret, guards and device binding given again; ``SnapshotError``
     if the bytes do not verify, parse or validate."""
-    r = _Reader(_open(data, "server", key))
+    fields, raw = _open(data, "server", key)
+    r = _Reader(fields)
     policy = r.get("policy", dict)
     p = _Reader(policy)
     # Fields added after version 1 was fixed are optional: older snapshots still restore.
@@ -365,8 +437,8 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session.client_max_msg_size = r.get("client_max_msg_size", int)
     session.client_max_obj_size = r.opt("client_max_obj_size", int)
     session.started = r.get("started", bool)
-    session._queue = deque(_commands_in(r.get("queue", str)))
-    tops = _commands_in(r.get("top", str))
+    session._queue = deque(_commands_at(r.get("queue", (str, list)), raw))
+    tops = _commands_at(r.get("top", (str, list)), raw)
     trees = r.get("pending", list)
     if len(trees) != len(tops):
         raise SnapshotError("corrupt", "pending")
@@ -410,7 +482,7 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     session._msg_id = r.get("msg_id", int)
     session._client_msg_id = r.get("client_msg_id", int)
     session._last_digest = _unb64(r.get("last_digest", str)) or b""
-    session._cached = _outgoing_in(r.fields.get("cached"))
+    session._cached = _outgoing_in(r.fields.get("cached"), raw)
     session._end_after_send = r.opt("end_after_send", str)
     session._cred_sent_in = {str(x) for x in r.get("cred_sent_in", list)}
     session._server_authenticated = r.get("server_authenticated", bool)
@@ -474,7 +546,7 @@ def client_restore(cls: type[ClientSession], data: bytes, tree: DMTree, *,
     """``ClientSession.restore``: a ``cls`` instance from ``client_snapshot`` bytes on the device's
     ``tree``, with its UI callback and ``behaviour`` given again; ``SnapshotError`` if the bytes
     do not verify, parse or validate."""
-    r = _Reader(_open(data, "client", key))
+    r = _Reader(_open(data, "client", key)[0])
     fmt = r.get("fmt", str)
     if fmt not in ("xml", "wbxml"):
         raise SnapshotError("corrupt", "fmt")

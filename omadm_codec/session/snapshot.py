@@ -50,6 +50,7 @@ received, no children) as its key alone; version 3 puts the server's queued comm
 commands in flight and cached answer in the raw section. Versions 1 and 2 still restore."""
 READABLE = frozenset((1, 2, VERSION))
 MAX_SNAPSHOT = 64 << 20
+_CONTAINERS = (Atomic, Sequence)  # a tuple: ``Atomic | Sequence`` builds a union each time
 
 
 # -- envelope ---------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def _tree_out(pending: Pending, keys_of: dict[int, list[list[str]]]
     if (len(keys) == 1 and not pending.statuses and not pending.data
             and not pending.children and not pending.chunk and not pending.receiving
             and not pending.is_last_chunk and not pending.results
-            and not isinstance(pending.command, Atomic | Sequence)):
+            and not isinstance(pending.command, _CONTAINERS)):
         return keys[0]  # the common in-flight command: sent, nothing back yet
     node = {"keys": keys, "statuses": pending.statuses, "chunk": pending.chunk,
             "receiving": pending.receiving,
@@ -295,7 +296,7 @@ def _tree_in(node: object, command: Command, parent: Pending | None,
     # Checked inline, not through _Reader: a session may hold hundreds of these.
     if type(node) is list:  # a plain command in flight: its one key
         if not (len(node) == 2 and type(node[0]) is str and type(node[1]) is str
-                and not isinstance(command, Atomic | Sequence)):
+                and not isinstance(command, _CONTAINERS)):
             raise SnapshotError("corrupt", "pending key")
         pending = Pending(command, parent)
         into[(node[0], node[1])] = pending
@@ -325,7 +326,7 @@ def _tree_in(node: object, command: Command, parent: Pending | None,
                 and type(k[1]) is str):
             raise SnapshotError("corrupt", "pending key")
         into[(k[0], k[1])] = pending
-    subcommands = command.commands if isinstance(command, Atomic | Sequence) else []
+    subcommands = command.commands if isinstance(command, _CONTAINERS) else []
     if len(children) != len(subcommands):
         raise SnapshotError("corrupt", "pending children")
     pending.children = [_tree_in(c, s, pending, into) for c, s in
@@ -333,12 +334,8 @@ def _tree_in(node: object, command: Command, parent: Pending | None,
     return pending
 
 
-def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
-    """``ServerSession.snapshot``: the session as sealed bytes (HMAC-SHA256 with ``key``, else
-    SHA-256); ``LocalProtocolError("mid_exchange")`` while a message is being answered."""
-    if session.state is State.SEND or session._later:
-        raise LocalProtocolError("mid_exchange", "snapshot between messages only")
-    tops: list[Command] = [p.command for p in session._top]
+def _trees_out(session: ServerSession) -> list[Any]:
+    """The ``pending`` field: each top-level command in flight by ``_tree_out``."""
     keys_of: dict[int, list[list[str]]] = {}  # one pass: a session holds many pending
     for k, p in session._pending.items():
         found = keys_of.get(id(p))
@@ -346,16 +343,28 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
             keys_of[id(p)] = [list(k)]
         else:
             found.append(list(k))
-    pending_out: list[dict[str, Any] | list[str]] = []
-    for p in session._top:
-        keys = keys_of.get(id(p), [])
-        # _tree_out's common case inline (no call per command in flight).
-        if (len(keys) == 1 and not p.statuses and not p.data and not p.children
-                and not p.chunk and not p.receiving and not p.is_last_chunk and not p.results
-                and not isinstance(p.command, Atomic | Sequence)):
-            pending_out.append(keys[0])
-        else:
-            pending_out.append(_tree_out(p, keys_of))
+    return [_tree_out(p, keys_of) for p in session._top]
+
+
+def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
+    """``ServerSession.snapshot``: the session as sealed bytes (HMAC-SHA256 with ``key``, else
+    SHA-256); ``LocalProtocolError("mid_exchange")`` while a message is being answered."""
+    if session.state is State.SEND or session._later:
+        raise LocalProtocolError("mid_exchange", "snapshot between messages only")
+    top, table = session._top, session._pending
+    tops: list[Command] = [p.command for p in top]
+    pending_out: list[Any] = []
+    if len(table) == len(top):
+        # The common session: each key names one plain top-level command, in the order of
+        # ``_top`` (as ``_fill`` enters them). Written as its key (a tuple is a JSON array).
+        for (k, p), q in zip(table.items(), top, strict=True):
+            if (p is not q or p.statuses or p.data or p.children or p.results or p.chunk
+                    or p.receiving or p.is_last_chunk or isinstance(p.command, _CONTAINERS)):
+                pending_out = []
+                break
+            pending_out.append(k)
+    if len(pending_out) != len(top):
+        pending_out = _trees_out(session)
 
     raw = _Raw()
     large = session._large
@@ -449,7 +458,7 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         # The common node inline (a plain command in flight, its one key): _tree_in's
         # first case, without a call per command.
         if (type(node) is list and len(node) == 2 and type(node[0]) is str
-                and type(node[1]) is str and not isinstance(command, Atomic | Sequence)):
+                and type(node[1]) is str and not isinstance(command, _CONTAINERS)):
             pending = Pending(command)
             into[(node[0], node[1])] = pending
             restored_top.append(pending)

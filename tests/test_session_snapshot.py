@@ -268,6 +268,43 @@ def test_a_bad_place_in_the_raw_section_is_refused(where: object) -> None:
         assert info.value.reason == "corrupt"
 
 
+def test_every_server_field_is_checked_for_its_type() -> None:
+    """A field of the wrong type (a bool is no int, a required field absent) is refused; an
+    optional one may be null or absent."""
+    from omadm_codec.session.snapshot import _POLICY_FIELDS, _SERVER_FIELDS
+
+    server, blob, client = _in_flight_server()
+    lookup = server.policy._lookup
+    for schema, where in ((_SERVER_FIELDS, ()), (_POLICY_FIELDS, ("policy",))):
+        for name, kinds, optional in schema:
+            wrong = True if bool not in kinds else 1
+            for value in ([wrong, None, "absent"] if optional is False else [wrong]):
+                document, raw = _document(blob)
+                fields = document["fields"]
+                for step in where:
+                    fields = fields[step]
+                if value == "absent":
+                    del fields[name]
+                else:
+                    fields[name] = value
+                with pytest.raises(SnapshotError) as info:
+                    ServerSession.restore(_sealed(document, raw), secret_lookup=lookup,
+                                          key=b"k")
+                assert info.value.reason == "corrupt", (name, value)
+            if optional:
+                for absent in (True, False):
+                    document, raw = _document(blob)
+                    fields = document["fields"]
+                    for step in where:
+                        fields = fields[step]
+                    if absent:
+                        fields.pop(name, None)
+                    else:
+                        fields[name] = None
+                    ServerSession.restore(_sealed(document, raw), secret_lookup=lookup,
+                                          key=b"k")
+
+
 def test_a_raw_section_before_version_3_is_refused() -> None:
     server, blob, _client = _in_flight_server()
     document, raw = _document(blob)

@@ -19,6 +19,7 @@ client's), passing themselves or their class: this module never imports them.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 from collections import deque
@@ -57,9 +58,10 @@ _CONTAINERS = (Atomic, Sequence)  # a tuple: ``Atomic | Sequence`` builds a unio
 
 
 def _seal(role: str, fields: dict[str, Any], key: bytes | None,
-          raw: list[bytes] | None = None) -> bytes:
+          raw: list[bytes] | None = None, floats: dict[str, Any] | None = None) -> bytes:
+    """``floats``: the fields that may hold a float, if not any of ``fields``."""
     payload = dumps_sorted({"version": VERSION, "role": role, "fields": fields},
-                           floats_in=fields)
+                           floats_in=fields if floats is None else floats)
     if raw:
         payload = b"\n".join((payload, b"".join(raw)))
     return MAGIC + _tag(payload, key) + b"\n" + payload
@@ -127,6 +129,21 @@ class _Reader:
         return self.get(name, kind)
 
 
+def _typed(fields: dict[str, Any], schema: tuple[tuple[str, tuple[type, ...], bool], ...]
+           ) -> list[Any]:
+    """The values of ``schema``'s fields in its order, each checked as ``_Reader.get`` (or
+    ``opt`` where optional) checks it, in one loop rather than a call per field."""
+    values = []
+    get = fields.get
+    for name, kinds, optional in schema:
+        value = get(name)
+        if type(value) not in kinds and (value is not None or not optional):
+            reader = _Reader(fields)
+            value = reader.opt(name, kinds) if optional else reader.get(name, kinds)
+        values.append(value)
+    return values
+
+
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
@@ -135,7 +152,8 @@ def _unb64(text: str | None) -> bytes | None:
     if text is None:
         return None
     try:
-        return base64.b64decode(text, validate=True)
+        # ``base64.b64decode(text, validate=True)`` without its two Python calls.
+        return binascii.a2b_base64(text, strict_mode=True)
     except ValueError as exc:
         raise SnapshotError("corrupt", "bad base64") from exc
 
@@ -227,16 +245,13 @@ def _outgoing_in(value: object, raw: bytes = b"") -> Outgoing | None:
         return None
     if not isinstance(value, dict):
         raise SnapshotError("corrupt", "message")
-    r = _Reader(value)
-    written = value.get("body")
-    body = (_piece(written, raw, "message") if type(written) is list
-            else _unb64(r.get("body", str)))
+    written, content_type, msg_id, final, tag = _typed(value, _OUTGOING_FIELDS)
+    body = _piece(written, raw, "message") if type(written) is list else _unb64(written)
     assert body is not None
-    return Outgoing(body, r.get("content_type", str), r.get("msg_id", str),
-                    r.get("final", bool), r.opt("hmac", str))
+    return Outgoing(body, content_type, msg_id, final, tag)
 
 
-def _state_in(text: object, allowed: set[State]) -> State:
+def _state_in(text: object, allowed: set[State] | frozenset[State]) -> State:
     try:
         state = State(text)
     except ValueError as exc:
@@ -407,7 +422,38 @@ def server_snapshot(session: ServerSession, key: bytes | None = None) -> bytes:
         "end_reason": session.end_reason, "server_verdicts": session._server_verdicts,
         "server_accepted": session._server_accepted,
     }
-    return _seal("server", fields, key, raw.pieces)
+    # The two fields a float reaches the JSON through (a float elsewhere fails restore's
+    # type checks whichever writer wrote it).
+    return _seal("server", fields, key, raw.pieces, {
+        "idle_timeout": session.idle_timeout, "last_activity": session._last_activity})
+
+
+_STR, _INT, _BOOL, _LIST, _DICT = (str,), (int,), (bool,), (list,), (dict,)
+_NUMBER = (int, float)
+_SERVER_FIELDS = (
+    ("policy", _DICT, False), ("server_id", _STR, False), ("server_uri", _STR, False),
+    ("aauth_type", _STR, False), ("server_auth_type", _STR, False),
+    ("max_msg_size", _INT, False), ("idle_timeout", _NUMBER, False), ("resp_uri", _STR, True),
+    ("strict", _BOOL, True), ("max_commands_per_message", _INT, True), ("state", _STR, False),
+    ("session_id", _STR, True), ("device_id", _STR, False), ("username", _STR, True),
+    ("fmt", _STR, False), ("client_max_msg_size", _INT, False),
+    ("client_max_obj_size", _INT, True), ("started", _BOOL, False),
+    ("queue", (str, list), False), ("top", (str, list), False), ("pending", _LIST, False),
+    ("large", _DICT, True), ("incoming", _DICT, True), ("msg_id", _INT, False),
+    ("client_msg_id", _INT, False), ("last_digest", _STR, False),
+    ("end_after_send", _STR, True), ("cred_sent_in", _LIST, False),
+    ("server_authenticated", _BOOL, False), ("last_activity", _NUMBER, True),
+    ("ended_reported", _BOOL, False), ("quirks", _LIST, True), ("end_reason", _STR, True),
+    ("server_verdicts", _INT, True), ("server_accepted", _BOOL, True))
+"""What ``server_restore`` reads, in order: (name, types, optional)."""
+_OUTGOING_FIELDS = (
+    ("body", (str, list), False), ("content_type", _STR, False), ("msg_id", _STR, False),
+    ("final", _BOOL, False), ("hmac", _STR, True))
+_POLICY_FIELDS = (
+    ("max_failures", _INT, False), ("accepted_type", _STR, True), ("username", _STR, True),
+    ("failures", _INT, False), ("ended", _BOOL, False), ("pending_nonce", _STR, True),
+    ("challenged", _BOOL, True))
+_SERVER_STATES = frozenset((State.IDLE, State.WAIT, State.CLOSED, State.ABORTED, State.ERROR))
 
 
 def server_restore(cls: type[ServerSession], data: bytes, *,
@@ -419,36 +465,36 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
     lookup, nonce store, server secret, guards and device binding given again; ``SnapshotError``
     if the bytes do not verify, parse or validate."""
     fields, raw = _open(data, "server", key)
-    r = _Reader(fields)
-    policy = r.get("policy", dict)
-    p = _Reader(policy)
+    (policy, server_id, server_uri, aauth_type, server_auth_type, max_msg_size, idle_timeout,
+     resp_uri, strict, max_commands_per_message, state, session_id, device_id, username, fmt,
+     client_max_msg_size, client_max_obj_size, started, queue, top, trees, large, incoming,
+     msg_id, client_msg_id, last_digest, end_after_send, cred_sent_in, server_authenticated,
+     last_activity, ended_reported, quirks, end_reason, server_verdicts,
+     server_accepted) = _typed(fields, _SERVER_FIELDS)
+    (max_failures, accepted_type, policy_username, failures, ended, pending_nonce,
+     challenged) = _typed(policy, _POLICY_FIELDS)
     # Fields added after version 1 was fixed are optional: older snapshots still restore.
     session = cls(
-        server_id=r.get("server_id", str), server_uri=r.get("server_uri", str),
-        secret_lookup=secret_lookup, nonces=nonces, aauth_type=r.get("aauth_type", str),
-        server_secret=server_secret, server_auth_type=r.get("server_auth_type", str),
-        max_msg_size=r.get("max_msg_size", int), max_failures=p.get("max_failures", int),
-        idle_timeout=r.get("idle_timeout", (int, float)), resp_uri=r.opt("resp_uri", str),
-        strict=bool(r.opt("strict", bool)), accounts_for_device=accounts_for_device,
-        max_commands_per_message=r.opt("max_commands_per_message", int))
+        server_id=server_id, server_uri=server_uri, secret_lookup=secret_lookup, nonces=nonces,
+        aauth_type=aauth_type, server_secret=server_secret, server_auth_type=server_auth_type,
+        max_msg_size=max_msg_size, max_failures=max_failures, idle_timeout=idle_timeout,
+        resp_uri=resp_uri, strict=bool(strict), accounts_for_device=accounts_for_device,
+        max_commands_per_message=max_commands_per_message)
     if guards is not None:
         session.guards = guards
         session.policy.per_message = guards.message_auth == "every_message"
-    session.state = _state_in(r.get("state", str), {State.IDLE, State.WAIT, State.CLOSED,
-                                                     State.ABORTED, State.ERROR})
-    session.session_id = r.opt("session_id", str)
-    session.device_id = r.get("device_id", str)
-    session.username = r.opt("username", str)
-    fmt = r.get("fmt", str)
+    session.state = _state_in(state, _SERVER_STATES)
+    session.session_id = session_id
+    session.device_id = device_id
+    session.username = username
     if fmt not in ("xml", "wbxml"):
         raise SnapshotError("corrupt", "fmt")
     session.fmt = fmt
-    session.client_max_msg_size = r.get("client_max_msg_size", int)
-    session.client_max_obj_size = r.opt("client_max_obj_size", int)
-    session.started = r.get("started", bool)
-    session._queue = deque(_commands_at(r.get("queue", (str, list)), raw))
-    tops = _commands_at(r.get("top", (str, list)), raw)
-    trees = r.get("pending", list)
+    session.client_max_msg_size = client_max_msg_size
+    session.client_max_obj_size = client_max_obj_size
+    session.started = started
+    session._queue = deque(_commands_at(queue, raw))
+    tops = _commands_at(top, raw)
     if len(trees) != len(tops):
         raise SnapshotError("corrupt", "pending")
 
@@ -464,7 +510,6 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
             restored_top.append(pending)
         else:
             restored_top.append(_tree_in(node, command, None, into))
-    large = r.opt("large", dict)
     if large is not None:
         lr = _Reader(large)
         commands = _commands_in(lr.get("command", str))
@@ -473,7 +518,6 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
         session._large = LargeObject(commands[0], lr.get("text", str),  # type: ignore[arg-type]
                                       lr.opt("format", str), lr.opt("type", str),
                                       lr.get("offset", int))
-    incoming = r.opt("incoming", dict)
     if incoming is not None:
         ir = _Reader(incoming)
         key = ir.get("key", list)
@@ -488,25 +532,25 @@ def server_restore(cls: type[ServerSession], data: bytes, *,
                             reservation=Reservation(session.guards.incoming_budget))
         restored.reservation.adopt(restored.received)  # the bytes exist again, here
         session._incoming = restored
-    session._msg_id = r.get("msg_id", int)
-    session._client_msg_id = r.get("client_msg_id", int)
-    session._last_digest = _unb64(r.get("last_digest", str)) or b""
-    session._cached = _outgoing_in(r.fields.get("cached"), raw)
-    session._end_after_send = r.opt("end_after_send", str)
-    session._cred_sent_in = {str(x) for x in r.get("cred_sent_in", list)}
-    session._server_authenticated = r.get("server_authenticated", bool)
-    session._last_activity = r.opt("last_activity", (int, float))
-    session._ended_reported = r.get("ended_reported", bool)
-    session.policy.accepted_type = p.opt("accepted_type", str)
-    session.policy.username = p.opt("username", str)
-    session.policy.failures = p.get("failures", int)
-    session.policy.ended = p.get("ended", bool)
-    session.policy.pending_nonce = _unb64(p.opt("pending_nonce", str))
-    session.policy.challenged = bool(p.opt("challenged", bool))
-    session.quirks = [str(q) for q in (r.opt("quirks", list) or [])]
-    session.end_reason = r.opt("end_reason", str)
-    session._server_verdicts = r.opt("server_verdicts", int) or 0
-    session._server_accepted = bool(r.opt("server_accepted", bool))
+    session._msg_id = msg_id
+    session._client_msg_id = client_msg_id
+    session._last_digest = _unb64(last_digest) or b""
+    session._cached = _outgoing_in(fields.get("cached"), raw)
+    session._end_after_send = end_after_send
+    session._cred_sent_in = {str(x) for x in cred_sent_in}
+    session._server_authenticated = server_authenticated
+    session._last_activity = last_activity
+    session._ended_reported = ended_reported
+    session.policy.accepted_type = accepted_type
+    session.policy.username = policy_username
+    session.policy.failures = failures
+    session.policy.ended = ended
+    session.policy.pending_nonce = _unb64(pending_nonce)
+    session.policy.challenged = bool(challenged)
+    session.quirks = [str(q) for q in (quirks or [])]
+    session.end_reason = end_reason
+    session._server_verdicts = server_verdicts or 0
+    session._server_accepted = bool(server_accepted)
     return session
 
 

@@ -587,3 +587,20 @@ def test_device_answers_the_reference_package_2_in_order(corpus: Path, suffix: s
     assert codes["7"] == 404  # a vendor node that does not exist here
     assert codes["37"] == 507 and codes["45"] == 200  # Atomic on missing nodes; UI display
     assert reply.final and len({c.cmd_id for c in reply.commands}) == len(reply.commands)
+
+
+def test_a_pending_command_starts_without_lists_and_keeps_what_arrives() -> None:
+    """``Pending`` holds no list for children, Results or data until one arrives (most
+    commands get none); what arrives is kept in order and reported."""
+    from omadm_codec.messages.model import Get, Item, Results, Target
+    from omadm_codec.session._inflight import Pending
+
+    pending = Pending(Get("1", [Item(target=Target("./DevInfo/Mod"))]))
+    assert pending.children == () and pending.results == () and pending.data == ()
+    first, second = (Results("2", "1", "1", [Item(source=None, data=text)])
+                     for text in ("a", "b"))
+    pending.add_result(first)
+    pending.add_result(second)
+    pending.statuses.append(200)
+    assert pending.results == [first, second]
+    assert pending.event().results == (first, second) and pending.event().outcome == "ok"

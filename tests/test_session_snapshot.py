@@ -124,11 +124,46 @@ def _in_flight_server() -> tuple[ServerSession, bytes, ClientSession]:
     return server, server.snapshot(b"k"), client
 
 
-def _as_version_1(blob: bytes, key: bytes) -> bytes:
-    """``blob`` rewritten as version 1 wrote it: every in-flight command as a whole node."""
+def _document(blob: bytes) -> tuple[dict, bytes]:
+    """The JSON document of a sealed snapshot, and its raw section (version 3)."""
+    document, _, raw = blob.split(b"\n", 2)[2].partition(b"\n")
+    return json.loads(document), raw
+
+
+def _sealed(document: dict, raw: bytes = b"", key: bytes | None = b"k") -> bytes:
+    import hashlib
     import hmac
 
-    document = json.loads(blob.split(b"\n", 2)[2])
+    payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    if raw:
+        payload += b"\n" + raw
+    tag = (hmac.digest(key, payload, "sha256") if key is not None
+           else hashlib.sha256(payload).digest())
+    return MAGIC + tag.hex().encode() + b"\n" + payload
+
+
+def _as_version_2(blob: bytes, key: bytes) -> bytes:
+    """``blob`` rewritten as version 2 wrote it: the raw section back in the JSON (commands
+    as XML text, the cached answer as base64)."""
+    import base64
+
+    document, raw = _document(blob)
+    fields = document["fields"]
+    for name in ("queue", "top"):
+        if isinstance(fields[name], list):
+            start, end = fields[name]
+            fields[name] = raw[start:end].decode("utf-8")
+    cached = fields["cached"]
+    if cached is not None and isinstance(cached["body"], list):
+        start, end = cached["body"]
+        cached["body"] = base64.b64encode(raw[start:end]).decode("ascii")
+    document["version"] = 2
+    return _sealed(document, key=key)
+
+
+def _as_version_1(blob: bytes, key: bytes) -> bytes:
+    """``blob`` rewritten as version 1 wrote it: every in-flight command as a whole node."""
+    document, _raw = _document(_as_version_2(blob, key))
 
     def whole(node: object) -> object:
         if isinstance(node, list):
@@ -139,24 +174,23 @@ def _as_version_1(blob: bytes, key: bytes) -> bytes:
 
     document["version"] = 1
     document["fields"]["pending"] = [whole(n) for n in document["fields"]["pending"]]
-    payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-    return MAGIC + hmac.digest(key, payload, "sha256").hex().encode() + b"\n" + payload
+    return _sealed(document, key=key)
 
 
 def test_plain_commands_in_flight_are_written_as_their_key() -> None:
     server, blob, _client = _in_flight_server()
-    pending = json.loads(blob.split(b"\n", 2)[2])["fields"]["pending"]
+    pending = _document(blob)[0]["fields"]["pending"]
     assert [type(node).__name__ for node in pending] == ["list", "dict", "list"]
     assert isinstance(pending[1]["children"][0], list)  # a plain child of the Atomic too
 
 
-def test_version_1_snapshots_still_restore_and_answer_alike() -> None:
+def test_version_1_and_2_snapshots_still_restore_and_answer_alike() -> None:
     server, blob, client = _in_flight_server()
     answer = client.data_to_send(now=0)
     assert answer is not None
     lookup = server.policy._lookup
     replies, outcomes = [], []
-    for sealed in (blob, _as_version_1(blob, b"k")):
+    for sealed in (blob, _as_version_2(blob, b"k"), _as_version_1(blob, b"k")):
         restored = ServerSession.restore(sealed, secret_lookup=lookup, nonces=server.nonces,
                                          server_secret="server-secret-0001", key=b"k")
         events = restored.receive(answer.body, now=0, content_type=answer.content_type)
@@ -166,8 +200,8 @@ def test_version_1_snapshots_still_restore_and_answer_alike() -> None:
         assert restored.snapshot(b"k") == ServerSession.restore(
             restored.snapshot(b"k"), secret_lookup=lookup, nonces=server.nonces,
             server_secret="server-secret-0001", key=b"k").snapshot(b"k")
-    assert replies[0] == replies[1]
-    assert outcomes[0] == outcomes[1]
+    assert replies[0] == replies[1] == replies[2]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
     assert [element for element, _status, _children in outcomes[0]] == ["Get", "Atomic", "Get"]
     assert outcomes[0][0][1] == 200 and outcomes[0][1][2] != []  # answered, child included
 
@@ -199,26 +233,93 @@ def test_snapshot_and_restore_leave_no_reference_cycle() -> None:
 
 @pytest.mark.parametrize("node", [["1"], ["1", 2], ["1", "2", "3"], "1,2"])
 def test_a_bad_key_for_a_command_in_flight_is_refused(node: object) -> None:
-    import hmac
-
     server, blob, _client = _in_flight_server()
-    document = json.loads(blob.split(b"\n", 2)[2])
+    document, raw = _document(blob)
     document["fields"]["pending"][0] = node
-    payload = json.dumps(document).encode()
-    sealed = MAGIC + hmac.digest(b"k", payload, "sha256").hex().encode() + b"\n" + payload
+    sealed = _sealed(document, raw)
     with pytest.raises(SnapshotError) as info:
         ServerSession.restore(sealed, secret_lookup=server.policy._lookup, key=b"k")
     assert info.value.reason == "corrupt"
 
 
-def test_a_container_written_as_a_key_is_refused() -> None:
-    import hmac
-
+def test_commands_and_the_cached_answer_travel_in_the_raw_section() -> None:
     server, blob, _client = _in_flight_server()
-    document = json.loads(blob.split(b"\n", 2)[2])
+    document, raw = _document(blob)
+    fields = document["fields"]
+    assert document["version"] == 3 and fields["queue"] == ""
+    start, end = fields["top"]
+    assert raw[start:end].startswith(b"<?xml") and b"<Atomic>" in raw[start:end]
+    start, end = fields["cached"]["body"]
+    assert raw[start:end] == server._cached.body and end == len(raw)
+
+
+@pytest.mark.parametrize("where", [[0, 10**6], [5, 4], [-1, 3], [0], ["0", 3], 7])
+def test_a_bad_place_in_the_raw_section_is_refused(where: object) -> None:
+    server, blob, _client = _in_flight_server()
+    for name in ("top", "cached"):
+        document, raw = _document(blob)
+        if name == "top":
+            document["fields"]["top"] = where
+        else:
+            document["fields"]["cached"]["body"] = where
+        with pytest.raises(SnapshotError) as info:
+            ServerSession.restore(_sealed(document, raw), secret_lookup=server.policy._lookup,
+                                  key=b"k")
+        assert info.value.reason == "corrupt"
+
+
+def test_every_server_field_is_checked_for_its_type() -> None:
+    """A field of the wrong type (a bool is no int, a required field absent) is refused; an
+    optional one may be null or absent."""
+    from omadm_codec.session.snapshot import _POLICY_FIELDS, _SERVER_FIELDS
+
+    server, blob, client = _in_flight_server()
+    lookup = server.policy._lookup
+    for schema, where in ((_SERVER_FIELDS, ()), (_POLICY_FIELDS, ("policy",))):
+        for name, kinds, optional in schema:
+            wrong = True if bool not in kinds else 1
+            for value in ([wrong, None, "absent"] if optional is False else [wrong]):
+                document, raw = _document(blob)
+                fields = document["fields"]
+                for step in where:
+                    fields = fields[step]
+                if value == "absent":
+                    del fields[name]
+                else:
+                    fields[name] = value
+                with pytest.raises(SnapshotError) as info:
+                    ServerSession.restore(_sealed(document, raw), secret_lookup=lookup,
+                                          key=b"k")
+                assert info.value.reason == "corrupt", (name, value)
+            if optional:
+                for absent in (True, False):
+                    document, raw = _document(blob)
+                    fields = document["fields"]
+                    for step in where:
+                        fields = fields[step]
+                    if absent:
+                        fields.pop(name, None)
+                    else:
+                        fields[name] = None
+                    ServerSession.restore(_sealed(document, raw), secret_lookup=lookup,
+                                          key=b"k")
+
+
+def test_a_raw_section_before_version_3_is_refused() -> None:
+    server, blob, _client = _in_flight_server()
+    document, raw = _document(blob)
+    document["version"] = 2
+    with pytest.raises(SnapshotError) as info:
+        ServerSession.restore(_sealed(document, raw), secret_lookup=server.policy._lookup,
+                              key=b"k")
+    assert info.value.reason == "corrupt"
+
+
+def test_a_container_written_as_a_key_is_refused() -> None:
+    server, blob, _client = _in_flight_server()
+    document, raw = _document(blob)
     document["fields"]["pending"][1] = document["fields"]["pending"][1]["keys"][0]
-    payload = json.dumps(document).encode()
-    sealed = MAGIC + hmac.digest(b"k", payload, "sha256").hex().encode() + b"\n" + payload
+    sealed = _sealed(document, raw)
     with pytest.raises(SnapshotError) as info:
         ServerSession.restore(sealed, secret_lookup=server.policy._lookup, key=b"k")
     assert info.value.reason == "corrupt"
@@ -227,7 +328,6 @@ def test_a_container_written_as_a_key_is_refused() -> None:
 def test_results_that_came_ahead_of_their_status_survive_a_restore() -> None:
     """A device message (not the package's last) with a Get's Results but not its Status:
     the Results wait in the session, and must wait in its snapshot too."""
-    import hashlib
 
     from attack_server import message, results, status
     from test_server_guards import (
@@ -257,11 +357,10 @@ def test_results_that_came_ahead_of_their_status_survive_a_restore() -> None:
     assert len(done) == 1 and done[0].status == 200
     assert [r.items[0].data for r in done[0].results] == ["ahead"]
     # Written as a node with its Results; a node saying it has none is refused.
-    document = json.loads(blob.split(b"\n", 2)[2])
+    document, raw = _document(blob)
     node = document["fields"]["pending"][0]
     assert isinstance(node, dict) and "ahead" in node["results"]
     node["results"] = ""
-    payload = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-    forged = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    forged = _sealed(document, raw, key=None)
     with pytest.raises(SnapshotError, match="pending results"):
         ServerSession.restore(forged, secret_lookup=SECRETS.get)

@@ -20,10 +20,12 @@ class Pending:
     command: Command
     """The application's command (for a chunk: the whole object's command)."""
     parent: Pending | None = None
-    children: list[Pending] = field(default_factory=list)
+    children: list[Pending] | tuple[()] = ()
+    """A container's (Atomic, Sequence) commands; ``()`` for any other, as ``results`` and
+    ``data`` until something arrives (most commands get neither: no list each)."""
     statuses: list[int] = field(default_factory=list)
-    results: list[Results] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
+    results: list[Results] | tuple[()] = ()
+    data: list[str] | tuple[()] = ()
     chunk: bool = False
     """A chunk that is not the last one (its 213 is hidden)."""
     is_last_chunk: bool = False
@@ -36,16 +38,23 @@ class Pending:
                  chunk: bool = False, is_last_chunk: bool = False,
                  receiving: bool = False) -> None:
         # Written out (one per command sent): the generated one called ``list`` for each of
-        # the four default factories.
+        # the default factories.
         self.command = command
         self.parent = parent
-        self.children = [] if children is None else children
+        self.children = () if children is None else children
         self.statuses = [] if statuses is None else statuses
-        self.results = [] if results is None else results
-        self.data = [] if data is None else data
+        self.results = () if results is None else results
+        self.data = () if data is None else data
         self.chunk = chunk
         self.is_last_chunk = is_last_chunk
         self.receiving = receiving
+
+    def add_result(self, results: Results) -> None:
+        """``results`` came for this command (a list from the first one on)."""
+        if isinstance(self.results, list):
+            self.results.append(results)
+        else:
+            self.results = [results]
 
     def busy(self) -> bool:
         if self.receiving:

@@ -720,7 +720,12 @@ class ServerSession:
                     continue  # a status for something we never sent: ignored, not reported
                 pending.statuses.append(status.data)
                 if status.items:
-                    pending.data.extend(i.data for i in status.items if isinstance(i.data, str))
+                    found = [i.data for i in status.items if isinstance(i.data, str)]
+                    if found:
+                        if isinstance(pending.data, list):
+                            pending.data.extend(found)
+                        else:
+                            pending.data = found
                 last = pending
             else:
                 results: Results = command  # type: ignore[assignment]
@@ -729,7 +734,11 @@ class ServerSession:
                     items = results.items
                     if (self._incoming is None and len(items) == 1
                             and not items[0].more_data):
-                        pending.results.append(results)  # ``_take_results``' common case
+                        got = pending.results  # ``_take_results``' common case
+                        if isinstance(got, list):
+                            got.append(results)
+                        else:
+                            pending.results = [results]
                     else:
                         self._take_results(pending, results)
         events: list[ev.Event] = []
@@ -792,7 +801,7 @@ class ServerSession:
             self._interrupt()
             incoming = None
         if item is None or (incoming is None and not item.more_data):
-            pending.results.append(results)
+            pending.add_result(results)
             return
         if incoming is None:
             size = item.meta.size if item.meta is not None else None
@@ -836,7 +845,7 @@ class ServerSession:
         joined = Item(source=first_item.source, target=first_item.target,
                       meta=Meta(format=meta.format, type=meta.type) if meta else None,
                       data=whole)
-        pending.results.append(dataclasses.replace(incoming.first, items=[joined]))
+        pending.add_result(dataclasses.replace(incoming.first, items=[joined]))
 
     def _interrupt(self) -> None:
         """Drop the object arriving in chunks (it is not committed); Alert 1225 goes out with
@@ -1031,10 +1040,12 @@ class ServerSession:
         wire.cmd_id = ids()
         if isinstance(wire, _CONTAINERS):
             wire.commands = []
+            children: list[Pending] = []
+            pending.children = children
             for child in command.commands:  # type: ignore[union-attr]
                 child_wire, child_pending = self._number(child, ids, msg_id, pending)
                 wire.commands.append(child_wire)
-                pending.children.append(child_pending)
+                children.append(child_pending)
         self._pending[(msg_id, wire.cmd_id)] = pending
         return wire, pending
 

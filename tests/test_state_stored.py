@@ -4,11 +4,13 @@ comes back as the ``CommandCompleted`` it recorded."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 
 from omadm_codec.errors import DecodeError
+from omadm_codec.http.delivery import QUEUE_TAG, Delivery
 from omadm_codec.http.state import Entry, outcome_detail
 from omadm_codec.http.stored import (
     command_from_xml,
@@ -176,3 +178,15 @@ def test_outcomes_are_written_as_dumps_writes_their_records(
     assert outcomes_json(events) == expected
     assert [outcomes_json([e])[0] for e in events] == expected
     assert all(json.loads(text) == _record(e) for text, e in zip(expected, events, strict=True))
+    # A request's delivery gathers the Results of its queued commands in its own pass: an
+    # application's own command among them (no queue CmdID) takes no text of theirs.
+    tagged = []
+    for n, e in enumerate(events):
+        command = copy.copy(e.command)
+        command.cmd_id = f"{QUEUE_TAG}{n}"
+        tagged.append(ev.CommandCompleted(command, e.status, e.results, e.item_statuses,
+                                          e.children, e.data, e.outcome))
+    own = ev.CommandCompleted(GET, 200, (results(10, "own"),), (200,))
+    delivery = Delivery()
+    delivery.feed([ev.MessageReceived("2", True), own, *tagged[:3], own, *tagged[3:]])
+    assert delivery.complete == [(str(n), text) for n, text in enumerate(expected)]

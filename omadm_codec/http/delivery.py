@@ -14,9 +14,11 @@ from ..messages.model import Command
 from ..session import ServerSession
 from ..session import events as ev
 from .state import Release
-from .stored import commands_from_xml, outcomes_json, refused_json
+from .stored import all_results, commands_from_xml, outcomes_with, refused_json
 
 QUEUE_TAG = "omadm-q:"
+_FED = frozenset({ev.CommandCompleted, ev.CommandRefused})
+"""The events ``feed`` acts on (the session makes them of these classes exactly)."""
 NEVER_SENDABLE = frozenset({"too_large", "max_obj_size"})
 """Refusals that would repeat in every session: the command is done, refused."""
 
@@ -40,29 +42,38 @@ class Delivery:
         claimed when the request commits."""
         if not entries:
             return
-        commands = commands_from_xml([text for _, text in entries])
-        for (entry_id, _), command in zip(entries, commands, strict=True):
+        ids, texts = zip(*entries, strict=True)
+        commands = commands_from_xml(list(texts))
+        for entry_id, command in zip(ids, commands, strict=True):
             command.cmd_id = QUEUE_TAG + entry_id
-            self.claim.append(entry_id)
+        self.claim += ids
         session.send_commands(commands)
 
     def feed(self, events: list[ev.Event]) -> None:
         """What a batch of session events does to the queue: a ``CommandCompleted`` records
         the outcome, a ``CommandRefused`` releases the command (``unknown`` if it was sent,
         else ``queued``; done and refused if no session could ever send it)."""
+        if _FED.isdisjoint(map(type, events)):
+            return  # (most batches but a message's answers: a walk in C)
         done_ids: list[str] = []
         done: list[ev.CommandCompleted] = []
+        found: list[Command] = []  # their Results, in walk order (``outcomes_with``)
         refused: list[ev.CommandRefused] = []
+        completed, tag, skip = ev.CommandCompleted, QUEUE_TAG, len(QUEUE_TAG)
         for event in events:  # one pass; most events of a message complete a command
-            if isinstance(event, ev.CommandCompleted):
-                entry_id = entry_id_of(event.command)
-                if entry_id is not None:
-                    done_ids.append(entry_id)
+            if isinstance(event, completed):
+                cmd_id = event.command.cmd_id  # (``entry_id_of``, inline: once per command)
+                if cmd_id and cmd_id.startswith(tag):
+                    done_ids.append(cmd_id[skip:])
                     done.append(event)
+                    if event.children:
+                        found += all_results(event)
+                    elif event.results:
+                        found += event.results
             elif isinstance(event, ev.CommandRefused):
                 refused.append(event)
         if done:
-            self.complete.extend(zip(done_ids, outcomes_json(done), strict=True))
+            self.complete.extend(zip(done_ids, outcomes_with(done, found), strict=True))
         for event in refused:
             entry_id = entry_id_of(event.command)
             if entry_id is None:

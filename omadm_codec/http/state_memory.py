@@ -198,11 +198,9 @@ class MemoryState:
         if found is not None and found.device_id != commit.device_id:
             raise SessionConflict("device")
         device = self._devices.get(commit.device_id)
-        entries = device.entries if device is not None else {}
-        for entry_id in commit.claim:
-            entry = entries.get(entry_id)
-            if entry is None or entry.state != "queued":
-                raise SessionConflict("claimed")
+        if commit.claim and (device is None
+                             or not all(map(device.queued.__contains__, commit.claim))):
+            raise SessionConflict("claimed")  # (``queued`` holds the queued ids: no walk)
         # 2. Apply.
         self._drop(token)
         if commit.snapshot is not None:
@@ -226,23 +224,24 @@ class MemoryState:
         entries = device.entries
         when = commit.now
         if commit.claim:
-            ref = session_ref(token) or ""  # a hash: once per commit, not per command
+            # One history record for all (a tuple: shared), and a hash once per commit.
+            sent_mark: tuple[float, str, str | None] = (when, "sent", session_ref(token) or "")
             queued = device.queued
             sent = device.sent.setdefault(token, {})
             for entry_id in commit.claim:
                 entry = entries[entry_id]
                 entry.state, entry.session = "sent", token
-                entry.history.append((when, "sent", ref))
+                entry.history.append(sent_mark)
                 queued.pop(entry_id, None)  # (an id named twice is claimed once)
                 sent[entry_id] = None
         if commit.complete or commit.release:
             sent = device.sent.get(token, {})
+            done_mark: tuple[float, str, str | None] = (when, "done", None)
             for entry_id, outcome in commit.complete:
-                if entry_id in sent:  # (sent in this session: the entry's state and token)
+                if sent.pop(entry_id, 0) is None:  # sent in this session (its state, token)
                     entry = entries[entry_id]
                     entry.state, entry.outcome = "done", outcome
-                    entry.history.append((when, "done", None))
-                    del sent[entry_id]
+                    entry.history.append(done_mark)
             requeued = []
             for release in commit.release:
                 if release.entry_id in sent:

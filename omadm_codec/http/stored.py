@@ -28,7 +28,11 @@ _DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*>", re.S)
 
 
 def _wrap(commands: list[Command]) -> Message:
-    return Message(SyncHdr("0", "1", TargetModel("store"), Source("store")), commands)
+    return Message(_STORE_HDR, commands)
+
+
+_STORE_HDR = SyncHdr("0", "1", TargetModel("store"), Source("store"))
+"""The header of every message ``_wrap`` makes (only encoded, never changed: one will do)."""
 
 
 def command_xml(command: Command) -> str:
@@ -122,17 +126,24 @@ def _results_json(results: list[Command]) -> list[str]:
     """``dumps_string(command_xml(r))`` of each of ``results``: one encode, one escape of the
     whole body. JSON escaping goes character by character and leaves closing tags as they
     are, so the escaped body cuts where the XML does."""
-    body = _body(results)
-    if body is None:
-        return [dumps_string(text) for text in commands_xml(results)]
-    escaped = dumps_string(body)[1:-1]
-    if {type(r) for r in results} == {Results}:
-        # One closing tag each (a Results holds no Results): split at them.
-        pieces = escaped.split("</Results>")
-        if len(pieces) == len(results) + 1 and not pieces[-1]:
-            pieces.pop()
-            return [f'"{piece}</Results>"' for piece in pieces]
+    if set(map(type, results)) != _ONLY_RESULTS:
+        body = _body(results)
+        if body is None:
+            return [dumps_string(text) for text in commands_xml(results)]
+        return [f'"{piece}"' for piece in _cut(dumps_string(body)[1:-1], results)]
+    # Results only: none nests (``_body``'s check), and each has one closing tag (a Results
+    # holds no Results), where the escaped body splits.
+    text = encode(_wrap(results)).decode("utf-8")
+    escaped = dumps_string(text[text.index("<SyncBody>") + len("<SyncBody>"):
+                                text.rindex("</SyncBody>")])[1:-1]
+    pieces = escaped.split("</Results>")
+    if len(pieces) == len(results) + 1 and not pieces[-1]:
+        pieces.pop()
+        return [f'"{piece}</Results>"' for piece in pieces]
     return [f'"{piece}"' for piece in _cut(escaped, results)]
+
+
+_ONLY_RESULTS = frozenset({Results})
 
 
 def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
@@ -151,10 +162,11 @@ def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
     return out
 
 
-def _all_results(event: ev.CommandCompleted) -> list[Results]:
+def all_results(event: ev.CommandCompleted) -> list[Results]:
+    """The Results of ``event`` and of its children, in walk order."""
     found = list(event.results)
     for child in event.children:
-        found += _all_results(child)
+        found += all_results(child)
     return found
 
 
@@ -173,9 +185,15 @@ def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     found: list[Command] = []
     for event in events:
         if event.children:
-            found += _all_results(event)
+            found += all_results(event)
         elif event.results:
             found += event.results
+    return outcomes_with(events, found)
+
+
+def outcomes_with(events: list[ev.CommandCompleted], found: list[Command]) -> list[str]:
+    """``outcomes_json(events)``, given ``found``: every Results of ``events`` and their
+    children, in walk order (gathered by the caller's own pass over the events)."""
     texts = _results_json(found) if found else []
     texts.reverse()  # popped from the back, in walk order
     out = []
@@ -229,6 +247,6 @@ def completed_from_entry(entry: Entry) -> ev.CommandCompleted | None:
     return _completed(command_from_xml(entry.command), entry.outcome)
 
 
-__all__ = ["command_from_xml", "command_xml", "commands_from_file", "commands_from_xml",
-           "commands_xml", "completed_from_entry", "outcome_json", "outcomes_json",
-           "refused_json"]
+__all__ = ["all_results", "command_from_xml", "command_xml", "commands_from_file",
+           "commands_from_xml", "commands_xml", "completed_from_entry", "outcome_json",
+           "outcomes_json", "outcomes_with", "refused_json"]

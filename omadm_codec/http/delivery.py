@@ -14,7 +14,7 @@ from ..messages.model import Command
 from ..session import ServerSession
 from ..session import events as ev
 from .state import Release
-from .stored import all_results, commands_from_xml, outcomes_with, refused_json
+from .stored import add_results, commands_from_xml, outcomes_with, refused_json
 
 QUEUE_TAG = "omadm-q:"
 _FED = frozenset({ev.CommandCompleted, ev.CommandRefused})
@@ -66,10 +66,7 @@ class Delivery:
                 if cmd_id and cmd_id.startswith(tag):
                     done_ids.append(cmd_id[skip:])
                     done.append(event)
-                    if event.children:
-                        found += all_results(event)
-                    elif event.results:
-                        found += event.results
+                    add_results(found, event)
             elif isinstance(event, ev.CommandRefused):
                 refused.append(event)
         if done:

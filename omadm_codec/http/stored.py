@@ -98,6 +98,11 @@ def _body(commands: list[Command]) -> str | None:
     for command in commands:
         if isinstance(command, _NESTED):
             return None
+    return _sync_body(commands)
+
+
+def _sync_body(commands: list[Command]) -> str:
+    """The SyncBody's content of one message of ``commands``, as XML text."""
     text = encode(_wrap(commands)).decode("utf-8")
     return text[text.index("<SyncBody>") + len("<SyncBody>"):text.rindex("</SyncBody>")]
 
@@ -133,9 +138,7 @@ def _results_json(results: list[Command]) -> list[str]:
         return [f'"{piece}"' for piece in _cut(dumps_string(body)[1:-1], results)]
     # Results only: none nests (``_body``'s check), and each has one closing tag (a Results
     # holds no Results), where the escaped body splits.
-    text = encode(_wrap(results)).decode("utf-8")
-    escaped = dumps_string(text[text.index("<SyncBody>") + len("<SyncBody>"):
-                                text.rindex("</SyncBody>")])[1:-1]
+    escaped = dumps_string(_sync_body(results))[1:-1]
     pieces = escaped.split("</Results>")
     if len(pieces) == len(results) + 1 and not pieces[-1]:
         pieces.pop()
@@ -162,12 +165,20 @@ def _outcome(event: ev.CommandCompleted, results: list[str]) -> dict[str, Any]:
     return out
 
 
-def all_results(event: ev.CommandCompleted) -> list[Results]:
+def _all_results(event: ev.CommandCompleted) -> list[Results]:
     """The Results of ``event`` and of its children, in walk order."""
     found = list(event.results)
     for child in event.children:
-        found += all_results(child)
+        found += _all_results(child)
     return found
+
+
+def add_results(found: list[Command], event: ev.CommandCompleted) -> None:
+    """``found += _all_results(event)``, without the copy for a command with no children."""
+    if event.children:
+        found += _all_results(event)
+    elif event.results:
+        found += event.results
 
 
 _TAILS = {name: f'],"outcome":"{name}","ok":{"true" if name == "ok" else "false"}}}'
@@ -184,10 +195,7 @@ def outcomes_json(events: list[ev.CommandCompleted]) -> list[str]:
     as text, what ``dumps`` writes for its record byte for byte."""
     found: list[Command] = []
     for event in events:
-        if event.children:
-            found += all_results(event)
-        elif event.results:
-            found += event.results
+        add_results(found, event)
     return outcomes_with(events, found)
 
 
@@ -247,6 +255,6 @@ def completed_from_entry(entry: Entry) -> ev.CommandCompleted | None:
     return _completed(command_from_xml(entry.command), entry.outcome)
 
 
-__all__ = ["all_results", "command_from_xml", "command_xml", "commands_from_file",
+__all__ = ["add_results", "command_from_xml", "command_xml", "commands_from_file",
            "commands_from_xml", "commands_xml", "completed_from_entry", "outcome_json",
            "outcomes_json", "outcomes_with", "refused_json"]

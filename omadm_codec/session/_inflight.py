@@ -56,6 +56,13 @@ class Pending:
         else:
             self.results = [results]
 
+    def add_data(self, data: list[str]) -> None:
+        """The item data of a Status for this command (a list from the first one on)."""
+        if isinstance(self.data, list):
+            self.data.extend(data)
+        else:
+            self.data = data
+
     def busy(self) -> bool:
         if self.receiving:
             return True
@@ -67,19 +74,10 @@ class Pending:
         statuses = self.statuses
         status = statuses[0] if statuses else 0
         if not outcome:
-            # Given here, not left to ``CommandCompleted`` (a frozen field set a second time);
-            # ``events.outcome_of`` written out (once per command).
-            if not statuses:
-                outcome = "no_status"
-            elif 200 <= status <= 299:
-                outcome = "ok"
-            else:
-                outcome = "failed" if 100 <= status <= 599 else "invalid_status"
+            outcome = ev.outcome_of(status) if statuses else "no_status"
         children = tuple([child.event() for child in self.children]) if self.children else ()
-        return ev.CommandCompleted(self.command, status,
-                                   tuple(self.results) if self.results else (),
-                                   tuple(statuses), children,
-                                   tuple(self.data) if self.data else (), outcome)
+        return ev._completed(self.command, status, tuple(self.results), tuple(statuses),
+                             children, tuple(self.data), outcome)
 
 
 @dataclass(slots=True)

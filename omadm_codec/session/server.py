@@ -722,10 +722,7 @@ class ServerSession:
                 if status.items:
                     found = [i.data for i in status.items if isinstance(i.data, str)]
                     if found:
-                        if isinstance(pending.data, list):
-                            pending.data.extend(found)
-                        else:
-                            pending.data = found
+                        pending.add_data(found)
                 last = pending
             else:
                 results: Results = command  # type: ignore[assignment]
@@ -734,11 +731,7 @@ class ServerSession:
                     items = results.items
                     if (self._incoming is None and len(items) == 1
                             and not items[0].more_data):
-                        got = pending.results  # ``_take_results``' common case
-                        if isinstance(got, list):
-                            got.append(results)
-                        else:
-                            pending.results = [results]
+                        pending.add_result(results)  # ``_take_results``' common case
                     else:
                         self._take_results(pending, results)
         events: list[ev.Event] = []

@@ -35,6 +35,8 @@ cdef Py_ssize_t _TABLE_BUDGET_FACTOR = wbc.TABLE_BUDGET_FACTOR
 cdef Py_ssize_t _TABLE_BUDGET_BASE = wbc.TABLE_BUDGET_BASE
 cdef bytes _DEVINF_XML = wbc.DEVINF_XML
 cdef bytes _DMTNDS_XML = wbc.DMTNDS_XML
+cdef bytes _DEVINF_WBXML = wbc.DEVINF_WBXML  # module attributes read once, not per Type
+cdef bytes _DMTNDS_WBXML = wbc.DMTNDS_WBXML
 
 
 cdef inline bint _xml_text_ok(const unsigned char* s, Py_ssize_t n) noexcept:
@@ -432,7 +434,7 @@ cdef class _WbxmlEvents:
         cdef unsigned char c
         cdef uint64_t w, x, bad, blank
         cdef bint space = False
-        cdef _Open* top = self.leaf_open()
+        cdef _Open* top = self.leaf_open(True)
         if top == NULL:
             return 0
         i = pos + 1
@@ -469,6 +471,13 @@ cdef class _WbxmlEvents:
                         return 0
                     space = True
                 i += 1
+        if top.capturing:  # a MetInf Type: its text is read here, not gathered
+            top.capturing = False
+            if not self.leaf_take(top, i, False):
+                top.capturing = True
+                return 0
+            spaced[0] = space  # a rewritten Type has no space either
+            return self.leaf_type(i - pos - 1)
         if not self.leaf_take(top, i, False):
             return 0
         spaced[0] = space
@@ -537,10 +546,10 @@ cdef class _WbxmlEvents:
             return self.close()
         if n >= _MAX_FAST_TEXT:
             raise _GiveUp()
-        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, wbc.DEVINF_WBXML):
+        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, _DEVINF_WBXML):
             text = <const unsigned char*>(<char*>_DEVINF_XML)
             n = len(_DEVINF_XML)
-        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, wbc.DMTNDS_WBXML):
+        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, _DMTNDS_WBXML):
             text = <const unsigned char*>(<char*>_DMTNDS_XML)
             n = len(_DMTNDS_XML)
         self.sc.text_ptr = text
@@ -569,24 +578,41 @@ cdef class _WbxmlEvents:
         the text fields as ``content`` sets them, the state as ``close`` leaves it - and
         return 1. Else 0, nothing consumed (next_event gives the events, or gives up)."""
         cdef Py_ssize_t stop
-        cdef _Open* top = self.leaf_open()
+        cdef _Open* top = self.leaf_open(False)
         if top == NULL:
             return 0
         stop = find1(self.p, self.pos + 1, self.doc.end, 0)
         return stop >= 0 and self.leaf_take(top, stop, True)
 
-    cdef inline _Open* leaf_open(self) noexcept:
+    cdef inline _Open* leaf_open(self, bint capture_ok) noexcept:
         """The open element whose content a leaf fast path may take - it starts with a
-        STR_I, is not captured and not CDATA - or NULL."""
+        STR_I, is not CDATA, and is not captured unless ``capture_ok`` - or NULL."""
         cdef Py_ssize_t pos = self.pos
         cdef _Open* top
         if (self.pending_end or pos >= self.doc.end or self.p[pos] != 0x03
                 or self.depth - 1 <= self.doc.base):
             return NULL
         top = &self.open[self.depth - 1]
-        if top.capturing or top.cls == 1:
+        if (top.capturing and not capture_ok) or top.cls == 1:
             return NULL
         return top
+
+    cdef Py_ssize_t leaf_type(self, Py_ssize_t n) noexcept:
+        """After ``leaf_take`` of a captured MetInf Type (its text in text_ptr / text_len, its
+        element closed): what ``end_token`` does with the text - the enclosing command's
+        Data class, the Type back-rewrite - without the capture buffer. The text's length."""
+        cdef const unsigned char* text = self.sc.text_ptr
+        cdef _Open* meta = &self.open[self.depth - 1]  # the Type's parent (depth is closed)
+        if self.depth >= 2 and meta.first_meta and not meta.type_seen:
+            meta.type_seen = True
+            self.open[self.depth - 2].type_code = wtext.classify_type_c(<const char*>text, n)
+        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, _DEVINF_WBXML):
+            self.sc.text_ptr = <const unsigned char*>(<char*>_DEVINF_XML)
+            self.sc.text_len = len(_DEVINF_XML)
+        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, _DMTNDS_WBXML):
+            self.sc.text_ptr = <const unsigned char*>(<char*>_DMTNDS_XML)
+            self.sc.text_len = len(_DMTNDS_XML)
+        return self.sc.text_len
 
     cdef inline bint leaf_take(self, _Open* top, Py_ssize_t stop, bint check) noexcept:
         """Take the STR_I at ``self.pos`` (its NUL at ``stop``) and the END after it as one

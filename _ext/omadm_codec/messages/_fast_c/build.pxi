@@ -98,9 +98,10 @@ cdef class _Build:
     cdef inline int start_ok(self) except -1:
         """The current start tag has no attribute but maybe ``xmlns="..."``, and no prefix:
         the usual ``<Name>`` here, anything else in ``start_ok_general``."""
-        cdef Py_ssize_t i = self.sc.offset + 1 + self.sc.local_len
+        cdef Py_ssize_t i
         if self.wbxml:
             return 0  # a token start tag: no attributes (the source gives up on them)
+        i = self.sc.offset + 1 + self.sc.local_len
         if i < self.end and (self.p[i] == 0x3E or self.p[i] == 0x2F):
             return 0  # '>' or '/>': the name was the whole qname
         return self.start_ok_general()
@@ -326,6 +327,8 @@ cdef class _Build:
         cdef Buf* out = &self.mark
         cdef int ev
         cdef bint kids = False
+        if self.wbxml:
+            self.wb.name_fields()
         # start_ok vouched that the local name is the whole qname (XML: it points into the
         # input; WBXML: into the language's tag table): stable across the events below.
         cdef const unsigned char* name_ptr = sc.local_ptr
@@ -424,6 +427,8 @@ cdef class _Build:
                 if (N_FieldLevel <= code <= N_Mem and (not ns or ns == self.ns
                                                        or ns.lower().startswith(METINF_NS))):
                     raise _GiveUp()  # quirk "metinf_namespace"
+                if self.wbxml:
+                    self.wb.name_fields()
                 local = _str(sc.local_ptr, sc.local_len)
                 self.mark.len = 0
                 self.serialize(ns, self.ns, 4)

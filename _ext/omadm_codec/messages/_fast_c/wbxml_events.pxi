@@ -1,11 +1,11 @@
 # Included by _fast_c.pyx (before _Build): WBXML tokens as the XML scanner's events, the
 # compiled twin of omadm_codec/messages/_fast_py/wbxml_events.py (read its docstring for the rules).
 #
-# The one idea: _WbxmlEvents owns a bare Scanner object and fills the very C fields the
-# builder reads after sc.next_event() (local_ptr/len/hash, ns_uri, text_ptr/len, offset), so
-# every _Build method runs unchanged on WBXML; _Build.next_ev() picks the source. Tag names,
-# their FNV-1a hashes and namespaces are precomputed per language (_Tags), text points into
-# the input wherever it can. Anything outside the common ground raises _GiveUp: the caller
+# The one idea: _WbxmlEvents owns a bare Scanner object and fills the C fields the builder
+# reads after sc.next_event() on WBXML (ns_uri, text_ptr/len; local_ptr/len on request, see
+# name_fields), so every _Build method runs unchanged on WBXML; _Build.next_ev() picks the
+# source. Tag names, N_* codes and namespaces are precomputed per language (_Tags), text
+# points into the input wherever it can. Anything outside the common ground raises _GiveUp: the caller
 # then takes the XML hub.
 
 from base64 import b64encode
@@ -78,7 +78,6 @@ cdef class _Tags:
     """One language's tokenised tags by slot ``(page << 6) | token``."""
     cdef const unsigned char* name_ptr[TAG_SLOTS]
     cdef Py_ssize_t name_len[TAG_SLOTS]
-    cdef unsigned int name_hash[TAG_SLOTS]
     cdef int kind[TAG_SLOTS]     # K_* role, -1: no such tag
     cdef int name_code[TAG_SLOTS]  # the builder's N_* code of the name (names.pxi)
     cdef tuple ns                # page (0-3) -> namespace bytes
@@ -111,7 +110,6 @@ cdef _Tags _make_tags(object lang):
             slot = (page << 6) | token
             tags.name_ptr[slot] = <const unsigned char*>(<char*>name)
             tags.name_len[slot] = len(name)
-            tags.name_hash[slot] = name_hash(tags.name_ptr[slot], len(name))
             tags.kind[slot] = infos[(page, token)].kind
             tags.name_code[slot] = _CODE_BY_NAME.get(name, N_OTHER)
     tags.ns = tuple(ns_by_page)
@@ -204,6 +202,7 @@ cdef class _WbxmlEvents:
     # must stay under libxml2's node limit (MAX_FAST_TEXT) for the path to vouch.
     cdef Py_ssize_t run
     cdef int code       # event field: the N_* code of the start tag's name
+    cdef int slot       # event field: the start tag's slot in ``tags`` (see name_fields)
     cdef _Doc doc, outer
     cdef _Tags tags, outer_tags
     cdef bint nested_open, pending_end, root_done
@@ -359,7 +358,6 @@ cdef class _WbxmlEvents:
             if self.root_done:
                 raise _GiveUp()  # trailing PI or garbage: the hub decides
             tok = p[pos]
-            self.sc.offset = pos
             self.pos = pos + 1
             if tok == 0x00:  # SWITCH_PAGE
                 if pos + 1 >= end:
@@ -399,14 +397,12 @@ cdef class _WbxmlEvents:
         if tok == 0x01:  # END
             if self.depth <= self.doc.base or self.open[self.depth - 1].capturing:
                 return 0
-            self.sc.offset = pos
             self.pos = pos + 1
             return self.close()
         if tok == 0x00:
             return self.quick_switch(pos)
         if tok & 0x80 or (tok & 0x3F) <= 4 or self.doc.page > 3:
             return 0
-        self.sc.offset = pos
         self.pos = pos + 1
         return self.start((self.doc.page << 6) | (tok & 0x3F), tok & 0x40)
 
@@ -420,7 +416,6 @@ cdef class _WbxmlEvents:
         if tok & 0x80 or (tok & 0x3F) <= 4 or page > 3:
             return 0
         self.doc.page = page
-        self.sc.offset = pos + 2
         self.pos = pos + 3
         return self.start((page << 6) | (tok & 0x3F), tok & 0x40)
 
@@ -484,7 +479,38 @@ cdef class _WbxmlEvents:
         return i - pos - 1
 
     cdef inline int start(self, int slot, bint has_content) except -1:
+        """A start tag: its element pushed, the event fields set. The tags that matter to the
+        Data classification or the Type capture (``kind`` not K_OTHER), and the root, go
+        through ``start_kind``; the rest, most tags, take this short path."""
         cdef int kind = self.tags.kind[slot]  # self.tags read in place: no reference taken
+        cdef Py_ssize_t depth = self.depth
+        cdef _Open* parent
+        cdef PyObject* ns
+        if kind != 0 or depth == 0:  # K_OTHER is 0
+            return self.start_kind(slot, kind, has_content)
+        if depth >= self.max_depth or kind < 0:
+            raise _GiveUp()
+        self.elements += 1
+        if self.elements > self.max_elements:
+            raise _GiveUp()
+        self.run = 0
+        parent = &self.open[depth - 1]
+        if parent.capturing:
+            raise _GiveUp()  # an element inside a MetInf Type
+        parent.pending = False
+        self.open[depth] = _OPEN_BLANK  # kind K_OTHER (0) included
+        self.depth = depth + 1
+        if not has_content:
+            self.pending_end = True
+        self.slot = slot
+        self.code = self.tags.name_code[slot]
+        ns = PyTuple_GET_ITEM(self.tags.ns, slot >> 6)
+        if <PyObject*>self.sc.ns_uri != ns:
+            self.sc.ns_uri = <object>ns
+        return EVENT_START
+
+    cdef int start_kind(self, int slot, int kind, bint has_content) except -1:
+        """``start`` for the root and the tags of a ``kind`` (Meta, Data, Type, ...)."""
         cdef PyObject* ns
         cdef _Open* element
         cdef _Open* parent
@@ -519,14 +545,19 @@ cdef class _WbxmlEvents:
         self.depth += 1
         if not has_content:
             self.pending_end = True
+        self.slot = slot
         self.code = self.tags.name_code[slot]
-        self.sc.local_ptr = self.tags.name_ptr[slot]
-        self.sc.local_len = self.tags.name_len[slot]
-        self.sc.local_hash = self.tags.name_hash[slot]
         ns = PyTuple_GET_ITEM(self.tags.ns, slot >> 6)
         if <PyObject*>self.sc.ns_uri != ns:
             self.sc.ns_uri = <object>ns
         return EVENT_START
+
+    cdef void name_fields(self) noexcept:
+        """The current start tag's name into the scanner's ``local_ptr`` / ``local_len`` (as
+        the XML scanner sets them): only serializing markup and unknown MetInf children read
+        them, so ``start`` keeps just the slot."""
+        self.sc.local_ptr = self.tags.name_ptr[self.slot]
+        self.sc.local_len = self.tags.name_len[self.slot]
 
     cdef int end_token(self) except -1:
         """END: the end event, after the text of a MetInf Type (rewritten, as the hub does)."""
@@ -629,7 +660,6 @@ cdef class _WbxmlEvents:
         self.sc.text_ptr = p + pos + 1
         self.sc.text_len = n
         top.pending = False
-        self.sc.offset = stop + 1
         self.pos = stop + 2
         self.run = 0
         self.depth -= 1
@@ -639,7 +669,6 @@ cdef class _WbxmlEvents:
         """A STR_I, STR_T, ENTITY or OPAQUE: its event, or 0 when it yields none."""
         cdef _Open* top = &self.open[self.depth - 1]
         cdef Py_ssize_t end = self.doc.end, pos = self.pos, stop, length, code
-        cdef Py_ssize_t tok_off = pos - 1
         cdef bint opaque_text = False
         if tok == 0x03:  # STR_I
             stop = find1(self.p, pos, end, 0)
@@ -678,7 +707,7 @@ cdef class _WbxmlEvents:
                 self.sc.text_ptr = self.p + pos
                 self.sc.text_len = length
                 if not _xml_text_ok(self.p + pos, length):
-                    return self.binary(top, tok_off)
+                    return self.binary(top)
                 opaque_text = True
         if not opaque_text and not _xml_text_ok(self.sc.text_ptr, self.sc.text_len):
             raise _GiveUp()
@@ -696,7 +725,7 @@ cdef class _WbxmlEvents:
             raise _GiveUp()
         return EVENT_CDATA if top.cls == 1 else EVENT_TEXT
 
-    cdef int binary(self, _Open* top, Py_ssize_t tok_off) except -1:
+    cdef int binary(self, _Open* top) except -1:
         """OPAQUE bytes that are not XML text: only an element's whole content (the hub's
         base64 marker); anywhere else wbxml_to_xml refuses them."""
         if (not top.pending or top.capturing or self.pos >= self.doc.end
@@ -705,7 +734,6 @@ cdef class _WbxmlEvents:
         top.pending = False
         if (self.sc.text_len + 2) // 3 * 4 >= _MAX_FAST_TEXT:  # the hub's base64 text
             raise _GiveUp()
-        self.sc.offset = tok_off
         return EVENT_OPAQUE
 
     cdef int nested(self, int cls, Py_ssize_t start, Py_ssize_t end) except -1:

@@ -36,7 +36,7 @@ cdef inline str _token_ok(str text, bint plain):
     return text
 
 
-cdef str _ident_ok(str value, bint plain, bint allow_empty):
+cdef inline str _ident_ok(str value, bint plain, bint allow_empty):
     """An ID (``share.good_id``); a plain one of at most 256 characters needs no regex."""
     if not plain and value.strip() != value:
         _give_up()

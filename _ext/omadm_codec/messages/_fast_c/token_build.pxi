@@ -76,7 +76,7 @@ cdef class _TokenBuild:
             _switch()
         return 0
 
-    cdef int tag(self) except -2:
+    cdef inline int tag(self) except -2:
         """The next token as a child: its N_* code (``content``, ``tpage``, ``slot`` set), or
         -1 at the parent's END (the parent closed). Gives up on anything else."""
         cdef const unsigned char* p = self.p

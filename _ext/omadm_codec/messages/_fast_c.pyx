@@ -7,14 +7,16 @@ names turned into small integer codes (a lookup on the FNV-1a hash the scanner c
 reading each tag) and text decoded straight from the scanner's buffer. It vouches only for
 messages the reference lxml path accepts without any quirk; anything else makes ``decode_xml``
 return ``None`` and the caller runs the reference path, which gives the verdict.
-``decode_wbxml`` runs the same builder on WBXML tokens (``_fast_c/wbxml_events.pxi`` fills
-the scanner's C fields; ``_Build.next_ev`` picks the source), and falls back to the compiled
-``wbxml_to_xml`` then the XML fast path (the XML hub) where the token path gives up.
-The parts in ``_fast_c/``, each the twin of the pure module of the same name where there is
-one: ``build.pxi`` (the builder), ``wbxml_events.pxi``, ``xml_writer.pxi`` (the pure twin uses
-the reference writer), ``wbxml_writer.pxi`` (with ``wbxml_writer_fast.pxi``); and the
-compiled-only helpers ``names.pxi`` (element name codes), ``lex.pxi`` (the lexical pre-check)
-and ``model.pxi`` (``_Shape``: model objects by slot).
+``decode_wbxml`` reads WBXML tokens with a builder of their own (``_fast_c/token_build.pxi``,
+compiled only: the content models straight from the tokens, handing the odd element to the
+next one); where that gives up, the same builder as XML on the tokens
+(``_fast_c/wbxml_events.pxi`` fills the scanner's C fields; ``_Build.next_ev`` picks the
+source); and where that gives up, the compiled ``wbxml_to_xml`` then the XML fast path (the XML
+hub). The parts in ``_fast_c/``, each the twin of the pure module of the same name where there
+is one: ``build.pxi`` (the builder), ``wbxml_events.pxi``, ``xml_writer.pxi`` (the pure twin
+uses the reference writer), ``wbxml_writer.pxi`` (with ``wbxml_writer_fast.pxi``); and the
+compiled-only parts ``token_build.pxi``, ``names.pxi`` (element name codes), ``lex.pxi`` (the
+lexical pre-check) and ``model.pxi`` (``_Shape``: model objects by slot).
 """
 
 cimport cython
@@ -252,6 +254,7 @@ include "_fast_c/wbxml_events.pxi"
 
 
 include "_fast_c/build.pxi"
+include "_fast_c/token_build.pxi"
 include "_fast_c/lex.pxi"
 
 
@@ -289,9 +292,20 @@ def decode_wbxml(bytes data not None, object limits):
 
 
 def decode_wbxml_tokens(bytes data not None, object limits):
-    """The token path alone: the builder on ``_WbxmlEvents``, no XML text in between. Gives
-    the model ``decode_wbxml_via_xml`` gives, or ``None`` (it vouches for less)."""
+    """The token path alone: ``_TokenBuild``, then the builder on ``_WbxmlEvents``, no XML
+    text in between. Gives the model ``decode_wbxml_via_xml`` gives, or ``None`` (it vouches
+    for less)."""
     return _decode_tokens(data, limits)
+
+
+cdef _Build _token_path_build():
+    """A _Build on a _WbxmlEvents token source."""
+    cdef _Build build = _Build.__new__(_Build)
+    build.wb = _WbxmlEvents.__new__(_WbxmlEvents)
+    build.wbxml = True
+    build.end = 0
+    build.from_wbxml = True
+    return build
 
 
 cdef _Build _spare_build = None
@@ -309,11 +323,7 @@ cdef object _decode_tokens(bytes data, object py_limits):
     build = _spare_build
     _spare_build = None
     if build is None:
-        build = _Build.__new__(_Build)
-        build.wb = _WbxmlEvents.__new__(_WbxmlEvents)
-        build.wbxml = True
-        build.end = 0
-        build.from_wbxml = True
+        build = _token_path_build()
     build.max_depth = limits.max_depth
     build.max_opaque = limits.max_opaque
     build.ns = None
@@ -322,6 +332,11 @@ cdef object _decode_tokens(bytes data, object py_limits):
     try:
         build.wb.setup(data, limits)
         build.sc = build.wb.sc
+        msg = _token_build(build, limits)
+        if msg is not None:
+            return msg
+        build.wb.setup(data, limits)  # _Build from the start, on the events
+        build.mark.len = build.run.len = 0
         return build.message()
     except (_GiveUp, UnicodeDecodeError):
         return None

@@ -26,6 +26,60 @@ cdef void _remember_ver_proto(object value):
     _ver_proto_ok = value
 
 
+# The value rules both builders (_Build, and _TokenBuild in token_build.pxi) apply to a leaf's
+# text (``plain``: _plain holds for it).
+
+cdef inline str _token_ok(str text, bint plain):
+    """A token: no surrounding whitespace."""
+    if not plain and text.strip() != text:
+        _give_up()
+    return text
+
+
+cdef inline str _ident_ok(str value, bint plain, bint allow_empty):
+    """An ID (``share.good_id``); a plain one of at most 256 characters needs no regex."""
+    if not plain and value.strip() != value:
+        _give_up()
+    if plain and value and len(value) <= 256:
+        return value
+    if not share.good_id(value, allow_empty):
+        _give_up()
+    return value
+
+
+cdef object _number_of(str value):
+    """A decimal code or size: ASCII digits, at most 10 (``share.is_number``)."""
+    cdef Py_UCS4 ch
+    cdef long long result = 0
+    if not value or len(value) > 10:
+        _give_up()
+    for ch in value:
+        if ch < 0x30 or ch > 0x39:
+            _give_up()
+        result = result * 10 + (<long long>ch - 48)
+    if result < 4096:
+        return _SMALL_INTS[result]
+    return result
+
+
+cdef object _header_of(object ver_dtd, object ver_proto, object session_id, object msg_id,
+                       object target, object source, object resp_uri, bint no_resp,
+                       object cred, object meta):
+    """The SyncHdr of a header's children, read: its required ones there, its versions
+    known."""
+    if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
+            or target is None or source is None):
+        _give_up()
+    if ver_dtd not in VERSIONS:
+        _give_up()
+    if ver_proto is not _ver_proto_ok:  # a cached leaf: the regex runs once for it
+        if VER_PROTO.fullmatch(ver_proto) is None:
+            _give_up()
+        _remember_ver_proto(ver_proto)
+    return _SYNC_HDR.make10(session_id, msg_id, target, source, ver_dtd, ver_proto,
+                           resp_uri, no_resp, cred, meta)
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
@@ -276,21 +330,10 @@ cdef class _Build:
         return True
 
     cdef str token(self):
-        cdef str text = self.leaf()
-        if not self.plain and text.strip() != text:
-            raise _GiveUp()
-        return text
+        return _token_ok(self.leaf(), self.plain)
 
     cdef str ident(self, bint allow_empty=False):
-        cdef str value = self.leaf()
-        cdef bint plain = self.plain
-        if not plain and value.strip() != value:
-            raise _GiveUp()
-        if plain and value and len(value) <= 256:
-            return value
-        if not share.good_id(value, allow_empty):
-            raise _GiveUp()
-        return value
+        return _ident_ok(self.leaf(), self.plain, allow_empty)
 
     cdef bint flag(self) except -1:
         if self.leaf().strip():
@@ -298,19 +341,7 @@ cdef class _Build:
         return True
 
     cdef object number(self):
-        """A decimal code or size: ASCII digits, at most 10 (``share.is_number``)."""
-        cdef str value = self.token()
-        cdef Py_UCS4 ch
-        cdef long long result = 0
-        if not value or len(value) > 10:
-            raise _GiveUp()
-        for ch in value:
-            if ch < 0x30 or ch > 0x39:
-                raise _GiveUp()
-            result = result * 10 + (<long long>ch - 48)
-        if result < 4096:
-            return _SMALL_INTS[result]
-        return result
+        return _number_of(self.token())
 
     cdef inline int rank(self, int* ranks, int code, int last) except -1:
         cdef int r = ranks[code]  # ranks[N_OTHER] is COMMAND_RANK (_fill)
@@ -877,17 +908,8 @@ cdef class _Build:
                 meta = self.meta()
             else:
                 raise _GiveUp()
-        if (ver_dtd is None or ver_proto is None or session_id is None or msg_id is None
-                or target is None or source is None):
-            raise _GiveUp()
-        if ver_dtd not in VERSIONS:
-            raise _GiveUp()
-        if ver_proto is not _ver_proto_ok:  # a cached leaf: the regex runs once for it
-            if VER_PROTO.fullmatch(ver_proto) is None:
-                raise _GiveUp()
-            _remember_ver_proto(ver_proto)
-        return _SYNC_HDR.make10(session_id, msg_id, target, source, ver_dtd, ver_proto,
-                               resp_uri, no_resp, cred, meta)
+        return _header_of(ver_dtd, ver_proto, session_id, msg_id, target, source, resp_uri,
+                          no_resp, cred, meta)
 
     cdef object message(self):
         cdef Scanner sc = self.sc

@@ -150,7 +150,9 @@ cdef class _TokenBuild:
             self.step(1)
             return True
         if tok == 0x03:  # STR_I
-            stop = pos + 1 + self.max_opaque + 1
+            # At most LEAF_SCAN bytes here: a longer text (a base64 Data) is _Build's, whose
+            # NUL search and checks run on SIMD, not eight bytes a step.
+            stop = pos + 1 + (self.max_opaque if self.max_opaque < LEAF_SCAN else LEAF_SCAN) + 1
             if stop > self.end:
                 stop = self.end
             i = _printable_run(p, pos + 1, stop, &space)
@@ -174,8 +176,9 @@ cdef class _TokenBuild:
                     break
             else:
                 return False
-            if length == 0 or length > self.max_opaque or length >= self.end - pos:
-                return False
+            if (length == 0 or length > self.max_opaque or length > LEAF_SCAN
+                    or length >= self.end - pos):
+                return False  # a long one is _Build's too (see STR_I)
             if _printable_run(p, pos, pos + length, &space) != pos + length:
                 return False
             self.t_ptr = p + pos

@@ -3,14 +3,16 @@
 #
 # The one idea: _Build on _WbxmlEvents pays for the XML scanner's event shape on every element
 # (an open-element stack, a start event, a text event, an end event, each through a call);
-# here a tag is one byte and a table look-up, a leaf one run of printable ASCII, and the
-# builder asks for exactly what its content model expects. It vouches for the common ground
-# only: SyncML pages 0 and 1 (MetInf), text as one STR_I or OPAQUE of printable ASCII, no
-# string table references, no markup or nested document in Data, no unknown MetInf child.
-# Anything else raises _GiveUp and the caller runs _Build on _WbxmlEvents from the start,
-# whose verdict then stands. Where it vouches it gives what _Build gives - the same values,
-# the same leaf-table strings, the same Data hints and the same limits (elements, depth,
-# text sizes) - which tests/test_wbxml_token_decode.py holds it to on every input it tries.
+# here a tag is one byte and a table look-up, a leaf one run of at most LEAF_SCAN printable
+# ASCII bytes (STR_I or OPAQUE), and the builder asks for exactly what its content model
+# expects. An element whose content is anything else (a string-table reference, an entity,
+# a longer text, a nested DevInf or TNDS document, a base64 NextNonce) is handed to _Build on
+# the events and comes back (to_events, from_events). Outside the common ground (pages other
+# than SyncML and MetInf, an unknown MetInf child, a DS command, an element without content
+# where children are expected) it raises _GiveUp, and the caller runs _Build on the events
+# from the start, whose verdict then stands. Where it vouches it gives what _Build gives - the
+# same values, the same leaf-table strings, the same Data hints and the same limits (elements,
+# depth, text sizes) - which tests/test_wbxml_token_decode.py holds it to on every input.
 
 cdef inline Py_ssize_t _printable_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t stop,
                                       bint* space) noexcept:

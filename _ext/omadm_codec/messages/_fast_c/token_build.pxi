@@ -7,12 +7,12 @@
 # ASCII bytes (STR_I or OPAQUE), and the builder asks for exactly what its content model
 # expects. An element whose content is anything else (a string-table reference, an entity,
 # a longer text, a nested DevInf or TNDS document, a base64 NextNonce) is handed to _Build on
-# the events and comes back (to_events, from_events). Outside the common ground (pages other
-# than SyncML and MetInf, an unknown MetInf child, a DS command, an element without content
-# where children are expected) it raises _GiveUp, and the caller runs _Build on the events
-# from the start, whose verdict then stands. Where it vouches it gives what _Build gives - the
-# same values, the same leaf-table strings, the same Data hints and the same limits (elements,
-# depth, text sizes) - which tests/test_wbxml_token_decode.py holds it to on every input.
+# the events and comes back (to_events, from_events), and so is an unknown MetInf child (kept
+# as markup). Outside the common ground (pages other than SyncML and MetInf, a DS command) it
+# raises _GiveUp, and the caller runs _Build on the events from the start, whose verdict then
+# stands. Where it vouches it gives what _Build gives - the same values, the same leaf-table
+# strings, the same Data hints and the same limits (elements, depth, text sizes) - which
+# tests/test_wbxml_token_decode.py holds it to on every input.
 
 cdef inline Py_ssize_t _printable_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t stop,
                                       bint* space) noexcept:
@@ -60,6 +60,7 @@ cdef class _TokenBuild:
     # Set by tag(): whether the element has content, its page, its slot.
     cdef bint content
     cdef int tpage, slot
+    cdef bint empty  # set by enter() on an element without content: tag() ends it
     # Set by the text readers: _plain holds for the text (leaf) / the Data's hint (data).
     cdef bint plain
     cdef object hint
@@ -85,6 +86,9 @@ cdef class _TokenBuild:
         cdef Py_ssize_t pos = self.pos
         cdef unsigned char tok
         cdef int slot
+        if self.empty:  # the end of an element without content (its END counted by tag)
+            self.empty = False
+            return -1
         if pos >= self.end:
             _give_up()
         tok = p[pos]
@@ -126,9 +130,10 @@ cdef class _TokenBuild:
         return code
 
     cdef inline int enter(self) except -1:
-        """The element just read must have content (children follow)."""
+        """Into the element just read, to read its children: one without content has none,
+        the next ``tag`` says so (as _WbxmlEvents' pending END)."""
         if not self.content:
-            _give_up()
+            self.empty = True
         return 0
 
     cdef bint text(self, int cls) except -1:
@@ -314,7 +319,8 @@ cdef class _TokenBuild:
             if code < 0:
                 break
             if code < N_FieldLevel or code > N_Mem or self.tpage != 1:
-                _give_up()  # an unknown child kept as MetaExtra, or a quirk: _Build's
+                extra.append(self.meta_extra(code))
+                continue
             if code != N_EMI:
                 bit = 1ULL << (code - N_FieldLevel)
                 if seen & bit:
@@ -352,6 +358,22 @@ cdef class _TokenBuild:
                 mem = _MEM.make3(parts[N_FreeMem], parts[N_FreeID], N_SharedMem in parts)
         return _META.make13(field_level, fmt, type_, mark, size, anchor, version, next_nonce,
                             max_msg, max_obj, emi, mem, extra)
+
+    cdef object meta_extra(self, int code):
+        """An unknown Meta child, kept verbatim: serialized by _Build (``_Build.meta``)."""
+        cdef object ns = self.tags.ns[self.tpage]
+        cdef Scanner sc = self.gen.sc
+        if N_FieldLevel <= code <= N_Mem:
+            _give_up()  # a MetInf name in another namespace: the quirk "metinf_namespace"
+        if not self.content:
+            _give_up()  # an empty one: _Build's pending END
+        self.to_events()
+        self.gen.wb.name_fields()
+        local = _str(sc.local_ptr, sc.local_len)
+        self.gen.mark.len = 0
+        self.gen.serialize(ns, self.ns, 4)
+        self.from_events()
+        return _META_EXTRA.make2(local, _str(self.gen.mark.data, self.gen.mark.len))
 
     cdef str type_leaf(self, bint first):
         """A MetInf Type, as _WbxmlEvents reads it: its text, back-rewritten where it names a
@@ -835,6 +857,7 @@ cdef object _token_build(_Build gen, _Limits limits):
     tb.max_opaque = limits.max_opaque
     tb.steps = 0
     tb.cls = 0
+    tb.empty = False
     try:
         return tb.message()
     except _GiveUp:

@@ -14,37 +14,6 @@
 # strings, the same Data hints and the same limits (elements, depth, text sizes) - which
 # tests/test_wbxml_token_decode.py holds it to on every input.
 
-cdef inline Py_ssize_t _printable_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t stop,
-                                      bint* space) noexcept:
-    """The index of the first byte at or after ``i`` (below ``stop``) that is not printable
-    ASCII (0x20-0x7E), ``stop`` if none; ``space`` set when the run has a space. Eight bytes a
-    step: see ``_WbxmlEvents.leaf_ascii`` for the arithmetic."""
-    cdef uint64_t w, x, bad, blank
-    cdef unsigned char c
-    while i + 8 <= stop:
-        memcpy(&w, p + i, 8)
-        bad = ((w - 0x2020202020202020ULL) | (w + 0x0101010101010101ULL) | w) \
-            & 0x8080808080808080ULL
-        x = w ^ 0x2020202020202020ULL
-        blank = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
-        if bad:
-            bad &= -bad
-            if blank & (bad - 1):
-                space[0] = True
-            return i + (_ctz64(bad) >> 3)
-        if blank:
-            space[0] = True
-        i += 8
-    while i < stop:
-        c = p[i]
-        if <unsigned char>(c - 0x21) >= 0x5E:  # not 0x21-0x7E
-            if c != 0x20:
-                return i
-            space[0] = True
-        i += 1
-    return stop
-
-
 cdef const char* _NO_TEXT = ""
 
 
@@ -293,13 +262,9 @@ cdef class _TokenBuild:
             text = ""
         else:  # as _Build: no leaf table for Data
             text = _leaf_ascii(self.t_ptr, self.t_len, False, False, &self.plain)
-        if len(text) > self.max_opaque:
-            _give_up()
-        if fmt is not None and fmt == "bin":
-            self.hint = _OPAQUE
-            return text.encode("utf-8")
-        self.hint = _CDATA if self.cls == 1 and text else _TEXT
-        return text
+        value = self.gen.plain_data(text, fmt, self.cls == 1)  # a CDATA class text: CDATA
+        self.hint = self.gen.hint
+        return value
 
     # --- Meta ---------------------------------------------------------------------------------
 
@@ -408,12 +373,7 @@ cdef class _TokenBuild:
         n = self.t_len
         if first and self.meta_type < 0:
             self.meta_type = wtext.classify_type_c(<const char*>text, n)
-        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, _DEVINF_WBXML):
-            text = <const unsigned char*>(<char*>_DEVINF_XML)
-            n = len(_DEVINF_XML)
-        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, _DMTNDS_WBXML):
-            text = <const unsigned char*>(<char*>_DMTNDS_XML)
-            n = len(_DMTNDS_XML)
+        text = _type_as_xml(text, &n, self.tags.rewrite)
         return _leaf_ascii(text, n, not self.t_space, True, &self.plain)
 
     cdef dict sub_leaves(self, int a, int b, int c):

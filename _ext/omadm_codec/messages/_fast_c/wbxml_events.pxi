@@ -183,6 +183,53 @@ cdef extern from *:
 DEF LEAF_SCAN = 128  # leaf_ascii's longest run: past it the memchr and SIMD checks pay
 
 
+cdef inline const unsigned char* _type_as_xml(const unsigned char* text, Py_ssize_t* n,
+                                             int rewrite) noexcept:
+    """A MetInf Type's text as the hub writes it: the WBXML DevInf / TNDS type names back to
+    their XML ones (``rewrite``: ``_Tags.rewrite``), ``n`` updated; else ``text`` itself."""
+    if rewrite and wtext.bytes_eq(<const char*>text, n[0], _DEVINF_WBXML):
+        n[0] = len(_DEVINF_XML)
+        return <const unsigned char*>(<char*>_DEVINF_XML)
+    if rewrite == 2 and wtext.bytes_eq(<const char*>text, n[0], _DMTNDS_WBXML):
+        n[0] = len(_DMTNDS_XML)
+        return <const unsigned char*>(<char*>_DMTNDS_XML)
+    return text
+
+
+cdef inline Py_ssize_t _printable_run(const unsigned char* p, Py_ssize_t i, Py_ssize_t stop,
+                                      bint* space) noexcept:
+    """The index of the first byte at or after ``i`` (below ``stop``) that is not printable
+    ASCII (0x20-0x7E), ``stop`` if none; ``space`` set when the run has a space. Eight bytes a
+    step."""
+    cdef uint64_t w, x, bad, blank
+    cdef unsigned char c
+    while i + 8 <= stop:
+        memcpy(&w, p + i, 8)
+        bad = ((w - 0x2020202020202020ULL) | (w + 0x0101010101010101ULL) | w) \
+            & 0x8080808080808080ULL
+        x = w ^ 0x2020202020202020ULL
+        blank = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
+        # A byte below 0x20 or from 0x7F on sets its high bit in one of the three terms; the
+        # lowest set bit is exact (a borrow or carry only marks bytes above it). The same holds
+        # for a space in ``x``.
+        if bad:
+            bad &= -bad  # the first byte that is not printable ASCII
+            if blank & (bad - 1):
+                space[0] = True
+            return i + (_ctz64(bad) >> 3)
+        if blank:
+            space[0] = True
+        i += 8
+    while i < stop:
+        c = p[i]
+        if <unsigned char>(c - 0x21) >= 0x5E:  # not 0x21-0x7E
+            if c != 0x20:
+                return i
+            space[0] = True
+        i += 1
+    return stop
+
+
 cdef struct _Doc:
     Py_ssize_t end
     Py_ssize_t table_start
@@ -426,46 +473,14 @@ cdef class _WbxmlEvents:
         (``leaf_text`` decides)."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t pos = self.pos, end = self.doc.end, i, stop
-        cdef unsigned char c
-        cdef uint64_t w, x, bad, blank
         cdef bint space = False
         cdef _Open* top = self.leaf_open(True)
         if top == NULL:
             return 0
-        i = pos + 1
-        stop = end if end - i < LEAF_SCAN else i + LEAF_SCAN
-        while i + 8 <= stop:
-            memcpy(&w, p + i, 8)
-            # A byte below 0x20 (the terminating NUL among them) or from 0x7F on sets its
-            # high bit in one of the three terms; the lowest set bit is exact (a borrow or
-            # carry only marks bytes above it). The same holds for a space in ``x``.
-            bad = ((w - 0x2020202020202020ULL) | (w + 0x0101010101010101ULL) | w) \
-                & 0x8080808080808080ULL
-            x = w ^ 0x2020202020202020ULL
-            blank = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
-            if bad:
-                bad &= -bad  # the first byte that is not printable ASCII
-                if blank & (bad - 1):
-                    space = True  # a space before it
-                i += _ctz64(bad) >> 3
-                if p[i] != 0:
-                    return 0
-                break
-            if blank:
-                space = True
-            i += 8
-        else:
-            while True:
-                if i >= stop:
-                    return 0
-                c = p[i]
-                if c == 0:
-                    break
-                if <unsigned char>(c - 0x21) >= 0x5E:  # not 0x21-0x7E
-                    if c != 0x20:
-                        return 0
-                    space = True
-                i += 1
+        stop = end if end - (pos + 1) < LEAF_SCAN else pos + 1 + LEAF_SCAN
+        i = _printable_run(p, pos + 1, stop, &space)
+        if i >= stop or p[i] != 0:
+            return 0
         if top.capturing:  # a MetInf Type: its text is read here, not gathered
             top.capturing = False
             if not self.leaf_take(top, i, False):
@@ -577,12 +592,7 @@ cdef class _WbxmlEvents:
             return self.close()
         if n >= _MAX_FAST_TEXT:
             raise _GiveUp()
-        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, _DEVINF_WBXML):
-            text = <const unsigned char*>(<char*>_DEVINF_XML)
-            n = len(_DEVINF_XML)
-        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, _DMTNDS_WBXML):
-            text = <const unsigned char*>(<char*>_DMTNDS_XML)
-            n = len(_DMTNDS_XML)
+        text = _type_as_xml(text, &n, self.tags.rewrite)
         self.sc.text_ptr = text
         self.sc.text_len = n
         self.pending_end = True
@@ -637,13 +647,9 @@ cdef class _WbxmlEvents:
         if self.depth >= 2 and meta.first_meta and not meta.type_seen:
             meta.type_seen = True
             self.open[self.depth - 2].type_code = wtext.classify_type_c(<const char*>text, n)
-        if self.tags.rewrite and wtext.bytes_eq(<const char*>text, n, _DEVINF_WBXML):
-            self.sc.text_ptr = <const unsigned char*>(<char*>_DEVINF_XML)
-            self.sc.text_len = len(_DEVINF_XML)
-        elif self.tags.rewrite == 2 and wtext.bytes_eq(<const char*>text, n, _DMTNDS_WBXML):
-            self.sc.text_ptr = <const unsigned char*>(<char*>_DMTNDS_XML)
-            self.sc.text_len = len(_DMTNDS_XML)
-        return self.sc.text_len
+        self.sc.text_ptr = _type_as_xml(text, &n, self.tags.rewrite)
+        self.sc.text_len = n
+        return n
 
     cdef inline bint leaf_take(self, _Open* top, Py_ssize_t stop, bint check) noexcept:
         """Take the STR_I at ``self.pos`` (its NUL at ``stop``) and the END after it as one

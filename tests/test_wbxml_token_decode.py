@@ -151,6 +151,78 @@ def test_the_compiled_token_builder_reads_the_odd_parts(both_backends: tuple[Bac
     deep_equal(got, check_twins(both_backends, data))
 
 
+# A nested TNDS document (DMDDF 1.2, page 2) generated token by token: elements with and
+# without content, text runs of every kind between them (blank, escaped, non-ASCII, not
+# UTF-8, empty), entities, string-table references, page switches, OPAQUE text.
+_TNDS_FPI = b"-//OMA//DTD-DM-DDF 1.2//EN\0"
+_TNDS_TEXT = st.sampled_from([b"", b" ", b"  \n\t", b"a", b"dm.example.com", b"x & y < z > w",
+                              "\u00e9t\u00e9".encode(), b"a\rb", b"\xff", b"]]>"])
+_TNDS_PIECE = st.one_of(
+    _TNDS_TEXT.map(s), _TNDS_TEXT.map(s), _TNDS_TEXT.map(s), _TNDS_TEXT.map(s),
+    st.sampled_from([b"\x02\x26", b"\x83" + mb(len(_TNDS_FPI)), b"\x00\x02",
+                     b"\xc3\x02ab", b"\x00\x03"]))
+
+
+@st.composite
+def tnds_element(draw: st.DrawFn, depth: int = 0) -> bytes:
+    token = draw(st.sampled_from([0x24, 0x26, 0x36, 0x2F, 0x1C, 0x25, 0x0B, 0x06]))
+    if depth >= 4 or not draw(st.booleans()):
+        if draw(st.integers(0, 3)) == 0:
+            return bytes([token])  # no content
+        return bytes([token | 0x40]) + draw(_TNDS_TEXT.map(s)) + b"\x01"  # a leaf
+    parts = draw(st.lists(st.one_of(_TNDS_PIECE, tnds_element(depth + 1)), max_size=4))
+    tail = draw(st.sampled_from([b"", s(b" "), s(b"\n  "), s(b"t")]))  # a run before the END
+    return bytes([token | 0x40]) + b"".join(parts) + tail + b"\x01"
+
+
+@st.composite
+def nested_tnds(draw: st.DrawFn) -> bytes:
+    """A message with one Add whose Data is an OPAQUE nested TNDS document (sometimes with
+    something after its root, or after the OPAQUE)."""
+    root = b"\x00\x02\x60" + draw(tnds_element(1)) + draw(tnds_element(1)) + b"\x01"
+    inner = (b"\x03\x00\x00\x6a" + mb(len(_TNDS_FPI) + 3) + _TNDS_FPI + b"ab\0" + root
+             + draw(st.sampled_from([b"", b"", b"", s(b" "), b"\x01"])))
+    data = b"\xc3" + mb(len(inner)) + inner + draw(st.sampled_from([b"", b"", s(b" ")]))
+    body = item(0x45, data, b"application/vnd.syncml.dmtnds+wbxml")
+    return doc(b"\x6d" + _HEADER + b"\x6b" + body + b"\x12\x01\x01")
+
+
+@SETTINGS
+@given(data=nested_tnds())
+def test_nested_documents_on_the_token_path(both_backends: tuple[Backend, Backend],
+                                            data: bytes) -> None:
+    """The compiled token builder writes a nested document's markup from the tokens: what it
+    vouches for is the hub's model (and the events builder's), what it does not read it
+    hands over."""
+    got = check_twins(both_backends, data)
+    alone = both_backends[0].modules["messages._fast"]._token_build_only(data, DEFAULT_LIMITS)
+    assert (alone is None) == (got is None)
+    if alone is not None:
+        deep_equal(alone, got)
+
+
+def test_nested_documents_are_read_by_the_token_builder(
+        both_backends: tuple[Backend, Backend]) -> None:
+    """The usual shapes - leaves, empty elements, blank runs between elements, text to
+    escape, mixed content - are vouched for, with the hub's markup."""
+    leaf = b"\x66" + s(b"a & <b>") + b"\x01"
+    root = (b"\x00\x02\x60\x64" + s(b"\n  ") + leaf + s(b" ") + b"\x25\x6f\x5c\x25\x01\x01"
+            + s(b"\n") + b"\x01"
+            + b"\x76" + s("\u00e9".encode()) + s(b"x") + b"\x01" + b"\x46" + s(b"") + b"\x01"
+            + b"\x64" + s(b"t") + leaf + s(b"u") + b"\x01\x01")
+    inner = b"\x03\x00\x00\x6a" + mb(len(_TNDS_FPI)) + _TNDS_FPI + root
+    body = item(0x45, b"\xc3" + mb(len(inner)) + inner, b"application/vnd.syncml.dmtnds+wbxml")
+    data = doc(b"\x6d" + _HEADER + b"\x6b" + body + b"\x12\x01\x01")
+    got = both_backends[0].modules["messages._fast"]._token_build_only(data, DEFAULT_LIMITS)
+    assert got is not None
+    deep_equal(got, check_twins(both_backends, data))
+    assert got.commands[0].items[0].data.xml == (
+        '<MgmtTree xmlns="syncml:dmddf1.2"><Node><NodeName>a &amp; &lt;b&gt;</NodeName>'
+        '<node/><RTProperties><Format><node/></Format></RTProperties></Node>'
+        '<Value>\u00e9x</Value><ACL/><Node>t<NodeName>a &amp; &lt;b&gt;</NodeName>u</Node>'
+        '</MgmtTree>')
+
+
 def test_twins_agree_on_the_corpus(both_backends: tuple[Backend, Backend]) -> None:
     for path in CORPUS_WBXML:
         assert check_twins(both_backends, path.read_bytes()) is not None
@@ -423,6 +495,8 @@ def test_hostile_wbxml_is_declined_with_the_hub_error(backend: Backend, name: st
     ("pkg2_server_mgmt.wbxml", Limits(max_opaque=8), "too_large"),
     ("pkg2_server_mgmt.strtbl.wbxml", Limits(max_string_table=2), "too_large"),
     ("tnds_embedded.wbxml", Limits(max_depth=7), "too_deep"),
+    ("tnds_embedded.wbxml", Limits(max_depth=10), "too_deep"),  # inside the nested document
+    ("tnds_embedded.wbxml", Limits(max_elements=40), "too_many_elements"),
 ])
 def test_limits_decline_and_decode_reports_them(backend: Backend, name: str, limits: Limits,
                                                 reason: str) -> None:

@@ -17,6 +17,73 @@
 cdef const char* _NO_TEXT = ""
 
 
+cdef inline Py_ssize_t _opaque_length(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end,
+                                      Py_ssize_t* after) noexcept:
+    """The mb_u_int32 at ``pos`` (an OPAQUE's length: at most 5 bytes, below 2**32, as
+    _WbxmlEvents.mb reads it), ``after`` set past it; -1 when there is none."""
+    cdef Py_ssize_t i
+    cdef unsigned long long value = 0
+    cdef unsigned char b
+    for i in range(5):
+        if pos + i >= end:
+            return -1
+        b = p[pos + i]
+        value = (value << 7) | (b & 0x7F)
+        if not b & 0x80:
+            if value >= (1ULL << 32):
+                return -1
+            after[0] = pos + i + 1
+            return <Py_ssize_t>value
+    return -1
+
+
+cdef inline void _put_short(unsigned char* d, const unsigned char* s, Py_ssize_t n) noexcept:
+    """``n`` bytes (at most 16) from ``s`` to ``d``: fixed-size moves the compiler inlines, where
+    ``memcpy`` of a variable length is a call - tag names are a few bytes."""
+    if n >= 8:
+        memcpy(d, s, 8)
+        memcpy(d + n - 8, s + n - 8, 8)
+    elif n >= 4:
+        memcpy(d, s, 4)
+        memcpy(d + n - 4, s + n - 4, 4)
+    else:
+        while n > 0:
+            n -= 1
+            d[n] = s[n]
+
+
+cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n, bint closing,
+                          bint empty) except -1:
+    """``<name``, ``<name/>`` (``empty``) or ``</name>`` (``closing``) into ``out``."""
+    cdef unsigned char* d
+    if n > 16:
+        buf_add(out, <const unsigned char*>b"</", 2 if closing else 1)
+        buf_add(out, name, n)
+        if empty:
+            buf_add(out, <const unsigned char*>b"/>", 2)
+        elif closing:
+            buf_byte(out, 0x3E)
+        return 0
+    if out.len + n + 3 > out.cap:
+        buf_grow(out, n + 3)
+    d = out.data + out.len
+    d[0] = 0x3C
+    if closing:
+        d[1] = 0x2F
+        _put_short(d + 2, name, n)
+        d[n + 2] = 0x3E
+        out.len += n + 3
+    elif empty:
+        _put_short(d + 1, name, n)
+        d[n + 1] = 0x2F
+        d[n + 2] = 0x3E
+        out.len += n + 3
+    else:
+        _put_short(d + 1, name, n)
+        out.len += n + 1
+    return 0
+
+
 @cython.final
 cdef class _TokenBuild:
     cdef const unsigned char* p
@@ -113,7 +180,7 @@ cdef class _TokenBuild:
         ``cls``: the Data class of a Data element (1: CDATA, whose '<' the guard checks)."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t pos = self.pos, stop, n, length, i
-        cdef unsigned char tok, b
+        cdef unsigned char tok
         cdef bint space = False
         self.t_len = 0
         self.t_space = False
@@ -140,19 +207,8 @@ cdef class _TokenBuild:
         elif tok == 0xC3:  # OPAQUE, where _WbxmlEvents.content makes it plain text
             if self.tags.kind[self.slot] == 5 or cls == 2 or cls == 3:
                 return False  # NextNonce (base64) or a nested document
-            length = 0
-            pos += 1
-            for i in range(5):
-                if pos >= self.end:
-                    return False
-                b = p[pos]
-                pos += 1
-                length = (length << 7) | (b & 0x7F)
-                if not b & 0x80:
-                    break
-            else:
-                return False
-            if (length == 0 or length > self.max_opaque or length > LEAF_SCAN
+            length = _opaque_length(p, pos + 1, self.end, &pos)
+            if (length <= 0 or length > self.max_opaque or length > LEAF_SCAN
                     or length >= self.end - pos):
                 return False  # a long one is _Build's too (see STR_I)
             if _printable_run(p, pos, pos + length, &space) != pos + length:
@@ -253,6 +309,11 @@ cdef class _TokenBuild:
         cdef str text
         cdef object value
         if not self.text(self.cls):
+            if self.cls == 2 or self.cls == 3:  # C_NEST_DEVINF / C_NEST_DMTNDS
+                value = self.nested_markup()
+                if value is not None:
+                    self.hint = _MARKUP
+                    return value
             self.to_events()
             value = self.gen.data(fmt)
             self.hint = self.gen.hint
@@ -265,6 +326,184 @@ cdef class _TokenBuild:
         value = self.gen.plain_data(text, fmt, self.cls == 1)  # a CDATA class text: CDATA
         self.hint = self.gen.hint
         return value
+
+    # --- a nested DevInf or TNDS document ----------------------------------------------------
+
+    cdef object nested_markup(self):
+        """``_Build.data`` of a Data whose whole content is one OPAQUE holding a WBXML DevInf
+        or TNDS document (``cls`` 2 or 3): its canonical XML as ``_Build.serialize`` writes it
+        from the events, written here from the tokens. None, nothing read, for anything it
+        does not read: the caller hands the Data to _Build (``to_events``), which decides."""
+        cdef const unsigned char* p = self.p
+        cdef _WbxmlEvents wb = self.gen.wb
+        cdef Py_ssize_t pos = self.pos, start, end, length, elements = self.elements
+        cdef _Doc outer
+        cdef _Tags tags
+        cdef Py_ssize_t budget = wb.table_budget
+        cdef int page
+        cdef unsigned char tok
+        cdef unsigned int steps = 0
+        if p[pos] != 0xC3:
+            return None
+        length = _opaque_length(p, pos + 1, self.end, &start)
+        if length <= 0 or length > self.max_opaque:
+            return None
+        end = start + length
+        if end >= self.end or p[end] != 0x01:
+            return None  # more content in the Data than the document
+        # The document's header, read as _WbxmlEvents.nested does; the document wb is on and
+        # its string-table budget are put back (to_events sets the cursor).
+        outer = wb.doc
+        try:
+            tags = wb.header(start, end, self.depth)
+        except _GiveUp:
+            return None
+        finally:
+            wb.doc = outer
+            wb.table_budget = budget
+        if tags.lang_kind != (LANG_DEVINF if self.cls == 2 else LANG_MGMTTREE):
+            return None
+        pos = wb.pos
+        page = 0
+        while pos < end and p[pos] == 0x00:  # SWITCH_PAGE before the root
+            if pos + 1 >= end:
+                return None
+            page = p[pos + 1]
+            pos += 2
+        if pos >= end:
+            return None
+        tok = p[pos]
+        self.gen.mark.len = 0
+        self.gen.run.len = 0
+        if not self.nested_element(tags, end, &pos, &page, &elements, &steps, tok, self.ns, 0):
+            self.gen.run.len = 0
+            return None
+        if pos != end:
+            return None  # something after the root, in the OPAQUE
+        self.elements = elements
+        self.pos = end + 1  # the Data's END
+        self.depth -= 1
+        self.step(steps + 2)  # the Data's text-less content: the OPAQUE, and its END
+        return _XML_DOCUMENT.make1(_str(self.gen.mark.data, self.gen.mark.len))
+
+    cdef bint nested_element(self, _Tags tags, Py_ssize_t end, Py_ssize_t* at, int* page_at,
+                             Py_ssize_t* elements, unsigned int* steps, unsigned char tok,
+                             object parent_ns, int level) except -1:
+        """The element whose tag ``tok`` is at ``at[0]`` (at ``level`` in the nested
+        document, which ends at ``end``), written to ``gen.mark`` as ``_Build.serialize`` writes it - text runs
+        gathered in ``gen.run`` and flushed by ``_Build.flush_run`` - with the checks the
+        events make on the way (limits, XML text, pages, tags). False: not read here."""
+        cdef const unsigned char* p = self.p
+        cdef Py_ssize_t pos = at[0], stop, n, run = 0
+        cdef Buf* out = &self.gen.mark
+        cdef int slot, page = page_at[0]
+        cdef bint kids = False
+        cdef object ns
+        cdef const unsigned char* name_ptr
+        cdef Py_ssize_t name_len
+        if tok & 0x80 or (tok & 0x3F) <= 4 or page > 3:
+            return False  # attributes, a global token, or no page of a language
+        slot = (page << 6) | (tok & 0x3F)
+        # As _WbxmlEvents.start: a known tag of no kind (DevInf and DMDDF have none), within
+        # the depth (the open elements outside: self.depth) and element limits; as
+        # _Build.serialize: within its depth (6 at the Data's child).
+        if (tags.kind[slot] != 0 or self.depth + level >= self.max_depth
+                or 6 + level > self.max_depth):
+            return False
+        elements[0] += 1
+        if elements[0] > self.max_elements:
+            return False
+        steps[0] += 1
+        # The table's names are ASCII and short (_make_tags): serialize's name checks hold.
+        name_ptr = tags.name_ptr[slot]
+        name_len = tags.name_len[slot]
+        ns = <object>PyTuple_GET_ITEM(tags.ns, page)
+        pos += 1
+        if ns is not parent_ns and ns != parent_ns:
+            _tag_into(out, name_ptr, name_len, False, False)
+            if not ns:
+                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
+            else:
+                buf_add(out, <const unsigned char*>b' xmlns="', 8)
+                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
+                buf_byte(out, 0x22)
+            if not tok & 0x40:
+                buf_add(out, <const unsigned char*>b"/>", 2)
+                steps[0] += 1
+                at[0] = pos
+                return True
+        elif not tok & 0x40:
+            _tag_into(out, name_ptr, name_len, False, True)
+            steps[0] += 1
+            at[0] = pos
+            return True
+        else:
+            _tag_into(out, name_ptr, name_len, False, False)
+        # The usual leaf: one STR_I then END, the text escaped straight into the markup (as
+        # flush_run(True) would from the run).
+        if pos < end and p[pos] == 0x03:
+            stop = find1(p, pos + 1, end, 0)
+            n = stop - pos - 1
+            if 0 < n and stop + 1 < end and p[stop + 1] == 0x01:
+                if (n > self.max_opaque or n >= _MAX_FAST_TEXT
+                        or not _xml_text_ok(p + pos + 1, n)):
+                    return False
+                buf_byte(out, 0x3E)
+                _esc_into(out, p + pos + 1, n)
+                _tag_into(out, name_ptr, name_len, True, False)
+                steps[0] += 2
+                at[0] = stop + 2
+                page_at[0] = page
+                return True
+        while True:
+            if pos >= end:
+                return False
+            tok = p[pos]
+            if tok == 0x00:  # SWITCH_PAGE
+                if pos + 1 >= end:
+                    return False
+                page = p[pos + 1]
+                pos += 2
+            elif tok == 0x01:  # END
+                pos += 1
+                steps[0] += 1
+                if kids:
+                    if self.gen.run.len:
+                        self.gen.flush_run(False)
+                    _tag_into(out, name_ptr, name_len, True, False)
+                elif self.gen.run.len:
+                    buf_byte(out, 0x3E)
+                    self.gen.flush_run(True)
+                    _tag_into(out, name_ptr, name_len, True, False)
+                else:
+                    buf_add(out, <const unsigned char*>b"/>", 2)
+                at[0] = pos
+                page_at[0] = page
+                return True
+            elif tok == 0x03:  # STR_I: as _WbxmlEvents.content
+                stop = find1(p, pos + 1, end, 0)
+                n = stop - pos - 1
+                if stop < 0 or n > self.max_opaque or not _xml_text_ok(p + pos + 1, n):
+                    return False
+                run += n
+                if run >= _MAX_FAST_TEXT:
+                    return False
+                if n:
+                    buf_add(&self.gen.run, p + pos + 1, n)
+                    steps[0] += 1
+                pos = stop + 1
+            else:
+                if not kids:
+                    buf_byte(out, 0x3E)
+                    kids = True
+                if self.gen.run.len:
+                    self.gen.flush_run(False)
+                at[0] = pos
+                if not self.nested_element(tags, end, at, &page, elements, steps, tok, ns,
+                                           level + 1):
+                    return False
+                pos = at[0]
+                run = 0
 
     # --- Meta ---------------------------------------------------------------------------------
 

@@ -16,6 +16,12 @@ the best rates (new / old).
 ``codec``: ``wbxml_to_xml`` and ``xml_to_wbxml`` (the public functions) on every corpus message,
 calls per second; for the large messages, the check that they did not get slower.
 
+``messages``: ``messages.decode`` of every corpus message from its XML and from its WBXML, calls
+per second, and each side's ratio of the two (issue 17's decode(wbxml) >= 2x decode(xml)),
+so an old and a new commit's ratios come from the same minutes of the same machine.
+
+    python benchmarks/side_by_side.py messages --base ../base --runs 3
+
 ``session``: whole DM sessions in memory as ``benchmarks/bench_session.py`` runs them (one
 device, one server, md5 client authentication, 20 commands: 10 Gets and 10 Replaces; package
 1 to the Final-only package 4), WBXML and XML, sessions per second of the thread's CPU time
@@ -135,6 +141,36 @@ print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
                   "twin": wbxml_to_xml.__module__}))
 '''
 
+MESSAGES_WORKER = r'''
+import json, sys, time
+from pathlib import Path
+import omadm_codec
+from omadm_codec import messages
+
+assert omadm_codec.BACKEND == "cython", omadm_codec.BACKEND
+corpus = Path(sys.argv[2])
+seconds = float(sys.argv[1])
+rates = {}
+paths = sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size)
+for path in paths:
+    for kind in ("xml", "wbxml"):
+        data = path.with_suffix("." + kind).read_bytes()
+        decode = messages.decode
+        calls = max(1, int(4e4 // len(data)))  # rounds of ~1-2 ms: inside a time slice
+        best = float("inf")
+        deadline = time.perf_counter() + seconds / (2 * len(paths))
+        rounds = 0
+        while rounds < 3 or time.perf_counter() < deadline:
+            start = time.perf_counter()
+            for _ in range(calls):
+                decode(data)
+            best = min(best, (time.perf_counter() - start) / calls)
+            rounds += 1
+        rates[f"decode({kind}) {path.stem}"] = 1 / best
+print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
+                  "twin": omadm_codec.BACKEND}))
+'''
+
 SESSION_WORKER = r'''
 import json, statistics, sys, time
 import omadm_codec
@@ -207,7 +243,8 @@ print(json.dumps({"rates": rates, "rounds": len(times), "python": sys.version.sp
                   "twin": omadm_codec.BACKEND}))
 '''
 
-WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER, "session": SESSION_WORKER}
+WORKERS = {"tree": TREE_WORKER, "codec": CODEC_WORKER, "messages": MESSAGES_WORKER,
+           "session": SESSION_WORKER}
 
 
 def run_side(kind: str, python: str, path: Path, seconds: float) -> dict[str, object]:
@@ -247,6 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, old_rate in best["old"].items():
         new_rate = best["new"][name]
         print(f"| {name} | {old_rate:,.0f} | {new_rate:,.0f} | **{new_rate / old_rate:.2f}x** |")
+    if args.kind == "messages":
+        print("\n| message | decode(wbxml) / decode(xml), old | new |")
+        print("|---|---:|---:|")
+        for name in best["new"]:
+            if name.startswith("decode(xml) "):
+                stem = name.split(" ", 1)[1]
+                ratio = {side: best[side][f"decode(wbxml) {stem}"] / best[side][name]
+                         for side in ("old", "new")}
+                print(f"| {stem} | {ratio['old']:.2f}x | **{ratio['new']:.2f}x** |")
     return 0
 
 

@@ -156,7 +156,8 @@ def test_the_compiled_token_builder_reads_the_odd_parts(both_backends: tuple[Bac
 # UTF-8, empty), entities, string-table references, page switches, OPAQUE text.
 _TNDS_FPI = b"-//OMA//DTD-DM-DDF 1.2//EN\0"
 _TNDS_TEXT = st.sampled_from([b"", b" ", b"  \n\t", b"a", b"dm.example.com", b"x & y < z > w",
-                              "\u00e9t\u00e9".encode(), b"a\rb", b"\xff", b"]]>"])
+                              "\u00e9t\u00e9".encode(), b"a\rb", b"]]>",
+                              b"\xff", b"a\x07b", b"\xef\xbf\xbe"])  # not UTF-8, not XML
 _TNDS_PIECE = st.one_of(
     _TNDS_TEXT.map(s), _TNDS_TEXT.map(s), _TNDS_TEXT.map(s), _TNDS_TEXT.map(s),
     st.sampled_from([b"\x02\x26", b"\x83" + mb(len(_TNDS_FPI)), b"\x00\x02",
@@ -171,7 +172,7 @@ def tnds_element(draw: st.DrawFn, depth: int = 0) -> bytes:
             return bytes([token])  # no content
         return bytes([token | 0x40]) + draw(_TNDS_TEXT.map(s)) + b"\x01"  # a leaf
     parts = draw(st.lists(st.one_of(_TNDS_PIECE, tnds_element(depth + 1)), max_size=4))
-    tail = draw(st.sampled_from([b"", s(b" "), s(b"\n  "), s(b"t")]))  # a run before the END
+    tail = draw(st.sampled_from([b"", s(b" "), s(b"\n  "), s(b" "), s(b"t")]))  # before END
     return bytes([token | 0x40]) + b"".join(parts) + tail + b"\x01"
 
 
@@ -179,10 +180,12 @@ def tnds_element(draw: st.DrawFn, depth: int = 0) -> bytes:
 def nested_tnds(draw: st.DrawFn) -> bytes:
     """A message with one Add whose Data is an OPAQUE nested TNDS document (sometimes with
     something after its root, or after the OPAQUE)."""
-    root = b"\x00\x02\x60" + draw(tnds_element(1)) + draw(tnds_element(1)) + b"\x01"
+    root = (b"\x00\x02\x60" + draw(tnds_element(1)) + draw(tnds_element(1))
+            + draw(st.sampled_from([b"", s(b" ")])) + b"\x01")
     inner = (b"\x03\x00\x00\x6a" + mb(len(_TNDS_FPI) + 3) + _TNDS_FPI + b"ab\0" + root
-             + draw(st.sampled_from([b"", b"", b"", s(b" "), b"\x01"])))
-    data = b"\xc3" + mb(len(inner)) + inner + draw(st.sampled_from([b"", b"", s(b" ")]))
+             + draw(st.sampled_from([b""] * 8 + [s(b" "), b"\x01"])))
+    data = (b"\xc3" + mb(len(inner)) + inner
+            + draw(st.sampled_from([b""] * 5 + [s(b" ")])))
     body = item(0x45, data, b"application/vnd.syncml.dmtnds+wbxml")
     return doc(b"\x6d" + _HEADER + b"\x6b" + body + b"\x12\x01\x01")
 

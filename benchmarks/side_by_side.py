@@ -112,7 +112,27 @@ print(json.dumps({"rates": {"DMTree.get": len(uris) / sum(best)}, "rounds": roun
                   "python": sys.version.split()[0], "twin": tree._uri.__name__}))
 '''
 
-CODEC_WORKER = r'''
+BEST_RATE = r'''
+import time
+
+
+def best_rate(fn, data, calls, seconds):
+    """Calls per second of fn(data) in its best round of ``calls`` calls, over at least three
+    rounds and ``seconds``."""
+    calls = max(1, calls)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    rounds = 0
+    while rounds < 3 or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn(data)
+        best = min(best, (time.perf_counter() - start) / calls)
+        rounds += 1
+    return 1 / best
+'''
+
+CODEC_WORKER = BEST_RATE + r'''
 import json, sys, time
 from pathlib import Path
 import omadm_codec
@@ -126,22 +146,13 @@ for path in sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size):
     xml = path.read_bytes()
     wbxml = path.with_suffix(".wbxml").read_bytes()
     for name, fn, data in (("decode", wbxml_to_xml, wbxml), ("encode", xml_to_wbxml, xml)):
-        calls = max(1, int(2e4 // len(data)))  # rounds of ~2 ms at most: inside a time slice
-        best = float("inf")
-        deadline = time.perf_counter() + seconds / 22
-        rounds = 0
-        while rounds < 3 or time.perf_counter() < deadline:
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn(data)
-            best = min(best, (time.perf_counter() - start) / calls)
-            rounds += 1
-        rates[f"{name} {path.stem}"] = 1 / best
+        # rounds of ~2 ms at most: inside a time slice
+        rates[f"{name} {path.stem}"] = best_rate(fn, data, int(2e4 // len(data)), seconds / 22)
 print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
                   "twin": wbxml_to_xml.__module__}))
 '''
 
-MESSAGES_WORKER = r'''
+MESSAGES_WORKER = BEST_RATE + r'''
 import json, sys, time
 from pathlib import Path
 import omadm_codec
@@ -155,18 +166,10 @@ paths = sorted(corpus.glob("*.xml"), key=lambda p: p.stat().st_size)
 for path in paths:
     for kind in ("xml", "wbxml"):
         data = path.with_suffix("." + kind).read_bytes()
-        decode = messages.decode
-        calls = max(1, int(4e4 // len(data)))  # rounds of ~1-2 ms: inside a time slice
-        best = float("inf")
-        deadline = time.perf_counter() + seconds / (2 * len(paths))
-        rounds = 0
-        while rounds < 3 or time.perf_counter() < deadline:
-            start = time.perf_counter()
-            for _ in range(calls):
-                decode(data)
-            best = min(best, (time.perf_counter() - start) / calls)
-            rounds += 1
-        rates[f"decode({kind}) {path.stem}"] = 1 / best
+        # rounds of ~1-2 ms: inside a time slice
+        rates[f"decode({kind}) {path.stem}"] = best_rate(messages.decode, data,
+                                                         int(4e4 // len(data)),
+                                                         seconds / (2 * len(paths)))
 print(json.dumps({"rates": rates, "rounds": 0, "python": sys.version.split()[0],
                   "twin": omadm_codec.BACKEND}))
 '''

@@ -5,12 +5,13 @@
 # (an open-element stack, a start event, a text event, an end event, each through a call);
 # here a tag is one byte and a table look-up, a leaf one run of at most LEAF_SCAN printable
 # ASCII bytes (STR_I or OPAQUE), and the builder asks for exactly what its content model
-# expects. An element whose content is anything else (a string-table reference, an entity,
-# a longer text, a nested DevInf or TNDS document, a base64 NextNonce) is handed to _Build on
-# the events and comes back (to_events, from_events), and so is an unknown MetInf child (kept
-# as markup). Outside the common ground (pages other than SyncML and MetInf, a DS command) it
-# raises _GiveUp, and the caller runs _Build on the events from the start, whose verdict then
-# stands. Where it vouches it gives what _Build gives - the same values, the same leaf-table
+# expects. A Data holding a nested DevInf or TNDS document gets its markup written from the
+# document's tokens (nested_markup). An element whose content is anything else (a
+# string-table reference, an entity, a longer text, a nested document with any of those, a
+# base64 NextNonce) is handed to _Build on the events and comes back (to_events,
+# from_events), and so is an unknown MetInf child (kept as markup). Outside the common ground
+# (pages other than SyncML and MetInf, a DS command) it raises _GiveUp, and the caller runs
+# _Build on the events from the start, whose verdict then stands. Where it vouches it gives what _Build gives - the same values, the same leaf-table
 # strings, the same Data hints and the same limits (elements, depth, text sizes) - which
 # tests/test_wbxml_token_decode.py holds it to on every input.
 

@@ -11,9 +11,10 @@
 # base64 NextNonce) is handed to _Build on the events and comes back (to_events,
 # from_events), and so is an unknown MetInf child (kept as markup). Outside the common ground
 # (pages other than SyncML and MetInf, a DS command) it raises _GiveUp, and the caller runs
-# _Build on the events from the start, whose verdict then stands. Where it vouches it gives what _Build gives - the same values, the same leaf-table
-# strings, the same Data hints and the same limits (elements, depth, text sizes) - which
-# tests/test_wbxml_token_decode.py holds it to on every input.
+# _Build on the events from the start, whose verdict then stands. Where it vouches it gives
+# what _Build gives - the same values, the same leaf-table strings, the same Data hints and
+# the same limits (elements, depth, text sizes) - which tests/test_wbxml_token_decode.py
+# holds it to on every input.
 
 cdef const char* _NO_TEXT = ""
 
@@ -391,9 +392,10 @@ cdef class _TokenBuild:
                              Py_ssize_t* elements, unsigned int* steps, unsigned char tok,
                              object parent_ns, int level) except -1:
         """The element whose tag ``tok`` is at ``at[0]`` (at ``level`` in the nested
-        document, which ends at ``end``), written to ``gen.mark`` as ``_Build.serialize`` writes it - text runs
-        gathered in ``gen.run`` and flushed by ``_Build.flush_run`` - with the checks the
-        events make on the way (limits, XML text, pages, tags). False: not read here."""
+        document, which ends at ``end``), written to ``gen.mark`` as ``_Build.serialize``
+        writes it - text runs gathered in ``gen.run`` and flushed by ``_Build.flush_run`` -
+        with the checks the events make on the way (limits, XML text, pages, tags). False:
+        not read here (the caller hands the Data to _Build)."""
         cdef const unsigned char* p = self.p
         cdef Py_ssize_t pos = at[0], stop, n, run = 0
         cdef Buf* out = &self.gen.mark

@@ -80,6 +80,53 @@ cdef object _header_of(object ver_dtd, object ver_proto, object session_id, obje
                            resp_uri, no_resp, cred, meta)
 
 
+cdef inline void _put_short(unsigned char* d, const unsigned char* s, Py_ssize_t n) noexcept:
+    """``n`` bytes (at most 16) from ``s`` to ``d``: fixed-size moves the compiler inlines, where
+    ``memcpy`` of a variable length is a call - tag names are a few bytes."""
+    if n >= 8:
+        memcpy(d, s, 8)
+        memcpy(d + n - 8, s + n - 8, 8)
+    elif n >= 4:
+        memcpy(d, s, 4)
+        memcpy(d + n - 4, s + n - 4, 4)
+    else:
+        while n > 0:
+            n -= 1
+            d[n] = s[n]
+
+
+cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n, bint closing,
+                          bint empty) except -1:
+    """``<name``, ``<name/>`` (``empty``) or ``</name>`` (``closing``) into ``out``."""
+    cdef unsigned char* d
+    if n > 16:
+        buf_add(out, <const unsigned char*>b"</", 2 if closing else 1)
+        buf_add(out, name, n)
+        if empty:
+            buf_add(out, <const unsigned char*>b"/>", 2)
+        elif closing:
+            buf_byte(out, 0x3E)
+        return 0
+    if out.len + n + 3 > out.cap:
+        buf_grow(out, n + 3)
+    d = out.data + out.len
+    d[0] = 0x3C
+    if closing:
+        d[1] = 0x2F
+        _put_short(d + 2, name, n)
+        d[n + 2] = 0x3E
+        out.len += n + 3
+    elif empty:
+        _put_short(d + 1, name, n)
+        d[n + 1] = 0x2F
+        d[n + 2] = 0x3E
+        out.len += n + 3
+    else:
+        _put_short(d + 1, name, n)
+        out.len += n + 1
+    return 0
+
+
 @cython.final
 cdef class _Build:
     cdef Scanner sc
@@ -369,16 +416,7 @@ cdef class _Build:
         for i in range(name_len):
             if name_ptr[i] >= 0x80:
                 raise _GiveUp()  # libxml2 checks the Unicode name classes; the scanner not
-        buf_byte(out, 0x3C)
-        buf_add(out, name_ptr, name_len)
-        if ns is not parent_ns and ns != parent_ns:
-            # start_ok let only share.NS_URI through: nothing in it needs escaping.
-            if not ns:
-                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
-            else:
-                buf_add(out, <const unsigned char*>b' xmlns="', 8)
-                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
-                buf_byte(out, 0x22)
+        self.open_markup(name_ptr, name_len, ns, parent_ns)
         while True:
             ev = self.next_ev()
             if ev == EVENT_TEXT or ev == EVENT_CDATA:
@@ -393,22 +431,38 @@ cdef class _Build:
                 self.flush_run(False)
                 self.serialize(sc.ns_uri, ns, depth + 1)
             elif ev == EVENT_END:
-                if kids:
-                    self.flush_run(False)
-                    buf_add(out, <const unsigned char*>b"</", 2)
-                    buf_add(out, name_ptr, name_len)
-                    buf_byte(out, 0x3E)
-                elif self.run.len:
-                    buf_byte(out, 0x3E)
-                    self.flush_run(True)
-                    buf_add(out, <const unsigned char*>b"</", 2)
-                    buf_add(out, name_ptr, name_len)
-                    buf_byte(out, 0x3E)
-                else:
-                    buf_add(out, <const unsigned char*>b"/>", 2)
-                return 0
+                return self.close_markup(name_ptr, name_len, kids)
             else:
                 raise _GiveUp()
+
+    cdef int open_markup(self, const unsigned char* name, Py_ssize_t n, object ns,
+                         object parent_ns) except -1:
+        """``<name`` into ``self.mark``, with an xmlns where ``ns`` is not ``parent_ns``."""
+        cdef Buf* out = &self.mark
+        _tag_into(out, name, n, False, False)
+        if ns is not parent_ns and ns != parent_ns:
+            # Only share.NS_URI values get here (start_ok, the tag tables): nothing to escape.
+            if not ns:
+                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
+            else:
+                buf_add(out, <const unsigned char*>b' xmlns="', 8)
+                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
+                buf_byte(out, 0x22)
+        return 0
+
+    cdef int close_markup(self, const unsigned char* name, Py_ssize_t n, bint kids) except -1:
+        """The end of the element ``open_markup`` began, its gathered text run flushed: after
+        children, the run unless blank and ``</name>``; else ``>``, the run and ``</name>``,
+        or ``/>`` when there is no text."""
+        if kids:
+            if self.run.len:
+                self.flush_run(False)
+            return _tag_into(&self.mark, name, n, True, False)
+        if self.run.len:
+            buf_byte(&self.mark, 0x3E)
+            self.flush_run(True)
+            return _tag_into(&self.mark, name, n, True, False)
+        return buf_add(&self.mark, <const unsigned char*>b"/>", 2)
 
     cdef int flush_run(self, bint keep_blank) except -1:
         """The gathered text run into ``self.mark``, escaped; a whitespace-only run (as

@@ -19,73 +19,6 @@
 cdef const char* _NO_TEXT = ""
 
 
-cdef inline Py_ssize_t _opaque_length(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end,
-                                      Py_ssize_t* after) noexcept:
-    """The mb_u_int32 at ``pos`` (an OPAQUE's length: at most 5 bytes, below 2**32, as
-    _WbxmlEvents.mb reads it), ``after`` set past it; -1 when there is none."""
-    cdef Py_ssize_t i
-    cdef unsigned long long value = 0
-    cdef unsigned char b
-    for i in range(5):
-        if pos + i >= end:
-            return -1
-        b = p[pos + i]
-        value = (value << 7) | (b & 0x7F)
-        if not b & 0x80:
-            if value >= (1ULL << 32):
-                return -1
-            after[0] = pos + i + 1
-            return <Py_ssize_t>value
-    return -1
-
-
-cdef inline void _put_short(unsigned char* d, const unsigned char* s, Py_ssize_t n) noexcept:
-    """``n`` bytes (at most 16) from ``s`` to ``d``: fixed-size moves the compiler inlines, where
-    ``memcpy`` of a variable length is a call - tag names are a few bytes."""
-    if n >= 8:
-        memcpy(d, s, 8)
-        memcpy(d + n - 8, s + n - 8, 8)
-    elif n >= 4:
-        memcpy(d, s, 4)
-        memcpy(d + n - 4, s + n - 4, 4)
-    else:
-        while n > 0:
-            n -= 1
-            d[n] = s[n]
-
-
-cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n, bint closing,
-                          bint empty) except -1:
-    """``<name``, ``<name/>`` (``empty``) or ``</name>`` (``closing``) into ``out``."""
-    cdef unsigned char* d
-    if n > 16:
-        buf_add(out, <const unsigned char*>b"</", 2 if closing else 1)
-        buf_add(out, name, n)
-        if empty:
-            buf_add(out, <const unsigned char*>b"/>", 2)
-        elif closing:
-            buf_byte(out, 0x3E)
-        return 0
-    if out.len + n + 3 > out.cap:
-        buf_grow(out, n + 3)
-    d = out.data + out.len
-    d[0] = 0x3C
-    if closing:
-        d[1] = 0x2F
-        _put_short(d + 2, name, n)
-        d[n + 2] = 0x3E
-        out.len += n + 3
-    elif empty:
-        _put_short(d + 1, name, n)
-        d[n + 1] = 0x2F
-        d[n + 2] = 0x3E
-        out.len += n + 3
-    else:
-        _put_short(d + 1, name, n)
-        out.len += n + 1
-    return 0
-
-
 @cython.final
 cdef class _TokenBuild:
     cdef const unsigned char* p
@@ -209,7 +142,7 @@ cdef class _TokenBuild:
         elif tok == 0xC3:  # OPAQUE, where _WbxmlEvents.content makes it plain text
             if self.tags.kind[self.slot] == 5 or cls == 2 or cls == 3:
                 return False  # NextNonce (base64) or a nested document
-            length = _opaque_length(p, pos + 1, self.end, &pos)
+            length = _mb_u_int32(p, pos + 1, self.end, &pos)
             if (length <= 0 or length > self.max_opaque or length > LEAF_SCAN
                     or length >= self.end - pos):
                 return False  # a long one is _Build's too (see STR_I)
@@ -347,7 +280,7 @@ cdef class _TokenBuild:
         cdef unsigned int steps = 0
         if p[pos] != 0xC3:
             return None
-        length = _opaque_length(p, pos + 1, self.end, &start)
+        length = _mb_u_int32(p, pos + 1, self.end, &start)
         if length <= 0 or length > self.max_opaque:
             return None
         end = start + length
@@ -422,42 +355,12 @@ cdef class _TokenBuild:
         name_len = tags.name_len[slot]
         ns = <object>PyTuple_GET_ITEM(tags.ns, page)
         pos += 1
-        if ns is not parent_ns and ns != parent_ns:
-            _tag_into(out, name_ptr, name_len, False, False)
-            if not ns:
-                buf_add(out, <const unsigned char*>b' xmlns=""', 9)
-            else:
-                buf_add(out, <const unsigned char*>b' xmlns="', 8)
-                buf_add(out, <const unsigned char*>(<char*><bytes>ns), len(<bytes>ns))
-                buf_byte(out, 0x22)
-            if not tok & 0x40:
-                buf_add(out, <const unsigned char*>b"/>", 2)
-                steps[0] += 1
-                at[0] = pos
-                return True
-        elif not tok & 0x40:
-            _tag_into(out, name_ptr, name_len, False, True)
+        self.gen.open_markup(name_ptr, name_len, ns, parent_ns)
+        if not tok & 0x40:
+            buf_add(out, <const unsigned char*>b"/>", 2)
             steps[0] += 1
             at[0] = pos
             return True
-        else:
-            _tag_into(out, name_ptr, name_len, False, False)
-        # The usual leaf: one STR_I then END, the text escaped straight into the markup (as
-        # flush_run(True) would from the run).
-        if pos < end and p[pos] == 0x03:
-            stop = find1(p, pos + 1, end, 0)
-            n = stop - pos - 1
-            if 0 < n and stop + 1 < end and p[stop + 1] == 0x01:
-                if (n > self.max_opaque or n >= _MAX_FAST_TEXT
-                        or not _xml_text_ok(p + pos + 1, n)):
-                    return False
-                buf_byte(out, 0x3E)
-                _esc_into(out, p + pos + 1, n)
-                _tag_into(out, name_ptr, name_len, True, False)
-                steps[0] += 2
-                at[0] = stop + 2
-                page_at[0] = page
-                return True
         while True:
             if pos >= end:
                 return False
@@ -470,16 +373,7 @@ cdef class _TokenBuild:
             elif tok == 0x01:  # END
                 pos += 1
                 steps[0] += 1
-                if kids:
-                    if self.gen.run.len:
-                        self.gen.flush_run(False)
-                    _tag_into(out, name_ptr, name_len, True, False)
-                elif self.gen.run.len:
-                    buf_byte(out, 0x3E)
-                    self.gen.flush_run(True)
-                    _tag_into(out, name_ptr, name_len, True, False)
-                else:
-                    buf_add(out, <const unsigned char*>b"/>", 2)
+                self.gen.close_markup(name_ptr, name_len, kids)
                 at[0] = pos
                 page_at[0] = page
                 return True
@@ -491,6 +385,16 @@ cdef class _TokenBuild:
                 run += n
                 if run >= _MAX_FAST_TEXT:
                     return False
+                if n and not kids and run == n and stop + 1 < end and p[stop + 1] == 0x01:
+                    # The usual leaf, one text then END: escaped straight into the markup, as
+                    # close_markup would write it from the run.
+                    buf_byte(out, 0x3E)
+                    _esc_into(out, p + pos + 1, n)
+                    _tag_into(out, name_ptr, name_len, True, False)
+                    steps[0] += 2
+                    at[0] = stop + 2
+                    page_at[0] = page
+                    return True
                 if n:
                     buf_add(&self.gen.run, p + pos + 1, n)
                     steps[0] += 1

@@ -230,6 +230,26 @@ cdef inline Py_ssize_t _printable_run(const unsigned char* p, Py_ssize_t i, Py_s
     return stop
 
 
+cdef inline Py_ssize_t _mb_u_int32(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end,
+                                   Py_ssize_t* after) noexcept:
+    """The mb_u_int32 at ``pos`` (at most 5 bytes, below 2**32, all before ``end``), ``after``
+    set past it; -1 when there is none."""
+    cdef Py_ssize_t i
+    cdef unsigned long long value = 0
+    cdef unsigned char byte
+    for i in range(5):
+        if pos + i >= end:
+            return -1
+        byte = p[pos + i]
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            if value >= (1ULL << 32):
+                return -1
+            after[0] = pos + i + 1
+            return <Py_ssize_t>value
+    return -1
+
+
 cdef struct _Doc:
     Py_ssize_t end
     Py_ssize_t table_start
@@ -304,20 +324,10 @@ cdef class _WbxmlEvents:
 
     cdef inline Py_ssize_t mb(self, Py_ssize_t end) except -1:
         """The mb_u_int32 at the cursor (at most 5 bytes, below 2**32), cursor past it."""
-        cdef Py_ssize_t pos = self.pos, i
-        cdef unsigned long long value = 0
-        cdef unsigned char byte
-        for i in range(5):
-            if pos + i >= end:
-                raise _GiveUp()
-            byte = self.p[pos + i]
-            value = (value << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                if value >= (1ULL << 32):
-                    raise _GiveUp()
-                self.pos = pos + i + 1
-                return <Py_ssize_t>value
-        raise _GiveUp()
+        cdef Py_ssize_t value = _mb_u_int32(self.p, self.pos, end, &self.pos)
+        if value < 0:
+            raise _GiveUp()
+        return value
 
     cdef int table_string(self, Py_ssize_t index) except -1:
         """The string-table string at ``index`` into text_ptr / text_len."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -82,3 +83,24 @@ def test_side_by_side_workers_insist_on_the_compiled_twins() -> None:
     assert 'OMADM_CODEC_REQUIRE_EXT="1"' in source
     fresh = (BENCHMARKS / "fresh_process.py").read_text()
     assert 'omadm_codec.BACKEND == "cython"' in fresh
+    counted = (BENCHMARKS / "instructions.py").read_text()
+    assert 'assert omadm_codec.BACKEND == "cython"' in counted
+    assert 'OMADM_CODEC_REQUIRE_EXT="1"' in counted
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.skipif(omadm_codec.BACKEND != "cython"
+                    or Path(omadm_codec.__file__).resolve().parents[1] != BENCHMARKS.parent,
+                    reason="counts the compiled twin of this checkout (built in place) only")
+def test_instruction_counts_come_from_callgrind() -> None:
+    """instructions.py counts a decode under callgrind: a few thousand instructions per call
+    for the smallest message, the XML path more than the WBXML one."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import instructions  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    path = min(instructions.corpus_dir().glob("*.xml"), key=lambda p: p.stat().st_size)
+    xml = instructions.per_call(path, 3, False, sys.executable)["Ir"]
+    wbxml = instructions.per_call(path.with_suffix(".wbxml"), 3, False, sys.executable)["Ir"]
+    assert 2_000 < wbxml < xml < 1_000_000, (xml, wbxml)

@@ -27,6 +27,7 @@ unless the compiled twin is loaded.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(corpus_dir().glob("*.xml"), key=lambda p: p.stat().st_size)
     if args.names:
         paths = [p for p in paths if p.stem in args.names]
+    if args.floor and importlib.util.find_spec("pyximport") is None:
+        print("--floor needs Cython (pyximport) to build the floor", file=sys.stderr)
+        return 2
     kinds = ("xml", "wbxml", "floor") if args.floor else ("xml", "wbxml")
     if args.floor:  # compiled once here, not under valgrind; the counted runs find it built
         subprocess.run([args.python, "-c", WORKER, str(paths[0]), "0", str(FLOOR_BUILD),

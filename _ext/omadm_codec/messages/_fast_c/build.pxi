@@ -95,16 +95,14 @@ cdef inline void _put_short(unsigned char* d, const unsigned char* s, Py_ssize_t
             d[n] = s[n]
 
 
-cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n, bint closing,
-                          bint empty) except -1:
-    """``<name``, ``<name/>`` (``empty``) or ``</name>`` (``closing``) into ``out``."""
+cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n,
+                          bint closing) except -1:
+    """``<name`` or (``closing``) ``</name>`` into ``out``."""
     cdef unsigned char* d
     if n > 16:
         buf_add(out, <const unsigned char*>b"</", 2 if closing else 1)
         buf_add(out, name, n)
-        if empty:
-            buf_add(out, <const unsigned char*>b"/>", 2)
-        elif closing:
+        if closing:
             buf_byte(out, 0x3E)
         return 0
     if out.len + n + 3 > out.cap:
@@ -114,11 +112,6 @@ cdef inline int _tag_into(Buf* out, const unsigned char* name, Py_ssize_t n, bin
     if closing:
         d[1] = 0x2F
         _put_short(d + 2, name, n)
-        d[n + 2] = 0x3E
-        out.len += n + 3
-    elif empty:
-        _put_short(d + 1, name, n)
-        d[n + 1] = 0x2F
         d[n + 2] = 0x3E
         out.len += n + 3
     else:
@@ -439,7 +432,7 @@ cdef class _Build:
                          object parent_ns) except -1:
         """``<name`` into ``self.mark``, with an xmlns where ``ns`` is not ``parent_ns``."""
         cdef Buf* out = &self.mark
-        _tag_into(out, name, n, False, False)
+        _tag_into(out, name, n, False)
         if ns is not parent_ns and ns != parent_ns:
             # Only share.NS_URI values get here (start_ok, the tag tables): nothing to escape.
             if not ns:
@@ -457,11 +450,11 @@ cdef class _Build:
         if kids:
             if self.run.len:
                 self.flush_run(False)
-            return _tag_into(&self.mark, name, n, True, False)
+            return _tag_into(&self.mark, name, n, True)
         if self.run.len:
             buf_byte(&self.mark, 0x3E)
             self.flush_run(True)
-            return _tag_into(&self.mark, name, n, True, False)
+            return _tag_into(&self.mark, name, n, True)
         return buf_add(&self.mark, <const unsigned char*>b"/>", 2)
 
     cdef int flush_run(self, bint keep_blank) except -1:

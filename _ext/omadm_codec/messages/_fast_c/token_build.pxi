@@ -390,7 +390,7 @@ cdef class _TokenBuild:
                     # close_markup would write it from the run.
                     buf_byte(out, 0x3E)
                     _esc_into(out, p + pos + 1, n)
-                    _tag_into(out, name_ptr, name_len, True, False)
+                    _tag_into(out, name_ptr, name_len, True)
                     steps[0] += 2
                     at[0] = stop + 2
                     page_at[0] = page
